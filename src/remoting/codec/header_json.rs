@@ -1,0 +1,627 @@
+//! The JSON header (serialize type 0): a hand-written writer and scanner for the hot path, and a
+//! `serde_json::Value` decoder kept as the reference the scanner is fuzzed and tested against.
+//!
+//! Writer (strict, what rocketmq-rust and Java accept, reference §2 and §17): keys in Java's
+//! alphabetical order, `extFields` values always strings, `serializeTypeCurrentRPC` always present,
+//! the language as its Java name. Scanner (lenient): any key order and whitespace, unknown keys
+//! skipped, `null` for absent, `language` as name or number, integer and boolean ext values turned
+//! into strings, repeated keys resolved last-wins. Decoded ext fields come out sorted by key, as the
+//! `Value` path gives them.
+
+use super::error::DecodeError;
+use crate::remoting::codes::{LanguageCode, SerializeType};
+use crate::remoting::command::{ExtFields, RemotingCommand};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::borrow::Cow;
+
+/// Deepest nesting the scanner skips inside unknown members (serde_json's own limit is 128).
+pub const MAX_JSON_DEPTH: usize = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/// Appends `s` as a JSON string literal (quotes included).
+pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
+    dst.put_u8(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        dst.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        } else {
+            dst.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    dst.extend_from_slice(&bytes[start..]);
+    dst.put_u8(b'"');
+}
+
+fn write_int(dst: &mut BytesMut, v: i64) {
+    let mut buf = itoa_buf();
+    dst.extend_from_slice(fmt_i64(&mut buf, v));
+}
+
+type ItoaBuf = [u8; 20];
+fn itoa_buf() -> ItoaBuf {
+    [0; 20]
+}
+/// Formats `v` in decimal into `buf` without allocating.
+pub(crate) fn fmt_i64(buf: &mut ItoaBuf, v: i64) -> &[u8] {
+    let neg = v < 0;
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Appends the JSON header of `cmd` to `dst`.
+pub fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    dst.reserve(128 + cmd.ext_fields.byte_len() + cmd.ext_fields.len() * 6);
+    dst.extend_from_slice(b"{\"code\":");
+    write_int(dst, cmd.code as i64);
+    if !cmd.ext_fields.is_empty() {
+        dst.extend_from_slice(b",\"extFields\":{");
+        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                dst.put_u8(b',');
+            }
+            write_json_str(dst, k);
+            dst.put_u8(b':');
+            write_json_str(dst, v);
+        }
+        dst.put_u8(b'}');
+    }
+    dst.extend_from_slice(b",\"flag\":");
+    write_int(dst, cmd.flag as i64);
+    dst.extend_from_slice(b",\"language\":");
+    match cmd.language.name() {
+        Some(name) => {
+            dst.put_u8(b'"');
+            dst.extend_from_slice(name.as_bytes());
+            dst.put_u8(b'"');
+        }
+        None => write_int(dst, cmd.language.code() as i64),
+    }
+    dst.extend_from_slice(b",\"opaque\":");
+    write_int(dst, cmd.opaque as i64);
+    if let Some(remark) = &cmd.remark {
+        dst.extend_from_slice(b",\"remark\":");
+        write_json_str(dst, remark);
+    }
+    dst.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    write_int(dst, cmd.version as i64);
+    dst.put_u8(b'}');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanner
+
+struct Scanner<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    /// Canonical decimal text of an integer that fits i64 or u64.
+    Int(i128),
+    /// A number with a fraction or exponent, or an integer beyond u64/i64.
+    Float,
+    Bool(bool),
+    Null,
+    Composite,
+}
+
+impl<'a> Scanner<'a> {
+    fn err(&self, reason: &'static str) -> DecodeError {
+        DecodeError::InvalidJson { offset: self.pos, reason }
+    }
+
+    fn ws(&mut self) {
+        while let Some(&b) = self.s.get(self.pos) {
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, c: u8, reason: &'static str) -> Result<(), DecodeError> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(reason))
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, DecodeError> {
+        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let mut v = 0u32;
+        for &c in h {
+            let d = (c as char).to_digit(16).ok_or_else(|| self.err("bad hex digit in \\u escape"))?;
+            v = v * 16 + d;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Parses a string literal; the opening quote is at `pos`.
+    fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        self.pos += 1;
+        let start = self.pos;
+        // Fast path: no escapes.
+        loop {
+            match self.s.get(self.pos) {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    let raw = &self.s[start..self.pos];
+                    self.pos += 1;
+                    return std::str::from_utf8(raw)
+                        .map(Cow::Borrowed)
+                        .map_err(|_| DecodeError::InvalidUtf8 { field: "JSON string" });
+                }
+                Some(b'\\') => break,
+                Some(&c) if c < 0x20 => return Err(self.err("control character in string")),
+                Some(_) => self.pos += 1,
+            }
+        }
+        let mut out: Vec<u8> = self.s[start..self.pos].to_vec();
+        loop {
+            match self.s.get(self.pos) {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return String::from_utf8(out)
+                        .map(Cow::Owned)
+                        .map_err(|_| DecodeError::InvalidUtf8 { field: "JSON string" });
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let e = *self.s.get(self.pos).ok_or_else(|| self.err("unterminated escape"))?;
+                    self.pos += 1;
+                    match e {
+                        b'"' => out.push(b'"'),
+                        b'\\' => out.push(b'\\'),
+                        b'/' => out.push(b'/'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let mut cp = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&cp) {
+                                if self.s.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                                    return Err(self.err("lone leading surrogate"));
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("invalid trailing surrogate"));
+                                }
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            } else if (0xDC00..0xE000).contains(&cp) {
+                                return Err(self.err("lone trailing surrogate"));
+                            }
+                            let ch = char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
+                            let mut b = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                Some(&c) if c < 0x20 => return Err(self.err("control character in string")),
+                Some(&c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let st = self.pos;
+        while matches!(self.s.get(self.pos), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - st
+    }
+
+    fn number(&mut self) -> Result<Scalar<'a>, DecodeError> {
+        let start = self.pos;
+        if self.s.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let n = self.digits();
+        if n == 0 {
+            return Err(self.err("invalid number"));
+        }
+        if n > 1 && self.s[int_start] == b'0' {
+            return Err(self.err("leading zero in number"));
+        }
+        let mut float = false;
+        if self.s.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.err("invalid number"));
+            }
+            float = true;
+        }
+        if matches!(self.s.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.s.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.err("invalid number"));
+            }
+            float = true;
+        }
+        if float || self.pos - start > 21 {
+            return Ok(Scalar::Float);
+        }
+        // Fits i128 easily: at most 20 digits.
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
+        match text.parse::<i128>() {
+            // serde_json keeps "-0" as a float (it parses negatives as i64 only when non-zero).
+            Ok(0) if text.starts_with('-') => Ok(Scalar::Float),
+            Ok(v) if v >= i64::MIN as i128 && v <= u64::MAX as i128 => Ok(Scalar::Int(v)),
+            _ => Ok(Scalar::Float),
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8], v: Scalar<'a>) -> Result<Scalar<'a>, DecodeError> {
+        if self.s.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    /// Parses any value; composites are validated and skipped.
+    fn value(&mut self, depth: usize) -> Result<Scalar<'a>, DecodeError> {
+        match self.peek() {
+            Some(b'"') => Ok(Scalar::Str(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true", Scalar::Bool(true)),
+            Some(b'f') => self.literal(b"false", Scalar::Bool(false)),
+            Some(b'n') => self.literal(b"null", Scalar::Null),
+            Some(b'[') => {
+                self.skip_composite(depth + 1, b']')?;
+                Ok(Scalar::Composite)
+            }
+            Some(b'{') => {
+                self.skip_composite(depth + 1, b'}')?;
+                Ok(Scalar::Composite)
+            }
+            Some(_) => Err(self.err("unexpected character")),
+            None => Err(self.err("unexpected end of header")),
+        }
+    }
+
+    fn skip_composite(&mut self, depth: usize, close: u8) -> Result<(), DecodeError> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        self.pos += 1;
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if close == b'}' {
+                if self.peek() != Some(b'"') {
+                    return Err(self.err("expected object key"));
+                }
+                self.string()?;
+                self.expect(b':', "expected ':'")?;
+            }
+            self.value(depth)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(c) if c == close => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or closing bracket")),
+            }
+        }
+    }
+
+    /// Iterates the members of an object whose `{` is at the current position.
+    fn object<F>(&mut self, depth: usize, mut f: F) -> Result<(), DecodeError>
+    where
+        F: FnMut(&mut Self, Cow<'a, str>) -> Result<(), DecodeError>,
+    {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        self.expect(b'{', "expected '{'")?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected object key"));
+            }
+            let key = self.string()?;
+            self.expect(b':', "expected ':'")?;
+            f(self, key)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+}
+
+fn int_field(v: Scalar<'_>, field: &'static str) -> Result<Option<i32>, DecodeError> {
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Int(n) => i32::try_from(n)
+            .map(Some)
+            .map_err(|_| DecodeError::InvalidField { field, reason: "integer out of i32 range" }),
+        _ => Err(DecodeError::InvalidField { field, reason: "not an integer" }),
+    }
+}
+
+fn language_field(v: Scalar<'_>) -> Result<Option<LanguageCode>, DecodeError> {
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) => Ok(Some(LanguageCode::from_name(&s))),
+        Scalar::Int(n) if (0..=255).contains(&n) => Ok(Some(LanguageCode::from_code(n as u8))),
+        _ => Err(DecodeError::InvalidField { field: "language", reason: "not a language name or code" }),
+    }
+}
+
+/// The members of a header as last seen (repeated keys: last wins, as in serde_json's map),
+/// validated only once the whole object has been read.
+#[derive(Default)]
+struct Raw<'a> {
+    code: Option<Scalar<'a>>,
+    language: Option<Scalar<'a>>,
+    version: Option<Scalar<'a>>,
+    opaque: Option<Scalar<'a>>,
+    flag: Option<Scalar<'a>>,
+    remark: Option<Scalar<'a>>,
+    /// `None`: absent or null; `Some(Err(()))`: not an object; `Some(Ok(entries))`.
+    ext: Option<Result<Vec<(Cow<'a, str>, Scalar<'a>)>, ()>>,
+}
+
+fn opt_int(v: Option<Scalar<'_>>, field: &'static str) -> Result<Option<i32>, DecodeError> {
+    v.map_or(Ok(None), |v| int_field(v, field))
+}
+
+impl Raw<'_> {
+    fn finish(self) -> Result<RemotingCommand, DecodeError> {
+        let ext = match self.ext {
+            None => ExtFields::new(),
+            Some(Err(())) => {
+                return Err(DecodeError::InvalidField { field: "extFields", reason: "not an object" })
+            }
+            Some(Ok(mut entries)) => {
+                // Stable sort by key, then keep the last of each key.
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut ext = ExtFields::with_capacity(entries.len(), 0);
+                let mut value;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if entries.get(i + 1).is_some_and(|(nk, _)| nk == k) {
+                        continue;
+                    }
+                    let v: &str = match v {
+                        Scalar::Str(s) => s,
+                        Scalar::Int(n) => {
+                            value = n.to_string();
+                            &value
+                        }
+                        Scalar::Bool(true) => "true",
+                        Scalar::Bool(false) => "false",
+                        Scalar::Null => continue,
+                        _ => {
+                            return Err(DecodeError::InvalidField {
+                                field: "extFields",
+                                reason: "value is not a string, integer or boolean",
+                            })
+                        }
+                    };
+                    ext.push(k, v);
+                }
+                ext
+            }
+        };
+        let remark = match self.remark {
+            None | Some(Scalar::Null) => None,
+            Some(Scalar::Str(s)) => Some(s.into_owned()),
+            Some(_) => return Err(DecodeError::InvalidField { field: "remark", reason: "not a string" }),
+        };
+        Ok(RemotingCommand {
+            code: opt_int(self.code, "code")?.ok_or(DecodeError::MissingField("code"))?,
+            language: self.language.map_or(Ok(None), language_field)?.unwrap_or(LanguageCode::Java),
+            version: opt_int(self.version, "version")?.unwrap_or(0),
+            opaque: opt_int(self.opaque, "opaque")?.ok_or(DecodeError::MissingField("opaque"))?,
+            flag: opt_int(self.flag, "flag")?.unwrap_or(0),
+            remark,
+            ext_fields: ext,
+            body: Bytes::new(),
+            serialize_type: SerializeType::Json,
+        })
+    }
+}
+
+/// Decodes a JSON header (the bytes between the header-length word and the body).
+///
+/// # Errors
+/// [`DecodeError::InvalidJson`] for malformed JSON, [`DecodeError::MissingField`] without `code` or
+/// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type.
+pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    let mut sc = Scanner { s: h, pos: 0 };
+    let mut raw = Raw::default();
+    sc.object(1, |sc, key| {
+        match key.as_ref() {
+            "code" => raw.code = Some(sc.value(1)?),
+            "opaque" => raw.opaque = Some(sc.value(1)?),
+            "flag" => raw.flag = Some(sc.value(1)?),
+            "version" => raw.version = Some(sc.value(1)?),
+            "language" => raw.language = Some(sc.value(1)?),
+            "remark" => raw.remark = Some(sc.value(1)?),
+            "extFields" => {
+                if sc.peek() == Some(b'{') {
+                    let mut entries = Vec::new();
+                    sc.object(2, |sc, k| {
+                        let v = sc.value(2)?;
+                        entries.push((k, v));
+                        Ok(())
+                    })?;
+                    raw.ext = Some(Ok(entries));
+                } else {
+                    raw.ext = match sc.value(1)? {
+                        Scalar::Null => None,
+                        _ => Some(Err(())),
+                    };
+                }
+            }
+            _ => {
+                sc.value(1)?;
+            }
+        }
+        Ok(())
+    })?;
+    if sc.peek().is_some() {
+        return Err(sc.err("trailing characters after header object"));
+    }
+    raw.finish()
+}
+
+/// Decodes a JSON header through `serde_json::Value`: slower, and the reference the scanner is
+/// checked against (same results whenever both succeed).
+///
+/// # Errors
+/// As [`decode_json_header`] (malformed JSON is reported at offset 0).
+pub fn decode_json_header_via_value(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_slice(h)
+        .map_err(|_| DecodeError::InvalidJson { offset: 0, reason: "serde_json rejected the header" })?;
+    let obj = v.as_object().ok_or(DecodeError::InvalidJson { offset: 0, reason: "expected '{'" })?;
+    fn to_scalar(v: &serde_json::Value) -> Scalar<'_> {
+        match v {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::String(s) => Scalar::Str(Cow::Borrowed(s)),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Scalar::Int(i as i128),
+                (None, Some(u)) => Scalar::Int(u as i128),
+                _ => Scalar::Float,
+            },
+            _ => Scalar::Composite,
+        }
+    }
+    let mut raw = Raw::default();
+    for (k, v) in obj {
+        let s = Some(to_scalar(v));
+        match k.as_str() {
+            "code" => raw.code = s,
+            "opaque" => raw.opaque = s,
+            "flag" => raw.flag = s,
+            "version" => raw.version = s,
+            "language" => raw.language = s,
+            "remark" => raw.remark = s,
+            "extFields" => {
+                raw.ext = match v {
+                    Value::Null => None,
+                    Value::Object(m) => Some(Ok(m.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), to_scalar(v))).collect())),
+                    _ => Some(Err(())),
+                }
+            }
+            _ => {}
+        }
+    }
+    raw.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmt_i64_covers_extremes() {
+        let mut b = itoa_buf();
+        assert_eq!(fmt_i64(&mut b, i64::MIN), b"-9223372036854775808");
+        assert_eq!(fmt_i64(&mut b, 0), b"0");
+        assert_eq!(fmt_i64(&mut b, 479), b"479");
+    }
+
+    #[test]
+    fn escapes_control_characters_like_java() {
+        let mut d = BytesMut::new();
+        write_json_str(&mut d, "a\u{1}b\u{2}\"\\\n\u{1f}é");
+        assert_eq!(&d[..], "\"a\\u0001b\\u0002\\\"\\\\\\n\\u001fé\"".as_bytes());
+    }
+
+    #[test]
+    fn scanner_is_lenient_like_real_peers() {
+        let h = br#" { "opaque" : 7, "code":0, "flag":1, "language":12, "remark":null,
+            "extFields":{"queueId":3,"b":true,"z":"x","n":null,"a":"1","a":"2"}, "unknown":[{"x":[1,2.5e3]}],
+            "serializeTypeCurrentRPC":"JSON" } "#;
+        let c = decode_json_header(h).unwrap();
+        assert_eq!(c.opaque, 7);
+        assert_eq!(c.language, LanguageCode::Rust);
+        assert_eq!(c.remark, None);
+        let v: Vec<_> = c.ext_fields.iter().collect();
+        assert_eq!(v, vec![("a", "2"), ("b", "true"), ("queueId", "3"), ("z", "x")]);
+        assert_eq!(decode_json_header_via_value(h).unwrap(), c);
+    }
+
+    #[test]
+    fn scanner_errors_name_the_field() {
+        assert_eq!(decode_json_header(br#"{"opaque":1}"#), Err(DecodeError::MissingField("code")));
+        assert_eq!(
+            decode_json_header(br#"{"code":1,"opaque":1,"flag":"x"}"#),
+            Err(DecodeError::InvalidField { field: "flag", reason: "not an integer" })
+        );
+        assert_eq!(
+            decode_json_header(br#"{"code":4294967296,"opaque":1}"#),
+            Err(DecodeError::InvalidField { field: "code", reason: "integer out of i32 range" })
+        );
+        assert!(matches!(decode_json_header(br#"{"code":1,"opaque":1}x"#), Err(DecodeError::InvalidJson { .. })));
+        assert!(matches!(decode_json_header(b"{\"code\":1,\"opaque\":1,\"remark\":\"a\x01\"}"), Err(DecodeError::InvalidJson { .. })));
+    }
+}

@@ -1,0 +1,164 @@
+//! The sans-IO frame codec: bytes in, commands out, and back. Nothing here touches a socket or a
+//! clock.
+//!
+//! ```text
+//! +-----------+--------+------------+----------------+------------+
+//! | total_len | type   | header_len | header         | body       |
+//! | u32 BE    | u8     | u24 BE     | JSON or binary | the rest   |
+//! +-----------+--------+------------+----------------+------------+
+//!  total_len = 4 + header_len + body_len (it does not count itself)
+//! ```
+//! Source: `RemotingCommand.java` `encode`/`decode`, `NettyDecoder.java` (16 MiB frame cap).
+
+mod error;
+pub mod header_binary;
+pub mod header_json;
+
+pub use error::{DecodeError, EncodeError};
+
+use super::codes::SerializeType;
+use super::command::RemotingCommand;
+use bytes::{Buf, BufMut, BytesMut};
+
+/// Default largest frame, length word included: 16 MiB, as Java's `NettyDecoder`.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// Limits applied while decoding and encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest whole frame in bytes, length word included. Defaults to [`MAX_FRAME_LEN`].
+    pub max_frame_len: usize,
+}
+
+impl Default for FrameLimits {
+    fn default() -> FrameLimits {
+        FrameLimits { max_frame_len: MAX_FRAME_LEN }
+    }
+}
+
+/// What the first 8 bytes of a frame announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramePrefix {
+    /// Whole frame length including the 4-byte length word.
+    pub frame_len: usize,
+    /// Header serialization.
+    pub serialize_type: SerializeType,
+    /// Header length.
+    pub header_len: usize,
+}
+
+/// Reads and checks the 8-byte prefix without consuming anything. `Ok(None)`: fewer than 8 bytes
+/// (or 4, when the length alone already breaks a limit).
+///
+/// # Errors
+/// The limit and consistency errors of [`decode_frame`].
+pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>, DecodeError> {
+    if src.len() < 4 {
+        return Ok(None);
+    }
+    let total_len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+    let frame_len = total_len as u64 + 4;
+    if frame_len > lim.max_frame_len as u64 {
+        return Err(DecodeError::FrameTooLarge { len: frame_len, max: lim.max_frame_len });
+    }
+    if total_len < 4 {
+        return Err(DecodeError::FrameTooShort { total_len });
+    }
+    if src.len() < 8 {
+        return Ok(None);
+    }
+    let word = u32::from_be_bytes([src[4], src[5], src[6], src[7]]);
+    let header_len = word & 0x00FF_FFFF;
+    let serialize_type = match (word >> 24) as u8 {
+        0 => SerializeType::Json,
+        1 => SerializeType::RocketMq,
+        t => return Err(DecodeError::UnknownSerializeType(t)),
+    };
+    if header_len > total_len - 4 {
+        return Err(DecodeError::HeaderTooLong { header_len, available: total_len - 4 });
+    }
+    Ok(Some(FramePrefix { frame_len: frame_len as usize, serialize_type, header_len: header_len as usize }))
+}
+
+/// Decodes one frame from the front of `src`.
+///
+/// `Ok(None)` means more bytes are needed; nothing is consumed then. On success exactly one frame
+/// is consumed and its body is a zero-copy slice of it. The announced length is checked against
+/// the limit before anything is reserved; callers that read from a socket should reserve only
+/// bounded chunks (see [`read_hint`]).
+///
+/// # Errors
+/// [`DecodeError`] naming the field; the stream cannot be resynchronised after an error.
+pub fn decode_frame(src: &mut BytesMut, lim: &FrameLimits) -> Result<Option<RemotingCommand>, DecodeError> {
+    let Some(p) = peek_prefix(src, lim)? else { return Ok(None) };
+    if src.len() < p.frame_len {
+        return Ok(None);
+    }
+    let mut frame = src.split_to(p.frame_len).freeze();
+    frame.advance(8);
+    let header = frame.split_to(p.header_len);
+    let mut cmd = match p.serialize_type {
+        SerializeType::Json => header_json::decode_json_header(&header)?,
+        SerializeType::RocketMq => header_binary::decode_binary_header(&header)?,
+    };
+    cmd.body = frame;
+    Ok(Some(cmd))
+}
+
+/// How many more bytes to read for the frame at the front of `src`: at least one, at most
+/// `chunk`, never more than the frame still needs. Lets a reader grow its buffer step by step.
+pub fn read_hint(src: &[u8], lim: &FrameLimits, chunk: usize) -> usize {
+    match peek_prefix(src, lim) {
+        Ok(Some(p)) if src.len() < p.frame_len => (p.frame_len - src.len()).clamp(1, chunk),
+        _ => chunk.max(1),
+    }
+}
+
+/// Appends one frame for `cmd` to `dst`, with the header serialization `cmd.serialize_type`.
+///
+/// # Errors
+/// [`EncodeError::FrameTooLarge`] over the limit, [`EncodeError::HeaderTooLarge`] for a header of
+/// 16 MiB or more, [`EncodeError::FieldOutOfRange`] for values the binary header cannot carry.
+/// `dst` is left as it was on error.
+pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut, lim: &FrameLimits) -> Result<(), EncodeError> {
+    let start = dst.len();
+    dst.reserve(8 + 256 + cmd.body.len());
+    dst.put_u64(0); // length word and header-length word, backfilled below
+    let res = match cmd.serialize_type {
+        SerializeType::Json => {
+            header_json::encode_json_header(cmd, dst);
+            Ok(())
+        }
+        SerializeType::RocketMq => header_binary::encode_binary_header(cmd, dst),
+    };
+    if let Err(e) = res {
+        dst.truncate(start);
+        return Err(e);
+    }
+    let header_len = dst.len() - start - 8;
+    if header_len > 0x00FF_FFFF {
+        dst.truncate(start);
+        return Err(EncodeError::HeaderTooLarge { len: header_len });
+    }
+    let frame_len = 8 + header_len + cmd.body.len();
+    if frame_len > lim.max_frame_len || frame_len - 4 > i32::MAX as usize {
+        dst.truncate(start);
+        return Err(EncodeError::FrameTooLarge { len: frame_len, max: lim.max_frame_len });
+    }
+    dst.extend_from_slice(&cmd.body);
+    let total = ((frame_len - 4) as u32).to_be_bytes();
+    let word = (((cmd.serialize_type.code() as u32) << 24) | header_len as u32).to_be_bytes();
+    dst[start..start + 4].copy_from_slice(&total);
+    dst[start + 4..start + 8].copy_from_slice(&word);
+    Ok(())
+}
+
+/// Encodes `cmd` into a fresh buffer (convenience for tests and one-off frames).
+///
+/// # Errors
+/// As [`encode_frame`].
+pub fn encode_to_vec(cmd: &RemotingCommand, lim: &FrameLimits) -> Result<Vec<u8>, EncodeError> {
+    let mut b = BytesMut::new();
+    encode_frame(cmd, &mut b, lim)?;
+    Ok(b.to_vec())
+}

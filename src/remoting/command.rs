@@ -1,0 +1,253 @@
+//! [`RemotingCommand`], the unit every frame carries (`RemotingCommand.java`).
+
+use super::codes::{LanguageCode, SerializeType, DEFAULT_VERSION};
+use bytes::Bytes;
+use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Flag bit 0: the command is a response.
+pub const FLAG_RESPONSE: i32 = 0x1;
+/// Flag bit 1: the request is oneway (the peer sends no response).
+pub const FLAG_ONEWAY: i32 = 0x2;
+
+/// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
+///
+/// All keys and values live in one string buffer with an index beside it, so a decoded header with
+/// many fields costs two allocations, not two per field.
+#[derive(Clone, Default)]
+pub struct ExtFields {
+    buf: String,
+    // (key start, key end, value end); the value starts at key end.
+    idx: Vec<(u32, u32, u32)>,
+}
+
+impl ExtFields {
+    /// An empty set.
+    pub fn new() -> ExtFields {
+        ExtFields::default()
+    }
+
+    /// An empty set with room for `fields` entries totalling `bytes` bytes.
+    pub fn with_capacity(fields: usize, bytes: usize) -> ExtFields {
+        ExtFields { buf: String::with_capacity(bytes), idx: Vec::with_capacity(fields) }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// True when there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+
+    /// The value of `key` (the last one if a binary header repeated it).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Appends an entry without looking for an existing one with the same key.
+    pub fn push(&mut self, key: &str, value: &str) {
+        let ks = self.buf.len() as u32;
+        self.buf.push_str(key);
+        let ke = self.buf.len() as u32;
+        self.buf.push_str(value);
+        self.idx.push((ks, ke, self.buf.len() as u32));
+    }
+
+    /// Sets `key` to `value`, replacing an existing entry in place (keeping its position).
+    pub fn insert(&mut self, key: &str, value: &str) {
+        if self.get(key).is_none() {
+            self.push(key, value);
+            return;
+        }
+        let old = std::mem::take(self);
+        let mut replaced = false;
+        for (k, v) in old.iter() {
+            if k == key {
+                if !replaced {
+                    self.push(k, value);
+                    replaced = true;
+                }
+            } else {
+                self.push(k, v);
+            }
+        }
+    }
+
+    /// Removes every entry with `key`, returning the last value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let found = self.get(key).map(str::to_owned)?;
+        let old = std::mem::take(self);
+        for (k, v) in old.iter().filter(|(k, _)| *k != key) {
+            self.push(k, v);
+        }
+        Some(found)
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + '_ {
+        self.idx.iter().map(move |&(ks, ke, ve)| {
+            (&self.buf[ks as usize..ke as usize], &self.buf[ke as usize..ve as usize])
+        })
+    }
+
+    /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
+    pub fn to_sorted_map(&self) -> std::collections::BTreeMap<String, String> {
+        self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    /// Total bytes of keys and values.
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &ExtFields) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+impl Eq for ExtFields {}
+
+impl fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for ExtFields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> ExtFields {
+        let mut e = ExtFields::new();
+        for (k, v) in iter {
+            e.push(k.as_ref(), v.as_ref());
+        }
+        e
+    }
+}
+
+/// One RocketMQ remoting command: a request or a response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemotingCommand {
+    /// Request code, or response code when [`FLAG_RESPONSE`] is set.
+    pub code: i32,
+    /// The sender's language.
+    pub language: LanguageCode,
+    /// The sender's version ordinal (`MQVersion`).
+    pub version: i32,
+    /// Request id; a response echoes its request's.
+    pub opaque: i32,
+    /// Bit 0 response, bit 1 oneway.
+    pub flag: i32,
+    /// Human-readable text, mostly on error responses.
+    pub remark: Option<String>,
+    /// The custom header.
+    pub ext_fields: ExtFields,
+    /// The body bytes after the header.
+    pub body: Bytes,
+    /// How the header is (to be) serialized; set from the frame on decode.
+    pub serialize_type: SerializeType,
+}
+
+static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
+
+/// A fresh process-wide request id (wraps around).
+pub fn next_opaque() -> i32 {
+    NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed)
+}
+
+impl RemotingCommand {
+    /// A request with the given code, language RUST, version 401, JSON header and a fresh opaque.
+    pub fn request(code: i32) -> RemotingCommand {
+        RemotingCommand {
+            code,
+            language: LanguageCode::Rust,
+            version: DEFAULT_VERSION,
+            opaque: next_opaque(),
+            flag: 0,
+            remark: None,
+            ext_fields: ExtFields::new(),
+            body: Bytes::new(),
+            serialize_type: SerializeType::Json,
+        }
+    }
+
+    /// A response to `request` with `code` and an optional remark.
+    pub fn response_to(request: &RemotingCommand, code: i32, remark: Option<String>) -> RemotingCommand {
+        RemotingCommand {
+            code,
+            language: LanguageCode::Rust,
+            version: DEFAULT_VERSION,
+            opaque: request.opaque,
+            flag: FLAG_RESPONSE,
+            remark,
+            ext_fields: ExtFields::new(),
+            body: Bytes::new(),
+            serialize_type: request.serialize_type,
+        }
+    }
+
+    /// Sets an ext field (builder style).
+    pub fn with_ext(mut self, key: &str, value: &str) -> RemotingCommand {
+        self.ext_fields.insert(key, value);
+        self
+    }
+
+    /// Sets the body (builder style).
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> RemotingCommand {
+        self.body = body.into();
+        self
+    }
+
+    /// True for a response.
+    pub fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    /// True for a oneway request.
+    pub fn is_oneway(&self) -> bool {
+        self.flag & FLAG_ONEWAY != 0
+    }
+
+    /// An ext field's value.
+    pub fn ext(&self, key: &str) -> Option<&str> {
+        self.ext_fields.get(key)
+    }
+}
+
+impl fmt::Debug for RemotingCommand {
+    // Never prints the body (it may be an MQTT payload); its length only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemotingCommand")
+            .field("code", &self.code)
+            .field("language", &self.language)
+            .field("version", &self.version)
+            .field("opaque", &self.opaque)
+            .field("flag", &self.flag)
+            .field("remark", &self.remark)
+            .field("ext_fields", &self.ext_fields)
+            .field("body_len", &self.body.len())
+            .field("serialize_type", &self.serialize_type)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_fields_insert_replaces_in_place_and_remove_drops_all() {
+        let mut e = ExtFields::new();
+        e.push("a", "1");
+        e.push("b", "2");
+        e.push("a", "3");
+        assert_eq!(e.get("a"), Some("3"));
+        e.insert("b", "x");
+        assert_eq!(e.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "x"), ("a", "3")]);
+        assert_eq!(e.remove("a").as_deref(), Some("3"));
+        assert_eq!(e.iter().collect::<Vec<_>>(), vec![("b", "x")]);
+        assert_eq!(e.remove("zz"), None);
+    }
+}

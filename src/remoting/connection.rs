@@ -1,0 +1,399 @@
+//! A blocking, multiplexed connection to one peer: callers on any thread write requests under a
+//! mutex; one reader thread decodes frames and hands each response to the caller waiting for its
+//! opaque. Requests the peer initiates are answered as Java does (reference §12).
+
+use super::codec::{self, FrameLimits};
+use super::codes::REQUEST_CODE_NOT_SUPPORTED;
+use super::command::{RemotingCommand, FLAG_ONEWAY};
+use super::error::Error;
+use super::pending::PendingTable;
+use bytes::BytesMut;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Bytes the reader asks the kernel for at a time (the buffer grows in such steps, never by the
+/// length a peer announces).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Connection settings. Construct with [`ConnectionConfig::default`] and adjust fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionConfig {
+    /// Connect timeout per address. Defaults to 3 s.
+    pub connect_timeout: Duration,
+    /// Socket write timeout; a peer that stops reading fails the write after it. Defaults to 3 s.
+    pub write_timeout: Duration,
+    /// SO_SNDBUF in bytes (the seed's `sock.sndbuf`); `None` keeps the kernel default.
+    pub send_buffer: Option<usize>,
+    /// SO_RCVBUF in bytes (the seed's `sock.recbuf`); `None` keeps the kernel default.
+    pub recv_buffer: Option<usize>,
+    /// Frame limits for both directions.
+    pub limits: FrameLimits,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        ConnectionConfig {
+            connect_timeout: Duration::from_secs(3),
+            write_timeout: Duration::from_secs(3),
+            send_buffer: None,
+            recv_buffer: None,
+            limits: FrameLimits::default(),
+        }
+    }
+}
+
+type Waiter = Sender<RemotingCommand>;
+
+struct Writer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+struct Shared {
+    addr: String,
+    limits: FrameLimits,
+    writer: Mutex<Writer>,
+    pending: Mutex<PendingTable<Waiter>>,
+    alive: AtomicBool,
+    closing: AtomicBool,
+    stream: TcpStream,
+}
+
+impl Shared {
+    fn kill(&self) {
+        self.alive.store(false, Ordering::SeqCst);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        // Dropping the senders wakes every waiter with "disconnected".
+        let waiters = self.pending.lock().drain();
+        drop(waiters);
+    }
+
+    fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), Error> {
+        let mut w = self.writer.lock();
+        let Writer { stream, buf } = &mut *w;
+        buf.clear();
+        codec::encode_frame(cmd, buf, &self.limits).map_err(Error::Encode)?;
+        if let Err(e) = stream.write_all(buf) {
+            drop(w);
+            self.kill();
+            return Err(Error::Io { addr: self.addr.clone(), source: e });
+        }
+        if buf.capacity() > 1024 * 1024 {
+            *buf = BytesMut::with_capacity(4096);
+        }
+        Ok(())
+    }
+}
+
+/// A response on its way: returned by [`Connection::start_invoke`] so one thread can have many
+/// requests in flight on one connection (pipelining).
+#[derive(Debug)]
+pub struct PendingResponse {
+    rx: Receiver<RemotingCommand>,
+    opaque: i32,
+    deadline: Instant,
+    started: Instant,
+    shared: Arc<SharedRef>,
+}
+
+// A thin wrapper so PendingResponse can be Debug without exposing Shared.
+struct SharedRef(Arc<Shared>);
+impl std::fmt::Debug for SharedRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.addr)
+    }
+}
+
+impl PendingResponse {
+    /// The request's opaque.
+    pub fn opaque(&self) -> i32 {
+        self.opaque
+    }
+
+    /// The deadline given when the request was sent.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Waits for the response until the deadline.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (the waiter is removed, a late response is dropped) or
+    /// [`Error::ConnectionClosed`] with `request_sent: true`.
+    pub fn wait(self) -> Result<RemotingCommand, Error> {
+        let timeout = self.deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(timeout) {
+            Ok(resp) => Ok(resp),
+            Err(RecvTimeoutError::Timeout) => {
+                let shared = &self.shared.0;
+                shared.pending.lock().remove(self.opaque);
+                // A response may have raced in between the timeout and the removal.
+                if let Ok(resp) = self.rx.try_recv() {
+                    return Ok(resp);
+                }
+                Err(Error::Timeout { addr: shared.addr.clone(), opaque: self.opaque, after: self.started.elapsed() })
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(Error::ConnectionClosed { addr: self.shared.0.addr.clone(), request_sent: true })
+            }
+        }
+    }
+
+    /// Returns the response if it has arrived, without waiting; `None` if it has not yet.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] when the connection died.
+    pub fn try_take(&self) -> Result<Option<RemotingCommand>, Error> {
+        match self.rx.try_recv() {
+            Ok(r) => Ok(Some(r)),
+            Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                Err(Error::ConnectionClosed { addr: self.shared.0.addr.clone(), request_sent: true })
+            }
+        }
+    }
+}
+
+/// One TCP connection to a name server or broker. Cheap to share behind an `Arc`; all methods
+/// take `&self`.
+pub struct Connection {
+    shared: Arc<Shared>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("addr", &self.shared.addr).field("alive", &self.is_alive()).finish()
+    }
+}
+
+fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    Ok(addr.to_socket_addrs()?.collect())
+}
+
+impl Connection {
+    /// Connects to `addr` ("host:port") and starts the reader thread.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when no address accepts within the connect timeout.
+    pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<Connection, Error> {
+        let conn_err = |source| Error::Connect { addr: addr.to_owned(), source };
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing");
+        let mut stream = None;
+        for sa in resolve(addr).map_err(conn_err)? {
+            match TcpStream::connect_timeout(&sa, cfg.connect_timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or(last).map_err(conn_err)?;
+        stream.set_nodelay(true).map_err(conn_err)?;
+        stream.set_write_timeout(Some(cfg.write_timeout)).map_err(conn_err)?;
+        if let Some(n) = cfg.send_buffer {
+            crate::sys::set_send_buffer(&stream, n).map_err(conn_err)?;
+        }
+        if let Some(n) = cfg.recv_buffer {
+            crate::sys::set_recv_buffer(&stream, n).map_err(conn_err)?;
+        }
+        let shared = Arc::new(Shared {
+            addr: addr.to_owned(),
+            limits: cfg.limits,
+            writer: Mutex::new(Writer { stream: stream.try_clone().map_err(conn_err)?, buf: BytesMut::with_capacity(4096) }),
+            pending: Mutex::new(PendingTable::default()),
+            alive: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            stream: stream.try_clone().map_err(conn_err)?,
+        });
+        let rs = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("rmq-read-{addr}"))
+            .spawn(move || read_loop(rs, stream))
+            .map_err(conn_err)?;
+        log::debug!("connected addr={addr}");
+        Ok(Connection { shared, reader: Mutex::new(Some(handle)) })
+    }
+
+    /// The peer address as given.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// False once the peer closed, sent garbage, a write failed, or `close` was called.
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::SeqCst)
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.lock().len()
+    }
+
+    /// The socket's applied (SO_SNDBUF, SO_RCVBUF) sizes.
+    ///
+    /// # Errors
+    /// The getsockopt error.
+    pub fn socket_buffers(&self) -> io::Result<(usize, usize)> {
+        Ok((crate::sys::send_buffer(&self.shared.stream)?, crate::sys::recv_buffer(&self.shared.stream)?))
+    }
+
+    /// Writes a request and returns a handle to wait for its response, so several requests can be
+    /// in flight from one thread.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] (`request_sent: false`) on a dead connection, [`Error::Encode`],
+    /// or [`Error::Io`] when the write failed (the connection is then closed).
+    pub fn start_invoke(&self, cmd: &RemotingCommand, timeout: Duration) -> Result<PendingResponse, Error> {
+        let now = Instant::now();
+        let deadline = now + timeout;
+        let (tx, rx) = bounded(1);
+        if !self.is_alive() {
+            return Err(Error::ConnectionClosed { addr: self.shared.addr.clone(), request_sent: false });
+        }
+        if !self.shared.pending.lock().register(cmd.opaque, tx, deadline) {
+            return Err(Error::Io {
+                addr: self.shared.addr.clone(),
+                source: io::Error::new(io::ErrorKind::AlreadyExists, "opaque already in flight"),
+            });
+        }
+        log::trace!("send addr={} code={} opaque={} body_len={}", self.shared.addr, cmd.code, cmd.opaque, cmd.body.len());
+        if let Err(e) = self.shared.write_frame(cmd) {
+            self.shared.pending.lock().remove(cmd.opaque);
+            return Err(e);
+        }
+        // The reader may have died between the liveness check and the registration.
+        if !self.is_alive() {
+            self.shared.pending.lock().remove(cmd.opaque);
+        }
+        Ok(PendingResponse {
+            rx,
+            opaque: cmd.opaque,
+            deadline,
+            started: now,
+            shared: Arc::new(SharedRef(Arc::clone(&self.shared))),
+        })
+    }
+
+    /// Sends a request and waits for its response for at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Connection::start_invoke`] and [`PendingResponse::wait`].
+    pub fn invoke(&self, cmd: &RemotingCommand, timeout: Duration) -> Result<RemotingCommand, Error> {
+        self.start_invoke(cmd, timeout)?.wait()
+    }
+
+    /// Sends a request with the oneway flag set; no response is expected.
+    ///
+    /// # Errors
+    /// As the write part of [`Connection::start_invoke`].
+    pub fn invoke_oneway(&self, cmd: &RemotingCommand) -> Result<(), Error> {
+        if !self.is_alive() {
+            return Err(Error::ConnectionClosed { addr: self.shared.addr.clone(), request_sent: false });
+        }
+        if cmd.is_oneway() {
+            self.shared.write_frame(cmd)
+        } else {
+            let mut c = cmd.clone();
+            c.flag |= FLAG_ONEWAY;
+            self.shared.write_frame(&c)
+        }
+    }
+
+    fn close_inner(&self) -> bool {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.kill();
+        match self.reader.lock().take() {
+            Some(h) => h.join().is_ok(),
+            None => true,
+        }
+    }
+
+    /// Closes the socket, wakes every waiter and joins the reader thread.
+    ///
+    /// # Errors
+    /// An error if the reader thread had panicked.
+    pub fn close(self) -> Result<(), Error> {
+        if self.close_inner() {
+            Ok(())
+        } else {
+            Err(Error::Io {
+                addr: self.shared.addr.clone(),
+                source: io::Error::other("reader thread panicked"),
+            })
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close_inner();
+    }
+}
+
+fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let addr = shared.addr.clone();
+    let reason: String = 'outer: loop {
+        loop {
+            match codec::decode_frame(&mut buf, &shared.limits) {
+                Ok(Some(cmd)) => dispatch(&shared, cmd),
+                Ok(None) => break,
+                Err(e) => break 'outer format!("decode error: {e}"),
+            }
+        }
+        let want = codec::read_hint(&buf, &shared.limits, READ_CHUNK);
+        let len = buf.len();
+        buf.resize(len + want, 0);
+        match stream.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break if len > 0 { format!("peer closed mid-frame ({len} bytes pending)") } else { "peer closed".into() };
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => break format!("read error: {e}"),
+        }
+        // Keep a buffer that served a large frame from pinning memory.
+        if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
+            buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    };
+    if shared.closing.load(Ordering::SeqCst) {
+        log::debug!("connection closed addr={addr}");
+    } else {
+        log::debug!("connection lost addr={addr}: {reason}");
+    }
+    shared.kill();
+}
+
+fn dispatch(shared: &Shared, cmd: RemotingCommand) {
+    if cmd.is_response() {
+        let waiter = shared.pending.lock().complete(cmd.opaque, Instant::now());
+        match waiter {
+            Some(w) => {
+                log::trace!("recv addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
+                let _ = w.send(cmd);
+            }
+            None => log::debug!("late or unknown response dropped addr={} opaque={} code={}", shared.addr, cmd.opaque, cmd.code),
+        }
+        return;
+    }
+    if cmd.is_oneway() {
+        log::debug!("peer oneway request ignored addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
+        return;
+    }
+    log::debug!("peer request answered as not supported addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
+    let resp = RemotingCommand::response_to(&cmd, REQUEST_CODE_NOT_SUPPORTED, Some(format!(" request type {} not supported", cmd.code)));
+    if let Err(e) = shared.write_frame(&resp) {
+        log::debug!("answer to peer request failed addr={}: {e}", shared.addr);
+    }
+}

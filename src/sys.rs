@@ -1,0 +1,131 @@
+//! The library's only `unsafe`: the few `libc` calls std lacks (socket buffer sizes, signal
+//! handlers). Each block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn setsockopt_int<S: AsRawFd>(sock: &S, opt: libc::c_int, value: usize) -> io::Result<()> {
+    let v: libc::c_int = value.min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: the fd is a live socket borrowed for the call; we pass a pointer to a c_int on our
+    // stack and its exact size, as setsockopt(2) requires for SO_SNDBUF / SO_RCVBUF.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn getsockopt_int<S: AsRawFd>(sock: &S, opt: libc::c_int) -> io::Result<usize> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the fd is live for the call; v and len are valid, writable and correctly sized.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            &mut v as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(v.max(0) as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets SO_SNDBUF (bytes; the kernel doubles it and applies its own bounds).
+pub fn set_send_buffer<S: AsRawFd>(sock: &S, bytes: usize) -> io::Result<()> {
+    setsockopt_int(sock, libc::SO_SNDBUF, bytes)
+}
+
+/// Sets SO_RCVBUF (bytes; the kernel doubles it and applies its own bounds).
+pub fn set_recv_buffer<S: AsRawFd>(sock: &S, bytes: usize) -> io::Result<()> {
+    setsockopt_int(sock, libc::SO_RCVBUF, bytes)
+}
+
+/// Reads SO_SNDBUF as the kernel applied it.
+pub fn send_buffer<S: AsRawFd>(sock: &S) -> io::Result<usize> {
+    getsockopt_int(sock, libc::SO_SNDBUF)
+}
+
+/// Reads SO_RCVBUF as the kernel applied it.
+pub fn recv_buffer<S: AsRawFd>(sock: &S) -> io::Result<usize> {
+    getsockopt_int(sock, libc::SO_RCVBUF)
+}
+
+/// Signals that [`install_signal_flags`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT.
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+    /// SIGHUP.
+    Hangup,
+}
+
+static PENDING_SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn record_signal(sig: libc::c_int) {
+    let bit = match sig {
+        libc::SIGINT => 1,
+        libc::SIGTERM => 2,
+        libc::SIGHUP => 4,
+        _ => 0,
+    };
+    // An atomic store is async-signal-safe.
+    PENDING_SIGNALS.fetch_or(bit, Ordering::SeqCst);
+}
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that only record the signal; read them with
+/// [`take_signals`].
+///
+/// # Errors
+/// The `sigaction` error.
+pub fn install_signal_flags() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: sigaction is zero-initialisable (plain C struct); we set a handler that only does
+        // an atomic fetch_or (async-signal-safe), an empty mask, and no SA_RESTART so blocking
+        // reads see EINTR. The old action pointer may be null per POSIX.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = record_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0;
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Returns and clears the signals received since the last call.
+pub fn take_signals() -> Vec<Signal> {
+    let bits = PENDING_SIGNALS.swap(0, Ordering::SeqCst);
+    let mut v = Vec::new();
+    if bits & 1 != 0 {
+        v.push(Signal::Interrupt);
+    }
+    if bits & 2 != 0 {
+        v.push(Signal::Terminate);
+    }
+    if bits & 4 != 0 {
+        v.push(Signal::Hangup);
+    }
+    v
+}
