@@ -20,5 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod message;
 pub mod remoting;
 pub mod sys;
+pub mod util;
