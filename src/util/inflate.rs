@@ -145,7 +145,7 @@ pub fn inflate_zlib(input: &[u8], max_out: usize) -> Result<Vec<u8>, InflateErro
         });
     }
     let (cmf, flg) = (input[0], input[1]);
-    if cmf & 0x0F != 8 || cmf >> 4 > 7 || ((cmf as u16) << 8 | flg as u16) % 31 != 0 {
+    if cmf & 0x0F != 8 || cmf >> 4 > 7 || !((cmf as u16) << 8 | flg as u16).is_multiple_of(31) {
         return Err(InflateError::BadZlibHeader { cmf, flg });
     }
     if flg & 0x20 != 0 {
