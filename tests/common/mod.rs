@@ -275,8 +275,12 @@ pub enum Script {
     StallFirst(Duration),
     /// Answers nothing and keeps the connection open.
     Silent,
-    /// On the first request, writes the first half of a valid response frame and closes.
-    CutFrameAndClose,
+    /// Once `after` requests have arrived, writes the first half of a valid response to the last
+    /// one and closes.
+    CutFrameAndClose {
+        /// Requests to wait for.
+        after: usize,
+    },
     /// Answers every request first with an unknown opaque (`opaque + 1_000_000`), then correctly.
     UnknownOpaqueFirst,
     /// On the first request, writes `n` random bytes from `seed` whose prefix can never be a valid
@@ -448,7 +452,10 @@ fn run_peer(
                     frame(&echo_answer(&cmd))
                 }
                 Script::Silent => Vec::new(),
-                Script::CutFrameAndClose => {
+                Script::CutFrameAndClose { after } if received.lock().unwrap().len() < *after => {
+                    Vec::new()
+                }
+                Script::CutFrameAndClose { .. } => {
                     let f = frame(&echo_answer(&cmd));
                     let _ = stream.write_all(&f[..f.len() / 2]);
                     let _ = stream.flush();
