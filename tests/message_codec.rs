@@ -652,3 +652,30 @@ fn uniq_ids_are_unique_across_4_threads_and_100k_calls() {
     let other = UniqIdGenerator::new();
     assert_eq!(&other.prefix()[..12], &prefix[..12]);
 }
+
+#[test]
+fn inflated_total_is_capped_across_records() {
+    let (plain, z) = body_fixture(); // 340 bytes inflated each
+    let mut r = Rec::v1(&z, "");
+    r.sys_flag = SYSFLAG_COMPRESSED;
+    let three: Vec<u8> = (0..3).flat_map(|_| r.bytes()).collect();
+    let n = plain.len();
+    assert_eq!(
+        decode_stored_messages_limited(&three, n, 3 * n)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        decode_stored_messages_limited(&three, n, 3 * n - 1),
+        Err(MessageError::InflatedTotalTooLarge { max: 3 * n - 1 })
+    );
+    // The per-body cap still reports as an inflate error.
+    assert_eq!(
+        decode_stored_messages_limited(&three, n - 1, 10 * n),
+        Err(MessageError::Inflate(InflateError::OutputTooLarge {
+            max: n - 1
+        }))
+    );
+    assert_eq!(MAX_INFLATED_TOTAL, 16 * 1024 * 1024);
+}
