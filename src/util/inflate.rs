@@ -326,8 +326,13 @@ impl Huffman {
         let mut fast = vec![0u16; 1 << FAST_BITS];
         let mut code: u32 = 0;
         let mut k = 0usize;
-        for len in 1..=FAST_BITS as usize {
-            for _ in 0..count[len] {
+        for (len, &n) in count
+            .iter()
+            .enumerate()
+            .take(FAST_BITS as usize + 1)
+            .skip(1)
+        {
+            for _ in 0..n {
                 let rev = code.reverse_bits() >> (32 - len);
                 let entry = symbol[k] | (len as u16) << 9;
                 let mut i = rev as usize;
