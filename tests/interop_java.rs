@@ -1,0 +1,406 @@
+//! Cross-implementation codec vectors (issue 13 part 3): the reference Apache RocketMQ
+//! `RemotingCommand` codec (`rocketmq-remoting` 5.5.0 from Maven Central, run by the small program in
+//! `interop/java/codec-vectors/`) decodes every frame our encoder writes, JSON and binary headers both,
+//! and encodes the same commands itself for our decoder to read.
+//!
+//! Needs `mvn` and `java` (17+) on PATH and Maven Central (or a warm `~/.m2`); without them the tests
+//! fail with a message saying so. The Java program is compiled once and reused while its sources are
+//! unchanged.
+
+use bytes::{Bytes, BytesMut};
+use rocketmq_bridge::remoting::{
+    decode_frame, encode_frame, FrameLimits, LanguageCode, RemotingCommand, SerializeType,
+    FLAG_ONEWAY, FLAG_RESPONSE,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long one mvn or java run may take before the test fails (mvn may download on a cold cache).
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
+fn tool_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/java/codec-vectors")
+}
+
+/// Runs `cmd` to completion within `limit`, returning stdout; panics with stderr on failure.
+fn run_bounded(mut cmd: Command, what: &str, limit: Duration) -> String {
+    let out_path =
+        std::env::temp_dir().join(format!("rmq-interop-{}-{}.out", std::process::id(), what));
+    let err_path = out_path.with_extension("err");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let err = std::fs::File::create(&err_path).unwrap();
+    let mut child = match cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("cannot run {what} ({cmd:?}): {e}; the Java interop test needs mvn and java (17+) on PATH"),
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
+    assert!(
+        status.success(),
+        "{what} failed with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+fn newest_mtime(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        let t = if meta.is_dir() {
+            newest_mtime(&entry.path())
+        } else {
+            meta.modified().unwrap()
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Compiles the Java program with mvn unless its classes are newer than its sources and pom, and
+/// returns the classpath to run it with.
+fn java_classpath() -> &'static str {
+    static CP: OnceLock<String> = OnceLock::new();
+    CP.get_or_init(|| {
+        let dir = tool_dir();
+        let cp_file = dir.join("target/classpath.txt");
+        let class = dir.join("target/classes/rocketmqbridge/interop/CodecVectors.class");
+        let sources = newest_mtime(&dir.join("src")).max(
+            std::fs::metadata(dir.join("pom.xml"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+        );
+        let fresh = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .map(|t| t > sources)
+                .unwrap_or(false)
+        };
+        if !(fresh(&cp_file) && fresh(&class)) {
+            let mut mvn = Command::new("mvn");
+            mvn.current_dir(&dir).args([
+                "-q",
+                "-B",
+                "compile",
+                "dependency:build-classpath",
+                "-Dmdep.outputFile=target/classpath.txt",
+            ]);
+            run_bounded(mvn, "mvn-compile", RUN_LIMIT);
+        }
+        let deps = std::fs::read_to_string(&cp_file).unwrap();
+        format!("{}:{}", dir.join("target/classes").display(), deps.trim())
+    })
+}
+
+/// Runs the Java program with `args`; returns its stdout JSON lines.
+fn run_java(args: &[&str], what: &str) -> Vec<Value> {
+    let mut java = Command::new("java");
+    java.arg("-cp")
+        .arg(java_classpath())
+        .arg("rocketmqbridge.interop.CodecVectors")
+        .args(args);
+    let stdout = run_bounded(java, what, RUN_LIMIT);
+    stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("java printed a non-JSON line {l:?}: {e}"))
+        })
+        .collect()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rmq-interop-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "odd hex length {}", s.len());
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The commands both sides encode: §14.1 send V2, §14.2 route, §14.6 heartbeat, a response with a
+/// remark, a oneway request and odd characters. Opaque values are fixed so that lines can be matched.
+fn cases() -> Vec<(&'static str, RemotingCommand)> {
+    let props = "UNIQ_KEY\u{1}7F0000011234000000000A3B1C2D0001\u{2}WAIT\u{1}true\u{2}";
+    let mut send = RemotingCommand::request(310)
+        .with_ext("a", "test_producer_group")
+        .with_ext("b", "MessagePublish")
+        .with_ext("c", "TBW102")
+        .with_ext("d", "4")
+        .with_ext("e", "0")
+        .with_ext("f", "0")
+        .with_ext("g", "1700000000000")
+        .with_ext("h", "0")
+        .with_ext("i", props)
+        .with_ext("j", "0")
+        .with_ext("k", "false")
+        .with_ext("m", "false")
+        .with_body(&b"hello"[..]);
+    send.opaque = 1;
+
+    let mut route = RemotingCommand::request(105).with_ext("topic", "MessagePublish");
+    route.opaque = 2;
+
+    let hb_body = r#"{"clientID":"127.0.0.1@4660#1700000000000000000","consumerDataSet":[],"heartbeatFingerprint":0,"producerDataSet":[{"groupName":"test_producer_group"},{"groupName":"CLIENT_INNER_PRODUCER"}],"withoutSub":false}"#;
+    let mut heartbeat = RemotingCommand::request(34).with_body(hb_body.as_bytes().to_vec());
+    heartbeat.opaque = 3;
+
+    let mut response = RemotingCommand::request(0);
+    response.code = 17;
+    response.opaque = 4;
+    response.flag = FLAG_RESPONSE;
+    response.language = LanguageCode::Java;
+    response.version = 479;
+    response.remark =
+        Some("No topic route info in name server for the topic: \"Grüße\\x\" \t\u{7}".to_string());
+    let response = response
+        .with_ext("msgId", "7F00000100002A9F0000000000000000")
+        .with_ext("queueId", "0")
+        .with_ext("queueOffset", "42");
+
+    let mut oneway = RemotingCommand::request(37)
+        .with_ext("topic", "主题/π")
+        .with_ext("commitOrRollback", "8")
+        .with_body(vec![0u8, 1, 2, 0xff, 0xfe, b'"', b'\\']);
+    oneway.opaque = -5;
+    oneway.flag = FLAG_ONEWAY;
+    oneway.language = LanguageCode::Go;
+    oneway.version = 317;
+
+    let mut big = RemotingCommand::request(310).with_ext("b", "Big");
+    big.opaque = i32::MAX;
+    big.body = Bytes::from(
+        (0..100_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+
+    vec![
+        ("send_v2", send),
+        ("route", route),
+        ("heartbeat", heartbeat),
+        ("response_remark", response),
+        ("oneway", oneway),
+        ("big_body", big),
+    ]
+}
+
+fn type_name(t: SerializeType) -> &'static str {
+    match t {
+        SerializeType::Json => "JSON",
+        SerializeType::RocketMq => "ROCKETMQ",
+    }
+}
+
+fn file_stem(name: &str, t: SerializeType) -> String {
+    format!("{name}.{}", type_name(t).to_lowercase())
+}
+
+#[test]
+fn java_reference_decodes_every_frame_we_encode() {
+    let dir = scratch_dir("ours");
+    let lim = FrameLimits::default();
+    let mut expected = BTreeMap::new();
+    for (name, cmd) in cases() {
+        for t in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut cmd = cmd.clone();
+            cmd.serialize_type = t;
+            let mut buf = BytesMut::new();
+            encode_frame(&cmd, &mut buf, &lim).unwrap();
+            let file = format!("{}.bin", file_stem(name, t));
+            std::fs::write(dir.join(&file), &buf).unwrap();
+            expected.insert(file, cmd);
+        }
+    }
+    let lines = run_java(&["decode", dir.to_str().unwrap()], "java-decode");
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per frame file: {lines:?}"
+    );
+    for line in &lines {
+        let file = line["file"].as_str().unwrap();
+        let cmd = &expected[file];
+        assert!(
+            line.get("error").is_none(),
+            "{file}: the Java decoder failed: {}",
+            line["error"]
+        );
+        assert_eq!(line["code"], json!(cmd.code), "{file}: code");
+        assert_eq!(
+            line["language"],
+            json!(cmd.language.name().unwrap()),
+            "{file}: language"
+        );
+        assert_eq!(line["version"], json!(cmd.version), "{file}: version");
+        assert_eq!(line["opaque"], json!(cmd.opaque), "{file}: opaque");
+        assert_eq!(line["flag"], json!(cmd.flag), "{file}: flag");
+        assert_eq!(line["remark"], json!(cmd.remark), "{file}: remark");
+        assert_eq!(
+            line["serializeTypeCurrentRPC"],
+            json!(type_name(cmd.serialize_type)),
+            "{file}: serializeTypeCurrentRPC"
+        );
+        let want_ext: BTreeMap<String, String> = cmd.ext_fields.to_sorted_map();
+        let got_ext: BTreeMap<String, String> = match &line["extFields"] {
+            Value::Null => BTreeMap::new(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect(),
+            other => panic!("{file}: extFields {other}"),
+        };
+        assert_eq!(got_ext, want_ext, "{file}: extFields");
+        // The Java decoder leaves `body` null for an empty body.
+        let want_body = if cmd.body.is_empty() {
+            Value::Null
+        } else {
+            json!(hex(&cmd.body))
+        };
+        assert_eq!(line["bodyHex"], want_body, "{file}: body");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn we_decode_every_frame_the_java_reference_encodes() {
+    let dir = scratch_dir("theirs");
+    let input: Vec<Value> = cases()
+        .into_iter()
+        .map(|(name, c)| {
+            json!({
+                "name": name,
+                "code": c.code,
+                "language": c.language.name().unwrap(),
+                "version": c.version,
+                "opaque": c.opaque,
+                "flag": c.flag,
+                "remark": c.remark,
+                "extFields": if c.ext_fields.is_empty() { Value::Null } else { json!(c.ext_fields.to_sorted_map()) },
+                "bodyHex": if c.body.is_empty() { Value::Null } else { json!(hex(&c.body)) },
+            })
+        })
+        .collect();
+    let input_path = dir.join("commands.json");
+    std::fs::write(&input_path, serde_json::to_vec(&input).unwrap()).unwrap();
+    let out_dir = dir.join("frames");
+    let lines = run_java(
+        &[
+            "encode",
+            input_path.to_str().unwrap(),
+            out_dir.to_str().unwrap(),
+        ],
+        "java-encode",
+    );
+    let cases: BTreeMap<&str, RemotingCommand> = cases().into_iter().collect();
+    assert_eq!(
+        lines.len(),
+        2 * cases.len(),
+        "two frames per command: {lines:?}"
+    );
+
+    let lim = FrameLimits::default();
+    // All frames back to back in one buffer, followed by a sentinel: the decoder must stop at each
+    // frame's end and leave the sentinel.
+    let mut stream = BytesMut::new();
+    let mut order = Vec::new();
+    for line in &lines {
+        let name = line["name"].as_str().unwrap();
+        let t = match line["serializeType"].as_str().unwrap() {
+            "JSON" => SerializeType::Json,
+            "ROCKETMQ" => SerializeType::RocketMq,
+            other => panic!("unknown serializeType {other}"),
+        };
+        let frame = unhex(line["frameHex"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read(out_dir.join(line["file"].as_str().unwrap())).unwrap(),
+            frame,
+            "file matches printed hex"
+        );
+        assert_eq!(frame[4], t.code(), "{name}: type byte");
+
+        let mut buf = BytesMut::from(&frame[..]);
+        let got = decode_frame(&mut buf, &lim)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: frame incomplete"));
+        assert!(
+            buf.is_empty(),
+            "{name}: {} bytes left after the frame",
+            buf.len()
+        );
+        let mut want = cases[name].clone();
+        want.serialize_type = t;
+        assert_eq!(got.code, want.code, "{name}/{t:?}: code");
+        assert_eq!(got.language, want.language, "{name}/{t:?}: language");
+        assert_eq!(got.version, want.version, "{name}/{t:?}: version");
+        assert_eq!(got.opaque, want.opaque, "{name}/{t:?}: opaque");
+        assert_eq!(got.flag, want.flag, "{name}/{t:?}: flag");
+        assert_eq!(got.remark, want.remark, "{name}/{t:?}: remark");
+        assert_eq!(
+            got.ext_fields.to_sorted_map(),
+            want.ext_fields.to_sorted_map(),
+            "{name}/{t:?}: extFields"
+        );
+        assert_eq!(got.body, want.body, "{name}/{t:?}: body");
+        assert_eq!(got.serialize_type, t, "{name}/{t:?}: serialize type");
+
+        // With at most one ext field there is no map-order freedom, so our encoding of the same
+        // command must be byte-identical to the reference encoder's.
+        if want.ext_fields.len() <= 1 {
+            let mut ours = BytesMut::new();
+            encode_frame(&want, &mut ours, &lim).unwrap();
+            assert_eq!(
+                hex(&ours),
+                hex(&frame),
+                "{name}/{t:?}: our bytes differ from the reference encoder's"
+            );
+        }
+        stream.extend_from_slice(&frame);
+        order.push((name.to_string(), t));
+    }
+    stream.extend_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
+    for (name, t) in &order {
+        let got = decode_frame(&mut stream, &lim)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: incomplete in stream"));
+        assert_eq!(
+            (got.code, got.opaque, got.serialize_type),
+            (cases[name.as_str()].code, cases[name.as_str()].opaque, *t)
+        );
+    }
+    assert_eq!(
+        &stream[..],
+        &[0xDE, 0xAD, 0xBE, 0xEF],
+        "sentinel left after the last frame"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
