@@ -33,7 +33,8 @@ CACHE_ROOT=${ROCKETMQ_CACHE:-$HOME/.cache/rocketmq-bridge}
 JAVA_BIN=${RMQ_JAVA:-java}
 LIFETIME=${RMQ_LIFETIME_SECS:-7200}
 START_TIMEOUT=${RMQ_START_TIMEOUT:-180}
-NAMESRV_OPTS=${RMQ_NAMESRV_JAVA_OPTS:--Xms128m -Xmx128m -Xss512k -XX:MaxDirectMemorySize=64m -XX:+UseSerialGC -XX:CICompilerCount=2}
+# The name server needs little heap and no C2 JIT; the broker keeps C2 (benchmarks run against it).
+NAMESRV_OPTS=${RMQ_NAMESRV_JAVA_OPTS:--Xms64m -Xmx128m -Xss512k -XX:MaxDirectMemorySize=64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 BROKER_OPTS=${RMQ_BROKER_JAVA_OPTS:--Xms256m -Xmx256m -Xss512k -XX:MaxDirectMemorySize=256m -XX:+UseSerialGC -XX:CICompilerCount=2}
 
 die() { echo "rocketmq-java.sh: $*" >&2; exit 1; }
@@ -215,6 +216,17 @@ EOF
     done
 }
 
+# 4.9.x unmaps store files through reflection on java.nio.DirectByteBuffer.attachment(); on Java 17 that
+# throws InaccessibleObjectException ("module java.base does not \"opens java.nio\" to unnamed module")
+# when a broker reopens an existing store (restart after kill), and then the same for
+# jdk.internal.ref.Cleaner.clean() ("does not \"exports jdk.internal.ref\""), unless both are opened.
+impl_opts() {
+    case "$IMPL" in
+        java4) echo "--add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED" ;;
+        *) echo "" ;;
+    esac
+}
+
 start_namesrv_proc() {
     local i=$1 wd="$DIR/namesrv-$1" p="NS_PORT_$1"
     mkdir -p "$wd"
@@ -225,7 +237,7 @@ rocketmqHome=$wd/rmqhome
 kvConfigPath=$wd/home/namesrv/kvConfig.json
 configStorePath=$wd/home/namesrv/namesrv.properties
 EOF
-    launch "namesrv-$i" "$wd" org.apache.rocketmq.namesrv.NamesrvStartup "$NAMESRV_OPTS" -c "$wd/namesrv.conf"
+    launch "namesrv-$i" "$wd" org.apache.rocketmq.namesrv.NamesrvStartup "$NAMESRV_OPTS $(impl_opts)" -c "$wd/namesrv.conf"
 }
 
 start_broker_proc() {
@@ -257,7 +269,7 @@ diskMaxUsedSpaceRatio=98
 deleteWhen=04
 fileReservedTime=1
 EOF
-    launch "broker-$i" "$wd" org.apache.rocketmq.broker.BrokerStartup "$BROKER_OPTS" -c "$wd/broker.conf"
+    launch "broker-$i" "$wd" org.apache.rocketmq.broker.BrokerStartup "$BROKER_OPTS $(impl_opts)" -c "$wd/broker.conf"
 }
 
 # wait_until DESC CMD...: bounded poll; dies with the log tail of every process on timeout.
@@ -281,7 +293,15 @@ check_procs_alive() {
     local f
     for f in "$DIR"/*/pid; do
         [ -f "$f" ] || continue
-        pid_alive "$(cat "$f")" || { echo "--- $(dirname "$f")/stdout.log" >&2; tail -n 30 "$(dirname "$f")/stdout.log" >&2; die "$(basename "$(dirname "$f")") exited during startup"; }
+        pid_alive "$(cat "$f")" && continue
+        local wd
+        wd=$(dirname "$f")
+        rm -f "$f" "$wd/wrapper.pid"
+        echo "--- $wd/stdout.log" >&2
+        tail -n 30 "$wd/stdout.log" >&2
+        echo "--- errors in $wd/home/logs" >&2
+        grep -rh -m 5 -A 3 -E "ERROR|Exception" "$wd/home/logs" 2>/dev/null | head -n 20 >&2 || true
+        die "$(basename "$wd") exited during startup"
     done
 }
 
@@ -349,6 +369,14 @@ stop_proc() {
     rm -f "$wd/pid" "$wd/wrapper.pid"
 }
 
+stop_all() {
+    local i
+    for ((i = 1; i <= BROKER_COUNT; i++)); do stop_proc "$DIR/broker-$i" TERM & done
+    wait
+    for ((i = 1; i <= NAMESRV_COUNT; i++)); do stop_proc "$DIR/namesrv-$i" TERM & done
+    wait
+}
+
 # ---------------------------------------------------------------------------------------------
 
 CMD=${1:-}
@@ -403,6 +431,8 @@ start)
         for ((i = 1; i <= BR_N; i++)); do echo "BROKER_PORT_$i=$(( br_bases[i - 1] + 2 ))"; done
     } >"$DIR/java.state"
     load_state
+    # A failed start leaves nothing running.
+    trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed, stopping what was started"; stop_all; fi' EXIT
     t0=$(now_ms)
     for ((i = 1; i <= NS_N; i++)); do start_namesrv_proc "$i"; done
     for ((i = 1; i <= NS_N; i++)); do p="NS_PORT_$i"; wait_until "namesrv-$i" alive_ready "127.0.0.1:${!p}"; done
@@ -412,6 +442,7 @@ start)
     for ((i = 1; i <= BR_N; i++)); do expect+=("$(broker_expect "$i")"); done
     wait_until "brokers in the TBW102 route" routes_ready "${expect[@]}"
     t2=$(now_ms)
+    trap - EXIT
     log "Apache RocketMQ $VERSION ($IMPL) ready: name servers ${NS_N} in $((t1 - t0)) ms, brokers ${BR_N} in $((t2 - t1)) ms more (total $((t2 - t0)) ms)"
     write_env
     ;;
@@ -419,10 +450,7 @@ stop)
     need_dir
     [ -f "$DIR/java.state" ] || { log "nothing to stop in $DIR"; exit 0; }
     load_state
-    for ((i = 1; i <= BROKER_COUNT; i++)); do stop_proc "$DIR/broker-$i" TERM & done
-    wait
-    for ((i = 1; i <= NAMESRV_COUNT; i++)); do stop_proc "$DIR/namesrv-$i" TERM & done
-    wait
+    stop_all
     log "stopped $DIR"
     ;;
 kill-broker)
