@@ -257,6 +257,7 @@ haListenPort=$(( ${!p} + 1 ))
 namesrvAddr=$(namesrv_list)
 autoCreateTopicEnable=true
 autoCreateSubscriptionGroup=true
+registerNameServerPeriod=10000
 rocketmqHome=$wd/rmqhome
 storePathRootDir=$wd/store
 storePathCommitLog=$wd/store/commitlog
@@ -478,7 +479,14 @@ start-namesrv)
     start_namesrv_proc "$INDEX"
     p="NS_PORT_$INDEX"
     wait_until "namesrv-$INDEX to answer" alive_ready "127.0.0.1:${!p}"
-    log "namesrv-$INDEX ready in $(( $(now_ms) - t0 )) ms (brokers re-register within their 30 s heartbeat)"
+    # Running brokers register again within registerNameServerPeriod (10 s here); wait for them so
+    # that the restarted name server routes like the others.
+    expect=()
+    for ((i = 1; i <= BROKER_COUNT; i++)); do
+        [ -f "$DIR/broker-$i/pid" ] && pid_alive "$(cat "$DIR/broker-$i/pid")" && expect+=("$(broker_expect "$i")")
+    done
+    wait_until "running brokers in the TBW102 route of namesrv-$INDEX" python3 -c "$PY_PROBE" route "127.0.0.1:${!p}" "${expect[@]}"
+    log "namesrv-$INDEX ready in $(( $(now_ms) - t0 )) ms"
     ;;
 *)
     die "unknown command '$CMD'"
