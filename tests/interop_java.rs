@@ -404,3 +404,199 @@ fn we_decode_every_frame_the_java_reference_encodes() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Our connection against the real Apache brokers (started by scripts/rocketmq-java.sh), where
+// the two releases answer differently: the header type of a response to a binary request, and
+// the ext fields of a send response. See docs/protocol-notes.md.
+
+/// One Apache RocketMQ name server and broker, stopped on drop.
+struct JavaCluster {
+    dir: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/rocketmq-java.sh")
+}
+
+impl JavaCluster {
+    fn start(implementation: &str) -> JavaCluster {
+        let dir = scratch_dir(&format!("cluster-{implementation}"));
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
+            .args(["start", "--dir"])
+            .arg(&dir)
+            .args(["--impl", implementation]);
+        run_bounded(cmd, &format!("start-{implementation}"), RUN_LIMIT);
+        let env = std::fs::read_to_string(dir.join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        JavaCluster { dir, env }
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from {}/env", self.dir.display()))
+    }
+}
+
+impl Drop for JavaCluster {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(script()).args(["stop", "--dir"]).arg(&self.dir);
+        run_bounded(cmd, "stop", Duration::from_secs(120));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The two live tests share the machine's two cores; run them one after the other.
+static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn send_v2(topic: &str, opaque: i32, t: SerializeType) -> RemotingCommand {
+    let mut c = RemotingCommand::request(310)
+        .with_ext("a", "interop_group")
+        .with_ext("b", topic)
+        .with_ext("c", "TBW102")
+        .with_ext("d", "4")
+        .with_ext("e", "0")
+        .with_ext("f", "0")
+        .with_ext("g", "1700000000000")
+        .with_ext("h", "0")
+        .with_ext("i", "WAIT\u{1}true\u{2}")
+        .with_ext("j", "0")
+        .with_ext("k", "false")
+        .with_ext("m", "false")
+        .with_body(&b"hello"[..]);
+    c.opaque = opaque;
+    c.serialize_type = t;
+    c
+}
+
+fn live_check(implementation: &str) {
+    use rocketmq_bridge::remoting::{Connection, ConnectionConfig};
+    let _serial = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = JavaCluster::start(implementation);
+    let broker_addr = cluster.get("RMQ_BROKER_1").to_string();
+    let timeout = Duration::from_secs(10);
+    let cfg = ConnectionConfig::default();
+
+    let ns = Connection::connect(cluster.get("RMQ_NAMESRV_1"), &cfg).unwrap();
+    // Route with version 401: standard JSON with quoted keys, in a JSON answer.
+    let route = RemotingCommand::request(105).with_ext("topic", "TBW102");
+    let resp = ns.invoke(&route, timeout).unwrap();
+    assert_eq!(
+        (resp.code, resp.serialize_type),
+        (0, SerializeType::Json),
+        "{implementation}: route"
+    );
+    let body: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(
+        body["brokerDatas"][0]["brokerAddrs"]["0"],
+        json!(broker_addr),
+        "{implementation}: route body {body}"
+    );
+
+    // The same request with version 0 gets the legacy body with an unquoted integer key.
+    let mut legacy = RemotingCommand::request(105).with_ext("topic", "TBW102");
+    legacy.version = 0;
+    let resp = ns.invoke(&legacy, timeout).unwrap();
+    assert_eq!(resp.code, 0);
+    let text = String::from_utf8(resp.body.to_vec()).unwrap();
+    assert!(
+        text.contains(&format!("{{0:\"{broker_addr}\"}}")),
+        "{implementation}: legacy route body {text}"
+    );
+    assert!(
+        serde_json::from_str::<Value>(&text).is_err(),
+        "the legacy body is not valid JSON"
+    );
+
+    // A binary request: 5.x answers in JSON, 4.x in the request's binary form.
+    let mut binary = RemotingCommand::request(105).with_ext("topic", "TBW102");
+    binary.serialize_type = SerializeType::RocketMq;
+    let resp = ns.invoke(&binary, timeout).unwrap();
+    let want_type = if implementation == "java4" {
+        SerializeType::RocketMq
+    } else {
+        SerializeType::Json
+    };
+    assert_eq!(
+        (resp.code, resp.serialize_type),
+        (0, want_type),
+        "{implementation}: binary route answer"
+    );
+    let body: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(
+        body["brokerDatas"][0]["brokerAddrs"]["0"],
+        json!(broker_addr)
+    );
+
+    // Sends with both header types to an auto-created topic, then the queue's max offset.
+    let topic = format!("InteropJava{}", std::process::id());
+    let broker = Connection::connect(&broker_addr, &cfg).unwrap();
+    for (i, t) in [SerializeType::Json, SerializeType::RocketMq]
+        .into_iter()
+        .enumerate()
+    {
+        let resp = broker
+            .invoke(&send_v2(&topic, 100 + i as i32, t), timeout)
+            .unwrap();
+        assert_eq!(
+            resp.code, 0,
+            "{implementation}/{t:?}: send answered {resp:?}"
+        );
+        let want_type = if implementation == "java4" {
+            t
+        } else {
+            SerializeType::Json
+        };
+        assert_eq!(
+            resp.serialize_type, want_type,
+            "{implementation}/{t:?}: answer header type"
+        );
+        assert_eq!(resp.ext("queueId"), Some("0"), "{implementation}/{t:?}");
+        assert_eq!(
+            resp.ext("queueOffset"),
+            Some(i.to_string().as_str()),
+            "{implementation}/{t:?}"
+        );
+        assert_eq!(
+            resp.ext("msgId").map(str::len),
+            Some(32),
+            "{implementation}/{t:?}: msgId"
+        );
+        assert_eq!(resp.ext("MSG_REGION"), Some("DefaultRegion"));
+        // 5.x also answers transactionId (the UNIQ_KEY the broker assigned); 4.9.7 does not.
+        assert_eq!(
+            resp.ext("transactionId").is_some(),
+            implementation == "java5",
+            "{implementation}: {resp:?}"
+        );
+    }
+    let max = RemotingCommand::request(30)
+        .with_ext("topic", &topic)
+        .with_ext("queueId", "0");
+    let resp = broker.invoke(&max, timeout).unwrap();
+    assert_eq!(
+        (resp.code, resp.ext("offset")),
+        (0, Some("2")),
+        "{implementation}: max offset"
+    );
+    drop(broker);
+    drop(ns);
+}
+
+#[test]
+fn our_connection_handles_apache_5_answers() {
+    live_check("java5");
+}
+
+#[test]
+fn our_connection_handles_apache_4_9_answers() {
+    live_check("java4");
+}
