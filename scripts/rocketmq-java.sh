@@ -83,7 +83,7 @@ taken, out = set(), []
 for _ in range(2000):
     if len(out) == n:
         break
-    base = random.randrange(20000, 60000 - width)
+    base = random.randrange(20000, 32700 - width)  # below the ephemeral range (32768-60999)
     block = range(base, base + width)
     if any(p in taken for p in block):
         continue
