@@ -15,7 +15,7 @@
 # processes on free loopback ports with fresh store and home directories under DIR, waits until
 # every name server routes TBW102 to every broker (a real GET_ROUTEINFO_BY_TOPIC request), then
 # writes DIR/env (KEY=VALUE lines) and prints it. Every process is wrapped in `timeout`, so it
-# stops by itself after RMQ_LIFETIME_SECS (default 7200) even if nobody calls `stop`.
+# stops by itself after RMQ_LIFETIME_SECS (default 3600) even if nobody calls `stop`.
 #
 # Environment knobs: ROCKETMQ_CACHE, RMQ_LIFETIME_SECS, RMQ_START_TIMEOUT (seconds, default 180),
 # RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary).
@@ -31,7 +31,7 @@ CLUSTER_NAME=rmq-bridge-test
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_ROOT=${ROCKETMQ_CACHE:-$HOME/.cache/rocketmq-bridge}
 JAVA_BIN=${RMQ_JAVA:-java}
-LIFETIME=${RMQ_LIFETIME_SECS:-7200}
+LIFETIME=${RMQ_LIFETIME_SECS:-3600}
 START_TIMEOUT=${RMQ_START_TIMEOUT:-180}
 # The name server needs little heap and no C2 JIT; the broker keeps C2 (benchmarks run against it).
 NAMESRV_OPTS=${RMQ_NAMESRV_JAVA_OPTS:--Xms64m -Xmx128m -Xss512k -XX:MaxDirectMemorySize=64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
