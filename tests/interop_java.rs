@@ -600,3 +600,67 @@ fn our_connection_handles_apache_5_answers() {
 fn our_connection_handles_apache_4_9_answers() {
     live_check("java4");
 }
+
+/// The binary header cannot carry an empty string: the reference decoder turns a zero-length
+/// remark or ext value into null (§3 of the protocol reference). JSON keeps it. Our binary encoder
+/// leaves empty ext values out, so the reference decoder sees no key rather than a null value.
+#[test]
+fn empty_strings_cross_the_json_header_but_not_the_binary_one() {
+    let dir = scratch_dir("empty");
+    let mut cmd = RemotingCommand::request(105)
+        .with_ext("topic", "T")
+        .with_ext("empty", "");
+    cmd.opaque = 9;
+    cmd.remark = Some(String::new());
+
+    // Ours -> reference decoder.
+    let ours = dir.join("ours");
+    std::fs::create_dir_all(&ours).unwrap();
+    for t in [SerializeType::Json, SerializeType::RocketMq] {
+        let mut c = cmd.clone();
+        c.serialize_type = t;
+        let mut buf = BytesMut::new();
+        encode_frame(&c, &mut buf, &FrameLimits::default()).unwrap();
+        std::fs::write(ours.join(format!("{}.bin", type_name(t))), &buf).unwrap();
+    }
+    let lines = run_java(&["decode", ours.to_str().unwrap()], "java-decode-empty");
+    let by_file: BTreeMap<&str, &Value> = lines
+        .iter()
+        .map(|l| (l["file"].as_str().unwrap(), l))
+        .collect();
+    let json_line = by_file["JSON.bin"];
+    assert_eq!(json_line["remark"], json!(""));
+    assert_eq!(json_line["extFields"], json!({"topic": "T", "empty": ""}));
+    let bin_line = by_file["ROCKETMQ.bin"];
+    assert_eq!(bin_line["remark"], Value::Null);
+    assert_eq!(bin_line["extFields"], json!({"topic": "T"}));
+
+    // Reference encoder -> ours: its binary frame carries a zero-length value and a zero-length
+    // remark; like the reference decoder (which makes both null) we read no value and no remark.
+    let input = dir.join("commands.json");
+    let spec = json!([{
+        "name": "empty", "code": 105, "language": "RUST", "version": 401, "opaque": 9, "flag": 0,
+        "remark": "", "extFields": {"topic": "T", "empty": ""}, "bodyHex": null,
+    }]);
+    std::fs::write(&input, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let frames = dir.join("frames");
+    let lines = run_java(
+        &["encode", input.to_str().unwrap(), frames.to_str().unwrap()],
+        "java-encode-empty",
+    );
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let frame = unhex(line["frameHex"].as_str().unwrap());
+        let got = decode_frame(&mut BytesMut::from(&frame[..]), &FrameLimits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.ext("topic"), Some("T"));
+        let (want_empty, want_remark) = match got.serialize_type {
+            SerializeType::Json => (Some(""), Some(String::new())),
+            SerializeType::RocketMq => (None, None),
+        };
+        assert_eq!(got.ext("empty"), want_empty, "{}", line["serializeType"]);
+        assert_eq!(got.remark, want_remark, "{}", line["serializeType"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
