@@ -58,6 +58,16 @@ cmd_install() {
     if [ -x "$NAMESRV_BIN" ] && [ -x "$BROKER_BIN" ]; then
         return 0
     fi
+    # An install into the same root started by hand (not through this script) is waited for, not repeated.
+    local waited=0
+    while pgrep -f -- "cargo install .*--root $RUST_ROOT( |\$)" >/dev/null 2>&1 && ((waited < 3600)); do
+        ((waited == 0)) && log "another cargo install into $RUST_ROOT is running; waiting for it"
+        sleep 5
+        waited=$((waited + 5))
+    done
+    if [ -x "$NAMESRV_BIN" ] && [ -x "$BROKER_BIN" ]; then
+        return 0
+    fi
     command -v cargo >/dev/null || die "cargo not found; it is needed to install rocketmq-rust"
     log "installing rocketmq-rust 1.0.0 into $RUST_ROOT (takes 15-30 minutes on 2 cores)"
     cargo install --locked --version 1.0.0 --root "$RUST_ROOT" rocketmq-namesrv rocketmq-broker >&2 ||

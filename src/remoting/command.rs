@@ -29,7 +29,10 @@ impl ExtFields {
 
     /// An empty set with room for `fields` entries totalling `bytes` bytes.
     pub fn with_capacity(fields: usize, bytes: usize) -> ExtFields {
-        ExtFields { buf: String::with_capacity(bytes), idx: Vec::with_capacity(fields) }
+        ExtFields {
+            buf: String::with_capacity(bytes),
+            idx: Vec::with_capacity(fields),
+        }
     }
 
     /// Number of entries.
@@ -89,13 +92,42 @@ impl ExtFields {
     /// The entries in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + '_ {
         self.idx.iter().map(move |&(ks, ke, ve)| {
-            (&self.buf[ks as usize..ke as usize], &self.buf[ke as usize..ve as usize])
+            (
+                &self.buf[ks as usize..ke as usize],
+                &self.buf[ke as usize..ve as usize],
+            )
         })
     }
 
     /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
     pub fn to_sorted_map(&self) -> std::collections::BTreeMap<String, String> {
-        self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Appends an entry whose value is the decimal text of `value`.
+    pub(crate) fn push_int(&mut self, key: &str, value: i128) {
+        use std::fmt::Write;
+        let ks = self.buf.len() as u32;
+        self.buf.push_str(key);
+        let ke = self.buf.len() as u32;
+        let _ = write!(self.buf, "{value}");
+        self.idx.push((ks, ke, self.buf.len() as u32));
+    }
+
+    /// Orders the entries by key (byte order, as a `BTreeMap<String, _>`), keeping only the last
+    /// entry of each repeated key. The key and value bytes stay where they are; only the index moves.
+    pub(crate) fn sort_keep_last(&mut self) {
+        let ExtFields { buf, idx } = self;
+        let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
+        if idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+            return;
+        }
+        idx.sort_by(|a, b| key(a).cmp(key(b))); // stable: repeated keys keep their order
+        idx.reverse();
+        idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the first = last written
+        idx.reverse();
     }
 
     /// Total bytes of keys and values.
@@ -174,7 +206,11 @@ impl RemotingCommand {
     }
 
     /// A response to `request` with `code` and an optional remark.
-    pub fn response_to(request: &RemotingCommand, code: i32, remark: Option<String>) -> RemotingCommand {
+    pub fn response_to(
+        request: &RemotingCommand,
+        code: i32,
+        remark: Option<String>,
+    ) -> RemotingCommand {
         RemotingCommand {
             code,
             language: LanguageCode::Rust,
@@ -245,9 +281,26 @@ mod tests {
         e.push("a", "3");
         assert_eq!(e.get("a"), Some("3"));
         e.insert("b", "x");
-        assert_eq!(e.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "x"), ("a", "3")]);
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            vec![("a", "1"), ("b", "x"), ("a", "3")]
+        );
         assert_eq!(e.remove("a").as_deref(), Some("3"));
         assert_eq!(e.iter().collect::<Vec<_>>(), vec![("b", "x")]);
         assert_eq!(e.remove("zz"), None);
+    }
+
+    #[test]
+    fn sort_keep_last_orders_by_key_and_keeps_the_last_repeat() {
+        let mut e = ExtFields::new();
+        for (k, v) in [("b", "1"), ("a", "2"), ("b", "3"), ("B", "4"), ("a", "5")] {
+            e.push(k, v);
+        }
+        e.push_int("n", -12);
+        e.sort_keep_last();
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            vec![("B", "4"), ("a", "5"), ("b", "3"), ("n", "-12")]
+        );
     }
 }
