@@ -90,7 +90,11 @@ fn thread_cpu_ns() -> u64 {
 /// Runs `f` `iters` times per round, 7 rounds, and keeps the round with the least CPU time (the
 /// least disturbed by other work on a shared machine).
 fn measure<S>(iters: u64, mut setup: impl FnMut() -> S, mut f: impl FnMut(&mut S)) -> Figure {
-    let mut best = Figure { ns: f64::MAX, cpu_ns: f64::MAX, allocs: 0.0 };
+    let mut best = Figure {
+        ns: f64::MAX,
+        cpu_ns: f64::MAX,
+        allocs: 0.0,
+    };
     for _ in 0..7 {
         let mut state = setup();
         let a0 = ALLOCS.load(Ordering::Relaxed);
