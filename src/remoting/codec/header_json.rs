@@ -33,10 +33,34 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Index of the first byte of `b` that needs escaping. Looks at eight bytes at a time (a byte
+/// below 0x20, a quote or a backslash in the word), then finds the exact byte one by one.
+fn first_escape(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when some byte of `w` is zero (exact as to "some", Bit Twiddling Hacks `haszero`).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| NEEDS_ESCAPE[c as usize])
+        .map(|p| p + i)
+}
+
 /// Appends `s` as a JSON string literal (quotes included), escaping as Java's fastjson does.
 pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
     let bytes = s.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| NEEDS_ESCAPE[b as usize]) else {
+    let Some(first) = first_escape(bytes) else {
         dst.reserve(bytes.len() + 2);
         dst.put_u8(b'"');
         dst.extend_from_slice(bytes);
@@ -685,6 +709,24 @@ mod tests {
         assert_eq!(fmt_i64(&mut b, i64::MIN), b"-9223372036854775808");
         assert_eq!(fmt_i64(&mut b, 0), b"0");
         assert_eq!(fmt_i64(&mut b, 479), b"479");
+    }
+
+    #[test]
+    fn first_escape_finds_the_first_byte_needing_an_escape_at_any_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut v = vec![b'a'; len];
+                    for (i, x) in v.iter_mut().enumerate() {
+                        *x = [b'a', 0x7f, b' ', 0xc3, b'!', b'~', b'#', b']'][i % 8];
+                    }
+                    v[at] = c;
+                    assert_eq!(first_escape(&v), Some(at), "len {len} at {at} byte {c:#x}");
+                }
+            }
+            assert_eq!(first_escape(&vec![0x20u8; len]), None);
+            assert_eq!(first_escape(&vec![0xffu8; len]), None);
+        }
     }
 
     #[test]
