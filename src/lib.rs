@@ -20,5 +20,6 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod remoting;
 pub mod sys;
