@@ -4,7 +4,7 @@
 //! # NDJSON input format
 //!
 //! One JSON object per line. `"event"` names the hook; the other fields are named as in the JSON the
-//! bridge writes to RocketMQ (see [`format`](super::format)):
+//! bridge writes to RocketMQ (see [`format`](mod@super::format)):
 //!
 //! | field            | type                      | events                                   |
 //! |------------------|---------------------------|------------------------------------------|

@@ -4,7 +4,7 @@
 //! - [`topic_filter`]: MQTT topic filters, validated once ([`TopicFilter::parse`]).
 //! - [`rule`]: hook rules and the rule set an event is matched against ([`RuleSet::matching`]).
 //! - [`event`]: the seven events ([`Event`]) and the NDJSON input format of `rocketmq-bridge run`.
-//! - [`format`]: the JSON body per event ([`format_event`]) and the MQTT message properties
+//! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
 
 pub mod config;
