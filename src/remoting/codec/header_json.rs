@@ -313,11 +313,19 @@ impl<'a> Scanner<'a> {
             }
             float = true;
         }
+        // Only ASCII digits, signs, '.' and 'e' were accepted above.
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         if float || self.pos - start > 21 {
-            return Ok(Scalar::Float);
+            // serde_json refuses numbers that overflow f64, so the scanner does too.
+            return match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Scalar::Float),
+                _ => Err(DecodeError::InvalidJson {
+                    offset: start,
+                    reason: "number out of range",
+                }),
+            };
         }
         // Fits i128 easily: at most 20 digits.
-        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         match text.parse::<i128>() {
             // serde_json keeps "-0" as a float (it parses negatives as i64 only when non-zero).
             Ok(0) if text.starts_with('-') => Ok(Scalar::Float),

@@ -13,6 +13,8 @@
 mod error;
 pub mod header_binary;
 pub mod header_json;
+#[doc(hidden)]
+pub mod oracle;
 
 pub use error::{DecodeError, EncodeError};
 
