@@ -24,7 +24,7 @@
 //! | `bridge.rocket.produce.sync_timeout` | `3s` | how long a sync send waits for the broker |
 //! | `bridge.rocket.producer.batch_size` | `100` | most events sent in one batch to one topic (0 or 1: no batching; at most 1024) |
 //! | `bridge.rocket.encode_payload_type` | `base64` | `base64` or `plain`: how `payload` is written in the JSON |
-//! | `bridge.rocket.sock.buffer` | `32KB` | size of the socket read buffer in user space |
+//! | `bridge.rocket.sock.buffer` | `32KB` | accepted for compatibility (Erlang's user-space socket buffer); connections size their read buffer per frame, so it has no effect |
 //! | `bridge.rocket.sock.recbuf` | `32KB` | `SO_RCVBUF` of broker connections |
 //! | `bridge.rocket.sock.sndbuf` | `1MB` | `SO_SNDBUF` of broker connections (the seed sets it) |
 //! | `bridge.rocket.sock.read_packets` | `20` | accepted for compatibility; an Erlang socket option with no equivalent here, so it has no effect |

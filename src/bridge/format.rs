@@ -40,11 +40,16 @@
 //! | `mqtt_retain`    | `true` or `false`                       | known (message events)      |
 //!
 //! RocketMQ separates properties with the bytes 0x01 and 0x02, so a value containing either is left
-//! out of the properties (it is still in the JSON body).
+//! out of the properties (it is still in the JSON body). So is a value longer than
+//! [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a 32 KiB limit, and an MQTT
+//! topic may be up to 64 KiB.
 
 use super::event::{Event, EventKind};
 use base64::Engine as _;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The longest value copied into a message property, in bytes; longer values are left out.
+pub const MAX_PROPERTY_VALUE_LEN: usize = 1024;
 
 /// How the `payload` field is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,7 +152,7 @@ pub fn message_properties(ev: &Event) -> Vec<(&'static str, String)> {
     props.push(("mqtt_event", ev.kind.hook_name().to_owned()));
     let mut text = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v {
-            if !v.contains(['\u{1}', '\u{2}']) {
+            if v.len() <= MAX_PROPERTY_VALUE_LEN && !v.contains(['\u{1}', '\u{2}']) {
                 props.push((name, v.to_owned()));
             }
         }

@@ -4,15 +4,23 @@
 //! - [`topic_filter`]: MQTT topic filters, validated once ([`TopicFilter::parse`]).
 //! - [`rule`]: hook rules and the rule set an event is matched against ([`RuleSet::matching`]).
 //! - [`event`]: the seven events ([`Event`]) and the NDJSON input format of `rocketmq-bridge run`.
+//! - [`bridge`](mod@bridge): the dispatcher ([`Bridge::start`], [`EventSender::send`], counters,
+//!   reload, shutdown report).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
 
+#[allow(clippy::module_inception)]
+pub mod bridge;
 pub mod config;
 pub mod event;
 pub mod format;
 pub mod rule;
 pub mod topic_filter;
 
+pub use bridge::{
+    producer_config, Bridge, BridgeError, BridgeStats, DropReason, EventSender, RuleCounters,
+    SendEventError, ShutdownReport, Unsent, UnsentReason,
+};
 pub use config::{
     AclCredentials, BridgeConfig, ConfigError, ConfigErrorKind, OverflowPolicy, ProduceMode,
     QueueStrategy,
