@@ -234,18 +234,19 @@ fn message_properties_carry_known_mqtt_metadata() {
     );
 }
 
-/// The seed's events as NDJSON input lines; formatting the parsed event gives the golden file.
+/// The seed's events as NDJSON input lines (`seed_events.ndjson`, also the README's sample input);
+/// formatting the parsed event gives the golden file.
 #[test]
 fn ndjson_lines_for_each_seed_event_format_to_the_goldens() {
-    let lines = [
-        r#"{"event":"client.connected","client_id":"c1","username":"alice","ts":1700000000000}"#,
-        r#"{"event":"client.disconnected","client_id":"c1","username":"alice","reason":"normal","ts":1700000000001}"#,
-        r#"{"event":"session.subscribed","client_id":"c1","topic":"sensors/+/temp","qos":1,"ts":1700000000002}"#,
-        r#"{"event":"session.unsubscribed","client_id":"c1","topic":"sensors/+/temp","qos":1,"ts":1700000000003}"#,
-        r#"{"event":"message.publish","client_id":"c1","username":"alice","topic":"sensors/1/temp","payload":"21.5","qos":1,"retain":false,"ts":1700000000004}"#,
-        r#"{"event":"message.delivered","client_id":"c2","username":"bob","from":"c1","topic":"sensors/1/temp","payload":"21.5","qos":1,"ts":1700000000005}"#,
-        r#"{"event":"message.acked","client_id":"c2","username":"bob","from":"c1","topic":"sensors/1/temp","payload_base64":"MjEuNQ==","qos":1,"ts":1700000000006}"#,
-    ];
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests/fixtures/events/seed_events.ndjson",
+    ]
+    .iter()
+    .collect();
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7);
     for (i, ((name, built), line)) in seed_events().into_iter().zip(lines).enumerate() {
         let parsed = Event::from_json_line(line, i as u64 + 1).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed, built, "{name}");

@@ -6,6 +6,7 @@
 //! - [`event`]: the seven events ([`Event`]) and the NDJSON input format of `rocketmq-bridge run`.
 //! - [`bridge`](mod@bridge): the dispatcher ([`Bridge::start`], [`EventSender::send`], counters,
 //!   reload, shutdown report).
+//! - [`run`]: the `rocketmq-bridge run` command (NDJSON in, signals, summary).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod event;
 pub mod format;
 pub mod rule;
+pub mod run;
 pub mod topic_filter;
 
 pub use bridge::{
