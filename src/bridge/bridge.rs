@@ -1308,3 +1308,259 @@ fn finish_batch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::config::BridgeConfig;
+    use bytes::Bytes;
+
+    /// Shared state with no dispatcher: messages stay in the channel, so the budget and the
+    /// overflow policies can be watched without a broker.
+    fn shared(mode: ProduceMode, overflow: OverflowPolicy, max_bytes: usize) -> Arc<Shared> {
+        let text = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
+bridge.rocket.hook.message.publish.2 = {"filter": "a/#", "topic": "T2"}
+bridge.rocket.node = n1
+bridge.rocket.bridge_id = b1
+"##;
+        let cfg = BridgeConfig::parse(text, "unit.conf").unwrap();
+        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let mut all = BTreeMap::new();
+        let active = build_active(&cfg, &mut all);
+        Arc::new(Shared {
+            mode,
+            overflow,
+            strategy: QueueStrategy::KeyDispatch,
+            sync_timeout: Duration::from_millis(100),
+            max_message_size: 1024,
+            key_prefix: "b1-run".into(),
+            seq: AtomicU64::new(0),
+            active: RwLock::new(Arc::new(active)),
+            all_stats: Mutex::new(all),
+            unmatched: AtomicU64::new(0),
+            budget: Budget {
+                max: max_bytes,
+                used: Mutex::new(0),
+                freed: Condvar::new(),
+            },
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            tx,
+            rx,
+            shutdown_log: Mutex::new(None),
+            sent_during_shutdown: AtomicU64::new(0),
+        })
+    }
+
+    fn publish(topic: &str, payload: &'static [u8]) -> Event {
+        Event::message_publish("c1", topic, Bytes::from_static(payload), 0).with_ts(1)
+    }
+
+    /// Budget bytes one `publish("z", b"1")` message takes.
+    fn one_message_bytes() -> usize {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        EventSender {
+            shared: Arc::clone(&sh),
+        }
+        .send(publish("z", b"1"))
+        .unwrap();
+        sh.budget.used()
+    }
+
+    fn rule(i: u32) -> RuleId {
+        RuleId {
+            event: crate::bridge::EventKind::MessagePublish,
+            index: i,
+        }
+    }
+
+    #[test]
+    fn budget_admits_one_message_when_empty_and_wakes_blocked_senders() {
+        let b = Arc::new(Budget {
+            max: 100,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        });
+        assert!(
+            b.try_acquire(150),
+            "an empty budget takes one message of any size"
+        );
+        assert!(!b.try_acquire(1));
+        b.release(150);
+        assert!(b.try_acquire(60));
+        assert!(!b.try_acquire(60));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (b2, c2) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b2.acquire_blocking(60, &c2));
+        std::thread::sleep(Duration::from_millis(30));
+        b.release(60);
+        assert!(
+            h.join().unwrap(),
+            "released room lets the blocked sender in"
+        );
+        let (b3, c3) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b3.acquire_blocking(60, &c3));
+        closed.store(true, Ordering::SeqCst);
+        assert!(!h.join().unwrap(), "closing ends the wait");
+        assert_eq!(b.used(), 60);
+    }
+
+    #[test]
+    fn waiter_reports_once_with_the_first_error() {
+        let (tx, rx) = bounded(1);
+        let w = Waiter {
+            remaining: AtomicUsize::new(3),
+            first_error: Mutex::new(None),
+            tx,
+        };
+        w.complete(Ok(()));
+        w.complete(Err(SendEventError::Timeout {
+            after: Duration::from_secs(1),
+        }));
+        assert!(rx.try_recv().is_err(), "not before the last message");
+        w.complete(Err(SendEventError::Closed));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Err(SendEventError::Timeout {
+                after: Duration::from_secs(1)
+            })
+        );
+    }
+
+    #[test]
+    fn each_matching_rule_gets_a_message_with_the_event_key() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("a/b", b"x")).unwrap();
+        tx.send(publish("z", b"y")).unwrap();
+        tx.send(Event::client_connected("c1", None)).unwrap();
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let summary: Vec<(String, String, RuleId)> = got
+            .iter()
+            .map(|o| (o.msg.topic.clone(), o.meta.key.clone(), o.meta.rule))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("T1".into(), "b1-run-0".into(), rule(1)),
+                ("T2".into(), "b1-run-0".into(), rule(2)),
+                ("T1".into(), "b1-run-1".into(), rule(1)),
+            ]
+        );
+        assert_eq!(got[0].msg.keys(), vec!["b1-run-0"]);
+        assert_eq!(got[0].msg.properties.get("mqtt_client_id"), Some("c1"));
+        assert_eq!(
+            &got[0].msg.body[..],
+            br#"{"client_id":"c1","username":null,"topic":"a/b","payload":"eA==","qos":0,"node":"n1","ts":1}"#
+        );
+        let stats = sh.stats();
+        assert_eq!(stats.unmatched, 1);
+        assert_eq!(stats.in_flight, 3);
+        assert_eq!(stats.rule(rule(1)).unwrap().matched, 2);
+        assert!(stats.buffered_bytes > 0);
+    }
+
+    #[test]
+    fn drop_new_refuses_when_the_budget_is_full() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropNew, one * 5 / 2);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let r = tx.send(publish("z", b"3"));
+        assert_eq!(
+            r,
+            Err(SendEventError::Dropped {
+                rule: rule(1),
+                reason: DropReason::Overflow
+            })
+        );
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 1);
+        assert_eq!(s.in_flight, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn drop_oldest_makes_room_by_dropping_the_oldest_buffered_message() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropOldest, one * 5 / 2);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        for p in [b"1", b"2", b"3", b"4"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.clone()).collect();
+        assert_eq!(keys, vec!["b1-run-2", "b1-run-3"]);
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn too_large_messages_are_dropped_before_buffering() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let big = Event::message_publish("c1", "z", Bytes::from(vec![0u8; 2000]), 0);
+        match tx.send(big) {
+            Err(SendEventError::Dropped {
+                reason: DropReason::TooLarge { max: 1024, .. },
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_too_large, 1);
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+    }
+
+    #[test]
+    fn sync_send_without_an_outcome_times_out_and_closed_refuses() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let r = tx.send(publish("z", b"1"));
+        assert!(matches!(r, Err(SendEventError::Timeout { .. })), "{r:?}");
+        sh.closed.store(true, Ordering::SeqCst);
+        assert_eq!(tx.send(publish("z", b"1")), Err(SendEventError::Closed));
+    }
+
+    #[test]
+    fn partial_batch_failure_settles_each_message() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        for p in [b"1", b"2", b"3"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let (msgs, metas): (Vec<Message>, Vec<Meta>) =
+            outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
+        // The producer hands back the messages that were not stored: the 2nd one.
+        let err = SendError::new(
+            SendErrorKind::NotSent {
+                last: "connection refused".into(),
+            },
+            vec![msgs[1].clone()],
+        );
+        *sh.shutdown_log.lock() = Some(Vec::new());
+        finish_batch(&sh, "T1", metas, Err(err));
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.sent, r.failed), (2, 1));
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+        let log = sh.shutdown_log.lock().take().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, "b1-run-1");
+        assert!(matches!(log[0].reason, UnsentReason::Failed(_)));
+    }
+}
