@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod cli;
 pub mod consumer;
 pub mod message;
@@ -29,8 +30,13 @@ pub mod remoting;
 pub mod sys;
 pub mod util;
 
-/// `rocketmq-bridge run`: provided by the bridge module once it lands.
+/// `rocketmq-bridge run --config FILE [--input FILE]` (see [`bridge::run`]).
 #[doc(hidden)]
-pub fn cli_run(_a: &cli::Args) -> Result<std::process::ExitCode, cli::CliError> {
-    Err(cli::CliError::Usage("run is not available in this build".into()))
+pub fn cli_run(a: &cli::Args) -> Result<std::process::ExitCode, cli::CliError> {
+    let config = a.required("config")?;
+    let input = a.get("input").map(std::path::Path::new);
+    let summary = bridge::run::run(std::path::Path::new(config), input)
+        .map_err(|e| cli::CliError::Failed(e.to_string()))?;
+    eprintln!("rocketmq-bridge: {summary}");
+    Ok(bridge::run::exit_code(&summary))
 }
