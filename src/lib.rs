@@ -29,14 +29,3 @@ pub mod producer;
 pub mod remoting;
 pub mod sys;
 pub mod util;
-
-/// `rocketmq-bridge run --config FILE [--input FILE]` (see [`bridge::run`]).
-#[doc(hidden)]
-pub fn cli_run(a: &cli::Args) -> Result<std::process::ExitCode, cli::CliError> {
-    let config = a.required("config")?;
-    let input = a.get("input").map(std::path::Path::new);
-    let summary = bridge::run::run(std::path::Path::new(config), input)
-        .map_err(|e| cli::CliError::Failed(e.to_string()))?;
-    eprintln!("rocketmq-bridge: {summary}");
-    Ok(bridge::run::exit_code(&summary))
-}

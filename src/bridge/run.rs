@@ -368,11 +368,7 @@ mod tests {
         let got = lines_of(&input);
         assert_eq!(got.len(), 5, "{:?}", &got);
         assert_eq!(got[0], "1:ok");
-        assert!(
-            got[1].starts_with("!line 2: not valid UTF-8"),
-            "{}",
-            got[1]
-        );
+        assert!(got[1].starts_with("!line 2: not valid UTF-8"), "{}", got[1]);
         assert!(got[2].starts_with("!line 3: line is longer"), "{}", got[2]);
         assert_eq!(got[3], "4:last");
         assert_eq!(got[4], "eof");
