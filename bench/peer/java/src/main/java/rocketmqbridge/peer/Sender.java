@@ -12,7 +12,7 @@ import org.apache.rocketmq.common.message.Message;
  * what it sent (one JSON line per message) so a reader can check it field by field.
  *
  * <pre>
- * Sender --namesrv ADDR --topic T [--count N] [--tag TAG] [--group G]
+ * Sender --namesrv ADDR --topic T [--count N] [--tag TAG] [--group G] [--send-timeout-ms MS]
  * </pre>
  * Message i has keys "peer-key-i peer-k2-i", the tag, properties peer_index=i and peer_lang=java,
  * and the body "java peer message i: ü€ {\"i\":i}" (UTF-8, non-ASCII on purpose).
@@ -26,6 +26,8 @@ public final class Sender {
         String tag = a.getOrDefault("tag", "peerTag");
         DefaultMQProducer p = new DefaultMQProducer(a.getOrDefault("group", "peer_sender_" + ProcessHandle.current().pid()));
         p.setNamesrvAddr(ns);
+        // The first send of a cold JVM on a loaded machine can take longer than the default 3 s.
+        p.setSendMsgTimeout(Integer.parseInt(a.getOrDefault("send-timeout-ms", "15000")));
         p.start();
         int failed = 0;
         try {
