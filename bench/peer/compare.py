@@ -98,14 +98,23 @@ def main():
     ap.add_argument("--broker-pid", type=int, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--warmup-cmd-sub", nargs=2, metavar=("FROM", "TO"),
+                    help="before measuring, run every client once with FROM replaced by TO in its command "
+                         "(e.g. a small --messages) and discard the figures: warms the broker's JIT for all")
     ap.add_argument("clients", nargs="+")
     a = ap.parse_args()
     clients = [c.split("=", 1) for c in a.clients]
     os.makedirs(a.out, exist_ok=True)
     res = {name: None for name, _ in clients}
+    if a.warmup_cmd_sub:
+        for name, cmd in clients:
+            wcmd = cmd.replace(a.warmup_cmd_sub[0], a.warmup_cmd_sub[1])
+            print(f"== warm-up (discarded): {name}  (load {loadavg():.2f})", flush=True)
+            with open(os.path.join(a.out, f"{name}-warmup.log"), "w") as log:
+                run_client(name + "-warmup", wcmd, a.broker_pid, log)
     for r in range(a.rounds):
         for name, cmd in clients:
-            print(f"== round {r + 1}/{a.rounds}: {name}: {cmd}  (load {loadavg():.2f})", flush=True)
+            print(f"== round {r + 1}/{a.rounds}: {name}: {cmd[:150]}  (load {loadavg():.2f})", flush=True)
             with open(os.path.join(a.out, f"{name}-{r + 1}.log"), "w") as log:
                 j, per = run_client(name, cmd, a.broker_pid, log)
             res[name] = best(res[name], {"json": j, "broker": per})
@@ -114,7 +123,8 @@ def main():
     peers = [n for n, _ in clients[1:]]
     o = res[ours]["json"]
     print()
-    hdr = f"{'scenario':<9} {'client':<6} {'msgs/s':>9} {'p50 us':>8} {'p99 us':>8} {'cpu us/msg':>10} {'broker cores':>12} {'machine busy':>12}"
+    hdr = (f"{'scenario':<9} {'client':<6} {'msgs/s':>9} {'failed':>7} {'p50 us':>8} {'p99 us':>8} {'cpu us/msg':>10} "
+           f"{'broker cores':>12} {'broker us/msg':>13} {'machine busy':>12}")
     print(hdr)
     print("-" * len(hdr))
     summary = {"bench": "producer-vs-peers", "rounds": a.rounds, "scenarios": {}}
@@ -127,8 +137,12 @@ def main():
             j, br = res[n]["json"].get(s), res[n]["broker"].get(s, {})
             if j is None:
                 continue
-            print(f"{s:<9} {n:<6} {j['msgs_per_s']:>9} {j['p50_us']:>8} {j['p99_us']:>8} {j['cpu_us_per_msg']:>10} "
-                  f"{br.get('broker_cores', 0):>12} {br.get('machine_busy_pct', 0):>11}%")
+            br = dict(br)
+            if j["msgs_per_s"]:
+                br["broker_us_per_msg"] = round(br.get("broker_cores", 0) * 1e6 / j["msgs_per_s"], 1)
+            print(f"{s:<9} {n:<6} {j['msgs_per_s']:>9} {j.get('failed', 0):>7} {j['p50_us']:>8} {j['p99_us']:>8} "
+                  f"{j['cpu_us_per_msg']:>10} {br.get('broker_cores', 0):>12} {br.get('broker_us_per_msg', 0):>13} "
+                  f"{br.get('machine_busy_pct', 0):>11}%")
             row[n] = dict(j, **br)
         best_peer = max((res[n]["json"][s]["msgs_per_s"] for n in peers if s in res[n]["json"]), default=0)
         thr_ratio = {f"vs_{n}": ratio(o[s]["msgs_per_s"], res[n]["json"][s]["msgs_per_s"]) for n in peers if s in res[n]["json"]}

@@ -71,6 +71,15 @@ public final class Bench {
         }
     }
 
+    static final java.util.concurrent.atomic.AtomicBoolean FIRST_ERROR = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Prints the first send error of the run to stderr (later ones are only counted). */
+    static void noteError(Object e) {
+        if (FIRST_ERROR.compareAndSet(false, true)) {
+            System.err.println("first send error: " + e);
+        }
+    }
+
     static Message msg(String topic) {
         return new Message(topic, BODY.clone());
     }
@@ -87,10 +96,13 @@ public final class Bench {
                 for (int i = first; i < n; i += threads) {
                     long st = System.nanoTime();
                     try {
-                        if (p.send(msg(topic)).getSendStatus() != SendStatus.SEND_OK) {
+                        SendResult r = p.send(msg(topic));
+                        if (r.getSendStatus() != SendStatus.SEND_OK) {
+                            noteError(r.getSendStatus());
                             failed.incrementAndGet();
                         }
                     } catch (Exception e) {
+                        noteError(e);
                         failed.incrementAndGet();
                     }
                     lat.add((System.nanoTime() - st) / 1000);
@@ -121,6 +133,7 @@ public final class Bench {
                 @Override
                 public void onSuccess(SendResult r) {
                     if (r.getSendStatus() != SendStatus.SEND_OK) {
+                        noteError(r.getSendStatus());
                         failed.addAndGet(k);
                     }
                     finish();
@@ -128,6 +141,7 @@ public final class Bench {
 
                 @Override
                 public void onException(Throwable e) {
+                    noteError(e);
                     failed.addAndGet(k);
                     finish();
                 }
@@ -149,6 +163,7 @@ public final class Bench {
                     p.send(msgs, cb);
                 }
             } catch (Exception e) {
+                noteError(e);
                 failed.addAndGet(k);
                 done.addAndGet(k);
                 inFlight.release();
