@@ -11,6 +11,9 @@
 # Exits non-zero on any mismatch.
 #
 #   scripts/interop-java.sh [--impl java5|java4] [--events FILE]
+#
+# BRIDGE_BIN=PATH uses that rocketmq-bridge binary instead of building this checkout;
+# BRIDGE_CONF=FILE starts from that config instead of etc/emqx_bridge_rocket.conf.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -34,9 +37,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building: rocketmq-bridge (cargo --release), the Java peer (mvn)"
-cargo build --release --locked --quiet --bin rocketmq-bridge
-bin=$root/target/release/rocketmq-bridge
+conf=${BRIDGE_CONF:-etc/emqx_bridge_rocket.conf}
+[ -f "$conf" ] || { echo "interop-java.sh: $conf not found" >&2; exit 1; }
+if [ -n "${BRIDGE_BIN:-}" ]; then
+    bin=$BRIDGE_BIN
+    echo "== using $bin; building the Java peer (mvn)"
+else
+    echo "== building: rocketmq-bridge (cargo --release), the Java peer (mvn)"
+    cargo build --release --locked --quiet --bin rocketmq-bridge
+    bin=$root/target/release/rocketmq-bridge
+fi
 mvn -q -B -f bench/peer/java/pom.xml package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt >&2
 java_cp="$root/bench/peer/java/target/classes:$(cat bench/peer/java/target/classpath.txt)"
 
@@ -49,10 +59,10 @@ echo "   name server $ns (Apache RocketMQ $(sed -n 's/^RMQ_VERSION=//p' "$work/r
 # The shipped config, pointed at this name server, with a node name, a bridge id and a tag per rule.
 sed -e "s/^bridge.rocket.servers = .*/bridge.rocket.servers = $ns/" \
     -e "s/^\(bridge.rocket.hook.[a-z.]*\.1 *= *{.*\"topic\": *\"\([A-Za-z]*\)\"\)}/\1, \"tag\": \"\2$tag_suffix\"}/" \
-    etc/emqx_bridge_rocket.conf >"$work/bridge.conf"
+    "$conf" >"$work/bridge.conf"
 printf 'bridge.rocket.node = %s\nbridge.rocket.bridge_id = %s\n' "$node" "$bridge_id" >>"$work/bridge.conf"
 [ "$(grep -c "\"tag\": \"[A-Za-z]*$tag_suffix\"" "$work/bridge.conf")" = 7 ] \
-    || { echo "interop-java.sh: could not add a tag to the seven hook rules of etc/emqx_bridge_rocket.conf" >&2; exit 1; }
+    || { echo "interop-java.sh: could not add a tag to the seven hook rules of $conf" >&2; exit 1; }
 grep '^bridge.rocket.hook' "$work/bridge.conf" | sed 's/^/   /'
 
 echo "== rocketmq-bridge run --config (servers = $ns) --input $events"

@@ -58,13 +58,17 @@ def user_props(m):
 
 
 def by_msg_id(msgs, who):
+    """Messages by msg_id (UNIQ_KEY). A second copy with the same msg_id is a retried send stored
+    twice (at-least-once) or a redelivery: it must carry the same content, and is reported."""
     out = {}
     for m in msgs:
         mid = m.get("msg_id")
-        if mid in out and out[mid] != m:
-            # a redelivery must be identical apart from offsets/timestamps
-            if out[mid]["body"] != m["body"]:
-                err(f"{who}: msg_id {mid} delivered twice with different bodies")
+        if mid in out:
+            first = out[mid]
+            print(f"note: {who}: msg_id {mid} seen again ({m.get('topic')} queue {first.get('queue')} offset "
+                  f"{first.get('offset')} and queue {m.get('queue')} offset {m.get('offset')}): a retried send "
+                  f"stored twice or a redelivery; the same UNIQ_KEY lets consumers deduplicate")
+            same_message(first, m, f"{who}: the two copies of msg_id {mid}")
         out.setdefault(mid, m)
     return out
 
