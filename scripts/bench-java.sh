@@ -44,6 +44,8 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/rocketmq-bridge-bench-java.XXXXXX")
 cleanup() {
     scripts/rocketmq.sh stop --dir "$work/rmq" >/dev/null 2>&1 || true
+    rm -rf "$work"/rmq/broker-*/store   # the message store; logs stay in $work for inspection
+    echo "logs: $work" >&2
 }
 trap cleanup EXIT
 

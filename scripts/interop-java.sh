@@ -34,6 +34,8 @@ seven="ClientConnected,ClientDisconnected,SessionSubscribed,SessionUnsubscribed,
 work=$(mktemp -d "${TMPDIR:-/tmp}/rocketmq-bridge-interop-java.XXXXXX")
 cleanup() {
     scripts/rocketmq.sh stop --dir "$work/rmq" >/dev/null 2>&1 || true
+    rm -rf "$work"/rmq/broker-*/store   # the message store; logs stay in $work for inspection
+    echo "logs: $work" >&2
 }
 trap cleanup EXIT
 
