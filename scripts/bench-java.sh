@@ -14,7 +14,7 @@
 #
 # Before measuring, every client runs once with --warmup messages (default 2000; 0 skips it) and its
 # figures are discarded, so the broker's JIT is warm for whichever client is measured first. With
-# --rounds R > 1 the clients run interleaved R times and the best round per scenario is kept.
+# --rounds R > 1 the clients run interleaved R times and the median round per scenario is shown.
 #
 # Needs cargo, mvn, java 17 and go (the Go module proxy) — nothing is committed in binary form.
 # The Java client runs with the JVM's default options (as a user's application would), overridable

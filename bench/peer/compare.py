@@ -8,8 +8,8 @@ that prints one line per scenario ("sync1 ... msgs/s ...") and ends with one JSO
 ({"bench":"producer", "<scenario>": {...}, "peak_rss_kib": N}). While a client runs, the broker's
 CPU time (/proc/PID/stat) and the machine's CPU (/proc/stat) are sampled each time the client
 finishes a scenario, which gives the broker's CPU use (cores) per scenario. With --rounds R every
-client runs R times (interleaved: ours, peers, ours, peers, ...) and the round with the best
-throughput per scenario is kept. Prints a side-by-side table with ratios and one JSON line.
+client runs R times (interleaved: ours, peers, ours, peers, ...) and per scenario the round with the
+median throughput is shown (every round's throughput is printed too). Prints a side-by-side table with ratios and one JSON line.
 """
 import argparse
 import json
@@ -76,16 +76,20 @@ def run_client(name, cmd, broker_pid, log):
     return final, per
 
 
-def best(a, b):
-    """Keeps, per scenario, the run with the higher throughput (and its broker figures)."""
-    if a is None:
-        return b
-    out = {"json": dict(a["json"]), "broker": dict(a["broker"])}
+def median_run(runs):
+    """Per scenario, the round with the median throughput (the lower median for an even count) and
+    its broker figures; peak RSS is the largest of all rounds. Also the per-round throughputs."""
+    out = {"json": {}, "broker": {}, "rounds": {}}
     for s in SCENARIOS:
-        if s in b["json"] and (s not in a["json"] or b["json"][s]["msgs_per_s"] > a["json"][s]["msgs_per_s"]):
-            out["json"][s] = b["json"][s]
-            out["broker"][s] = b["broker"].get(s, {})
-    out["json"]["peak_rss_kib"] = max(a["json"].get("peak_rss_kib", 0), b["json"].get("peak_rss_kib", 0))
+        have = [r for r in runs if s in r["json"]]
+        if not have:
+            continue
+        have.sort(key=lambda r: r["json"][s]["msgs_per_s"])
+        m = have[(len(have) - 1) // 2]
+        out["json"][s] = m["json"][s]
+        out["broker"][s] = m["broker"].get(s, {})
+        out["rounds"][s] = [r["json"][s]["msgs_per_s"] for r in runs if s in r["json"]]
+    out["json"]["peak_rss_kib"] = max(r["json"].get("peak_rss_kib", 0) for r in runs)
     return out
 
 
@@ -105,7 +109,7 @@ def main():
     a = ap.parse_args()
     clients = [c.split("=", 1) for c in a.clients]
     os.makedirs(a.out, exist_ok=True)
-    res = {name: None for name, _ in clients}
+    runs = {name: [] for name, _ in clients}
     if a.warmup_cmd_sub:
         for name, cmd in clients:
             wcmd = cmd.replace(a.warmup_cmd_sub[0], a.warmup_cmd_sub[1])
@@ -117,7 +121,8 @@ def main():
             print(f"== round {r + 1}/{a.rounds}: {name}: {cmd[:150]}  (load {loadavg():.2f})", flush=True)
             with open(os.path.join(a.out, f"{name}-{r + 1}.log"), "w") as log:
                 j, per = run_client(name, cmd, a.broker_pid, log)
-            res[name] = best(res[name], {"json": j, "broker": per})
+            runs[name].append({"json": j, "broker": per})
+    res = {name: median_run(r) for name, r in runs.items()}
 
     ours = clients[0][0]
     peers = [n for n, _ in clients[1:]]
@@ -143,7 +148,7 @@ def main():
             print(f"{s:<9} {n:<6} {j['msgs_per_s']:>9} {j.get('failed', 0):>7} {j['p50_us']:>8} {j['p99_us']:>8} "
                   f"{j['cpu_us_per_msg']:>10} {br.get('broker_cores', 0):>12} {br.get('broker_us_per_msg', 0):>13} "
                   f"{br.get('machine_busy_pct', 0):>11}%")
-            row[n] = dict(j, **br)
+            row[n] = dict(j, **br, rounds_msgs_per_s=res[n]["rounds"][s])
         best_peer = max((res[n]["json"][s]["msgs_per_s"] for n in peers if s in res[n]["json"]), default=0)
         thr_ratio = {f"vs_{n}": ratio(o[s]["msgs_per_s"], res[n]["json"][s]["msgs_per_s"]) for n in peers if s in res[n]["json"]}
         cpu_ratio = {f"vs_{n}": ratio(o[s]["cpu_us_per_msg"], res[n]["json"][s]["cpu_us_per_msg"]) for n in peers if s in res[n]["json"]}
@@ -151,6 +156,7 @@ def main():
         java_cpu = res["java"]["json"][s]["cpu_us_per_msg"] if "java" in res and s in res["java"]["json"] else None
         cpu_ok = java_cpu is not None and o[s]["cpu_us_per_msg"] <= 0.5 * java_cpu
         ok_all = ok_all and thr_ok and cpu_ok
+        print(f"{'':<9} rounds msgs/s " + "  ".join(f"{n} {res[n]['rounds'].get(s)}" for n in [ours] + peers))
         print(f"{'':<9} ratio  throughput {thr_ratio}  cpu/msg {cpu_ratio}  "
               f"[throughput >= best peer: {'yes' if thr_ok else 'NO'}; cpu <= 1/2 java: {'yes' if cpu_ok else 'NO'}]")
         summary["scenarios"][s] = {"clients": row, "throughput_ratio": thr_ratio, "cpu_ratio": cpu_ratio,
