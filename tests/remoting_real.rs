@@ -156,7 +156,7 @@ fn eight_threads_times_1000_requests_on_one_connection_come_back_to_their_caller
                             let n = w * WINDOW + i;
                             // Alternate a known and a per-caller missing topic, so each answer's
                             // content identifies the request it belongs to.
-                            if n % 2 == 0 {
+                            if n.is_multiple_of(2) {
                                 (route_request("TBW102"), true)
                             } else {
                                 (route_request(&format!("Missing_t{t}_n{n}")), false)
