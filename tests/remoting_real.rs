@@ -129,6 +129,12 @@ fn reference_golden_frames_are_answered_by_the_real_servers() {
 
 const SEND_V2_14_1: &str = "000001570000014e7b22636f6465223a3331302c226578744669656c6473223a7b2261223a22746573745f70726f64756365725f67726f7570222c2262223a224d6573736167655075626c697368222c2263223a22544257313032222c2264223a2234222c2265223a2230222c2266223a2230222c2267223a2231373030303030303030303030222c2268223a2230222c2269223a22554e49515f4b45595c753030303137463030303030313132333430303030303030303041334231433244303030315c7530303032574149545c7530303031747275655c7530303032222c226a223a2230222c226b223a2266616c7365222c226d223a2266616c7365227d2c22666c6167223a302c226c616e6775616765223a2252555354222c226f7061717565223a312c2273657269616c697a655479706543757272656e74525043223a224a534f4e222c2276657273696f6e223a3430317d68656c6c6f";
 
+/// Requests each thread keeps in flight. Measured here: the rocketmq-rust 1.0 name server answers
+/// every request with up to 64 in flight on one connection (8 × 8), but silently leaves some
+/// unanswered with 128 or more (8 × 16, 8 × 25); the same 8 × 25 pattern against the fake peer gets
+/// every answer, so the loss is the server's. 8 × 4 = 32 stays well inside what it handles.
+const WINDOW: usize = 4;
+
 #[test]
 fn eight_threads_times_1000_requests_on_one_connection_come_back_to_their_callers() {
     let cluster = shared_cluster(1, 1);
@@ -143,14 +149,14 @@ fn eight_threads_times_1000_requests_on_one_connection_come_back_to_their_caller
             let broker_name = broker_name.clone();
             std::thread::spawn(move || {
                 let mut checked = 0;
-                // Windows of 25 in flight per thread (200 on the socket), 1,000 per thread.
-                for w in 0..40 {
-                    let reqs: Vec<(RemotingCommand, bool)> = (0..25)
+                // Windows of WINDOW in flight per thread, 1,000 per thread.
+                for w in 0..1000 / WINDOW {
+                    let reqs: Vec<(RemotingCommand, bool)> = (0..WINDOW)
                         .map(|i| {
-                            let n = w * 25 + i;
+                            let n = w * WINDOW + i;
                             // Alternate a known and a per-caller missing topic, so each answer's
                             // content identifies the request it belongs to.
-                            if n % 2 == 0 {
+                            if n.is_multiple_of(2) {
                                 (route_request("TBW102"), true)
                             } else {
                                 (route_request(&format!("Missing_t{t}_n{n}")), false)
