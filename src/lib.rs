@@ -23,6 +23,7 @@
 pub mod cli;
 pub mod consumer;
 pub mod message;
+pub mod metrics;
 pub mod nameserver;
 pub mod producer;
 pub mod remoting;
