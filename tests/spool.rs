@@ -612,3 +612,28 @@ fn sigkill_under_sync_interval_loses_at_most_the_unsynced_window() {
         rec.torn_tail.map(|t| t.bytes)
     );
 }
+
+#[test]
+fn ack_log_is_compacted_and_survives_restart() {
+    let dir = fresh_dir("compact");
+    let c = || SpoolConfig::new(&dir).sync(SyncPolicy::Every(1000));
+    let (spool, _) = Spool::open(c()).unwrap();
+    let n = 70_000u64; // 70,000 acks of 20 bytes pass the 1 MiB compaction threshold
+    for _ in 0..n {
+        spool.append(b"").unwrap();
+    }
+    for s in (0..n).rev().filter(|s| s % 1000 != 7) {
+        assert!(spool.ack(s).unwrap());
+    }
+    let log_len = std::fs::metadata(dir.join("acks.log")).unwrap().len();
+    assert!(log_len < 1024 * 1024, "compacted: {log_len}");
+    drop(spool);
+    let (spool, rec) = Spool::open(c()).unwrap();
+    assert_eq!(rec.pending_records, n / 1000);
+    assert_eq!(rec.next_seq, n);
+    let got: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(got, (0..n).filter(|s| s % 1000 == 7).collect::<Vec<_>>());
+    // Compacted at open: one range per gap, plus the header.
+    let log_len = std::fs::metadata(dir.join("acks.log")).unwrap().len();
+    assert_eq!(log_len, 8 + 20 * (n / 1000 + 1));
+}

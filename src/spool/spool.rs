@@ -562,7 +562,11 @@ impl State {
         let mut f = File::create(&tmp).map_err(|e| SpoolError::io(&tmp, "create", e))?;
         f.write_all(&img)
             .map_err(|e| SpoolError::io(&tmp, "write", e))?;
-        if cfg.sync != SyncPolicy::None {
+        // Only the policies that let an append wait for the device fsync here, under the lock;
+        // otherwise the next interval sync covers the new file (a power loss before it can only
+        // make the spool deliver acknowledged records again, never lose or renumber one).
+        let durable_now = matches!(cfg.sync, SyncPolicy::Always | SyncPolicy::Every(_));
+        if durable_now {
             f.sync_all().map_err(|e| SpoolError::io(&tmp, "fsync", e))?;
             self.stats.syncs += 1;
         }
@@ -570,7 +574,7 @@ impl State {
         std::fs::rename(&tmp, &path).map_err(|e| SpoolError::io(&path, "rename", e))?;
         self.acklog = Arc::new(open_append(&path, false)?);
         self.acklog_len = img.len() as u64;
-        self.acklog_dirty = false;
+        self.acklog_dirty = !durable_now;
         self.dir_dirty = true;
         Ok(())
     }
