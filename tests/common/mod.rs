@@ -5,6 +5,8 @@
 //! Several test binaries include this module and each uses a different part of it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fault_proxy;
+
 use bytes::BytesMut;
 use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};
 use rocketmq_bridge::remoting::RemotingCommand;

@@ -1,0 +1,216 @@
+//! The on-disk record and ack-entry layouts (pure byte functions, no IO).
+//!
+//! A record:
+//!
+//! ```text
+//!  offset  size  field
+//!  0       4     magic   0x52 0x42 0x52 0x31 ("RBR1"; the last byte is the format version)
+//!  4       4     len     payload length, big-endian u32, at most the configured record limit
+//!  8       8     seq     sequence number, big-endian u64
+//!  16      8     time    append time, milliseconds since the UNIX epoch, big-endian u64
+//!  24      4     crc     CRC-32 (IEEE) of bytes 0..24 followed by the payload
+//!  28      len   payload
+//! ```
+//!
+//! An ack entry (in `acks.log`, after an 8-byte file header [`ACK_LOG_MAGIC`]) marks the sequence
+//! numbers `from..to` as released:
+//!
+//! ```text
+//!  0   8  from  big-endian u64
+//!  8   8  to    big-endian u64 (exclusive), > from
+//!  16  4  crc   CRC-32 of bytes 0..16
+//! ```
+
+use crate::util::crc32::{crc32, crc32_update};
+
+/// The record magic, including the format version in its last byte.
+pub const RECORD_MAGIC: [u8; 4] = *b"RBR1";
+/// Bytes before a record's payload.
+pub const RECORD_HEADER_LEN: usize = 28;
+/// The first bytes of `acks.log` (format version in the last byte).
+pub const ACK_LOG_MAGIC: [u8; 8] = *b"RBACKS\x00\x01";
+/// Bytes of one ack entry.
+pub const ACK_ENTRY_LEN: usize = 20;
+
+/// A record header read from bytes whose CRC matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordHead {
+    pub(crate) seq: u64,
+    pub(crate) time_ms: u64,
+    /// Payload length.
+    pub(crate) len: usize,
+}
+
+impl RecordHead {
+    /// Header plus payload.
+    pub(crate) fn total_len(&self) -> usize {
+        RECORD_HEADER_LEN + self.len
+    }
+}
+
+/// What [`parse_record`] found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// A whole record with a matching CRC.
+    Valid(RecordHead),
+    /// The bytes so far are a plausible start (magic and length fine) but the record ends beyond
+    /// the buffer.
+    Incomplete,
+    /// Not a record: the named check failed.
+    Invalid(&'static str),
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+/// Appends one record to `dst`.
+pub(crate) fn encode_record(dst: &mut Vec<u8>, seq: u64, time_ms: u64, payload: &[u8]) {
+    let mut head = [0u8; RECORD_HEADER_LEN];
+    head[0..4].copy_from_slice(&RECORD_MAGIC);
+    // The caller checked the length against the record limit, which fits a u32.
+    head[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    head[8..16].copy_from_slice(&seq.to_be_bytes());
+    head[16..24].copy_from_slice(&time_ms.to_be_bytes());
+    let crc = crc32_update(crc32(&head[..24]), payload);
+    head[24..28].copy_from_slice(&crc.to_be_bytes());
+    dst.extend_from_slice(&head);
+    dst.extend_from_slice(payload);
+}
+
+/// Reads the record at the start of `buf`; `max_len` caps the payload length a header may claim.
+pub(crate) fn parse_record(buf: &[u8], max_len: usize) -> Parsed {
+    let magic_ok = buf.len().min(4);
+    if buf[..magic_ok] != RECORD_MAGIC[..magic_ok] {
+        return Parsed::Invalid("magic");
+    }
+    if buf.len() < 8 {
+        return Parsed::Incomplete;
+    }
+    let len = be_u32(&buf[4..8]) as usize;
+    if len > max_len {
+        return Parsed::Invalid("len");
+    }
+    let total = RECORD_HEADER_LEN + len;
+    if buf.len() < total {
+        return Parsed::Incomplete;
+    }
+    let stored = be_u32(&buf[24..28]);
+    let crc = crc32_update(crc32(&buf[..24]), &buf[RECORD_HEADER_LEN..total]);
+    if crc != stored {
+        return Parsed::Invalid("crc");
+    }
+    Parsed::Valid(RecordHead {
+        seq: be_u64(&buf[8..16]),
+        time_ms: be_u64(&buf[16..24]),
+        len,
+    })
+}
+
+/// Appends an ack entry releasing `from..to`.
+pub(crate) fn encode_ack(dst: &mut Vec<u8>, from: u64, to: u64) {
+    let mut e = [0u8; ACK_ENTRY_LEN];
+    e[0..8].copy_from_slice(&from.to_be_bytes());
+    e[8..16].copy_from_slice(&to.to_be_bytes());
+    let crc = crc32(&e[..16]);
+    e[16..20].copy_from_slice(&crc.to_be_bytes());
+    dst.extend_from_slice(&e);
+}
+
+/// Reads the ack entries of an `acks.log` image. Returns the ranges and the byte length of the
+/// valid prefix (header plus whole entries with matching CRCs); reading stops at the first entry
+/// that is cut or fails its check. `None` when the header is missing or wrong.
+pub(crate) fn parse_ack_log(buf: &[u8]) -> Option<(Vec<(u64, u64)>, usize)> {
+    if buf.len() < ACK_LOG_MAGIC.len() || buf[..ACK_LOG_MAGIC.len()] != ACK_LOG_MAGIC {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut pos = ACK_LOG_MAGIC.len();
+    while buf.len() - pos >= ACK_ENTRY_LEN {
+        let e = &buf[pos..pos + ACK_ENTRY_LEN];
+        if crc32(&e[..16]) != be_u32(&e[16..20]) {
+            break;
+        }
+        let (from, to) = (be_u64(&e[0..8]), be_u64(&e[8..16]));
+        if to <= from {
+            break;
+        }
+        out.push((from, to));
+        pos += ACK_ENTRY_LEN;
+    }
+    Some((out, pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_every_prefix_is_incomplete() {
+        let mut b = Vec::new();
+        encode_record(&mut b, 42, 1_700_000_000_123, b"hello");
+        assert_eq!(b.len(), RECORD_HEADER_LEN + 5);
+        assert_eq!(&b[..4], b"RBR1");
+        assert_eq!(
+            parse_record(&b, 1024),
+            Parsed::Valid(RecordHead {
+                seq: 42,
+                time_ms: 1_700_000_000_123,
+                len: 5
+            })
+        );
+        for cut in 0..b.len() {
+            assert_eq!(
+                parse_record(&b[..cut], 1024),
+                Parsed::Incomplete,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_is_detected() {
+        let mut b = Vec::new();
+        encode_record(&mut b, 7, 9, b"payload bytes");
+        for i in 0..b.len() * 8 {
+            let mut c = b.clone();
+            c[i / 8] ^= 1 << (i % 8);
+            assert!(
+                matches!(
+                    parse_record(&c, 1024),
+                    Parsed::Invalid(_) | Parsed::Incomplete
+                ),
+                "bit {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_length_is_invalid_before_reading_payload() {
+        let mut b = Vec::new();
+        encode_record(&mut b, 1, 1, &[0u8; 100]);
+        assert_eq!(parse_record(&b, 99), Parsed::Invalid("len"));
+        assert_eq!(parse_record(b"XBR1aaaa", 99), Parsed::Invalid("magic"));
+    }
+
+    #[test]
+    fn ack_log_stops_at_a_cut_or_bad_entry() {
+        let mut b = ACK_LOG_MAGIC.to_vec();
+        encode_ack(&mut b, 0, 10);
+        encode_ack(&mut b, 12, 13);
+        let full = b.len();
+        assert_eq!(parse_ack_log(&b), Some((vec![(0, 10), (12, 13)], full)));
+        for cut in full - ACK_ENTRY_LEN..full {
+            assert_eq!(parse_ack_log(&b[..cut]), Some((vec![(0, 10)], full - 20)));
+        }
+        b[full - 1] ^= 1;
+        assert_eq!(parse_ack_log(&b), Some((vec![(0, 10)], full - 20)));
+        assert_eq!(parse_ack_log(b"RBACKS"), None);
+    }
+}

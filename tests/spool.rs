@@ -1,0 +1,639 @@
+//! The disk spool: round trip, restart, torn tails, corruption, the size cap, sequence numbers
+//! across restarts, concurrency, and a child process killed with SIGKILL mid-append.
+
+mod common;
+
+use common::{init_log, ms, XorShift};
+use rocketmq_bridge::spool::{
+    DropReason, Record, Spool, SpoolConfig, SpoolError, SyncPolicy, MIN_SEGMENT_SIZE,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HEADER: u64 = 28;
+
+/// A fresh, empty directory under target/spool-test/.
+fn fresh_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let d = root.join("spool-test").join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cfg(dir: &Path) -> SpoolConfig {
+    SpoolConfig::new(dir).sync(SyncPolicy::Always)
+}
+
+fn payload(seq: u64) -> Vec<u8> {
+    format!("event-{seq}-{}", "x".repeat((seq % 37) as usize)).into_bytes()
+}
+
+/// A 200-byte payload.
+fn big(seq: u64) -> Vec<u8> {
+    let mut p = payload(seq);
+    p.resize(200, b'.');
+    p
+}
+
+/// Everything a fresh cursor delivers now.
+fn drain(spool: &Spool) -> Vec<Record> {
+    let mut c = spool.cursor();
+    let mut out = Vec::new();
+    while let Some(r) = c.next_record().unwrap() {
+        out.push(r);
+    }
+    out
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "spool"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn appended_records_come_back_in_order_and_acks_release_them() {
+    init_log();
+    let dir = fresh_dir("round-trip");
+    let (spool, rec) = Spool::open(cfg(&dir)).unwrap();
+    assert_eq!((rec.pending_records, rec.next_seq), (0, 0));
+    assert_eq!(rec.torn_tail, None);
+    for i in 0..500 {
+        assert_eq!(spool.append(&payload(i)).unwrap(), i);
+    }
+    let got = drain(&spool);
+    assert_eq!(got.len(), 500);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!((r.seq, &r.payload), (i as u64, &payload(i as u64)));
+        assert!(r.time_ms > 1_600_000_000_000, "{}", r.time_ms);
+    }
+    for r in &got {
+        assert!(spool.ack(r.seq).unwrap());
+    }
+    assert!(!spool.ack(3).unwrap(), "a second ack is a no-op");
+    assert!(!spool.ack(10_000).unwrap(), "an unknown seq is a no-op");
+    let s = spool.stats();
+    assert_eq!((s.appended, s.acked, s.pending_records), (500, 500, 0));
+    assert!(drain(&spool).is_empty());
+    assert!(
+        s.syncs >= 500,
+        "sync always fsyncs every append: {}",
+        s.syncs
+    );
+}
+
+#[test]
+fn empty_payloads_and_the_record_limit() {
+    let dir = fresh_dir("limits");
+    let c = cfg(&dir).segment_size(MIN_SEGMENT_SIZE);
+    let max = c.max_record_len();
+    let (spool, _) = Spool::open(c).unwrap();
+    assert_eq!(spool.append(b"").unwrap(), 0);
+    assert_eq!(spool.append(&vec![7u8; max]).unwrap(), 1);
+    match spool.append(&vec![7u8; max + 1]) {
+        Err(SpoolError::RecordTooLarge { len, max: m }) => assert_eq!((len, m), (max + 1, max)),
+        other => panic!("{other:?}"),
+    }
+    let got = drain(&spool);
+    assert_eq!(got.len(), 2);
+    assert!(got[0].payload.is_empty());
+    assert_eq!(got[1].payload.len(), max);
+}
+
+#[test]
+fn restart_resends_only_unacked_records_and_sequence_continues() {
+    let dir = fresh_dir("restart");
+    let (spool, _) = Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)).unwrap();
+    for i in 0..3000 {
+        spool.append(&big(i)).unwrap();
+    }
+    assert!(segments(&dir).len() > 3, "test wants several segments");
+    // Acknowledge out of order: all of the first 1000, then every odd one.
+    for s in (0..1000).rev() {
+        spool.ack(s).unwrap();
+    }
+    for s in (1001..3000).step_by(2) {
+        spool.ack(s).unwrap();
+    }
+    let expect: Vec<u64> = (1000..3000).step_by(2).collect();
+    drop(spool);
+
+    let (spool, rec) = Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)).unwrap();
+    assert_eq!(rec.pending_records, expect.len() as u64);
+    assert_eq!(rec.first_pending_seq, Some(1000));
+    assert_eq!(rec.next_seq, 3000);
+    assert!(rec.corrupt.is_empty() && rec.torn_tail.is_none());
+    let got: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(got, expect);
+    for r in drain(&spool) {
+        assert_eq!(r.payload, big(r.seq));
+    }
+    assert_eq!(spool.append(b"after").unwrap(), 3000);
+    // Fully acknowledged segments were removed at open.
+    let before = segments(&dir).len();
+    for s in expect {
+        spool.ack(s).unwrap();
+    }
+    assert!(segments(&dir).len() < before);
+    assert_eq!(segments(&dir).len(), 1, "only the active segment is left");
+}
+
+#[test]
+fn sequence_numbers_keep_increasing_when_everything_was_acked() {
+    let dir = fresh_dir("seq");
+    let c = || cfg(&dir).segment_size(MIN_SEGMENT_SIZE);
+    let mut expected = 0;
+    for round in 0..4 {
+        let (spool, rec) = Spool::open(c()).unwrap();
+        assert_eq!(rec.next_seq, expected, "round {round}");
+        assert_eq!(rec.pending_records, 0);
+        // Enough to roll segments, all acknowledged, so old files go away.
+        for _ in 0..200 {
+            let s = spool.append(&[1u8; 1000]).unwrap();
+            assert_eq!(s, expected);
+            expected += 1;
+            spool.ack(s).unwrap();
+        }
+        assert_eq!(segments(&dir).len(), 1);
+        spool.close().unwrap();
+    }
+    // Even with acks.log gone the newest segment remembers where numbering stands.
+    std::fs::remove_file(dir.join("acks.log")).unwrap();
+    let (spool, rec) = Spool::open(c()).unwrap();
+    assert_eq!(rec.next_seq, expected);
+    assert_eq!(spool.append(b"x").unwrap(), expected);
+}
+
+/// Writes 6 records with `always`, closes, and returns (dir, size of the last record).
+fn six_records(name: &str) -> (PathBuf, u64) {
+    let dir = fresh_dir(name);
+    let (spool, _) = Spool::open(cfg(&dir)).unwrap();
+    for i in 0..6 {
+        spool.append(&payload(i)).unwrap();
+    }
+    spool.close().unwrap();
+    (dir, HEADER + payload(5).len() as u64)
+}
+
+#[test]
+fn torn_tail_at_every_offset_of_the_last_record_skips_only_that_record() {
+    init_log();
+    let (src, last_len) = six_records("torn-src");
+    let seg = segments(&src).pop().unwrap();
+    let image = std::fs::read(&seg).unwrap();
+    let start = image.len() as u64 - last_len;
+    for cut in 0..last_len {
+        let dir = fresh_dir("torn");
+        let name = seg.file_name().unwrap();
+        std::fs::write(dir.join(name), &image[..(start + cut) as usize]).unwrap();
+        std::fs::copy(src.join("acks.log"), dir.join("acks.log")).unwrap();
+        let (spool, rec) = Spool::open(cfg(&dir)).unwrap();
+        if cut == 0 {
+            assert_eq!(rec.torn_tail, None);
+        } else {
+            let t = rec.torn_tail.clone().unwrap_or_else(|| panic!("cut {cut}"));
+            assert_eq!((t.offset, t.bytes), (start, cut), "cut {cut}");
+        }
+        assert!(rec.corrupt.is_empty(), "cut {cut}: {:?}", rec.corrupt);
+        assert_eq!(rec.pending_records, 5, "cut {cut}");
+        assert_eq!(std::fs::metadata(dir.join(name)).unwrap().len(), start);
+        let got = drain(&spool);
+        assert_eq!(
+            got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        // The file continues cleanly after the cut.
+        assert_eq!(spool.append(b"next").unwrap(), 5);
+        spool.close().unwrap();
+        let (spool, rec) = Spool::open(cfg(&dir)).unwrap();
+        assert!(
+            rec.torn_tail.is_none() && rec.corrupt.is_empty(),
+            "cut {cut}"
+        );
+        assert_eq!(drain(&spool).len(), 6);
+        drop(spool);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_record_in_the_middle_is_reported_counted_and_skipped() {
+    init_log();
+    let dir = fresh_dir("corrupt");
+    let c = || cfg(&dir).segment_size(MIN_SEGMENT_SIZE);
+    let (spool, _) = Spool::open(c()).unwrap();
+    for i in 0..400 {
+        spool.append(&[i as u8; 1000]).unwrap();
+    }
+    spool.ack(101).unwrap();
+    spool.close().unwrap();
+    let segs = segments(&dir);
+    assert!(segs.len() >= 3);
+    // Record 100 and 101 are in the second segment (64 records of 1028 bytes per 64 KiB).
+    let second = &segs[1];
+    let first_seq: u64 = second.file_name().unwrap().to_str().unwrap()[4..24]
+        .parse()
+        .unwrap();
+    let mut img = std::fs::read(second).unwrap();
+    let rec_len = HEADER + 1000;
+    let at = |seq: u64| ((seq - first_seq) * rec_len) as usize;
+    img[at(100) + 500] ^= 0xFF; // payload of 100
+    img[at(101) + 10] ^= 0x01; // header (seq) of 101, which was acked
+    img[at(110) + 4] = 0x7F; // length of 110: absurd
+    std::fs::write(second, &img).unwrap();
+    // And garbage at the end of the first segment (not the newest: corrupt, not torn).
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segs[0])
+        .unwrap();
+    f.write_all(b"RBR1 garbage").unwrap();
+    drop(f);
+
+    let (spool, rec) = Spool::open(c()).unwrap();
+    assert!(rec.torn_tail.is_none());
+    let spans: Vec<(Option<(u64, u64)>, u64)> =
+        rec.corrupt.iter().map(|c| (c.seqs, c.unacked)).collect();
+    assert_eq!(
+        spans,
+        [(None, 0), (Some((100, 101)), 1), (Some((110, 110)), 1)],
+        "{:?}",
+        rec.corrupt
+    );
+    assert_eq!(rec.corrupt[1].offset, at(100) as u64);
+    assert_eq!(rec.corrupt[1].bytes, 2 * rec_len);
+    let got: BTreeSet<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    let want: BTreeSet<u64> = (0..400).filter(|s| ![100, 101, 110].contains(s)).collect();
+    assert_eq!(got, want);
+    assert_eq!(spool.stats().corrupt_records, 2);
+    let d = spool.take_dropped();
+    assert_eq!(
+        d.iter()
+            .map(|d| (d.reason, d.first_seq, d.last_seq, d.records))
+            .collect::<Vec<_>>(),
+        [
+            (DropReason::Corrupt, 100, 101, 1),
+            (DropReason::Corrupt, 110, 110, 1)
+        ]
+    );
+    assert!(spool.take_dropped().is_empty());
+}
+
+#[test]
+fn cap_drops_the_oldest_records_and_reports_their_ranges() {
+    let dir = fresh_dir("cap");
+    let seg = MIN_SEGMENT_SIZE;
+    let c = || cfg(&dir).segment_size(seg).max_bytes(3 * seg);
+    let (spool, _) = Spool::open(c()).unwrap();
+    let n = 1000u64;
+    for i in 0..n {
+        spool.append(&[(i % 251) as u8; 1000]).unwrap();
+        if i == 5 {
+            spool.ack(3).unwrap();
+        }
+        assert!(spool.stats().bytes <= 3 * seg, "cap held at {i}");
+    }
+    let st = spool.stats();
+    let dropped = spool.take_dropped();
+    assert!(!dropped.is_empty());
+    let mut next = 0;
+    let mut total = 0;
+    for (k, d) in dropped.iter().enumerate() {
+        assert_eq!(d.reason, DropReason::CapReached);
+        assert_eq!(d.first_seq, next, "{dropped:?}");
+        let acked_inside = u64::from(k == 0); // seq 3
+        assert_eq!(d.records, d.last_seq - d.first_seq + 1 - acked_inside);
+        let (t0, t1) = d.time_range_ms.unwrap();
+        assert!(t0 <= t1);
+        next = d.last_seq + 1;
+        total += d.records;
+    }
+    assert_eq!(st.dropped_records, total);
+    let kept: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(kept, (next..n).collect::<Vec<_>>());
+    assert_eq!(total + kept.len() as u64 + 1, n, "dropped + kept + acked");
+    // A restart with a smaller cap drops more at open.
+    drop(spool);
+    let (spool, rec) = Spool::open(c().max_bytes(2 * seg)).unwrap();
+    assert!(rec.bytes <= 2 * seg);
+    let d = spool.take_dropped();
+    assert!(!d.is_empty());
+    assert_eq!(d[0].first_seq, next);
+    let lost: u64 = d.iter().map(|d| d.records).sum();
+    assert_eq!(lost + rec.pending_records, kept.len() as u64);
+    let left: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(
+        left,
+        (d.last().unwrap().last_seq + 1..n).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = fresh_dir("lock");
+    let (spool, _) = Spool::open(cfg(&dir)).unwrap();
+    match Spool::open(cfg(&dir)) {
+        Err(SpoolError::Locked { dir: d }) => assert_eq!(d, dir),
+        other => panic!("{other:?}"),
+    }
+    drop(spool);
+    assert!(Spool::open(cfg(&dir)).is_ok());
+}
+
+#[test]
+fn cursor_waits_for_appends_and_rewind_starts_a_new_pass() {
+    let dir = fresh_dir("cursor");
+    let (spool, _) = Spool::open(SpoolConfig::new(&dir).sync(SyncPolicy::None)).unwrap();
+    let spool = Arc::new(spool);
+    let mut c = spool.cursor();
+    let t0 = Instant::now();
+    assert_eq!(c.next_timeout(ms(50)).unwrap(), None);
+    assert!(t0.elapsed() >= ms(50));
+    let s2 = spool.clone();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(ms(30));
+        s2.append(b"late").unwrap()
+    });
+    let r = c.next_timeout(ms(5000)).unwrap().unwrap();
+    assert_eq!(
+        (r.seq, r.payload.as_slice()),
+        (h.join().unwrap(), &b"late"[..])
+    );
+    spool.append(b"second").unwrap();
+    assert_eq!(c.next_record().unwrap().unwrap().seq, 1);
+    assert_eq!(c.next_record().unwrap(), None);
+    c.rewind();
+    assert_eq!(c.next_record().unwrap().unwrap().seq, 0);
+    spool.ack(1).unwrap();
+    assert_eq!(c.next_record().unwrap(), None, "acked records are skipped");
+}
+
+#[test]
+fn concurrent_appenders_get_unique_sequence_numbers() {
+    let dir = fresh_dir("concurrent");
+    let (spool, _) = Spool::open(
+        SpoolConfig::new(&dir)
+            .segment_size(MIN_SEGMENT_SIZE)
+            .sync("every:50".parse().unwrap()),
+    )
+    .unwrap();
+    let spool = Arc::new(spool);
+    let sender = {
+        let s = spool.clone();
+        std::thread::spawn(move || {
+            let mut c = s.cursor();
+            let mut seen = BTreeMap::new();
+            while seen.len() < 4000 {
+                match c.next_timeout(ms(5000)).unwrap() {
+                    Some(r) => {
+                        assert!(seen.insert(r.seq, r.payload).is_none(), "twice in one pass");
+                        s.ack(r.seq).unwrap();
+                    }
+                    None => panic!("stalled at {}", seen.len()),
+                }
+            }
+            seen
+        })
+    };
+    let hs: Vec<_> = (0..4u8)
+        .map(|t| {
+            let s = spool.clone();
+            std::thread::spawn(move || {
+                (0..1000u32)
+                    .map(|i| {
+                        let mut p = vec![t];
+                        p.extend(i.to_be_bytes());
+                        (s.append(&p).unwrap(), p)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut appended = BTreeMap::new();
+    for h in hs {
+        for (seq, p) in h.join().unwrap() {
+            assert!(appended.insert(seq, p).is_none());
+        }
+    }
+    assert_eq!(
+        appended.keys().copied().collect::<Vec<_>>(),
+        (0..4000).collect::<Vec<_>>()
+    );
+    assert_eq!(sender.join().unwrap(), appended);
+    let s = spool.stats();
+    assert_eq!((s.pending_records, s.acked), (0, 4000));
+}
+
+#[test]
+fn random_acks_and_restarts_never_lose_or_repeat_a_pending_record() {
+    let seed = 0x5EED_0001;
+    let mut rng = XorShift::new(seed);
+    let dir = fresh_dir("random");
+    let c = || {
+        cfg(&dir)
+            .segment_size(MIN_SEGMENT_SIZE)
+            .sync(SyncPolicy::None)
+    };
+    let mut pending: BTreeSet<u64> = BTreeSet::new();
+    let mut next = 0;
+    for round in 0..6 {
+        let (spool, rec) = Spool::open(c()).unwrap();
+        assert_eq!(rec.next_seq, next, "seed {seed:#x} round {round}");
+        let got: BTreeSet<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+        assert_eq!(got, pending, "seed {seed:#x} round {round}");
+        for _ in 0..rng.below(800) {
+            let len = rng.below(3000) as usize;
+            let s = spool.append(&rng.bytes(len)).unwrap();
+            assert_eq!(s, next);
+            next += 1;
+            pending.insert(s);
+        }
+        let v: Vec<u64> = pending.iter().copied().collect();
+        for s in v {
+            if rng.below(3) != 0 {
+                assert!(spool.ack(s).unwrap());
+                pending.remove(&s);
+            }
+        }
+        spool.close().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL: a child (this test binary, re-run with SPOOL_CHILD_DIR set) appends and acknowledges
+// in a loop and prints "SEQ n" / "ACK n" after each call returned; the parent kills it with
+// SIGKILL and checks what recovery finds.
+
+#[test]
+fn sigkill_child_entry() {
+    let Some(dir) = std::env::var_os("SPOOL_CHILD_DIR") else {
+        return; // only does something as the child of the tests below
+    };
+    let sync: SyncPolicy = std::env::var("SPOOL_CHILD_SYNC").unwrap().parse().unwrap();
+    let (spool, _) = Spool::open(
+        SpoolConfig::new(PathBuf::from(dir))
+            .segment_size(MIN_SEGMENT_SIZE)
+            .sync(sync),
+    )
+    .unwrap();
+    let out = std::io::stdout();
+    let end = Instant::now() + Duration::from_secs(20); // bounded even if nobody kills us
+    let mut i = 0u64;
+    while Instant::now() < end {
+        let seq = spool.append(&payload(i)).unwrap();
+        writeln!(out.lock(), "SEQ {seq}").unwrap();
+        if seq % 3 == 0 {
+            spool.ack(seq).unwrap();
+            writeln!(out.lock(), "ACK {seq}").unwrap();
+        }
+        i += 1;
+        if i.is_multiple_of(64) {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+}
+
+/// Runs the child until it printed `n` appends, kills it, and returns (appended seqs with the
+/// time each line arrived, acked seqs, kill time).
+fn run_and_kill(dir: &Path, sync: &str, n: usize) -> (Vec<(u64, Instant)>, BTreeSet<u64>, Instant) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SPOOL_CHILD_DIR", dir)
+        .env("SPOOL_CHILD_SYNC", sync)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut seqs, mut acks) = (Vec::new(), BTreeSet::new());
+    let mut kill_at = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(s) = line.strip_prefix("SEQ ") {
+            seqs.push((s.parse().unwrap(), Instant::now()));
+            if seqs.len() == n && kill_at.is_none() {
+                child.kill().unwrap(); // SIGKILL on Unix
+                kill_at = Some(Instant::now());
+            }
+        } else if let Some(s) = line.strip_prefix("ACK ") {
+            acks.insert(s.parse().unwrap());
+        }
+    }
+    child.wait().unwrap();
+    (seqs, acks, kill_at.expect("the child printed enough"))
+}
+
+#[test]
+fn sigkill_under_sync_always_loses_no_returned_append() {
+    init_log();
+    let dir = fresh_dir("kill-always");
+    let (seqs, acks, _) = run_and_kill(&dir, "always", 3000);
+    let (spool, rec) = Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)).unwrap();
+    assert!(rec.corrupt.is_empty(), "{:?}", rec.corrupt);
+    let got: BTreeMap<u64, Vec<u8>> = drain(&spool)
+        .into_iter()
+        .map(|r| (r.seq, r.payload))
+        .collect();
+    for (s, _) in &seqs {
+        if acks.contains(s) {
+            assert!(!got.contains_key(s), "acked {s} delivered again");
+        } else {
+            assert_eq!(got.get(s), Some(&payload(*s)), "returned append {s} lost");
+        }
+    }
+    // Beyond what was printed: at most the one append that was running when the kill came.
+    let printed: BTreeSet<u64> = seqs.iter().map(|s| s.0).collect();
+    let extra: Vec<&u64> = got.keys().filter(|s| !printed.contains(s)).collect();
+    assert!(extra.len() <= 2, "{extra:?}");
+    println!(
+        "sigkill always: {} appends printed, {} acked, {} recovered pending, torn tail {:?}",
+        seqs.len(),
+        acks.len(),
+        rec.pending_records,
+        rec.torn_tail.map(|t| t.bytes)
+    );
+}
+
+#[test]
+fn sigkill_under_sync_interval_loses_at_most_the_unsynced_window() {
+    init_log();
+    let dir = fresh_dir("kill-interval");
+    let (seqs, acks, kill_at) = run_and_kill(&dir, "interval:100", 20_000);
+    let (spool, rec) = Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)).unwrap();
+    assert!(rec.corrupt.is_empty(), "{:?}", rec.corrupt);
+    let got: BTreeSet<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    let lost: Vec<&(u64, Instant)> = seqs
+        .iter()
+        .filter(|(s, _)| !acks.contains(s) && !got.contains(s))
+        .collect();
+    // The window: one 100 ms tick, plus scheduling slack for a loaded 2-core machine.
+    let window = ms(100 + 400);
+    for (s, t) in &lost {
+        assert!(
+            kill_at.duration_since(*t) <= window,
+            "seq {s} printed {:?} before the kill was lost",
+            kill_at.duration_since(*t)
+        );
+    }
+    // Losses are a suffix: nothing older than a kept record is missing.
+    if let Some((first_lost, _)) = lost.first() {
+        assert!(got.iter().all(|s| s < first_lost), "a hole, not a tail");
+    }
+    for (s, _) in &seqs {
+        if acks.contains(s) {
+            assert!(!got.contains(s), "acked {s} delivered again");
+        }
+    }
+    println!(
+        "sigkill interval:100: {} appends printed, {} lost in the window, torn tail {:?}",
+        seqs.len(),
+        lost.len(),
+        rec.torn_tail.map(|t| t.bytes)
+    );
+}
+
+#[test]
+fn ack_log_is_compacted_and_survives_restart() {
+    let dir = fresh_dir("compact");
+    let c = || SpoolConfig::new(&dir).sync(SyncPolicy::Every(1000));
+    let (spool, _) = Spool::open(c()).unwrap();
+    let n = 70_000u64; // 70,000 acks of 20 bytes pass the 1 MiB compaction threshold
+    for _ in 0..n {
+        spool.append(b"").unwrap();
+    }
+    for s in (0..n).rev().filter(|s| s % 1000 != 7) {
+        assert!(spool.ack(s).unwrap());
+    }
+    let log_len = std::fs::metadata(dir.join("acks.log")).unwrap().len();
+    assert!(log_len < 1024 * 1024, "compacted: {log_len}");
+    drop(spool);
+    let (spool, rec) = Spool::open(c()).unwrap();
+    assert_eq!(rec.pending_records, n / 1000);
+    assert_eq!(rec.next_seq, n);
+    let got: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(got, (0..n).filter(|s| s % 1000 == 7).collect::<Vec<_>>());
+    // Compacted at open: one range per gap, plus the header.
+    let log_len = std::fs::metadata(dir.join("acks.log")).unwrap().len();
+    assert_eq!(log_len, 8 + 20 * (n / 1000 + 1));
+}
