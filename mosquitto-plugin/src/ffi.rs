@@ -6,6 +6,17 @@
 //! to plugins; they are looked up with `dlsym(RTLD_DEFAULT, ..)` at load, so this crate has no undefined
 //! symbols and its tests link without the broker.
 //!
+//! # Learning ACL decisions
+//! 2.0.11 calls plugins *before* `acl_file` and any later plugin, and gives no "decided" event. With
+//! `plugin_opt_acl decided_elsewhere`, the `ACL_CHECK` callback therefore asks mosquitto itself: it calls the
+//! broker's `mosquitto_acl_check` (exported by Debian's CMake build of 2.0.11; prototype from
+//! `src/mosquitto_broker_internal.h`) with the same arguments while a re-entrancy flag makes this plugin's
+//! own callback answer "defer" inside that nested call. The nested call runs every other ACL callback, the
+//! legacy auth plugins and the final "all deferred means denied" rule, so its result is exactly mosquitto's
+//! decision without this plugin; the plugin returns that result unchanged (mosquitto then stops walking its
+//! list) and records it as the outcome. If the symbol is absent, the plugin answers "defer" and emits no
+//! subscribe, unsubscribe or delivery events (logged at start).
+//!
 //! Every callback copies what it needs out of mosquitto's structs into plain Rust values before calling
 //! [`Plugin`], and runs under `catch_unwind`: a panic answers the option-derived default and never unwinds
 //! into C.
@@ -18,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::logger;
 use crate::options::{Decider, PluginOptions};
 use crate::plugin::Plugin;
-use crate::tracker::{Access, AclCheck, Answer, ClientInfo, Message, Tracker};
+use crate::tracker::{Access, AclCheck, Answer, ClientInfo, Message, Outcome, Tracker};
 
 // ---- mosquitto.h: error codes and log levels --------------------------------------------------------
 const MOSQ_ERR_SUCCESS: c_int = 0;
@@ -124,6 +135,10 @@ type UnregisterFn =
     unsafe extern "C" fn(*mut PluginId, c_int, Option<GenericCallback>, *const c_void) -> c_int;
 type LogPrintfFn = unsafe extern "C" fn(c_int, *const c_char, ...);
 type ClientStrFn = unsafe extern "C" fn(*const Mosquitto) -> *const c_char;
+/// `int mosquitto_acl_check(struct mosquitto *context, const char *topic, uint32_t payloadlen,
+/// void* payload, uint8_t qos, bool retain, int access)` (2.0.11 `src/mosquitto_broker_internal.h`).
+type AclCheckFn =
+    unsafe extern "C" fn(*mut Mosquitto, *const c_char, u32, *mut c_void, u8, bool, c_int) -> c_int;
 
 /// The broker functions the plugin calls, resolved from the running `mosquitto` executable.
 #[derive(Clone, Copy)]
@@ -133,6 +148,7 @@ struct Api {
     log_printf: LogPrintfFn,
     client_id: ClientStrFn,
     client_username: ClientStrFn,
+    acl_check: Option<AclCheckFn>,
 }
 
 fn resolve(name: &CStr) -> Option<*mut c_void> {
@@ -148,6 +164,7 @@ impl Api {
         let log_printf = resolve(c"mosquitto_log_printf")?;
         let client_id = resolve(c"mosquitto_client_id")?;
         let client_username = resolve(c"mosquitto_client_username")?;
+        let acl_check = resolve(c"mosquitto_acl_check");
         // SAFETY: each symbol is the mosquitto 2.0 function of that name, whose C prototype (from
         // mosquitto_broker.h) is exactly the function-pointer type it is transmuted to.
         unsafe {
@@ -157,6 +174,7 @@ impl Api {
                 log_printf: std::mem::transmute::<*mut c_void, LogPrintfFn>(log_printf),
                 client_id: std::mem::transmute::<*mut c_void, ClientStrFn>(client_id),
                 client_username: std::mem::transmute::<*mut c_void, ClientStrFn>(client_username),
+                acl_check: acl_check.map(|p| std::mem::transmute::<*mut c_void, AclCheckFn>(p)),
             })
         }
     }
@@ -214,8 +232,10 @@ struct Host {
     id: *mut PluginId,
     api: Api,
     plugin: Plugin,
-    /// The tail callbacks must be (re)placed at the end of mosquitto's lists (after load and reload).
+    /// The message tail callback must be (re)placed at the end of mosquitto's list (after load and reload).
     tails_due: AtomicBool,
+    /// Set while this plugin asks mosquitto for an ACL decision; its own ACL callback then defers.
+    nested: AtomicBool,
 }
 
 impl Host {
@@ -238,24 +258,16 @@ impl Host {
         unsafe { (self.api.unregister)(self.id, event, Some(cb), std::ptr::null()) };
     }
 
-    /// Moves the tail callbacks to the end of the `ACL_CHECK` and `MESSAGE` lists. Called only from the
-    /// `BASIC_AUTH`, `DISCONNECT` and `TICK` callbacks, never while mosquitto walks those two lists.
+    /// Moves the message tail callback to the end of the `MESSAGE` list. Called only from the
+    /// `BASIC_AUTH`, `DISCONNECT` and `TICK` callbacks, never while mosquitto walks that list.
     fn place_tails(&self) {
         if !self.tails_due.swap(false, Ordering::Relaxed) {
             return;
         }
-        let acl_tail = self.plugin.options().acl == Decider::Elsewhere;
-        if acl_tail {
-            self.unregister(MOSQ_EVT_ACL_CHECK, cb_acl_tail);
-        }
         self.unregister(MOSQ_EVT_MESSAGE, cb_message_tail);
-        let mut ok = true;
-        if acl_tail {
-            ok &= self.register(MOSQ_EVT_ACL_CHECK, cb_acl_tail) == MOSQ_ERR_SUCCESS;
-        }
-        ok &= self.register(MOSQ_EVT_MESSAGE, cb_message_tail) == MOSQ_ERR_SUCCESS;
+        let ok = self.register(MOSQ_EVT_MESSAGE, cb_message_tail) == MOSQ_ERR_SUCCESS;
         if !ok {
-            log::error!("could not register tail callbacks; outcomes stay unverified (no events)");
+            log::error!("could not register the message tail callback; publishes stay unverified (no events)");
         }
         self.plugin.set_tail_ready(ok);
     }
@@ -315,12 +327,47 @@ unsafe extern "C" fn cb_basic_auth(_ev: c_int, data: *mut c_void, userdata: *mut
 unsafe extern "C" fn cb_acl_check(_ev: c_int, data: *mut c_void, userdata: *mut c_void) -> c_int {
     // SAFETY: registered with a Host as userdata.
     let h = unsafe { host(userdata) };
-    let fallback = answer(Tracker::static_acl_answer(h.plugin.options().acl));
+    if h.nested.load(Ordering::Relaxed) {
+        // Inside our own nested mosquitto_acl_check: let everything else decide.
+        return MOSQ_ERR_PLUGIN_DEFER;
+    }
+    let acl = h.plugin.options().acl;
+    let fallback = answer(Tracker::static_acl_answer(acl));
     guarded(fallback, || {
         // SAFETY: for MOSQ_EVT_ACL_CHECK, `data` points to a live `struct mosquitto_evt_acl_check` whose
         // topic is NUL-terminated and whose payload holds `payloadlen` bytes for the callback's duration.
         let ev = unsafe { &*(data as *const EvtAclCheck) };
+        let (rc, outcome) = match (acl, h.api.acl_check) {
+            (Decider::OpenBroker, _) => (MOSQ_ERR_SUCCESS, Outcome::Allowed),
+            (Decider::Elsewhere, Some(f)) => {
+                h.nested.store(true, Ordering::Relaxed);
+                // SAFETY: same live context and arguments mosquitto passed to this check; the function
+                // has the 2.0.11 prototype above; our callback defers while `nested` is set, so the call
+                // cannot recurse further through this plugin.
+                let rc = unsafe {
+                    f(
+                        ev.client,
+                        ev.topic,
+                        ev.payloadlen,
+                        ev.payload as *mut c_void,
+                        ev.qos,
+                        ev.retain,
+                        ev.access,
+                    )
+                };
+                h.nested.store(false, Ordering::Relaxed);
+                let o = if rc == MOSQ_ERR_SUCCESS {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Denied
+                };
+                (rc, o)
+            }
+            (Decider::Elsewhere, None) => (MOSQ_ERR_PLUGIN_DEFER, Outcome::Unknown),
+        };
+        // SAFETY: as above, topic and payload are valid for the callback's duration.
         let topic = unsafe { opt_string(ev.topic) }.unwrap_or_default();
+        // SAFETY: as above.
         let payload = unsafe { bytes(ev.payload, ev.payloadlen) };
         let check = AclCheck {
             client: ev.client as usize,
@@ -332,14 +379,15 @@ unsafe extern "C" fn cb_acl_check(_ev: c_int, data: *mut c_void, userdata: *mut 
             qos: ev.qos,
             retain: ev.retain,
         };
-        answer(h.plugin.acl_check(&check))
+        log::trace!(
+            "acl check client={} access={} topic_len={} rc={rc}",
+            check.info.id.as_deref().unwrap_or("<null>"),
+            ev.access,
+            check.topic.len()
+        );
+        h.plugin.acl_check(&check, outcome);
+        rc
     })
-}
-
-unsafe extern "C" fn cb_acl_tail(_ev: c_int, _data: *mut c_void, userdata: *mut c_void) -> c_int {
-    // SAFETY: registered with a Host as userdata.
-    let h = unsafe { host(userdata) };
-    guarded(MOSQ_ERR_PLUGIN_DEFER, || answer(h.plugin.acl_tail()))
 }
 
 unsafe extern "C" fn cb_message(_ev: c_int, data: *mut c_void, userdata: *mut c_void) -> c_int {
@@ -402,8 +450,8 @@ unsafe extern "C" fn cb_reload(_ev: c_int, _data: *mut c_void, userdata: *mut c_
     // SAFETY: registered with a Host as userdata.
     let h = unsafe { host(userdata) };
     guarded(MOSQ_ERR_PLUGIN_DEFER, || {
-        // mosquitto re-registers the acl_file/password_file callbacks after this event: the tails must
-        // move behind them again, at the next callback that is not an ACL or message check.
+        // Other plugins may re-register their message callbacks on reload: the tail must move behind
+        // them again, at the next callback that is not a message callback.
         h.tails_due.store(true, Ordering::Relaxed);
         h.plugin.reload();
         h.flush_logs();
@@ -486,6 +534,7 @@ pub unsafe extern "C" fn mosquitto_plugin_init(
                     api,
                     plugin,
                     tails_due: AtomicBool::new(true),
+                    nested: AtomicBool::new(false),
                 });
                 let mut rc = MOSQ_ERR_SUCCESS;
                 for (ev, cb) in HEADS {
@@ -494,6 +543,12 @@ pub unsafe extern "C" fn mosquitto_plugin_init(
                         log::error!("mosquitto_callback_register(event={ev}) returned {r}");
                         rc = MOSQ_ERR_UNKNOWN;
                     }
+                }
+                if h.plugin.options().acl == Decider::Elsewhere && h.api.acl_check.is_none() {
+                    log::warn!(
+                        "this mosquitto does not export mosquitto_acl_check: ACL decisions cannot be \
+                         learned, so no session.subscribed, session.unsubscribed or message.delivered events"
+                    );
                 }
                 h.flush_logs();
                 let raw = Box::into_raw(h);
@@ -526,7 +581,6 @@ fn teardown(h: Box<Host>) {
     for (ev, cb) in HEADS {
         h.unregister(ev, cb);
     }
-    h.unregister(MOSQ_EVT_ACL_CHECK, cb_acl_tail);
     h.unregister(MOSQ_EVT_MESSAGE, cb_message_tail);
     let Host { api, plugin, .. } = *h;
     plugin.shutdown();

@@ -9,7 +9,9 @@ use parking_lot::Mutex;
 use crate::event::MqttEvent;
 use crate::options::{Decider, PluginOptions};
 use crate::trace::TraceWriter;
-use crate::tracker::{AclCheck, Answer, ClientInfo, ClientRef, Message, Tracker, TrackerCounters};
+use crate::tracker::{
+    AclCheck, Answer, ClientInfo, ClientRef, Message, Outcome, Tracker, TrackerCounters,
+};
 
 /// How often the plugin logs its counters (on mosquitto's thread, at a `TICK`).
 pub const STATS_INTERVAL: Duration = Duration::from_secs(60);
@@ -118,17 +120,10 @@ impl Plugin {
             .unwrap_or(Tracker::static_login_answer(self.opts.logins))
     }
 
-    /// `ACL_CHECK` head.
-    pub fn acl_check(&self, check: &AclCheck<'_>) -> Answer {
+    /// `ACL_CHECK`, with mosquitto's decision.
+    pub fn acl_check(&self, check: &AclCheck<'_>, outcome: Outcome) {
         let now = now_ms();
-        self.with_tracker(|t| t.on_acl_check(check, now))
-            .unwrap_or(Tracker::static_acl_answer(self.opts.acl))
-    }
-
-    /// `ACL_CHECK` tail.
-    pub fn acl_tail(&self) -> Answer {
-        self.with_tracker(|t| t.on_acl_tail());
-        Answer::Defer
+        self.with_tracker(|t| t.on_acl_check(check, outcome, now));
     }
 
     /// `MESSAGE` head.
@@ -164,7 +159,7 @@ impl Plugin {
         }
     }
 
-    /// Marks whether the tail callbacks are last in mosquitto's lists.
+    /// Marks whether the `MESSAGE` tail callback is last in mosquitto's list.
     pub fn set_tail_ready(&self, ready: bool) {
         self.with_tracker(|t| t.set_tail_ready(ready));
     }
@@ -172,7 +167,7 @@ impl Plugin {
     /// `RELOAD`: re-reads the bridge rules from `plugin_opt_config` without losing buffered events.
     pub fn reload(&self) {
         self.set_tail_ready(false);
-        log::info!("reload: tail callbacks will be re-placed");
+        log::info!("reload: message tail callback will be re-placed");
     }
 
     /// The tracker's counters.

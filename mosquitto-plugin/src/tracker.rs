@@ -13,13 +13,13 @@
 //!   disconnected within the same CONNECT handling (2.0.11 `handle_connect.c`), so the next callback after
 //!   `BASIC_AUTH` is then a `DISCONNECT` with a NULL client id. Any other next callback (including the end of the
 //!   loop iteration, `TICK`) proves acceptance: `client.connected` is emitted then, stamped with the login time.
-//! * **ACL checks.** The plugin registers two `ACL_CHECK` callbacks: the *head* (registered at load, before
-//!   `acl_file` and later plugins) records the check; the *tail* (moved to the end of the list after load and
-//!   after every reload) is reached only when every other callback deferred, i.e. when mosquitto denies.
-//!   A recorded check whose tail was not reached was therefore allowed. With `plugin_opt_acl open_broker` the
-//!   head answers success itself, so the outcome is known at once.
-//! * **Messages.** The same head/tail pair on `MESSAGE`: the tail is reached only if every message callback
-//!   accepted the message.
+//! * **ACL checks.** With `plugin_opt_acl open_broker` the plugin answers success itself, so the outcome is
+//!   known. With `decided_elsewhere` the FFI layer asks mosquitto for the decision of everything else
+//!   (see [`crate::ffi`]) and passes it in as an [`Outcome`]; when that is not possible the outcome is
+//!   [`Outcome::Unknown`] and no event is emitted for the check.
+//! * **Messages.** The plugin registers two `MESSAGE` callbacks: the *head* (at load) records the message; the
+//!   *tail* (moved to the end of the list after load and after every reload) is reached only if every message
+//!   callback accepted it (mosquitto stops at the first refusal).
 //!
 //! Read checks are deliveries only for live fan-out to a connected client; the re-checks of queued messages
 //! when a session reconnects, retained messages sent on subscribe and messages queued for offline sessions
@@ -112,6 +112,17 @@ pub struct Message<'a> {
     pub retain: bool,
 }
 
+/// What mosquitto decided for an ACL check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The check was allowed.
+    Allowed,
+    /// The check was denied.
+    Denied,
+    /// The decision could not be learned (no event is emitted).
+    Unknown,
+}
+
 /// The plugin's answer to an access check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -160,13 +171,6 @@ enum Op {
 }
 
 #[derive(Debug)]
-struct PendingCheck {
-    candidate: Option<MqttEvent>,
-    denied: bool,
-    verified: bool,
-}
-
-#[derive(Debug)]
 struct PendingLogin {
     client: ClientRef,
     info: ClientInfo,
@@ -198,7 +202,6 @@ pub struct Tracker {
     tail_ready: bool,
     clients: HashMap<ClientRef, Online>,
     pending_login: Option<PendingLogin>,
-    pending_check: Option<PendingCheck>,
     pending_message: Option<PendingMessage>,
     op: Op,
     out: Vec<MqttEvent>,
@@ -216,7 +219,6 @@ impl Tracker {
             tail_ready: false,
             clients: HashMap::new(),
             pending_login: None,
-            pending_check: None,
             pending_message: None,
             op: Op::None,
             out: Vec::new(),
@@ -229,8 +231,8 @@ impl Tracker {
         self.interest = interest;
     }
 
-    /// Records whether the tail callbacks are currently last in mosquitto's lists. Until they are, outcomes
-    /// that depend on them are unknown and such candidates are dropped (counted as `unverified`).
+    /// Records whether the `MESSAGE` tail callback is currently last in mosquitto's list. Until it is, the
+    /// outcome of a message is unknown and its event is dropped (counted as `unverified`).
     pub fn set_tail_ready(&mut self, ready: bool) {
         self.tail_ready = ready;
     }
@@ -255,7 +257,7 @@ impl Tracker {
         std::mem::take(&mut self.out)
     }
 
-    /// The answer to any ACL check that is not tracked (e.g. a re-entrant call), from the options alone.
+    /// The answer to an ACL check when mosquitto's decision cannot be learned, from the options alone.
     pub fn static_acl_answer(acl: Decider) -> Answer {
         match acl {
             Decider::OpenBroker => Answer::Success,
@@ -284,11 +286,9 @@ impl Tracker {
         Self::static_login_answer(self.logins)
     }
 
-    /// `MOSQ_EVT_ACL_CHECK` (head).
-    pub fn on_acl_check(&mut self, check: &AclCheck<'_>, now: u64) -> Answer {
+    /// `MOSQ_EVT_ACL_CHECK`, with mosquitto's decision.
+    pub fn on_acl_check(&mut self, check: &AclCheck<'_>, outcome: Outcome, now: u64) {
         self.settle(now);
-        let answer = Self::static_acl_answer(self.acl);
-        let known_allowed = answer == Answer::Success;
         let candidate = match check.access {
             Access::Subscribe => {
                 self.op = Op::Subscribing(check.client);
@@ -308,26 +308,26 @@ impl Tracker {
                     e.client_id = check.info.id.clone();
                     e.username = check.info.username.clone();
                     e.topic = Some(check.topic.clone());
-                    // 2.0.11 always passes qos 0 for unsubscribe checks: not a real value.
+                    // 2.0.11 always passes qos 0 for unsubscribe checks: not a real value, left null.
                     e
                 })
             }
-            Access::Read => self.read_candidate(check, now),
-            Access::Write | Access::Other(_) => None,
+            Access::Read if outcome != Outcome::Denied => self.read_candidate(check, now),
+            Access::Read | Access::Write | Access::Other(_) => None,
         };
-        let verified = known_allowed || self.tail_ready;
-        if known_allowed {
-            if let Some(e) = candidate {
-                self.emit(e);
+        match outcome {
+            Outcome::Denied => self.counters.checks_denied += 1,
+            Outcome::Unknown => {
+                if candidate.is_some() {
+                    self.counters.unverified += 1;
+                }
             }
-        } else {
-            self.pending_check = Some(PendingCheck {
-                candidate,
-                denied: false,
-                verified,
-            });
+            Outcome::Allowed => {
+                if let Some(e) = candidate {
+                    self.emit(e);
+                }
+            }
         }
-        answer
     }
 
     fn read_candidate(&mut self, check: &AclCheck<'_>, now: u64) -> Option<MqttEvent> {
@@ -371,14 +371,6 @@ impl Tracker {
             _ => e.payload = Some(Bytes::copy_from_slice(check.payload)),
         }
         Some(e)
-    }
-
-    /// `MOSQ_EVT_ACL_CHECK` (tail): every other callback deferred, so mosquitto denies the pending check.
-    pub fn on_acl_tail(&mut self) -> Answer {
-        if let Some(p) = self.pending_check.as_mut() {
-            p.denied = true;
-        }
-        Answer::Defer
     }
 
     /// `MOSQ_EVT_MESSAGE` (head). Always lets the message through.
@@ -432,7 +424,7 @@ impl Tracker {
 
     /// `MOSQ_EVT_DISCONNECT`.
     pub fn on_disconnect(&mut self, client: ClientRef, info: ClientInfo, now: u64) {
-        self.settle_check_and_message();
+        self.settle_message();
         // The client whose login is pending: a NULL id means mosquitto refused the login.
         if let Some(p) = self.pending_login.as_ref() {
             if p.client == client {
@@ -470,24 +462,13 @@ impl Tracker {
 
     /// Settles whatever is pending because a new, unrelated callback arrived.
     fn settle(&mut self, _now: u64) {
-        self.settle_check_and_message();
+        self.settle_message();
         if let Some(p) = self.pending_login.take() {
             self.accept_login(p);
         }
     }
 
-    fn settle_check_and_message(&mut self) {
-        if let Some(p) = self.pending_check.take() {
-            if p.denied {
-                self.counters.checks_denied += 1;
-            } else if let Some(e) = p.candidate {
-                if p.verified {
-                    self.emit(e);
-                } else {
-                    self.counters.unverified += 1;
-                }
-            }
-        }
+    fn settle_message(&mut self) {
         if let Some(p) = self.pending_message.take() {
             if p.verified {
                 self.counters.publishes_refused += 1;
@@ -625,7 +606,7 @@ mod tests {
         t.on_disconnect(1, info("same", None), 3);
         // re-check of the queued messages of the taken-over session: not a delivery
         let c = check(2, "same", Access::Read, "t", b"x", 1, false);
-        t.on_acl_check(&c, 3);
+        t.on_acl_check(&c, Outcome::Allowed, 3);
         t.on_tick(4);
         assert_eq!(kinds(&mut t), [Kind::Disconnected, Kind::Connected]);
         assert_eq!(t.counters().reads_on_reconnect, 1);
@@ -636,10 +617,9 @@ mod tests {
         let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 1);
         let denied = check(1, "c", Access::Subscribe, "secret/#", b"", 1, false);
-        assert_eq!(t.on_acl_check(&denied, 2), Answer::Defer);
-        assert_eq!(t.on_acl_tail(), Answer::Defer);
+        t.on_acl_check(&denied, Outcome::Denied, 2);
         let allowed = check(1, "c", Access::Subscribe, "pub/#", b"", 2, false);
-        t.on_acl_check(&allowed, 3);
+        t.on_acl_check(&allowed, Outcome::Allowed, 3);
         t.on_tick(4);
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
@@ -655,7 +635,7 @@ mod tests {
         let mut t = ready(Decider::Elsewhere, Decider::OpenBroker);
         t.on_basic_auth(1, info("c", None), 1);
         let u = check(1, "c", Access::Unsubscribe, "a/+", b"", 0, false);
-        assert_eq!(t.on_acl_check(&u, 2), Answer::Success);
+        t.on_acl_check(&u, Outcome::Allowed, 2);
         let ev = t.drain();
         assert_eq!(ev[1].kind, Kind::Unsubscribed);
         assert_eq!(ev[1].qos, None);
@@ -671,7 +651,7 @@ mod tests {
         t.drain();
         let payload = b"hello".to_vec();
         let w = check(1, "pub", Access::Write, "a/b", &payload, 1, false);
-        t.on_acl_check(&w, 3);
+        t.on_acl_check(&w, Outcome::Allowed, 3);
         let m = Message {
             client: 1,
             info: info("pub", Some("alice")),
@@ -684,7 +664,7 @@ mod tests {
         t.on_message(&m, 3);
         t.on_message_tail();
         let r = check(2, "sub", Access::Read, "a/b", &payload, 1, false);
-        t.on_acl_check(&r, 3);
+        t.on_acl_check(&r, Outcome::Allowed, 3);
         t.on_tick(4);
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
@@ -723,10 +703,9 @@ mod tests {
         t.on_tick(2);
         t.drain();
         let r = check(2, "sub", Access::Read, "x", b"1", 0, false);
-        t.on_acl_check(&r, 3);
-        t.on_acl_tail();
+        t.on_acl_check(&r, Outcome::Denied, 3);
         let r2 = check(2, "sub", Access::Read, "y", b"2", 0, false);
-        t.on_acl_check(&r2, 3);
+        t.on_acl_check(&r2, Outcome::Allowed, 3);
         t.on_tick(4);
         let ev = t.drain();
         assert_eq!(ev.len(), 1);
@@ -739,26 +718,37 @@ mod tests {
         let mut t = ready(Decider::Elsewhere, Decider::OpenBroker);
         t.on_basic_auth(2, info("sub", None), 1);
         let s = check(2, "sub", Access::Subscribe, "r/#", b"", 1, false);
-        t.on_acl_check(&s, 2);
+        t.on_acl_check(&s, Outcome::Allowed, 2);
         let r = check(2, "sub", Access::Read, "r/1", b"kept", 1, true);
-        t.on_acl_check(&r, 2);
+        t.on_acl_check(&r, Outcome::Allowed, 2);
         // a client the plugin never saw connect (offline persistent session)
         let o = check(9, "gone", Access::Read, "r/1", b"kept", 1, false);
-        t.on_acl_check(&o, 2);
+        t.on_acl_check(&o, Outcome::Allowed, 2);
         assert_eq!(kinds(&mut t), [Kind::Connected, Kind::Subscribed]);
         assert_eq!(t.counters().reads_retained_on_subscribe, 1);
         assert_eq!(t.counters().reads_offline, 1);
     }
 
     #[test]
-    fn before_the_tail_is_placed_outcomes_are_unverified() {
+    fn unknown_outcomes_and_unplaced_tail_emit_nothing() {
         let mut t = Tracker::new(Decider::Elsewhere, Decider::Elsewhere, ALL);
         t.on_basic_auth(1, info("c", None), 1);
         let s = check(1, "c", Access::Subscribe, "a", b"", 0, false);
-        t.on_acl_check(&s, 2);
+        t.on_acl_check(&s, Outcome::Unknown, 2);
+        let m = Message {
+            client: 1,
+            info: info("c", None),
+            topic: "a".into(),
+            payload: b"x",
+            payload_addr: 1,
+            qos: 0,
+            retain: false,
+        };
+        t.on_message(&m, 3);
+        t.on_message_tail();
         t.on_tick(3);
         assert_eq!(kinds(&mut t), [Kind::Connected]);
-        assert_eq!(t.counters().unverified, 1);
+        assert_eq!(t.counters().unverified, 2);
     }
 
     #[test]
@@ -768,7 +758,7 @@ mod tests {
         let mut t = Tracker::new(Decider::OpenBroker, Decider::OpenBroker, interest);
         t.on_basic_auth(1, info("c", None), 1);
         let s = check(1, "c", Access::Subscribe, "a", b"", 0, false);
-        t.on_acl_check(&s, 2);
+        t.on_acl_check(&s, Outcome::Allowed, 2);
         t.on_disconnect(1, info("c", None), 3);
         assert_eq!(kinds(&mut t), [Kind::Disconnected]);
         assert_eq!(t.counters().logins_accepted, 1);
