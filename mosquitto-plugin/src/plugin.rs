@@ -82,7 +82,7 @@ impl Plugin {
              message.acked has no source (its rules are inactive); client.disconnected reason is null"
         );
         Ok(Plugin {
-            tracker: Mutex::new(Tracker::new(opts.logins, opts.acl, interest)),
+            tracker: Mutex::new(Tracker::new(opts.logins, interest)),
             opts,
             trace,
             last_stats: Mutex::new(now_ms()),

@@ -197,7 +197,6 @@ struct Online {
 #[derive(Debug)]
 pub struct Tracker {
     logins: Decider,
-    acl: Decider,
     interest: [bool; 6],
     tail_ready: bool,
     clients: HashMap<ClientRef, Online>,
@@ -209,12 +208,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A tracker answering logins per `logins` and ACL checks per `acl`; `interest[k]` says whether any rule
-    /// wants events of kind `k` (others are tracked but not built, saving payload copies).
-    pub fn new(logins: Decider, acl: Decider, interest: [bool; 6]) -> Tracker {
+    /// A tracker answering logins per `logins`; `interest[k]` says whether any rule wants events of kind `k`
+    /// (others are tracked but not built, saving payload copies).
+    pub fn new(logins: Decider, interest: [bool; 6]) -> Tracker {
         Tracker {
             logins,
-            acl,
             interest,
             tail_ready: false,
             clients: HashMap::new(),
@@ -550,7 +548,7 @@ mod tests {
         t.drain().into_iter().map(|e| e.kind).collect()
     }
 
-    fn ready(logins: Decider, acl: Decider) -> Tracker {
+    fn ready(logins: Decider) -> Tracker {
         let mut t = Tracker::new(logins, acl, ALL);
         t.set_tail_ready(true);
         t
@@ -558,7 +556,7 @@ mod tests {
 
     #[test]
     fn refused_login_emits_nothing() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         assert_eq!(t.on_basic_auth(1, info("c", Some("u")), 10), Answer::Defer);
         t.on_disconnect(1, ClientInfo::default(), 11);
         t.on_tick(12);
@@ -569,7 +567,7 @@ mod tests {
 
     #[test]
     fn accepted_login_is_emitted_on_next_callback_with_login_time() {
-        let mut t = ready(Decider::OpenBroker, Decider::OpenBroker);
+        let mut t = ready(Decider::OpenBroker);
         assert_eq!(
             t.on_basic_auth(1, info("c", Some("u")), 10),
             Answer::Success
@@ -590,7 +588,7 @@ mod tests {
 
     #[test]
     fn connect_then_immediate_disconnect_is_both_events() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 10);
         t.on_disconnect(1, info("c", None), 11);
         assert_eq!(kinds(&mut t), [Kind::Connected, Kind::Disconnected]);
@@ -598,7 +596,7 @@ mod tests {
 
     #[test]
     fn takeover_reports_old_disconnect_before_new_connect() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("same", None), 1);
         t.on_tick(2);
         assert_eq!(kinds(&mut t), [Kind::Connected]);
@@ -614,7 +612,7 @@ mod tests {
 
     #[test]
     fn denied_subscription_is_not_an_event_allowed_one_is() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 1);
         let denied = check(1, "c", Access::Subscribe, "secret/#", b"", 1, false);
         t.on_acl_check(&denied, Outcome::Denied, 2);
@@ -632,7 +630,7 @@ mod tests {
 
     #[test]
     fn unsubscribe_has_null_qos() {
-        let mut t = ready(Decider::Elsewhere, Decider::OpenBroker);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 1);
         let u = check(1, "c", Access::Unsubscribe, "a/+", b"", 0, false);
         t.on_acl_check(&u, Outcome::Allowed, 2);
@@ -644,7 +642,7 @@ mod tests {
 
     #[test]
     fn publish_needs_the_tail_and_delivery_gets_from() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("pub", Some("alice")), 1);
         t.on_basic_auth(2, info("sub", None), 1);
         t.on_tick(2);
@@ -679,7 +677,7 @@ mod tests {
 
     #[test]
     fn message_refused_by_a_later_plugin_is_not_published() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("pub", None), 1);
         let m = Message {
             client: 1,
@@ -698,7 +696,7 @@ mod tests {
 
     #[test]
     fn denied_read_and_unrelated_reads_have_no_from() {
-        let mut t = ready(Decider::Elsewhere, Decider::Elsewhere);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(2, info("sub", None), 1);
         t.on_tick(2);
         t.drain();
@@ -715,7 +713,7 @@ mod tests {
 
     #[test]
     fn retained_on_subscribe_and_offline_reads_are_not_deliveries() {
-        let mut t = ready(Decider::Elsewhere, Decider::OpenBroker);
+        let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(2, info("sub", None), 1);
         let s = check(2, "sub", Access::Subscribe, "r/#", b"", 1, false);
         t.on_acl_check(&s, Outcome::Allowed, 2);
@@ -731,7 +729,7 @@ mod tests {
 
     #[test]
     fn unknown_outcomes_and_unplaced_tail_emit_nothing() {
-        let mut t = Tracker::new(Decider::Elsewhere, Decider::Elsewhere, ALL);
+        let mut t = Tracker::new(Decider::Elsewhere, ALL);
         t.on_basic_auth(1, info("c", None), 1);
         let s = check(1, "c", Access::Subscribe, "a", b"", 0, false);
         t.on_acl_check(&s, Outcome::Unknown, 2);
@@ -755,7 +753,7 @@ mod tests {
     fn uninteresting_kinds_are_not_built() {
         let mut interest = [false; 6];
         interest[Kind::Disconnected.index()] = true;
-        let mut t = Tracker::new(Decider::OpenBroker, Decider::OpenBroker, interest);
+        let mut t = Tracker::new(Decider::OpenBroker, interest);
         t.on_basic_auth(1, info("c", None), 1);
         let s = check(1, "c", Access::Subscribe, "a", b"", 0, false);
         t.on_acl_check(&s, Outcome::Allowed, 2);
