@@ -549,7 +549,7 @@ mod tests {
     }
 
     fn ready(logins: Decider) -> Tracker {
-        let mut t = Tracker::new(logins, acl, ALL);
+        let mut t = Tracker::new(logins, ALL);
         t.set_tail_ready(true);
         t
     }

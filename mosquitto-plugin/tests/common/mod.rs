@@ -1,6 +1,6 @@
 //! Real mosquitto started per test on a free loopback port, with or without the plugin, and real clients
 //! (`mosquitto_pub` / `mosquitto_sub`). Every wait is bounded.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
