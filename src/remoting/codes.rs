@@ -101,7 +101,10 @@ impl LanguageCode {
 
     /// From the binary header byte (or a JSON number).
     pub fn from_code(c: u8) -> LanguageCode {
-        LANGS.get(c as usize).map(|(l, _)| *l).unwrap_or(LanguageCode::Unknown(c))
+        LANGS
+            .get(c as usize)
+            .map(|(l, _)| *l)
+            .unwrap_or(LanguageCode::Unknown(c))
     }
 
     /// The Java enum name, `None` for [`LanguageCode::Unknown`].

@@ -29,7 +29,10 @@ impl ExtFields {
 
     /// An empty set with room for `fields` entries totalling `bytes` bytes.
     pub fn with_capacity(fields: usize, bytes: usize) -> ExtFields {
-        ExtFields { buf: String::with_capacity(bytes), idx: Vec::with_capacity(fields) }
+        ExtFields {
+            buf: String::with_capacity(bytes),
+            idx: Vec::with_capacity(fields),
+        }
     }
 
     /// Number of entries.
@@ -89,13 +92,18 @@ impl ExtFields {
     /// The entries in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + '_ {
         self.idx.iter().map(move |&(ks, ke, ve)| {
-            (&self.buf[ks as usize..ke as usize], &self.buf[ke as usize..ve as usize])
+            (
+                &self.buf[ks as usize..ke as usize],
+                &self.buf[ke as usize..ve as usize],
+            )
         })
     }
 
     /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
     pub fn to_sorted_map(&self) -> std::collections::BTreeMap<String, String> {
-        self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// Total bytes of keys and values.
@@ -174,7 +182,11 @@ impl RemotingCommand {
     }
 
     /// A response to `request` with `code` and an optional remark.
-    pub fn response_to(request: &RemotingCommand, code: i32, remark: Option<String>) -> RemotingCommand {
+    pub fn response_to(
+        request: &RemotingCommand,
+        code: i32,
+        remark: Option<String>,
+    ) -> RemotingCommand {
         RemotingCommand {
             code,
             language: LanguageCode::Rust,
@@ -245,7 +257,10 @@ mod tests {
         e.push("a", "3");
         assert_eq!(e.get("a"), Some("3"));
         e.insert("b", "x");
-        assert_eq!(e.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "x"), ("a", "3")]);
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            vec![("a", "1"), ("b", "x"), ("a", "3")]
+        );
         assert_eq!(e.remove("a").as_deref(), Some("3"));
         assert_eq!(e.iter().collect::<Vec<_>>(), vec![("b", "x")]);
         assert_eq!(e.remove("zz"), None);

@@ -83,7 +83,10 @@ impl Shared {
         if let Err(e) = stream.write_all(buf) {
             drop(w);
             self.kill();
-            return Err(Error::Io { addr: self.addr.clone(), source: e });
+            return Err(Error::Io {
+                addr: self.addr.clone(),
+                source: e,
+            });
         }
         if buf.capacity() > 1024 * 1024 {
             *buf = BytesMut::with_capacity(4096);
@@ -138,11 +141,16 @@ impl PendingResponse {
                 if let Ok(resp) = self.rx.try_recv() {
                     return Ok(resp);
                 }
-                Err(Error::Timeout { addr: shared.addr.clone(), opaque: self.opaque, after: self.started.elapsed() })
+                Err(Error::Timeout {
+                    addr: shared.addr.clone(),
+                    opaque: self.opaque,
+                    after: self.started.elapsed(),
+                })
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(Error::ConnectionClosed { addr: self.shared.0.addr.clone(), request_sent: true })
-            }
+            Err(RecvTimeoutError::Disconnected) => Err(Error::ConnectionClosed {
+                addr: self.shared.0.addr.clone(),
+                request_sent: true,
+            }),
         }
     }
 
@@ -154,9 +162,10 @@ impl PendingResponse {
         match self.rx.try_recv() {
             Ok(r) => Ok(Some(r)),
             Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                Err(Error::ConnectionClosed { addr: self.shared.0.addr.clone(), request_sent: true })
-            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(Error::ConnectionClosed {
+                addr: self.shared.0.addr.clone(),
+                request_sent: true,
+            }),
         }
     }
 }
@@ -170,7 +179,10 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("addr", &self.shared.addr).field("alive", &self.is_alive()).finish()
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("alive", &self.is_alive())
+            .finish()
     }
 }
 
@@ -184,7 +196,10 @@ impl Connection {
     /// # Errors
     /// [`Error::Connect`] when no address accepts within the connect timeout.
     pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<Connection, Error> {
-        let conn_err = |source| Error::Connect { addr: addr.to_owned(), source };
+        let conn_err = |source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        };
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing");
         let mut stream = None;
         for sa in resolve(addr).map_err(conn_err)? {
@@ -198,7 +213,9 @@ impl Connection {
         }
         let stream = stream.ok_or(last).map_err(conn_err)?;
         stream.set_nodelay(true).map_err(conn_err)?;
-        stream.set_write_timeout(Some(cfg.write_timeout)).map_err(conn_err)?;
+        stream
+            .set_write_timeout(Some(cfg.write_timeout))
+            .map_err(conn_err)?;
         if let Some(n) = cfg.send_buffer {
             crate::sys::set_send_buffer(&stream, n).map_err(conn_err)?;
         }
@@ -208,7 +225,10 @@ impl Connection {
         let shared = Arc::new(Shared {
             addr: addr.to_owned(),
             limits: cfg.limits,
-            writer: Mutex::new(Writer { stream: stream.try_clone().map_err(conn_err)?, buf: BytesMut::with_capacity(4096) }),
+            writer: Mutex::new(Writer {
+                stream: stream.try_clone().map_err(conn_err)?,
+                buf: BytesMut::with_capacity(4096),
+            }),
             pending: Mutex::new(PendingTable::default()),
             alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -220,7 +240,10 @@ impl Connection {
             .spawn(move || read_loop(rs, stream))
             .map_err(conn_err)?;
         log::debug!("connected addr={addr}");
-        Ok(Connection { shared, reader: Mutex::new(Some(handle)) })
+        Ok(Connection {
+            shared,
+            reader: Mutex::new(Some(handle)),
+        })
     }
 
     /// The peer address as given.
@@ -243,7 +266,10 @@ impl Connection {
     /// # Errors
     /// The getsockopt error.
     pub fn socket_buffers(&self) -> io::Result<(usize, usize)> {
-        Ok((crate::sys::send_buffer(&self.shared.stream)?, crate::sys::recv_buffer(&self.shared.stream)?))
+        Ok((
+            crate::sys::send_buffer(&self.shared.stream)?,
+            crate::sys::recv_buffer(&self.shared.stream)?,
+        ))
     }
 
     /// Writes a request and returns a handle to wait for its response, so several requests can be
@@ -252,20 +278,38 @@ impl Connection {
     /// # Errors
     /// [`Error::ConnectionClosed`] (`request_sent: false`) on a dead connection, [`Error::Encode`],
     /// or [`Error::Io`] when the write failed (the connection is then closed).
-    pub fn start_invoke(&self, cmd: &RemotingCommand, timeout: Duration) -> Result<PendingResponse, Error> {
+    pub fn start_invoke(
+        &self,
+        cmd: &RemotingCommand,
+        timeout: Duration,
+    ) -> Result<PendingResponse, Error> {
         let now = Instant::now();
         let deadline = now + timeout;
         let (tx, rx) = bounded(1);
         if !self.is_alive() {
-            return Err(Error::ConnectionClosed { addr: self.shared.addr.clone(), request_sent: false });
+            return Err(Error::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                request_sent: false,
+            });
         }
-        if !self.shared.pending.lock().register(cmd.opaque, tx, deadline) {
+        if !self
+            .shared
+            .pending
+            .lock()
+            .register(cmd.opaque, tx, deadline)
+        {
             return Err(Error::Io {
                 addr: self.shared.addr.clone(),
                 source: io::Error::new(io::ErrorKind::AlreadyExists, "opaque already in flight"),
             });
         }
-        log::trace!("send addr={} code={} opaque={} body_len={}", self.shared.addr, cmd.code, cmd.opaque, cmd.body.len());
+        log::trace!(
+            "send addr={} code={} opaque={} body_len={}",
+            self.shared.addr,
+            cmd.code,
+            cmd.opaque,
+            cmd.body.len()
+        );
         if let Err(e) = self.shared.write_frame(cmd) {
             self.shared.pending.lock().remove(cmd.opaque);
             return Err(e);
@@ -287,7 +331,11 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Connection::start_invoke`] and [`PendingResponse::wait`].
-    pub fn invoke(&self, cmd: &RemotingCommand, timeout: Duration) -> Result<RemotingCommand, Error> {
+    pub fn invoke(
+        &self,
+        cmd: &RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, Error> {
         self.start_invoke(cmd, timeout)?.wait()
     }
 
@@ -297,7 +345,10 @@ impl Connection {
     /// As the write part of [`Connection::start_invoke`].
     pub fn invoke_oneway(&self, cmd: &RemotingCommand) -> Result<(), Error> {
         if !self.is_alive() {
-            return Err(Error::ConnectionClosed { addr: self.shared.addr.clone(), request_sent: false });
+            return Err(Error::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                request_sent: false,
+            });
         }
         if cmd.is_oneway() {
             self.shared.write_frame(cmd)
@@ -356,7 +407,11 @@ fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
         match stream.read(&mut buf[len..]) {
             Ok(0) => {
                 buf.truncate(len);
-                break if len > 0 { format!("peer closed mid-frame ({len} bytes pending)") } else { "peer closed".into() };
+                break if len > 0 {
+                    format!("peer closed mid-frame ({len} bytes pending)")
+                } else {
+                    "peer closed".into()
+                };
             }
             Ok(n) => buf.truncate(len + n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
@@ -380,19 +435,43 @@ fn dispatch(shared: &Shared, cmd: RemotingCommand) {
         let waiter = shared.pending.lock().complete(cmd.opaque, Instant::now());
         match waiter {
             Some(w) => {
-                log::trace!("recv addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
+                log::trace!(
+                    "recv addr={} code={} opaque={}",
+                    shared.addr,
+                    cmd.code,
+                    cmd.opaque
+                );
                 let _ = w.send(cmd);
             }
-            None => log::debug!("late or unknown response dropped addr={} opaque={} code={}", shared.addr, cmd.opaque, cmd.code),
+            None => log::debug!(
+                "late or unknown response dropped addr={} opaque={} code={}",
+                shared.addr,
+                cmd.opaque,
+                cmd.code
+            ),
         }
         return;
     }
     if cmd.is_oneway() {
-        log::debug!("peer oneway request ignored addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
+        log::debug!(
+            "peer oneway request ignored addr={} code={} opaque={}",
+            shared.addr,
+            cmd.code,
+            cmd.opaque
+        );
         return;
     }
-    log::debug!("peer request answered as not supported addr={} code={} opaque={}", shared.addr, cmd.code, cmd.opaque);
-    let resp = RemotingCommand::response_to(&cmd, REQUEST_CODE_NOT_SUPPORTED, Some(format!(" request type {} not supported", cmd.code)));
+    log::debug!(
+        "peer request answered as not supported addr={} code={} opaque={}",
+        shared.addr,
+        cmd.code,
+        cmd.opaque
+    );
+    let resp = RemotingCommand::response_to(
+        &cmd,
+        REQUEST_CODE_NOT_SUPPORTED,
+        Some(format!(" request type {} not supported", cmd.code)),
+    );
     if let Err(e) = shared.write_frame(&resp) {
         log::debug!("answer to peer request failed addr={}: {e}", shared.addr);
     }

@@ -58,12 +58,27 @@ impl Error {
 
     /// True when the request may have reached the peer (so its effect is unknown).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Error::Timeout { .. } | Error::ConnectionClosed { request_sent: true, .. })
+        matches!(
+            self,
+            Error::Timeout { .. }
+                | Error::ConnectionClosed {
+                    request_sent: true,
+                    ..
+                }
+        )
     }
 
     /// True when the request certainly never reached the peer.
     pub fn not_sent(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Encode(_) | Error::ConnectionClosed { request_sent: false, .. })
+        matches!(
+            self,
+            Error::Connect { .. }
+                | Error::Encode(_)
+                | Error::ConnectionClosed {
+                    request_sent: false,
+                    ..
+                }
+        )
     }
 }
 
@@ -74,11 +89,21 @@ impl fmt::Display for Error {
             Error::Io { addr, .. } => write!(f, "i/o error on connection to {addr}"),
             Error::Decode { addr, .. } => write!(f, "invalid frame from {addr}"),
             Error::Encode(_) => write!(f, "cannot encode request"),
-            Error::Timeout { addr, opaque, after } => {
-                write!(f, "no response from {addr} for opaque {opaque} within {after:?}")
+            Error::Timeout {
+                addr,
+                opaque,
+                after,
+            } => {
+                write!(
+                    f,
+                    "no response from {addr} for opaque {opaque} within {after:?}"
+                )
             }
             Error::ConnectionClosed { addr, request_sent } => {
-                write!(f, "connection to {addr} closed (request sent: {request_sent})")
+                write!(
+                    f,
+                    "connection to {addr} closed (request sent: {request_sent})"
+                )
             }
         }
     }

@@ -12,6 +12,7 @@
 //! Sources: `RemotingCommand.java`, `RocketMQSerializable.java`, `NettyDecoder.java` in
 //! apache/rocketmq; the project's protocol reference in `docs/`.
 
+pub mod acl;
 pub mod codec;
 pub mod codes;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod connection;
 mod error;
 pub mod pending;
 
+pub use acl::AclCredentials;
 pub use codec::{decode_frame, encode_frame, DecodeError, EncodeError, FrameLimits, MAX_FRAME_LEN};
 pub use codes::{LanguageCode, SerializeType};
 pub use command::{ExtFields, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};

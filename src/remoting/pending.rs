@@ -12,7 +12,9 @@ pub struct PendingTable<W> {
 
 impl<W> Default for PendingTable<W> {
     fn default() -> Self {
-        PendingTable { map: HashMap::new() }
+        PendingTable {
+            map: HashMap::new(),
+        }
     }
 }
 
@@ -44,8 +46,16 @@ impl<W> PendingTable<W> {
 
     /// Removes and returns the waiters whose deadline is before `now`.
     pub fn sweep(&mut self, now: Instant) -> Vec<(i32, W)> {
-        let expired: Vec<i32> = self.map.iter().filter(|(_, (_, d))| *d < now).map(|(o, _)| *o).collect();
-        expired.into_iter().filter_map(|o| self.map.remove(&o).map(|(w, _)| (o, w))).collect()
+        let expired: Vec<i32> = self
+            .map
+            .iter()
+            .filter(|(_, (_, d))| *d < now)
+            .map(|(o, _)| *o)
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|o| self.map.remove(&o).map(|(w, _)| (o, w)))
+            .collect()
     }
 
     /// Removes every waiter (the connection died).

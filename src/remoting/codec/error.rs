@@ -82,12 +82,21 @@ impl fmt::Display for DecodeError {
             DecodeError::FrameTooShort { total_len } => {
                 write!(f, "frame total length {total_len} is below the minimum 4")
             }
-            DecodeError::HeaderTooLong { header_len, available } => {
-                write!(f, "header length {header_len} exceeds the {available} bytes in the frame")
+            DecodeError::HeaderTooLong {
+                header_len,
+                available,
+            } => {
+                write!(
+                    f,
+                    "header length {header_len} exceeds the {available} bytes in the frame"
+                )
             }
             DecodeError::UnknownSerializeType(t) => write!(f, "unknown serialize type {t}"),
             DecodeError::Truncated { field, need, have } => {
-                write!(f, "binary header field {field} needs {need} bytes, {have} left")
+                write!(
+                    f,
+                    "binary header field {field} needs {need} bytes, {have} left"
+                )
             }
             DecodeError::NegativeLength { field, len } => {
                 write!(f, "binary header field {field} has negative length {len}")
@@ -144,7 +153,10 @@ impl fmt::Display for EncodeError {
                 write!(f, "header length {len} exceeds the 24-bit limit")
             }
             EncodeError::FieldOutOfRange { field, value } => {
-                write!(f, "value {value} of field {field} does not fit the binary header")
+                write!(
+                    f,
+                    "value {value} of field {field} does not fit the binary header"
+                )
             }
         }
     }

@@ -22,7 +22,11 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if n > self.s.len() {
-            return Err(DecodeError::Truncated { field, need: n, have: self.s.len() });
+            return Err(DecodeError::Truncated {
+                field,
+                need: n,
+                have: self.s.len(),
+            });
         }
         let (a, b) = self.s.split_at(n);
         self.s = b;
@@ -64,16 +68,23 @@ pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
         n => Some(r.str(n, "remark")?.to_owned()),
     };
     let ext_len = r.len32("ext_len")?;
-    let mut block = Reader { s: r.take(ext_len, "ext_fields")? };
+    let mut block = Reader {
+        s: r.take(ext_len, "ext_fields")?,
+    };
     if !r.s.is_empty() {
-        return Err(DecodeError::TrailingData { field: "binary header", len: r.s.len() });
+        return Err(DecodeError::TrailingData {
+            field: "binary header",
+            len: r.s.len(),
+        });
     }
     // Each entry needs at least 6 bytes, so the block length bounds the index size.
     let mut ext = ExtFields::with_capacity((ext_len / 6).min(64), ext_len);
     while !block.s.is_empty() {
         let klen = block.i16("ext key_len")?;
-        let klen = usize::try_from(klen)
-            .map_err(|_| DecodeError::NegativeLength { field: "ext key_len", len: klen as i32 })?;
+        let klen = usize::try_from(klen).map_err(|_| DecodeError::NegativeLength {
+            field: "ext key_len",
+            len: klen as i32,
+        })?;
         let key = block.str(klen, "ext key")?;
         let vlen = block.len32("ext val_len")?;
         let val = block.str(vlen, "ext value")?;
@@ -100,23 +111,34 @@ pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
 /// [`EncodeError::FieldOutOfRange`] when `code` or `version` does not fit an i16, or a key is
 /// longer than 32767 bytes.
 pub fn encode_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), EncodeError> {
-    let code = i16::try_from(cmd.code)
-        .map_err(|_| EncodeError::FieldOutOfRange { field: "code", value: cmd.code as i64 })?;
-    let version = i16::try_from(cmd.version)
-        .map_err(|_| EncodeError::FieldOutOfRange { field: "version", value: cmd.version as i64 })?;
+    let code = i16::try_from(cmd.code).map_err(|_| EncodeError::FieldOutOfRange {
+        field: "code",
+        value: cmd.code as i64,
+    })?;
+    let version = i16::try_from(cmd.version).map_err(|_| EncodeError::FieldOutOfRange {
+        field: "version",
+        value: cmd.version as i64,
+    })?;
     let mut ext_len = 0usize;
     for (k, v) in cmd.ext_fields.iter() {
         if k.is_empty() || v.is_empty() {
             continue;
         }
         if k.len() > i16::MAX as usize {
-            return Err(EncodeError::FieldOutOfRange { field: "ext key_len", value: k.len() as i64 });
+            return Err(EncodeError::FieldOutOfRange {
+                field: "ext key_len",
+                value: k.len() as i64,
+            });
         }
         ext_len += 2 + k.len() + 4 + v.len();
     }
     let remark = cmd.remark.as_deref().unwrap_or("");
-    let too_big = |field, v: usize| EncodeError::FieldOutOfRange { field, value: v as i64 };
-    let remark_len = i32::try_from(remark.len()).map_err(|_| too_big("remark_len", remark.len()))?;
+    let too_big = |field, v: usize| EncodeError::FieldOutOfRange {
+        field,
+        value: v as i64,
+    };
+    let remark_len =
+        i32::try_from(remark.len()).map_err(|_| too_big("remark_len", remark.len()))?;
     let ext_len32 = i32::try_from(ext_len).map_err(|_| too_big("ext_len", ext_len))?;
     dst.reserve(FIXED_LEN + 4 + remark.len() + ext_len);
     dst.put_i16(code);

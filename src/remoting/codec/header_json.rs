@@ -40,7 +40,14 @@ pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
         dst.extend_from_slice(&bytes[start..i]);
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            dst.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]);
         } else {
             dst.extend_from_slice(esc);
         }
@@ -139,7 +146,10 @@ enum Scalar<'a> {
 
 impl<'a> Scanner<'a> {
     fn err(&self, reason: &'static str) -> DecodeError {
-        DecodeError::InvalidJson { offset: self.pos, reason }
+        DecodeError::InvalidJson {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn ws(&mut self) {
@@ -167,10 +177,15 @@ impl<'a> Scanner<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, DecodeError> {
-        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("truncated \\u escape"))?;
         let mut v = 0u32;
         for &c in h {
-            let d = (c as char).to_digit(16).ok_or_else(|| self.err("bad hex digit in \\u escape"))?;
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("bad hex digit in \\u escape"))?;
             v = v * 16 + d;
         }
         self.pos += 4;
@@ -188,9 +203,11 @@ impl<'a> Scanner<'a> {
                 Some(b'"') => {
                     let raw = &self.s[start..self.pos];
                     self.pos += 1;
-                    return std::str::from_utf8(raw)
-                        .map(Cow::Borrowed)
-                        .map_err(|_| DecodeError::InvalidUtf8 { field: "JSON string" });
+                    return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|_| {
+                        DecodeError::InvalidUtf8 {
+                            field: "JSON string",
+                        }
+                    });
                 }
                 Some(b'\\') => break,
                 Some(&c) if c < 0x20 => return Err(self.err("control character in string")),
@@ -203,13 +220,18 @@ impl<'a> Scanner<'a> {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return String::from_utf8(out)
-                        .map(Cow::Owned)
-                        .map_err(|_| DecodeError::InvalidUtf8 { field: "JSON string" });
+                    return String::from_utf8(out).map(Cow::Owned).map_err(|_| {
+                        DecodeError::InvalidUtf8 {
+                            field: "JSON string",
+                        }
+                    });
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    let e = *self.s.get(self.pos).ok_or_else(|| self.err("unterminated escape"))?;
+                    let e = *self
+                        .s
+                        .get(self.pos)
+                        .ok_or_else(|| self.err("unterminated escape"))?;
                     self.pos += 1;
                     match e {
                         b'"' => out.push(b'"'),
@@ -235,7 +257,8 @@ impl<'a> Scanner<'a> {
                             } else if (0xDC00..0xE000).contains(&cp) {
                                 return Err(self.err("lone trailing surrogate"));
                             }
-                            let ch = char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
+                            let ch =
+                                char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?;
                             let mut b = [0u8; 4];
                             out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
                         }
@@ -290,11 +313,19 @@ impl<'a> Scanner<'a> {
             }
             float = true;
         }
+        // Only ASCII digits, signs, '.' and 'e' were accepted above.
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         if float || self.pos - start > 21 {
-            return Ok(Scalar::Float);
+            // serde_json refuses numbers that overflow f64, so the scanner does too.
+            return match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Scalar::Float),
+                _ => Err(DecodeError::InvalidJson {
+                    offset: start,
+                    reason: "number out of range",
+                }),
+            };
         }
         // Fits i128 easily: at most 20 digits.
-        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         match text.parse::<i128>() {
             // serde_json keeps "-0" as a float (it parses negatives as i64 only when non-zero).
             Ok(0) if text.starts_with('-') => Ok(Scalar::Float),
@@ -399,8 +430,14 @@ fn int_field(v: Scalar<'_>, field: &'static str) -> Result<Option<i32>, DecodeEr
         Scalar::Null => Ok(None),
         Scalar::Int(n) => i32::try_from(n)
             .map(Some)
-            .map_err(|_| DecodeError::InvalidField { field, reason: "integer out of i32 range" }),
-        _ => Err(DecodeError::InvalidField { field, reason: "not an integer" }),
+            .map_err(|_| DecodeError::InvalidField {
+                field,
+                reason: "integer out of i32 range",
+            }),
+        _ => Err(DecodeError::InvalidField {
+            field,
+            reason: "not an integer",
+        }),
     }
 }
 
@@ -409,7 +446,10 @@ fn language_field(v: Scalar<'_>) -> Result<Option<LanguageCode>, DecodeError> {
         Scalar::Null => Ok(None),
         Scalar::Str(s) => Ok(Some(LanguageCode::from_name(&s))),
         Scalar::Int(n) if (0..=255).contains(&n) => Ok(Some(LanguageCode::from_code(n as u8))),
-        _ => Err(DecodeError::InvalidField { field: "language", reason: "not a language name or code" }),
+        _ => Err(DecodeError::InvalidField {
+            field: "language",
+            reason: "not a language name or code",
+        }),
     }
 }
 
@@ -436,7 +476,10 @@ impl Raw<'_> {
         let ext = match self.ext {
             None => ExtFields::new(),
             Some(Err(())) => {
-                return Err(DecodeError::InvalidField { field: "extFields", reason: "not an object" })
+                return Err(DecodeError::InvalidField {
+                    field: "extFields",
+                    reason: "not an object",
+                })
             }
             Some(Ok(mut entries)) => {
                 // Stable sort by key, then keep the last of each key.
@@ -471,11 +514,19 @@ impl Raw<'_> {
         let remark = match self.remark {
             None | Some(Scalar::Null) => None,
             Some(Scalar::Str(s)) => Some(s.into_owned()),
-            Some(_) => return Err(DecodeError::InvalidField { field: "remark", reason: "not a string" }),
+            Some(_) => {
+                return Err(DecodeError::InvalidField {
+                    field: "remark",
+                    reason: "not a string",
+                })
+            }
         };
         Ok(RemotingCommand {
             code: opt_int(self.code, "code")?.ok_or(DecodeError::MissingField("code"))?,
-            language: self.language.map_or(Ok(None), language_field)?.unwrap_or(LanguageCode::Java),
+            language: self
+                .language
+                .map_or(Ok(None), language_field)?
+                .unwrap_or(LanguageCode::Java),
             version: opt_int(self.version, "version")?.unwrap_or(0),
             opaque: opt_int(self.opaque, "opaque")?.ok_or(DecodeError::MissingField("opaque"))?,
             flag: opt_int(self.flag, "flag")?.unwrap_or(0),
@@ -538,9 +589,14 @@ pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
 /// As [`decode_json_header`] (malformed JSON is reported at offset 0).
 pub fn decode_json_header_via_value(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
     use serde_json::Value;
-    let v: Value = serde_json::from_slice(h)
-        .map_err(|_| DecodeError::InvalidJson { offset: 0, reason: "serde_json rejected the header" })?;
-    let obj = v.as_object().ok_or(DecodeError::InvalidJson { offset: 0, reason: "expected '{'" })?;
+    let v: Value = serde_json::from_slice(h).map_err(|_| DecodeError::InvalidJson {
+        offset: 0,
+        reason: "serde_json rejected the header",
+    })?;
+    let obj = v.as_object().ok_or(DecodeError::InvalidJson {
+        offset: 0,
+        reason: "expected '{'",
+    })?;
     fn to_scalar(v: &serde_json::Value) -> Scalar<'_> {
         match v {
             Value::Null => Scalar::Null,
@@ -567,7 +623,10 @@ pub fn decode_json_header_via_value(h: &[u8]) -> Result<RemotingCommand, DecodeE
             "extFields" => {
                 raw.ext = match v {
                     Value::Null => None,
-                    Value::Object(m) => Some(Ok(m.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), to_scalar(v))).collect())),
+                    Value::Object(m) => Some(Ok(m
+                        .iter()
+                        .map(|(k, v)| (Cow::Borrowed(k.as_str()), to_scalar(v)))
+                        .collect())),
                     _ => Some(Err(())),
                 }
             }
@@ -606,22 +665,40 @@ mod tests {
         assert_eq!(c.language, LanguageCode::Rust);
         assert_eq!(c.remark, None);
         let v: Vec<_> = c.ext_fields.iter().collect();
-        assert_eq!(v, vec![("a", "2"), ("b", "true"), ("queueId", "3"), ("z", "x")]);
+        assert_eq!(
+            v,
+            vec![("a", "2"), ("b", "true"), ("queueId", "3"), ("z", "x")]
+        );
         assert_eq!(decode_json_header_via_value(h).unwrap(), c);
     }
 
     #[test]
     fn scanner_errors_name_the_field() {
-        assert_eq!(decode_json_header(br#"{"opaque":1}"#), Err(DecodeError::MissingField("code")));
+        assert_eq!(
+            decode_json_header(br#"{"opaque":1}"#),
+            Err(DecodeError::MissingField("code"))
+        );
         assert_eq!(
             decode_json_header(br#"{"code":1,"opaque":1,"flag":"x"}"#),
-            Err(DecodeError::InvalidField { field: "flag", reason: "not an integer" })
+            Err(DecodeError::InvalidField {
+                field: "flag",
+                reason: "not an integer"
+            })
         );
         assert_eq!(
             decode_json_header(br#"{"code":4294967296,"opaque":1}"#),
-            Err(DecodeError::InvalidField { field: "code", reason: "integer out of i32 range" })
+            Err(DecodeError::InvalidField {
+                field: "code",
+                reason: "integer out of i32 range"
+            })
         );
-        assert!(matches!(decode_json_header(br#"{"code":1,"opaque":1}x"#), Err(DecodeError::InvalidJson { .. })));
-        assert!(matches!(decode_json_header(b"{\"code\":1,\"opaque\":1,\"remark\":\"a\x01\"}"), Err(DecodeError::InvalidJson { .. })));
+        assert!(matches!(
+            decode_json_header(br#"{"code":1,"opaque":1}x"#),
+            Err(DecodeError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            decode_json_header(b"{\"code\":1,\"opaque\":1,\"remark\":\"a\x01\"}"),
+            Err(DecodeError::InvalidJson { .. })
+        ));
     }
 }

@@ -13,6 +13,8 @@
 mod error;
 pub mod header_binary;
 pub mod header_json;
+#[doc(hidden)]
+pub mod oracle;
 
 pub use error::{DecodeError, EncodeError};
 
@@ -32,7 +34,9 @@ pub struct FrameLimits {
 
 impl Default for FrameLimits {
     fn default() -> FrameLimits {
-        FrameLimits { max_frame_len: MAX_FRAME_LEN }
+        FrameLimits {
+            max_frame_len: MAX_FRAME_LEN,
+        }
     }
 }
 
@@ -59,7 +63,10 @@ pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>,
     let total_len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
     let frame_len = total_len as u64 + 4;
     if frame_len > lim.max_frame_len as u64 {
-        return Err(DecodeError::FrameTooLarge { len: frame_len, max: lim.max_frame_len });
+        return Err(DecodeError::FrameTooLarge {
+            len: frame_len,
+            max: lim.max_frame_len,
+        });
     }
     if total_len < 4 {
         return Err(DecodeError::FrameTooShort { total_len });
@@ -75,9 +82,16 @@ pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>,
         t => return Err(DecodeError::UnknownSerializeType(t)),
     };
     if header_len > total_len - 4 {
-        return Err(DecodeError::HeaderTooLong { header_len, available: total_len - 4 });
+        return Err(DecodeError::HeaderTooLong {
+            header_len,
+            available: total_len - 4,
+        });
     }
-    Ok(Some(FramePrefix { frame_len: frame_len as usize, serialize_type, header_len: header_len as usize }))
+    Ok(Some(FramePrefix {
+        frame_len: frame_len as usize,
+        serialize_type,
+        header_len: header_len as usize,
+    }))
 }
 
 /// Decodes one frame from the front of `src`.
@@ -89,8 +103,13 @@ pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>,
 ///
 /// # Errors
 /// [`DecodeError`] naming the field; the stream cannot be resynchronised after an error.
-pub fn decode_frame(src: &mut BytesMut, lim: &FrameLimits) -> Result<Option<RemotingCommand>, DecodeError> {
-    let Some(p) = peek_prefix(src, lim)? else { return Ok(None) };
+pub fn decode_frame(
+    src: &mut BytesMut,
+    lim: &FrameLimits,
+) -> Result<Option<RemotingCommand>, DecodeError> {
+    let Some(p) = peek_prefix(src, lim)? else {
+        return Ok(None);
+    };
     if src.len() < p.frame_len {
         return Ok(None);
     }
@@ -120,7 +139,11 @@ pub fn read_hint(src: &[u8], lim: &FrameLimits, chunk: usize) -> usize {
 /// [`EncodeError::FrameTooLarge`] over the limit, [`EncodeError::HeaderTooLarge`] for a header of
 /// 16 MiB or more, [`EncodeError::FieldOutOfRange`] for values the binary header cannot carry.
 /// `dst` is left as it was on error.
-pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut, lim: &FrameLimits) -> Result<(), EncodeError> {
+pub fn encode_frame(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    lim: &FrameLimits,
+) -> Result<(), EncodeError> {
     let start = dst.len();
     dst.reserve(8 + 256 + cmd.body.len());
     dst.put_u64(0); // length word and header-length word, backfilled below
@@ -143,7 +166,10 @@ pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut, lim: &FrameLimits
     let frame_len = 8 + header_len + cmd.body.len();
     if frame_len > lim.max_frame_len || frame_len - 4 > i32::MAX as usize {
         dst.truncate(start);
-        return Err(EncodeError::FrameTooLarge { len: frame_len, max: lim.max_frame_len });
+        return Err(EncodeError::FrameTooLarge {
+            len: frame_len,
+            max: lim.max_frame_len,
+        });
     }
     dst.extend_from_slice(&cmd.body);
     let total = ((frame_len - 4) as u32).to_be_bytes();

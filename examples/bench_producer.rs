@@ -1,0 +1,204 @@
+//! Producer benchmark against a running broker: 256-byte bodies; sync 1 thread, sync 8 threads,
+//! async, batch 100. Prints msgs/s, p50/p99 latency, client CPU per message and peak RSS, then one
+//! JSON line. Run through `scripts/bench-producer.sh`, which starts a local RocketMQ.
+//!
+//! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]`
+
+use rocketmq_bridge::message::Message;
+use rocketmq_bridge::producer::{Producer, ProducerConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Process CPU time (user + system) from /proc/self/stat, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // after ")" index 0 is field 3, so field n is index n - 3.
+    (ticks(14 - 3) + ticks(15 - 3)) / 100.0
+}
+
+/// Peak resident set size in KiB (VmHWM).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Report {
+    name: &'static str,
+    messages: usize,
+    failed: usize,
+    secs: f64,
+    cpu: f64,
+    lat_us: Vec<u64>,
+}
+
+impl Report {
+    fn pct(&self, p: f64) -> u64 {
+        if self.lat_us.is_empty() {
+            return 0;
+        }
+        let mut v = self.lat_us.clone();
+        v.sort_unstable();
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.secs
+    }
+    fn cpu_us_per_msg(&self) -> f64 {
+        self.cpu * 1e6 / self.messages.max(1) as f64
+    }
+}
+
+fn body() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; 256])
+}
+
+fn sync_run(p: &Producer, topic: &str, n: usize, threads: usize, name: &'static str) -> Report {
+    let lat = Mutex::new(Vec::with_capacity(n));
+    let failed = AtomicUsize::new(0);
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (p, lat, failed) = (p.clone(), &lat, &failed);
+            s.spawn(move || {
+                let mut local = Vec::with_capacity(n / threads + 1);
+                for _ in (t..n).step_by(threads) {
+                    let st = Instant::now();
+                    if p.send(Message::new(topic, body())).is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    local.push(st.elapsed().as_micros() as u64);
+                }
+                lat.lock().unwrap().extend(local);
+            });
+        }
+    });
+    Report {
+        name,
+        messages: n,
+        failed: failed.into_inner(),
+        secs: t0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - c0,
+        lat_us: lat.into_inner().unwrap(),
+    }
+}
+
+fn async_run(p: &Producer, topic: &str, n: usize, batch: usize, name: &'static str) -> Report {
+    let lat = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let mut sent = 0;
+    while sent < n {
+        let k = batch.min(n - sent);
+        let st = Instant::now();
+        let (lat2, failed2, done2) = (Arc::clone(&lat), Arc::clone(&failed), Arc::clone(&done));
+        let cb = Box::new(move |r: Result<_, rocketmq_bridge::producer::SendError>| {
+            if r.is_err() {
+                failed2.fetch_add(k, Ordering::Relaxed);
+            }
+            lat2.lock().unwrap().push(st.elapsed().as_micros() as u64);
+            done2.fetch_add(k, Ordering::Release);
+        });
+        let res = if batch == 1 {
+            p.send_async(Message::new(topic, body()), None, cb)
+        } else {
+            let msgs = (0..k).map(|_| Message::new(topic, body())).collect();
+            p.send_batch_async(msgs, None, cb)
+        };
+        if res.is_err() {
+            failed.fetch_add(k, Ordering::Relaxed);
+            done.fetch_add(k, Ordering::Release);
+        }
+        sent += k;
+    }
+    let limit = Instant::now() + Duration::from_secs(300);
+    while done.load(Ordering::Acquire) < n && Instant::now() < limit {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let lat_us = lat.lock().unwrap().clone();
+    Report {
+        name,
+        messages: n,
+        failed: failed.load(Ordering::Relaxed) + (n - done.load(Ordering::Acquire)),
+        secs: t0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - c0,
+        lat_us,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let ns = opt("--namesrv").unwrap_or_else(|| "127.0.0.1:9876".into());
+    let n: usize = opt("--messages")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let scenarios = opt("--scenarios").unwrap_or_else(|| "sync1,sync8,async,batch100".into());
+    let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group").async_window(256);
+    let p = Producer::start(cfg).expect("start producer");
+    let topic = format!("BenchTopic{}", std::process::id());
+    // Warm up: create the topic and the connection.
+    for _ in 0..50 {
+        let _ = p.send(Message::new(topic.as_str(), body()));
+    }
+    let mut reports = Vec::new();
+    for s in scenarios.split(',') {
+        let r = match s {
+            "sync1" => sync_run(&p, &topic, n.min(20_000), 1, "sync1"),
+            "sync8" => sync_run(&p, &topic, n, 8, "sync8"),
+            "async" => async_run(&p, &topic, n, 1, "async"),
+            "batch100" => async_run(&p, &topic, n * 10, 100, "batch100"),
+            other => {
+                eprintln!("unknown scenario {other}");
+                continue;
+            }
+        };
+        println!(
+            "{:<9} {:>8} msgs  {:>10.0} msgs/s  p50 {:>6} us  p99 {:>7} us  cpu {:>6.2} us/msg  failed {}",
+            r.name,
+            r.messages,
+            r.rate(),
+            r.pct(0.5),
+            r.pct(0.99),
+            r.cpu_us_per_msg(),
+            r.failed
+        );
+        reports.push(r);
+    }
+    let rss = peak_rss_kib();
+    println!("peak RSS {rss} KiB");
+    let json: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            format!(
+                "\"{}\":{{\"msgs\":{},\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"cpu_us_per_msg\":{:.2},\"failed\":{}}}",
+                r.name,
+                r.messages,
+                r.rate(),
+                r.pct(0.5),
+                r.pct(0.99),
+                r.cpu_us_per_msg(),
+                r.failed
+            )
+        })
+        .collect();
+    println!(
+        "{{\"bench\":\"producer\",{},\"peak_rss_kib\":{rss}}}",
+        json.join(",")
+    );
+    p.close(Duration::from_secs(5));
+}

@@ -1,0 +1,8 @@
+//! Fuzz target: see `rocketmq_bridge::remoting::codec::oracle::check_frame` for the properties.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    rocketmq_bridge::remoting::codec::oracle::check_frame(data);
+});

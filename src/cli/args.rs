@@ -1,0 +1,97 @@
+//! A small `--flag value` parser (no crate needed for a handful of options).
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Command-line errors.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Bad or missing arguments.
+    Usage(String),
+    /// The command failed.
+    Failed(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(m) => write!(f, "{m}\n{}", super::USAGE),
+            CliError::Failed(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Parsed options and positional arguments.
+#[derive(Debug, Default)]
+pub struct Args {
+    opts: HashMap<String, String>,
+    flags: Vec<String>,
+    /// Positional arguments in order.
+    pub positional: Vec<String>,
+}
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["from-beginning", "binary"];
+
+impl Args {
+    /// Parses `--name value`, `--name=value` and boolean `--from-beginning`.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] for an option without its value.
+    pub fn parse(args: &[String]) -> Result<Args, CliError> {
+        let mut a = Args::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if let Some(name) = arg.strip_prefix("--") {
+                if let Some((k, v)) = name.split_once('=') {
+                    a.opts.insert(k.to_owned(), v.to_owned());
+                } else if FLAGS.contains(&name) {
+                    a.flags.push(name.to_owned());
+                } else {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| CliError::Usage(format!("--{name} needs a value")))?;
+                    a.opts.insert(name.to_owned(), v.clone());
+                }
+            } else {
+                a.positional.push(arg.clone());
+            }
+        }
+        Ok(a)
+    }
+
+    /// An option's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.opts.get(name).map(String::as_str)
+    }
+
+    /// A required option.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] naming it.
+    pub fn required(&self, name: &str) -> Result<&str, CliError> {
+        self.get(name)
+            .ok_or_else(|| CliError::Usage(format!("missing --{name}")))
+    }
+
+    /// A numeric option with a default.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] when it is not a number.
+    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, CliError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| CliError::Usage(format!("--{name} must be a number, got {v:?}"))),
+        }
+    }
+
+    /// True when a boolean flag was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
+    }
+}

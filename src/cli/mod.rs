@@ -1,0 +1,38 @@
+//! The command-line front end: argument parsing and the subcommands. Thin: it calls the library.
+
+mod args;
+mod tools;
+
+pub use args::{Args, CliError};
+
+use std::process::ExitCode;
+
+/// Usage text.
+pub const USAGE: &str = "usage:
+  rocketmq-bridge run --config FILE [--input FILE]     forward NDJSON events (stdin by default)
+  rocketmq-bridge send --namesrv ADDR --topic T [--key K] [--tag G] [--count N] BODY
+  rocketmq-bridge consume --namesrv ADDR --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
+  rocketmq-bridge route --namesrv ADDR --topic T
+ADDR may list several name servers separated by ';' or ','.";
+
+/// Runs the command line `args` (without the program name).
+///
+/// # Errors
+/// [`CliError`] for bad arguments or a failed command.
+pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(CliError::Usage("missing subcommand".into()));
+    };
+    let a = Args::parse(rest)?;
+    match cmd.as_str() {
+        "send" => tools::send(&a),
+        "consume" => tools::consume(&a),
+        "route" => tools::route(&a),
+        "run" => crate::cli_run(&a),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(CliError::Usage(format!("unknown subcommand {other:?}"))),
+    }
+}

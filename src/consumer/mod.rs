@@ -1,0 +1,329 @@
+//! A pull consumer good enough to read back what was sent: queue offsets (GET_MIN_OFFSET /
+//! GET_MAX_OFFSET) and PULL_MESSAGE with the stored-message layout (reference §13).
+
+use crate::message::{decode_stored_messages, MessageExt};
+use crate::nameserver::route::PERM_READ;
+use crate::nameserver::{MessageQueue, NameServerClient};
+use crate::remoting::acl::AclCredentials;
+use crate::remoting::codes::*;
+use crate::remoting::{Connection, ConnectionConfig, RemotingCommand};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest inflated body accepted from a compressed stored message.
+pub const MAX_INFLATED_BODY: usize = 64 * 1024 * 1024;
+
+/// Read-back errors.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Route lookup failed.
+    Route(crate::nameserver::Error),
+    /// Transport failure.
+    Remoting(crate::remoting::Error),
+    /// The broker answered an unexpected code.
+    Remote {
+        /// Request that failed.
+        request: &'static str,
+        /// Response code.
+        code: i32,
+        /// Remark.
+        remark: String,
+    },
+    /// A pull body could not be decoded.
+    Decode(crate::message::MessageError),
+    /// A response lacked a header field.
+    MissingField(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Route(e) => write!(f, "route: {e}"),
+            Error::Remoting(e) => write!(f, "transport: {e}"),
+            Error::Remote {
+                request,
+                code,
+                remark,
+            } => {
+                write!(
+                    f,
+                    "{request} answered code {code} ({}): {remark}",
+                    response_name(*code)
+                )
+            }
+            Error::Decode(e) => write!(f, "stored message: {e}"),
+            Error::MissingField(n) => write!(f, "response lacks field {n}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Route(e) => Some(e),
+            Error::Remoting(e) => Some(e),
+            Error::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What one pull brought.
+#[derive(Debug)]
+pub enum PullStatus {
+    /// Messages found.
+    Found(Vec<MessageExt>),
+    /// Nothing new at this offset.
+    NoNewMessage,
+    /// The broker asks to retry (nothing matched).
+    Retry,
+    /// The offset was illegal; continue at `next_begin_offset`.
+    OffsetMoved,
+}
+
+/// A pull result.
+#[derive(Debug)]
+pub struct PullResult {
+    /// Status and messages.
+    pub status: PullStatus,
+    /// Where the next pull starts.
+    pub next_begin_offset: i64,
+    /// Queue's min offset.
+    pub min_offset: i64,
+    /// Queue's max offset.
+    pub max_offset: i64,
+}
+
+/// A readable queue with its broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadQueue {
+    /// The queue.
+    pub queue: MessageQueue,
+    /// Broker (master) address.
+    pub addr: String,
+}
+
+/// Pulls messages for verification and the `consume` command.
+pub struct PullConsumer {
+    ns: NameServerClient,
+    group: String,
+    cfg: ConnectionConfig,
+    timeout: Duration,
+    acl: Option<Arc<AclCredentials>>,
+    conns: Mutex<HashMap<String, Arc<Connection>>>,
+}
+
+impl fmt::Debug for PullConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PullConsumer")
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+fn ext_i64(resp: &RemotingCommand, key: &'static str) -> Result<i64, Error> {
+    resp.ext(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or(Error::MissingField(key))
+}
+
+impl PullConsumer {
+    /// A consumer in `group` (auto-created by brokers that allow it) over `namesrv` ("a:p;b:p").
+    pub fn new(namesrv: &str, group: &str, acl: Option<AclCredentials>) -> PullConsumer {
+        let addrs = namesrv
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let cfg = ConnectionConfig::default();
+        let acl = acl.map(Arc::new);
+        PullConsumer {
+            ns: NameServerClient::new(addrs, cfg.clone(), Duration::from_secs(3), acl.clone()),
+            group: group.to_owned(),
+            cfg,
+            timeout: Duration::from_secs(5),
+            acl,
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The name-server client.
+    pub fn nameserver(&self) -> &NameServerClient {
+        &self.ns
+    }
+
+    fn invoke(&self, addr: &str, mut cmd: RemotingCommand) -> Result<RemotingCommand, Error> {
+        if let Some(acl) = &self.acl {
+            acl.sign(&mut cmd);
+        }
+        let conn = {
+            let mut conns = self.conns.lock();
+            match conns.get(addr) {
+                Some(c) if c.is_alive() => Arc::clone(c),
+                _ => {
+                    let c =
+                        Arc::new(Connection::connect(addr, &self.cfg).map_err(Error::Remoting)?);
+                    conns.insert(addr.to_owned(), Arc::clone(&c));
+                    c
+                }
+            }
+        };
+        conn.invoke(&cmd, self.timeout).map_err(Error::Remoting)
+    }
+
+    /// The readable queues of `topic`, sorted by broker then queue id.
+    ///
+    /// # Errors
+    /// [`Error::Route`].
+    pub fn queues(&self, topic: &str) -> Result<Vec<ReadQueue>, Error> {
+        let route = self.ns.query_route(topic).map_err(Error::Route)?;
+        let mut out = Vec::new();
+        for qd in route.queue_datas.iter().filter(|q| q.perm & PERM_READ != 0) {
+            let Some(addr) = route.broker(&qd.broker_name).and_then(|b| b.master_addr()) else {
+                continue;
+            };
+            for q in 0..qd.read_queue_nums.max(0) {
+                out.push(ReadQueue {
+                    queue: MessageQueue {
+                        topic: topic.to_owned(),
+                        broker_name: qd.broker_name.clone(),
+                        queue_id: q,
+                    },
+                    addr: addr.to_owned(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(out)
+    }
+
+    fn offset(&self, q: &ReadQueue, code: i32, name: &'static str) -> Result<i64, Error> {
+        let cmd = RemotingCommand::request(code)
+            .with_ext("topic", &q.queue.topic)
+            .with_ext("queueId", &q.queue.queue_id.to_string());
+        let resp = self.invoke(&q.addr, cmd)?;
+        if resp.code != SUCCESS {
+            return Err(Error::Remote {
+                request: name,
+                code: resp.code,
+                remark: resp.remark.unwrap_or_default(),
+            });
+        }
+        ext_i64(&resp, "offset")
+    }
+
+    /// GET_MAX_OFFSET: the offset after the last message of the queue.
+    ///
+    /// # Errors
+    /// Transport or broker errors.
+    pub fn max_offset(&self, q: &ReadQueue) -> Result<i64, Error> {
+        self.offset(q, GET_MAX_OFFSET, "GET_MAX_OFFSET")
+    }
+
+    /// GET_MIN_OFFSET: the first offset still stored.
+    ///
+    /// # Errors
+    /// Transport or broker errors.
+    pub fn min_offset(&self, q: &ReadQueue) -> Result<i64, Error> {
+        self.offset(q, GET_MIN_OFFSET, "GET_MIN_OFFSET")
+    }
+
+    /// One PULL_MESSAGE of up to `max` messages from `offset` (no long polling).
+    ///
+    /// # Errors
+    /// Transport errors, unexpected codes, undecodable bodies.
+    pub fn pull(&self, q: &ReadQueue, offset: i64, max: u32) -> Result<PullResult, Error> {
+        let cmd = RemotingCommand::request(PULL_MESSAGE)
+            .with_ext("consumerGroup", &self.group)
+            .with_ext("topic", &q.queue.topic)
+            .with_ext("queueId", &q.queue.queue_id.to_string())
+            .with_ext("queueOffset", &offset.to_string())
+            .with_ext("maxMsgNums", &max.to_string())
+            .with_ext("sysFlag", "4")
+            .with_ext("commitOffset", "0")
+            .with_ext("suspendTimeoutMillis", "0")
+            .with_ext("subscription", "*")
+            .with_ext("subVersion", "0")
+            .with_ext("expressionType", "TAG");
+        let resp = self.invoke(&q.addr, cmd)?;
+        let status = match resp.code {
+            SUCCESS => PullStatus::Found(
+                decode_stored_messages(&resp.body, MAX_INFLATED_BODY).map_err(Error::Decode)?,
+            ),
+            PULL_NOT_FOUND => PullStatus::NoNewMessage,
+            PULL_RETRY_IMMEDIATELY => PullStatus::Retry,
+            PULL_OFFSET_MOVED => PullStatus::OffsetMoved,
+            code => {
+                return Err(Error::Remote {
+                    request: "PULL_MESSAGE",
+                    code,
+                    remark: resp.remark.unwrap_or_default(),
+                })
+            }
+        };
+        Ok(PullResult {
+            status,
+            next_begin_offset: ext_i64(&resp, "nextBeginOffset").unwrap_or(offset),
+            min_offset: ext_i64(&resp, "minOffset").unwrap_or(0),
+            max_offset: ext_i64(&resp, "maxOffset").unwrap_or(0),
+        })
+    }
+
+    /// Reads every message of queue `q` in `[from, to)`.
+    ///
+    /// # Errors
+    /// As [`PullConsumer::pull`]; also when the queue stops advancing before `to` for 10 s.
+    pub fn read_range(
+        &self,
+        q: &ReadQueue,
+        from: i64,
+        to: i64,
+        out: &mut Vec<MessageExt>,
+    ) -> Result<(), Error> {
+        let mut offset = from;
+        let mut stalled_since: Option<Instant> = None;
+        while offset < to {
+            let r = self.pull(q, offset, 32)?;
+            let before = offset;
+            if let PullStatus::Found(msgs) = r.status {
+                out.extend(msgs.into_iter().filter(|m| m.queue_offset < to));
+            }
+            offset = r.next_begin_offset.max(offset);
+            if offset == before {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(10) {
+                    return Err(Error::Remote {
+                        request: "PULL_MESSAGE",
+                        code: -1,
+                        remark: format!(
+                            "queue {} stuck at offset {offset} below {to}",
+                            q.queue.queue_id
+                        ),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            } else {
+                stalled_since = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every message currently stored in `topic` (all readable queues, min to max offset).
+    ///
+    /// # Errors
+    /// As [`PullConsumer::read_range`].
+    pub fn read_all(&self, topic: &str) -> Result<Vec<MessageExt>, Error> {
+        let mut out = Vec::new();
+        for q in self.queues(topic)? {
+            let (min, max) = (self.min_offset(&q)?, self.max_offset(&q)?);
+            self.read_range(&q, min, max, &mut out)?;
+        }
+        Ok(out)
+    }
+}

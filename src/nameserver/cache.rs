@@ -1,0 +1,196 @@
+//! Route cache with a refresh thread: the producer looks routes up here; every interval the thread
+//! re-queries every known topic, so brokers added or removed and queue or permission changes take
+//! effect without restart. The last good route is kept while no name server answers.
+
+use super::client::NameServerClient;
+use super::route::{TopicPublishInfo, TopicRouteData};
+use super::{Error, DEFAULT_TOPIC};
+use crossbeam_channel::{bounded, select, tick, Sender};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Route cache settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RouteCacheConfig {
+    /// How often every known route is refreshed. Defaults to 30 s (the seed's key
+    /// `refresh_topic_route_interval`, default 5 s there).
+    pub refresh_interval: Duration,
+    /// Fall back to TBW102 for a topic that does not exist, so a broker with auto-creation creates
+    /// it on the first send. Defaults to true.
+    pub allow_default_topic: bool,
+    /// Queues per broker for a topic created from TBW102. Defaults to 4.
+    pub default_topic_queue_nums: i32,
+}
+
+impl Default for RouteCacheConfig {
+    fn default() -> Self {
+        RouteCacheConfig {
+            refresh_interval: Duration::from_secs(30),
+            allow_default_topic: true,
+            default_topic_queue_nums: 4,
+        }
+    }
+}
+
+/// Routes by topic, shared by a producer's threads.
+pub struct RouteCache {
+    client: NameServerClient,
+    cfg: RouteCacheConfig,
+    routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
+    refresher: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+}
+
+impl std::fmt::Debug for RouteCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteCache")
+            .field("topics", &self.routes.read().len())
+            .finish()
+    }
+}
+
+impl RouteCache {
+    /// A cache over `client`, with its refresh thread started.
+    pub fn start(client: NameServerClient, cfg: RouteCacheConfig) -> Arc<RouteCache> {
+        let cache = Arc::new(RouteCache {
+            client,
+            cfg,
+            routes: RwLock::new(HashMap::new()),
+            refresher: Mutex::new(None),
+        });
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        let weak: Weak<RouteCache> = Arc::downgrade(&cache);
+        let interval = cache.cfg.refresh_interval.max(Duration::from_millis(10));
+        let handle = std::thread::Builder::new()
+            .name("rmq-route-refresh".into())
+            .spawn(move || {
+                let ticker = tick(interval);
+                loop {
+                    select! {
+                        recv(ticker) -> _ => match weak.upgrade() {
+                            Some(c) => c.refresh_all(),
+                            None => break,
+                        },
+                        recv(stop_rx) -> _ => break,
+                    }
+                }
+            })
+            .expect("spawn route refresh thread");
+        *cache.refresher.lock() = Some((stop_tx, handle));
+        cache
+    }
+
+    /// The name-server client.
+    pub fn client(&self) -> &NameServerClient {
+        &self.client
+    }
+
+    /// The publish info of `topic`, from the cache or (first use) from the name servers.
+    ///
+    /// # Errors
+    /// As [`RouteCache::fetch`].
+    pub fn get(&self, topic: &str) -> Result<Arc<TopicPublishInfo>, Error> {
+        if let Some(info) = self.routes.read().get(topic) {
+            return Ok(Arc::clone(info));
+        }
+        self.fetch(topic)
+    }
+
+    /// The cached publish info of `topic` without any lookup.
+    pub fn cached(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {
+        self.routes.read().get(topic).cloned()
+    }
+
+    /// Queries the name servers for `topic` now and updates the cache. A missing topic falls back
+    /// to TBW102 when allowed; when every name server is down the last good route is returned.
+    ///
+    /// # Errors
+    /// [`Error::TopicNotExist`] naming the topic (with `default_tried` when TBW102 was missing
+    /// too), [`Error::NoWritableQueue`], or transport errors when nothing is cached.
+    pub fn fetch(&self, topic: &str) -> Result<Arc<TopicPublishInfo>, Error> {
+        let result = match self.client.query_route(topic) {
+            Ok(route) => Ok(TopicPublishInfo::from_route(topic, route)),
+            Err(Error::TopicNotExist { .. })
+                if self.cfg.allow_default_topic && topic != DEFAULT_TOPIC =>
+            {
+                match self.client.query_route(DEFAULT_TOPIC) {
+                    Ok(tbw) => Ok(self.default_info(topic, tbw)),
+                    Err(Error::TopicNotExist { .. }) => Err(Error::TopicNotExist {
+                        topic: topic.to_owned(),
+                        default_tried: true,
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(info) if info.is_empty() => Err(Error::NoWritableQueue {
+                topic: topic.to_owned(),
+            }),
+            Ok(info) => {
+                let info = Arc::new(info);
+                let old = self
+                    .routes
+                    .write()
+                    .insert(topic.to_owned(), Arc::clone(&info));
+                if old.as_deref() != Some(&*info) {
+                    log::debug!(
+                        "route changed topic={topic} queues={} brokers={:?}",
+                        info.queues.len(),
+                        info.masters
+                    );
+                }
+                Ok(info)
+            }
+            Err(e @ (Error::Unreachable { .. } | Error::Remote { .. })) => match self.cached(topic)
+            {
+                Some(old) => {
+                    log::warn!(
+                        "route refresh failed, keeping the last good route topic={topic}: {e}"
+                    );
+                    Ok(old)
+                }
+                None => Err(e),
+            },
+            Err(e) => {
+                // The topic is gone or unwritable now: forget the old route so sends fail clearly.
+                self.routes.write().remove(topic);
+                Err(e)
+            }
+        }
+    }
+
+    fn default_info(&self, topic: &str, tbw: TopicRouteData) -> TopicPublishInfo {
+        TopicPublishInfo::from_default_route(topic, tbw, self.cfg.default_topic_queue_nums)
+    }
+
+    /// Refreshes every cached topic (the refresh thread calls this every interval).
+    pub fn refresh_all(&self) {
+        let topics: Vec<String> = self.routes.read().keys().cloned().collect();
+        for t in topics {
+            if let Err(e) = self.fetch(&t) {
+                log::warn!("route refresh failed topic={t}: {e}");
+            }
+        }
+    }
+
+    /// Stops the refresh thread and waits for it.
+    pub fn stop(&self) {
+        if let Some((tx, h)) = self.refresher.lock().take() {
+            drop(tx);
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for RouteCache {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,88 @@
+//! Name servers: route lookup over a list with failover, tolerant route parsing, and a route
+//! cache with a periodic refresh thread.
+
+mod cache;
+mod client;
+pub mod lenient_json;
+pub mod route;
+
+pub use cache::{RouteCache, RouteCacheConfig};
+pub use client::NameServerClient;
+pub use route::{BrokerData, MessageQueue, QueueData, TopicPublishInfo, TopicRouteData};
+
+use std::fmt;
+
+/// The topic new topics are created from when a broker allows auto-creation.
+pub const DEFAULT_TOPIC: &str = "TBW102";
+
+/// Route lookup errors.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No name server address was configured.
+    NoNameServer,
+    /// The topic exists on no name server (and, where the fallback applies, neither does TBW102,
+    /// so brokers will not create it: auto-creation is off).
+    TopicNotExist {
+        /// The topic.
+        topic: String,
+        /// True when the TBW102 fallback was tried and also failed.
+        default_tried: bool,
+    },
+    /// The topic exists but no queue is writable (permissions, or no master).
+    NoWritableQueue {
+        /// The topic.
+        topic: String,
+    },
+    /// A name server answered with an error code.
+    Remote {
+        /// Name server address.
+        addr: String,
+        /// Response code.
+        code: i32,
+        /// Its remark.
+        remark: String,
+    },
+    /// Every name server failed at the transport level; the last error is kept.
+    Unreachable {
+        /// Addresses tried.
+        tried: Vec<String>,
+        /// The last failure.
+        last: crate::remoting::Error,
+    },
+    /// The route body is malformed.
+    InvalidRoute {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoNameServer => write!(f, "no name server address configured"),
+            Error::TopicNotExist { topic, default_tried: true } => write!(
+                f,
+                "topic {topic} does not exist and cannot be auto-created (no {DEFAULT_TOPIC} route: auto-creation is off); create it first"
+            ),
+            Error::TopicNotExist { topic, default_tried: false } => write!(f, "topic {topic} does not exist"),
+            Error::NoWritableQueue { topic } => write!(f, "topic {topic} has no writable queue"),
+            Error::Remote { addr, code, remark } => write!(
+                f,
+                "name server {addr} answered code {code} ({}): {remark}",
+                crate::remoting::codes::response_name(*code)
+            ),
+            Error::Unreachable { tried, .. } => write!(f, "no name server reachable (tried {})", tried.join(", ")),
+            Error::InvalidRoute { reason } => write!(f, "invalid route data: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Unreachable { last, .. } => Some(last),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,723 @@
+//! The producer: routes from the name servers, one worker thread per broker master for async and
+//! pipelined sends, sync sends on the caller's thread, retries on another broker within a total
+//! time budget.
+//!
+//! ```text
+//!  send()        --caller thread--> Connection(broker) --invoke--> response
+//!  send_async()  --bounded job queue--> worker(broker) --pipelined, window N--> Connection(broker)
+//!                                         |  retryable failure: to another broker's worker
+//! ```
+//! Ordering: with [`QueueStrategy::KeyHash`], messages with the same key go to the same queue while
+//! the route is unchanged and that queue's broker is healthy; messages sent one after another
+//! (each sync send returning before the next) are stored in that order. Async sends of one key
+//! keep their order on one connection, except when an attempt fails and is retried elsewhere.
+//! [`QueueStrategy::RoundRobin`] gives no ordering.
+
+mod config;
+mod error;
+mod request;
+mod worker;
+
+pub use config::{ProducerConfig, QueueStrategy, WindowFullPolicy};
+pub use error::{ProducerError, SendError, SendErrorKind, SendResult, SendStatus};
+pub use request::RETRYABLE_CODES;
+
+use crate::message::{encode_batch_body, Message, UniqIdGenerator};
+use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublishInfo};
+use crate::remoting::acl::AclCredentials;
+use crate::remoting::codes::{HEART_BEAT, UNREGISTER_CLIENT};
+use crate::remoting::{Connection, RemotingCommand};
+use bytes::{Bytes, BytesMut};
+use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use parking_lot::Mutex;
+use request::{classify_error, classify_response, Outcome, Prepared};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Called once with the outcome of an async send.
+pub type SendCallback = Box<dyn FnOnce(Result<SendResult, SendError>) + Send + 'static>;
+
+/// A RocketMQ producer. Cheap to clone (an `Arc` inside); background threads stop when
+/// [`Producer::close`] is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("group", &self.inner.cfg.group)
+            .finish()
+    }
+}
+
+/// Dropped with the last `Producer` clone: closes everything.
+struct Owner(Arc<Inner>);
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.shutdown(Duration::from_secs(5));
+    }
+}
+
+pub(crate) struct Inner {
+    cfg: ProducerConfig,
+    group: String,
+    routes: Arc<RouteCache>,
+    brokers: Mutex<HashMap<String, Arc<BrokerState>>>,
+    acl: Option<Arc<AclCredentials>>,
+    ids: UniqIdGenerator,
+    rr: AtomicUsize,
+    client_id: String,
+    closing: AtomicBool,
+    housekeeping: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+}
+
+/// Per broker master address.
+pub(crate) struct BrokerState {
+    addr: String,
+    conn: Mutex<Option<Arc<Connection>>>,
+    avoid_until: Mutex<Option<Instant>>,
+    no_batch: AtomicBool,
+    worker: Mutex<Option<worker::WorkerHandle>>,
+}
+
+/// A send in progress: the prepared request and where it stands.
+pub(crate) struct Job {
+    prepared: Prepared,
+    key_hash: Option<u64>,
+    deadline: Instant,
+    attempts: u32,
+    last_broker: Option<String>,
+    /// Set once an attempt's outcome was unknown: (broker addr, detail).
+    maybe_stored: Option<(String, String)>,
+    last_failure: Option<(Option<i32>, String, String)>,
+    queue: Option<(MessageQueue, bool)>,
+    done: Option<SendCallback>,
+}
+
+impl Job {
+    fn complete(mut self, r: Result<SendResult, SendErrorKind>) {
+        let result =
+            r.map_err(|kind| SendError::new(kind, std::mem::take(&mut self.prepared.messages)));
+        if let Some(cb) = self.done.take() {
+            cb(result);
+        }
+    }
+
+    /// The error for a job that ran out of attempts or time.
+    fn exhausted(&self) -> SendErrorKind {
+        if let Some((broker, detail)) = &self.maybe_stored {
+            return SendErrorKind::OutcomeUnknown {
+                broker: broker.clone(),
+                detail: detail.clone(),
+            };
+        }
+        match &self.last_failure {
+            Some((Some(code), broker, detail)) => SendErrorKind::Rejected {
+                broker: broker.clone(),
+                code: *code,
+                remark: detail.clone(),
+            },
+            Some((None, _, detail)) => SendErrorKind::NotSent {
+                last: detail.clone(),
+            },
+            None => SendErrorKind::NotSent {
+                last: "send timeout passed before any attempt".into(),
+            },
+        }
+    }
+}
+
+/// FNV-1a: a stable hash for ordering keys (the same across runs and Rust versions).
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl BrokerState {
+    fn connection(&self, inner: &Inner) -> Result<Arc<Connection>, crate::remoting::Error> {
+        let mut guard = self.conn.lock();
+        if let Some(c) = guard.as_ref() {
+            if c.is_alive() {
+                return Ok(Arc::clone(c));
+            }
+        }
+        // Connect while holding this broker's lock: concurrent senders to the same broker wait for
+        // one connect instead of racing several.
+        let c = Arc::new(Connection::connect(&self.addr, &inner.cfg.connection)?);
+        log::debug!("broker connected addr={}", self.addr);
+        *guard = Some(Arc::clone(&c));
+        Ok(c)
+    }
+
+    fn avoided(&self, now: Instant) -> bool {
+        self.avoid_until.lock().is_some_and(|t| now < t)
+    }
+
+    fn mark_failed(&self, avoid: Duration) {
+        *self.avoid_until.lock() = Some(Instant::now() + avoid);
+    }
+}
+
+impl Producer {
+    /// Starts a producer: the route cache with its refresh thread and the heartbeat thread.
+    /// Broker connections and workers start on first use.
+    ///
+    /// # Errors
+    /// [`ProducerError`] for an empty name-server list or group.
+    pub fn start(cfg: ProducerConfig) -> Result<Producer, ProducerError> {
+        if cfg.namesrv_addrs.is_empty() {
+            return Err(ProducerError::NoNameServer);
+        }
+        if cfg.group.is_empty() || cfg.group.len() > 120 {
+            return Err(ProducerError::InvalidGroup(cfg.group.clone()));
+        }
+        let acl = cfg.acl.clone().map(Arc::new);
+        let ns = NameServerClient::new(
+            cfg.namesrv_addrs.clone(),
+            cfg.connection.clone(),
+            cfg.namesrv_timeout,
+            acl.clone(),
+        );
+        let routes = RouteCache::start(ns, cfg.route.clone());
+        let group = config::with_namespace(cfg.namespace.as_deref(), &cfg.group);
+        let client_id = format!("127.0.0.1@{}#{}", std::process::id(), request::now_millis());
+        let inner = Arc::new(Inner {
+            group,
+            routes,
+            brokers: Mutex::new(HashMap::new()),
+            acl,
+            ids: UniqIdGenerator::new(),
+            rr: AtomicUsize::new(std::process::id() as usize),
+            client_id,
+            closing: AtomicBool::new(false),
+            housekeeping: Mutex::new(None),
+            cfg,
+        });
+        if !inner.cfg.heartbeat_interval.is_zero() {
+            let (stop_tx, stop_rx) = bounded::<()>(0);
+            let weak = Arc::downgrade(&inner);
+            let period = inner.cfg.heartbeat_interval;
+            let h = std::thread::Builder::new()
+                .name("rmq-heartbeat".into())
+                .spawn(move || heartbeat_loop(weak, period, stop_rx))
+                .expect("spawn heartbeat thread");
+            *inner.housekeeping.lock() = Some((stop_tx, h));
+        }
+        Ok(Producer {
+            _owner: Arc::new(Owner(Arc::clone(&inner))),
+            inner,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.cfg
+    }
+
+    /// The route cache (for route checks and tests).
+    pub fn routes(&self) -> &Arc<RouteCache> {
+        &self.inner.routes
+    }
+
+    /// Looks up `topic`'s route now (the name servers are asked; a missing topic is an error unless
+    /// TBW102 auto-creation applies).
+    ///
+    /// # Errors
+    /// The route error.
+    pub fn check_route(
+        &self,
+        topic: &str,
+    ) -> Result<Arc<TopicPublishInfo>, crate::nameserver::Error> {
+        self.inner.routes.fetch(&self.inner.cfg.wire_topic(topic))
+    }
+
+    /// Sends one message and waits until the broker stored it, with queue choice per the strategy
+    /// (round-robin: no key).
+    ///
+    /// # Errors
+    /// [`SendError`] with the message handed back; see [`SendErrorKind`].
+    pub fn send(&self, msg: Message) -> Result<SendResult, SendError> {
+        self.send_with_key(msg, None)
+    }
+
+    /// Sends one message with an ordering key (used by [`QueueStrategy::KeyHash`]).
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub fn send_with_key(&self, msg: Message, key: Option<&[u8]>) -> Result<SendResult, SendError> {
+        let job = self.inner.job(vec![msg], false, key, None)?;
+        self.inner.run_sync(job)
+    }
+
+    /// Sends messages of one topic as one SEND_BATCH_MESSAGE (or one by one where the broker does
+    /// not support batches) and waits.
+    ///
+    /// # Errors
+    /// As [`Producer::send`]; on a partial failure of the one-by-one fallback the error hands back
+    /// only the messages not stored.
+    pub fn send_batch(
+        &self,
+        msgs: Vec<Message>,
+        key: Option<&[u8]>,
+    ) -> Result<SendResult, SendError> {
+        let job = self.inner.job(msgs, true, key, None)?;
+        self.inner.run_sync(job)
+    }
+
+    /// Sends one message asynchronously; `cb` gets the outcome. Returns `Err` (and never calls
+    /// `cb`) when the message is rejected before sending: too large, no route, window full under
+    /// [`WindowFullPolicy::Fail`], or closed. Otherwise `cb` is called exactly once.
+    ///
+    /// # Errors
+    /// As described, with the message handed back.
+    pub fn send_async(
+        &self,
+        msg: Message,
+        key: Option<&[u8]>,
+        cb: SendCallback,
+    ) -> Result<(), SendError> {
+        let job = self.inner.job(vec![msg], false, key, Some(cb))?;
+        self.inner.dispatch(job, false)
+    }
+
+    /// Sends a batch asynchronously (see [`Producer::send_async`] and [`Producer::send_batch`]).
+    ///
+    /// # Errors
+    /// As [`Producer::send_async`].
+    pub fn send_batch_async(
+        &self,
+        msgs: Vec<Message>,
+        key: Option<&[u8]>,
+        cb: SendCallback,
+    ) -> Result<(), SendError> {
+        let job = self.inner.job(msgs, true, key, Some(cb))?;
+        self.inner.dispatch(job, false)
+    }
+
+    /// Requests in flight or queued in the async workers.
+    pub fn in_flight(&self) -> usize {
+        self.inner
+            .brokers
+            .lock()
+            .values()
+            .map(|b| b.worker.lock().as_ref().map_or(0, |w| w.load()))
+            .sum()
+    }
+
+    /// Stops accepting sends, lets the workers finish what they hold (up to `deadline`), sends
+    /// UNREGISTER_CLIENT and closes connections. Async sends still queued get their callback with
+    /// an error; none is dropped silently.
+    pub fn close(self, deadline: Duration) {
+        self.inner.shutdown(deadline);
+    }
+}
+
+impl Inner {
+    fn job(
+        &self,
+        mut msgs: Vec<Message>,
+        batch: bool,
+        key: Option<&[u8]>,
+        done: Option<SendCallback>,
+    ) -> Result<Job, SendError> {
+        let fail = |kind, msgs| Err(SendError::new(kind, msgs));
+        if self.closing.load(Ordering::SeqCst) {
+            return fail(SendErrorKind::Closed, msgs);
+        }
+        let Some(first) = msgs.first() else {
+            return fail(SendErrorKind::InvalidMessage("no message".into()), msgs);
+        };
+        let topic = first.topic.clone();
+        if topic.is_empty() || topic.len() > 127 {
+            return fail(
+                SendErrorKind::InvalidMessage(format!("invalid topic {topic:?}")),
+                msgs,
+            );
+        }
+        if msgs.iter().any(|m| m.topic != topic) {
+            return fail(
+                SendErrorKind::InvalidMessage("a batch must have one topic".into()),
+                msgs,
+            );
+        }
+        for m in &msgs {
+            if m.body.len() > self.cfg.max_message_size {
+                let size = m.body.len();
+                return fail(
+                    SendErrorKind::TooLarge {
+                        size,
+                        max: self.cfg.max_message_size,
+                    },
+                    msgs,
+                );
+            }
+        }
+        let mut ids = Vec::with_capacity(msgs.len());
+        for m in &mut msgs {
+            if m.unique_key().is_none() {
+                m.properties
+                    .set(crate::message::PROPERTY_UNIQ_KEY, &self.ids.next_id());
+            }
+            if m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
+                m.properties.set(crate::message::PROPERTY_WAIT, "true");
+            }
+            ids.push(m.unique_key().unwrap_or_default().to_owned());
+        }
+        let single = !batch || (msgs.len() == 1 && !batch);
+        let (properties, body, flag) = if single {
+            let m = &msgs[0];
+            let mut p = String::with_capacity(m.properties.encoded_len());
+            if let Err(e) = m.properties.encode(&mut p) {
+                return fail(SendErrorKind::InvalidMessage(e.to_string()), msgs);
+            }
+            (p, m.body.clone(), m.flag)
+        } else {
+            let mut body = BytesMut::new();
+            if let Err(e) = encode_batch_body(&msgs, &mut body) {
+                return fail(SendErrorKind::InvalidMessage(e.to_string()), msgs);
+            }
+            if body.len() > self.cfg.max_batch_bytes {
+                let size = body.len();
+                return fail(
+                    SendErrorKind::TooLarge {
+                        size,
+                        max: self.cfg.max_batch_bytes,
+                    },
+                    msgs,
+                );
+            }
+            // Envelope properties: WAIT only, never a UNIQ_KEY (brokers <= 5.3.3 copy the envelope
+            // into every member, reference §7).
+            ("WAIT\u{1}true\u{2}".to_owned(), body.freeze(), 0)
+        };
+        Ok(Job {
+            prepared: Prepared {
+                topic: self.cfg.wire_topic(&topic),
+                group: self.group.clone(),
+                messages: msgs,
+                batch: !single,
+                properties,
+                body,
+                msg_ids: ids.join(","),
+                flag,
+            },
+            key_hash: key.map(key_hash),
+            deadline: Instant::now() + self.cfg.send_timeout,
+            attempts: 0,
+            last_broker: None,
+            maybe_stored: None,
+            last_failure: None,
+            queue: None,
+            done,
+        })
+    }
+
+    fn broker(&self, addr: &str) -> Arc<BrokerState> {
+        let mut map = self.brokers.lock();
+        Arc::clone(map.entry(addr.to_owned()).or_insert_with(|| {
+            Arc::new(BrokerState {
+                addr: addr.to_owned(),
+                conn: Mutex::new(None),
+                avoid_until: Mutex::new(None),
+                no_batch: AtomicBool::new(false),
+                worker: Mutex::new(None),
+            })
+        }))
+    }
+
+    fn avoided(&self, addr: &str, now: Instant) -> bool {
+        self.brokers
+            .lock()
+            .get(addr)
+            .is_some_and(|b| b.avoided(now))
+    }
+
+    /// Chooses a queue: by key hash or round-robin, skipping the broker of the previous attempt
+    /// and brokers that failed recently while others remain.
+    fn select(&self, info: &TopicPublishInfo, job: &Job) -> (MessageQueue, String) {
+        let n = info.queues.len();
+        let start = match (self.cfg.queue_strategy, job.key_hash) {
+            (QueueStrategy::KeyHash, Some(h)) => (h % n as u64) as usize,
+            _ => self.rr.fetch_add(1, Ordering::Relaxed) % n,
+        };
+        let now = Instant::now();
+        let last = job.last_broker.as_deref();
+        let addr_of = |q: &MessageQueue| {
+            info.masters
+                .get(&q.broker_name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut fallback = None;
+        for i in 0..n {
+            let q = &info.queues[(start + i) % n];
+            if Some(q.broker_name.as_str()) == last {
+                continue;
+            }
+            let addr = addr_of(q);
+            if !self.avoided(&addr, now) {
+                return (q.clone(), addr);
+            }
+            fallback.get_or_insert((q.clone(), addr));
+        }
+        fallback.unwrap_or_else(|| {
+            let q = &info.queues[start];
+            (q.clone(), addr_of(q))
+        })
+    }
+
+    /// Route + queue for the job's next attempt.
+    fn plan(&self, job: &mut Job) -> Result<(MessageQueue, String, bool), SendErrorKind> {
+        let info = self
+            .routes
+            .get(&job.prepared.topic)
+            .map_err(SendErrorKind::Route)?;
+        let (mq, addr) = self.select(&info, job);
+        Ok((mq, addr, info.from_default_topic))
+    }
+
+    /// Records a failed attempt; true when another attempt is allowed.
+    fn note_failure(
+        &self,
+        job: &mut Job,
+        broker: &BrokerState,
+        maybe_stored: bool,
+        detail: String,
+        code: Option<i32>,
+    ) -> bool {
+        broker.mark_failed(self.cfg.broker_avoid);
+        log::warn!(
+            "send attempt {} failed broker={} topic={}: {detail}",
+            job.attempts,
+            broker.addr,
+            job.prepared.topic
+        );
+        if maybe_stored {
+            job.maybe_stored = Some((broker.addr.clone(), detail.clone()));
+        }
+        job.last_failure = Some((code, broker.addr.clone(), detail));
+        job.attempts <= self.cfg.retries
+            && Instant::now() < job.deadline
+            && !self.closing.load(Ordering::SeqCst)
+    }
+
+    fn run_sync(&self, mut job: Job) -> Result<SendResult, SendError> {
+        loop {
+            let (mq, addr, default_topic) = match self.plan(&mut job) {
+                Ok(p) => p,
+                Err(kind) => {
+                    let kind = if job.maybe_stored.is_some() {
+                        job.exhausted()
+                    } else {
+                        kind
+                    };
+                    return Err(SendError::new(kind, job.prepared.messages));
+                }
+            };
+            let broker = self.broker(&addr);
+            job.attempts += 1;
+            job.last_broker = Some(mq.broker_name.clone());
+            let remaining = job.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let kind = job.exhausted();
+                return Err(SendError::new(kind, job.prepared.messages));
+            }
+            if job.prepared.batch && broker.no_batch.load(Ordering::Relaxed) {
+                return self.batch_one_by_one_sync(job);
+            }
+            let timeout = self.cfg.attempt_timeout.min(remaining);
+            let mut cmd = job.prepared.command(&mq, default_topic);
+            if let Some(acl) = &self.acl {
+                acl.sign(&mut cmd);
+            }
+            let outcome = match broker
+                .connection(self)
+                .and_then(|c| c.invoke(&cmd, timeout))
+            {
+                Ok(resp) => classify_response(&resp, &job.prepared, &mq, &addr, job.attempts),
+                Err(e) => classify_error(&e),
+            };
+            match outcome {
+                Outcome::Stored(r) => return Ok(r),
+                Outcome::Retry {
+                    maybe_stored,
+                    detail,
+                    code,
+                } => {
+                    if !self.note_failure(&mut job, &broker, maybe_stored, detail, code) {
+                        let kind = job.exhausted();
+                        return Err(SendError::new(kind, job.prepared.messages));
+                    }
+                }
+                Outcome::BatchUnsupported => {
+                    broker.no_batch.store(true, Ordering::Relaxed);
+                    log::warn!("broker does not support batches, sending one by one addr={addr}");
+                    return self.batch_one_by_one_sync(job);
+                }
+                Outcome::Fail(kind) => return Err(SendError::new(kind, job.prepared.messages)),
+            }
+        }
+    }
+
+    /// The fallback for brokers without SEND_BATCH_MESSAGE: each member as its own sync send.
+    fn batch_one_by_one_sync(&self, job: Job) -> Result<SendResult, SendError> {
+        let key = job.key_hash;
+        let mut msgs = job.prepared.messages.into_iter();
+        let mut first: Option<SendResult> = None;
+        let mut ids = Vec::new();
+        while let Some(m) = msgs.next() {
+            let mut single = match self.job(vec![m], false, None, None) {
+                Ok(j) => j,
+                Err(mut e) => {
+                    e.messages.extend(msgs);
+                    return Err(e);
+                }
+            };
+            single.key_hash = key;
+            match self.run_sync(single) {
+                Ok(r) => {
+                    ids.push(r.msg_id.clone());
+                    first.get_or_insert(r);
+                }
+                Err(mut e) => {
+                    e.messages.extend(msgs);
+                    return Err(e);
+                }
+            }
+        }
+        let mut r = first.ok_or_else(|| {
+            SendError::new(SendErrorKind::InvalidMessage("empty batch".into()), vec![])
+        })?;
+        r.msg_id = ids.join(",");
+        Ok(r)
+    }
+
+    /// Hands an async job to the worker of the broker chosen for its next attempt.
+    /// `retry`: called from a worker (never blocks; retries are bounded by the windows).
+    fn dispatch(self: &Arc<Self>, mut job: Job, retry: bool) -> Result<(), SendError> {
+        let (mq, addr, default_topic) = match self.plan(&mut job) {
+            Ok(p) => p,
+            Err(kind) => {
+                let kind = if job.maybe_stored.is_some() {
+                    job.exhausted()
+                } else {
+                    kind
+                };
+                if retry {
+                    job.complete(Err(kind));
+                    return Ok(());
+                }
+                return Err(SendError::new(
+                    kind,
+                    std::mem::take(&mut job.prepared.messages),
+                ));
+            }
+        };
+        job.queue = Some((mq, default_topic));
+        let broker = self.broker(&addr);
+        let handle = worker::ensure(self, &broker);
+        match handle {
+            Some(h) => h.submit(job, retry, self.cfg.window_full, &addr),
+            None => {
+                // Closing: no new worker.
+                if retry {
+                    let kind = job.exhausted();
+                    job.complete(Err(kind));
+                    Ok(())
+                } else {
+                    Err(SendError::new(
+                        SendErrorKind::Closed,
+                        std::mem::take(&mut job.prepared.messages),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn heartbeat(&self) {
+        let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
+        let body = format!(
+            "{{\"clientID\":{},\"consumerDataSet\":[],\"heartbeatFingerprint\":0,\"producerDataSet\":[{{\"groupName\":{}}},{{\"groupName\":\"CLIENT_INNER_PRODUCER\"}}],\"withoutSub\":false}}",
+            serde_json::Value::from(self.client_id.as_str()),
+            serde_json::Value::from(self.group.as_str())
+        );
+        for b in brokers {
+            let conn = b.conn.lock().clone();
+            if let Some(c) = conn.filter(|c| c.is_alive()) {
+                let mut cmd =
+                    RemotingCommand::request(HEART_BEAT).with_body(Bytes::from(body.clone()));
+                if let Some(acl) = &self.acl {
+                    acl.sign(&mut cmd);
+                }
+                match c.invoke(&cmd, self.cfg.namesrv_timeout) {
+                    Ok(r) if r.code == 0 => log::trace!("heartbeat ok addr={}", b.addr),
+                    Ok(r) => log::debug!("heartbeat answered code={} addr={}", r.code, b.addr),
+                    Err(e) => log::debug!("heartbeat failed addr={}: {e}", b.addr),
+                }
+            }
+        }
+    }
+
+    fn shutdown(&self, deadline: Duration) {
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let until = Instant::now() + deadline;
+        if let Some((tx, h)) = self.housekeeping.lock().take() {
+            drop(tx);
+            let _ = h.join();
+        }
+        let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
+        // Close every job queue first, then wait for each worker with the shared deadline.
+        let workers: Vec<worker::WorkerHandle> = brokers
+            .iter()
+            .filter_map(|b| b.worker.lock().take())
+            .collect();
+        let mut leftovers = Vec::new();
+        for w in workers {
+            leftovers.extend(w.finish(until));
+        }
+        for job in leftovers {
+            let kind = if job.maybe_stored.is_some() {
+                job.exhausted()
+            } else {
+                SendErrorKind::Closed
+            };
+            job.complete(Err(kind));
+        }
+        for b in &brokers {
+            let conn = b.conn.lock().take();
+            if let Some(c) = conn.filter(|c| c.is_alive()) {
+                let cmd = RemotingCommand::request(UNREGISTER_CLIENT)
+                    .with_ext("clientID", &self.client_id)
+                    .with_ext("producerGroup", &self.group);
+                let _ = c.invoke(&cmd, Duration::from_millis(500));
+                let _ = Arc::try_unwrap(c).map(|c| c.close());
+            }
+        }
+        self.routes.stop();
+    }
+}
+
+fn heartbeat_loop(inner: Weak<Inner>, period: Duration, stop: Receiver<()>) {
+    let ticker = tick(period);
+    loop {
+        select! {
+            recv(ticker) -> _ => match inner.upgrade() {
+                Some(i) => i.heartbeat(),
+                None => break,
+            },
+            recv(stop) -> _ => break,
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Building send requests and classifying their answers (reference §5, §7, §11).
+
+use super::error::{SendErrorKind, SendResult, SendStatus};
+use crate::message::Message;
+use crate::nameserver::{MessageQueue, DEFAULT_TOPIC};
+use crate::remoting::codes::*;
+use crate::remoting::{ExtFields, RemotingCommand};
+use bytes::Bytes;
+
+/// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`).
+pub const RETRYABLE_CODES: [i32; 8] = [
+    TOPIC_NOT_EXIST,
+    SERVICE_NOT_AVAILABLE,
+    SYSTEM_ERROR,
+    SYSTEM_BUSY,
+    NO_PERMISSION,
+    NO_BUYER_ID,
+    NOT_IN_CURRENT_UNIT,
+    GO_AWAY,
+];
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Stored.
+    Stored(SendResult),
+    /// Try another broker. `maybe_stored` is true when this attempt's request may have been stored.
+    Retry {
+        maybe_stored: bool,
+        detail: String,
+        code: Option<i32>,
+    },
+    /// A batch the broker does not support: resend the members one by one.
+    BatchUnsupported,
+    /// Stop: not stored.
+    Fail(SendErrorKind),
+}
+
+/// A send request's parts that do not change between attempts.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Wire topic (namespace applied).
+    pub(crate) topic: String,
+    /// Wire group.
+    pub(crate) group: String,
+    /// The messages.
+    pub(crate) messages: Vec<Message>,
+    /// True for SEND_BATCH_MESSAGE.
+    pub(crate) batch: bool,
+    /// Properties string (single) or envelope properties (batch).
+    pub(crate) properties: String,
+    /// Body: the message body, or the encoded batch records.
+    pub(crate) body: Bytes,
+    /// The unique ids, comma-joined.
+    pub(crate) msg_ids: String,
+    /// User flag (single).
+    pub(crate) flag: i32,
+}
+
+impl Prepared {
+    /// The request for one attempt on `mq`.
+    pub(crate) fn command(&self, mq: &MessageQueue, default_topic: bool) -> RemotingCommand {
+        let code = if self.batch {
+            SEND_BATCH_MESSAGE
+        } else {
+            SEND_MESSAGE_V2
+        };
+        let mut ext = ExtFields::with_capacity(
+            12,
+            self.group.len() + self.topic.len() + self.properties.len() + 64,
+        );
+        let mut num = itoa_buf();
+        ext.push("a", &self.group);
+        ext.push("b", &self.topic);
+        ext.push("c", DEFAULT_TOPIC);
+        ext.push("d", "4");
+        ext.push("e", fmt_num(&mut num, mq.queue_id as i64));
+        ext.push("f", "0");
+        ext.push("g", fmt_num(&mut num, now_millis()));
+        ext.push("h", fmt_num(&mut num, self.flag as i64));
+        if !self.properties.is_empty() {
+            ext.push("i", &self.properties);
+        }
+        ext.push("j", "0");
+        ext.push("k", "false");
+        ext.push("m", if self.batch { "true" } else { "false" });
+        let _ = default_topic; // `c`/`d` are always sent; brokers use them only for unknown topics.
+        let mut cmd = RemotingCommand::request(code);
+        cmd.ext_fields = ext;
+        cmd.body = self.body.clone();
+        cmd
+    }
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+fn fmt_num(buf: &mut [u8; 20], v: i64) -> &str {
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Classifies a broker response to a send.
+pub(crate) fn classify_response(
+    resp: &RemotingCommand,
+    prepared: &Prepared,
+    mq: &MessageQueue,
+    broker_addr: &str,
+    attempts: u32,
+) -> Outcome {
+    let status = match resp.code {
+        SUCCESS => SendStatus::SendOk,
+        FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+        FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+        SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+        REQUEST_CODE_NOT_SUPPORTED if prepared.batch => return Outcome::BatchUnsupported,
+        code if RETRYABLE_CODES.contains(&code) => {
+            return Outcome::Retry {
+                maybe_stored: false,
+                detail: format!("code {code} ({}) from {broker_addr}", response_name(code)),
+                code: Some(code),
+            }
+        }
+        code => {
+            return Outcome::Fail(SendErrorKind::Rejected {
+                broker: broker_addr.to_owned(),
+                code,
+                remark: resp.remark.clone().unwrap_or_default(),
+            })
+        }
+    };
+    let queue_id = resp
+        .ext("queueId")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(mq.queue_id);
+    Outcome::Stored(SendResult {
+        status,
+        msg_id: prepared.msg_ids.clone(),
+        offset_msg_id: resp.ext("msgId").unwrap_or("").to_owned(),
+        queue: MessageQueue {
+            topic: mq.topic.clone(),
+            broker_name: mq.broker_name.clone(),
+            queue_id,
+        },
+        queue_offset: resp
+            .ext("queueOffset")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1),
+        broker_addr: broker_addr.to_owned(),
+        attempts,
+    })
+}
+
+/// Classifies a transport failure of one attempt.
+pub(crate) fn classify_error(e: &crate::remoting::Error) -> Outcome {
+    use crate::remoting::Error as E;
+    match e {
+        E::Encode(enc) => Outcome::Fail(SendErrorKind::InvalidMessage(enc.to_string())),
+        e if e.outcome_unknown() => Outcome::Retry {
+            maybe_stored: true,
+            detail: e.to_string(),
+            code: None,
+        },
+        // Connect failures, dead connections and failed writes: the frame never reached the
+        // broker whole, so nothing was stored.
+        e => Outcome::Retry {
+            maybe_stored: false,
+            detail: e.to_string(),
+            code: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmt_num_matches_display() {
+        let mut b = itoa_buf();
+        for v in [0i64, 7, -1, 1_700_000_000_000, i64::MIN, i64::MAX] {
+            assert_eq!(fmt_num(&mut b, v), v.to_string());
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! One worker thread per broker master: takes async jobs from a bounded queue and keeps up to
+//! `async_window` requests in flight on the broker's connection (pipelining). A retryable failure
+//! goes to another broker's worker through that worker's retry queue, which never blocks: retries
+//! are bounded by the windows, since each comes from a request in flight.
+
+use super::request::{classify_error, classify_response, Outcome};
+use super::{BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy};
+use crate::remoting::connection::PendingResponse;
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+pub(crate) struct WorkerHandle {
+    jobs: Sender<Job>,
+    retries: Sender<Job>,
+    retries_rx: Receiver<Job>,
+    load: Arc<AtomicUsize>,
+    done: Receiver<()>,
+    thread: JoinHandle<()>,
+    addr: String,
+}
+
+/// The worker of `broker`, started on first use; `None` once the producer is closing.
+pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<WorkerRef> {
+    let mut w = broker.worker.lock();
+    if inner.closing.load(Ordering::SeqCst) {
+        return None;
+    }
+    if w.is_none() {
+        let (jobs_tx, jobs_rx) = bounded(inner.cfg.queue_capacity);
+        let (retry_tx, retry_rx) = unbounded();
+        let (done_tx, done_rx) = bounded::<()>(0);
+        let load = Arc::new(AtomicUsize::new(0));
+        let ctx = Ctx {
+            inner: Arc::downgrade(inner),
+            broker: Arc::clone(broker),
+            jobs: jobs_rx,
+            retries: retry_rx.clone(),
+            window: inner.cfg.async_window.max(1),
+            load: Arc::clone(&load),
+            _done: done_tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("rmq-send-{}", broker.addr))
+            .spawn(move || ctx.run())
+            .expect("spawn broker worker");
+        *w = Some(WorkerHandle {
+            jobs: jobs_tx,
+            retries: retry_tx,
+            retries_rx: retry_rx,
+            load,
+            done: done_rx,
+            thread,
+            addr: broker.addr.clone(),
+        });
+    }
+    w.as_ref().map(|h| WorkerRef {
+        jobs: h.jobs.clone(),
+        retries: h.retries.clone(),
+        load: Arc::clone(&h.load),
+    })
+}
+
+/// Senders to one worker.
+pub(crate) struct WorkerRef {
+    jobs: Sender<Job>,
+    retries: Sender<Job>,
+    load: Arc<AtomicUsize>,
+}
+
+impl WorkerRef {
+    pub(crate) fn submit(
+        &self,
+        mut job: Job,
+        retry: bool,
+        policy: WindowFullPolicy,
+        addr: &str,
+    ) -> Result<(), SendError> {
+        self.load.fetch_add(1, Ordering::SeqCst);
+        let res = if retry {
+            self.retries
+                .send(job)
+                .map_err(|e| (e.into_inner(), SendErrorKind::Closed))
+        } else {
+            match policy {
+                WindowFullPolicy::Fail => self.jobs.try_send(job).map_err(|e| match e {
+                    TrySendError::Full(j) => (
+                        j,
+                        SendErrorKind::WindowFull {
+                            broker: addr.to_owned(),
+                        },
+                    ),
+                    TrySendError::Disconnected(j) => (j, SendErrorKind::Closed),
+                }),
+                WindowFullPolicy::Block => {
+                    let timeout = job.deadline.saturating_duration_since(Instant::now());
+                    self.jobs.send_timeout(job, timeout).map_err(|e| match e {
+                        crossbeam_channel::SendTimeoutError::Timeout(j) => (
+                            j,
+                            SendErrorKind::WindowFull {
+                                broker: addr.to_owned(),
+                            },
+                        ),
+                        crossbeam_channel::SendTimeoutError::Disconnected(j) => {
+                            (j, SendErrorKind::Closed)
+                        }
+                    })
+                }
+            }
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err((j, kind)) => {
+                self.load.fetch_sub(1, Ordering::SeqCst);
+                job = j;
+                if retry {
+                    // The worker is gone (closing): report, never drop.
+                    let kind = if job.maybe_stored.is_some() {
+                        job.exhausted()
+                    } else {
+                        kind
+                    };
+                    job.complete(Err(kind));
+                    Ok(())
+                } else {
+                    Err(SendError::new(
+                        kind,
+                        std::mem::take(&mut job.prepared.messages),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl WorkerHandle {
+    /// Jobs queued or in flight.
+    pub(crate) fn load(&self) -> usize {
+        self.load.load(Ordering::SeqCst)
+    }
+
+    /// Closes the job queue, waits for the worker until `until`, and returns jobs it never took.
+    pub(crate) fn finish(self, until: Instant) -> Vec<Job> {
+        let WorkerHandle {
+            jobs,
+            retries,
+            retries_rx,
+            done,
+            thread,
+            addr,
+            ..
+        } = self;
+        drop(jobs);
+        drop(retries);
+        let timeout = until.saturating_duration_since(Instant::now());
+        match done.recv_timeout(timeout) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                let _ = thread.join();
+            }
+            _ => log::warn!("broker worker missed the shutdown deadline addr={addr}"),
+        }
+        retries_rx.try_iter().collect()
+    }
+}
+
+struct Ctx {
+    inner: Weak<Inner>,
+    broker: Arc<BrokerState>,
+    jobs: Receiver<Job>,
+    retries: Receiver<Job>,
+    window: usize,
+    load: Arc<AtomicUsize>,
+    _done: Sender<()>,
+}
+
+impl Ctx {
+    fn run(self) {
+        let mut inflight: VecDeque<(PendingResponse, Job)> = VecDeque::new();
+        let mut open = true;
+        loop {
+            while inflight.len() < self.window {
+                let next = if let Ok(j) = self.retries.try_recv() {
+                    Some(j)
+                } else if !open {
+                    None
+                } else if inflight.is_empty() {
+                    select! {
+                        recv(self.retries) -> j => j.ok(),
+                        recv(self.jobs) -> j => match j {
+                            Ok(j) => Some(j),
+                            Err(_) => { open = false; None }
+                        },
+                    }
+                } else {
+                    match self.jobs.try_recv() {
+                        Ok(j) => Some(j),
+                        Err(TryRecvError::Empty) => None,
+                        Err(TryRecvError::Disconnected) => {
+                            open = false;
+                            None
+                        }
+                    }
+                };
+                match next {
+                    Some(job) => {
+                        if let Some(p) = self.start(job) {
+                            inflight.push_back(p);
+                        }
+                    }
+                    None => break,
+                }
+            }
+            match inflight.pop_front() {
+                Some((pending, job)) => {
+                    let res = pending.wait();
+                    self.finish(job, res);
+                }
+                None if !open => break,
+                None => {}
+            }
+        }
+        // Jobs still queued when the queue closed were drained above (`open` turns false only once
+        // the channel is empty and disconnected); retries arriving later are collected by `finish`.
+    }
+
+    /// Sends the job's attempt; `None` when it completed (or moved) at once.
+    fn start(&self, mut job: Job) -> Option<(PendingResponse, Job)> {
+        let Some(inner) = self.inner.upgrade() else {
+            self.done_one();
+            job.complete(Err(SendErrorKind::Closed));
+            return None;
+        };
+        let Some((mq, default_topic)) = job.queue.clone() else {
+            self.done_one();
+            job.complete(Err(SendErrorKind::Closed));
+            return None;
+        };
+        job.attempts += 1;
+        job.last_broker = Some(mq.broker_name.clone());
+        let remaining = job.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            self.done_one();
+            let kind = job.exhausted();
+            job.complete(Err(kind));
+            return None;
+        }
+        if job.prepared.batch && self.broker.no_batch.load(Ordering::Relaxed) {
+            self.one_by_one(&inner, job);
+            return None;
+        }
+        let mut cmd = job.prepared.command(&mq, default_topic);
+        if let Some(acl) = &inner.acl {
+            acl.sign(&mut cmd);
+        }
+        let timeout = inner.cfg.attempt_timeout.min(remaining);
+        match self
+            .broker
+            .connection(&inner)
+            .and_then(|c| c.start_invoke(&cmd, timeout))
+        {
+            Ok(p) => Some((p, job)),
+            Err(e) => {
+                self.handle(&inner, job, classify_error(&e));
+                None
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        job: Job,
+        res: Result<crate::remoting::RemotingCommand, crate::remoting::Error>,
+    ) {
+        let Some(inner) = self.inner.upgrade() else {
+            self.done_one();
+            let kind = job.exhausted();
+            job.complete(Err(kind));
+            return;
+        };
+        let outcome = match &res {
+            Ok(resp) => match &job.queue {
+                Some((mq, _)) => {
+                    classify_response(resp, &job.prepared, mq, &self.broker.addr, job.attempts)
+                }
+                None => Outcome::Fail(SendErrorKind::Closed),
+            },
+            Err(e) => classify_error(e),
+        };
+        self.handle(&inner, job, outcome);
+    }
+
+    fn handle(&self, inner: &Arc<Inner>, mut job: Job, outcome: Outcome) {
+        self.done_one();
+        match outcome {
+            Outcome::Stored(r) => job.complete(Ok(r)),
+            Outcome::Fail(kind) => job.complete(Err(kind)),
+            Outcome::BatchUnsupported => {
+                self.broker.no_batch.store(true, Ordering::Relaxed);
+                log::warn!(
+                    "broker does not support batches, sending one by one addr={}",
+                    self.broker.addr
+                );
+                self.load.fetch_add(1, Ordering::SeqCst);
+                self.one_by_one(inner, job);
+            }
+            Outcome::Retry {
+                maybe_stored,
+                detail,
+                code,
+            } => {
+                if inner.note_failure(&mut job, &self.broker, maybe_stored, detail, code) {
+                    if let Err(e) = inner.dispatch(job, true) {
+                        // dispatch with retry=true completes the job itself; an Err cannot happen.
+                        log::error!("retry dispatch returned an error: {e}");
+                    }
+                } else {
+                    let kind = job.exhausted();
+                    job.complete(Err(kind));
+                }
+            }
+        }
+    }
+
+    /// Batch fallback on this worker's thread: members one by one, synchronously.
+    fn one_by_one(&self, inner: &Arc<Inner>, mut job: Job) {
+        self.done_one();
+        let done = job.done.take();
+        let res = inner.batch_one_by_one_sync(job);
+        if let Some(cb) = done {
+            cb(res);
+        }
+    }
+
+    fn done_one(&self) {
+        let _ = self
+            .load
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(1))
+            });
+    }
+}

@@ -1,0 +1,512 @@
+//! Helpers shared by the integration tests: a real RocketMQ cluster started through
+//! `scripts/rocketmq.sh`, a scripted fake peer for what a real broker cannot be made to do, logging,
+//! `ms(n)` and a seeded xorshift.
+//!
+//! Several test binaries include this module and each uses a different part of it.
+#![allow(dead_code, unreachable_pub)]
+
+use bytes::BytesMut;
+use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};
+use rocketmq_bridge::remoting::RemotingCommand;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Initialises env_logger once (level from `RUST_LOG`, nothing by default).
+pub fn init_log() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+            .is_test(true)
+            .try_init();
+    });
+}
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A seeded xorshift64* generator; print the seed when a test using it fails.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from `seed` (0 is replaced by a fixed odd constant).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// A value in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    repo_root().join("scripts/rocketmq.sh")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Runs `scripts/rocketmq.sh install` once per test process (it returns at once when installed).
+pub fn ensure_installed() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let st = Command::new("bash")
+            .arg(script())
+            .arg("install")
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/rocketmq.sh install failed: {st}");
+    });
+}
+
+/// A real name server / broker set, started by `scripts/rocketmq.sh start` in a fresh directory
+/// under `target/rmq-test/` and stopped on drop. The implementation comes from `RMQ_IMPL`
+/// (default `rust`).
+#[derive(Debug)]
+pub struct Cluster {
+    /// The run directory (configs, stores, logs, pids, `env`).
+    pub dir: PathBuf,
+    /// `rust`, `java5` or `java4`.
+    pub implementation: String,
+    /// Name server addresses joined with `;`.
+    pub namesrv: String,
+    /// Name server addresses.
+    pub namesrv_addrs: Vec<String>,
+    /// (broker name, broker address), index 0 is broker 1.
+    pub brokers: Vec<(String, String)>,
+    /// The cluster name.
+    pub cluster: String,
+    /// Every line of `DIR/env`.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Parses `KEY=VALUE` lines.
+pub fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+impl Cluster {
+    /// Installs (if needed) and starts `namesrvs` name servers and `brokers` brokers.
+    ///
+    /// # Panics
+    /// When the script fails; its stderr (with the server log tails) is shown by the test runner.
+    pub fn start(namesrvs: usize, brokers: usize) -> Cluster {
+        init_log();
+        ensure_installed();
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = target_dir().join("rmq-test").join(format!(
+            "{}-{}-{nanos:08x}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let implementation = std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned());
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", "--dir"])
+            .arg(&dir)
+            .args([
+                "--namesrvs",
+                &namesrvs.to_string(),
+                "--brokers",
+                &brokers.to_string(),
+            ])
+            .args([
+                "--impl",
+                &implementation,
+                "--watch-pid",
+                &std::process::id().to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/rocketmq.sh start failed ({}), see {}",
+            out.status,
+            dir.display()
+        );
+        let env = parse_env(&std::fs::read_to_string(dir.join("env")).unwrap());
+        let get = |k: &str| {
+            env.get(k)
+                .cloned()
+                .unwrap_or_else(|| panic!("{k} missing from {}/env", dir.display()))
+        };
+        let n: usize = get("RMQ_NAMESRV_COUNT").parse().unwrap();
+        let m: usize = get("RMQ_BROKER_COUNT").parse().unwrap();
+        assert_eq!((n, m), (namesrvs, brokers));
+        let namesrv_addrs = (1..=n).map(|i| get(&format!("RMQ_NAMESRV_{i}"))).collect();
+        let brokers = (1..=m)
+            .map(|i| {
+                (
+                    get(&format!("RMQ_BROKER_{i}_NAME")),
+                    get(&format!("RMQ_BROKER_{i}")),
+                )
+            })
+            .collect();
+        Cluster {
+            namesrv: get("RMQ_NAMESRV"),
+            cluster: get("RMQ_CLUSTER"),
+            implementation,
+            namesrv_addrs,
+            brokers,
+            env,
+            dir,
+        }
+    }
+
+    fn run(&self, verb: &str, index: usize, extra: &[&str]) {
+        let st = Command::new("bash")
+            .arg(script())
+            .arg(verb)
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--index", &(index + 1).to_string()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "scripts/rocketmq.sh {verb} --index {} failed: {st}",
+            index + 1
+        );
+    }
+
+    /// Kills broker `i` (0-based) with SIGKILL.
+    pub fn kill_broker(&self, i: usize) {
+        self.run("kill-broker", i, &["--signal", "KILL"]);
+    }
+
+    /// Stops broker `i` (0-based) with SIGTERM (it unregisters).
+    pub fn stop_broker(&self, i: usize) {
+        self.run("kill-broker", i, &["--signal", "TERM"]);
+    }
+
+    /// Restarts broker `i` (0-based) on its store and ports, and waits until it is routed.
+    pub fn start_broker(&self, i: usize) {
+        self.run("start-broker", i, &[]);
+    }
+
+    /// Kills name server `i` (0-based) with SIGKILL.
+    pub fn kill_namesrv(&self, i: usize) {
+        self.run("kill-namesrv", i, &["--signal", "KILL"]);
+    }
+
+    /// Restarts name server `i` (0-based) on its port.
+    pub fn start_namesrv(&self, i: usize) {
+        self.run("start-namesrv", i, &[]);
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", "--dir"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+        // Keep the logs of a failed test; a passing one leaves nothing behind.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fake peer
+
+/// What the fake peer does with the requests it receives.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// Answers every request at once: code 0, same opaque, ext `echo` = the request's ext `id`.
+    Answer,
+    /// Holds the first request for the given time before answering it; answers the rest at once.
+    StallFirst(Duration),
+    /// Answers nothing and keeps the connection open.
+    Silent,
+    /// Once `after` requests have arrived, writes the first half of a valid response to the last
+    /// one and closes.
+    CutFrameAndClose {
+        /// Requests to wait for.
+        after: usize,
+    },
+    /// Answers every request first with an unknown opaque (`opaque + 1_000_000`), then correctly.
+    UnknownOpaqueFirst,
+    /// On the first request, writes `n` random bytes from `seed` whose prefix can never be a valid
+    /// frame (type byte 0x7E), then keeps the connection open.
+    Garbage {
+        /// Number of bytes.
+        n: usize,
+        /// The xorshift seed.
+        seed: u64,
+    },
+    /// On the first request, writes these raw bytes, then keeps the connection open.
+    Raw(Vec<u8>),
+    /// At once after accepting, sends a oneway request (code 40) and then a normal request (code 221,
+    /// opaque 7777); records what the client sends back; then answers requests like `Answer`.
+    PeerRequests,
+}
+
+/// A scripted peer on 127.0.0.1:0 that accepts one connection, for what a real broker cannot be
+/// made to do. It stops by itself after `lifetime` (10 s) or when the client closes; drop joins it.
+pub struct FakePeer {
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+    /// Frames the client sent that were responses (answers to the peer's requests).
+    pub answers: Arc<Mutex<Vec<RemotingCommand>>>,
+    /// Requests the peer received.
+    pub received: Arc<Mutex<Vec<RemotingCommand>>>,
+    /// Set when the peer saw the client close the connection.
+    pub client_closed: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// The answer the fake peer gives to `req`.
+pub fn echo_answer(req: &RemotingCommand) -> RemotingCommand {
+    let mut r = RemotingCommand::response_to(req, 0, None);
+    if let Some(id) = req.ext("id") {
+        r.ext_fields.push("echo", id);
+    }
+    r
+}
+
+fn frame(cmd: &RemotingCommand) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    encode_frame(cmd, &mut b, &FrameLimits::default()).unwrap();
+    b.to_vec()
+}
+
+impl FakePeer {
+    /// Starts the peer with `script`.
+    pub fn start(script: Script) -> FakePeer {
+        init_log();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let client_closed = Arc::new(AtomicBool::new(false));
+        let (s, a, r, c) = (
+            stop.clone(),
+            answers.clone(),
+            received.clone(),
+            client_closed.clone(),
+        );
+        let handle = std::thread::Builder::new()
+            .name("fake-peer".into())
+            .spawn(move || run_peer(listener, script, s, a, r, c, Duration::from_secs(10)))
+            .unwrap();
+        FakePeer {
+            addr,
+            stop,
+            answers,
+            received,
+            client_closed,
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits (bounded) until the peer saw the client close.
+    pub fn wait_client_closed(&self, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if self.client_closed.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(ms(5));
+        }
+        false
+    }
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run_peer(
+    listener: TcpListener,
+    script: Script,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<RemotingCommand>>>,
+    received: Arc<Mutex<Vec<RemotingCommand>>>,
+    client_closed: Arc<AtomicBool>,
+    lifetime: Duration,
+) {
+    let end = Instant::now() + lifetime;
+    listener.set_nonblocking(true).unwrap();
+    let mut stream: TcpStream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < end && !stop.load(Ordering::SeqCst) => {
+                std::thread::sleep(ms(2))
+            }
+            Err(_) => return,
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(ms(20))).unwrap();
+    let lim = FrameLimits::default();
+    if let Script::PeerRequests = script {
+        let mut oneway = RemotingCommand::request(40).with_ext("consumerGroup", "g");
+        oneway.opaque = 7776;
+        oneway.flag = rocketmq_bridge::remoting::FLAG_ONEWAY;
+        let mut req = RemotingCommand::request(221).with_ext("consumerGroup", "g");
+        req.opaque = 7777;
+        let mut bytes = frame(&oneway);
+        bytes.extend(frame(&req));
+        let _ = stream.write_all(&bytes);
+    }
+    let mut buf = BytesMut::new();
+    let mut first = true;
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                client_closed.store(true, Ordering::SeqCst);
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => {
+                client_closed.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        while let Some(cmd) = decode_frame(&mut buf, &lim).unwrap() {
+            if cmd.is_response() {
+                answers.lock().unwrap().push(cmd);
+                continue;
+            }
+            received.lock().unwrap().push(cmd.clone());
+            let was_first = std::mem::replace(&mut first, false);
+            let out: Vec<u8> = match &script {
+                Script::Answer | Script::PeerRequests => frame(&echo_answer(&cmd)),
+                Script::StallFirst(d) => {
+                    if was_first {
+                        sleep_unless_stopped(*d, &stop);
+                    }
+                    frame(&echo_answer(&cmd))
+                }
+                Script::Silent => Vec::new(),
+                Script::CutFrameAndClose { after } if received.lock().unwrap().len() < *after => {
+                    Vec::new()
+                }
+                Script::CutFrameAndClose { .. } => {
+                    let f = frame(&echo_answer(&cmd));
+                    let _ = stream.write_all(&f[..f.len() / 2]);
+                    let _ = stream.flush();
+                    return; // drops the stream: the client sees EOF mid-frame
+                }
+                Script::UnknownOpaqueFirst => {
+                    let mut wrong = echo_answer(&cmd);
+                    wrong.opaque = cmd.opaque.wrapping_add(1_000_000);
+                    wrong.ext_fields.insert("echo", "wrong");
+                    let mut f = frame(&wrong);
+                    f.extend(frame(&echo_answer(&cmd)));
+                    f
+                }
+                Script::Garbage { n, seed } if was_first => {
+                    let mut g = XorShift::new(*seed).bytes((*n).max(8));
+                    let len = (g.len() - 4) as u32;
+                    g[..4].copy_from_slice(&len.to_be_bytes());
+                    g[4] = 0x7E;
+                    g
+                }
+                Script::Raw(bytes) if was_first => bytes.clone(),
+                Script::Garbage { .. } | Script::Raw(_) => Vec::new(),
+            };
+            if !out.is_empty() && stream.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(ms(2).min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// A cluster shared by the tests of one binary that run at the same time: the first caller starts
+/// it, the last one to drop its handle stops it.
+pub fn shared_cluster(namesrvs: usize, brokers: usize) -> Arc<Cluster> {
+    static SHARED: Mutex<Vec<((usize, usize), std::sync::Weak<Cluster>)>> = Mutex::new(Vec::new());
+    let mut all = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(c) = all
+        .iter()
+        .find(|(k, _)| *k == (namesrvs, brokers))
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return c;
+    }
+    let c = Arc::new(Cluster::start(namesrvs, brokers));
+    all.push(((namesrvs, brokers), Arc::downgrade(&c)));
+    c
+}

@@ -1,0 +1,216 @@
+//! Producer outcome rules against scripted fake peers, for what a real broker cannot be made to do:
+//! a broker that accepts and never answers, one that answers a given code. A fake name server
+//! routes the topic to two fake brokers.
+
+use bytes::BytesMut;
+use rocketmq_bridge::message::Message;
+use rocketmq_bridge::producer::{Producer, ProducerConfig, SendErrorKind, SendStatus};
+use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};
+use rocketmq_bridge::remoting::codes::{GET_ROUTEINFO_BY_TOPIC, SEND_MESSAGE_V2};
+use rocketmq_bridge::remoting::RemotingCommand;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Behaviour {
+    /// Answer every send with this code (0 = stored).
+    Code(i32),
+    /// Read requests, never answer.
+    Silent,
+}
+
+struct FakeBroker {
+    addr: String,
+    sends: Arc<AtomicUsize>,
+}
+
+/// Serves frames on a listener: `answer` maps a request to an optional response.
+fn serve<F>(answer: F) -> String
+where
+    F: Fn(&RemotingCommand) -> Option<RemotingCommand> + Send + Sync + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { break };
+            let answer = Arc::clone(&answer);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let mut buf = BytesMut::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Ok(Some(req)) = decode_frame(&mut buf, &FrameLimits::default()) {
+                        if let Some(resp) = answer(&req) {
+                            let mut out = BytesMut::new();
+                            encode_frame(&resp, &mut out, &FrameLimits::default()).unwrap();
+                            if s.write_all(&out).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn fake_broker(b: Behaviour) -> FakeBroker {
+    let sends = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sends);
+    let addr = serve(move |req| {
+        if req.code != SEND_MESSAGE_V2 {
+            return Some(RemotingCommand::response_to(req, 0, None));
+        }
+        counter.fetch_add(1, Ordering::SeqCst);
+        match b {
+            Behaviour::Silent => None,
+            Behaviour::Code(code) => {
+                let r = RemotingCommand::response_to(req, code, Some("scripted".into()))
+                    .with_ext("msgId", "7F00000100002A9F0000000000000000")
+                    .with_ext("queueId", req.ext("e").unwrap_or("0"))
+                    .with_ext("queueOffset", "42");
+                Some(r)
+            }
+        }
+    });
+    FakeBroker { addr, sends }
+}
+
+fn fake_namesrv(brokers: &[(&str, &str)]) -> String {
+    let datas: Vec<String> = brokers
+        .iter()
+        .map(|(name, addr)| format!(r#"{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"{name}","cluster":"C"}}"#))
+        .collect();
+    let queues: Vec<String> = brokers
+        .iter()
+        .map(|(name, _)| format!(r#"{{"brokerName":"{name}","perm":6,"readQueueNums":2,"writeQueueNums":2}}"#))
+        .collect();
+    let body = format!(r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#, datas.join(","), queues.join(","));
+    serve(move |req| {
+        assert_eq!(req.code, GET_ROUTEINFO_BY_TOPIC);
+        Some(RemotingCommand::response_to(req, 0, None).with_body(body.clone().into_bytes()))
+    })
+}
+
+fn producer(ns: &str, attempt_ms: u64, total_ms: u64) -> Producer {
+    Producer::start(
+        ProducerConfig::new(&[ns], "g")
+            .attempt_timeout(Duration::from_millis(attempt_ms))
+            .send_timeout(Duration::from_millis(total_ms))
+            .heartbeat_interval(Duration::ZERO),
+    )
+    .unwrap()
+}
+
+#[test]
+fn hung_broker_costs_one_attempt_timeout_then_the_other_broker_stores() {
+    let hung = fake_broker(Behaviour::Silent);
+    let good = fake_broker(Behaviour::Code(0));
+    let ns = fake_namesrv(&[("a-hung", &hung.addr), ("b-good", &good.addr)]);
+    let p = producer(&ns, 300, 3_000);
+    for i in 0..6 {
+        let t = Instant::now();
+        let r = p.send(Message::new("T", format!("m{i}"))).unwrap();
+        assert_eq!(r.status, SendStatus::SendOk);
+        assert_eq!(r.queue.broker_name, "b-good");
+        assert!(t.elapsed() < Duration::from_millis(1_500), "send {i} took {:?}", t.elapsed());
+    }
+    // After the first failure the hung broker is avoided: at most one send went there.
+    assert!(hung.sends.load(Ordering::SeqCst) <= 1, "hung broker got {} sends", hung.sends.load(Ordering::SeqCst));
+    assert_eq!(good.sends.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn timeout_after_the_request_left_is_reported_as_outcome_unknown() {
+    let hung = fake_broker(Behaviour::Silent);
+    let ns = fake_namesrv(&[("a-hung", &hung.addr)]);
+    let p = producer(&ns, 200, 700);
+    let t = Instant::now();
+    let e = p.send(Message::new("T", "x")).unwrap_err();
+    assert!(matches!(e.kind, SendErrorKind::OutcomeUnknown { .. }), "{e}");
+    assert!(e.is_outcome_unknown());
+    assert_eq!(e.messages.len(), 1, "the message is handed back");
+    assert!(t.elapsed() < Duration::from_millis(1_200), "total budget respected: {:?}", t.elapsed());
+}
+
+#[test]
+fn retryable_code_goes_to_the_other_broker_and_stored_codes_are_not_retried() {
+    let busy = fake_broker(Behaviour::Code(2)); // SYSTEM_BUSY: not stored, retry elsewhere
+    let flush = fake_broker(Behaviour::Code(10)); // FLUSH_DISK_TIMEOUT: stored, never retried
+    let ns = fake_namesrv(&[("a-busy", &busy.addr), ("b-flush", &flush.addr)]);
+    let p = producer(&ns, 500, 3_000);
+    for _ in 0..4 {
+        let r = p.send(Message::new("T", "x")).unwrap();
+        assert_eq!(r.status, SendStatus::FlushDiskTimeout);
+        assert_eq!(r.queue.broker_name, "b-flush");
+    }
+    assert_eq!(flush.sends.load(Ordering::SeqCst), 4, "a stored-but-degraded answer is not re-sent");
+}
+
+#[test]
+fn non_retryable_code_fails_at_once_as_rejected() {
+    let bad = fake_broker(Behaviour::Code(13)); // MESSAGE_ILLEGAL
+    let other = fake_broker(Behaviour::Code(0));
+    let ns = fake_namesrv(&[("a-bad", &bad.addr), ("b-other", &other.addr)]);
+    let p = Producer::start(
+        ProducerConfig::new(&[ns.as_str()], "g")
+            .queue_strategy(rocketmq_bridge::producer::QueueStrategy::KeyHash)
+            .heartbeat_interval(Duration::ZERO),
+    )
+    .unwrap();
+    // Find a key that hashes to a queue of a-bad (queues sorted: a-bad 0,1 then b-other 0,1).
+    let key = (0..100).map(|i| format!("k{i}")).find(|k| rocketmq_bridge::producer::key_hash(k.as_bytes()) % 4 < 2).unwrap();
+    let e = p.send_with_key(Message::new("T", "x"), Some(key.as_bytes())).unwrap_err();
+    assert!(matches!(e.kind, SendErrorKind::Rejected { code: 13, .. }), "{e}");
+    assert_eq!(bad.sends.load(Ordering::SeqCst), 1);
+    assert_eq!(other.sends.load(Ordering::SeqCst), 0, "not retried elsewhere");
+}
+
+#[test]
+fn async_sends_to_a_hung_broker_all_complete_with_an_outcome() {
+    let hung = fake_broker(Behaviour::Silent);
+    let ns = fake_namesrv(&[("a-hung", &hung.addr)]);
+    let p = producer(&ns, 200, 600);
+    let results = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..50 {
+        let r = Arc::clone(&results);
+        p.send_async(Message::new("T", format!("{i}")), None, Box::new(move |res| r.lock().unwrap().push(res.map(|_| ()))))
+            .unwrap();
+    }
+    let t = Instant::now();
+    while results.lock().unwrap().len() < 50 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let results = results.lock().unwrap();
+    assert_eq!(results.len(), 50, "every callback ran");
+    for r in results.iter() {
+        let e = r.as_ref().unwrap_err();
+        assert!(e.is_outcome_unknown(), "{e}");
+    }
+}
+
+#[test]
+fn dead_name_server_costs_one_connect_then_is_tried_last() {
+    let good = fake_broker(Behaviour::Code(0));
+    let ns = fake_namesrv(&[("b", &good.addr)]);
+    // A port with nothing listening: connect is refused at once.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let p = producer(&format!("{dead};{ns}"), 500, 3_000);
+    p.send(Message::new("T", "x")).unwrap();
+    let order = p.routes().client().addrs();
+    assert_eq!(order, vec![ns.clone(), dead.clone()], "the dead name server moved to the end");
+    drop(TcpStream::connect(&ns).unwrap());
+}
