@@ -14,6 +14,7 @@
 
 pub mod event;
 pub mod ffi;
+pub mod forward;
 pub mod logger;
 pub mod options;
 pub mod plugin;

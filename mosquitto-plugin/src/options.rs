@@ -7,9 +7,11 @@
 //! | `plugin_opt_acl` | `decided_elsewhere`, `open_broker` | `decided_elsewhere` | who decides ACL checks (see below) |
 //! | `plugin_opt_trace_file` | path | none | also write every emitted event as one JSON line (debugging, tests) |
 //! | `plugin_opt_log_level` | `error`, `warn`, `info`, `debug`, `trace` | `info` | level of the plugin's own log lines |
+//! | `plugin_opt_queue_max_bytes` | bytes, 65536 ..= 1073741824 | `4194304` | hand-over queue budget; events beyond it are dropped and counted |
 //!
 //! `decided_elsewhere` means a `password_file` (for logins), an `acl_file` (for ACL checks) or another plugin
-//! answers those checks: the plugin then answers "defer" and never grants anything. `open_broker` means nothing
+//! answers those checks: the plugin never grants anything itself. For logins it answers "defer"; for ACL
+//! checks it returns mosquitto's own decision from everything else (see [`crate::ffi`]). `open_broker` means nothing
 //! else decides that kind of check: for logins this is only correct with `allow_anonymous true` and no
 //! `password_file`; for ACL checks only without `acl_file`. The plugin then answers "success", which is exactly
 //! what mosquitto 2.0.11 answers itself in that configuration when no plugin is loaded. Both defaults fail
@@ -63,7 +65,13 @@ pub struct PluginOptions {
     pub trace_file: Option<PathBuf>,
     /// Plugin log level (`plugin_opt_log_level`). Defaults to `info`.
     pub log_level: log::LevelFilter,
+    /// Byte budget of the hand-over queue (`plugin_opt_queue_max_bytes`). Defaults to
+    /// [`DEFAULT_QUEUE_MAX_BYTES`].
+    pub queue_max_bytes: usize,
 }
+
+/// Default of `plugin_opt_queue_max_bytes`: 4 MiB.
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// A bad `plugin_opt_*` option; the plugin refuses to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +99,7 @@ impl fmt::Display for OptionsError {
         match self {
             OptionsError::UnknownKey(k) => write!(
                 f,
-                "unknown option plugin_opt_{k} (known: config, logins, acl, trace_file, log_level)"
+                "unknown option plugin_opt_{k} (known: config, logins, acl, trace_file, log_level, queue_max_bytes)"
             ),
             OptionsError::Duplicate(k) => write!(f, "option plugin_opt_{k} given twice"),
             OptionsError::BadValue {
@@ -123,6 +131,7 @@ impl PluginOptions {
         let mut acl = None;
         let mut trace_file = None;
         let mut log_level = None;
+        let mut queue_max_bytes = None;
         for (key, value) in pairs {
             let value = value.trim();
             match key {
@@ -147,6 +156,18 @@ impl PluginOptions {
                     };
                     set(&mut log_level, "log_level", lvl)?
                 }
+                "queue_max_bytes" => {
+                    let n = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (65_536..=1 << 30).contains(n))
+                        .ok_or_else(|| OptionsError::BadValue {
+                            key: "queue_max_bytes",
+                            value: value.to_string(),
+                            expected: "a number of bytes from 65536 to 1073741824",
+                        })?;
+                    set(&mut queue_max_bytes, "queue_max_bytes", n)?
+                }
                 other => return Err(OptionsError::UnknownKey(other.to_string())),
             }
         }
@@ -164,6 +185,7 @@ impl PluginOptions {
             acl: acl.unwrap_or(Decider::Elsewhere),
             trace_file,
             log_level: log_level.unwrap_or(log::LevelFilter::Info),
+            queue_max_bytes: queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
         })
     }
 }
@@ -188,6 +210,7 @@ mod tests {
         assert_eq!(o.acl, Decider::Elsewhere);
         assert_eq!(o.trace_file, None);
         assert_eq!(o.log_level, log::LevelFilter::Info);
+        assert_eq!(o.queue_max_bytes, DEFAULT_QUEUE_MAX_BYTES);
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use rocketmq_bridge::bridge::{BridgeConfig, BridgeStats};
+
 use crate::event::MqttEvent;
+use crate::forward::{adapt, interest, ForwardCounters, Forwarder};
 use crate::options::{Decider, PluginOptions};
 use crate::trace::TraceWriter;
 use crate::tracker::{
@@ -24,6 +27,10 @@ pub enum StartError {
     Options(crate::options::OptionsError),
     /// The trace file could not be opened.
     Trace(std::path::PathBuf, std::io::Error),
+    /// The bridge config file is invalid (the error names file, line and key).
+    Config(rocketmq_bridge::bridge::ConfigError),
+    /// The forwarder thread could not be started.
+    Thread(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -31,6 +38,8 @@ impl fmt::Display for StartError {
         match self {
             StartError::Options(e) => write!(f, "{e}"),
             StartError::Trace(p, e) => write!(f, "cannot open trace file {}: {e}", p.display()),
+            StartError::Config(e) => write!(f, "bridge config: {e}"),
+            StartError::Thread(e) => write!(f, "cannot start the forwarder thread: {e}"),
         }
     }
 }
@@ -50,6 +59,8 @@ pub struct Plugin {
     opts: PluginOptions,
     tracker: Mutex<Tracker>,
     trace: Option<TraceWriter>,
+    forwarder: Option<Forwarder>,
+    drain_timeout: Duration,
     last_stats: Mutex<u64>,
 }
 
@@ -59,7 +70,22 @@ impl Plugin {
     /// # Errors
     /// See [`StartError`].
     pub fn start(opts: PluginOptions) -> Result<Plugin, StartError> {
-        let interest = [true; 6];
+        let mut cfg = BridgeConfig::load(&opts.config).map_err(StartError::Config)?;
+        for w in adapt(&mut cfg) {
+            log::warn!("{w}");
+        }
+        let mut interest = interest(&cfg);
+        if opts.trace_file.is_some() {
+            // The trace shows every event the plugin can report, whatever the rules select.
+            interest = [true; 6];
+        }
+        let drain_timeout = cfg.drain_timeout;
+        log::info!(
+            "bridge config {} rules={} (events for kinds without rules are not built)",
+            opts.config.display(),
+            cfg.rules.len()
+        );
+        let forwarder = Forwarder::start(cfg, opts.queue_max_bytes).map_err(StartError::Thread)?;
         let trace = match &opts.trace_file {
             Some(p) => Some(TraceWriter::start(p).map_err(|e| StartError::Trace(p.clone(), e))?),
             None => None,
@@ -85,6 +111,8 @@ impl Plugin {
             tracker: Mutex::new(Tracker::new(opts.logins, interest)),
             opts,
             trace,
+            forwarder: Some(forwarder),
+            drain_timeout,
             last_stats: Mutex::new(now_ms()),
         })
     }
@@ -95,9 +123,12 @@ impl Plugin {
     }
 
     fn dispatch(&self, events: Vec<MqttEvent>) {
-        for ev in &events {
+        for ev in events {
             if let Some(t) = &self.trace {
-                t.offer(ev);
+                t.offer(&ev);
+            }
+            if let Some(f) = &self.forwarder {
+                f.offer(ev);
             }
         }
     }
@@ -167,7 +198,26 @@ impl Plugin {
     /// `RELOAD`: re-reads the bridge rules from `plugin_opt_config` without losing buffered events.
     pub fn reload(&self) {
         self.set_tail_ready(false);
-        log::info!("reload: message tail callback will be re-placed");
+        match BridgeConfig::load(&self.opts.config) {
+            Ok(mut cfg) => {
+                for w in adapt(&mut cfg) {
+                    log::warn!("{w}");
+                }
+                if self.trace.is_none() {
+                    let i = interest(&cfg);
+                    self.with_tracker(|t| t.set_interest(i));
+                }
+                log::info!(
+                    "reload: {} rules read from {}",
+                    cfg.rules.len(),
+                    self.opts.config.display()
+                );
+                if let Some(f) = &self.forwarder {
+                    f.reload(cfg);
+                }
+            }
+            Err(e) => log::warn!("reload: bridge config not reloaded, old rules kept: {e}"),
+        }
     }
 
     /// The tracker's counters.
@@ -177,7 +227,19 @@ impl Plugin {
 
     /// One line with every counter.
     pub fn stats_line(&self, c: &TrackerCounters) -> String {
-        format!(
+        let fwd = self
+            .forwarder
+            .as_ref()
+            .map(|f| (f.counters(), f.bridge_stats()));
+        self.stats_line_with(c, fwd)
+    }
+
+    fn stats_line_with(
+        &self,
+        c: &TrackerCounters,
+        fwd: Option<(ForwardCounters, Option<BridgeStats>)>,
+    ) -> String {
+        let mut s = format!(
             "stats: emitted connected={} disconnected={} subscribed={} unsubscribed={} publish={} delivered={}; \
              logins accepted={} refused={}; checks denied={}; publishes refused={}; unverified={}; \
              reads not deliveries: reconnect={} retained_on_subscribe={} offline={}; trace dropped={}",
@@ -196,14 +258,55 @@ impl Plugin {
             c.reads_retained_on_subscribe,
             c.reads_offline,
             self.trace.as_ref().map_or(0, |t| t.dropped()),
-        )
+        );
+        if let Some((fc, bs)) = fwd {
+            s.push_str(&format!(
+                "; hand-over queued={} dropped_queue_full={} handed_over={} refused_by_bridge={} \
+                 unsent_not_started={} start_failures={}",
+                fc.queued,
+                fc.dropped_queue_full,
+                fc.handed_over,
+                fc.refused_by_bridge,
+                fc.unsent_not_started,
+                fc.start_failures
+            ));
+            if let Some(b) = bs {
+                let t = b.total();
+                s.push_str(&format!(
+                    "; bridge matched={} sent={} failed={} outcome_unknown={} dropped_overflow={} \
+                     dropped_too_large={} dropped_shutdown={} unmatched={}",
+                    t.matched,
+                    t.sent,
+                    t.failed,
+                    t.outcome_unknown,
+                    t.dropped_overflow,
+                    t.dropped_too_large,
+                    t.dropped_shutdown,
+                    b.unmatched
+                ));
+            }
+        }
+        s
     }
 
-    /// Unload (mosquitto shutting down): drain and stop.
-    pub fn shutdown(self) {
+    /// The hand-over counters, if the bridge is configured.
+    pub fn forward_counters(&self) -> Option<ForwardCounters> {
+        self.forwarder.as_ref().map(Forwarder::counters)
+    }
+
+    /// Unload (mosquitto shutting down): drain into the bridge within its `drain_timeout`, stop it, and
+    /// log the final counters (the loss accounting).
+    pub fn shutdown(mut self) {
+        let fwd = self.forwarder.take().map(|f| {
+            log::info!(
+                "shutdown: draining into the bridge (drain_timeout {:?})",
+                self.drain_timeout
+            );
+            f.stop(self.drain_timeout)
+        });
         let c = self.counters();
-        log::info!("shutdown: {}", self.stats_line(&c));
-        if let Some(t) = self.trace {
+        log::info!("shutdown: final {}", self.stats_line_with(&c, fwd));
+        if let Some(t) = self.trace.take() {
             t.close();
         }
     }
