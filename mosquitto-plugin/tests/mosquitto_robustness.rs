@@ -243,3 +243,92 @@ fn reload_keeps_events_flowing() {
     assert_eq!(del.len(), 1);
     assert_eq!(del[0]["from"], "after");
 }
+
+/// Reads `key=N` from the plugin's final shutdown line.
+fn final_counter(log: &str, key: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("shutdown: final stats:"))
+        .unwrap_or_else(|| panic!("no final stats line:\n{log}"));
+    let pat = format!(" {key}=");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + pat.len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn rocketmq_down_at_start_keeps_mosquitto_serving_and_counts_the_losses() {
+    let dir = temp_dir("rmqdown");
+    let dead = free_port();
+    let bridge_conf = dir.join("bridge.conf");
+    std::fs::write(
+        &bridge_conf,
+        format!(
+            "bridge.rocket.servers = 127.0.0.1:{dead}\nbridge.rocket.drain_timeout = 1s\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"MessagePublish\"}}\n"
+        ),
+    )
+    .unwrap();
+    let body = format!(
+        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
+         plugin_opt_acl open_broker\nplugin_opt_queue_max_bytes 65536\n",
+        plugin_path().display(),
+        bridge_conf.display(),
+    );
+    let mut b = Broker::start(&dir, &body);
+    let sub = Sub::start(b.port, &["-i", "watch", "-t", "d/#", "-C", "300"], 20);
+    // 300 publishes of 1 KiB: more than the 64 KiB plugin queue can hold while the bridge cannot start
+    let payload = "p".repeat(1024);
+    let started = std::time::Instant::now();
+    let mut c = std::process::Command::new("mosquitto_pub");
+    let file = dir.join("lines");
+    std::fs::write(
+        &file,
+        (0..300).map(|_| payload.clone() + "\n").collect::<String>(),
+    )
+    .unwrap();
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &b.port.to_string(),
+        "-i",
+        "pub",
+        "-t",
+        "d/1",
+        "-q",
+        "1",
+        "-l",
+    ])
+    .stdin(std::fs::File::open(&file).unwrap());
+    let out = run(c, ms(20_000));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (lines, _) = sub.finish();
+    assert_eq!(lines.len(), 300, "mosquitto must deliver everything");
+    assert!(started.elapsed() < ms(20_000));
+    assert!(b.alive());
+    let log = b.stop();
+    assert!(log.contains("bridge not started"), "{log}");
+    let queued = final_counter(&log, "queued");
+    let dropped = final_counter(&log, "dropped_queue_full");
+    let unsent = final_counter(&log, "unsent_not_started");
+    assert_eq!(final_counter(&log, "publish"), 300);
+    // every emitted event for the rule is accounted for: queued or dropped, and nothing was handed over
+    // to a bridge that never started
+    assert!(queued + dropped >= 300, "{log}");
+    assert!(dropped > 0, "the 64 KiB queue must overflow: {log}");
+    assert_eq!(final_counter(&log, "handed_over"), 0);
+    assert_eq!(unsent, queued, "{log}");
+}
