@@ -135,6 +135,7 @@ type UnregisterFn =
     unsafe extern "C" fn(*mut PluginId, c_int, Option<GenericCallback>, *const c_void) -> c_int;
 type LogPrintfFn = unsafe extern "C" fn(c_int, *const c_char, ...);
 type ClientStrFn = unsafe extern "C" fn(*const Mosquitto) -> *const c_char;
+type ClientBoolFn = unsafe extern "C" fn(*const Mosquitto) -> bool;
 /// `int mosquitto_acl_check(struct mosquitto *context, const char *topic, uint32_t payloadlen,
 /// void* payload, uint8_t qos, bool retain, int access)` (2.0.11 `src/mosquitto_broker_internal.h`).
 type AclCheckFn =
@@ -148,6 +149,7 @@ struct Api {
     log_printf: LogPrintfFn,
     client_id: ClientStrFn,
     client_username: ClientStrFn,
+    client_clean_session: ClientBoolFn,
     acl_check: Option<AclCheckFn>,
 }
 
@@ -164,6 +166,7 @@ impl Api {
         let log_printf = resolve(c"mosquitto_log_printf")?;
         let client_id = resolve(c"mosquitto_client_id")?;
         let client_username = resolve(c"mosquitto_client_username")?;
+        let client_clean_session = resolve(c"mosquitto_client_clean_session")?;
         let acl_check = resolve(c"mosquitto_acl_check");
         // SAFETY: each symbol is the mosquitto 2.0 function of that name, whose C prototype (from
         // mosquitto_broker.h) is exactly the function-pointer type it is transmuted to.
@@ -174,6 +177,9 @@ impl Api {
                 log_printf: std::mem::transmute::<*mut c_void, LogPrintfFn>(log_printf),
                 client_id: std::mem::transmute::<*mut c_void, ClientStrFn>(client_id),
                 client_username: std::mem::transmute::<*mut c_void, ClientStrFn>(client_username),
+                client_clean_session: std::mem::transmute::<*mut c_void, ClientBoolFn>(
+                    client_clean_session,
+                ),
                 acl_check: acl_check.map(|p| std::mem::transmute::<*mut c_void, AclCheckFn>(p)),
             })
         }
@@ -196,6 +202,7 @@ impl Api {
             ClientInfo {
                 id: opt_string((self.client_id)(client)),
                 username: opt_string((self.client_username)(client)),
+                clean: (self.client_clean_session)(client),
             }
         }
     }

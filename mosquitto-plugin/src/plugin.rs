@@ -242,7 +242,8 @@ impl Plugin {
         let mut s = format!(
             "stats: emitted connected={} disconnected={} subscribed={} unsubscribed={} publish={} delivered={}; \
              logins accepted={} refused={}; checks denied={}; publishes refused={}; unverified={}; \
-             reads not deliveries: reconnect={} retained_on_subscribe={} offline={}; trace dropped={}",
+             reads not deliveries: reconnect={} retained_on_subscribe={} offline={}; \
+             unsubscribes of unknown subscriptions={}; trace dropped={}",
             c.emitted[0],
             c.emitted[1],
             c.emitted[2],
@@ -257,6 +258,7 @@ impl Plugin {
             c.reads_on_reconnect,
             c.reads_retained_on_subscribe,
             c.reads_offline,
+            c.unsubscribes_unknown,
             self.trace.as_ref().map_or(0, |t| t.dropped()),
         );
         if let Some((fc, bs)) = fwd {

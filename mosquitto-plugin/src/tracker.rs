@@ -25,7 +25,7 @@
 //! when a session reconnects, retained messages sent on subscribe and messages queued for offline sessions
 //! are not reported (see the README's event table).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -42,6 +42,8 @@ pub struct ClientInfo {
     pub id: Option<String>,
     /// `mosquitto_client_username`.
     pub username: Option<String>,
+    /// `mosquitto_client_clean_session` (clean session / clean start of the current connection).
+    pub clean: bool,
 }
 
 /// The `access` of an `ACL_CHECK` (`MOSQ_ACL_*`).
@@ -155,6 +157,9 @@ pub struct TrackerCounters {
     pub reads_offline: u64,
     /// Disconnects of contexts that never logged in through the plugin's view.
     pub disconnects_unknown: u64,
+    /// Allowed unsubscribes of a filter the plugin never saw subscribed (no event: mosquitto 2.0.11 does not
+    /// tell plugins whether a subscription existed).
+    pub unsubscribes_unknown: u64,
 }
 
 #[derive(Debug)]
@@ -191,6 +196,7 @@ struct PendingMessage {
 struct Online {
     id: Option<String>,
     username: Option<String>,
+    clean: bool,
 }
 
 /// The state machine. See the module docs.
@@ -200,6 +206,9 @@ pub struct Tracker {
     interest: [bool; 6],
     tail_ready: bool,
     clients: HashMap<ClientRef, Online>,
+    /// Filters subscribed per client id, as seen by the plugin (kept across disconnects of persistent
+    /// sessions, cleared by a clean session).
+    subscriptions: HashMap<String, HashSet<String>>,
     pending_login: Option<PendingLogin>,
     pending_message: Option<PendingMessage>,
     op: Op,
@@ -216,6 +225,7 @@ impl Tracker {
             interest,
             tail_ready: false,
             clients: HashMap::new(),
+            subscriptions: HashMap::new(),
             pending_login: None,
             pending_message: None,
             op: Op::None,
@@ -290,6 +300,14 @@ impl Tracker {
         let candidate = match check.access {
             Access::Subscribe => {
                 self.op = Op::Subscribing(check.client);
+                if outcome == Outcome::Allowed {
+                    if let Some(id) = &check.info.id {
+                        self.subscriptions
+                            .entry(id.clone())
+                            .or_default()
+                            .insert(check.topic.clone());
+                    }
+                }
                 self.interest[Kind::Subscribed.index()].then(|| {
                     let mut e = MqttEvent::new(Kind::Subscribed, now);
                     e.client_id = check.info.id.clone();
@@ -301,7 +319,11 @@ impl Tracker {
             }
             Access::Unsubscribe => {
                 self.op = Op::None;
-                self.interest[Kind::Unsubscribed.index()].then(|| {
+                let known = outcome == Outcome::Allowed && self.forget_subscription(check);
+                if outcome == Outcome::Allowed && !known {
+                    self.counters.unsubscribes_unknown += 1;
+                }
+                (known && self.interest[Kind::Unsubscribed.index()]).then(|| {
                     let mut e = MqttEvent::new(Kind::Unsubscribed, now);
                     e.client_id = check.info.id.clone();
                     e.username = check.info.username.clone();
@@ -326,6 +348,20 @@ impl Tracker {
                 }
             }
         }
+    }
+
+    fn forget_subscription(&mut self, check: &AclCheck<'_>) -> bool {
+        let Some(id) = &check.info.id else {
+            return false;
+        };
+        let Some(set) = self.subscriptions.get_mut(id) else {
+            return false;
+        };
+        let removed = set.remove(&check.topic);
+        if set.is_empty() {
+            self.subscriptions.remove(id);
+        }
+        removed
     }
 
     fn read_candidate(&mut self, check: &AclCheck<'_>, now: u64) -> Option<MqttEvent> {
@@ -478,6 +514,11 @@ impl Tracker {
 
     fn accept_login(&mut self, p: PendingLogin) {
         self.counters.logins_accepted += 1;
+        if p.info.clean {
+            if let Some(id) = &p.info.id {
+                self.subscriptions.remove(id);
+            }
+        }
         if self.interest[Kind::Connected.index()] {
             let mut e = MqttEvent::new(Kind::Connected, p.ts);
             e.client_id = p.info.id.clone();
@@ -489,12 +530,18 @@ impl Tracker {
             Online {
                 id: p.info.id,
                 username: p.info.username,
+                clean: p.info.clean,
             },
         );
     }
 
     fn disconnected(&mut self, client: ClientRef, now: u64) {
         if let Some(o) = self.clients.remove(&client) {
+            if o.clean {
+                if let Some(id) = &o.id {
+                    self.subscriptions.remove(id);
+                }
+            }
             if self.interest[Kind::Disconnected.index()] {
                 let mut e = MqttEvent::new(Kind::Disconnected, now);
                 e.client_id = o.id;
@@ -520,6 +567,7 @@ mod tests {
         ClientInfo {
             id: Some(id.into()),
             username: user.map(Into::into),
+            clean: true,
         }
     }
 
@@ -629,15 +677,58 @@ mod tests {
     }
 
     #[test]
-    fn unsubscribe_has_null_qos() {
+    fn unsubscribe_has_null_qos_and_needs_a_known_subscription() {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 1);
+        let never = check(1, "c", Access::Unsubscribe, "never/#", b"", 0, false);
+        t.on_acl_check(&never, Outcome::Allowed, 2);
+        let s = check(1, "c", Access::Subscribe, "a/+", b"", 1, false);
+        t.on_acl_check(&s, Outcome::Allowed, 2);
         let u = check(1, "c", Access::Unsubscribe, "a/+", b"", 0, false);
         t.on_acl_check(&u, Outcome::Allowed, 2);
+        t.on_acl_check(&u, Outcome::Allowed, 2);
         let ev = t.drain();
-        assert_eq!(ev[1].kind, Kind::Unsubscribed);
-        assert_eq!(ev[1].qos, None);
-        assert_eq!(ev[1].topic.as_deref(), Some("a/+"));
+        assert_eq!(ev.len(), 3, "{ev:?}");
+        assert_eq!(ev[2].kind, Kind::Unsubscribed);
+        assert_eq!(ev[2].qos, None);
+        assert_eq!(ev[2].topic.as_deref(), Some("a/+"));
+        assert_eq!(t.counters().unsubscribes_unknown, 2);
+    }
+
+    #[test]
+    fn persistent_sessions_keep_subscriptions_clean_ones_do_not() {
+        let mut t = ready(Decider::Elsewhere);
+        let mut persistent = info("p", None);
+        persistent.clean = false;
+        t.on_basic_auth(1, persistent.clone(), 1);
+        let s = check(1, "p", Access::Subscribe, "x", b"", 1, false);
+        t.on_acl_check(&s, Outcome::Allowed, 2);
+        t.on_disconnect(1, persistent.clone(), 3);
+        t.on_basic_auth(2, persistent, 4);
+        let u = check(2, "p", Access::Unsubscribe, "x", b"", 0, false);
+        t.on_acl_check(&u, Outcome::Allowed, 5);
+        assert_eq!(
+            t.drain()
+                .iter()
+                .filter(|e| e.kind == Kind::Unsubscribed)
+                .count(),
+            1
+        );
+        // clean session: the subscription ends with the connection
+        t.on_basic_auth(3, info("c", None), 6);
+        let s = check(3, "c", Access::Subscribe, "y", b"", 1, false);
+        t.on_acl_check(&s, Outcome::Allowed, 7);
+        t.on_disconnect(3, info("c", None), 8);
+        t.on_basic_auth(4, info("c", None), 9);
+        let u = check(4, "c", Access::Unsubscribe, "y", b"", 0, false);
+        t.on_acl_check(&u, Outcome::Allowed, 10);
+        assert_eq!(
+            t.drain()
+                .iter()
+                .filter(|e| e.kind == Kind::Unsubscribed)
+                .count(),
+            0
+        );
     }
 
     #[test]

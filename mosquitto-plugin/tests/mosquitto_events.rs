@@ -64,6 +64,8 @@ fn open_broker_reports_every_event_field_by_field() {
         "x/+",
         "-U",
         "x/+",
+        "-U",
+        "never/#",
         "-W",
         "1",
     ]);
@@ -99,6 +101,7 @@ fn open_broker_reports_every_event_field_by_field() {
     assert_eq!(uns[0]["client_id"], "unsub1");
     assert_eq!(uns[0]["topic"], "x/+");
     assert!(uns[0]["qos"].is_null(), "2.0.11 gives no unsubscribe qos");
+    // never/# was never subscribed: mosquitto accepts that UNSUBSCRIBE, but it is no event
 
     let pubs = of(&evs, "message.publish");
     assert_eq!(pubs.len(), 2);
