@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, BridgeStats, Event, EventKind, ProduceMode};
 
@@ -58,6 +58,7 @@ struct Shared {
     unsent_not_started: AtomicU64,
     start_failures: AtomicU64,
     queued_bytes: AtomicUsize,
+    queued_events: AtomicUsize,
     bridge_stats: Mutex<Option<BridgeStats>>,
 }
 
@@ -151,7 +152,9 @@ impl Forwarder {
     /// # Errors
     /// The thread cannot be spawned.
     pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
-        let (tx, rx) = bounded::<MqttEvent>(QUEUE_MAX_EVENTS);
+        // Unbounded list channel, bounded here by count and bytes: a bounded crossbeam channel would
+        // preallocate (and touch) every slot up front, about 13 MB for 65 536 events.
+        let (tx, rx) = unbounded::<MqttEvent>();
         let (ctl, ctl_rx) = bounded::<Ctl>(16);
         let shared = Arc::new(Shared::default());
         let sh = Arc::clone(&shared);
@@ -172,8 +175,10 @@ impl Forwarder {
         let size = event_size(&ev);
         let sh = &self.shared;
         let before = sh.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        if before + size > self.max_bytes {
+        let count = sh.queued_events.fetch_add(1, Ordering::Relaxed);
+        if before + size > self.max_bytes || count >= QUEUE_MAX_EVENTS {
             sh.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            sh.queued_events.fetch_sub(1, Ordering::Relaxed);
             sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -181,8 +186,9 @@ impl Forwarder {
             Ok(()) => {
                 sh.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            Err(_) => {
                 sh.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                sh.queued_events.fetch_sub(1, Ordering::Relaxed);
                 sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -4,11 +4,11 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{unbounded, Sender};
 
 use crate::event::MqttEvent;
 
@@ -21,6 +21,7 @@ pub struct TraceWriter {
     tx: Option<Sender<MqttEvent>>,
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl TraceWriter {
@@ -30,12 +31,16 @@ impl TraceWriter {
     /// The file cannot be created, or the thread cannot be spawned.
     pub fn start(path: &Path) -> std::io::Result<TraceWriter> {
         let file = File::create(path)?;
-        let (tx, rx) = bounded::<MqttEvent>(TRACE_QUEUE_CAP);
+        // Unbounded list channel bounded by a counter (a bounded one preallocates every slot).
+        let (tx, rx) = unbounded::<MqttEvent>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let q = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
             .name("mosq-trace".into())
             .spawn(move || {
                 let mut w = BufWriter::new(file);
                 while let Ok(ev) = rx.recv() {
+                    q.fetch_sub(1, Ordering::Relaxed);
                     let mut ok = writeln!(w, "{}", ev.to_json()).is_ok();
                     // Flush when idle so a reader sees lines promptly.
                     if rx.is_empty() {
@@ -52,17 +57,18 @@ impl TraceWriter {
             tx: Some(tx),
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
+            queued,
         })
     }
 
     /// Non-blocking hand-over.
     pub fn offer(&self, ev: &MqttEvent) {
         if let Some(tx) = &self.tx {
-            match tx.try_send(ev.clone()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            if self.queued.fetch_add(1, Ordering::Relaxed) >= TRACE_QUEUE_CAP
+                || tx.try_send(ev.clone()).is_err()
+            {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
