@@ -404,7 +404,9 @@ unsafe extern "C" fn cb_message(_ev: c_int, data: *mut c_void, userdata: *mut c_
         // SAFETY: for MOSQ_EVT_MESSAGE, `data` points to a live `struct mosquitto_evt_message` with a
         // NUL-terminated topic and `payloadlen` payload bytes, valid for the callback's duration.
         let ev = unsafe { &*(data as *const EvtMessage) };
+        // SAFETY: the topic is NUL-terminated and valid for the callback (see above).
         let topic = unsafe { opt_string(ev.topic) }.unwrap_or_default();
+        // SAFETY: `payloadlen` bytes at `payload` are valid for the callback (see above).
         let payload = unsafe { bytes(ev.payload, ev.payloadlen) };
         let msg = Message {
             client: ev.client as usize,
@@ -515,8 +517,10 @@ pub unsafe extern "C" fn mosquitto_plugin_init(
         let pairs: Vec<(String, String)> = if opts.is_null() || count <= 0 {
             Vec::new()
         } else {
+            // SAFETY: mosquitto passes an array of `count` options, valid during init.
             let raw = unsafe { std::slice::from_raw_parts(opts, count as usize) };
             raw.iter()
+                // SAFETY: each key and value is NULL or a NUL-terminated string owned by mosquitto.
                 .filter_map(|o| unsafe {
                     Some((opt_string(o.key)?, opt_string(o.value).unwrap_or_default()))
                 })

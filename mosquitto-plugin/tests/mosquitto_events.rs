@@ -350,6 +350,25 @@ fn wrong_defaults_fail_closed_and_say_so() {
         &["-i", "u1", "-u", "someone", "-t", "t", "-m", "x"]
     ));
     assert!(publish(b.port, &["-i", "anon", "-t", "t", "-m", "x"]));
+    // the subscription is refused by mosquitto (nothing else decides ACL checks): no subscribed event
+    let mut c = std::process::Command::new("mosquitto_sub");
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &b.port.to_string(),
+        "-i",
+        "refused-sub",
+        "-t",
+        "t",
+        "-W",
+        "1",
+    ]);
+    let out = run(c, ms(5000));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("All subscription requests were denied"),
+        "{out:?}"
+    );
     let log = b.stop();
     assert!(
         log.contains("logins decided_elsewhere (plugin answers defer"),
