@@ -391,7 +391,7 @@ fn split_keys(keys: Option<&str>) -> Vec<&str> {
 }
 
 /// A message to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Destination topic.
     pub topic: String,
@@ -492,7 +492,7 @@ fn encode_batch_inner(messages: &[Message], out: &mut BytesMut) -> Result<(), Me
 }
 
 /// A message as stored by the broker (pull body, §13.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageExt {
     /// Topic.
     pub topic: String,
@@ -1014,5 +1014,31 @@ mod tests {
     #[test]
     fn hex_upper_is_upper_case() {
         assert_eq!(hex_upper(&[0x7f, 0x0a, 0xff]), "7F0AFF");
+    }
+}
+
+// Debug never prints bodies (they are MQTT payloads): their length only.
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("topic", &self.topic)
+            .field("body_len", &self.body.len())
+            .field("flag", &self.flag)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MessageExt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageExt")
+            .field("topic", &self.topic)
+            .field("queue_id", &self.queue_id)
+            .field("queue_offset", &self.queue_offset)
+            .field("commit_log_offset", &self.commit_log_offset)
+            .field("sys_flag", &self.sys_flag)
+            .field("body_len", &self.body.len())
+            .field("properties", &self.properties)
+            .finish()
     }
 }
