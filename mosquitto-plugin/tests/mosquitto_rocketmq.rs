@@ -18,10 +18,26 @@ fn script() -> PathBuf {
 struct RocketMq {
     dir: PathBuf,
     namesrv: String,
+    owned: bool,
 }
 
 impl RocketMq {
+    /// Starts a fresh cluster in `dir`, or, with `MOSQ_TEST_RMQ_DIR` set, uses the cluster already started
+    /// there by `scripts/rocketmq.sh start --dir ...` (left running afterwards; for development).
     fn start(dir: &Path) -> RocketMq {
+        if let Ok(existing) = std::env::var("MOSQ_TEST_RMQ_DIR") {
+            let env = std::fs::read_to_string(Path::new(&existing).join("env")).unwrap();
+            let namesrv = env
+                .lines()
+                .find_map(|l| l.strip_prefix("RMQ_NAMESRV="))
+                .unwrap()
+                .to_string();
+            return RocketMq {
+                dir: PathBuf::from(existing),
+                namesrv,
+                owned: false,
+            };
+        }
         let st = Command::new("bash")
             .arg(script())
             .arg("install")
@@ -49,6 +65,7 @@ impl RocketMq {
         RocketMq {
             dir: dir.to_path_buf(),
             namesrv,
+            owned: true,
         }
     }
 
@@ -82,6 +99,9 @@ impl RocketMq {
 
 impl Drop for RocketMq {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let _ = Command::new("bash")
             .arg(script())
             .args(["stop", "--dir"])
@@ -100,9 +120,19 @@ const TOPICS: [(&str, &str); 7] = [
     ("message.acked", "MessageAcked"),
 ];
 
-fn bridge_conf(ns: &str) -> String {
+/// A suffix that makes topic names unique per test run (a shared cluster keeps old messages).
+fn suffix() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    format!("_{}_{t}", std::process::id())
+}
+
+fn bridge_conf(ns: &str, sfx: &str) -> String {
     let mut s = format!("bridge.rocket.servers = {ns}\nbridge.rocket.produce = sync\n");
     for (hook, topic) in TOPICS {
+        let topic = format!("{topic}{sfx}");
         if hook.starts_with("client.") {
             s.push_str(&format!(
                 "bridge.rocket.hook.{hook}.1 = {{\"topic\": \"{topic}\"}}\n"
@@ -129,7 +159,8 @@ fn key(v: &Value) -> String {
 fn every_event_type_lands_in_rocketmq_field_by_field() {
     let dir = temp_dir("rmq-events");
     let rmq = RocketMq::start(&dir.join("rmq"));
-    std::fs::write(dir.join("bridge.conf"), bridge_conf(&rmq.namesrv)).unwrap();
+    let sfx = suffix();
+    std::fs::write(dir.join("bridge.conf"), bridge_conf(&rmq.namesrv, &sfx)).unwrap();
     let body = format!(
         "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
          plugin_opt_acl open_broker\nplugin_opt_trace_file {}\n",
@@ -181,7 +212,7 @@ fn every_event_type_lands_in_rocketmq_field_by_field() {
     let trace = read_trace(&dir.join("trace.jsonl"));
     for (hook, topic) in TOPICS {
         let mut want: Vec<&Value> = of(&trace, hook);
-        let mut got = rmq.read(topic, want.len());
+        let mut got = rmq.read(&format!("{topic}{sfx}"), want.len());
         assert_eq!(got.len(), want.len(), "{hook}: {got:?}\nlog:\n{log}");
         if hook == "message.acked" {
             continue;
@@ -203,16 +234,16 @@ fn every_event_type_lands_in_rocketmq_field_by_field() {
         }
     }
     // spot checks against the seed's fields
-    let del = rmq.read("MessageDeliver", 2);
+    let del = rmq.read(&format!("MessageDeliver{sfx}"), 2);
     let d = del.iter().find(|d| d["topic"] == "a/b").unwrap();
     assert_eq!(d["client_id"], "sub1");
     assert_eq!(d["username"], "bob");
     assert_eq!(d["from"], "pub1");
     assert_eq!(d["payload"], "aGVsbG8=");
     assert_eq!(d["qos"], 1);
-    let dis = rmq.read("ClientDisconnected", 4);
+    let dis = rmq.read(&format!("ClientDisconnected{sfx}"), 4);
     assert!(dis.iter().all(|d| d["reason"].is_null()), "{dis:?}");
-    let pubs = rmq.read("MessagePublish", 2);
+    let pubs = rmq.read(&format!("MessagePublish{sfx}"), 2);
     assert!(pubs.iter().any(|p| p["payload"] == "AAEC/wA="), "{pubs:?}");
 }
 
@@ -239,12 +270,13 @@ fn final_counter(log: &str, key: &str) -> u64 {
 fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_counted() {
     let dir = temp_dir("rmq-kill");
     let rmq = RocketMq::start(&dir.join("rmq"));
+    let topic = format!("KillPublish{}", suffix());
     std::fs::write(
         dir.join("bridge.conf"),
         format!(
             "bridge.rocket.servers = {}\nbridge.rocket.produce = async\nbridge.rocket.drain_timeout = 3s\n\
              bridge.rocket.produce.sync_timeout = 1s\n\
-             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"MessagePublish\"}}\n",
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}\"}}\n",
             rmq.namesrv
         ),
     )
@@ -295,11 +327,7 @@ fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_
         t.elapsed()
     };
     batch(0);
-    assert_eq!(
-        rmq.read("MessagePublish", 200).len(),
-        200,
-        "first batch lands"
-    );
+    assert_eq!(rmq.read(&topic, 200).len(), 200, "first batch lands");
     rmq.kill_broker();
     let took = batch(200);
     let (lines, _) = sub.finish();
