@@ -111,12 +111,13 @@ impl Mosq {
         let port = free_port();
         let mut conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nmax_queued_messages 0\n\
-             max_inflight_messages 0\nlog_dest none\n"
+             max_inflight_messages 0\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+            dir.join(format!("mosquitto-{port}.log")).display()
         );
         if let Some((so, cfg)) = plugin {
             conf.push_str(&format!(
                 "plugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\nplugin_opt_acl open_broker\n\
-                 plugin_opt_queue_max_bytes 67108864\n",
+                 \n",
                 so.display(),
                 cfg.display()
             ));
@@ -309,6 +310,34 @@ fn topic_count(ns: &str, topic: &str) -> u64 {
         .sum()
 }
 
+/// Distinct message keys in `topic` (the bridge's per-event key): duplicates from producer retries count once.
+fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
+    let c = PullConsumer::new(ns, "bench_count", None);
+    let Ok(qs) = c.queues(topic) else { return (0, 0) };
+    let mut keys = std::collections::HashSet::new();
+    let mut total = 0u64;
+    for q in &qs {
+        let (Ok(mut off), Ok(max)) = (c.min_offset(q), c.max_offset(q)) else { continue };
+        while off < max {
+            let Ok(r) = c.pull(q, off, 32) else { break };
+            match r.status {
+                rocketmq_bridge::consumer::PullStatus::Found(msgs) => {
+                    for m in &msgs {
+                        total += 1;
+                        if let Some(k) = m.keys().first() {
+                            keys.insert(k.to_string());
+                        }
+                        off = m.queue_offset + 1;
+                    }
+                }
+                _ if r.next_begin_offset > off => off = r.next_begin_offset,
+                _ => break,
+            }
+        }
+    }
+    (keys.len() as u64, total)
+}
+
 fn bridge_conf(dir: &Path, ns: &str, run: &str) -> (PathBuf, String, String) {
     let (tp, td) = (format!("BenchPublish_{run}"), format!("BenchDeliver_{run}"));
     let p = dir.join(format!("bridge-{run}.conf"));
@@ -326,8 +355,18 @@ fn bridge_conf(dir: &Path, ns: &str, run: &str) -> (PathBuf, String, String) {
     (p, tp, td)
 }
 
-/// Counts `topic` until it reaches `want`, `secs` pass, or the count stops growing for 10 s.
+/// Waits until `topic` holds at least `want` messages (or `secs` pass, or no growth for 10 s), then returns
+/// the number of distinct event keys in it.
 fn wait_count(ns: &str, topic: &str, want: u64, secs: u64) -> u64 {
+    let stored = wait_stored(ns, topic, want, secs);
+    let (distinct, total) = distinct_keys(ns, topic);
+    if total != distinct || total != stored {
+        println!("  {topic}: {total} stored, {distinct} distinct keys (duplicates come from producer retries)");
+    }
+    distinct
+}
+
+fn wait_stored(ns: &str, topic: &str, want: u64, secs: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let (mut last, mut since) = (u64::MAX, Instant::now());
     loop {
@@ -466,6 +505,6 @@ fn main() {
     }
     json.insert("highest_rate_all_landed".into(), highest.into());
     json.insert("acceptance_ok".into(), ok_all.into());
-    let _ = std::fs::remove_dir_all(&dir);
+    println!("logs in {}", dir.display());
     println!("{}", serde_json::Value::Object(json));
 }

@@ -264,12 +264,12 @@ impl Plugin {
         if let Some((fc, bs)) = fwd {
             s.push_str(&format!(
                 "; hand-over queued={} dropped_queue_full={} handed_over={} refused_by_bridge={} \
-                 unsent_not_started={} start_failures={}",
+                 unsent_at_shutdown={} start_failures={}",
                 fc.queued,
                 fc.dropped_queue_full,
                 fc.handed_over,
                 fc.refused_by_bridge,
-                fc.unsent_not_started,
+                fc.unsent_at_shutdown,
                 fc.start_failures
             ));
             if let Some(b) = bs {

@@ -323,7 +323,7 @@ fn rocketmq_down_at_start_keeps_mosquitto_serving_and_counts_the_losses() {
     assert!(log.contains("bridge not started"), "{log}");
     let queued = final_counter(&log, "queued");
     let dropped = final_counter(&log, "dropped_queue_full");
-    let unsent = final_counter(&log, "unsent_not_started");
+    let unsent = final_counter(&log, "unsent_at_shutdown");
     assert_eq!(final_counter(&log, "publish"), 300);
     // every emitted event for the rule is accounted for: queued or dropped, and nothing was handed over
     // to a bridge that never started
