@@ -313,11 +313,15 @@ fn topic_count(ns: &str, topic: &str) -> u64 {
 /// Distinct message keys in `topic` (the bridge's per-event key): duplicates from producer retries count once.
 fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
     let c = PullConsumer::new(ns, "bench_count", None);
-    let Ok(qs) = c.queues(topic) else { return (0, 0) };
+    let Ok(qs) = c.queues(topic) else {
+        return (0, 0);
+    };
     let mut keys = std::collections::HashSet::new();
     let mut total = 0u64;
     for q in &qs {
-        let (Ok(mut off), Ok(max)) = (c.min_offset(q), c.max_offset(q)) else { continue };
+        let (Ok(mut off), Ok(max)) = (c.min_offset(q), c.max_offset(q)) else {
+            continue;
+        };
         while off < max {
             let Ok(r) = c.pull(q, off, 32) else { break };
             match r.status {
