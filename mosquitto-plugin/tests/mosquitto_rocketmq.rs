@@ -23,7 +23,8 @@ struct RocketMq {
 
 impl RocketMq {
     /// Starts a fresh cluster in `dir`, or, with `MOSQ_TEST_RMQ_DIR` set, uses the cluster already started
-    /// there by `scripts/rocketmq.sh start --dir ...` (left running afterwards; for development).
+    /// there by `scripts/rocketmq.sh start --dir ...` (left running afterwards; for development: run with
+    /// `--test-threads=1`, since one test kills and restarts its broker).
     fn start(dir: &Path) -> RocketMq {
         if let Ok(existing) = std::env::var("MOSQ_TEST_RMQ_DIR") {
             let env = std::fs::read_to_string(Path::new(&existing).join("env")).unwrap();
@@ -67,6 +68,19 @@ impl RocketMq {
             namesrv,
             owned: true,
         }
+    }
+
+    /// Restarts the broker killed by [`RocketMq::kill_broker`] (for a shared cluster, which outlives the
+    /// test).
+    fn restart_broker(&self) {
+        let st = Command::new("bash")
+            .arg(script())
+            .args(["start-broker", "--dir"])
+            .arg(&self.dir)
+            .args(["--index", "1"])
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
 
     fn kill_broker(&self) {
@@ -355,6 +369,9 @@ fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_
     assert_eq!(matched, final_counter(&log, "handed_over"), "{log}");
     assert_eq!(sent + lost, matched, "every message has an outcome: {log}");
     assert!(sent >= 200, "{log}");
+    if !rmq.owned {
+        rmq.restart_broker();
+    }
     assert!(
         lost > 0,
         "the killed broker must cost messages, and they are counted: {log}"
