@@ -377,3 +377,44 @@ fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_
         "the killed broker must cost messages, and they are counted: {log}"
     );
 }
+
+#[test]
+fn sighup_reloads_the_rules_and_keeps_buffered_events() {
+    let dir = temp_dir("rmq-reload");
+    let rmq = RocketMq::start(&dir.join("rmq"));
+    let sfx = suffix();
+    let conf = |topic: &str| {
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.produce = async\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}{sfx}\"}}\n",
+            rmq.namesrv
+        )
+    };
+    std::fs::write(dir.join("bridge.conf"), conf("ReloadBefore")).unwrap();
+    let body = format!(
+        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
+         plugin_opt_acl open_broker\n",
+        plugin_path().display(),
+        dir.join("bridge.conf").display(),
+    );
+    let b = Broker::start(&dir, &body);
+    for i in 0..50 {
+        assert!(publish(
+            b.port,
+            &["-i", "p1", "-t", "r/1", "-m", &format!("before{i}")]
+        ));
+    }
+    std::fs::write(dir.join("bridge.conf"), conf("ReloadAfter")).unwrap();
+    b.signal("HUP");
+    // the reload is applied on mosquitto's next loop iteration and then on the forwarder thread
+    std::thread::sleep(ms(1500));
+    assert!(publish(b.port, &["-i", "p2", "-t", "r/2", "-m", "after"]));
+    let log = b.stop();
+    assert!(log.contains("bridge rules reloaded rules=1"), "{log}");
+    let before = rmq.read(&format!("ReloadBefore{sfx}"), 50);
+    let after = rmq.read(&format!("ReloadAfter{sfx}"), 1);
+    assert_eq!(before.len(), 50, "{log}");
+    assert!(before.iter().all(|m| m["client_id"] == "p1"));
+    assert_eq!(after.len(), 1, "{log}");
+    assert_eq!(after[0]["client_id"], "p2");
+}
