@@ -99,7 +99,7 @@ impl Plugin {
             },
             opts.acl.as_str(),
             match opts.acl {
-                Decider::Elsewhere => "plugin answers defer; an acl_file or another plugin decides",
+                Decider::Elsewhere => "an acl_file or another plugin decides; the plugin returns mosquitto's own decision and never grants",
                 Decider::OpenBroker => "plugin answers success, as mosquitto does without an acl_file",
             },
         );
@@ -178,7 +178,7 @@ impl Plugin {
     pub fn tick(&self) {
         let now = now_ms();
         let counters = self.with_tracker(|t| {
-            t.on_tick(now);
+            t.on_tick();
             t.counters().clone()
         });
         let mut last = self.last_stats.lock();

@@ -284,7 +284,7 @@ impl Tracker {
     /// `MOSQ_EVT_BASIC_AUTH` (head). Answers per `plugin_opt_logins`; never a denial, never a grant where
     /// something else decides.
     pub fn on_basic_auth(&mut self, client: ClientRef, info: ClientInfo, now: u64) -> Answer {
-        self.settle(now);
+        self.settle();
         self.pending_login = Some(PendingLogin {
             client,
             info,
@@ -296,7 +296,7 @@ impl Tracker {
 
     /// `MOSQ_EVT_ACL_CHECK`, with mosquitto's decision.
     pub fn on_acl_check(&mut self, check: &AclCheck<'_>, outcome: Outcome, now: u64) {
-        self.settle(now);
+        self.settle();
         let candidate = match check.access {
             Access::Subscribe => {
                 self.op = Op::Subscribing(check.client);
@@ -409,7 +409,7 @@ impl Tracker {
 
     /// `MOSQ_EVT_MESSAGE` (head). Always lets the message through.
     pub fn on_message(&mut self, msg: &Message<'_>, now: u64) {
-        self.settle(now);
+        self.settle();
         self.op = Op::None;
         let want_publish = self.interest[Kind::Publish.index()];
         let payload = if want_publish || self.interest[Kind::Delivered.index()] {
@@ -489,13 +489,13 @@ impl Tracker {
     }
 
     /// `MOSQ_EVT_TICK`: the end of one main-loop iteration; everything pending is settled.
-    pub fn on_tick(&mut self, now: u64) {
-        self.settle(now);
+    pub fn on_tick(&mut self) {
+        self.settle();
         self.op = Op::None;
     }
 
     /// Settles whatever is pending because a new, unrelated callback arrived.
-    fn settle(&mut self, _now: u64) {
+    fn settle(&mut self) {
         self.settle_message();
         if let Some(p) = self.pending_login.take() {
             self.accept_login(p);
@@ -607,7 +607,7 @@ mod tests {
         let mut t = ready(Decider::Elsewhere);
         assert_eq!(t.on_basic_auth(1, info("c", Some("u")), 10), Answer::Defer);
         t.on_disconnect(1, ClientInfo::default(), 11);
-        t.on_tick(12);
+        t.on_tick();
         assert!(t.drain().is_empty());
         assert_eq!(t.counters().logins_refused, 1);
         assert_eq!(t.online(), 0);
@@ -621,7 +621,7 @@ mod tests {
             Answer::Success
         );
         assert!(t.drain().is_empty(), "not yet known");
-        t.on_tick(500);
+        t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, Kind::Connected);
@@ -646,14 +646,14 @@ mod tests {
     fn takeover_reports_old_disconnect_before_new_connect() {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("same", None), 1);
-        t.on_tick(2);
+        t.on_tick();
         assert_eq!(kinds(&mut t), [Kind::Connected]);
         t.on_basic_auth(2, info("same", None), 3);
         t.on_disconnect(1, info("same", None), 3);
         // re-check of the queued messages of the taken-over session: not a delivery
         let c = check(2, "same", Access::Read, "t", b"x", 1, false);
         t.on_acl_check(&c, Outcome::Allowed, 3);
-        t.on_tick(4);
+        t.on_tick();
         assert_eq!(kinds(&mut t), [Kind::Disconnected, Kind::Connected]);
         assert_eq!(t.counters().reads_on_reconnect, 1);
     }
@@ -666,7 +666,7 @@ mod tests {
         t.on_acl_check(&denied, Outcome::Denied, 2);
         let allowed = check(1, "c", Access::Subscribe, "pub/#", b"", 2, false);
         t.on_acl_check(&allowed, Outcome::Allowed, 3);
-        t.on_tick(4);
+        t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].kind, Kind::Connected);
@@ -736,7 +736,7 @@ mod tests {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("pub", Some("alice")), 1);
         t.on_basic_auth(2, info("sub", None), 1);
-        t.on_tick(2);
+        t.on_tick();
         t.drain();
         let payload = b"hello".to_vec();
         let w = check(1, "pub", Access::Write, "a/b", &payload, 1, false);
@@ -754,7 +754,7 @@ mod tests {
         t.on_message_tail();
         let r = check(2, "sub", Access::Read, "a/b", &payload, 1, false);
         t.on_acl_check(&r, Outcome::Allowed, 3);
-        t.on_tick(4);
+        t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].kind, Kind::Publish);
@@ -780,7 +780,7 @@ mod tests {
             retain: false,
         };
         t.on_message(&m, 2);
-        t.on_tick(3);
+        t.on_tick();
         assert_eq!(kinds(&mut t), [Kind::Connected]);
         assert_eq!(t.counters().publishes_refused, 1);
     }
@@ -789,13 +789,13 @@ mod tests {
     fn denied_read_and_unrelated_reads_have_no_from() {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(2, info("sub", None), 1);
-        t.on_tick(2);
+        t.on_tick();
         t.drain();
         let r = check(2, "sub", Access::Read, "x", b"1", 0, false);
         t.on_acl_check(&r, Outcome::Denied, 3);
         let r2 = check(2, "sub", Access::Read, "y", b"2", 0, false);
         t.on_acl_check(&r2, Outcome::Allowed, 3);
-        t.on_tick(4);
+        t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].topic.as_deref(), Some("y"));
@@ -835,7 +835,7 @@ mod tests {
         };
         t.on_message(&m, 3);
         t.on_message_tail();
-        t.on_tick(3);
+        t.on_tick();
         assert_eq!(kinds(&mut t), [Kind::Connected]);
         assert_eq!(t.counters().unverified, 2);
     }
