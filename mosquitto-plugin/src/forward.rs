@@ -1,0 +1,417 @@
+//! The hand-over from mosquitto's thread to the bridge.
+//!
+//! mosquitto's thread only calls [`Forwarder::offer`]: a byte-and-count-bounded `try_send` that never
+//! blocks; when the queue is full the event is dropped and counted (`dropped_queue_full`). A forwarder
+//! thread owns the [`Bridge`]: it starts it (retrying with back-off while RocketMQ is unreachable, so that
+//! mosquitto starts and serves even when RocketMQ is down), hands events to it, applies reloads, and on
+//! shutdown drains into it and reports what could not be sent.
+//!
+//! The bridge always runs in `async` mode here: a config saying `produce = sync` is run as async with a
+//! start-up warning, because a sync hand-over would make one RocketMQ round trip per event on the
+//! forwarder thread. The bridge's overflow policy applies inside the bridge: `drop_new` and `drop_oldest`
+//! drop and count there; `block` makes the forwarder thread wait, so the plugin queue fills and further
+//! events are dropped and counted at the plugin queue (mosquitto itself is never blocked).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use rocketmq_bridge::bridge::{Bridge, BridgeConfig, BridgeStats, Event, EventKind, ProduceMode};
+
+use crate::event::{Kind, MqttEvent};
+
+/// Most events waiting in the plugin queue.
+pub const QUEUE_MAX_EVENTS: usize = 65_536;
+/// First retry delay when the bridge cannot start; doubles up to [`START_RETRY_MAX`].
+pub const START_RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest retry delay when the bridge cannot start.
+pub const START_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Nice value of the forwarder thread and of every bridge thread it starts (they inherit it): under CPU
+/// pressure mosquitto's own thread goes first, and the bridge works with what is left (falling behind
+/// shows up as counted queue drops, never as broker latency).
+pub const BRIDGE_THREAD_NICE: i32 = 10;
+/// Fixed per-event overhead counted against the queue's byte budget.
+const EVENT_OVERHEAD: usize = 160;
+
+/// Counters of the hand-over (monotonic).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardCounters {
+    /// Events accepted into the plugin queue.
+    pub queued: u64,
+    /// Events dropped because the plugin queue was full (bridge backed up or not started).
+    pub dropped_queue_full: u64,
+    /// Events handed to the bridge.
+    pub handed_over: u64,
+    /// Events the bridge refused at hand-over (dropped by its overflow policy or size limit, or closed).
+    pub refused_by_bridge: u64,
+    /// Events still queued at shutdown that could not be handed over: the bridge never started, or the
+    /// drain deadline passed.
+    pub unsent_at_shutdown: u64,
+    /// Bridge start attempts that failed.
+    pub start_failures: u64,
+    /// Events in the queue now.
+    pub in_queue_events: usize,
+    /// Bytes (as budgeted) in the queue now.
+    pub in_queue_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queued: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    handed_over: AtomicU64,
+    refused_by_bridge: AtomicU64,
+    unsent_at_shutdown: AtomicU64,
+    start_failures: AtomicU64,
+    queued_bytes: AtomicUsize,
+    queued_events: AtomicUsize,
+    bridge_stats: Mutex<Option<BridgeStats>>,
+}
+
+enum Ctl {
+    Reload(Box<BridgeConfig>),
+    Stop(Duration),
+}
+
+/// The hand-over handle, owned by the plugin.
+pub struct Forwarder {
+    tx: Sender<MqttEvent>,
+    ctl: Sender<Ctl>,
+    max_bytes: usize,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+fn event_size(ev: &MqttEvent) -> usize {
+    EVENT_OVERHEAD
+        + ev.payload.as_ref().map_or(0, |p| p.len())
+        + ev.topic.as_ref().map_or(0, String::len)
+        + ev.client_id.as_ref().map_or(0, String::len)
+        + ev.username.as_ref().map_or(0, String::len)
+        + ev.from.as_ref().map_or(0, String::len)
+}
+
+/// The bridge's event for one plugin event.
+pub fn to_bridge_event(ev: MqttEvent) -> Event {
+    let kind = match ev.kind {
+        Kind::Connected => EventKind::ClientConnected,
+        Kind::Disconnected => EventKind::ClientDisconnected,
+        Kind::Subscribed => EventKind::SessionSubscribed,
+        Kind::Unsubscribed => EventKind::SessionUnsubscribed,
+        Kind::Publish => EventKind::MessagePublish,
+        Kind::Delivered => EventKind::MessageDelivered,
+    };
+    let mut e = Event::new(kind);
+    e.client_id = ev.client_id;
+    e.username = ev.username;
+    e.topic = ev.topic;
+    e.payload = ev.payload;
+    e.qos = ev.qos;
+    e.retain = ev.retain;
+    e.from = ev.from;
+    e.reason = None;
+    e.ts = Some(ev.ts);
+    e
+}
+
+/// Which plugin event kinds any rule of `cfg` wants.
+pub fn interest(cfg: &BridgeConfig) -> [bool; 6] {
+    let mut out = [false; 6];
+    for k in Kind::ALL {
+        let bk = to_bridge_event(MqttEvent::new(k, 0)).kind;
+        out[k.index()] = !cfg.rules.for_event(bk).is_empty();
+    }
+    out
+}
+
+/// Adjusts a loaded config for running inside mosquitto; returns the warnings to log.
+pub fn adapt(cfg: &mut BridgeConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if cfg.produce == ProduceMode::Sync {
+        cfg.produce = ProduceMode::Async;
+        warnings.push(
+            "bridge.rocket.produce = sync is run as async inside mosquitto: mosquitto has one thread, and \
+             events are confirmed asynchronously by the bridge (failures are counted, never waited for)"
+                .to_string(),
+        );
+    }
+    let acked = cfg.rules.for_event(EventKind::MessageAcked).len();
+    if acked > 0 {
+        warnings.push(format!(
+            "{acked} message.acked rule(s) are inactive: mosquitto 2.0.11 reports no acknowledgements to plugins"
+        ));
+    }
+    warnings
+}
+
+impl Forwarder {
+    /// Starts the forwarder thread; the bridge itself is started on that thread.
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
+        // Unbounded list channel, bounded here by count and bytes: a bounded crossbeam channel would
+        // preallocate (and touch) every slot up front, about 13 MB for 65 536 events.
+        let (tx, rx) = unbounded::<MqttEvent>();
+        let (ctl, ctl_rx) = bounded::<Ctl>(16);
+        let shared = Arc::new(Shared::default());
+        let sh = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("mosq-forward".into())
+            .spawn(move || run(cfg, rx, ctl_rx, sh))?;
+        Ok(Forwarder {
+            tx,
+            ctl,
+            max_bytes,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Non-blocking hand-over from mosquitto's thread.
+    pub fn offer(&self, ev: MqttEvent) {
+        let size = event_size(&ev);
+        let sh = &self.shared;
+        let before = sh.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        let count = sh.queued_events.fetch_add(1, Ordering::Relaxed);
+        if before + size > self.max_bytes || count >= QUEUE_MAX_EVENTS {
+            sh.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+            sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.tx.try_send(ev) {
+            Ok(()) => {
+                sh.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                sh.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+                sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Hands new rules to the bridge (applied on the forwarder thread; buffered events are kept).
+    pub fn reload(&self, cfg: BridgeConfig) {
+        if self.ctl.try_send(Ctl::Reload(Box::new(cfg))).is_err() {
+            log::warn!("reload not applied: forwarder busy or stopped");
+        }
+    }
+
+    /// The hand-over counters.
+    pub fn counters(&self) -> ForwardCounters {
+        let s = &self.shared;
+        ForwardCounters {
+            queued: s.queued.load(Ordering::Relaxed),
+            dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
+            handed_over: s.handed_over.load(Ordering::Relaxed),
+            refused_by_bridge: s.refused_by_bridge.load(Ordering::Relaxed),
+            unsent_at_shutdown: s.unsent_at_shutdown.load(Ordering::Relaxed),
+            start_failures: s.start_failures.load(Ordering::Relaxed),
+            in_queue_events: s.queued_events.load(Ordering::Relaxed),
+            in_queue_bytes: s.queued_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The bridge's counters as last seen by the forwarder (refreshed about once a second).
+    pub fn bridge_stats(&self) -> Option<BridgeStats> {
+        self.shared.bridge_stats.lock().clone()
+    }
+
+    /// Drains into the bridge, shuts it down within `deadline` and joins the thread. Returns the final
+    /// counters and the bridge's counters after its shutdown.
+    pub fn stop(mut self, deadline: Duration) -> (ForwardCounters, Option<BridgeStats>) {
+        let _ = self.ctl.send(Ctl::Stop(deadline));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        (self.counters(), self.bridge_stats())
+    }
+}
+
+fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
+    crate::ffi::lower_current_thread_priority(BRIDGE_THREAD_NICE);
+    let mut bridge: Option<Bridge> = None;
+    let mut next_try = Instant::now();
+    let mut backoff = START_RETRY_MIN;
+    let mut last_stats = Instant::now();
+    loop {
+        if bridge.is_none() && Instant::now() >= next_try {
+            match Bridge::start(cfg.clone()) {
+                Ok(b) => {
+                    log::info!("bridge started servers={}", cfg.servers.join(";"));
+                    bridge = Some(b);
+                    backoff = START_RETRY_MIN;
+                }
+                Err(e) => {
+                    sh.start_failures.fetch_add(1, Ordering::Relaxed);
+                    log::warn!(
+                        "bridge not started (events wait in the plugin queue, overflow dropped and counted): {e}; retry in {backoff:?}"
+                    );
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(START_RETRY_MAX);
+                }
+            }
+        }
+        if let Some(b) = &bridge {
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                *sh.bridge_stats.lock() = Some(b.stats());
+                last_stats = Instant::now();
+            }
+        }
+        let wait = match &bridge {
+            Some(_) => Duration::from_millis(500),
+            None => next_try.saturating_duration_since(Instant::now()),
+        };
+        let events = if bridge.is_some() {
+            rx.clone()
+        } else {
+            crossbeam_channel::never()
+        };
+        select! {
+            recv(ctl) -> c => match c {
+                Ok(Ctl::Reload(new)) => {
+                    let mut new = *new;
+                    for w in adapt(&mut new) {
+                        log::warn!("{w}");
+                    }
+                    match &bridge {
+                        Some(b) => match b.reload(new.clone()) {
+                            Ok(()) => {
+                                log::info!("bridge rules reloaded rules={}", new.rules.len());
+                                cfg = new;
+                            }
+                            Err(e) => log::warn!("bridge reload refused, old rules kept: {e}"),
+                        },
+                        None => cfg = new,
+                    }
+                }
+                Ok(Ctl::Stop(deadline)) => {
+                    finish(bridge, &rx, &sh, deadline);
+                    return;
+                }
+                Err(_) => {
+                    finish(bridge, &rx, &sh, Duration::from_secs(5));
+                    return;
+                }
+            },
+            recv(events) -> ev => {
+                if let Ok(ev) = ev {
+                    forward(bridge.as_ref(), ev, &sh);
+                }
+            },
+            default(wait) => {}
+        }
+    }
+}
+
+fn forward(bridge: Option<&Bridge>, ev: MqttEvent, sh: &Shared) {
+    sh.queued_bytes
+        .fetch_sub(event_size(&ev), Ordering::Relaxed);
+    sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+    let Some(b) = bridge else {
+        sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    sh.handed_over.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = b.sender().send(to_bridge_event(ev)) {
+        sh.refused_by_bridge.fetch_add(1, Ordering::Relaxed);
+        log::debug!("bridge refused an event: {e}");
+    }
+}
+
+fn finish(bridge: Option<Bridge>, rx: &Receiver<MqttEvent>, sh: &Shared, deadline: Duration) {
+    let end = Instant::now() + deadline;
+    while let Ok(ev) = rx.try_recv() {
+        if Instant::now() > end {
+            sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
+            sh.queued_bytes
+                .fetch_sub(event_size(&ev), Ordering::Relaxed);
+            sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+            continue;
+        }
+        forward(bridge.as_ref(), ev, sh);
+    }
+    if let Some(b) = bridge {
+        let left = end.saturating_duration_since(Instant::now());
+        let report = b.shutdown(left.max(Duration::from_millis(500)));
+        *sh.bridge_stats.lock() = Some(report.stats.clone());
+        log::info!(
+            "bridge stopped drained={} elapsed={:?} sent_during_shutdown={} unsent={}",
+            report.drained,
+            report.elapsed,
+            report.sent_during_shutdown,
+            report.unsent.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_the_bridge_kind_of_the_same_hook() {
+        for k in Kind::ALL {
+            let e = to_bridge_event(MqttEvent::new(k, 7));
+            assert_eq!(e.kind.hook_name(), k.hook_name());
+            assert_eq!(e.ts, Some(7));
+            assert_eq!(e.reason, None);
+        }
+    }
+
+    #[test]
+    fn sync_is_run_as_async_with_a_warning_and_acked_rules_are_inactive() {
+        let mut cfg = BridgeConfig::parse(
+            "bridge.rocket.produce = sync\n\
+             bridge.rocket.hook.message.acked.1 = {\"filter\": \"#\", \"topic\": \"MessageAcked\"}\n\
+             bridge.rocket.hook.message.publish.1 = {\"filter\": \"#\", \"topic\": \"MessagePublish\"}\n",
+            "t.conf",
+        )
+        .unwrap();
+        let w = adapt(&mut cfg);
+        assert_eq!(cfg.produce, ProduceMode::Async);
+        assert_eq!(w.len(), 2);
+        assert!(w[0].contains("run as async"));
+        assert!(w[1].starts_with("1 message.acked rule(s) are inactive"));
+        let i = interest(&cfg);
+        assert!(i[Kind::Publish.index()]);
+        assert!(!i[Kind::Delivered.index()]);
+    }
+
+    #[test]
+    fn offer_drops_and_counts_when_the_byte_budget_is_full() {
+        // A config whose bridge cannot start (nothing listens on port 1): events stay queued.
+        let cfg = BridgeConfig::parse(
+            "bridge.rocket.servers = 127.0.0.1:1\n\
+             bridge.rocket.hook.message.publish.1 = {\"filter\": \"#\", \"topic\": \"T\"}\n",
+            "t.conf",
+        )
+        .unwrap();
+        let f = Forwarder::start(cfg, 4 * EVENT_OVERHEAD).unwrap();
+        for _ in 0..10 {
+            let mut e = MqttEvent::new(Kind::Publish, 1);
+            e.payload = Some(bytes::Bytes::from_static(b"x"));
+            f.offer(e);
+        }
+        let c = f.counters();
+        assert_eq!(c.queued + c.dropped_queue_full, 10);
+        assert!(c.dropped_queue_full >= 6, "{c:?}");
+        let (c, _) = f.stop(Duration::from_millis(200));
+        // everything queued was accounted for at shutdown, and the budget was released
+        assert_eq!(c.unsent_at_shutdown, c.queued, "{c:?}");
+        assert_eq!((c.in_queue_events, c.in_queue_bytes), (0, 0), "{c:?}");
+    }
+}
