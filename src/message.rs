@@ -987,6 +987,32 @@ impl IdState {
     }
 }
 
+// Debug never prints bodies (they are MQTT payloads): their length only.
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("topic", &self.topic)
+            .field("body_len", &self.body.len())
+            .field("flag", &self.flag)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MessageExt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageExt")
+            .field("topic", &self.topic)
+            .field("queue_id", &self.queue_id)
+            .field("queue_offset", &self.queue_offset)
+            .field("commit_log_offset", &self.commit_log_offset)
+            .field("sys_flag", &self.sys_flag)
+            .field("body_len", &self.body.len())
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1014,31 +1040,5 @@ mod tests {
     #[test]
     fn hex_upper_is_upper_case() {
         assert_eq!(hex_upper(&[0x7f, 0x0a, 0xff]), "7F0AFF");
-    }
-}
-
-// Debug never prints bodies (they are MQTT payloads): their length only.
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message")
-            .field("topic", &self.topic)
-            .field("body_len", &self.body.len())
-            .field("flag", &self.flag)
-            .field("properties", &self.properties)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for MessageExt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageExt")
-            .field("topic", &self.topic)
-            .field("queue_id", &self.queue_id)
-            .field("queue_offset", &self.queue_offset)
-            .field("commit_log_offset", &self.commit_log_offset)
-            .field("sys_flag", &self.sys_flag)
-            .field("body_len", &self.body.len())
-            .field("properties", &self.properties)
-            .finish()
     }
 }

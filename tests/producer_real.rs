@@ -62,7 +62,7 @@ fn message(topic: &str, i: usize) -> Message {
     Message::new(topic, body(i))
         .with_keys(&[&format!("key-{i}")])
         .with_tags(&format!("tag{}", i % 3))
-        .with_property("seq", &i.to_string())
+        .with_property("seq", i.to_string())
 }
 
 /// Every sent message is read back once, with body, keys, tags and our properties intact.
@@ -205,7 +205,7 @@ fn key_hash_keeps_each_keys_order() {
                     let key = format!("client-{k}");
                     let m = Message::new(topic.as_str(), format!("{k}:{i}"))
                         .with_property("k", &key)
-                        .with_property("i", &i.to_string());
+                        .with_property("i", i.to_string());
                     p.send_with_key(m, Some(key.as_bytes())).unwrap();
                 }
             });

@@ -366,14 +366,14 @@ impl Inner {
         for m in &mut msgs {
             if m.unique_key().is_none() {
                 m.properties
-                    .set(crate::message::PROPERTY_UNIQ_KEY, &self.ids.next_id());
+                    .set(crate::message::PROPERTY_UNIQ_KEY, self.ids.next_id());
             }
             if m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
                 m.properties.set(crate::message::PROPERTY_WAIT, "true");
             }
             ids.push(m.unique_key().unwrap_or_default().to_owned());
         }
-        let single = !batch || (msgs.len() == 1 && !batch);
+        let single = !batch;
         let (properties, body, flag) = if single {
             let m = &msgs[0];
             let mut p = String::with_capacity(m.properties.encoded_len());
