@@ -495,13 +495,24 @@ impl Inner {
         detail: String,
         code: Option<i32>,
     ) -> bool {
+        // Warn once per broker failure episode (when it becomes avoided), not per attempt: a broker
+        // that is down would otherwise flood a host's log.
+        if broker.avoided(Instant::now()) {
+            log::debug!(
+                "send attempt {} failed broker={} topic={}: {detail}",
+                job.attempts,
+                broker.addr,
+                job.prepared.topic
+            );
+        } else {
+            log::warn!(
+                "broker failed, avoided for {:?} broker={} topic={}: {detail}",
+                self.cfg.broker_avoid,
+                broker.addr,
+                job.prepared.topic
+            );
+        }
         broker.mark_failed(self.cfg.broker_avoid);
-        log::warn!(
-            "send attempt {} failed broker={} topic={}: {detail}",
-            job.attempts,
-            broker.addr,
-            job.prepared.topic
-        );
         if maybe_stored {
             job.maybe_stored = Some((broker.addr.clone(), detail.clone()));
         }
