@@ -383,7 +383,7 @@ stop_all() {
 CMD=${1:-}
 [ -n "$CMD" ] || die "usage: $0 install|start|stop|kill-broker|start-broker|kill-namesrv|start-namesrv [options]"
 shift
-DIR="" ; NS_N=1 ; BR_N=1 ; IMPL_ARG=java5 ; INDEX="" ; SIGNAL=KILL
+DIR="" ; NS_N=1 ; BR_N=1 ; IMPL_ARG=java5 ; INDEX="" ; SIGNAL=KILL ; WATCH_PID=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) DIR=$2; shift 2 ;;
@@ -392,6 +392,7 @@ while [ $# -gt 0 ]; do
         --impl) IMPL_ARG=$2; shift 2 ;;
         --index) INDEX=$2; shift 2 ;;
         --signal) SIGNAL=$2; shift 2 ;;
+        --watch-pid) WATCH_PID=$2; shift 2 ;;
         *) die "unknown argument '$1'" ;;
     esac
 done
@@ -446,6 +447,11 @@ start)
     trap - EXIT
     log "Apache RocketMQ $VERSION ($IMPL) ready: name servers ${NS_N} in $((t1 - t0)) ms, brokers ${BR_N} in $((t2 - t1)) ms more (total $((t2 - t0)) ms)"
     write_env
+    # --watch-pid PID (as scripts/rocketmq.sh): stop everything once that process exits (0: don't watch).
+    if [ -n "$WATCH_PID" ] && [ "$WATCH_PID" != 0 ]; then
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" stop --dir "$3"' \
+            rocketmq-java-watchdog "$WATCH_PID" "$0" "$DIR" </dev/null >/dev/null 2>&1 &
+    fi
     ;;
 stop)
     need_dir

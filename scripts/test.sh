@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is missing (rocketmq-rust 1.0 from crates.io,
+# Apache RocketMQ 5.5.0 from Maven Central, mosquitto 2.0 from Debian), then runs every test against the
+# rocketmq-rust broker, and the integration suites of the remoting layer, the producer and the bridge a
+# second time against the Apache RocketMQ 5.x (Java) broker.
+#
+#   scripts/test.sh            CI sizes
+#   TEST_SCALE=full scripts/test.sh    the issues' full sizes (10,000 messages per producer mode, ...)
+#   RMQ_SUITES=rust scripts/test.sh    only the rocketmq-rust run
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+suites=${RMQ_SUITES:-rust,java5}
+
+bash scripts/rocketmq.sh install
+if [[ ",$suites," == *",java5,"* ]]; then
+    command -v java >/dev/null && command -v mvn >/dev/null || { echo "test.sh: java and mvn are needed" >&2; exit 1; }
+    bash scripts/rocketmq-java.sh install --impl java5
+fi
+if ! command -v mosquitto >/dev/null || [ ! -f /usr/include/mosquitto_broker.h ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
+    else
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
+    fi
+fi
+# A packaged mosquitto may start a system broker on 1883; the tests start their own on free ports.
+systemctl stop mosquitto 2>/dev/null || true
+
+if [[ ",$suites," == *",rust,"* ]]; then
+    echo "=== all tests, rocketmq-rust 1.0 broker"
+    RMQ_IMPL=rust cargo test --locked --workspace
+fi
+if [[ ",$suites," == *",java5,"* ]]; then
+    echo "=== integration suites, Apache RocketMQ 5.5.0 (Java) broker"
+    RMQ_IMPL=java5 cargo test --locked --test remoting_real --test producer_real --test bridge_real
+fi
