@@ -225,7 +225,8 @@ pub struct RuleCounters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BridgeStats {
-    /// Per rule, by rule id (rules removed by a reload stay).
+    /// Per rule and topic, by rule id (rules removed by a reload stay; a rule a reload pointed at
+    /// another topic has one entry per topic).
     pub rules: Vec<RuleCounters>,
     /// Events no rule matched.
     pub unmatched: u64,
@@ -252,7 +253,7 @@ impl BridgeStats {
         t
     }
 
-    /// The counters of one rule.
+    /// The counters of one rule (its first topic, when a reload changed it; see [`BridgeStats::rules`]).
     pub fn rule(&self, id: RuleId) -> Option<&RuleCounters> {
         self.rules.iter().find(|r| r.rule == Some(id))
     }
@@ -463,7 +464,9 @@ struct Shared {
     key_prefix: String,
     seq: AtomicU64,
     active: RwLock<Arc<Active>>,
-    all_stats: Mutex<BTreeMap<RuleId, Arc<RuleStats>>>,
+    /// Every rule's counters by (rule, topic): a reload that points a rule at another topic starts a
+    /// new entry, and removed rules keep theirs.
+    all_stats: Mutex<BTreeMap<(RuleId, String), Arc<RuleStats>>>,
     unmatched: AtomicU64,
     budget: Budget,
     in_flight: AtomicUsize,
@@ -481,7 +484,7 @@ impl Shared {
             .all_stats
             .lock()
             .iter()
-            .map(|(id, s)| RuleCounters {
+            .map(|((id, _), s)| RuleCounters {
                 rule: Some(*id),
                 topic: s.topic.clone(),
                 matched: s.matched.load(Ordering::Relaxed),
@@ -1029,22 +1032,18 @@ impl Drop for Bridge {
     }
 }
 
-fn build_active(cfg: &BridgeConfig, all: &mut BTreeMap<RuleId, Arc<RuleStats>>) -> Active {
+fn build_active(
+    cfg: &BridgeConfig,
+    all: &mut BTreeMap<(RuleId, String), Arc<RuleStats>>,
+) -> Active {
     let mut stats = HashMap::new();
     for r in cfg.rules.iter() {
-        let s = all.entry(r.id()).or_insert_with(|| {
+        let s = all.entry((r.id(), r.topic.clone())).or_insert_with(|| {
             Arc::new(RuleStats {
                 topic: r.topic.clone(),
                 ..RuleStats::default()
             })
         });
-        // A reload may point the same rule id at another topic: counters start afresh then.
-        if s.topic != r.topic {
-            *s = Arc::new(RuleStats {
-                topic: r.topic.clone(),
-                ..RuleStats::default()
-            });
-        }
         stats.insert(r.id(), Arc::clone(s));
     }
     Active {

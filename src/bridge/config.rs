@@ -139,7 +139,8 @@ pub struct BridgeConfig {
     pub sync_timeout: Duration,
     /// `bridge.rocket.producer.batch_size`.
     pub batch_size: usize,
-    /// `bridge.rocket.encode_payload_type`: the default for rules without `payload_encoding`.
+    /// `bridge.rocket.encode_payload_type`: the default for rules without `payload_encoding`,
+    /// applied when the file is parsed (each rule then carries its own encoding).
     pub encode_payload_type: PayloadEncoding,
     /// `bridge.rocket.sock.buffer`, bytes.
     pub sock_buffer: usize,
