@@ -54,8 +54,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Messages the channel holds at most (the byte budget is usually the tighter bound).
-pub const CHANNEL_CAPACITY: usize = 65_536;
+/// Messages the channel holds at most. crossbeam preallocates a bounded channel's slots, so this is
+/// kept small: the byte budget is the real bound on buffered events.
+pub const CHANNEL_CAPACITY: usize = 1_024;
 /// Bytes counted per message on top of body, properties and topic.
 const MESSAGE_OVERHEAD: usize = 96;
 /// Messages the dispatcher collects before it flushes, however busy the channel.
