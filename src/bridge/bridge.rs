@@ -44,7 +44,6 @@ use crate::message::{batch_record_len, Message};
 use crate::producer::{
     self, key_hash, Producer, ProducerConfig, ProducerError, SendError, SendErrorKind, SendResult,
 };
-use crate::remoting::acl::AclCredentials;
 use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -801,13 +800,7 @@ impl fmt::Debug for Bridge {
 
 /// The producer settings a bridge config implies.
 pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
-    let acl = cfg.acl.as_ref().map(|a| {
-        let c = AclCredentials::new(a.access_key.clone(), a.secret_key.clone());
-        match &a.security_token {
-            Some(t) => c.with_token(t.clone()),
-            None => c,
-        }
-    });
+    let acl = cfg.acl.clone();
     ProducerConfig::new(&cfg.servers, &cfg.producer_group)
         .send_timeout(cfg.sync_timeout)
         .queue_strategy(match cfg.queue_strategy {

@@ -99,30 +99,8 @@ pub enum QueueStrategy {
     RoundRobin,
 }
 
-/// ACL credentials. `Debug` never shows the secret or the token.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AclCredentials {
-    /// The access key.
-    pub access_key: String,
-    /// The secret key.
-    pub secret_key: String,
-    /// The security token, if any.
-    pub security_token: Option<String>,
-}
-
-impl fmt::Debug for AclCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AclCredentials")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
+/// ACL credentials: the remoting layer's type (its `Debug` never shows the secret or the token).
+pub use crate::remoting::acl::AclCredentials;
 
 /// The whole bridge configuration. Fields are public so embedders and tests can adjust a loaded
 /// config; [`BridgeConfig::default`] gives every default and no rules.
