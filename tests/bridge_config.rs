@@ -460,10 +460,13 @@ fn unknown_events_and_bad_rule_numbers() {
     );
 }
 
+/// A rule value and a check of the error it must give.
+type RuleCase = (&'static str, fn(&RuleError) -> bool);
+
 #[test]
 fn bad_rule_json_names_the_rule_key() {
     let key = "bridge.rocket.hook.message.publish.1";
-    let cases: Vec<(&str, fn(&RuleError) -> bool)> = vec![
+    let cases: Vec<RuleCase> = vec![
         (r##"{"filter": "#", "topic": "T""##, |e| {
             matches!(e, RuleError::InvalidJson(_))
         }),

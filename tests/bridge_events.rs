@@ -267,9 +267,16 @@ fn ndjson_nulls_and_absent_fields_are_unknown() {
     assert_eq!(ev.payload.as_deref(), Some(&[0u8, 1, 2, 0xff][..]));
 }
 
+/// An input line, the field its error must name, and a check of the error kind.
+type LineCase = (
+    &'static str,
+    Option<&'static str>,
+    fn(&EventErrorKind) -> bool,
+);
+
 #[test]
 fn ndjson_errors_name_line_and_field() {
-    let cases: &[(&str, Option<&str>, fn(&EventErrorKind) -> bool)] = &[
+    let cases: &[LineCase] = &[
         (r#"{"event":"client.connected""#, None, |k| {
             matches!(k, EventErrorKind::InvalidJson { .. })
         }),

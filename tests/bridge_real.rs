@@ -238,7 +238,12 @@ fn concurrent_sync_hosts_lose_nothing_and_keep_per_client_order() {
         let q = *queue_of.entry(client.clone()).or_insert(m.queue_id);
         assert_eq!(q, m.queue_id, "{client} stays on one queue");
         let prev = last.insert(client.clone(), n).unwrap_or(-1);
-        assert!(n > prev, "{client}: {n} stored after {prev}");
+        assert!(
+            n > prev,
+            "{client}: {n} stored after {prev} (queue {} offset {})",
+            m.queue_id,
+            m.queue_offset
+        );
     }
     assert_eq!(last.len(), threads);
     bridge.shutdown(Duration::from_secs(5));
@@ -271,12 +276,26 @@ fn async_batches_arrive_complete_and_in_order_per_client() {
     let got = without_warmup(read_back(&c.namesrv, &topic, events + 1));
     assert_eq!(got.len(), events);
     let mut last: HashMap<String, i64> = HashMap::new();
+    let mut queues: HashMap<String, std::collections::BTreeSet<i32>> = HashMap::new();
+    for m in &got {
+        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        queues
+            .entry(v["client_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .insert(m.queue_id);
+    }
+    eprintln!("DEBUG queues per client: {queues:?}");
     for m in &got {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
         let client = v["client_id"].as_str().unwrap().to_owned();
         let n: i64 = v["payload"].as_str().unwrap().parse().unwrap();
         let prev = last.insert(client.clone(), n).unwrap_or(-1);
-        assert!(n > prev, "{client}: {n} stored after {prev}");
+        assert!(
+            n > prev,
+            "{client}: {n} stored after {prev} (queue {} offset {})",
+            m.queue_id,
+            m.queue_offset
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use super::request::{classify_error, classify_response, Outcome};
 use super::{BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy};
 use crate::remoting::connection::PendingResponse;
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -179,14 +179,29 @@ struct Ctx {
 impl Ctx {
     fn run(self) {
         let mut inflight: VecDeque<(PendingResponse, Job)> = VecDeque::new();
+        // Ordered jobs (with a key) whose queue already has a request in flight: brokers may store
+        // pipelined requests of one connection out of order, so one queue gets one ordered request
+        // at a time; other queues keep pipelining.
+        let mut deferred: VecDeque<Job> = VecDeque::new();
+        let mut busy: HashSet<(String, i32)> = HashSet::new();
         let mut open = true;
         loop {
-            while inflight.len() < self.window {
+            let mut i = 0;
+            while i < deferred.len() && inflight.len() < self.window {
+                if ordered_queue(&deferred[i]).is_some_and(|q| busy.contains(&q)) {
+                    i += 1;
+                    continue;
+                }
+                if let Some(job) = deferred.remove(i) {
+                    self.launch(job, &mut inflight, &mut busy);
+                }
+            }
+            while inflight.len() + deferred.len() < self.window {
                 let next = if let Ok(j) = self.retries.try_recv() {
                     Some(j)
                 } else if !open {
                     None
-                } else if inflight.is_empty() {
+                } else if inflight.is_empty() && deferred.is_empty() {
                     select! {
                         recv(self.retries) -> j => j.ok(),
                         recv(self.jobs) -> j => match j {
@@ -205,25 +220,44 @@ impl Ctx {
                     }
                 };
                 match next {
-                    Some(job) => {
-                        if let Some(p) = self.start(job) {
-                            inflight.push_back(p);
-                        }
+                    Some(job) if ordered_queue(&job).is_some_and(|q| busy.contains(&q)) => {
+                        deferred.push_back(job)
                     }
+                    Some(job) => self.launch(job, &mut inflight, &mut busy),
                     None => break,
                 }
             }
             match inflight.pop_front() {
                 Some((pending, job)) => {
+                    let q = ordered_queue(&job);
                     let res = pending.wait();
                     self.finish(job, res);
+                    if let Some(q) = q {
+                        busy.remove(&q);
+                    }
                 }
-                None if !open => break,
+                None if !open && deferred.is_empty() => break,
                 None => {}
             }
         }
         // Jobs still queued when the queue closed were drained above (`open` turns false only once
         // the channel is empty and disconnected); retries arriving later are collected by `finish`.
+    }
+
+    /// Starts `job`; an ordered job marks its queue busy until its response is handled.
+    fn launch(
+        &self,
+        job: Job,
+        inflight: &mut VecDeque<(PendingResponse, Job)>,
+        busy: &mut HashSet<(String, i32)>,
+    ) {
+        let q = ordered_queue(&job);
+        if let Some(p) = self.start(job) {
+            if let Some(q) = q {
+                busy.insert(q);
+            }
+            inflight.push_back(p);
+        }
     }
 
     /// Sends the job's attempt; `None` when it completed (or moved) at once.
@@ -341,4 +375,12 @@ impl Ctx {
                 Some(v.saturating_sub(1))
             });
     }
+}
+
+/// The (topic, queue id) of a job sent with an ordering key (`None` for unordered jobs).
+fn ordered_queue(job: &Job) -> Option<(String, i32)> {
+    job.key_hash?;
+    job.queue
+        .as_ref()
+        .map(|(mq, _)| (mq.topic.clone(), mq.queue_id))
 }
