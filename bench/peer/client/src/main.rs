@@ -9,7 +9,8 @@
 //! Message counts follow the bench program: sync1 min(N, 20000), sync8 and async N, batch100 10 N.
 
 use rocketmq_client_rust::{
-    ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, SendResult, SendStatus,
+    ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, SendResult,
+    SendStatus,
 };
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
@@ -38,7 +39,10 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn msg(topic: &str, body: &[u8]) -> Message {
-    Message::builder().topic(topic).body_slice(body).build_unchecked()
+    Message::builder()
+        .topic(topic)
+        .body_slice(body)
+        .build_unchecked()
 }
 
 fn pct(v: &mut [u64], p: f64) -> u64 {
@@ -57,7 +61,11 @@ struct Tally {
 
 impl Tally {
     fn new(n: usize) -> Arc<Tally> {
-        Arc::new(Tally { ok: AtomicUsize::new(0), failed: AtomicUsize::new(0), lat_us: Mutex::new(Vec::with_capacity(n)) })
+        Arc::new(Tally {
+            ok: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            lat_us: Mutex::new(Vec::with_capacity(n)),
+        })
     }
     fn record(&self, k: usize, good: bool, since: Instant) {
         if good {
@@ -65,7 +73,10 @@ impl Tally {
         } else {
             self.failed.fetch_add(k, Ordering::Relaxed);
         }
-        self.lat_us.lock().unwrap().push(since.elapsed().as_micros() as u64);
+        self.lat_us
+            .lock()
+            .unwrap()
+            .push(since.elapsed().as_micros() as u64);
     }
     fn done(&self) -> usize {
         self.ok.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
@@ -76,7 +87,14 @@ fn good(r: &ClientResult<Option<SendResult>>) -> bool {
     matches!(r, Ok(Some(s)) if s.send_status == SendStatus::SendOk)
 }
 
-async fn sync_run(p: &DefaultMQProducer, topic: &str, n: usize, threads: usize, t: &Arc<Tally>, body: &Arc<Vec<u8>>) {
+async fn sync_run(
+    p: &DefaultMQProducer,
+    topic: &str,
+    n: usize,
+    threads: usize,
+    t: &Arc<Tally>,
+    body: &Arc<Vec<u8>>,
+) {
     let mut tasks = Vec::new();
     for i in 0..threads {
         let (p, t, body, topic) = (p.clone(), Arc::clone(t), Arc::clone(body), topic.to_owned());
@@ -101,7 +119,14 @@ async fn wait_all(t: &Tally, n: usize) {
 }
 
 /// A burst of callback sends (no client-side window: the library's own back-pressure applies).
-async fn async_run(p: &DefaultMQProducer, topic: &str, n: usize, batch: usize, t: &Arc<Tally>, body: &[u8]) {
+async fn async_run(
+    p: &DefaultMQProducer,
+    topic: &str,
+    n: usize,
+    batch: usize,
+    t: &Arc<Tally>,
+    body: &[u8],
+) {
     let mut sent = 0;
     while sent < n {
         let k = batch.min(n - sent);
@@ -117,10 +142,12 @@ async fn async_run(p: &DefaultMQProducer, topic: &str, n: usize, batch: usize, t
             t2.record(k, ok, st);
         };
         let res = if batch == 1 {
-            p.send_with_callback_timeout(msg(topic, body), cb, TIMEOUT_MS).await
+            p.send_with_callback_timeout(msg(topic, body), cb, TIMEOUT_MS)
+                .await
         } else {
             let msgs: Vec<Message> = (0..k).map(|_| msg(topic, body)).collect();
-            p.send_batch_with_callback_timeout(msgs, cb, TIMEOUT_MS).await
+            p.send_batch_with_callback_timeout(msgs, cb, TIMEOUT_MS)
+                .await
         };
         if res.is_err() && !once.swap(true, Ordering::AcqRel) {
             t.record(k, false, st);
@@ -131,14 +158,25 @@ async fn async_run(p: &DefaultMQProducer, topic: &str, n: usize, batch: usize, t
 }
 
 /// Batches sent one after another, each waiting for its answer.
-async fn batch_sync_run(p: &DefaultMQProducer, topic: &str, n: usize, batch: usize, t: &Arc<Tally>, body: &[u8]) {
+async fn batch_sync_run(
+    p: &DefaultMQProducer,
+    topic: &str,
+    n: usize,
+    batch: usize,
+    t: &Arc<Tally>,
+    body: &[u8],
+) {
     let mut sent = 0;
     while sent < n {
         let k = batch.min(n - sent);
         let msgs: Vec<Message> = (0..k).map(|_| msg(topic, body)).collect();
         let st = Instant::now();
         let r = p.send_batch_with_timeout(msgs, TIMEOUT_MS).await;
-        t.record(k, matches!(&r, Ok(s) if s.send_status == SendStatus::SendOk), st);
+        t.record(
+            k,
+            matches!(&r, Ok(s) if s.send_status == SendStatus::SendOk),
+            st,
+        );
         sent += k;
     }
 }
@@ -146,19 +184,35 @@ async fn batch_sync_run(p: &DefaultMQProducer, topic: &str, n: usize, batch: usi
 #[tokio::main]
 async fn main() -> ClientResult<()> {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let ns = opt("--namesrv").unwrap_or_else(|| "127.0.0.1:9876".into());
-    let n: usize = opt("--messages").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: usize = opt("--messages")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let scenario = opt("--scenario").unwrap_or_else(|| "sync1".into());
     let topic = opt("--topic").unwrap_or_else(|| format!("PeerBenchTopic{}", std::process::id()));
 
-    let owner = RuntimeOwner::plan(RuntimeConfig { thread_name: "peer-bench".into(), ..Default::default() })
-        .expect("runtime plan")
-        .build()
-        .map_err(|e| ClientError::internal("create runtime", e))?;
-    let telemetry = rocketmq_observability::install_global(&rocketmq_observability::TelemetryBootstrapConfig::default())
-        .map_err(|e| ClientError::internal("telemetry", e))?;
-    let rt = ClientRuntime::try_new(owner.root_context().component("client"), ClientRuntimeConfig::default(), telemetry.handle())?;
+    let owner = RuntimeOwner::plan(RuntimeConfig {
+        thread_name: "peer-bench".into(),
+        ..Default::default()
+    })
+    .expect("runtime plan")
+    .build()
+    .map_err(|e| ClientError::internal("create runtime", e))?;
+    let telemetry = rocketmq_observability::install_global(
+        &rocketmq_observability::TelemetryBootstrapConfig::default(),
+    )
+    .map_err(|e| ClientError::internal("telemetry", e))?;
+    let rt = ClientRuntime::try_new(
+        owner.root_context().component("client"),
+        ClientRuntimeConfig::default(),
+        telemetry.handle(),
+    )?;
     let mut p = DefaultMQProducer::builder(rt.clone())
         .producer_group(format!("peer_bench_group_{}", std::process::id()))
         .name_server_addr(ns)

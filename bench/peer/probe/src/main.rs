@@ -49,7 +49,11 @@ fn frame(topic: &str, queue: usize, batch: usize, ids: &UniqIdGenerator) -> Byte
     } else {
         let mut b = BytesMut::new();
         encode_batch_body(&msgs, &mut b).expect("batch body");
-        (SEND_BATCH_MESSAGE, "WAIT\u{1}true\u{2}".to_owned(), b.freeze())
+        (
+            SEND_BATCH_MESSAGE,
+            "WAIT\u{1}true\u{2}".to_owned(),
+            b.freeze(),
+        )
     };
     let mut cmd = RemotingCommand::request(code)
         .with_ext("a", "probe_group")
@@ -90,7 +94,10 @@ fn read_responses(
                     } else {
                         failed += 1;
                         if failed <= 3 {
-                            eprintln!("probe: response code {} remark {:?}", resp.code, resp.remark);
+                            eprintln!(
+                                "probe: response code {} remark {:?}",
+                                resp.code, resp.remark
+                            );
                         }
                     }
                     let _ = slots.try_send(());
@@ -108,7 +115,9 @@ fn read_responses(
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => {
                 eprintln!("probe: read error {e}");
                 break;
@@ -121,11 +130,23 @@ fn read_responses(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let broker = opt(&args, "--broker").unwrap_or_else(|| "127.0.0.1:10911".into());
-    let topic = opt(&args, "--topic").unwrap_or_else(|| format!("ProbeTopic{}", std::process::id()));
-    let messages: usize = opt(&args, "--messages").and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let batch: usize = opt(&args, "--batch").and_then(|v| v.parse().ok()).unwrap_or(100).max(1);
-    let conns: usize = opt(&args, "--conns").and_then(|v| v.parse().ok()).unwrap_or(4).max(1);
-    let window: usize = opt(&args, "--window").and_then(|v| v.parse().ok()).unwrap_or(16).max(1);
+    let topic =
+        opt(&args, "--topic").unwrap_or_else(|| format!("ProbeTopic{}", std::process::id()));
+    let messages: usize = opt(&args, "--messages")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let batch: usize = opt(&args, "--batch")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+        .max(1);
+    let conns: usize = opt(&args, "--conns")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+        .max(1);
+    let window: usize = opt(&args, "--window")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+        .max(1);
     let ids = UniqIdGenerator::new();
     let frames: Vec<Bytes> = (0..QUEUES).map(|q| frame(&topic, q, batch, &ids)).collect();
     let requests = messages.div_ceil(batch);
@@ -136,7 +157,12 @@ fn main() {
         let mut s = TcpStream::connect(&broker).expect("connect broker");
         s.set_read_timeout(Some(timeout)).expect("timeout");
         s.write_all(&frames[0]).expect("write");
-        let (ok, _) = read_responses(s, 1, crossbeam_channel::bounded(1).0, Instant::now() + timeout);
+        let (ok, _) = read_responses(
+            s,
+            1,
+            crossbeam_channel::bounded(1).0,
+            Instant::now() + timeout,
+        );
         if ok != 1 {
             eprintln!("probe: warm-up request failed");
         }
