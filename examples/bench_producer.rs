@@ -97,11 +97,16 @@ fn async_run(p: &Producer, topic: &str, n: usize, batch: usize, name: &'static s
     let done = Arc::new(AtomicUsize::new(0));
     let (t0, c0) = (Instant::now(), cpu_seconds());
     let mut sent = 0;
+    // Keep at most 256 requests outstanding, as the peer benchmarks do: a permit per request.
+    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(256);
     while sent < n {
+        permit_tx.send(()).expect("permit");
         let k = batch.min(n - sent);
         let st = Instant::now();
         let (lat2, failed2, done2) = (Arc::clone(&lat), Arc::clone(&failed), Arc::clone(&done));
+        let permit = permit_rx.clone();
         let cb = Box::new(move |r: Result<_, rocketmq_bridge::producer::SendError>| {
+            let _ = permit.try_recv();
             if r.is_err() {
                 failed2.fetch_add(k, Ordering::Relaxed);
             }
@@ -115,6 +120,7 @@ fn async_run(p: &Producer, topic: &str, n: usize, batch: usize, name: &'static s
             p.send_batch_async(msgs, None, cb)
         };
         if res.is_err() {
+            let _ = permit_rx.try_recv();
             failed.fetch_add(k, Ordering::Relaxed);
             done.fetch_add(k, Ordering::Release);
         }

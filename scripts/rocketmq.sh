@@ -17,7 +17,8 @@
 # Pids are in DIR/namesrv-<i>.pid and DIR/broker-<i>.pid, logs in DIR/namesrv-<i>.log and DIR/broker-<i>.log.
 #
 # Everything stops by itself: a watchdog stops the servers when the process given by --watch-pid exits (the
-# caller's pid by default) or after RMQ_MAX_LIFETIME seconds (default 7200).
+# caller's pid by default; 0 watches nothing) or after RMQ_MAX_LIFETIME seconds (default 7200). Starting from a
+# one-shot shell (`bash -c`), pass the pid of something that lives as long as the cluster should, or 0.
 #
 # Environment: ROCKETMQ_CACHE (default $HOME/.cache/rocketmq-bridge), RMQ_MAX_LIFETIME, RMQ_READY_TIMEOUT
 # (seconds per server, default 90).
@@ -55,6 +56,16 @@ cmd_install() {
     # Several test binaries may call install at once on a fresh machine: one installs, the others wait.
     exec 9>"$CACHE/install.lock"
     flock -w 3600 9 || die "timed out waiting for another install (lock $CACHE/install.lock)"
+    if [ -x "$NAMESRV_BIN" ] && [ -x "$BROKER_BIN" ]; then
+        return 0
+    fi
+    # An install into the same root started by hand (not through this script) is waited for, not repeated.
+    local waited=0
+    while pgrep -f -- "cargo install .*--root $RUST_ROOT( |\$)" >/dev/null 2>&1 && ((waited < 3600)); do
+        ((waited == 0)) && log "another cargo install into $RUST_ROOT is running; waiting for it"
+        sleep 5
+        waited=$((waited + 5))
+    done
     if [ -x "$NAMESRV_BIN" ] && [ -x "$BROKER_BIN" ]; then
         return 0
     fi
@@ -198,7 +209,8 @@ log_tail() { [ -f "$1" ] && tail -n 30 "$1" | sed 's/^/    | /' >&2 || true; }
 # one name server / one broker
 
 write_namesrv_config() {
-    local i=$1 port=$2 d="$DIR/namesrv-$i"
+    local i=$1
+    local port=$2 d="$DIR/namesrv-$i"
     mkdir -p "$d"
     cat >"$d/ns.toml" <<EOF
 rocketmqHome = "$d"
@@ -212,7 +224,8 @@ EOF
 }
 
 start_namesrv_proc() {
-    local i=$1 d="$DIR/namesrv-$i" health addr deadline
+    local i=$1
+    local d="$DIR/namesrv-$i" health addr deadline
     health=$(cat "$d/health_port")
     addr=$(cat "$d/addr")
     if pid_alive "$DIR/namesrv-$i.pid"; then die "name server $i is already running"; fi
@@ -235,7 +248,8 @@ start_namesrv_proc() {
 }
 
 write_broker_config() {
-    local i=$1 port=$2 ha=$3 name=$4 d="$DIR/broker-$i"
+    local i=$1
+    local port=$2 ha=$3 name=$4 d="$DIR/broker-$i"
     mkdir -p "$d/store"
     cat >"$d/broker.toml" <<EOF
 [broker]
@@ -269,7 +283,8 @@ EOF
 }
 
 start_broker_proc() {
-    local i=$1 d="$DIR/broker-$i" health addr deadline n ns_addr all
+    local i=$1
+    local d="$DIR/broker-$i" health addr deadline n ns_addr all
     health=$(cat "$d/health_port")
     addr=$(cat "$d/addr")
     if pid_alive "$DIR/broker-$i.pid"; then die "broker $i is already running"; fi
@@ -322,7 +337,8 @@ cmd_start() {
     [ -n "$DIR" ] || die "start needs --dir DIR"
     [[ "$NAMESRVS" =~ ^[1-9][0-9]*$ ]] || die "--namesrvs must be a positive integer, got '$NAMESRVS'"
     [[ "$BROKERS" =~ ^[0-9]+$ ]] && ((BROKERS <= 26)) || die "--brokers must be 0..26, got '$BROKERS'"
-    [ -x "$NAMESRV_BIN" ] && [ -x "$BROKER_BIN" ] || die "rocketmq-rust is not installed; run: $0 install"
+    [ -x "$NAMESRV_BIN" ] || die "rocketmq-rust is not installed ($NAMESRV_BIN missing); run: $0 install"
+    ((BROKERS == 0)) || [ -x "$BROKER_BIN" ] || die "rocketmq-rust is not installed ($BROKER_BIN missing); run: $0 install"
     command -v curl >/dev/null || die "curl is needed for the readiness check"
     mkdir -p "$DIR"
     [ ! -e "$DIR/env" ] || die "$DIR/env exists: stop that cluster first or use a fresh dir"

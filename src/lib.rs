@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod cli;
 pub mod consumer;
 pub mod message;
@@ -28,9 +29,3 @@ pub mod producer;
 pub mod remoting;
 pub mod sys;
 pub mod util;
-
-/// `rocketmq-bridge run`: provided by the bridge module once it lands.
-#[doc(hidden)]
-pub fn cli_run(_a: &cli::Args) -> Result<std::process::ExitCode, cli::CliError> {
-    Err(cli::CliError::Usage("run is not available in this build".into()))
-}

@@ -189,6 +189,11 @@ pub enum MessageError {
     },
     /// A compressed body failed to inflate (or exceeded the size cap).
     Inflate(InflateError),
+    /// The inflated bodies of one pull body together exceed `max` bytes.
+    InflatedTotalTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// An offset message id is malformed.
     BadMessageId {
         /// The id as given (truncated to 64 chars when printed).
@@ -231,6 +236,9 @@ impl fmt::Display for MessageError {
                 "unsupported body compression type {compression_type} (only zlib is supported)"
             ),
             MessageError::Inflate(_) => write!(f, "compressed body"),
+            MessageError::InflatedTotalTooLarge { max } => {
+                write!(f, "inflated bodies exceed the total limit of {max} bytes")
+            }
             MessageError::BadMessageId { id, reason } => {
                 let shown: String = id.chars().take(64).collect();
                 write!(f, "bad offset message id {shown:?}: {reason}")
@@ -383,7 +391,7 @@ fn split_keys(keys: Option<&str>) -> Vec<&str> {
 }
 
 /// A message to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Destination topic.
     pub topic: String,
@@ -484,7 +492,7 @@ fn encode_batch_inner(messages: &[Message], out: &mut BytesMut) -> Result<(), Me
 }
 
 /// A message as stored by the broker (pull body, §13.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageExt {
     /// Topic.
     pub topic: String,
@@ -669,9 +677,15 @@ impl<'a> Reader<'a> {
 /// Smallest possible stored record: v1, IPv4 hosts, empty body/topic/properties.
 const MIN_STORED_RECORD: usize = 88 + 1 + 2;
 
+/// Default cap on the sum of inflated body bytes in one [`decode_stored_messages`] call: the
+/// frame limit (16 MiB), so a body full of small "zip bomb" records cannot make us allocate
+/// more than a frame's worth.
+pub const MAX_INFLATED_TOTAL: usize = crate::remoting::MAX_FRAME_LEN;
+
 /// Decodes a pull/VIEW body: a concatenation of stored records (§13.2); v1 and v2 magic, IPv6
 /// hosts, bounds-checked (every length against the bytes present, and each record's fields must
-/// add up to its TOTALSIZE exactly), compressed bodies inflated with a cap of `max_body` bytes.
+/// add up to its TOTALSIZE exactly), compressed bodies inflated with a cap of `max_body` bytes
+/// each and of `max(max_body, MAX_INFLATED_TOTAL)` bytes in total.
 ///
 /// # Errors
 /// The first malformed record stops decoding with an error naming the field.
@@ -679,6 +693,23 @@ pub fn decode_stored_messages(
     buf: &[u8],
     max_body: usize,
 ) -> Result<Vec<MessageExt>, MessageError> {
+    decode_stored_messages_limited(buf, max_body, max_body.max(MAX_INFLATED_TOTAL))
+}
+
+/// [`decode_stored_messages`] with an explicit cap on the sum of inflated body bytes.
+///
+/// # Errors
+/// As [`decode_stored_messages`], plus [`MessageError::InflatedTotalTooLarge`].
+pub fn decode_stored_messages_limited(
+    buf: &[u8],
+    max_body: usize,
+    max_inflated_total: usize,
+) -> Result<Vec<MessageExt>, MessageError> {
+    let mut budget = Budget {
+        max_body,
+        max_total: max_inflated_total,
+        left: max_inflated_total,
+    };
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -699,13 +730,38 @@ pub fn decode_stored_messages(
                 have: rest.len(),
             });
         }
-        out.push(decode_one(&rest[..total], max_body)?);
+        out.push(decode_one(&rest[..total], &mut budget)?);
         pos += total;
     }
     Ok(out)
 }
 
-fn decode_one(record: &[u8], max_body: usize) -> Result<MessageExt, MessageError> {
+/// Inflate limits: per body, and what is left of the per-call total.
+struct Budget {
+    max_body: usize,
+    max_total: usize,
+    left: usize,
+}
+
+impl Budget {
+    fn inflate(&mut self, z: &[u8]) -> Result<Vec<u8>, MessageError> {
+        let cap = self.max_body.min(self.left);
+        match inflate_zlib(z, cap) {
+            Ok(v) => {
+                self.left -= v.len();
+                Ok(v)
+            }
+            Err(InflateError::OutputTooLarge { .. }) if cap < self.max_body => {
+                Err(MessageError::InflatedTotalTooLarge {
+                    max: self.max_total,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn decode_one(record: &[u8], budget: &mut Budget) -> Result<MessageExt, MessageError> {
     let mut r = Reader {
         buf: record,
         pos: 4, // TOTALSIZE, checked by the caller
@@ -743,7 +799,7 @@ fn decode_one(record: &[u8], max_body: usize) -> Result<MessageExt, MessageError
                 compression_type: ctype,
             });
         }
-        Bytes::from(inflate_zlib(raw_body, max_body)?)
+        Bytes::from(budget.inflate(raw_body)?)
     } else {
         Bytes::copy_from_slice(raw_body)
     };
@@ -958,5 +1014,31 @@ mod tests {
     #[test]
     fn hex_upper_is_upper_case() {
         assert_eq!(hex_upper(&[0x7f, 0x0a, 0xff]), "7F0AFF");
+    }
+}
+
+// Debug never prints bodies (they are MQTT payloads): their length only.
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("topic", &self.topic)
+            .field("body_len", &self.body.len())
+            .field("flag", &self.flag)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MessageExt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageExt")
+            .field("topic", &self.topic)
+            .field("queue_id", &self.queue_id)
+            .field("queue_offset", &self.queue_offset)
+            .field("commit_log_offset", &self.commit_log_offset)
+            .field("sys_flag", &self.sys_flag)
+            .field("body_len", &self.body.len())
+            .field("properties", &self.properties)
+            .finish()
     }
 }

@@ -26,7 +26,7 @@ fn spec(s: &str) -> Vec<u8> {
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix('"') {
                 let end = r.find('"').expect("unterminated literal in spec");
-                out.extend_from_slice(r[..end].as_bytes());
+                out.extend_from_slice(&r.as_bytes()[..end]);
                 rest = r[end + 1..].trim_start();
             } else {
                 let (tok, r) = rest.split_at(

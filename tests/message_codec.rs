@@ -652,3 +652,107 @@ fn uniq_ids_are_unique_across_4_threads_and_100k_calls() {
     let other = UniqIdGenerator::new();
     assert_eq!(&other.prefix()[..12], &prefix[..12]);
 }
+
+#[test]
+fn inflated_total_is_capped_across_records() {
+    let (plain, z) = body_fixture(); // 340 bytes inflated each
+    let mut r = Rec::v1(&z, "");
+    r.sys_flag = SYSFLAG_COMPRESSED;
+    let three: Vec<u8> = (0..3).flat_map(|_| r.bytes()).collect();
+    let n = plain.len();
+    assert_eq!(
+        decode_stored_messages_limited(&three, n, 3 * n)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        decode_stored_messages_limited(&three, n, 3 * n - 1),
+        Err(MessageError::InflatedTotalTooLarge { max: 3 * n - 1 })
+    );
+    // The per-body cap still reports as an inflate error.
+    assert_eq!(
+        decode_stored_messages_limited(&three, n - 1, 10 * n),
+        Err(MessageError::Inflate(InflateError::OutputTooLarge {
+            max: n - 1
+        }))
+    );
+    assert_eq!(MAX_INFLATED_TOTAL, 16 * 1024 * 1024);
+}
+
+#[test]
+fn errors_display_field_and_numbers() {
+    let cases: Vec<(MessageError, &str)> = vec![
+        (
+            MessageError::PropertiesTooLong {
+                len: 40_000,
+                max: 32_767,
+            },
+            "properties length 40000 exceeds limit 32767",
+        ),
+        (
+            MessageError::Truncated {
+                field: "BODY",
+                need: 1000,
+                have: 18,
+            },
+            "BODY needs 1000 bytes but only 18 remain",
+        ),
+        (
+            MessageError::BadMagic(0xCBD4_3194),
+            "unknown stored-message magic code 0xcbd43194",
+        ),
+        (
+            MessageError::BadLength {
+                field: "BODY length",
+                value: -5,
+            },
+            "invalid BODY length -5",
+        ),
+        (
+            MessageError::TotalSizeMismatch {
+                declared: 108,
+                actual: 106,
+            },
+            "record TOTALSIZE 108 but its fields use 106 bytes",
+        ),
+        (
+            MessageError::BadPort {
+                field: "STOREHOST",
+                port: -1,
+            },
+            "STOREHOST port -1 out of range",
+        ),
+        (
+            MessageError::InvalidUtf8 { field: "TOPIC" },
+            "TOPIC is not valid UTF-8",
+        ),
+        (
+            MessageError::UnsupportedCompression {
+                compression_type: 2,
+            },
+            "unsupported body compression type 2 (only zlib is supported)",
+        ),
+        (
+            MessageError::InflatedTotalTooLarge { max: 16 },
+            "inflated bodies exceed the total limit of 16 bytes",
+        ),
+        (
+            MessageError::Inflate(InflateError::OutputTooLarge { max: 4 }),
+            "compressed body",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+    // The inflate cause is reported once, through source().
+    let e = MessageError::Inflate(InflateError::Adler32Mismatch {
+        expected: 1,
+        actual: 2,
+    });
+    let src = std::error::Error::source(&e).unwrap().to_string();
+    assert_eq!(
+        src,
+        "adler32 mismatch: stream says 0x00000001, data gives 0x00000002"
+    );
+}

@@ -89,13 +89,21 @@ fn fake_broker(b: Behaviour) -> FakeBroker {
 fn fake_namesrv(brokers: &[(&str, &str)]) -> String {
     let datas: Vec<String> = brokers
         .iter()
-        .map(|(name, addr)| format!(r#"{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"{name}","cluster":"C"}}"#))
+        .map(|(name, addr)| {
+            format!(r#"{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"{name}","cluster":"C"}}"#)
+        })
         .collect();
     let queues: Vec<String> = brokers
         .iter()
-        .map(|(name, _)| format!(r#"{{"brokerName":"{name}","perm":6,"readQueueNums":2,"writeQueueNums":2}}"#))
+        .map(|(name, _)| {
+            format!(r#"{{"brokerName":"{name}","perm":6,"readQueueNums":2,"writeQueueNums":2}}"#)
+        })
         .collect();
-    let body = format!(r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#, datas.join(","), queues.join(","));
+    let body = format!(
+        r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#,
+        datas.join(","),
+        queues.join(",")
+    );
     serve(move |req| {
         assert_eq!(req.code, GET_ROUTEINFO_BY_TOPIC);
         Some(RemotingCommand::response_to(req, 0, None).with_body(body.clone().into_bytes()))
@@ -123,10 +131,18 @@ fn hung_broker_costs_one_attempt_timeout_then_the_other_broker_stores() {
         let r = p.send(Message::new("T", format!("m{i}"))).unwrap();
         assert_eq!(r.status, SendStatus::SendOk);
         assert_eq!(r.queue.broker_name, "b-good");
-        assert!(t.elapsed() < Duration::from_millis(1_500), "send {i} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(1_500),
+            "send {i} took {:?}",
+            t.elapsed()
+        );
     }
     // After the first failure the hung broker is avoided: at most one send went there.
-    assert!(hung.sends.load(Ordering::SeqCst) <= 1, "hung broker got {} sends", hung.sends.load(Ordering::SeqCst));
+    assert!(
+        hung.sends.load(Ordering::SeqCst) <= 1,
+        "hung broker got {} sends",
+        hung.sends.load(Ordering::SeqCst)
+    );
     assert_eq!(good.sends.load(Ordering::SeqCst), 6);
 }
 
@@ -137,10 +153,17 @@ fn timeout_after_the_request_left_is_reported_as_outcome_unknown() {
     let p = producer(&ns, 200, 700);
     let t = Instant::now();
     let e = p.send(Message::new("T", "x")).unwrap_err();
-    assert!(matches!(e.kind, SendErrorKind::OutcomeUnknown { .. }), "{e}");
+    assert!(
+        matches!(e.kind, SendErrorKind::OutcomeUnknown { .. }),
+        "{e}"
+    );
     assert!(e.is_outcome_unknown());
     assert_eq!(e.messages.len(), 1, "the message is handed back");
-    assert!(t.elapsed() < Duration::from_millis(1_200), "total budget respected: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1_200),
+        "total budget respected: {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -154,7 +177,11 @@ fn retryable_code_goes_to_the_other_broker_and_stored_codes_are_not_retried() {
         assert_eq!(r.status, SendStatus::FlushDiskTimeout);
         assert_eq!(r.queue.broker_name, "b-flush");
     }
-    assert_eq!(flush.sends.load(Ordering::SeqCst), 4, "a stored-but-degraded answer is not re-sent");
+    assert_eq!(
+        flush.sends.load(Ordering::SeqCst),
+        4,
+        "a stored-but-degraded answer is not re-sent"
+    );
 }
 
 #[test]
@@ -169,11 +196,23 @@ fn non_retryable_code_fails_at_once_as_rejected() {
     )
     .unwrap();
     // Find a key that hashes to a queue of a-bad (queues sorted: a-bad 0,1 then b-other 0,1).
-    let key = (0..100).map(|i| format!("k{i}")).find(|k| rocketmq_bridge::producer::key_hash(k.as_bytes()) % 4 < 2).unwrap();
-    let e = p.send_with_key(Message::new("T", "x"), Some(key.as_bytes())).unwrap_err();
-    assert!(matches!(e.kind, SendErrorKind::Rejected { code: 13, .. }), "{e}");
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| rocketmq_bridge::producer::key_hash(k.as_bytes()) % 4 < 2)
+        .unwrap();
+    let e = p
+        .send_with_key(Message::new("T", "x"), Some(key.as_bytes()))
+        .unwrap_err();
+    assert!(
+        matches!(e.kind, SendErrorKind::Rejected { code: 13, .. }),
+        "{e}"
+    );
     assert_eq!(bad.sends.load(Ordering::SeqCst), 1);
-    assert_eq!(other.sends.load(Ordering::SeqCst), 0, "not retried elsewhere");
+    assert_eq!(
+        other.sends.load(Ordering::SeqCst),
+        0,
+        "not retried elsewhere"
+    );
 }
 
 #[test]
@@ -184,8 +223,12 @@ fn async_sends_to_a_hung_broker_all_complete_with_an_outcome() {
     let results = Arc::new(Mutex::new(Vec::new()));
     for i in 0..50 {
         let r = Arc::clone(&results);
-        p.send_async(Message::new("T", format!("{i}")), None, Box::new(move |res| r.lock().unwrap().push(res.map(|_| ()))))
-            .unwrap();
+        p.send_async(
+            Message::new("T", format!("{i}")),
+            None,
+            Box::new(move |res| r.lock().unwrap().push(res.map(|_| ()))),
+        )
+        .unwrap();
     }
     let t = Instant::now();
     while results.lock().unwrap().len() < 50 && t.elapsed() < Duration::from_secs(10) {
@@ -211,6 +254,10 @@ fn dead_name_server_costs_one_connect_then_is_tried_last() {
     let p = producer(&format!("{dead};{ns}"), 500, 3_000);
     p.send(Message::new("T", "x")).unwrap();
     let order = p.routes().client().addrs();
-    assert_eq!(order, vec![ns.clone(), dead.clone()], "the dead name server moved to the end");
+    assert_eq!(
+        order,
+        vec![ns.clone(), dead.clone()],
+        "the dead name server moved to the end"
+    );
     drop(TcpStream::connect(&ns).unwrap());
 }

@@ -22,13 +22,20 @@ fn scale(ci: usize, full: usize) -> usize {
 }
 
 fn unique_topic(prefix: &str) -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
 fn producer(c: &Cluster) -> Producer {
-    Producer::start(ProducerConfig::new(&[c.namesrv.as_str()], "test_producer_group").refresh_interval(Duration::from_secs(1)))
-        .unwrap()
+    Producer::start(
+        ProducerConfig::new(&[c.namesrv.as_str()], "test_producer_group")
+            .refresh_interval(Duration::from_secs(1)),
+    )
+    .unwrap()
 }
 
 /// Reads `topic` until at least `expected` messages are there (consume queues dispatch shortly after
@@ -59,22 +66,45 @@ fn message(topic: &str, i: usize) -> Message {
 }
 
 /// Every sent message is read back once, with body, keys, tags and our properties intact.
-fn check_read_back(topic: &str, got: &[MessageExt], n: usize, results: &BTreeMap<usize, SendResult>) {
+fn check_read_back(
+    topic: &str,
+    got: &[MessageExt],
+    n: usize,
+    results: &BTreeMap<usize, SendResult>,
+) {
     let mut seen = HashSet::new();
     for m in got {
-        let seq: usize = m.properties.get("seq").expect("seq property").parse().unwrap();
+        let seq: usize = m
+            .properties
+            .get("seq")
+            .expect("seq property")
+            .parse()
+            .unwrap();
         assert!(seen.insert(seq), "message {seq} read back twice");
         assert_eq!(&m.body[..], &body(seq)[..], "body of {seq}");
         assert_eq!(m.keys(), vec![format!("key-{seq}")], "keys of {seq}");
-        assert_eq!(m.tags(), Some(format!("tag{}", seq % 3).as_str()), "tags of {seq}");
+        assert_eq!(
+            m.tags(),
+            Some(format!("tag{}", seq % 3).as_str()),
+            "tags of {seq}"
+        );
         assert_eq!(m.topic, topic);
         let r = &results[&seq];
         let uk = m.unique_key().expect("UNIQ_KEY stored");
-        assert!(r.msg_id.split(',').any(|id| id == uk), "unique id of {seq}: {uk} not in {}", r.msg_id);
+        assert!(
+            r.msg_id.split(',').any(|id| id == uk),
+            "unique id of {seq}: {uk} not in {}",
+            r.msg_id
+        );
         assert_eq!(m.properties.get("WAIT"), Some("true"));
     }
     let missing: Vec<usize> = (0..n).filter(|i| !seen.contains(i)).collect();
-    assert!(missing.is_empty(), "{} of {n} messages missing, first {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {n} messages missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     assert_eq!(got.len(), n);
 }
 
@@ -107,7 +137,8 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
     let failed = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     for i in 0..n {
-        let (results, failed, done) = (Arc::clone(&results), Arc::clone(&failed), Arc::clone(&done));
+        let (results, failed, done) =
+            (Arc::clone(&results), Arc::clone(&failed), Arc::clone(&done));
         p.send_async(
             message(&topic, i),
             None,
@@ -159,7 +190,8 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
 fn key_hash_keeps_each_keys_order() {
     let c = Cluster::start(1, 1);
     let p = Producer::start(
-        ProducerConfig::new(&[c.namesrv.as_str()], "test_producer_group").queue_strategy(QueueStrategy::KeyHash),
+        ProducerConfig::new(&[c.namesrv.as_str()], "test_producer_group")
+            .queue_strategy(QueueStrategy::KeyHash),
     )
     .unwrap();
     let topic = unique_topic("ProdOrder");
@@ -171,7 +203,9 @@ fn key_hash_keeps_each_keys_order() {
             s.spawn(move || {
                 for i in 0..per_key {
                     let key = format!("client-{k}");
-                    let m = Message::new(topic.as_str(), format!("{k}:{i}")).with_property("k", &key).with_property("i", &i.to_string());
+                    let m = Message::new(topic.as_str(), format!("{k}:{i}"))
+                        .with_property("k", &key)
+                        .with_property("i", &i.to_string());
                     p.send_with_key(m, Some(key.as_bytes())).unwrap();
                 }
             });
@@ -182,14 +216,21 @@ fn key_hash_keeps_each_keys_order() {
     let mut by_key: HashMap<String, Vec<(i32, i64, usize)>> = HashMap::new();
     for m in &got {
         let i: usize = m.properties.get("i").unwrap().parse().unwrap();
-        by_key.entry(m.properties.get("k").unwrap().to_owned()).or_default().push((m.queue_id, m.queue_offset, i));
+        by_key
+            .entry(m.properties.get("k").unwrap().to_owned())
+            .or_default()
+            .push((m.queue_id, m.queue_offset, i));
     }
     for (k, mut v) in by_key {
         let queues: HashSet<i32> = v.iter().map(|x| x.0).collect();
         assert_eq!(queues.len(), 1, "key {k} used one queue");
         v.sort();
         let order: Vec<usize> = v.iter().map(|x| x.2).collect();
-        assert_eq!(order, (0..per_key).collect::<Vec<_>>(), "key {k} stored in send order");
+        assert_eq!(
+            order,
+            (0..per_key).collect::<Vec<_>>(),
+            "key {k} stored in send order"
+        );
     }
 }
 
@@ -226,10 +267,24 @@ fn two_brokers_spread_and_fail_over_without_losing_acknowledged_messages() {
             }
         }
     }
-    assert_eq!(brokers_used.len(), 2, "sends spread over both brokers before the kill");
-    assert_eq!(failures, 0, "sync sends kept succeeding on the surviving broker");
-    let after_kill: HashSet<&str> = acked.range(n / 3 + 5..).map(|(_, r)| r.queue.broker_name.as_str()).collect();
-    assert_eq!(after_kill.len(), 1, "after the kill only the surviving broker is used");
+    assert_eq!(
+        brokers_used.len(),
+        2,
+        "sends spread over both brokers before the kill"
+    );
+    assert_eq!(
+        failures, 0,
+        "sync sends kept succeeding on the surviving broker"
+    );
+    let after_kill: HashSet<&str> = acked
+        .range(n / 3 + 5..)
+        .map(|(_, r)| r.queue.broker_name.as_str())
+        .collect();
+    assert_eq!(
+        after_kill.len(),
+        1,
+        "after the kill only the surviving broker is used"
+    );
     // Bring the killed broker back so everything it acknowledged can be read back too.
     c.start_broker(1);
     let got = read_back(&c.namesrv, &topic, n);
@@ -248,7 +303,10 @@ fn topic_created_after_start_is_used_within_one_refresh() {
     // The broker registered the new topic; within one refresh interval the real route is used.
     std::thread::sleep(Duration::from_millis(2_500));
     let info = p.routes().cached(&topic).expect("route cached");
-    assert!(!info.from_default_topic, "real route replaced the TBW102 one after a refresh");
+    assert!(
+        !info.from_default_topic,
+        "real route replaced the TBW102 one after a refresh"
+    );
     assert!(!info.queues.is_empty());
     p.send(Message::new(topic.as_str(), "second")).unwrap();
     let got = read_back(&c.namesrv, &topic, 2);
@@ -258,10 +316,22 @@ fn topic_created_after_start_is_used_within_one_refresh() {
 #[test]
 fn oversized_message_is_refused_before_sending_and_handed_back() {
     let c = Cluster::start(1, 1);
-    let p = Producer::start(ProducerConfig::new(&[c.namesrv.as_str()], "g").max_message_size(1024)).unwrap();
+    let p = Producer::start(ProducerConfig::new(&[c.namesrv.as_str()], "g").max_message_size(1024))
+        .unwrap();
     let topic = unique_topic("ProdBig");
-    let e = p.send(Message::new(topic.as_str(), vec![0u8; 1025])).unwrap_err();
-    assert!(matches!(e.kind, rocketmq_bridge::producer::SendErrorKind::TooLarge { size: 1025, max: 1024 }), "{e}");
+    let e = p
+        .send(Message::new(topic.as_str(), vec![0u8; 1025]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            rocketmq_bridge::producer::SendErrorKind::TooLarge {
+                size: 1025,
+                max: 1024
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(e.messages.len(), 1);
     assert_eq!(e.messages[0].body.len(), 1025);
 }

@@ -1,10 +1,14 @@
 //! The connection against a scripted fake peer, for what a real broker cannot be made to do:
 //! stall, cut a frame in half, answer with an unknown opaque, send garbage, announce 2 GiB, and
 //! send requests of its own.
+//!
+//! Upper bounds on waits are generous (seconds): they tell "woke because of the event" from "hung
+//! until a long timeout" even on a loaded 2-core machine; they are not performance asserts.
 
 mod common;
 
 use common::{ms, FakePeer, Script};
+use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     Connection, ConnectionConfig, Error, RemotingCommand, FLAG_RESPONSE,
 };
@@ -46,7 +50,7 @@ fn answered_request_reaches_its_caller() {
 
 #[test]
 fn stalled_peer_times_out_within_the_deadline_and_the_late_answer_is_dropped() {
-    let peer = FakePeer::start(Script::StallFirst(ms(400)));
+    let peer = FakePeer::start(Script::StallFirst(ms(3000)));
     let conn = connect(&peer);
     let first = req("first");
     let t0 = Instant::now();
@@ -58,7 +62,7 @@ fn stalled_peer_times_out_within_the_deadline_and_the_late_answer_is_dropped() {
     }
     assert!(err.is_timeout() && err.outcome_unknown());
     assert!(
-        waited >= ms(100) && waited < ms(350),
+        waited >= ms(100) && waited < ms(2500),
         "timed out after {waited:?}"
     );
     assert_eq!(
@@ -68,7 +72,7 @@ fn stalled_peer_times_out_within_the_deadline_and_the_late_answer_is_dropped() {
     );
     // The next caller is answered after the late answer arrives, and gets its own answer.
     let second = req("second");
-    let resp = conn.invoke(&second, ms(3000)).unwrap();
+    let resp = conn.invoke(&second, ms(10_000)).unwrap();
     assert_eq!(resp.opaque, second.opaque);
     assert_eq!(resp.ext("echo"), Some("second"));
     assert!(conn.is_alive(), "a late answer is not an error");
@@ -94,7 +98,7 @@ fn silent_peer_leaves_no_caller_waiting_past_its_timeout() {
         let (timeout, took, limit) = t.join().unwrap();
         assert!(timeout);
         assert!(
-            took >= limit && took < limit + ms(250),
+            took >= limit && took < limit + ms(2000),
             "waited {took:?} for a {limit:?} timeout"
         );
     }
@@ -117,7 +121,7 @@ fn frame_cut_in_half_wakes_every_waiter_with_connection_closed() {
         }
     }
     assert!(
-        t0.elapsed() < ms(1500),
+        t0.elapsed() < ms(4000),
         "waiters woke after {:?}",
         t0.elapsed()
     );
@@ -158,13 +162,18 @@ fn garbage_kills_the_connection_and_wakes_waiters_without_panicking() {
         let conn = connect(&peer);
         let t0 = Instant::now();
         match conn.invoke(&req("g"), ms(5000)) {
-            Err(Error::ConnectionClosed {
-                request_sent: true, ..
-            }) => {}
-            other => panic!("seed {seed}: expected ConnectionClosed, got {other:?}"),
+            Err(
+                e @ Error::Decode {
+                    source: DecodeError::UnknownSerializeType(0x7E),
+                    ..
+                },
+            ) => {
+                assert!(e.outcome_unknown())
+            }
+            other => panic!("seed {seed}: expected a decode error, got {other:?}"),
         }
         assert!(
-            t0.elapsed() < ms(1500),
+            t0.elapsed() < ms(4000),
             "seed {seed}: woke after {:?}",
             t0.elapsed()
         );
@@ -182,11 +191,16 @@ fn a_frame_announcing_2_gib_is_refused_and_kills_the_connection() {
     let peer = FakePeer::start(Script::Raw(raw));
     let conn = connect(&peer);
     let t0 = Instant::now();
-    assert!(matches!(
-        conn.invoke(&req("x"), ms(5000)),
-        Err(Error::ConnectionClosed { .. })
-    ));
-    assert!(t0.elapsed() < ms(1500));
+    match conn.invoke(&req("x"), ms(5000)) {
+        Err(Error::Decode {
+            source: DecodeError::FrameTooLarge { len, max },
+            ..
+        }) => {
+            assert_eq!((len, max), ((1 << 31) + 4, 16 * 1024 * 1024))
+        }
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
+    assert!(t0.elapsed() < ms(4000));
     assert!(!conn.is_alive());
 }
 
@@ -220,7 +234,7 @@ fn close_joins_the_reader_and_wakes_waiters() {
     let t0 = Instant::now();
     conn.close().unwrap();
     assert!(matches!(p.wait(), Err(Error::ConnectionClosed { .. })));
-    assert!(t0.elapsed() < ms(1000), "close took {:?}", t0.elapsed());
+    assert!(t0.elapsed() < ms(4000), "close took {:?}", t0.elapsed());
     assert!(peer.wait_client_closed(ms(2000)));
 }
 
@@ -248,5 +262,5 @@ fn connect_to_a_closed_port_fails_fast_with_connect_error() {
     let e = Connection::connect(&format!("127.0.0.1:{port}"), &ConnectionConfig::default())
         .unwrap_err();
     assert!(matches!(e, Error::Connect { .. }) && e.not_sent(), "{e:?}");
-    assert!(t0.elapsed() < ms(1000));
+    assert!(t0.elapsed() < ms(3000));
 }

@@ -28,11 +28,21 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         "send" => tools::send(&a),
         "consume" => tools::consume(&a),
         "route" => tools::route(&a),
-        "run" => crate::cli_run(&a),
+        "run" => run_bridge(&a),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
         other => Err(CliError::Usage(format!("unknown subcommand {other:?}"))),
     }
+}
+
+/// `run --config FILE [--input FILE]`: the bridge fed by NDJSON events (see [`crate::bridge::run`]).
+fn run_bridge(a: &Args) -> Result<ExitCode, CliError> {
+    let config = a.required("config")?;
+    let input = a.get("input").map(std::path::Path::new);
+    let summary = crate::bridge::run::run(std::path::Path::new(config), input)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    eprintln!("rocketmq-bridge: {summary}");
+    Ok(crate::bridge::run::exit_code(&summary))
 }

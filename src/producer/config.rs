@@ -49,7 +49,10 @@ pub struct ProducerConfig {
     pub max_batch_bytes: usize,
     /// Requests in flight per broker connection for async and batch sends. Defaults to 64.
     pub async_window: usize,
-    /// Jobs waiting per broker worker before the window counts as full. Defaults to 4096.
+    /// Jobs waiting per broker worker before the window counts as full (then async callers block
+    /// or are told, per [`ProducerConfig::window_full`]). Small on purpose: a job's time budget runs
+    /// while it waits, and memory stays bounded by `(queue_capacity + async_window)` requests per
+    /// broker. Defaults to 128.
     pub queue_capacity: usize,
     /// What an async send does when a broker's queue is full. Defaults to [`WindowFullPolicy::Block`].
     pub window_full: WindowFullPolicy,
@@ -94,7 +97,7 @@ impl ProducerConfig {
             max_message_size: 4 * 1024 * 1024,
             max_batch_bytes: 4 * 1024 * 1024,
             async_window: 64,
-            queue_capacity: 4096,
+            queue_capacity: 128,
             window_full: WindowFullPolicy::Block,
             broker_avoid: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(30),

@@ -106,6 +106,30 @@ impl ExtFields {
             .collect()
     }
 
+    /// Appends an entry whose value is the decimal text of `value`.
+    pub(crate) fn push_int(&mut self, key: &str, value: i128) {
+        use std::fmt::Write;
+        let ks = self.buf.len() as u32;
+        self.buf.push_str(key);
+        let ke = self.buf.len() as u32;
+        let _ = write!(self.buf, "{value}");
+        self.idx.push((ks, ke, self.buf.len() as u32));
+    }
+
+    /// Orders the entries by key (byte order, as a `BTreeMap<String, _>`), keeping only the last
+    /// entry of each repeated key. The key and value bytes stay where they are; only the index moves.
+    pub(crate) fn sort_keep_last(&mut self) {
+        let ExtFields { buf, idx } = self;
+        let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
+        if idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+            return;
+        }
+        idx.sort_by(|a, b| key(a).cmp(key(b))); // stable: repeated keys keep their order
+        idx.reverse();
+        idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the first = last written
+        idx.reverse();
+    }
+
     /// Total bytes of keys and values.
     pub fn byte_len(&self) -> usize {
         self.buf.len()
@@ -264,5 +288,19 @@ mod tests {
         assert_eq!(e.remove("a").as_deref(), Some("3"));
         assert_eq!(e.iter().collect::<Vec<_>>(), vec![("b", "x")]);
         assert_eq!(e.remove("zz"), None);
+    }
+
+    #[test]
+    fn sort_keep_last_orders_by_key_and_keeps_the_last_repeat() {
+        let mut e = ExtFields::new();
+        for (k, v) in [("b", "1"), ("a", "2"), ("b", "3"), ("B", "4"), ("a", "5")] {
+            e.push(k, v);
+        }
+        e.push_int("n", -12);
+        e.sort_keep_last();
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            vec![("B", "4"), ("a", "5"), ("b", "3"), ("n", "-12")]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! mutex; one reader thread decodes frames and hands each response to the caller waiting for its
 //! opaque. Requests the peer initiates are answered as Java does (reference §12).
 
-use super::codec::{self, FrameLimits};
+use super::codec::{self, DecodeError, FrameLimits};
 use super::codes::REQUEST_CODE_NOT_SUPPORTED;
 use super::command::{RemotingCommand, FLAG_ONEWAY};
 use super::error::Error;
@@ -137,6 +137,8 @@ struct Shared {
     pending: Mutex<PendingTable<Waiter>>,
     alive: AtomicBool,
     closing: AtomicBool,
+    /// Why the reader stopped, when it was the peer's bytes: waiters then get [`Error::Decode`].
+    decode_error: Mutex<Option<DecodeError>>,
     stream: TcpStream,
 }
 
@@ -147,6 +149,20 @@ impl Shared {
         // Dropping the senders wakes every waiter with "disconnected".
         let waiters = self.pending.lock().drain();
         drop(waiters);
+    }
+
+    /// The error for a waiter whose request was sent when the connection died.
+    fn closed_error(&self) -> Error {
+        match self.decode_error.lock().clone() {
+            Some(source) => Error::Decode {
+                addr: self.addr.clone(),
+                source,
+            },
+            None => Error::ConnectionClosed {
+                addr: self.addr.clone(),
+                request_sent: true,
+            },
+        }
     }
 
     fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), Error> {
@@ -202,20 +218,16 @@ impl PendingResponse {
     /// Waits for the response until the deadline.
     ///
     /// # Errors
-    /// [`Error::Timeout`] (the waiter is removed, a late response is dropped) or
-    /// [`Error::ConnectionClosed`] with `request_sent: true`.
+    /// [`Error::Timeout`] (the waiter is removed, a late response is dropped),
+    /// [`Error::Decode`] when the peer sent bytes that are not a frame, or
+    /// [`Error::ConnectionClosed`] with `request_sent: true` when the connection closed.
     pub fn wait(self) -> Result<RemotingCommand, Error> {
         loop {
             {
                 let mut st = self.slot.state.lock();
                 match std::mem::take(&mut *st) {
                     SlotState::Ready(resp) => return Ok(resp),
-                    SlotState::Closed => {
-                        return Err(Error::ConnectionClosed {
-                            addr: self.shared.0.addr.clone(),
-                            request_sent: true,
-                        })
-                    }
+                    SlotState::Closed => return Err(self.shared.0.closed_error()),
                     SlotState::Empty | SlotState::Waiting(_) => {
                         *st = SlotState::Waiting(std::thread::current())
                     }
@@ -249,10 +261,7 @@ impl PendingResponse {
     pub fn try_take(&self) -> Result<Option<RemotingCommand>, Error> {
         match self.slot.take() {
             Ok(r) => Ok(r),
-            Err(()) => Err(Error::ConnectionClosed {
-                addr: self.shared.0.addr.clone(),
-                request_sent: true,
-            }),
+            Err(()) => Err(self.shared.0.closed_error()),
         }
     }
 }
@@ -319,6 +328,7 @@ impl Connection {
             pending: Mutex::new(PendingTable::default()),
             alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
+            decode_error: Mutex::new(None),
             stream: stream.try_clone().map_err(conn_err)?,
         });
         let rs = Arc::clone(&shared);
@@ -490,7 +500,12 @@ fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
             match codec::decode_frame(&mut buf, &shared.limits) {
                 Ok(Some(cmd)) => dispatch(&shared, cmd),
                 Ok(None) => break,
-                Err(e) => break 'outer format!("decode error: {e}"),
+                Err(e) => {
+                    let reason = format!("decode error: {e}");
+                    // Recorded before the waiters are woken (by `kill` below).
+                    *shared.decode_error.lock() = Some(e);
+                    break 'outer reason;
+                }
             }
         }
         let want = codec::read_hint(&buf, &shared.limits, READ_CHUNK);

@@ -61,6 +61,7 @@ impl Error {
         matches!(
             self,
             Error::Timeout { .. }
+                | Error::Decode { .. }
                 | Error::ConnectionClosed {
                     request_sent: true,
                     ..

@@ -204,8 +204,25 @@ impl BitReader<'_> {
         Ok(v)
     }
 
+    /// Tries to have at least `n` ≤ 16 bits buffered; false if the input ends first.
+    fn fill(&mut self, n: u32) -> bool {
+        while self.bit_cnt < n {
+            match self.data.get(self.pos) {
+                Some(&b) => {
+                    self.pos += 1;
+                    self.bit_buf |= (b as u32) << self.bit_cnt;
+                    self.bit_cnt += 8;
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// Drops the bits left in the current byte; returns the byte position.
     fn align(&mut self) -> usize {
+        // Whole bytes fetched ahead by `fill` go back to the input.
+        self.pos -= (self.bit_cnt / 8) as usize;
         self.bit_buf = 0;
         self.bit_cnt = 0;
         self.pos
@@ -255,10 +272,16 @@ impl Output {
 
 const MAX_BITS: usize = 15;
 
-/// Canonical Huffman table: number of codes per length and symbols ordered by code.
+/// Codes up to this many bits are decoded with one table lookup.
+const FAST_BITS: u32 = 9;
+
+/// Canonical Huffman table: number of codes per length and symbols ordered by code, plus a
+/// lookup table indexed by the next `FAST_BITS` input bits (entry = symbol | length << 9,
+/// 0 = code longer than `FAST_BITS`, decoded bit by bit).
 struct Huffman {
     count: [u16; MAX_BITS + 1],
     symbol: Vec<u16>,
+    fast: Vec<u16>,
 }
 
 impl Huffman {
@@ -298,10 +321,47 @@ impl Huffman {
             }
         }
         count[0] = 0;
-        Ok(Huffman { count, symbol })
+        // Canonical codes are consecutive within a length, in `symbol` order; the stream sends
+        // them most-significant bit first, so the table index is the bit-reversed code.
+        let mut fast = vec![0u16; 1 << FAST_BITS];
+        let mut code: u32 = 0;
+        let mut k = 0usize;
+        for (len, &n) in count
+            .iter()
+            .enumerate()
+            .take(FAST_BITS as usize + 1)
+            .skip(1)
+        {
+            for _ in 0..n {
+                let rev = code.reverse_bits() >> (32 - len);
+                let entry = symbol[k] | (len as u16) << 9;
+                let mut i = rev as usize;
+                while i < fast.len() {
+                    fast[i] = entry;
+                    i += 1 << len;
+                }
+                code += 1;
+                k += 1;
+            }
+            code <<= 1;
+        }
+        Ok(Huffman {
+            count,
+            symbol,
+            fast,
+        })
     }
 
     fn decode(&self, bits: &mut BitReader<'_>) -> Result<u16, InflateError> {
+        if bits.fill(FAST_BITS) {
+            let e = self.fast[(bits.bit_buf & ((1 << FAST_BITS) - 1)) as usize];
+            if e != 0 {
+                let len = (e >> 9) as u32;
+                bits.bit_buf >>= len;
+                bits.bit_cnt -= len;
+                return Ok(e & 0x1FF);
+            }
+        }
         let mut code: i32 = 0; // bits read so far, as a canonical code
         let mut first: i32 = 0; // first code of the current length
         let mut index: i32 = 0; // index of that first code in `symbol`

@@ -496,7 +496,8 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 /// A cluster shared by the tests of one binary that run at the same time: the first caller starts
 /// it, the last one to drop its handle stops it.
 pub fn shared_cluster(namesrvs: usize, brokers: usize) -> Arc<Cluster> {
-    static SHARED: Mutex<Vec<((usize, usize), std::sync::Weak<Cluster>)>> = Mutex::new(Vec::new());
+    type Shape = (usize, usize);
+    static SHARED: Mutex<Vec<(Shape, std::sync::Weak<Cluster>)>> = Mutex::new(Vec::new());
     let mut all = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     all.retain(|(_, w)| w.strong_count() > 0);
     if let Some(c) = all

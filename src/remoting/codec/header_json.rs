@@ -20,36 +20,79 @@ pub const MAX_JSON_DEPTH: usize = 100;
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/// Appends `s` as a JSON string literal (quotes included).
+/// Bytes that must be escaped inside a JSON string: controls, `"` and the backslash.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Index of the first byte of `b` that needs escaping. Looks at eight bytes at a time (a byte
+/// below 0x20, a quote or a backslash in the word), then finds the exact byte one by one.
+fn first_escape(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when some byte of `w` is zero (exact as to "some", Bit Twiddling Hacks `haszero`).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| NEEDS_ESCAPE[c as usize])
+        .map(|p| p + i)
+}
+
+/// Appends `s` as a JSON string literal (quotes included), escaping as Java's fastjson does.
 pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
-    dst.put_u8(b'"');
     let bytes = s.as_bytes();
+    let Some(first) = first_escape(bytes) else {
+        dst.reserve(bytes.len() + 2);
+        dst.put_u8(b'"');
+        dst.extend_from_slice(bytes);
+        dst.put_u8(b'"');
+        return;
+    };
+    dst.put_u8(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
         dst.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            dst.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 15) as usize],
-            ]);
-        } else {
-            dst.extend_from_slice(esc);
+        match b {
+            b'"' => dst.extend_from_slice(b"\\\""),
+            b'\\' => dst.extend_from_slice(b"\\\\"),
+            b'\n' => dst.extend_from_slice(b"\\n"),
+            b'\r' => dst.extend_from_slice(b"\\r"),
+            b'\t' => dst.extend_from_slice(b"\\t"),
+            0x08 => dst.extend_from_slice(b"\\b"),
+            0x0c => dst.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                dst.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
+            }
         }
         start = i + 1;
     }
@@ -130,6 +173,9 @@ pub fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
 
 struct Scanner<'a> {
     s: &'a [u8],
+    /// The whole header as text when it is valid UTF-8 (the usual case): string literals are then
+    /// sliced out of it without validating each one again.
+    text: Option<&'a str>,
     pos: usize,
 }
 
@@ -201,13 +247,17 @@ impl<'a> Scanner<'a> {
             match self.s.get(self.pos) {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
-                    let raw = &self.s[start..self.pos];
+                    let end = self.pos;
                     self.pos += 1;
-                    return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|_| {
-                        DecodeError::InvalidUtf8 {
-                            field: "JSON string",
-                        }
-                    });
+                    // Both ends sit next to an ASCII quote, so they are char boundaries.
+                    return match self.text.and_then(|t| t.get(start..end)) {
+                        Some(t) => Ok(Cow::Borrowed(t)),
+                        None => std::str::from_utf8(&self.s[start..end])
+                            .map(Cow::Borrowed)
+                            .map_err(|_| DecodeError::InvalidUtf8 {
+                                field: "JSON string",
+                            }),
+                    };
                 }
                 Some(b'\\') => break,
                 Some(&c) if c < 0x20 => return Err(self.err("control character in string")),
@@ -463,9 +513,13 @@ struct Raw<'a> {
     opaque: Option<Scalar<'a>>,
     flag: Option<Scalar<'a>>,
     remark: Option<Scalar<'a>>,
-    /// `None`: absent or null; `Some(Err(()))`: not an object; `Some(Ok(entries))`.
-    ext: Option<Result<Vec<(Cow<'a, str>, Scalar<'a>)>, ()>>,
+    /// `None`: absent or null; `Some(Err(reason))`: not an object, or a value of a wrong type;
+    /// `Some(Ok(fields))`: sorted by key, last repeat kept.
+    ext: Option<Result<ExtFields, &'static str>>,
 }
+
+const EXT_NOT_OBJECT: &str = "not an object";
+const EXT_VALUE_TYPE: &str = "value is not a string, integer or boolean";
 
 fn opt_int(v: Option<Scalar<'_>>, field: &'static str) -> Result<Option<i32>, DecodeError> {
     v.map_or(Ok(None), |v| int_field(v, field))
@@ -475,40 +529,12 @@ impl Raw<'_> {
     fn finish(self) -> Result<RemotingCommand, DecodeError> {
         let ext = match self.ext {
             None => ExtFields::new(),
-            Some(Err(())) => {
+            Some(Ok(ext)) => ext,
+            Some(Err(reason)) => {
                 return Err(DecodeError::InvalidField {
                     field: "extFields",
-                    reason: "not an object",
+                    reason,
                 })
-            }
-            Some(Ok(mut entries)) => {
-                // Stable sort by key, then keep the last of each key.
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut ext = ExtFields::with_capacity(entries.len(), 0);
-                let mut value;
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if entries.get(i + 1).is_some_and(|(nk, _)| nk == k) {
-                        continue;
-                    }
-                    let v: &str = match v {
-                        Scalar::Str(s) => s,
-                        Scalar::Int(n) => {
-                            value = n.to_string();
-                            &value
-                        }
-                        Scalar::Bool(true) => "true",
-                        Scalar::Bool(false) => "false",
-                        Scalar::Null => continue,
-                        _ => {
-                            return Err(DecodeError::InvalidField {
-                                field: "extFields",
-                                reason: "value is not a string, integer or boolean",
-                            })
-                        }
-                    };
-                    ext.push(k, v);
-                }
-                ext
             }
         };
         let remark = match self.remark {
@@ -544,7 +570,11 @@ impl Raw<'_> {
 /// [`DecodeError::InvalidJson`] for malformed JSON, [`DecodeError::MissingField`] without `code` or
 /// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type.
 pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    let mut sc = Scanner { s: h, pos: 0 };
+    let mut sc = Scanner {
+        s: h,
+        text: std::str::from_utf8(h).ok(),
+        pos: 0,
+    };
     let mut raw = Raw::default();
     sc.object(1, |sc, key| {
         match key.as_ref() {
@@ -556,17 +586,39 @@ pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
             "remark" => raw.remark = Some(sc.value(1)?),
             "extFields" => {
                 if sc.peek() == Some(b'{') {
-                    let mut entries = Vec::new();
+                    // Keys and values are at most as long as their JSON text, so the rest of the
+                    // header bounds the store: one allocation for it, one for the index.
+                    let rest = sc.s.len() - sc.pos;
+                    let mut ext = ExtFields::with_capacity((rest / 8).min(32), rest);
+                    // Keys whose latest value has a wrong type (an error unless a later repeat fixes it).
+                    let mut bad: Vec<Cow<'_, str>> = Vec::new();
                     sc.object(2, |sc, k| {
                         let v = sc.value(2)?;
-                        entries.push((k, v));
+                        if !bad.is_empty() {
+                            bad.retain(|b| *b != k);
+                        }
+                        match v {
+                            Scalar::Str(v) => ext.push(&k, &v),
+                            Scalar::Int(n) => ext.push_int(&k, n),
+                            Scalar::Bool(b) => ext.push(&k, if b { "true" } else { "false" }),
+                            // A null hides the earlier values of its key (last one wins).
+                            Scalar::Null => {
+                                ext.remove(&k);
+                            }
+                            Scalar::Float | Scalar::Composite => bad.push(k),
+                        }
                         Ok(())
                     })?;
-                    raw.ext = Some(Ok(entries));
+                    raw.ext = Some(if bad.is_empty() {
+                        ext.sort_keep_last();
+                        Ok(ext)
+                    } else {
+                        Err(EXT_VALUE_TYPE)
+                    });
                 } else {
                     raw.ext = match sc.value(1)? {
                         Scalar::Null => None,
-                        _ => Some(Err(())),
+                        _ => Some(Err(EXT_NOT_OBJECT)),
                     };
                 }
             }
@@ -623,11 +675,22 @@ pub fn decode_json_header_via_value(h: &[u8]) -> Result<RemotingCommand, DecodeE
             "extFields" => {
                 raw.ext = match v {
                     Value::Null => None,
-                    Value::Object(m) => Some(Ok(m
-                        .iter()
-                        .map(|(k, v)| (Cow::Borrowed(k.as_str()), to_scalar(v)))
-                        .collect())),
-                    _ => Some(Err(())),
+                    Value::Object(m) => {
+                        // serde_json's map is sorted and holds the last of repeated keys.
+                        let mut ext = ExtFields::with_capacity(m.len(), 0);
+                        let mut bad = None;
+                        for (k, v) in m {
+                            match to_scalar(v) {
+                                Scalar::Str(v) => ext.push(k, &v),
+                                Scalar::Int(n) => ext.push_int(k, n),
+                                Scalar::Bool(b) => ext.push(k, if b { "true" } else { "false" }),
+                                Scalar::Null => {}
+                                Scalar::Float | Scalar::Composite => bad = Some(EXT_VALUE_TYPE),
+                            }
+                        }
+                        Some(bad.map_or(Ok(ext), Err))
+                    }
+                    _ => Some(Err(EXT_NOT_OBJECT)),
                 }
             }
             _ => {}
@@ -646,6 +709,24 @@ mod tests {
         assert_eq!(fmt_i64(&mut b, i64::MIN), b"-9223372036854775808");
         assert_eq!(fmt_i64(&mut b, 0), b"0");
         assert_eq!(fmt_i64(&mut b, 479), b"479");
+    }
+
+    #[test]
+    fn first_escape_finds_the_first_byte_needing_an_escape_at_any_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut v = vec![b'a'; len];
+                    for (i, x) in v.iter_mut().enumerate() {
+                        *x = [b'a', 0x7f, b' ', 0xc3, b'!', b'~', b'#', b']'][i % 8];
+                    }
+                    v[at] = c;
+                    assert_eq!(first_escape(&v), Some(at), "len {len} at {at} byte {c:#x}");
+                }
+            }
+            assert_eq!(first_escape(&vec![0x20u8; len]), None);
+            assert_eq!(first_escape(&vec![0xffu8; len]), None);
+        }
     }
 
     #[test]
@@ -670,6 +751,25 @@ mod tests {
             vec![("a", "2"), ("b", "true"), ("queueId", "3"), ("z", "x")]
         );
         assert_eq!(decode_json_header_via_value(h).unwrap(), c);
+    }
+
+    #[test]
+    fn repeated_ext_keys_resolve_like_serde_json() {
+        for h in [
+            &br#"{"code":0,"opaque":1,"extFields":{"a":"1","a":1.5,"a":"2"}}"#[..],
+            br#"{"code":0,"opaque":1,"extFields":{"a":"1","a":1.5}}"#,
+            br#"{"code":0,"opaque":1,"extFields":{"a":[],"a":null,"b":"x"}}"#,
+            br#"{"code":0,"opaque":1,"extFields":{"b":"1","a":"2","b":null}}"#,
+            br#"{"code":0,"opaque":1,"extFields":{"a":1.5},"extFields":{"z":7}}"#,
+            br#"{"code":0,"opaque":1,"x":1e400}"#,
+        ] {
+            let fast = decode_json_header(h);
+            let slow = decode_json_header_via_value(h);
+            assert_eq!(fast.is_ok(), slow.is_ok(), "{}", String::from_utf8_lossy(h));
+            if let (Ok(a), Ok(b)) = (fast, slow) {
+                assert_eq!(a, b);
+            }
+        }
     }
 
     #[test]

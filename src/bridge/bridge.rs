@@ -1,0 +1,1566 @@
+//! The dispatcher: hosts hand events to an [`EventSender`]; each event is matched against the hook
+//! rules and formatted on the host's thread, the resulting messages wait in a bounded channel under
+//! a byte budget, and one dispatcher thread groups them into batches per topic and queue and hands
+//! them to the [`Producer`].
+//!
+//! ```text
+//!  host threads --EventSender::send--> match + format --[bounded channel, byte budget]--> dispatcher
+//!      ^  sync: waits for the outcome                                                      |  batches per
+//!      |                                                                                   v  (topic, queue)
+//!      +-------------------------- callbacks (sent / failed / unknown) <-------------- Producer (async)
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Sync** (`produce = sync`): [`EventSender::send`] returns `Ok` once the broker confirmed every
+//!   message of the event (one per matching rule), or the first error.
+//! - **Async**: `send` returns once the event's messages are buffered; outcomes are counted per rule
+//!   ([`Bridge::stats`]). `Err` from an async send means a message was dropped before buffering
+//!   (too large, overflow policy) or the bridge is closed.
+//! - **Order**: with `producer.queue_strategy = key_dispatch` (default) all messages of one MQTT
+//!   client id go to the same queue of a topic while the topic's route is unchanged, and they are
+//!   handed to the producer in the order the host sent the events; one host thread's events for one
+//!   client are therefore stored in order, unless a send attempt fails and is retried on another
+//!   broker. Events from different host threads for the same client are ordered as they entered the
+//!   channel. `roundrobin` gives no order.
+//! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
+//!   is the bridge's start time in ms (hex) and `seq` counts events from 0. All messages of one event
+//!   (one per rule) share it, and retries resend the same message, so a consumer that saw a key
+//!   once can drop a repeat.
+//! - **Memory**: messages waiting or in flight never exceed `buffer.max_bytes`, counting body,
+//!   properties and topic of each (the config keeps it at least one maximal message);
+//!   `buffer.overflow` says what happens when full. A message whose body is over `producer.max_message_size` is dropped at once and counted as `dropped_too_large`.
+//! - **Reload** ([`Bridge::reload`]) swaps the rules and the node name; messages already buffered
+//!   are sent as they were formatted.
+//! - **Shutdown** ([`Bridge::shutdown`]) stops accepting events, sends what is buffered, waits for
+//!   the outcomes up to a deadline and returns a [`ShutdownReport`] listing every message that was
+//!   not confirmed.
+
+use super::config::{BridgeConfig, OverflowPolicy, ProduceMode, QueueStrategy};
+use super::event::Event;
+use super::format::{format_event, message_properties, now_ms};
+use super::rule::{RuleId, RuleSet};
+use crate::message::{batch_record_len, Message};
+use crate::producer::{
+    self, key_hash, Producer, ProducerConfig, ProducerError, SendError, SendErrorKind, SendResult,
+};
+use crate::remoting::acl::AclCredentials;
+use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Messages the channel holds at most (the byte budget is usually the tighter bound).
+pub const CHANNEL_CAPACITY: usize = 65_536;
+/// Bytes counted per message on top of body, properties and topic.
+const MESSAGE_OVERHEAD: usize = 96;
+/// Messages the dispatcher collects before it flushes, however busy the channel.
+const MAX_COLLECT: usize = 8192;
+/// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
+const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
+
+// ------------------------------------------------------------------------------------------------
+// Errors and reports
+
+/// Why [`Bridge::start`] or [`Bridge::reload`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// The producer could not start.
+    Producer(ProducerError),
+    /// Target topics without a route: each topic with the name server's answer. Nothing was started
+    /// (or, for a reload, the old rules stay).
+    MissingTopics(Vec<(String, String)>),
+    /// The bridge is shut down.
+    Closed,
+}
+
+impl fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BridgeError::Producer(e) => write!(f, "cannot start the producer: {e}"),
+            BridgeError::MissingTopics(list) => {
+                write!(f, "{} target topic(s) have no route:", list.len())?;
+                for (topic, why) in list {
+                    write!(f, "\n  topic {topic}: {why}")?;
+                }
+                write!(
+                    f,
+                    "\ncreate them (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
+                )
+            }
+            BridgeError::Closed => write!(f, "the bridge is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for BridgeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BridgeError::Producer(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a message was dropped without being sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The body is over `producer.max_message_size`.
+    TooLarge {
+        /// Body size in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The byte budget was full (`buffer.overflow = drop_new` or `drop_oldest`).
+    Overflow,
+    /// The bridge shut down before the message could be handed to the producer.
+    Shutdown,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::TooLarge { size, max } => {
+                write!(f, "message body of {size} bytes is over the maximum {max}")
+            }
+            DropReason::Overflow => write!(
+                f,
+                "buffer full (buffer.max_bytes), dropped by the overflow policy"
+            ),
+            DropReason::Shutdown => write!(f, "bridge shut down before the message was sent"),
+        }
+    }
+}
+
+/// Why [`EventSender::send`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendEventError {
+    /// The bridge is shut down; nothing of the event was buffered.
+    Closed,
+    /// A message of the event was dropped.
+    Dropped {
+        /// The rule.
+        rule: RuleId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The broker did not store a message (refused, or it never reached a broker).
+    Failed {
+        /// The rule.
+        rule: RuleId,
+        /// The producer's error.
+        error: String,
+    },
+    /// A message may or may not be stored (timeout or connection loss after the write).
+    OutcomeUnknown {
+        /// The rule.
+        rule: RuleId,
+        /// What happened.
+        detail: String,
+    },
+    /// Sync mode: no outcome within `produce.sync_timeout` plus a margin; the message may still be
+    /// sent.
+    Timeout {
+        /// Time waited.
+        after: Duration,
+    },
+}
+
+impl fmt::Display for SendEventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendEventError::Closed => write!(f, "the bridge is shut down"),
+            SendEventError::Dropped { rule, reason } => write!(f, "rule {rule}: dropped: {reason}"),
+            SendEventError::Failed { rule, error } => write!(f, "rule {rule}: not stored: {error}"),
+            SendEventError::OutcomeUnknown { rule, detail } => {
+                write!(f, "rule {rule}: outcome unknown: {detail}")
+            }
+            SendEventError::Timeout { after } => {
+                write!(
+                    f,
+                    "no confirmation within {after:?}; the message may still be sent"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendEventError {}
+
+/// Counters of one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuleCounters {
+    /// The rule.
+    pub rule: Option<RuleId>,
+    /// Its RocketMQ topic.
+    pub topic: String,
+    /// Events that matched the rule.
+    pub matched: u64,
+    /// Messages the broker confirmed.
+    pub sent: u64,
+    /// Messages the broker did not store (refused, or never reached it).
+    pub failed: u64,
+    /// Messages whose outcome is unknown (timeout or connection loss after the write).
+    pub outcome_unknown: u64,
+    /// Messages dropped because the body was over `producer.max_message_size`.
+    pub dropped_too_large: u64,
+    /// Messages dropped by the overflow policy.
+    pub dropped_overflow: u64,
+    /// Messages dropped because the bridge shut down first.
+    pub dropped_shutdown: u64,
+    /// Plain payloads that were not UTF-8 and were written with U+FFFD replacements.
+    pub lossy_payload: u64,
+}
+
+/// All counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BridgeStats {
+    /// Per rule, by rule id (rules removed by a reload stay).
+    pub rules: Vec<RuleCounters>,
+    /// Events no rule matched.
+    pub unmatched: u64,
+    /// Bytes buffered or in flight now.
+    pub buffered_bytes: usize,
+    /// Messages buffered or in flight now.
+    pub in_flight: usize,
+}
+
+impl BridgeStats {
+    /// The sum over all rules.
+    pub fn total(&self) -> RuleCounters {
+        let mut t = RuleCounters::default();
+        for r in &self.rules {
+            t.matched += r.matched;
+            t.sent += r.sent;
+            t.failed += r.failed;
+            t.outcome_unknown += r.outcome_unknown;
+            t.dropped_too_large += r.dropped_too_large;
+            t.dropped_overflow += r.dropped_overflow;
+            t.dropped_shutdown += r.dropped_shutdown;
+            t.lossy_payload += r.lossy_payload;
+        }
+        t
+    }
+
+    /// The counters of one rule.
+    pub fn rule(&self, id: RuleId) -> Option<&RuleCounters> {
+        self.rules.iter().find(|r| r.rule == Some(id))
+    }
+}
+
+/// How a message ended without being confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnsentReason {
+    /// The broker did not store it.
+    Failed(String),
+    /// It may or may not be stored.
+    OutcomeUnknown(String),
+    /// It was dropped (shutdown deadline, overflow, size).
+    Dropped(DropReason),
+}
+
+impl fmt::Display for UnsentReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnsentReason::Failed(e) => write!(f, "not stored: {e}"),
+            UnsentReason::OutcomeUnknown(e) => write!(f, "outcome unknown: {e}"),
+            UnsentReason::Dropped(r) => write!(f, "dropped: {r}"),
+        }
+    }
+}
+
+/// One message that was not confirmed during shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unsent {
+    /// The rule.
+    pub rule: RuleId,
+    /// The RocketMQ topic.
+    pub topic: String,
+    /// The message key (`<bridge_id>-<run>-<seq>`).
+    pub key: String,
+    /// The MQTT client id, if known.
+    pub client_id: Option<String>,
+    /// What happened.
+    pub reason: UnsentReason,
+}
+
+/// What [`Bridge::shutdown`] achieved.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// True when every buffered message got its outcome before the deadline.
+    pub drained: bool,
+    /// Time the shutdown took.
+    pub elapsed: Duration,
+    /// Messages confirmed during the shutdown.
+    pub sent_during_shutdown: u64,
+    /// Every message that was not confirmed during the shutdown, with the reason.
+    pub unsent: Vec<Unsent>,
+    /// The final counters.
+    pub stats: BridgeStats,
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.stats.total();
+        write!(
+            f,
+            "shutdown in {:?}: {} sent during shutdown, {} not sent; totals: matched={} sent={} failed={} \
+             outcome_unknown={} dropped_too_large={} dropped_overflow={} dropped_shutdown={} unmatched={}",
+            self.elapsed,
+            self.sent_during_shutdown,
+            self.unsent.len(),
+            t.matched,
+            t.sent,
+            t.failed,
+            t.outcome_unknown,
+            t.dropped_too_large,
+            t.dropped_overflow,
+            t.dropped_shutdown,
+            self.stats.unmatched
+        )?;
+        for u in &self.unsent {
+            write!(
+                f,
+                "\n  not sent: rule={} topic={} key={} client_id={} {}",
+                u.rule,
+                u.topic,
+                u.key,
+                u.client_id.as_deref().unwrap_or("-"),
+                u.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shared state
+
+#[derive(Default)]
+struct RuleStats {
+    topic: String,
+    matched: AtomicU64,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    outcome_unknown: AtomicU64,
+    dropped_too_large: AtomicU64,
+    dropped_overflow: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    lossy_payload: AtomicU64,
+}
+
+/// The rules in force, with their counters and the node name.
+struct Active {
+    rules: RuleSet,
+    stats: HashMap<RuleId, Arc<RuleStats>>,
+    node: String,
+}
+
+/// Bytes buffered or in flight, with a condvar for `block`.
+struct Budget {
+    max: usize,
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Budget {
+    fn try_acquire(&self, n: usize) -> bool {
+        let mut used = self.used.lock();
+        // One message always fits into an empty budget, so an event larger than the budget (but
+        // within max_message_size) cannot block forever.
+        if *used == 0 || *used + n <= self.max {
+            *used += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits for room; false when `closed` was set while waiting.
+    fn acquire_blocking(&self, n: usize, closed: &AtomicBool) -> bool {
+        let mut used = self.used.lock();
+        loop {
+            if *used == 0 || *used + n <= self.max {
+                *used += n;
+                return true;
+            }
+            if closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            self.freed.wait_for(&mut used, Duration::from_millis(50));
+        }
+    }
+
+    fn release(&self, n: usize) {
+        let mut used = self.used.lock();
+        *used = used.saturating_sub(n);
+        drop(used);
+        self.freed.notify_all();
+    }
+
+    fn used(&self) -> usize {
+        *self.used.lock()
+    }
+}
+
+/// The outcome of a sync event: one result per message, first error wins.
+struct Waiter {
+    remaining: AtomicUsize,
+    first_error: Mutex<Option<SendEventError>>,
+    tx: Sender<Result<(), SendEventError>>,
+}
+
+impl Waiter {
+    fn complete(&self, r: Result<(), SendEventError>) {
+        if let Err(e) = r {
+            self.first_error.lock().get_or_insert(e);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let res = match self.first_error.lock().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+            let _ = self.tx.try_send(res);
+        }
+    }
+}
+
+/// What travels with a message, for counting and reporting its outcome.
+struct Meta {
+    rule: RuleId,
+    stats: Arc<RuleStats>,
+    key: String,
+    client_id: Option<String>,
+    bytes: usize,
+    waiter: Option<Arc<Waiter>>,
+}
+
+/// One message waiting in the channel.
+struct Outgoing {
+    msg: Message,
+    meta: Meta,
+}
+
+struct Shared {
+    mode: ProduceMode,
+    overflow: OverflowPolicy,
+    strategy: QueueStrategy,
+    sync_timeout: Duration,
+    max_message_size: usize,
+    key_prefix: String,
+    seq: AtomicU64,
+    active: RwLock<Arc<Active>>,
+    all_stats: Mutex<BTreeMap<RuleId, Arc<RuleStats>>>,
+    unmatched: AtomicU64,
+    budget: Budget,
+    in_flight: AtomicUsize,
+    closed: AtomicBool,
+    tx: Sender<Outgoing>,
+    rx: Receiver<Outgoing>,
+    /// While shutting down: messages that ended unconfirmed, and the count confirmed.
+    shutdown_log: Mutex<Option<Vec<Unsent>>>,
+    sent_during_shutdown: AtomicU64,
+}
+
+impl Shared {
+    fn stats(&self) -> BridgeStats {
+        let rules = self
+            .all_stats
+            .lock()
+            .iter()
+            .map(|(id, s)| RuleCounters {
+                rule: Some(*id),
+                topic: s.topic.clone(),
+                matched: s.matched.load(Ordering::Relaxed),
+                sent: s.sent.load(Ordering::Relaxed),
+                failed: s.failed.load(Ordering::Relaxed),
+                outcome_unknown: s.outcome_unknown.load(Ordering::Relaxed),
+                dropped_too_large: s.dropped_too_large.load(Ordering::Relaxed),
+                dropped_overflow: s.dropped_overflow.load(Ordering::Relaxed),
+                dropped_shutdown: s.dropped_shutdown.load(Ordering::Relaxed),
+                lossy_payload: s.lossy_payload.load(Ordering::Relaxed),
+            })
+            .collect();
+        BridgeStats {
+            rules,
+            unmatched: self.unmatched.load(Ordering::Relaxed),
+            buffered_bytes: self.budget.used(),
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Records the end of a buffered message: counters, budget, waiter, shutdown log.
+    fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
+        let rule = meta.rule;
+        let res = match &outcome {
+            Ok(()) => {
+                meta.stats.sent.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(UnsentReason::Failed(e)) => {
+                meta.stats.failed.fetch_add(1, Ordering::Relaxed);
+                Err(SendEventError::Failed {
+                    rule,
+                    error: e.clone(),
+                })
+            }
+            Err(UnsentReason::OutcomeUnknown(d)) => {
+                meta.stats.outcome_unknown.fetch_add(1, Ordering::Relaxed);
+                Err(SendEventError::OutcomeUnknown {
+                    rule,
+                    detail: d.clone(),
+                })
+            }
+            Err(UnsentReason::Dropped(r)) => {
+                let c = match r {
+                    DropReason::TooLarge { .. } => &meta.stats.dropped_too_large,
+                    DropReason::Overflow => &meta.stats.dropped_overflow,
+                    DropReason::Shutdown => &meta.stats.dropped_shutdown,
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                Err(SendEventError::Dropped {
+                    rule,
+                    reason: r.clone(),
+                })
+            }
+        };
+        if let Some(log) = self.shutdown_log.lock().as_mut() {
+            match outcome {
+                Ok(()) => {
+                    self.sent_during_shutdown.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(reason) => log.push(Unsent {
+                    rule,
+                    topic: topic.to_owned(),
+                    key: meta.key.clone(),
+                    client_id: meta.client_id.clone(),
+                    reason,
+                }),
+            }
+        }
+        if let Err(e) = &res {
+            log::debug!(
+                "bridge message not sent rule={rule} topic={topic} key={}: {e}",
+                meta.key
+            );
+        }
+        if let Some(w) = &meta.waiter {
+            w.complete(res);
+        }
+        self.budget.release(meta.bytes);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Drops the oldest message still in the channel; false when the channel is empty.
+    fn drop_oldest(&self) -> bool {
+        match self.rx.try_recv() {
+            Ok(old) => {
+                let topic = old.msg.topic.clone();
+                self.finish(
+                    old.meta,
+                    &topic,
+                    Err(UnsentReason::Dropped(DropReason::Overflow)),
+                );
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn unsent_reason(kind: &SendErrorKind) -> UnsentReason {
+    match kind {
+        SendErrorKind::OutcomeUnknown { .. } => UnsentReason::OutcomeUnknown(kind.to_string()),
+        SendErrorKind::TooLarge { size, max } => UnsentReason::Dropped(DropReason::TooLarge {
+            size: *size,
+            max: *max,
+        }),
+        SendErrorKind::Closed => UnsentReason::Dropped(DropReason::Shutdown),
+        other => UnsentReason::Failed(other.to_string()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// EventSender
+
+/// The hosts' handle: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct EventSender {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for EventSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSender")
+            .field("mode", &self.shared.mode)
+            .finish()
+    }
+}
+
+impl EventSender {
+    /// Sends one event to every rule it matches. An event no rule matches returns `Ok` at once.
+    ///
+    /// In sync mode this returns after the broker confirmed every message of the event; in async
+    /// mode once they are buffered. With `buffer.overflow = block` it waits for room in the byte
+    /// budget.
+    ///
+    /// # Errors
+    /// [`SendEventError`]: closed, a message dropped (too large, overflow), or in sync mode the
+    /// broker's failure, an unknown outcome, or no outcome in time.
+    pub fn send(&self, mut ev: Event) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        if sh.closed.load(Ordering::SeqCst) {
+            return Err(SendEventError::Closed);
+        }
+        // One timestamp for all rules' messages of this event.
+        if ev.ts.is_none() {
+            ev.ts = Some(now_ms());
+        }
+        let active = Arc::clone(&sh.active.read());
+        let mut matched = active.rules.matching(&ev).peekable();
+        if matched.peek().is_none() {
+            sh.unmatched.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
+        let key = format!("{}-{seq}", sh.key_prefix);
+        let props = message_properties(&ev);
+        let props_len: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let client_id = ev.client_id.clone();
+
+        let mut first_error: Option<SendEventError> = None;
+        let mut ready: Vec<Outgoing> = Vec::new();
+        for rule in matched {
+            let stats = Arc::clone(&active.stats[&rule.id()]);
+            stats.matched.fetch_add(1, Ordering::Relaxed);
+            let mut body =
+                Vec::with_capacity(128 + ev.payload.as_ref().map_or(0, |p| p.len() * 4 / 3));
+            let info = format_event(&ev, &active.node, rule.payload_encoding, &mut body);
+            if info.lossy_payload {
+                stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
+            }
+            if body.len() > sh.max_message_size {
+                stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+                log::debug!(
+                    "bridge message too large rule={} key={key} size={} max={}",
+                    rule.id(),
+                    body.len(),
+                    sh.max_message_size
+                );
+                first_error.get_or_insert(SendEventError::Dropped {
+                    rule: rule.id(),
+                    reason: DropReason::TooLarge {
+                        size: body.len(),
+                        max: sh.max_message_size,
+                    },
+                });
+                continue;
+            }
+            let bytes = body.len() + props_len + rule.topic.len() + key.len() + MESSAGE_OVERHEAD;
+            let mut msg = Message::new(rule.topic.clone(), body).with_keys(&[&key]);
+            if let Some(tag) = &rule.tag {
+                msg = msg.with_tags(tag);
+            }
+            for (name, value) in &props {
+                msg = msg.with_property(*name, value.as_str());
+            }
+            ready.push(Outgoing {
+                msg,
+                meta: Meta {
+                    rule: rule.id(),
+                    stats,
+                    key: key.clone(),
+                    client_id: client_id.clone(),
+                    bytes,
+                    waiter: None,
+                },
+            });
+        }
+        drop(active);
+
+        let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
+            let (tx, rx) = bounded(1);
+            let w = Arc::new(Waiter {
+                remaining: AtomicUsize::new(ready.len()),
+                first_error: Mutex::new(None),
+                tx,
+            });
+            Some((w, rx))
+        } else {
+            None
+        };
+        for mut out in ready {
+            out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
+            if let Err(e) = self.enqueue(out) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match waiter {
+            None => first_error.map_or(Ok(()), Err),
+            Some((_, rx)) => {
+                let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
+                let outcome = match rx.recv_timeout(limit) {
+                    Ok(r) => r,
+                    Err(_) => Err(SendEventError::Timeout { after: limit }),
+                };
+                match (first_error, outcome) {
+                    (Some(e), _) => Err(e),
+                    (None, r) => r,
+                }
+            }
+        }
+    }
+
+    /// Takes room in the budget per the overflow policy and puts the message in the channel.
+    fn enqueue(&self, out: Outgoing) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        let n = out.meta.bytes;
+        sh.in_flight.fetch_add(1, Ordering::SeqCst);
+        let admitted = match sh.overflow {
+            OverflowPolicy::Block => sh.budget.acquire_blocking(n, &sh.closed),
+            OverflowPolicy::DropNew => sh.budget.try_acquire(n),
+            OverflowPolicy::DropOldest => loop {
+                if sh.budget.try_acquire(n) {
+                    break true;
+                }
+                if !sh.drop_oldest() {
+                    // Everything buffered is already with the producer: wait for room.
+                    break sh.budget.acquire_blocking(n, &sh.closed);
+                }
+            },
+        };
+        if !admitted {
+            let reason = if sh.closed.load(Ordering::SeqCst) {
+                DropReason::Shutdown
+            } else {
+                DropReason::Overflow
+            };
+            let rule = out.meta.rule;
+            let topic = out.msg.topic.clone();
+            // Nothing was acquired, so finish() must release nothing.
+            let mut meta = out.meta;
+            meta.bytes = 0;
+            sh.finish(meta, &topic, Err(UnsentReason::Dropped(reason.clone())));
+            return Err(if reason == DropReason::Shutdown {
+                SendEventError::Closed
+            } else {
+                SendEventError::Dropped { rule, reason }
+            });
+        }
+        if let Err(crossbeam_channel::SendError(out)) = sh.tx.send(out) {
+            let topic = out.msg.topic.clone();
+            sh.finish(
+                out.meta,
+                &topic,
+                Err(UnsentReason::Dropped(DropReason::Shutdown)),
+            );
+            return Err(SendEventError::Closed);
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Bridge
+
+/// A running bridge. [`Bridge::sender`] gives hosts their handle; [`Bridge::shutdown`] (or drop,
+/// with `drain_timeout`) stops it.
+pub struct Bridge {
+    shared: Arc<Shared>,
+    producer: Option<Producer>,
+    dispatcher: Option<(JoinHandle<()>, Receiver<()>)>,
+    stop_tx: Option<Sender<()>>,
+    drain_timeout: Duration,
+    checked_topics: Mutex<Vec<String>>,
+}
+
+impl fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bridge")
+            .field("key_prefix", &self.shared.key_prefix)
+            .finish()
+    }
+}
+
+/// The producer settings a bridge config implies.
+pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
+    let acl = cfg.acl.as_ref().map(|a| {
+        let c = AclCredentials::new(a.access_key.clone(), a.secret_key.clone());
+        match &a.security_token {
+            Some(t) => c.with_token(t.clone()),
+            None => c,
+        }
+    });
+    ProducerConfig::new(&cfg.servers, &cfg.producer_group)
+        .send_timeout(cfg.sync_timeout)
+        .queue_strategy(match cfg.queue_strategy {
+            QueueStrategy::KeyDispatch => producer::QueueStrategy::KeyHash,
+            QueueStrategy::RoundRobin => producer::QueueStrategy::RoundRobin,
+        })
+        .max_message_size(cfg.max_message_size)
+        .namespace(cfg.namespace.clone())
+        .acl(acl)
+        .refresh_interval(cfg.refresh_topic_route_interval)
+        .socket_buffers(Some(cfg.sock_sndbuf), Some(cfg.sock_recbuf))
+}
+
+impl Bridge {
+    /// Starts the producer, checks the route of every target topic, and starts the dispatcher.
+    ///
+    /// # Errors
+    /// [`BridgeError::Producer`], or [`BridgeError::MissingTopics`] listing every topic without a
+    /// route (nothing keeps running then).
+    pub fn start(cfg: BridgeConfig) -> Result<Bridge, BridgeError> {
+        let pcfg = producer_config(&cfg);
+        Bridge::start_with(cfg, pcfg)
+    }
+
+    /// As [`Bridge::start`], with producer settings the embedder adjusted (start from
+    /// [`producer_config`]).
+    ///
+    /// # Errors
+    /// As [`Bridge::start`].
+    pub fn start_with(cfg: BridgeConfig, pcfg: ProducerConfig) -> Result<Bridge, BridgeError> {
+        let producer = Producer::start(pcfg).map_err(BridgeError::Producer)?;
+        let topics: Vec<String> = cfg.rules.topics().into_iter().map(str::to_owned).collect();
+        check_routes(&producer, &topics)?;
+        if cfg.rules.is_empty() {
+            log::warn!("bridge started without hook rules: no event will be forwarded");
+        }
+
+        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let mut all_stats = BTreeMap::new();
+        let active = build_active(&cfg, &mut all_stats);
+        let run = now_ms();
+        let shared = Arc::new(Shared {
+            mode: cfg.produce,
+            overflow: cfg.buffer_overflow,
+            strategy: cfg.queue_strategy,
+            sync_timeout: cfg.sync_timeout,
+            max_message_size: cfg.max_message_size,
+            key_prefix: format!("{}-{run:x}", cfg.bridge_id),
+            seq: AtomicU64::new(0),
+            active: RwLock::new(Arc::new(active)),
+            all_stats: Mutex::new(all_stats),
+            unmatched: AtomicU64::new(0),
+            budget: Budget {
+                max: cfg.buffer_max_bytes,
+                used: Mutex::new(0),
+                freed: Condvar::new(),
+            },
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            tx,
+            rx,
+            shutdown_log: Mutex::new(None),
+            sent_during_shutdown: AtomicU64::new(0),
+        });
+        let (stop_tx, stop_rx) = bounded::<()>(1);
+        let (done_tx, done_rx) = bounded::<()>(1);
+        let d = Dispatcher {
+            shared: Arc::clone(&shared),
+            producer: producer.clone(),
+            batch_size: cfg.batch_size.max(1),
+            max_batch_bytes: producer.config().max_batch_bytes,
+            groups: HashMap::new(),
+            order: Vec::new(),
+        };
+        let stats_interval = cfg.stats_interval;
+        let handle = std::thread::Builder::new()
+            .name("bridge-dispatch".into())
+            .spawn(move || {
+                d.run(stop_rx, stats_interval);
+                drop(done_tx);
+            })
+            .expect("spawn bridge dispatcher thread");
+        log::debug!(
+            "bridge started rules={} topics={} mode={:?} batch_size={}",
+            cfg.rules.len(),
+            topics.len(),
+            cfg.produce,
+            cfg.batch_size
+        );
+        Ok(Bridge {
+            shared,
+            producer: Some(producer),
+            dispatcher: Some((handle, done_rx)),
+            stop_tx: Some(stop_tx),
+            drain_timeout: cfg.drain_timeout,
+            checked_topics: Mutex::new(topics),
+        })
+    }
+
+    /// A handle for hosts (cheap to clone, any thread).
+    pub fn sender(&self) -> EventSender {
+        EventSender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The counters, per rule.
+    pub fn stats(&self) -> BridgeStats {
+        self.shared.stats()
+    }
+
+    /// The key prefix of this run (`<bridge_id>-<run>`); keys are `<prefix>-<seq>`.
+    pub fn key_prefix(&self) -> &str {
+        &self.shared.key_prefix
+    }
+
+    /// The producer the bridge sends with.
+    pub fn producer(&self) -> Option<&Producer> {
+        self.producer.as_ref()
+    }
+
+    /// Replaces the rules and the node name with those of `cfg`. Messages already buffered are sent
+    /// as formatted. Other settings (servers, mode, buffer, …) need a restart and are ignored here.
+    ///
+    /// # Errors
+    /// [`BridgeError::MissingTopics`] when a new target topic has no route (the old rules stay), or
+    /// [`BridgeError::Closed`].
+    pub fn reload(&self, cfg: BridgeConfig) -> Result<(), BridgeError> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(BridgeError::Closed);
+        }
+        let producer = self.producer.as_ref().ok_or(BridgeError::Closed)?;
+        let mut checked = self.checked_topics.lock();
+        let new: Vec<String> = cfg
+            .rules
+            .topics()
+            .into_iter()
+            .filter(|t| !checked.iter().any(|c| c == t))
+            .map(str::to_owned)
+            .collect();
+        check_routes(producer, &new)?;
+        checked.extend(new);
+        let active = build_active(&cfg, &mut self.shared.all_stats.lock());
+        *self.shared.active.write() = Arc::new(active);
+        log::debug!("bridge rules reloaded rules={}", cfg.rules.len());
+        Ok(())
+    }
+
+    /// Stops accepting events, sends what is buffered and waits for the outcomes until `deadline`
+    /// has passed, then closes the producer. The report lists every message not confirmed during
+    /// the shutdown.
+    pub fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        self.shutdown_inner(deadline)
+    }
+
+    fn shutdown_inner(&mut self, deadline: Duration) -> ShutdownReport {
+        let start = Instant::now();
+        let end = start + deadline;
+        let sh = &self.shared;
+        *sh.shutdown_log.lock() = Some(Vec::new());
+        sh.closed.store(true, Ordering::SeqCst);
+        sh.budget.freed.notify_all();
+        drop(self.stop_tx.take());
+        if let Some((handle, done)) = self.dispatcher.take() {
+            // The dispatcher drains the channel into the producer and exits.
+            match done.recv_timeout(end.saturating_duration_since(Instant::now())) {
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                }
+                _ => log::warn!("bridge dispatcher did not finish before the shutdown deadline"),
+            }
+        }
+        // Whatever is still in the channel will not be sent.
+        while let Ok(out) = sh.rx.try_recv() {
+            let topic = out.msg.topic.clone();
+            sh.finish(
+                out.meta,
+                &topic,
+                Err(UnsentReason::Dropped(DropReason::Shutdown)),
+            );
+        }
+        while sh.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            // A host that passed the closed check just before it was set may still have enqueued.
+            while let Ok(out) = sh.rx.try_recv() {
+                let topic = out.msg.topic.clone();
+                sh.finish(
+                    out.meta,
+                    &topic,
+                    Err(UnsentReason::Dropped(DropReason::Shutdown)),
+                );
+            }
+        }
+        let drained = sh.in_flight.load(Ordering::SeqCst) == 0;
+        if let Some(p) = self.producer.take() {
+            // Async sends still queued get their callback with an error: they land in the log.
+            p.close(
+                end.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(100)),
+            );
+        }
+        let unsent = sh.shutdown_log.lock().take().unwrap_or_default();
+        let report = ShutdownReport {
+            drained: drained && unsent.is_empty(),
+            elapsed: start.elapsed(),
+            sent_during_shutdown: sh.sent_during_shutdown.load(Ordering::Relaxed),
+            unsent,
+            stats: sh.stats(),
+        };
+        log::debug!("bridge stopped: {report}");
+        report
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if self.producer.is_some() {
+            let report = self.shutdown_inner(self.drain_timeout);
+            if !report.unsent.is_empty() {
+                log::warn!("bridge dropped without shutdown: {report}");
+            }
+        }
+    }
+}
+
+fn build_active(cfg: &BridgeConfig, all: &mut BTreeMap<RuleId, Arc<RuleStats>>) -> Active {
+    let mut stats = HashMap::new();
+    for r in cfg.rules.iter() {
+        let s = all.entry(r.id()).or_insert_with(|| {
+            Arc::new(RuleStats {
+                topic: r.topic.clone(),
+                ..RuleStats::default()
+            })
+        });
+        // A reload may point the same rule id at another topic: counters start afresh then.
+        if s.topic != r.topic {
+            *s = Arc::new(RuleStats {
+                topic: r.topic.clone(),
+                ..RuleStats::default()
+            });
+        }
+        stats.insert(r.id(), Arc::clone(s));
+    }
+    Active {
+        rules: cfg.rules.clone(),
+        stats,
+        node: cfg.node.clone(),
+    }
+}
+
+fn check_routes(producer: &Producer, topics: &[String]) -> Result<(), BridgeError> {
+    let mut missing = Vec::new();
+    for t in topics {
+        match producer.check_route(t) {
+            Ok(info) if info.from_default_topic => log::warn!(
+                "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable)"
+            ),
+            Ok(_) => {}
+            Err(e) => missing.push((t.clone(), e.to_string())),
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(BridgeError::MissingTopics(missing))
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Dispatcher
+
+struct Group {
+    msgs: Vec<Message>,
+    metas: Vec<Meta>,
+    bytes: usize,
+    /// The ordering key handed to the producer (the first message's client id).
+    key: Option<String>,
+}
+
+struct Dispatcher {
+    shared: Arc<Shared>,
+    producer: Producer,
+    batch_size: usize,
+    max_batch_bytes: usize,
+    groups: HashMap<(String, u64), Group>,
+    /// Group keys in first-use order, so flushes keep the arrival order across groups.
+    order: Vec<(String, u64)>,
+}
+
+impl Dispatcher {
+    fn run(mut self, stop: Receiver<()>, stats_interval: Duration) {
+        let ticker = if stats_interval.is_zero() {
+            never()
+        } else {
+            tick(stats_interval)
+        };
+        let rx = self.shared.rx.clone();
+        loop {
+            select! {
+                recv(rx) -> out => match out {
+                    Ok(out) => self.add(out),
+                    Err(_) => break,
+                },
+                recv(stop) -> _ => break,
+                recv(ticker) -> _ => {
+                    self.log_stats();
+                    continue;
+                }
+            }
+            self.collect(&rx);
+        }
+        // Drain: everything still buffered goes to the producer.
+        self.collect(&rx);
+        while !rx.is_empty() {
+            self.collect(&rx);
+        }
+        self.log_stats();
+    }
+
+    /// Takes whatever else is waiting (up to MAX_COLLECT) and flushes all groups.
+    fn collect(&mut self, rx: &Receiver<Outgoing>) {
+        let mut n = 0;
+        while n < MAX_COLLECT {
+            match rx.try_recv() {
+                Ok(out) => {
+                    self.add(out);
+                    n += 1;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        self.flush_all();
+    }
+
+    fn group_key(&self, out: &Outgoing) -> (String, u64) {
+        let bucket = match (self.shared.strategy, &out.meta.client_id) {
+            (QueueStrategy::KeyDispatch, Some(cid)) => {
+                let h = key_hash(cid.as_bytes());
+                let wire = self.producer.config().wire_topic(&out.msg.topic);
+                match self.producer.routes().cached(&wire) {
+                    Some(info) if !info.queues.is_empty() => h % info.queues.len() as u64,
+                    // Route not known yet: group only this client's messages.
+                    _ => h | (1 << 63),
+                }
+            }
+            _ => u64::MAX,
+        };
+        (out.msg.topic.clone(), bucket)
+    }
+
+    fn add(&mut self, out: Outgoing) {
+        let gk = self.group_key(&out);
+        let rec = batch_record_len(&out.msg);
+        let full = self.groups.get(&gk).is_some_and(|g| {
+            g.msgs.len() >= self.batch_size
+                || (!g.msgs.is_empty() && g.bytes + rec > self.max_batch_bytes)
+        });
+        if full {
+            self.flush(&gk);
+        }
+        let g = self.groups.entry(gk.clone()).or_insert_with(|| Group {
+            msgs: Vec::new(),
+            metas: Vec::new(),
+            bytes: 0,
+            key: None,
+        });
+        if g.msgs.is_empty() {
+            g.key = out.meta.client_id.clone();
+            self.order.push(gk.clone());
+        }
+        g.bytes += rec;
+        g.msgs.push(out.msg);
+        g.metas.push(out.meta);
+        if g.msgs.len() >= self.batch_size {
+            self.flush(&gk);
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let order = std::mem::take(&mut self.order);
+        for gk in order {
+            self.flush(&gk);
+        }
+    }
+
+    fn flush(&mut self, gk: &(String, u64)) {
+        let Some(g) = self.groups.get_mut(gk) else {
+            return;
+        };
+        if g.msgs.is_empty() {
+            return;
+        }
+        let msgs = std::mem::take(&mut g.msgs);
+        let metas = std::mem::take(&mut g.metas);
+        g.bytes = 0;
+        let key = g.key.take();
+        self.order.retain(|k| k != gk);
+        let topic = gk.0.clone();
+        let shared = Arc::clone(&self.shared);
+        let key_bytes = match self.shared.strategy {
+            QueueStrategy::KeyDispatch => key.as_deref().map(str::as_bytes),
+            QueueStrategy::RoundRobin => None,
+        };
+        if msgs.len() == 1 {
+            let msg = msgs.into_iter().next().expect("one message");
+            let cb_topic = topic.clone();
+            let mut metas = metas;
+            let meta = metas.pop().expect("one meta");
+            let cell = Arc::new(Mutex::new(Some(meta)));
+            let cb_cell = Arc::clone(&cell);
+            let cb_shared = Arc::clone(&shared);
+            let r = self.producer.send_async(
+                msg,
+                key_bytes,
+                Box::new(move |res: Result<SendResult, SendError>| {
+                    if let Some(meta) = cb_cell.lock().take() {
+                        let outcome = res.map(|_| ()).map_err(|e| unsent_reason(&e.kind));
+                        cb_shared.finish(meta, &cb_topic, outcome);
+                    }
+                }),
+            );
+            if let Err(e) = r {
+                if let Some(meta) = cell.lock().take() {
+                    shared.finish(meta, &topic, Err(unsent_reason(&e.kind)));
+                }
+            }
+        } else {
+            let cell = Arc::new(Mutex::new(Some(metas)));
+            let cb_cell = Arc::clone(&cell);
+            let cb_shared = Arc::clone(&shared);
+            let cb_topic = topic.clone();
+            let r = self.producer.send_batch_async(
+                msgs,
+                key_bytes,
+                Box::new(move |res: Result<SendResult, SendError>| {
+                    if let Some(metas) = cb_cell.lock().take() {
+                        finish_batch(&cb_shared, &cb_topic, metas, res);
+                    }
+                }),
+            );
+            if let Err(e) = r {
+                if let Some(metas) = cell.lock().take() {
+                    finish_batch(&shared, &topic, metas, Err(e));
+                }
+            }
+        }
+    }
+
+    fn log_stats(&self) {
+        let stats = self.shared.stats();
+        for r in &stats.rules {
+            log::info!(
+                "bridge stats rule={} topic={} matched={} sent={} failed={} outcome_unknown={} \
+                 dropped_too_large={} dropped_overflow={} dropped_shutdown={} lossy_payload={}",
+                r.rule.map(|id| id.to_string()).unwrap_or_default(),
+                r.topic,
+                r.matched,
+                r.sent,
+                r.failed,
+                r.outcome_unknown,
+                r.dropped_too_large,
+                r.dropped_overflow,
+                r.dropped_shutdown,
+                r.lossy_payload
+            );
+        }
+        log::info!(
+            "bridge stats unmatched={} buffered_bytes={} in_flight={}",
+            stats.unmatched,
+            stats.buffered_bytes,
+            stats.in_flight
+        );
+    }
+}
+
+/// Settles every message of a batch. On an error the producer hands back the messages that were not
+/// stored (all of them, or the rest after a partial one-by-one fallback); the others were stored.
+fn finish_batch(
+    shared: &Shared,
+    topic: &str,
+    metas: Vec<Meta>,
+    res: Result<SendResult, SendError>,
+) {
+    match res {
+        Ok(_) => {
+            for m in metas {
+                shared.finish(m, topic, Ok(()));
+            }
+        }
+        Err(e) => {
+            let reason = unsent_reason(&e.kind);
+            let failed: std::collections::HashSet<&str> =
+                e.messages.iter().flat_map(|m| m.keys()).collect();
+            let all = e.messages.len() >= metas.len() || failed.is_empty();
+            for m in metas {
+                if all || failed.contains(m.key.as_str()) {
+                    shared.finish(m, topic, Err(reason.clone()));
+                } else {
+                    shared.finish(m, topic, Ok(()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::config::BridgeConfig;
+    use bytes::Bytes;
+
+    /// Shared state with no dispatcher: messages stay in the channel, so the budget and the
+    /// overflow policies can be watched without a broker.
+    fn shared(mode: ProduceMode, overflow: OverflowPolicy, max_bytes: usize) -> Arc<Shared> {
+        let text = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
+bridge.rocket.hook.message.publish.2 = {"filter": "a/#", "topic": "T2"}
+bridge.rocket.node = n1
+bridge.rocket.bridge_id = b1
+"##;
+        let cfg = BridgeConfig::parse(text, "unit.conf").unwrap();
+        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let mut all = BTreeMap::new();
+        let active = build_active(&cfg, &mut all);
+        Arc::new(Shared {
+            mode,
+            overflow,
+            strategy: QueueStrategy::KeyDispatch,
+            sync_timeout: Duration::from_millis(100),
+            max_message_size: 1024,
+            key_prefix: "b1-run".into(),
+            seq: AtomicU64::new(0),
+            active: RwLock::new(Arc::new(active)),
+            all_stats: Mutex::new(all),
+            unmatched: AtomicU64::new(0),
+            budget: Budget {
+                max: max_bytes,
+                used: Mutex::new(0),
+                freed: Condvar::new(),
+            },
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            tx,
+            rx,
+            shutdown_log: Mutex::new(None),
+            sent_during_shutdown: AtomicU64::new(0),
+        })
+    }
+
+    fn publish(topic: &str, payload: &'static [u8]) -> Event {
+        Event::message_publish("c1", topic, Bytes::from_static(payload), 0).with_ts(1)
+    }
+
+    /// Budget bytes one `publish("z", b"1")` message takes.
+    fn one_message_bytes() -> usize {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        EventSender {
+            shared: Arc::clone(&sh),
+        }
+        .send(publish("z", b"1"))
+        .unwrap();
+        sh.budget.used()
+    }
+
+    fn rule(i: u32) -> RuleId {
+        RuleId {
+            event: crate::bridge::EventKind::MessagePublish,
+            index: i,
+        }
+    }
+
+    #[test]
+    fn budget_admits_one_message_when_empty_and_wakes_blocked_senders() {
+        let b = Arc::new(Budget {
+            max: 100,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        });
+        assert!(
+            b.try_acquire(150),
+            "an empty budget takes one message of any size"
+        );
+        assert!(!b.try_acquire(1));
+        b.release(150);
+        assert!(b.try_acquire(60));
+        assert!(!b.try_acquire(60));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (b2, c2) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b2.acquire_blocking(60, &c2));
+        std::thread::sleep(Duration::from_millis(30));
+        b.release(60);
+        assert!(
+            h.join().unwrap(),
+            "released room lets the blocked sender in"
+        );
+        let (b3, c3) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b3.acquire_blocking(60, &c3));
+        closed.store(true, Ordering::SeqCst);
+        assert!(!h.join().unwrap(), "closing ends the wait");
+        assert_eq!(b.used(), 60);
+    }
+
+    #[test]
+    fn waiter_reports_once_with_the_first_error() {
+        let (tx, rx) = bounded(1);
+        let w = Waiter {
+            remaining: AtomicUsize::new(3),
+            first_error: Mutex::new(None),
+            tx,
+        };
+        w.complete(Ok(()));
+        w.complete(Err(SendEventError::Timeout {
+            after: Duration::from_secs(1),
+        }));
+        assert!(rx.try_recv().is_err(), "not before the last message");
+        w.complete(Err(SendEventError::Closed));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Err(SendEventError::Timeout {
+                after: Duration::from_secs(1)
+            })
+        );
+    }
+
+    #[test]
+    fn each_matching_rule_gets_a_message_with_the_event_key() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("a/b", b"x")).unwrap();
+        tx.send(publish("z", b"y")).unwrap();
+        tx.send(Event::client_connected("c1", None)).unwrap();
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let summary: Vec<(String, String, RuleId)> = got
+            .iter()
+            .map(|o| (o.msg.topic.clone(), o.meta.key.clone(), o.meta.rule))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("T1".into(), "b1-run-0".into(), rule(1)),
+                ("T2".into(), "b1-run-0".into(), rule(2)),
+                ("T1".into(), "b1-run-1".into(), rule(1)),
+            ]
+        );
+        assert_eq!(got[0].msg.keys(), vec!["b1-run-0"]);
+        assert_eq!(got[0].msg.properties.get("mqtt_client_id"), Some("c1"));
+        assert_eq!(
+            &got[0].msg.body[..],
+            br#"{"client_id":"c1","username":null,"topic":"a/b","payload":"eA==","qos":0,"node":"n1","ts":1}"#
+        );
+        let stats = sh.stats();
+        assert_eq!(stats.unmatched, 1);
+        assert_eq!(stats.in_flight, 3);
+        assert_eq!(stats.rule(rule(1)).unwrap().matched, 2);
+        assert!(stats.buffered_bytes > 0);
+    }
+
+    #[test]
+    fn drop_new_refuses_when_the_budget_is_full() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropNew, one * 5 / 2);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let r = tx.send(publish("z", b"3"));
+        assert_eq!(
+            r,
+            Err(SendEventError::Dropped {
+                rule: rule(1),
+                reason: DropReason::Overflow
+            })
+        );
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 1);
+        assert_eq!(s.in_flight, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn drop_oldest_makes_room_by_dropping_the_oldest_buffered_message() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropOldest, one * 5 / 2);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        for p in [b"1", b"2", b"3", b"4"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.clone()).collect();
+        assert_eq!(keys, vec!["b1-run-2", "b1-run-3"]);
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn too_large_messages_are_dropped_before_buffering() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let big = Event::message_publish("c1", "z", Bytes::from(vec![0u8; 2000]), 0);
+        match tx.send(big) {
+            Err(SendEventError::Dropped {
+                reason: DropReason::TooLarge { max: 1024, .. },
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_too_large, 1);
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+    }
+
+    #[test]
+    fn sync_send_without_an_outcome_times_out_and_closed_refuses() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let r = tx.send(publish("z", b"1"));
+        assert!(matches!(r, Err(SendEventError::Timeout { .. })), "{r:?}");
+        sh.closed.store(true, Ordering::SeqCst);
+        assert_eq!(tx.send(publish("z", b"1")), Err(SendEventError::Closed));
+    }
+
+    #[test]
+    fn partial_batch_failure_settles_each_message() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        for p in [b"1", b"2", b"3"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let (msgs, metas): (Vec<Message>, Vec<Meta>) =
+            outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
+        // The producer hands back the messages that were not stored: the 2nd one.
+        let err = SendError::new(
+            SendErrorKind::NotSent {
+                last: "connection refused".into(),
+            },
+            vec![msgs[1].clone()],
+        );
+        *sh.shutdown_log.lock() = Some(Vec::new());
+        finish_batch(&sh, "T1", metas, Err(err));
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.sent, r.failed), (2, 1));
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+        let log = sh.shutdown_log.lock().take().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, "b1-run-1");
+        assert!(matches!(log[0].reason, UnsentReason::Failed(_)));
+    }
+}

@@ -1,0 +1,376 @@
+//! `rocketmq-bridge run --config FILE [--input FILE]`: reads events as newline-delimited JSON (see
+//! [`event`](super::event) for the format) from stdin or a file and forwards them through a
+//! [`Bridge`].
+//!
+//! - A bad line (not JSON, unknown event or field, wrong type, not UTF-8, longer than
+//!   [`MAX_EVENT_LINE_LEN`]) is reported on stderr with its line number and skipped; the run goes
+//!   on. Blank lines are skipped silently.
+//! - In sync mode a send that fails is reported with its line number; the run goes on.
+//! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
+//!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
+//!   otherwise (anything failed, unknown, dropped or not sent).
+//! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
+//!   kept. A config error is reported and the old rules stay.
+
+use super::bridge::{Bridge, BridgeError, ShutdownReport};
+use super::config::{BridgeConfig, ConfigError};
+use super::event::{Event, MAX_EVENT_LINE_LEN};
+use crate::sys::{self, Signal};
+use crossbeam_channel::{bounded, select, tick, Receiver};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How often the main loop looks at the signal flags.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+/// Lines read ahead of the bridge.
+const LINE_QUEUE: usize = 1024;
+
+/// Why `run` could not start or read its input.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The config file is unusable.
+    Config(ConfigError),
+    /// The bridge could not start (producer, missing topics).
+    Start(BridgeError),
+    /// The input file could not be opened.
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Signal handlers could not be installed.
+    Signals(io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Config(e) => write!(f, "{e}"),
+            RunError::Start(e) => write!(f, "{e}"),
+            RunError::Input { path, source } => {
+                write!(f, "cannot open input {}: {source}", path.display())
+            }
+            RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunSummary {
+    /// Lines read (blank ones included).
+    pub lines: u64,
+    /// Lines that were valid events.
+    pub events: u64,
+    /// Lines reported and skipped.
+    pub bad_lines: u64,
+    /// Sync sends that returned an error.
+    pub send_errors: u64,
+    /// Why the run ended: `"end of input"`, `"SIGINT"`, `"SIGTERM"`, or an input error.
+    pub ended_by: String,
+    /// The bridge's shutdown report.
+    pub report: ShutdownReport,
+}
+
+impl RunSummary {
+    /// True when every matched event was confirmed by the broker.
+    pub fn all_sent(&self) -> bool {
+        let t = self.report.stats.total();
+        self.report.unsent.is_empty()
+            && self.send_errors == 0
+            && t.failed == 0
+            && t.outcome_unknown == 0
+            && t.dropped_too_large == 0
+            && t.dropped_overflow == 0
+            && t.dropped_shutdown == 0
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.report.stats.total();
+        write!(
+            f,
+            "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, failed {}, \
+             outcome unknown {}, dropped (too large {}, overflow {}, shutdown {}); {} events matched no rule",
+            self.ended_by,
+            self.lines,
+            self.events,
+            self.bad_lines,
+            t.matched,
+            t.sent,
+            t.failed,
+            t.outcome_unknown,
+            t.dropped_too_large,
+            t.dropped_overflow,
+            t.dropped_shutdown,
+            self.report.stats.unmatched
+        )?;
+        for u in &self.report.unsent {
+            write!(
+                f,
+                "\n  not sent: rule={} topic={} key={} client_id={} {}",
+                u.rule,
+                u.topic,
+                u.key,
+                u.client_id.as_deref().unwrap_or("-"),
+                u.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+enum Line {
+    Text(u64, String),
+    /// A line that cannot be an event; carries the message (with the line number).
+    Bad(String),
+    Eof,
+    Error(io::Error),
+}
+
+/// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes without ever buffering more than that.
+fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Line>) {
+    let mut r = BufReader::with_capacity(64 * 1024, input);
+    let mut line_no = 0u64;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = out.send(Line::Error(e));
+                return;
+            }
+        };
+        if chunk.is_empty() {
+            if !buf.is_empty() || too_long {
+                line_no += 1;
+                let l = finish_line(line_no, &mut buf, &mut too_long);
+                if out.send(l).is_err() {
+                    return;
+                }
+            }
+            let _ = out.send(Line::Eof);
+            return;
+        }
+        let (part, found) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buf.len() + part.len() > MAX_EVENT_LINE_LEN {
+                too_long = true;
+                buf = Vec::new();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let consumed = found.unwrap_or(chunk.len());
+        r.consume(consumed);
+        if found.is_some() {
+            line_no += 1;
+            let l = finish_line(line_no, &mut buf, &mut too_long);
+            if out.send(l).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool) -> Line {
+    if std::mem::take(too_long) {
+        buf.clear();
+        return Line::Bad(format!(
+            "line {line_no}: line is longer than the limit of {MAX_EVENT_LINE_LEN} bytes"
+        ));
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    let bytes = std::mem::take(buf);
+    match String::from_utf8(bytes) {
+        Ok(s) => Line::Text(line_no, s),
+        Err(_) => Line::Bad(format!("line {line_no}: not valid UTF-8")),
+    }
+}
+
+/// Runs the bridge over NDJSON input (stdin when `input` is `None`) until end of input, SIGINT or
+/// SIGTERM. Bad lines and failed sends are reported on stderr as they happen.
+///
+/// # Errors
+/// [`RunError`] when the config, the bridge, the input or the signal handlers cannot be set up.
+pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> {
+    let cfg = BridgeConfig::load(config).map_err(RunError::Config)?;
+    let reader: Box<dyn Read + Send> = match input {
+        Some(p) => Box::new(std::fs::File::open(p).map_err(|source| RunError::Input {
+            path: p.to_owned(),
+            source,
+        })?),
+        None => Box::new(io::stdin()),
+    };
+    sys::install_signal_flags().map_err(RunError::Signals)?;
+    let drain = cfg.drain_timeout;
+    let bridge = Bridge::start(cfg).map_err(RunError::Start)?;
+    let (tx, rx) = bounded(LINE_QUEUE);
+    // The reader thread may stay blocked in read(2) on stdin after a signal; it ends with the process.
+    std::thread::Builder::new()
+        .name("bridge-input".into())
+        .spawn(move || read_lines(reader, tx))
+        .expect("spawn input thread");
+    let input_name = input.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
+    let (lines, events, bad_lines, send_errors, ended_by) = pump(&bridge, &rx, config, &input_name);
+    let report = bridge.shutdown(drain);
+    Ok(RunSummary {
+        lines,
+        events,
+        bad_lines,
+        send_errors,
+        ended_by,
+        report,
+    })
+}
+
+fn pump(
+    bridge: &Bridge,
+    rx: &Receiver<Line>,
+    config: &Path,
+    input: &str,
+) -> (u64, u64, u64, u64, String) {
+    let sender = bridge.sender();
+    let ticker = tick(SIGNAL_POLL);
+    let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
+    loop {
+        if let Some(why) = handle_signals(bridge, config) {
+            return (lines, events, bad, send_errors, why);
+        }
+        let line = select! {
+            recv(rx) -> l => l.unwrap_or(Line::Eof),
+            recv(ticker) -> _ => continue,
+        };
+        match line {
+            Line::Eof => return (lines, events, bad, send_errors, "end of input".to_owned()),
+            Line::Error(e) => {
+                return (
+                    lines,
+                    events,
+                    bad,
+                    send_errors,
+                    format!("input error on {input}: {e}"),
+                );
+            }
+            Line::Bad(msg) => {
+                lines += 1;
+                bad += 1;
+                eprintln!("rocketmq-bridge: {input}: {msg} (skipped)");
+            }
+            Line::Text(no, text) => {
+                lines += 1;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                match Event::from_json_line(&text, no) {
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("rocketmq-bridge: {input}: {e} (skipped)");
+                    }
+                    Ok(ev) => {
+                        events += 1;
+                        if let Err(e) = sender.send(ev) {
+                            send_errors += 1;
+                            eprintln!("rocketmq-bridge: {input}: line {no}: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Acts on pending signals: SIGHUP reloads, SIGINT/SIGTERM end the run (returned as the reason).
+fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
+    let mut stop = None;
+    for s in sys::take_signals() {
+        match s {
+            Signal::Hangup => match BridgeConfig::load(config) {
+                Ok(cfg) => match bridge.reload(cfg) {
+                    Ok(()) => eprintln!(
+                        "rocketmq-bridge: SIGHUP: rules reloaded from {}",
+                        config.display()
+                    ),
+                    Err(e) => {
+                        eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                    }
+                },
+                Err(e) => eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}"),
+            },
+            Signal::Interrupt => stop = Some("SIGINT".to_owned()),
+            Signal::Terminate => stop = Some("SIGTERM".to_owned()),
+        }
+    }
+    stop
+}
+
+/// The `run` subcommand's exit code for a finished run: 0 when every matched event was confirmed.
+pub fn exit_code(summary: &RunSummary) -> ExitCode {
+    if summary.all_sent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(input: &[u8]) -> Vec<String> {
+        let (tx, rx) = bounded(16);
+        let data = input.to_vec();
+        let h = std::thread::spawn(move || read_lines(&data[..], tx));
+        let mut out = Vec::new();
+        for l in rx.iter() {
+            match l {
+                Line::Text(n, s) => out.push(format!("{n}:{s}")),
+                Line::Bad(m) => out.push(format!("!{m}")),
+                Line::Eof => out.push("eof".into()),
+                Line::Error(e) => out.push(format!("error {e}")),
+            }
+        }
+        h.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn lines_are_numbered_and_crlf_trimmed() {
+        assert_eq!(
+            lines_of(b"a\nb\r\n\nc"),
+            vec!["1:a", "2:b", "3:", "4:c", "eof"]
+        );
+        assert_eq!(lines_of(b""), vec!["eof"]);
+        assert_eq!(lines_of(b"x\n"), vec!["1:x", "eof"]);
+    }
+
+    #[test]
+    fn bad_utf8_and_overlong_lines_are_reported_not_buffered() {
+        let mut input = b"ok\n\xff\xfe\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_EVENT_LINE_LEN + 10));
+        input.extend_from_slice(b"\nlast\n");
+        let got = lines_of(&input);
+        assert_eq!(got.len(), 5, "{:?}", &got);
+        assert_eq!(got[0], "1:ok");
+        assert!(got[1].starts_with("!line 2: not valid UTF-8"), "{}", got[1]);
+        assert!(got[2].starts_with("!line 3: line is longer"), "{}", got[2]);
+        assert_eq!(got[3], "4:last");
+        assert_eq!(got[4], "eof");
+    }
+}

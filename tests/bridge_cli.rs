@@ -1,0 +1,314 @@
+//! `rocketmq-bridge run` as users run it: config errors, bad input lines, each of the seven event
+//! types through the binary into a real broker and read back, SIGTERM draining, SIGHUP reloading.
+
+mod common;
+
+use common::Cluster;
+use rocketmq_bridge::bridge::{format_event, Event, PayloadEncoding};
+use rocketmq_bridge::consumer::PullConsumer;
+use rocketmq_bridge::message::MessageExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-bridge");
+
+fn tmp(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bridge_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn suffix() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!("{}_{n}", std::process::id())
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/events")
+        .join(name)
+}
+
+/// Runs the binary with a 120 s bound.
+fn run_bin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    wait_bounded(child, Duration::from_secs(120))
+}
+
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "binary did not finish in {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn read_back(ns: &str, topic: &str, expected: usize) -> Vec<MessageExt> {
+    let c = PullConsumer::new(ns, "bridge_cli_readback", None);
+    let start = Instant::now();
+    loop {
+        let got = c.read_all(topic).unwrap_or_default();
+        if got.len() >= expected || start.elapsed() > Duration::from_secs(30) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn config_error_names_file_line_and_key_and_nothing_starts() {
+    let conf = tmp("bad.conf");
+    std::fs::write(
+        &conf,
+        "## ok\nbridge.rocket.servers = 127.0.0.1:1\nbridge.rocket.produce = sometimes\n",
+    )
+    .unwrap();
+    let out = run_bin(&["run", "--config", conf.to_str().unwrap()], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:3: bridge.rocket.produce", conf.display())),
+        "{err}"
+    );
+
+    let out = run_bin(&["run"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing --config"));
+
+    let out = run_bin(&["run", "--config", "/nonexistent/bridge.conf"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bridge.conf"));
+}
+
+/// The seed's hook block with `_<suffix>` on every topic, for `cluster`.
+fn seed_config(c: &Cluster, sfx: &str, extra: &str) -> (PathBuf, Vec<String>) {
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/emqx_bridge_rocket.conf"),
+    )
+    .unwrap();
+    let topics = [
+        "ClientConnected",
+        "ClientDisconnected",
+        "SessionSubscribed",
+        "SessionUnsubscribed",
+        "MessagePublish",
+        "MessageDeliver",
+        "MessageAcked",
+    ];
+    let mut text = seed.replace(
+        "bridge.rocket.servers = 127.0.0.1:9876",
+        &format!("bridge.rocket.servers = {}", c.namesrv_addrs.join(",")),
+    );
+    for t in topics {
+        text = text.replace(&format!("\"{t}\""), &format!("\"{t}_{sfx}\""));
+    }
+    text.push_str("\nbridge.rocket.node = emqx@127.0.0.1\n");
+    text.push_str(extra);
+    let path = tmp(&format!("seed_{sfx}.conf"));
+    std::fs::write(&path, text).unwrap();
+    (path, topics.iter().map(|t| format!("{t}_{sfx}")).collect())
+}
+
+#[test]
+fn seven_event_types_go_through_the_binary_and_read_back() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let (conf, topics) = seed_config(&c, &sfx, "");
+    let mut input = std::fs::read(fixture("seed_events.ndjson")).unwrap();
+    // A bad line in the middle is reported with its number and skipped.
+    input.extend_from_slice(b"{\"event\":\"message.publish\",\"qos\":7}\nnot json\n");
+    let out = run_bin(&["run", "--config", conf.to_str().unwrap()], &input);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("line 8: field \"qos\""), "{err}");
+    assert!(err.contains("line 9: invalid JSON"), "{err}");
+    assert!(err.contains("9 lines, 7 events, 2 bad lines"), "{err}");
+    let lines = std::fs::read_to_string(fixture("seed_events.ndjson")).unwrap();
+    for ((i, line), topic) in lines.lines().enumerate().zip(&topics) {
+        let ev = Event::from_json_line(line, i as u64 + 1).unwrap();
+        let got = read_back(&c.namesrv, topic, 1);
+        assert_eq!(got.len(), 1, "{topic}");
+        let mut want = Vec::new();
+        format_event(&ev, "emqx@127.0.0.1", PayloadEncoding::Base64, &mut want);
+        assert_eq!(got[0].body, want, "{topic}");
+        assert_eq!(
+            got[0].properties.get("mqtt_event"),
+            Some(ev.kind.hook_name())
+        );
+    }
+}
+
+#[test]
+fn input_file_and_plain_payloads() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let (conf, topics) = seed_config(
+        &c,
+        &sfx,
+        "bridge.rocket.encode_payload_type = plain\nbridge.rocket.produce = async\n",
+    );
+    // `produce = sync` is in the seed text; a second `produce` key is an error.
+    let out = run_bin(&["run", "--config", conf.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("given twice"));
+
+    let (conf, _) = seed_config(
+        &c,
+        &format!("{sfx}b"),
+        "bridge.rocket.encode_payload_type = plain\n",
+    );
+    let input = tmp("plain.ndjson");
+    std::fs::write(
+        &input,
+        "{\"event\":\"message.publish\",\"client_id\":\"p1\",\"topic\":\"a/b\",\"payload\":\"hello \\\"world\\\"\",\"qos\":0}\n",
+    )
+    .unwrap();
+    let out = run_bin(
+        &[
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let publish = topics[4].replace(&sfx, &format!("{sfx}b"));
+    let got = read_back(&c.namesrv, &publish, 1);
+    assert_eq!(got.len(), 1);
+    let v: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(v["payload"], "hello \"world\"");
+    assert_eq!(v["client_id"], "p1");
+    assert!(v["username"].is_null());
+}
+
+#[test]
+fn sigterm_drains_and_prints_a_summary() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let (conf, topics) = seed_config(&c, &sfx, "");
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..50 {
+        writeln!(
+            stdin,
+            "{{\"event\":\"client.connected\",\"client_id\":\"c{i}\"}}"
+        )
+        .unwrap();
+    }
+    stdin.flush().unwrap();
+    // Input stays open: only the signal ends the run.
+    let start = Instant::now();
+    while read_back_now(&c.namesrv, &topics[0]) < 50 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&child, "TERM");
+    let out = wait_bounded(child, Duration::from_secs(60));
+    drop(stdin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("ended by SIGTERM: 50 lines, 50 events"),
+        "{err}"
+    );
+    assert!(err.contains("sent 50"), "{err}");
+    assert_eq!(read_back(&c.namesrv, &topics[0], 50).len(), 50);
+}
+
+fn read_back_now(ns: &str, topic: &str) -> usize {
+    PullConsumer::new(ns, "bridge_cli_probe", None)
+        .read_all(topic)
+        .map_or(0, |v| v.len())
+}
+
+#[test]
+fn sighup_reloads_rules_and_keeps_running() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let (conf, topics) = seed_config(&c, &sfx, "");
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "{{\"event\":\"client.connected\",\"client_id\":\"before\"}}"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    let start = Instant::now();
+    while read_back_now(&c.namesrv, &topics[0]) < 1 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // New rule: client.connected also goes to a second topic.
+    let extra = format!("Reloaded_{sfx}");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "bridge.rocket.hook.client.connected.2 = {{\"topic\": \"{extra}\"}}\n"
+    ));
+    std::fs::write(&conf, text).unwrap();
+    signal(&child, "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    writeln!(
+        stdin,
+        "{{\"event\":\"client.connected\",\"client_id\":\"after\"}}"
+    )
+    .unwrap();
+    drop(stdin);
+    let out = wait_bounded(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("SIGHUP: rules reloaded"), "{err}");
+    assert_eq!(read_back(&c.namesrv, &topics[0], 2).len(), 2);
+    let reloaded = read_back(&c.namesrv, &extra, 1);
+    assert_eq!(reloaded.len(), 1);
+    assert_eq!(reloaded[0].properties.get("mqtt_client_id"), Some("after"));
+}
