@@ -2,7 +2,8 @@
 //! async, batch 100. Prints msgs/s, p50/p99 latency, client CPU per message and peak RSS, then one
 //! JSON line. Run through `scripts/bench-producer.sh`, which starts a local RocketMQ.
 //!
-//! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]`
+//! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
+//! [--window W] [--batch-window B]` (requests outstanding in async / batch100; both default to 256)
 
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
@@ -91,14 +92,22 @@ fn sync_run(p: &Producer, topic: &str, n: usize, threads: usize, name: &'static 
     }
 }
 
-fn async_run(p: &Producer, topic: &str, n: usize, batch: usize, name: &'static str) -> Report {
+fn async_run(
+    p: &Producer,
+    topic: &str,
+    n: usize,
+    batch: usize,
+    window: usize,
+    name: &'static str,
+) -> Report {
     let lat = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let failed = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let (t0, c0) = (Instant::now(), cpu_seconds());
     let mut sent = 0;
-    // Keep at most 256 requests outstanding, as the peer benchmarks do: a permit per request.
-    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(256);
+    // Keep at most `window` requests outstanding (256 by default, as the peer benchmarks do): a
+    // permit per request.
+    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(window.max(1));
     while sent < n {
         permit_tx.send(()).expect("permit");
         let k = batch.min(n - sent);
@@ -153,6 +162,11 @@ fn main() {
     let n: usize = opt("--messages")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // Requests outstanding in the async scenarios (batch100 counts batches).
+    let window: usize = opt("--window").and_then(|v| v.parse().ok()).unwrap_or(256);
+    let batch_window: usize = opt("--batch-window")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(window);
     let scenarios = opt("--scenarios").unwrap_or_else(|| "sync1,sync8,async,batch100".into());
     let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group").async_window(256);
     let p = Producer::start(cfg).expect("start producer");
@@ -166,8 +180,8 @@ fn main() {
         let r = match s {
             "sync1" => sync_run(&p, &topic, n.min(20_000), 1, "sync1"),
             "sync8" => sync_run(&p, &topic, n, 8, "sync8"),
-            "async" => async_run(&p, &topic, n, 1, "async"),
-            "batch100" => async_run(&p, &topic, n * 10, 100, "batch100"),
+            "async" => async_run(&p, &topic, n, 1, window, "async"),
+            "batch100" => async_run(&p, &topic, n * 10, 100, batch_window, "batch100"),
             other => {
                 eprintln!("unknown scenario {other}");
                 continue;
