@@ -69,15 +69,14 @@ impl Prepared {
             12,
             self.group.len() + self.topic.len() + self.properties.len() + 64,
         );
-        let mut num = itoa_buf();
         ext.push("a", &self.group);
         ext.push("b", &self.topic);
         ext.push("c", DEFAULT_TOPIC);
         ext.push("d", "4");
-        ext.push("e", fmt_num(&mut num, mq.queue_id as i64));
+        ext.push_int("e", mq.queue_id as i128);
         ext.push("f", "0");
-        ext.push("g", fmt_num(&mut num, now_millis()));
-        ext.push("h", fmt_num(&mut num, self.flag as i64));
+        ext.push_int("g", now_millis() as i128);
+        ext.push_int("h", self.flag as i128);
         if !self.properties.is_empty() {
             ext.push("i", &self.properties);
         }
@@ -90,28 +89,6 @@ impl Prepared {
         cmd.body = self.body.clone();
         cmd
     }
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn fmt_num(buf: &mut [u8; 20], v: i64) -> &str {
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// Milliseconds since the Unix epoch.
@@ -190,18 +167,5 @@ pub(crate) fn classify_error(e: &crate::remoting::Error) -> Outcome {
             detail: e.to_string(),
             code: None,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fmt_num_matches_display() {
-        let mut b = itoa_buf();
-        for v in [0i64, 7, -1, 1_700_000_000_000, i64::MIN, i64::MAX] {
-            assert_eq!(fmt_num(&mut b, v), v.to_string());
-        }
     }
 }
