@@ -231,9 +231,13 @@ impl Ctx {
                 Some((pending, job)) => {
                     let q = ordered_queue(&job);
                     let res = pending.wait();
-                    self.finish(job, res);
+                    let again = self.finish(job, res);
                     if let Some(q) = q {
                         busy.remove(&q);
+                    }
+                    // An ordered job the broker refused goes first again on its own queue.
+                    if let Some(job) = again {
+                        deferred.push_front(job);
                     }
                 }
                 None if !open && deferred.is_empty() => break,
@@ -297,22 +301,26 @@ impl Ctx {
         {
             Ok(p) => Some((p, job)),
             Err(e) => {
-                self.handle(&inner, job, classify_error(&e));
+                // Transport errors carry no code, so they are never retried in place.
+                if let Some(job) = self.handle(&inner, job, classify_error(&e)) {
+                    let _ = inner.dispatch(job, true);
+                }
                 None
             }
         }
     }
 
+    /// Handles a response; returns the job when it must be retried in place (see `handle`).
     fn finish(
         &self,
         job: Job,
         res: Result<crate::remoting::RemotingCommand, crate::remoting::Error>,
-    ) {
+    ) -> Option<Job> {
         let Some(inner) = self.inner.upgrade() else {
             self.done_one();
             let kind = job.exhausted();
             job.complete(Err(kind));
-            return;
+            return None;
         };
         let outcome = match &res {
             Ok(resp) => match &job.queue {
@@ -323,10 +331,13 @@ impl Ctx {
             },
             Err(e) => classify_error(e),
         };
-        self.handle(&inner, job, outcome);
+        self.handle(&inner, job, outcome)
     }
 
-    fn handle(&self, inner: &Arc<Inner>, mut job: Job, outcome: Outcome) {
+    /// Completes, moves or keeps a job after an attempt. An ordered (keyed) job that the broker
+    /// refused with a retryable code (busy, flow control…) is returned to be retried first on its
+    /// own queue, so later jobs of that queue cannot overtake it; other retries go to another broker.
+    fn handle(&self, inner: &Arc<Inner>, mut job: Job, outcome: Outcome) -> Option<Job> {
         self.done_one();
         match outcome {
             Outcome::Stored(r) => job.complete(Ok(r)),
@@ -345,7 +356,12 @@ impl Ctx {
                 detail,
                 code,
             } => {
+                let ordered = job.key_hash.is_some() && code.is_some();
                 if inner.note_failure(&mut job, &self.broker, maybe_stored, detail, code) {
+                    if ordered {
+                        self.load.fetch_add(1, Ordering::SeqCst);
+                        return Some(job);
+                    }
                     if let Err(e) = inner.dispatch(job, true) {
                         // dispatch with retry=true completes the job itself; an Err cannot happen.
                         log::error!("retry dispatch returned an error: {e}");
@@ -356,6 +372,7 @@ impl Ctx {
                 }
             }
         }
+        None
     }
 
     /// Batch fallback on this worker's thread: members one by one, synchronously.
