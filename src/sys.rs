@@ -66,6 +66,27 @@ pub fn recv_buffer<S: AsRawFd>(sock: &S) -> io::Result<usize> {
     getsockopt_int(sock, libc::SO_RCVBUF)
 }
 
+/// Reads what the socket already holds without blocking (`recv` with `MSG_DONTWAIT`): `Ok(0)` means
+/// the peer closed, `ErrorKind::WouldBlock` that nothing is waiting. One syscall, where std would
+/// need three (set non-blocking, read, set blocking again).
+pub fn recv_nonblocking<S: AsRawFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the fd is a live socket borrowed for the call; buf is a valid, writable slice and we
+    // pass its exact length, so the kernel writes at most buf.len() bytes into memory we own.
+    let rc = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if rc >= 0 {
+        Ok(rc as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Signals that [`install_signal_flags`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

@@ -26,7 +26,7 @@ use crate::message::{encode_batch_body, Message, UniqIdGenerator};
 use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublishInfo};
 use crate::remoting::acl::AclCredentials;
 use crate::remoting::codes::{HEART_BEAT, UNREGISTER_CLIENT};
-use crate::remoting::{Connection, RemotingCommand};
+use crate::remoting::{Connection, DirectConnection, RemotingCommand};
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use parking_lot::Mutex;
@@ -78,9 +78,14 @@ pub(crate) struct Inner {
 }
 
 /// Per broker master address.
+/// Idle direct connections kept per broker for sync sends.
+const MAX_IDLE_DIRECT: usize = 16;
+
 pub(crate) struct BrokerState {
     addr: String,
     conn: Mutex<Option<Arc<Connection>>>,
+    /// Idle connections for sync sends (see [`BrokerState::invoke_direct`]).
+    direct: Mutex<Vec<DirectConnection>>,
     avoid_until: Mutex<Option<Instant>>,
     no_batch: AtomicBool,
     worker: Mutex<Option<worker::WorkerHandle>>,
@@ -157,6 +162,38 @@ impl BrokerState {
         log::debug!("broker connected addr={}", self.addr);
         *guard = Some(Arc::clone(&c));
         Ok(c)
+    }
+
+    /// Sends one request on the caller's thread over an idle direct connection (a new one when
+    /// none is idle) and reads the response there, without the reader-thread hand-off of the shared
+    /// [`Connection`]: a sync send then costs no thread switch in our process. Each concurrent sync
+    /// caller uses its own connection; at most [`MAX_IDLE_DIRECT`] stay open when idle.
+    fn invoke_direct(
+        &self,
+        inner: &Inner,
+        cmd: &RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, crate::remoting::Error> {
+        let mut conn = loop {
+            let idle = self.direct.lock().pop();
+            match idle {
+                // A peer that closed meanwhile (a restarted broker) is noticed before writing.
+                Some(mut c) => {
+                    if c.check_idle() {
+                        break c;
+                    }
+                }
+                None => break DirectConnection::connect(&self.addr, &inner.cfg.connection)?,
+            }
+        };
+        let r = conn.invoke(cmd, timeout);
+        if !conn.is_broken() {
+            let mut idle = self.direct.lock();
+            if idle.len() < MAX_IDLE_DIRECT {
+                idle.push(conn);
+            }
+        }
+        r
     }
 
     fn avoided(&self, now: Instant) -> bool {
@@ -428,6 +465,7 @@ impl Inner {
             Arc::new(BrokerState {
                 addr: addr.to_owned(),
                 conn: Mutex::new(None),
+                direct: Mutex::new(Vec::new()),
                 avoid_until: Mutex::new(None),
                 no_batch: AtomicBool::new(false),
                 worker: Mutex::new(None),
@@ -551,10 +589,7 @@ impl Inner {
             if let Some(acl) = &self.acl {
                 acl.sign(&mut cmd);
             }
-            let outcome = match broker
-                .connection(self)
-                .and_then(|c| c.invoke(&cmd, timeout))
-            {
+            let outcome = match broker.invoke_direct(self, &cmd, timeout) {
                 Ok(resp) => classify_response(&resp, &job.prepared, &mq, &addr, job.attempts),
                 Err(e) => classify_error(&e),
             };
@@ -690,13 +725,13 @@ impl Inner {
         }
         let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
         // Close every job queue first, then wait for each worker with the shared deadline.
-        let workers: Vec<worker::WorkerHandle> = brokers
+        let workers: Vec<(worker::WorkerHandle, &Arc<BrokerState>)> = brokers
             .iter()
-            .filter_map(|b| b.worker.lock().take())
+            .filter_map(|b| b.worker.lock().take().map(|w| (w, b)))
             .collect();
         let mut leftovers = Vec::new();
-        for w in workers {
-            leftovers.extend(w.finish(until));
+        for (w, b) in workers {
+            leftovers.extend(w.finish(until, b));
         }
         for job in leftovers {
             let kind = if job.maybe_stored.is_some() {

@@ -286,38 +286,49 @@ fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
     Ok(addr.to_socket_addrs()?.collect())
 }
 
+/// Connects to `addr` and applies the config's socket options (no delay, write timeout, buffer
+/// sizes). Shared by [`Connection`] and [`DirectConnection`](super::direct::DirectConnection).
+pub(crate) fn open_stream(addr: &str, cfg: &ConnectionConfig) -> Result<TcpStream, Error> {
+    let conn_err = |source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing");
+    let mut stream = None;
+    for sa in resolve(addr).map_err(conn_err)? {
+        match TcpStream::connect_timeout(&sa, cfg.connect_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let stream = stream.ok_or(last).map_err(conn_err)?;
+    stream.set_nodelay(true).map_err(conn_err)?;
+    stream
+        .set_write_timeout(Some(cfg.write_timeout))
+        .map_err(conn_err)?;
+    if let Some(n) = cfg.send_buffer {
+        crate::sys::set_send_buffer(&stream, n).map_err(conn_err)?;
+    }
+    if let Some(n) = cfg.recv_buffer {
+        crate::sys::set_recv_buffer(&stream, n).map_err(conn_err)?;
+    }
+    Ok(stream)
+}
+
 impl Connection {
     /// Connects to `addr` ("host:port") and starts the reader thread.
     ///
     /// # Errors
     /// [`Error::Connect`] when no address accepts within the connect timeout.
     pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<Connection, Error> {
+        let stream = open_stream(addr, cfg)?;
         let conn_err = |source| Error::Connect {
             addr: addr.to_owned(),
             source,
         };
-        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing");
-        let mut stream = None;
-        for sa in resolve(addr).map_err(conn_err)? {
-            match TcpStream::connect_timeout(&sa, cfg.connect_timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let stream = stream.ok_or(last).map_err(conn_err)?;
-        stream.set_nodelay(true).map_err(conn_err)?;
-        stream
-            .set_write_timeout(Some(cfg.write_timeout))
-            .map_err(conn_err)?;
-        if let Some(n) = cfg.send_buffer {
-            crate::sys::set_send_buffer(&stream, n).map_err(conn_err)?;
-        }
-        if let Some(n) = cfg.recv_buffer {
-            crate::sys::set_recv_buffer(&stream, n).map_err(conn_err)?;
-        }
         let shared = Arc::new(Shared {
             addr: addr.to_owned(),
             limits: cfg.limits,
@@ -455,6 +466,13 @@ impl Connection {
             c.flag |= FLAG_ONEWAY;
             self.shared.write_frame(&c)
         }
+    }
+
+    /// Closes the socket and wakes every waiter (with [`Error::ConnectionClosed`]) from a shared
+    /// reference; the reader thread is joined when the connection is dropped.
+    pub fn abort(&self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.kill();
     }
 
     fn close_inner(&self) -> bool {

@@ -17,6 +17,7 @@ pub mod codec;
 pub mod codes;
 pub mod command;
 pub mod connection;
+pub mod direct;
 mod error;
 pub mod pending;
 
@@ -25,4 +26,5 @@ pub use codec::{decode_frame, encode_frame, DecodeError, EncodeError, FrameLimit
 pub use codes::{LanguageCode, SerializeType};
 pub use command::{ExtFields, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};
 pub use connection::{Connection, ConnectionConfig};
+pub use direct::DirectConnection;
 pub use error::Error;

@@ -1,0 +1,317 @@
+//! A connection without a reader thread, for one request at a time: the calling thread writes its
+//! request and reads the response from the socket itself.
+//!
+//! [`Connection`](super::Connection) hands every response from its reader thread to the waiting
+//! caller: the reader wakes from the socket, then wakes the caller (one futex wake and one wait per
+//! request). For a sync send that hand-off was about a quarter of the client's CPU time per
+//! message (context switches dominate a sync send's profile). Here the caller blocks in `read`
+//! itself, so a request costs one write, one read and no thread switch in our process.
+//!
+//! The price is exclusivity (`&mut self`: one request in flight; callers keep a small pool) and that
+//! nobody reads while the connection is idle. So [`DirectConnection::check_idle`] looks at the
+//! socket without blocking before each use: a peer that closed (a restarted broker) is noticed
+//! *before* a request is written, which keeps such a request's outcome known (not sent) instead of
+//! unknown; requests the peer sent meanwhile are answered as [`Connection`](super::Connection)
+//! answers them. After a timeout, an I/O error or bytes that are not a frame the connection is
+//! [broken](DirectConnection::is_broken) and must be dropped: a late response could otherwise be
+//! mistaken for the next request's.
+
+use super::codec::{self, FrameLimits};
+use super::codes::REQUEST_CODE_NOT_SUPPORTED;
+use super::command::RemotingCommand;
+use super::connection::{open_stream, ConnectionConfig};
+use super::error::Error;
+use bytes::BytesMut;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Bytes read from the socket at a time. Send responses are a few hundred bytes; larger frames
+/// take several reads (the buffer grows in such steps, never by the length a peer announces).
+const DIRECT_READ_CHUNK: usize = 8 * 1024;
+
+/// A buffer that served a frame larger than this is replaced after use.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// One TCP connection used by one thread at a time (see the [module docs](self)).
+pub struct DirectConnection {
+    addr: String,
+    stream: TcpStream,
+    limits: FrameLimits,
+    wbuf: BytesMut,
+    rbuf: BytesMut,
+    chunk: Box<[u8]>,
+    /// The SO_RCVTIMEO currently applied, to set it only when it changes.
+    read_timeout: Option<Duration>,
+    broken: bool,
+}
+
+impl std::fmt::Debug for DirectConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectConnection")
+            .field("addr", &self.addr)
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+impl DirectConnection {
+    /// Connects to `addr` ("host:port") with the config's socket options.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when no address accepts within the connect timeout.
+    pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<DirectConnection, Error> {
+        let stream = open_stream(addr, cfg)?;
+        log::debug!("connected (direct) addr={addr}");
+        Ok(DirectConnection {
+            addr: addr.to_owned(),
+            stream,
+            limits: cfg.limits,
+            wbuf: BytesMut::with_capacity(1024),
+            rbuf: BytesMut::with_capacity(1024),
+            chunk: vec![0u8; DIRECT_READ_CHUNK].into_boxed_slice(),
+            read_timeout: None,
+            broken: false,
+        })
+    }
+
+    /// The peer address as given.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// True once the connection cannot be used again (timeout, I/O or decode error, peer closed).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Looks at the socket without blocking: answers requests the peer sent while the connection
+    /// was idle and drops stray responses. Returns false (and marks the connection broken) when the
+    /// peer closed or sent bytes that are not a frame, so the caller can connect anew *before*
+    /// writing a request.
+    pub fn check_idle(&mut self) -> bool {
+        if self.broken {
+            return false;
+        }
+        loop {
+            match crate::sys::recv_nonblocking(&self.stream, &mut self.chunk) {
+                Ok(0) => {
+                    log::debug!(
+                        "direct connection closed by peer while idle addr={}",
+                        self.addr
+                    );
+                    self.broken = true;
+                    return false;
+                }
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&self.chunk[..n]);
+                    loop {
+                        match codec::decode_frame(&mut self.rbuf, &self.limits) {
+                            Ok(Some(cmd)) => {
+                                if self.handle_other(cmd).is_err() {
+                                    return false;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                log::debug!(
+                                    "direct connection decode error addr={}: {e}",
+                                    self.addr
+                                );
+                                self.broken = true;
+                                return false;
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("direct connection error while idle addr={}: {e}", self.addr);
+                    self.broken = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Writes `cmd` and reads until its response arrives or `timeout` passes.
+    ///
+    /// # Errors
+    /// As [`Connection::invoke`](super::Connection::invoke): [`Error::ConnectionClosed`] with
+    /// `request_sent: false` when the connection was already broken, [`Error::Encode`],
+    /// [`Error::Io`] (a failed write or read), [`Error::Decode`], [`Error::Timeout`], or
+    /// [`Error::ConnectionClosed`] with `request_sent: true` when the peer closed before answering.
+    /// Every error but `Encode` leaves the connection broken.
+    pub fn invoke(
+        &mut self,
+        cmd: &RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, Error> {
+        if self.broken {
+            return Err(Error::ConnectionClosed {
+                addr: self.addr.clone(),
+                request_sent: false,
+            });
+        }
+        let started = Instant::now();
+        let deadline = started + timeout;
+        self.wbuf.clear();
+        codec::encode_frame(cmd, &mut self.wbuf, &self.limits).map_err(Error::Encode)?;
+        log::trace!(
+            "send (direct) addr={} code={} opaque={} body_len={}",
+            self.addr,
+            cmd.code,
+            cmd.opaque,
+            cmd.body.len()
+        );
+        if let Err(e) = self.stream.write_all(&self.wbuf) {
+            return Err(self.fail_io(e));
+        }
+        if self.wbuf.capacity() > KEEP_BUFFER {
+            self.wbuf = BytesMut::with_capacity(1024);
+        }
+        let resp = self.read_response(cmd.opaque, deadline, started);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
+            self.rbuf = BytesMut::with_capacity(1024);
+        }
+        resp
+    }
+
+    fn read_response(
+        &mut self,
+        opaque: i32,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<RemotingCommand, Error> {
+        loop {
+            loop {
+                match codec::decode_frame(&mut self.rbuf, &self.limits) {
+                    Ok(Some(cmd)) if cmd.is_response() && cmd.opaque == opaque => {
+                        log::trace!(
+                            "recv (direct) addr={} code={} opaque={}",
+                            self.addr,
+                            cmd.code,
+                            cmd.opaque
+                        );
+                        return Ok(cmd);
+                    }
+                    Ok(Some(cmd)) => {
+                        if self.handle_other(cmd).is_err() {
+                            // Our request left whole; its answer can no longer be read.
+                            return Err(Error::ConnectionClosed {
+                                addr: self.addr.clone(),
+                                request_sent: true,
+                            });
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(source) => {
+                        self.broken = true;
+                        return Err(Error::Decode {
+                            addr: self.addr.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.fail_timeout(opaque, started));
+            }
+            let remaining = deadline - now;
+            // Set SO_RCVTIMEO only when it must shrink below the one applied (or none is applied):
+            // the common case, one read per response, costs no extra syscall.
+            if self.read_timeout.is_none_or(|t| t > remaining) {
+                // Round up to whole milliseconds so repeated sends with one timeout reuse it.
+                let t = Duration::from_millis(remaining.as_millis() as u64 + 1);
+                if let Err(e) = self.stream.set_read_timeout(Some(t)) {
+                    log::debug!("direct connection set_read_timeout addr={}: {e}", self.addr);
+                    self.broken = true;
+                    return Err(Error::ConnectionClosed {
+                        addr: self.addr.clone(),
+                        request_sent: true,
+                    });
+                }
+                self.read_timeout = Some(t);
+            }
+            let want = codec::read_hint(&self.rbuf, &self.limits, DIRECT_READ_CHUNK);
+            match self.stream.read(&mut self.chunk[..want]) {
+                Ok(0) => {
+                    self.broken = true;
+                    return Err(Error::ConnectionClosed {
+                        addr: self.addr.clone(),
+                        request_sent: true,
+                    });
+                }
+                Ok(n) => self.rbuf.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => {
+                    // The request left whole: whether the peer acted on it is unknown.
+                    log::debug!("direct connection read error addr={}: {e}", self.addr);
+                    self.broken = true;
+                    let _ = self.stream.shutdown(Shutdown::Both);
+                    return Err(Error::ConnectionClosed {
+                        addr: self.addr.clone(),
+                        request_sent: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A frame that is not the awaited response: a peer request is answered "not supported" (as
+    /// [`Connection`](super::Connection) does), a oneway request or a stray response is dropped.
+    fn handle_other(&mut self, cmd: RemotingCommand) -> Result<(), Error> {
+        if cmd.is_response() {
+            log::debug!(
+                "stray response dropped (direct) addr={} opaque={} code={}",
+                self.addr,
+                cmd.opaque,
+                cmd.code
+            );
+            return Ok(());
+        }
+        if cmd.is_oneway() {
+            log::debug!(
+                "peer oneway request ignored (direct) addr={} code={} opaque={}",
+                self.addr,
+                cmd.code,
+                cmd.opaque
+            );
+            return Ok(());
+        }
+        let resp = RemotingCommand::response_to(
+            &cmd,
+            REQUEST_CODE_NOT_SUPPORTED,
+            Some(format!(" request type {} not supported", cmd.code)),
+        );
+        let mut out = BytesMut::with_capacity(256);
+        codec::encode_frame(&resp, &mut out, &self.limits).map_err(Error::Encode)?;
+        self.stream.write_all(&out).map_err(|e| self.fail_io(e))
+    }
+
+    fn fail_io(&mut self, source: io::Error) -> Error {
+        self.broken = true;
+        let _ = self.stream.shutdown(Shutdown::Both);
+        Error::Io {
+            addr: self.addr.clone(),
+            source,
+        }
+    }
+
+    fn fail_timeout(&mut self, opaque: i32, started: Instant) -> Error {
+        self.broken = true;
+        let _ = self.stream.shutdown(Shutdown::Both);
+        Error::Timeout {
+            addr: self.addr.clone(),
+            opaque,
+            after: started.elapsed(),
+        }
+    }
+}
