@@ -8,10 +8,14 @@ use super::{BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy}
 use crate::remoting::connection::PendingResponse;
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// After the shutdown deadline, how long [`WorkerHandle::finish`] waits for an abandoning worker to
+/// settle its jobs and exit.
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) struct WorkerHandle {
     jobs: Sender<Job>,
@@ -21,6 +25,7 @@ pub(crate) struct WorkerHandle {
     done: Receiver<()>,
     thread: JoinHandle<()>,
     addr: String,
+    abandon: Arc<AtomicBool>,
 }
 
 /// The worker of `broker`, started on first use; `None` once the producer is closing.
@@ -34,7 +39,9 @@ pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<Wo
         let (retry_tx, retry_rx) = unbounded();
         let (done_tx, done_rx) = bounded::<()>(0);
         let load = Arc::new(AtomicUsize::new(0));
+        let abandon = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
+            abandon: Arc::clone(&abandon),
             inner: Arc::downgrade(inner),
             broker: Arc::clone(broker),
             jobs: jobs_rx,
@@ -55,6 +62,7 @@ pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<Wo
             done: done_rx,
             thread,
             addr: broker.addr.clone(),
+            abandon,
         });
     }
     w.as_ref().map(|h| WorkerRef {
@@ -143,7 +151,11 @@ impl WorkerHandle {
     }
 
     /// Closes the job queue, waits for the worker until `until`, and returns jobs it never took.
-    pub(crate) fn finish(self, until: Instant) -> Vec<Job> {
+    ///
+    /// A worker still busy at `until` (a hung broker) is told to abandon: the broker's connection
+    /// is aborted to wake it, and it settles every job it holds (in flight: outcome unknown; queued
+    /// or deferred: not sent) before it exits, so no callback comes after the shutdown's report.
+    pub(crate) fn finish(self, until: Instant, broker: &BrokerState) -> Vec<Job> {
         let WorkerHandle {
             jobs,
             retries,
@@ -151,16 +163,33 @@ impl WorkerHandle {
             done,
             thread,
             addr,
+            abandon,
             ..
         } = self;
         drop(jobs);
         drop(retries);
         let timeout = until.saturating_duration_since(Instant::now());
-        match done.recv_timeout(timeout) {
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                let _ = thread.join();
+        let mut finished = matches!(
+            done.recv_timeout(timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
+        if !finished {
+            log::warn!(
+                "broker worker missed the shutdown deadline, abandoning its jobs addr={addr}"
+            );
+            abandon.store(true, Ordering::SeqCst);
+            if let Some(c) = broker.conn.lock().as_ref() {
+                c.abort();
             }
-            _ => log::warn!("broker worker missed the shutdown deadline addr={addr}"),
+            finished = matches!(
+                done.recv_timeout(ABANDON_GRACE),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            );
+        }
+        if finished {
+            let _ = thread.join();
+        } else {
+            log::error!("broker worker did not exit after abandoning addr={addr}");
         }
         retries_rx.try_iter().collect()
     }
@@ -173,6 +202,8 @@ struct Ctx {
     retries: Receiver<Job>,
     window: usize,
     load: Arc<AtomicUsize>,
+    /// Set by [`WorkerHandle::finish`] once the shutdown deadline passed.
+    abandon: Arc<AtomicBool>,
     _done: Sender<()>,
 }
 
@@ -186,6 +217,10 @@ impl Ctx {
         let mut busy: HashSet<(String, i32)> = HashSet::new();
         let mut open = true;
         loop {
+            if self.abandon.load(Ordering::SeqCst) {
+                self.abandon_all(inflight, deferred);
+                return;
+            }
             let mut i = 0;
             while i < deferred.len() && inflight.len() < self.window {
                 if ordered_queue(&deferred[i]).is_some_and(|q| busy.contains(&q)) {
@@ -246,6 +281,42 @@ impl Ctx {
         }
         // Jobs still queued when the queue closed were drained above (`open` turns false only once
         // the channel is empty and disconnected); retries arriving later are collected by `finish`.
+    }
+
+    /// Settles every job this worker holds, after the shutdown deadline: a request in flight ends
+    /// with its outcome unknown (the broker may have stored it), everything else as not sent.
+    fn abandon_all(&self, inflight: VecDeque<(PendingResponse, Job)>, deferred: VecDeque<Job>) {
+        let mut n = 0usize;
+        for (pending, mut job) in inflight {
+            drop(pending);
+            job.maybe_stored.get_or_insert_with(|| {
+                (
+                    self.broker.addr.clone(),
+                    "no response before the shutdown deadline".into(),
+                )
+            });
+            let kind = job.exhausted();
+            job.complete(Err(kind));
+            n += 1;
+        }
+        let queued = deferred
+            .into_iter()
+            .chain(self.retries.try_iter())
+            .chain(self.jobs.try_iter());
+        for job in queued {
+            let kind = if job.maybe_stored.is_some() {
+                job.exhausted()
+            } else {
+                SendErrorKind::Closed
+            };
+            job.complete(Err(kind));
+            n += 1;
+        }
+        self.load.store(0, Ordering::SeqCst);
+        log::warn!(
+            "broker worker abandoned {n} jobs at shutdown addr={}",
+            self.broker.addr
+        );
     }
 
     /// Starts `job`; an ordered job marks its queue busy until its response is handled.
