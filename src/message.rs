@@ -263,9 +263,16 @@ impl From<InflateError> for MessageError {
 }
 
 /// Ordered string properties (insertion order, set replaces in place).
+///
+/// Stored as their wire form, `name 0x01 value 0x02` per entry in one string: a message's
+/// properties cost one allocation instead of two per entry, and encoding is a copy. An entry that
+/// could not be stored that way (an empty name or value, or one containing 0x01/0x02) is not kept;
+/// its name is remembered and [`Properties::encode`] refuses it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Properties {
-    entries: Vec<(String, String)>,
+    buf: String,
+    /// The first invalid name given to `set` (see the type docs).
+    invalid: Option<String>,
 }
 
 fn valid_part(s: &str) -> bool {
@@ -278,66 +285,111 @@ impl Properties {
         Properties::default()
     }
 
+    /// No properties, with room for `bytes` of encoded entries.
+    pub fn with_capacity(bytes: usize) -> Properties {
+        Properties {
+            buf: String::with_capacity(bytes),
+            invalid: None,
+        }
+    }
+
+    /// Byte ranges of each entry: (start of name, end of name, end of value); the value starts
+    /// after the 0x01 at the end of the name, the entry ends after the 0x02 at the end of the value.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let b = self.buf.as_bytes();
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= b.len() {
+                return None;
+            }
+            let start = pos;
+            let sep = start + b[start..].iter().position(|&c| c == 1)?;
+            let end = sep + 1 + b[sep + 1..].iter().position(|&c| c == 2)?;
+            pos = end + 1;
+            Some((start, sep, end))
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<(usize, usize, usize)> {
+        self.spans()
+            .find(|&(start, sep, _)| &self.buf[start..sep] == name)
+    }
+
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.find(name).map(|(_, sep, end)| &self.buf[sep + 1..end])
     }
 
     /// Sets `name` to `value`, replacing an existing value in place (keeping its position).
-    /// Validity (non-empty, no 0x01/0x02) is checked by [`Properties::encode`].
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let (name, value) = (name.into(), value.into());
-        match self.entries.iter_mut().find(|(k, _)| *k == name) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((name, value)),
+    /// An invalid name or value (empty, or containing 0x01/0x02) is refused by
+    /// [`Properties::encode`].
+    pub fn set(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if !valid_part(name) || !valid_part(value) {
+            if self.invalid.is_none() {
+                self.invalid = Some(name.to_owned());
+            }
+            return;
+        }
+        self.put(name, value);
+    }
+
+    /// `set` for a valid name and a value without 0x02 (a value with 0x01 marks the properties
+    /// unencodable).
+    fn put(&mut self, name: &str, value: &str) {
+        if value.contains(NAME_VALUE_SEPARATOR) && self.invalid.is_none() {
+            self.invalid = Some(name.to_owned());
+        }
+        match self.find(name) {
+            Some((_, sep, end)) => self.buf.replace_range(sep + 1..end, value),
+            None => {
+                self.buf.reserve(name.len() + value.len() + 2);
+                self.buf.push_str(name);
+                self.buf.push(NAME_VALUE_SEPARATOR);
+                self.buf.push_str(value);
+                self.buf.push(PROPERTY_SEPARATOR);
+            }
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let i = self.entries.iter().position(|(k, _)| k == name)?;
-        Some(self.entries.remove(i).1)
+        let (start, sep, end) = self.find(name)?;
+        let value = self.buf[sep + 1..end].to_owned();
+        self.buf.replace_range(start..end + 1, "");
+        Some(value)
     }
 
     /// The entries in insertion order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans()
+            .map(|(start, sep, end)| (&self.buf[start..sep], &self.buf[sep + 1..end]))
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.buf.bytes().filter(|&c| c == 2).count()
     }
 
     /// True if there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.buf.is_empty()
     }
 
     /// Length in bytes of the encoded string.
     pub fn encoded_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
-            .sum()
+        self.buf.len()
     }
 
     /// Appends `name 0x01 value 0x02` per entry to `out`, keeping the trailing 0x02 (≥ 5.2 style).
     ///
     /// # Errors
-    /// [`MessageError::InvalidProperty`] if a name or value is empty or contains 0x01/0x02
-    /// (such an entry could not be read back), [`MessageError::PropertiesTooLong`] over 32767
-    /// bytes. `out` is left unchanged on error.
+    /// [`MessageError::InvalidProperty`] if a name or value given to `set` was empty or contained
+    /// 0x01/0x02 (such an entry could not be read back), [`MessageError::PropertiesTooLong`] over
+    /// 32767 bytes. `out` is left unchanged on error.
     pub fn encode(&self, out: &mut String) -> Result<(), MessageError> {
-        if let Some((k, _)) = self
-            .entries
-            .iter()
-            .find(|(k, v)| !valid_part(k) || !valid_part(v))
-        {
-            return Err(MessageError::InvalidProperty { name: k.clone() });
+        if let Some(name) = &self.invalid {
+            return Err(MessageError::InvalidProperty { name: name.clone() });
         }
         let len = self.encoded_len();
         if len > MAX_PROPERTIES_LEN {
@@ -346,13 +398,7 @@ impl Properties {
                 max: MAX_PROPERTIES_LEN,
             });
         }
-        out.reserve(len);
-        for (k, v) in &self.entries {
-            out.push_str(k);
-            out.push(NAME_VALUE_SEPARATOR);
-            out.push_str(v);
-            out.push(PROPERTY_SEPARATOR);
-        }
+        out.push_str(&self.buf);
         Ok(())
     }
 
@@ -377,7 +423,9 @@ impl Properties {
             }
             if let Some(i) = chunk.find(NAME_VALUE_SEPARATOR) {
                 if i > 0 && i < chunk.len() - 1 {
-                    p.set(&chunk[..i], &chunk[i + 1..]);
+                    // The value may hold 0x01 here (it runs to the chunk end, as in Java); such
+                    // a value reads back but cannot be encoded again.
+                    p.put(&chunk[..i], &chunk[i + 1..]);
                 }
             }
         }
@@ -427,7 +475,7 @@ impl Message {
     }
 
     /// Sets any property.
-    pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_property(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.properties.set(name, value);
         self
     }

@@ -173,7 +173,7 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(cfg.bridge_id, cfg.node);
     assert_eq!(cfg.namespace, None);
     assert_eq!(cfg.acl, None);
-    assert_eq!(cfg.buffer_max_bytes, 8 << 20);
+    assert_eq!(cfg.buffer_max_bytes, 4 << 20);
     assert_eq!(cfg.buffer_overflow, OverflowPolicy::Block);
     assert_eq!(cfg.queue_strategy, QueueStrategy::KeyDispatch);
     assert_eq!(cfg.max_message_size, 4 << 20);

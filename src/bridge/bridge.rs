@@ -38,9 +38,9 @@
 
 use super::config::{BridgeConfig, OverflowPolicy, ProduceMode, QueueStrategy};
 use super::event::Event;
-use super::format::{format_event, message_properties, now_ms};
+use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
 use super::rule::{RuleId, RuleSet};
-use crate::message::{batch_record_len, Message};
+use crate::message::{batch_record_len, Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::{
     self, key_hash, Producer, ProducerConfig, ProducerError, SendError, SendErrorKind, SendResult,
 };
@@ -56,10 +56,24 @@ use std::time::{Duration, Instant};
 /// Messages the channel holds at most. crossbeam preallocates a bounded channel's slots, so this is
 /// kept small: the byte budget is the real bound on buffered events.
 pub const CHANNEL_CAPACITY: usize = 1_024;
-/// Bytes counted per message on top of body, properties and topic.
-const MESSAGE_OVERHEAD: usize = 96;
+/// Bytes counted per message for what is not its text: the `Message`, `Meta` and `Outgoing` structs,
+/// the producer's job and send id, and the allocator's per-allocation overhead.
+const MESSAGE_OVERHEAD: usize = 1024;
+
+/// The heap a buffered message holds, as the byte budget counts it: body and properties twice (the
+/// message itself, and the request body the producer encodes from it and keeps until the broker
+/// answers), the topic, the key twice (property and bookkeeping), the client id, and the fixed
+/// [`MESSAGE_OVERHEAD`]. Measured against peak RSS, this keeps a bridge's memory near
+/// `buffer.max_bytes` plus its fixed footprint (see the README's memory section).
+fn budget_bytes(body: usize, props: usize, topic: usize, key: usize, client_id: usize) -> usize {
+    2 * (body + props) + topic + 2 * key + client_id + MESSAGE_OVERHEAD
+}
 /// Messages the dispatcher collects before it flushes, however busy the channel.
 const MAX_COLLECT: usize = 8192;
+/// RoundRobin: a partial batch of a topic is sent while fewer than this many of the topic's requests
+/// are in flight (KeyDispatch: one per queue, as the producer sends an ordered queue's requests).
+const ROUND_ROBIN_PARTIAL_IN_FLIGHT: usize = 4;
+
 /// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
 const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 
@@ -640,8 +654,13 @@ impl EventSender {
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
         let key = format!("{}-{seq}", sh.key_prefix);
-        let props = message_properties(&ev);
-        let props_len: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        // Room for KEYS, TAGS and the MQTT metadata in one allocation per message.
+        let props_room = 96
+            + key.len()
+            + ev.client_id.as_ref().map_or(0, String::len)
+            + ev.topic
+                .as_ref()
+                .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
         let client_id = ev.client_id.clone();
 
         let mut first_error: Option<SendEventError> = None;
@@ -672,14 +691,22 @@ impl EventSender {
                 });
                 continue;
             }
-            let bytes = body.len() + props_len + rule.topic.len() + key.len() + MESSAGE_OVERHEAD;
-            let mut msg = Message::new(rule.topic.clone(), body).with_keys(&[&key]);
+            let mut props =
+                Properties::with_capacity(props_room + rule.tag.as_ref().map_or(0, String::len));
+            props.set(PROPERTY_KEYS, &key);
             if let Some(tag) = &rule.tag {
-                msg = msg.with_tags(tag);
+                props.set(PROPERTY_TAGS, tag);
             }
-            for (name, value) in &props {
-                msg = msg.with_property(*name, value.as_str());
-            }
+            write_message_properties(&ev, &mut props);
+            let bytes = budget_bytes(
+                body.len(),
+                props.encoded_len(),
+                rule.topic.len(),
+                key.len(),
+                client_id.as_ref().map_or(0, String::len),
+            );
+            let mut msg = Message::new(rule.topic.clone(), body);
+            msg.properties = props;
             ready.push(Outgoing {
                 msg,
                 meta: Meta {
@@ -874,6 +901,11 @@ impl Bridge {
             max_batch_bytes: producer.config().max_batch_bytes,
             groups: HashMap::new(),
             order: Vec::new(),
+            kick: bounded(1),
+            max_busy: match cfg.queue_strategy {
+                QueueStrategy::KeyDispatch => 1,
+                QueueStrategy::RoundRobin => ROUND_ROBIN_PARTIAL_IN_FLIGHT,
+            },
         };
         let stats_interval = cfg.stats_interval;
         let handle = std::thread::Builder::new()
@@ -1074,6 +1106,8 @@ struct Group {
     bytes: usize,
     /// The ordering key handed to the producer (the first message's client id).
     key: Option<String>,
+    /// Requests of this group with the producer and not yet completed.
+    in_flight: Arc<AtomicUsize>,
 }
 
 struct Dispatcher {
@@ -1084,6 +1118,11 @@ struct Dispatcher {
     groups: HashMap<(String, u64), Group>,
     /// Group keys in first-use order, so flushes keep the arrival order across groups.
     order: Vec<(String, u64)>,
+    /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
+    kick: (Sender<()>, Receiver<()>),
+    /// A group that is not full is sent only while fewer of its requests than this are in flight;
+    /// otherwise it keeps gathering (see [`Dispatcher::collect`]).
+    max_busy: usize,
 }
 
 impl Dispatcher {
@@ -1101,6 +1140,7 @@ impl Dispatcher {
                     Err(_) => break,
                 },
                 recv(stop) -> _ => break,
+                recv(self.kick.1) -> _ => {}
                 recv(ticker) -> _ => {
                     self.log_stats();
                     continue;
@@ -1108,15 +1148,22 @@ impl Dispatcher {
             }
             self.collect(&rx);
         }
-        // Drain: everything still buffered goes to the producer.
+        // Drain: everything still buffered goes to the producer, busy groups included.
         self.collect(&rx);
         while !rx.is_empty() {
             self.collect(&rx);
         }
+        self.flush_all();
         self.log_stats();
     }
 
-    /// Takes whatever else is waiting (up to MAX_COLLECT) and flushes all groups.
+    /// Takes whatever else is waiting (up to MAX_COLLECT) and sends the groups that are ready.
+    ///
+    /// A full group (`batch_size` messages or the batch byte limit) is sent at once by `add`. A
+    /// partial group is sent only while its queue is idle (KeyDispatch: nothing of the group in
+    /// flight, which is also all the producer would let through for an ordered queue); while it is
+    /// busy the group keeps gathering, and the completion wakes the dispatcher. So batches grow
+    /// with the load instead of leaving as many small requests, and nothing waits on a timer.
     fn collect(&mut self, rx: &Receiver<Outgoing>) {
         let mut n = 0;
         while n < MAX_COLLECT {
@@ -1128,7 +1175,24 @@ impl Dispatcher {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        self.flush_all();
+        self.flush_ready();
+    }
+
+    /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
+    fn flush_ready(&mut self) {
+        let ready: Vec<(String, u64)> = self
+            .order
+            .iter()
+            .filter(|gk| {
+                self.groups
+                    .get(*gk)
+                    .is_some_and(|g| g.in_flight.load(Ordering::SeqCst) < self.max_busy)
+            })
+            .cloned()
+            .collect();
+        for gk in ready {
+            self.flush(&gk);
+        }
     }
 
     fn group_key(&self, out: &Outgoing) -> (String, u64) {
@@ -1162,6 +1226,7 @@ impl Dispatcher {
             metas: Vec::new(),
             bytes: 0,
             key: None,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         });
         if g.msgs.is_empty() {
             g.key = out.meta.client_id.clone();
@@ -1193,6 +1258,15 @@ impl Dispatcher {
         let metas = std::mem::take(&mut g.metas);
         g.bytes = 0;
         let key = g.key.take();
+        let in_flight = Arc::clone(&g.in_flight);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        let kick = self.kick.0.clone();
+        // Runs once the request completed (or was refused): frees the group's queue and wakes
+        // the dispatcher for what the group gathered meanwhile.
+        let done = move || {
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = kick.try_send(());
+        };
         self.order.retain(|k| k != gk);
         let topic = gk.0.clone();
         let shared = Arc::clone(&self.shared);
@@ -1215,12 +1289,14 @@ impl Dispatcher {
                     if let Some(meta) = cb_cell.lock().take() {
                         let outcome = res.map(|_| ()).map_err(|e| unsent_reason(&e.kind));
                         cb_shared.finish(meta, &cb_topic, outcome);
+                        done();
                     }
                 }),
             );
             if let Err(e) = r {
                 if let Some(meta) = cell.lock().take() {
                     shared.finish(meta, &topic, Err(unsent_reason(&e.kind)));
+                    release(&self.groups, gk);
                 }
             }
         } else {
@@ -1234,12 +1310,14 @@ impl Dispatcher {
                 Box::new(move |res: Result<SendResult, SendError>| {
                     if let Some(metas) = cb_cell.lock().take() {
                         finish_batch(&cb_shared, &cb_topic, metas, res);
+                        done();
                     }
                 }),
             );
             if let Err(e) = r {
                 if let Some(metas) = cell.lock().take() {
                     finish_batch(&shared, &topic, metas, Err(e));
+                    release(&self.groups, gk);
                 }
             }
         }
@@ -1269,6 +1347,13 @@ impl Dispatcher {
             stats.buffered_bytes,
             stats.in_flight
         );
+    }
+}
+
+/// Undoes a group's in-flight count for a request the producer refused (its callback never runs).
+fn release(groups: &HashMap<(String, u64), Group>, gk: &(String, u64)) {
+    if let Some(g) = groups.get(gk) {
+        g.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

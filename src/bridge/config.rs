@@ -41,7 +41,7 @@
 //! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
 //! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
 //! | `bridge.rocket.acl.security_token` | none | optional ACL security token; needs `access_key` |
-//! | `bridge.rocket.buffer.max_bytes` | `8MB` | memory budget for events waiting to be sent; at least `producer.max_message_size` |
+//! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
 //! | `bridge.rocket.buffer.overflow` | `block` | when the budget is full: `block` the host's call until room frees, `drop_new` (drop the incoming event), `drop_oldest` (drop the oldest waiting event); drops are counted per rule |
 //! | `bridge.rocket.producer.queue_strategy` | `key_dispatch` | `key_dispatch`: queue chosen by hashing the client id, so one client's events stay in order; `roundrobin`: spread over all queues, no order |
 //! | `bridge.rocket.producer.max_message_size` | `4MB` | largest encoded message; a larger event is dropped and counted as `too_large` (RocketMQ's broker default is 4 MiB) |
@@ -173,7 +173,7 @@ impl Default for BridgeConfig {
             node,
             namespace: None,
             acl: None,
-            buffer_max_bytes: 8 * 1024 * 1024,
+            buffer_max_bytes: 4 * 1024 * 1024,
             buffer_overflow: OverflowPolicy::Block,
             queue_strategy: QueueStrategy::KeyDispatch,
             max_message_size: 4 * 1024 * 1024,

@@ -40,11 +40,12 @@
 //! | `mqtt_retain`    | `true` or `false`                       | known (message events)      |
 //!
 //! RocketMQ separates properties with the bytes 0x01 and 0x02, so a value containing either is left
-//! out of the properties (it is still in the JSON body). So is a value longer than
+//! out of the properties (it is still in the JSON body), as is an empty value (an empty client id). So is a value longer than
 //! [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a 32 KiB limit, and an MQTT
 //! topic may be up to 64 KiB.
 
 use super::event::{Event, EventKind};
+use crate::message::Properties;
 use base64::Engine as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -148,24 +149,55 @@ pub fn now_ms() -> u64 {
 
 /// The MQTT metadata of `ev` as RocketMQ user properties (see the [module docs](self)).
 pub fn message_properties(ev: &Event) -> Vec<(&'static str, String)> {
-    let mut props = Vec::with_capacity(5);
-    props.push(("mqtt_event", ev.kind.hook_name().to_owned()));
+    let mut props = Properties::new();
+    write_message_properties(ev, &mut props);
+    props
+        .iter()
+        .map(|(k, v)| {
+            let name = MQTT_PROPERTY_NAMES
+                .iter()
+                .find(|n| **n == k)
+                .copied()
+                .unwrap_or("");
+            (name, v.to_owned())
+        })
+        .collect()
+}
+
+/// The names [`write_message_properties`] sets, in its order.
+const MQTT_PROPERTY_NAMES: [&str; 5] = [
+    "mqtt_event",
+    "mqtt_client_id",
+    "mqtt_topic",
+    "mqtt_qos",
+    "mqtt_retain",
+];
+
+/// Sets the MQTT metadata of `ev` (as [`message_properties`] lists it) in `props` directly, without
+/// an allocation per entry.
+pub fn write_message_properties(ev: &Event, props: &mut Properties) {
+    props.set("mqtt_event", ev.kind.hook_name());
     let mut text = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v {
-            if v.len() <= MAX_PROPERTY_VALUE_LEN && !v.contains(['\u{1}', '\u{2}']) {
-                props.push((name, v.to_owned()));
+            // An empty value cannot be a RocketMQ property (it would not read back).
+            if !v.is_empty() && v.len() <= MAX_PROPERTY_VALUE_LEN && !v.contains(['\u{1}', '\u{2}'])
+            {
+                props.set(name, v);
             }
         }
     };
     text("mqtt_client_id", ev.client_id.as_deref());
     text("mqtt_topic", ev.topic.as_deref());
     if let Some(q) = ev.qos {
-        props.push(("mqtt_qos", q.to_string()));
+        const DIGITS: [&str; 3] = ["0", "1", "2"];
+        match DIGITS.get(usize::from(q)) {
+            Some(d) => props.set("mqtt_qos", d),
+            None => props.set("mqtt_qos", q.to_string()),
+        }
     }
     if let Some(r) = ev.retain {
-        props.push(("mqtt_retain", r.to_string()));
+        props.set("mqtt_retain", if r { "true" } else { "false" });
     }
-    props
 }
 
 fn field_name(out: &mut Vec<u8>, name: &str, first: bool) {

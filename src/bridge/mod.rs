@@ -28,6 +28,8 @@ pub use config::{
     QueueStrategy,
 };
 pub use event::{Event, EventError, EventErrorKind, EventKind};
-pub use format::{format_event, message_properties, Formatted, PayloadEncoding};
+pub use format::{
+    format_event, message_properties, write_message_properties, Formatted, PayloadEncoding,
+};
 pub use rule::{HookRule, RuleError, RuleId, RuleSet};
 pub use topic_filter::{FilterError, TopicFilter};
