@@ -603,7 +603,10 @@ fn spool_and_metrics_errors_name_the_key() {
     assert_at(&e, 2, Some("bridge.rocket.spool.sync"));
     let e = parse_err("bridge.rocket.produce = async\nbridge.rocket.spool.max_bytes = 1GB\n");
     assert_at(&e, 2, Some("bridge.rocket.spool.max_bytes"));
-    assert!(e.to_string().contains("needs bridge.rocket.spool.dir"), "{e}");
+    assert!(
+        e.to_string().contains("needs bridge.rocket.spool.dir"),
+        "{e}"
+    );
     let e = parse_err(
         "bridge.rocket.produce = async\nbridge.rocket.spool.dir = /tmp/sp\n\
          bridge.rocket.spool.segment_size = 1MB\nbridge.rocket.spool.max_bytes = 1MB\n",

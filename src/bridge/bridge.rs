@@ -32,6 +32,9 @@
 //!   `buffer.overflow` says what happens when full. A message whose body is over `producer.max_message_size` is dropped at once and counted as `dropped_too_large`.
 //! - **Reload** ([`Bridge::reload`]) swaps the rules and the node name; messages already buffered
 //!   are sent as they were formatted.
+//! - **Spool** (`spool.dir`, async only): events go to disk first and are sent from there; see
+//!   [`super::spooled`]. Loss reports: [`super::loss_report`]; health and metrics:
+//!   [`super::health`].
 //! - **Shutdown** ([`Bridge::shutdown`]) stops accepting events, sends what is buffered, waits for
 //!   the outcomes up to a deadline and returns a [`ShutdownReport`] listing every message that was
 //!   not confirmed.

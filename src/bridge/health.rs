@@ -148,29 +148,6 @@ impl HealthTracker {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_streak_older_than_the_window_is_unhealthy_until_a_success() {
-        let h = HealthTracker::new(Duration::from_millis(40));
-        assert!(h.status(0, 0).healthy, "no outcome yet: healthy");
-        h.success("T");
-        h.failure("T");
-        assert!(h.status(1, 0).healthy, "within the window");
-        std::thread::sleep(Duration::from_millis(60));
-        let s = h.status(1, 0);
-        assert!(!s.healthy);
-        assert_eq!(s.to_json()["unhealthy_topics"][0], "T");
-        h.success("T");
-        assert!(h.status(0, 0).healthy);
-        h.success("U");
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(h.status(0, 0).healthy, "quiet topics stay healthy");
-    }
-}
-
 /// The metrics `GET /metrics` serves, from the bridge's counters and health:
 ///
 /// | metric | type | labels |
@@ -292,4 +269,27 @@ pub fn metrics_of(
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_streak_older_than_the_window_is_unhealthy_until_a_success() {
+        let h = HealthTracker::new(Duration::from_millis(40));
+        assert!(h.status(0, 0).healthy, "no outcome yet: healthy");
+        h.success("T");
+        h.failure("T");
+        assert!(h.status(1, 0).healthy, "within the window");
+        std::thread::sleep(Duration::from_millis(60));
+        let s = h.status(1, 0);
+        assert!(!s.healthy);
+        assert_eq!(s.to_json()["unhealthy_topics"][0], "T");
+        h.success("T");
+        assert!(h.status(0, 0).healthy);
+        h.success("U");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(h.status(0, 0).healthy, "quiet topics stay healthy");
+    }
 }

@@ -308,14 +308,11 @@ impl Reporter {
                         t.run,
                     )
                 };
-                loop {
-                    match stop_rx.recv_timeout(REPORT_INTERVAL) {
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                            if ledger.losses.pending() > 0 {
-                                send();
-                            }
-                        }
-                        _ => break,
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(REPORT_INTERVAL)
+                {
+                    if ledger.losses.pending() > 0 {
+                        send();
                     }
                 }
                 if ledger.losses.pending() > 0 {

@@ -126,8 +126,9 @@ impl fmt::Display for RunSummary {
         if let Some(sp) = &self.report.stats.spool {
             write!(
                 f,
-                "; spool: {} appended, {} confirmed, {} recovered from the last run, {} resent, \
+                "; spool: next seq {}, {} appended, {} confirmed, {} recovered from the last run, {} resent, \
                  {} left for the next run, dropped (cap {}, corrupt {}), {} bytes",
+                sp.next_seq,
                 sp.appended,
                 sp.acked,
                 sp.recovered,

@@ -219,6 +219,9 @@ pub struct SpoolCounters {
     pub bytes: u64,
     /// Records appended and not yet confirmed (they are sent, or sent again after a restart).
     pub pending_records: u64,
+    /// The sequence number the next accepted event gets: every event the spool ever accepted has
+    /// a lower one.
+    pub next_seq: u64,
     /// Records appended since start.
     pub appended: u64,
     /// Records acknowledged (every message of the event ended) since start.
@@ -287,6 +290,7 @@ impl SpoolSide {
         SpoolCounters {
             bytes: s.bytes,
             pending_records: s.pending_records,
+            next_seq: s.next_seq,
             appended: s.appended,
             acked: s.acked,
             recovered: self.recovered,
@@ -518,18 +522,24 @@ impl SpoolSide {
                 self.take_dropped(&sh);
                 last_drop_check = Instant::now();
             }
-            let due = {
+            let wait = {
                 let mut at = self.rewind_at.lock();
                 match *at {
                     Some(t) if Instant::now() >= t => {
                         *at = None;
-                        true
+                        cursor.rewind();
+                        None
                     }
-                    _ => false,
+                    // A send failed: read nothing new until the backoff is over, then start
+                    // again from the oldest pending record.
+                    Some(t) => Some(t.saturating_duration_since(Instant::now())),
+                    None => None,
                 }
             };
-            if due {
-                cursor.rewind();
+            if let Some(w) = wait {
+                drop(sh);
+                std::thread::sleep(w.min(Duration::from_millis(50)));
+                continue;
             }
             match cursor.next_timeout(Duration::from_millis(50)) {
                 Ok(Some(rec)) => {
