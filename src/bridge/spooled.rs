@@ -40,6 +40,9 @@ use std::time::{Duration, Instant};
 
 /// How long the reader waits before it sends failed or unknown records again (1 s).
 pub const RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// Acknowledged sequence numbers remembered, so a record acknowledged between the cursor's read and
+/// the reader's check is not sent again.
+const RECENT_ACKS: usize = 65_536;
 /// Record format version (first payload byte).
 const RECORD_VERSION: u8 = 1;
 
@@ -251,6 +254,10 @@ pub(crate) struct SpoolSide {
     pub(crate) spool: Spool,
     bridge_id: String,
     entries: Mutex<HashMap<u64, Entry>>,
+    recent_acks: Mutex<(
+        std::collections::VecDeque<u64>,
+        std::collections::HashSet<u64>,
+    )>,
     rewind_at: Mutex<Option<Instant>>,
     stop: AtomicBool,
     resent: AtomicU64,
@@ -274,6 +281,7 @@ impl SpoolSide {
             spool,
             bridge_id: bridge_id.to_owned(),
             entries: Mutex::new(HashMap::new()),
+            recent_acks: Mutex::new(Default::default()),
             rewind_at: Mutex::new(None),
             stop: AtomicBool::new(false),
             resent: AtomicU64::new(0),
@@ -370,6 +378,16 @@ impl SpoolSide {
                 }
             } else {
                 entries.remove(&t.seq);
+                {
+                    let mut r = self.recent_acks.lock();
+                    r.0.push_back(t.seq);
+                    r.1.insert(t.seq);
+                    if r.0.len() > RECENT_ACKS {
+                        if let Some(old) = r.0.pop_front() {
+                            r.1.remove(&old);
+                        }
+                    }
+                }
                 drop(entries);
                 if let Err(err) = self.spool.ack(t.seq) {
                     log::warn!("bridge spool ack seq={} failed: {err}", t.seq);
@@ -401,6 +419,10 @@ impl SpoolSide {
         };
         let todo: Vec<usize> = {
             let mut entries = self.entries.lock();
+            if !entries.contains_key(&rec.seq) && self.recent_acks.lock().1.contains(&rec.seq) {
+                // Confirmed after the cursor read it.
+                return true;
+            }
             let e = entries.entry(rec.seq).or_insert_with(|| Entry {
                 remaining: 0,
                 done: vec![false; msgs.len()],
