@@ -515,6 +515,10 @@ impl SpoolSide {
                 _ => &self.dropped_corrupt,
             };
             c.fetch_add(d.records, Ordering::Relaxed);
+            // Dropped records waiting for a retry are gone: forget them.
+            self.entries
+                .lock()
+                .retain(|&seq, e| e.remaining > 0 || !(d.first_seq..=d.last_seq).contains(&seq));
             log::warn!(
                 "bridge spool dropped {} records seq {}..={} ({})",
                 d.records,
