@@ -84,6 +84,9 @@ pub enum BridgeError {
     Spool(crate::spool::SpoolError),
     /// The metrics endpoint (`bridge.rocket.metrics.listen`) could not start.
     Metrics(crate::metrics::MetricsError),
+    /// A spool was configured with `produce = sync` (the config loader refuses this; a config
+    /// built in code gets this error).
+    SpoolNeedsAsync,
 }
 
 impl fmt::Display for BridgeError {
@@ -103,6 +106,9 @@ impl fmt::Display for BridgeError {
             BridgeError::Closed => write!(f, "the bridge is shut down"),
             BridgeError::Spool(e) => write!(f, "cannot open the spool: {e}"),
             BridgeError::Metrics(e) => write!(f, "cannot start the metrics endpoint: {e}"),
+            BridgeError::SpoolNeedsAsync => {
+                write!(f, "a spool needs bridge.rocket.produce = async")
+            }
         }
     }
 }
@@ -935,6 +941,9 @@ impl Bridge {
     /// # Errors
     /// As [`Bridge::start`].
     pub fn start_with(cfg: BridgeConfig, pcfg: ProducerConfig) -> Result<Bridge, BridgeError> {
+        if cfg.spool.is_some() && cfg.produce != ProduceMode::Async {
+            return Err(BridgeError::SpoolNeedsAsync);
+        }
         let spool = match &cfg.spool {
             Some(scfg) => {
                 let (spool, rec) =
