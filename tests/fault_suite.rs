@@ -192,6 +192,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
     let dir = tmp("spool-on");
     let bridge_id = format!("fa{}", std::process::id());
     let budget = 256 * 1024;
+    let metrics_port = free_port();
     let config = dir.join("bridge.conf");
     std::fs::write(
         &config,
@@ -204,6 +205,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
              bridge.rocket.spool.segment_size = 1MB\nbridge.rocket.spool.max_bytes = 1GB\n\
              bridge.rocket.buffer.max_bytes = {budget}\nbridge.rocket.producer.max_message_size = 64KB\n\
              bridge.rocket.drain_timeout = 120s\nbridge.rocket.loss_report.topic = {loss_topic}\n\
+             bridge.rocket.metrics.listen = 127.0.0.1:{metrics_port}\n\
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}\"}}\n",
             ns = c.namesrv_addrs.join(","),
             spool = dir.join("spool").display(),
@@ -294,6 +296,26 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         println!("bridge SIGKILLed after {kill_written} lines written; restarted on the spool");
     }
     let failed_writes = writer.join().unwrap();
+    // The running binary serves its metrics and health.
+    let maddr: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let mut scraped = None;
+    let scrape_start = Instant::now();
+    while scraped.is_none() && scrape_start.elapsed() < Duration::from_secs(30) {
+        if status::query(maddr).is_ok() {
+            scraped = Some(get(maddr, "/metrics"));
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let scraped = scraped.expect("the bridge binary's metrics endpoint never answered");
+    println!(
+        "bridge binary /metrics at end of input: spool pending {}, spool bytes {}, in flight {}, sent so far {}",
+        metric_sum(&scraped, "rocketmq_bridge_spool_pending_records"),
+        metric_sum(&scraped, "rocketmq_bridge_spool_bytes"),
+        metric_sum(&scraped, "rocketmq_bridge_in_flight"),
+        metric_sum(&scraped, "rocketmq_bridge_sent_total")
+    );
+    assert!(scraped.contains("rocketmq_bridge_spool_bytes"));
     // End of input: the bridge sends what its spool holds and exits.
     let st = {
         let mut g = proc.lock().unwrap();
