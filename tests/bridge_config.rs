@@ -557,3 +557,66 @@ fn load_reports_missing_and_non_utf8_files() {
     assert_eq!(e.line, Some(2));
     assert_eq!(e.file, bad);
 }
+
+#[test]
+fn spool_health_loss_report_and_metrics_keys_are_read_with_defaults() {
+    let d = parse("").unwrap();
+    assert_eq!(d.spool, None, "spool is off when spool.dir is absent");
+    assert_eq!(d.loss_report_topic, None);
+    assert_eq!(d.health_window, Duration::from_secs(30));
+    assert_eq!(d.metrics_listen, None);
+    let c = parse(
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = /tmp/sp\n\
+         bridge.rocket.loss_report.topic = BridgeLoss\nbridge.rocket.health.window = 5s\n\
+         bridge.rocket.metrics.listen = 127.0.0.1:9464\n",
+    )
+    .unwrap();
+    let sp = c.spool.clone().unwrap();
+    assert_eq!(sp.dir(), Path::new("/tmp/sp"));
+    assert_eq!(
+        sp,
+        rocketmq_bridge::spool::SpoolConfig::new("/tmp/sp"),
+        "segment 16MB, cap 1GB, sync interval:1000 by default"
+    );
+    assert_eq!(c.loss_report_topic.as_deref(), Some("BridgeLoss"));
+    assert_eq!(c.health_window, Duration::from_secs(5));
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let c = parse(
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = /tmp/sp\n\
+         bridge.rocket.spool.segment_size = 1MB\nbridge.rocket.spool.max_bytes = 8MB\n\
+         bridge.rocket.spool.sync = every:10\n",
+    )
+    .unwrap();
+    let want = rocketmq_bridge::spool::SpoolConfig::new("/tmp/sp")
+        .segment_size(1 << 20)
+        .max_bytes(8 << 20)
+        .sync("every:10".parse().unwrap());
+    assert_eq!(c.spool, Some(want));
+}
+
+#[test]
+fn spool_and_metrics_errors_name_the_key() {
+    let e = parse_err("bridge.rocket.spool.dir = /tmp/sp\n");
+    assert_at(&e, 1, Some("bridge.rocket.spool.dir"));
+    assert!(e.to_string().contains("produce = async"), "{e}");
+    let e = parse_err("bridge.rocket.produce = async\nbridge.rocket.spool.sync = sometimes\n");
+    assert_at(&e, 2, Some("bridge.rocket.spool.sync"));
+    let e = parse_err("bridge.rocket.produce = async\nbridge.rocket.spool.max_bytes = 1GB\n");
+    assert_at(&e, 2, Some("bridge.rocket.spool.max_bytes"));
+    assert!(
+        e.to_string().contains("needs bridge.rocket.spool.dir"),
+        "{e}"
+    );
+    let e = parse_err(
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = /tmp/sp\n\
+         bridge.rocket.spool.segment_size = 1MB\nbridge.rocket.spool.max_bytes = 1MB\n",
+    );
+    assert_at(&e, 4, Some("bridge.rocket.spool.max_bytes"));
+    let e = parse_err("bridge.rocket.metrics.listen = 0.0.0.0:9464\n");
+    assert_at(&e, 1, Some("bridge.rocket.metrics.listen"));
+    assert!(e.to_string().contains("loopback"), "{e}");
+    let e = parse_err("bridge.rocket.health.window = 0s\n");
+    assert_at(&e, 1, Some("bridge.rocket.health.window"));
+    let e = parse_err("bridge.rocket.loss_report.topic = bad topic\n");
+    assert_at(&e, 1, Some("bridge.rocket.loss_report.topic"));
+}

@@ -32,6 +32,9 @@
 //!   `buffer.overflow` says what happens when full. A message whose body is over `producer.max_message_size` is dropped at once and counted as `dropped_too_large`.
 //! - **Reload** ([`Bridge::reload`]) swaps the rules and the node name; messages already buffered
 //!   are sent as they were formatted.
+//! - **Spool** (`spool.dir`, async only): events go to disk first and are sent from there; see
+//!   [`super::spooled`]. Loss reports: [`super::loss_report`]; health and metrics:
+//!   [`super::health`].
 //! - **Shutdown** ([`Bridge::shutdown`]) stops accepting events, sends what is buffered, waits for
 //!   the outcomes up to a deadline and returns a [`ShutdownReport`] listing every message that was
 //!   not confirmed.
@@ -65,7 +68,13 @@ const MESSAGE_OVERHEAD: usize = 1024;
 /// answers), the topic, the key twice (property and bookkeeping), the client id, and the fixed
 /// [`MESSAGE_OVERHEAD`]. Measured against peak RSS, this keeps a bridge's memory near
 /// `buffer.max_bytes` plus its fixed footprint (see the README's memory section).
-fn budget_bytes(body: usize, props: usize, topic: usize, key: usize, client_id: usize) -> usize {
+pub(crate) fn budget_bytes(
+    body: usize,
+    props: usize,
+    topic: usize,
+    key: usize,
+    client_id: usize,
+) -> usize {
     2 * (body + props) + topic + 2 * key + client_id + MESSAGE_OVERHEAD
 }
 /// Messages the dispatcher collects before it flushes, however busy the channel.
@@ -91,6 +100,13 @@ pub enum BridgeError {
     MissingTopics(Vec<(String, String)>),
     /// The bridge is shut down.
     Closed,
+    /// The spool (`bridge.rocket.spool.dir`) could not be opened.
+    Spool(crate::spool::SpoolError),
+    /// The metrics endpoint (`bridge.rocket.metrics.listen`) could not start.
+    Metrics(crate::metrics::MetricsError),
+    /// A spool was configured with `produce = sync` (the config loader refuses this; a config
+    /// built in code gets this error).
+    SpoolNeedsAsync,
 }
 
 impl fmt::Display for BridgeError {
@@ -108,6 +124,11 @@ impl fmt::Display for BridgeError {
                 )
             }
             BridgeError::Closed => write!(f, "the bridge is shut down"),
+            BridgeError::Spool(e) => write!(f, "cannot open the spool: {e}"),
+            BridgeError::Metrics(e) => write!(f, "cannot start the metrics endpoint: {e}"),
+            BridgeError::SpoolNeedsAsync => {
+                write!(f, "a spool needs bridge.rocket.produce = async")
+            }
         }
     }
 }
@@ -116,6 +137,8 @@ impl std::error::Error for BridgeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BridgeError::Producer(e) => Some(e),
+            BridgeError::Spool(e) => Some(e),
+            BridgeError::Metrics(e) => Some(e),
             _ => None,
         }
     }
@@ -136,6 +159,8 @@ pub enum DropReason {
     Overflow,
     /// The bridge shut down before the message could be handed to the producer.
     Shutdown,
+    /// The spool could not store the event (a write failed).
+    SpoolError,
 }
 
 impl fmt::Display for DropReason {
@@ -149,6 +174,7 @@ impl fmt::Display for DropReason {
                 "buffer full (buffer.max_bytes), dropped by the overflow policy"
             ),
             DropReason::Shutdown => write!(f, "bridge shut down before the message was sent"),
+            DropReason::SpoolError => write!(f, "the spool could not store the event"),
         }
     }
 }
@@ -231,6 +257,8 @@ pub struct RuleCounters {
     pub dropped_overflow: u64,
     /// Messages dropped because the bridge shut down first.
     pub dropped_shutdown: u64,
+    /// Messages dropped because the spool could not store their event.
+    pub dropped_spool_error: u64,
     /// Plain payloads that were not UTF-8 and were written with U+FFFD replacements.
     pub lossy_payload: u64,
 }
@@ -248,6 +276,14 @@ pub struct BridgeStats {
     pub buffered_bytes: usize,
     /// Messages buffered or in flight now.
     pub in_flight: usize,
+    /// Messages waiting in the dispatcher's channel now.
+    pub queue_depth: usize,
+    /// The spool's counters, when a spool is configured.
+    pub spool: Option<super::spooled::SpoolCounters>,
+    /// Loss reports sent to `loss_report.topic`.
+    pub loss_reports_sent: u64,
+    /// Loss report sends that failed (the losses were kept for the next report).
+    pub loss_report_failures: u64,
 }
 
 impl BridgeStats {
@@ -262,6 +298,7 @@ impl BridgeStats {
             t.dropped_too_large += r.dropped_too_large;
             t.dropped_overflow += r.dropped_overflow;
             t.dropped_shutdown += r.dropped_shutdown;
+            t.dropped_spool_error += r.dropped_spool_error;
             t.lossy_payload += r.lossy_payload;
         }
         t
@@ -365,7 +402,7 @@ impl fmt::Display for ShutdownReport {
 // Shared state
 
 #[derive(Default)]
-struct RuleStats {
+pub(crate) struct RuleStats {
     topic: String,
     matched: AtomicU64,
     sent: AtomicU64,
@@ -374,6 +411,7 @@ struct RuleStats {
     dropped_too_large: AtomicU64,
     dropped_overflow: AtomicU64,
     dropped_shutdown: AtomicU64,
+    dropped_spool_error: AtomicU64,
     lossy_payload: AtomicU64,
 }
 
@@ -385,7 +423,7 @@ struct Active {
 }
 
 /// Bytes buffered or in flight, with a condvar for `block`.
-struct Budget {
+pub(crate) struct Budget {
     max: usize,
     used: Mutex<usize>,
     freed: Condvar,
@@ -405,7 +443,7 @@ impl Budget {
     }
 
     /// Waits for room; false when `closed` was set while waiting.
-    fn acquire_blocking(&self, n: usize, closed: &AtomicBool) -> bool {
+    pub(crate) fn acquire_blocking(&self, n: usize, closed: &AtomicBool) -> bool {
         let mut used = self.used.lock();
         loop {
             if *used == 0 || *used + n <= self.max {
@@ -432,7 +470,7 @@ impl Budget {
 }
 
 /// The outcome of a sync event: one result per message, first error wins.
-struct Waiter {
+pub(crate) struct Waiter {
     remaining: AtomicUsize,
     first_error: Mutex<Option<SendEventError>>,
     tx: Sender<Result<(), SendEventError>>,
@@ -454,22 +492,26 @@ impl Waiter {
 }
 
 /// What travels with a message, for counting and reporting its outcome.
-struct Meta {
-    rule: RuleId,
-    stats: Arc<RuleStats>,
-    key: String,
-    client_id: Option<String>,
-    bytes: usize,
-    waiter: Option<Arc<Waiter>>,
+pub(crate) struct Meta {
+    pub(crate) rule: RuleId,
+    pub(crate) stats: Arc<RuleStats>,
+    pub(crate) key: String,
+    pub(crate) client_id: Option<String>,
+    pub(crate) bytes: usize,
+    pub(crate) waiter: Option<Arc<Waiter>>,
+    /// The event's sequence number (the key's last part), for the loss report.
+    pub(crate) seq: Option<u64>,
+    /// Set when the message comes from the spool.
+    pub(crate) spool: Option<super::spooled::SpoolTicket>,
 }
 
 /// One message waiting in the channel.
-struct Outgoing {
-    msg: Message,
-    meta: Meta,
+pub(crate) struct Outgoing {
+    pub(crate) msg: Message,
+    pub(crate) meta: Meta,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     mode: ProduceMode,
     overflow: OverflowPolicy,
     strategy: QueueStrategy,
@@ -482,14 +524,20 @@ struct Shared {
     /// new entry, and removed rules keep theirs.
     all_stats: Mutex<BTreeMap<(RuleId, String), Arc<RuleStats>>>,
     unmatched: AtomicU64,
-    budget: Budget,
-    in_flight: AtomicUsize,
+    pub(crate) budget: Budget,
+    pub(crate) in_flight: AtomicUsize,
     closed: AtomicBool,
-    tx: Sender<Outgoing>,
+    pub(crate) tx: Sender<Outgoing>,
     rx: Receiver<Outgoing>,
     /// While shutting down: messages that ended unconfirmed, and the count confirmed.
     shutdown_log: Mutex<Option<Vec<Unsent>>>,
     sent_during_shutdown: AtomicU64,
+    /// Send outcomes per topic, for the health status.
+    pub(crate) health: super::health::HealthTracker,
+    /// Losses not yet reported in band.
+    pub(crate) losses: super::loss_report::LossLedger,
+    /// The spool, when configured.
+    pub(crate) spool: Option<Arc<super::spooled::SpoolSide>>,
 }
 
 impl Shared {
@@ -508,6 +556,7 @@ impl Shared {
                 dropped_too_large: s.dropped_too_large.load(Ordering::Relaxed),
                 dropped_overflow: s.dropped_overflow.load(Ordering::Relaxed),
                 dropped_shutdown: s.dropped_shutdown.load(Ordering::Relaxed),
+                dropped_spool_error: s.dropped_spool_error.load(Ordering::Relaxed),
                 lossy_payload: s.lossy_payload.load(Ordering::Relaxed),
             })
             .collect();
@@ -516,12 +565,56 @@ impl Shared {
             unmatched: self.unmatched.load(Ordering::Relaxed),
             buffered_bytes: self.budget.used(),
             in_flight: self.in_flight.load(Ordering::SeqCst),
+            queue_depth: self.rx.len(),
+            spool: self.spool.as_ref().map(|s| s.counters()),
+            loss_reports_sent: self.losses.reports_sent(),
+            loss_report_failures: self.losses.report_failures(),
         }
     }
 
+    /// The counters of `rule` sending to `topic` (created when a reload or a restart changed the
+    /// rules since the event was spooled).
+    pub(crate) fn rule_stats(&self, rule: RuleId, topic: &str) -> Arc<RuleStats> {
+        if let Some(s) = self.active.read().stats.get(&rule) {
+            if s.topic == topic {
+                return Arc::clone(s);
+            }
+        }
+        let mut all = self.all_stats.lock();
+        Arc::clone(all.entry((rule, topic.to_owned())).or_insert_with(|| {
+            Arc::new(RuleStats {
+                topic: topic.to_owned(),
+                ..RuleStats::default()
+            })
+        }))
+    }
+
     /// Records the end of a buffered message: counters, budget, waiter, shutdown log.
-    fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
+    pub(crate) fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
         let rule = meta.rule;
+        match &outcome {
+            Ok(()) => self.health.success(topic),
+            Err(UnsentReason::Failed(_) | UnsentReason::OutcomeUnknown(_)) => {
+                self.health.failure(topic)
+            }
+            Err(UnsentReason::Dropped(_)) => {}
+        }
+        // A spooled message that failed is sent again from the spool: not an outcome yet.
+        let outcome = match &meta.spool {
+            Some(t) => match t.side.settle(t, outcome) {
+                Some(o) => o,
+                None => {
+                    self.budget.release(meta.bytes);
+                    self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            },
+            None => outcome,
+        };
+        if let Err(r) = &outcome {
+            self.losses
+                .record(rule, topic, super::loss_report::reason_name(r), meta.seq);
+        }
         let res = match &outcome {
             Ok(()) => {
                 meta.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -546,6 +639,7 @@ impl Shared {
                     DropReason::TooLarge { .. } => &meta.stats.dropped_too_large,
                     DropReason::Overflow => &meta.stats.dropped_overflow,
                     DropReason::Shutdown => &meta.stats.dropped_shutdown,
+                    DropReason::SpoolError => &meta.stats.dropped_spool_error,
                 };
                 c.fetch_add(1, Ordering::Relaxed);
                 Err(SendEventError::Dropped {
@@ -676,6 +770,12 @@ impl EventSender {
             }
             if body.len() > sh.max_message_size {
                 stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+                sh.losses.record(
+                    rule.id(),
+                    &rule.topic,
+                    "too_large",
+                    sh.spool.is_none().then_some(seq),
+                );
                 log::debug!(
                     "bridge message too large rule={} key={key} size={} max={}",
                     rule.id(),
@@ -716,10 +816,24 @@ impl EventSender {
                     client_id: client_id.clone(),
                     bytes,
                     waiter: None,
+                    seq: sh.spool.is_none().then_some(seq),
+                    spool: None,
                 },
             });
         }
         drop(active);
+        if let Some(sp) = &sh.spool {
+            // Spooled (async only): one record for all rules; the reader sends it.
+            if ready.is_empty() {
+                return first_error.map_or(Ok(()), Err);
+            }
+            return match sp.append(sh, ready) {
+                Ok(_) => first_error.map_or(Ok(()), Err),
+                Err((rule, reason)) => {
+                    Err(first_error.unwrap_or(SendEventError::Dropped { rule, reason }))
+                }
+            };
+        }
 
         let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
             let (tx, rx) = bounded(1);
@@ -815,6 +929,8 @@ pub struct Bridge {
     stop_tx: Option<Sender<()>>,
     drain_timeout: Duration,
     checked_topics: Mutex<Vec<String>>,
+    reporter: Option<super::loss_report::Reporter>,
+    metrics_server: Option<crate::metrics::MetricsServer>,
 }
 
 impl fmt::Debug for Bridge {
@@ -858,8 +974,42 @@ impl Bridge {
     /// # Errors
     /// As [`Bridge::start`].
     pub fn start_with(cfg: BridgeConfig, pcfg: ProducerConfig) -> Result<Bridge, BridgeError> {
+        if cfg.spool.is_some() && cfg.produce != ProduceMode::Async {
+            return Err(BridgeError::SpoolNeedsAsync);
+        }
+        let spool = match &cfg.spool {
+            Some(scfg) => {
+                let (spool, rec) =
+                    crate::spool::Spool::open(scfg.clone()).map_err(BridgeError::Spool)?;
+                if let Some(t) = &rec.torn_tail {
+                    log::warn!(
+                        "bridge spool: torn tail record cut off in {} at {} ({} bytes)",
+                        t.segment.display(),
+                        t.offset,
+                        t.bytes
+                    );
+                }
+                log::debug!(
+                    "bridge spool opened dir={} pending={} next_seq={}",
+                    scfg.dir().display(),
+                    rec.pending_records,
+                    rec.next_seq
+                );
+                Some(Arc::new(super::spooled::SpoolSide::new(
+                    spool,
+                    &cfg.bridge_id,
+                    rec.pending_records,
+                )))
+            }
+            None => None,
+        };
         let producer = Producer::start(pcfg).map_err(BridgeError::Producer)?;
-        let topics: Vec<String> = cfg.rules.topics().into_iter().map(str::to_owned).collect();
+        let mut topics: Vec<String> = cfg.rules.topics().into_iter().map(str::to_owned).collect();
+        if let Some(t) = &cfg.loss_report_topic {
+            if !topics.contains(t) {
+                topics.push(t.clone());
+            }
+        }
         check_routes(&producer, &topics)?;
         if cfg.rules.is_empty() {
             log::warn!("bridge started without hook rules: no event will be forwarded");
@@ -875,7 +1025,12 @@ impl Bridge {
             strategy: cfg.queue_strategy,
             sync_timeout: cfg.sync_timeout,
             max_message_size: cfg.max_message_size,
-            key_prefix: format!("{}-{run:x}", cfg.bridge_id),
+            // With a spool the key's sequence number is the spool's, persistent across runs.
+            key_prefix: if spool.is_some() {
+                cfg.bridge_id.clone()
+            } else {
+                format!("{}-{run:x}", cfg.bridge_id)
+            },
             seq: AtomicU64::new(0),
             active: RwLock::new(Arc::new(active)),
             all_stats: Mutex::new(all_stats),
@@ -891,6 +1046,9 @@ impl Bridge {
             rx,
             shutdown_log: Mutex::new(None),
             sent_during_shutdown: AtomicU64::new(0),
+            health: super::health::HealthTracker::new(cfg.health_window),
+            losses: super::loss_report::LossLedger::new(cfg.loss_report_topic.is_some()),
+            spool,
         });
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let (done_tx, done_rx) = bounded::<()>(1);
@@ -915,6 +1073,51 @@ impl Bridge {
                 drop(done_tx);
             })
             .expect("spawn bridge dispatcher thread");
+        if let Some(sp) = &shared.spool {
+            sp.start_reader(&shared);
+        }
+        let reporter = cfg.loss_report_topic.as_ref().map(|topic| {
+            super::loss_report::Reporter::start(
+                Arc::clone(&shared),
+                super::loss_report::ReportTarget {
+                    producer: producer.clone(),
+                    topic: topic.clone(),
+                    bridge_id: cfg.bridge_id.clone(),
+                    key_prefix: shared.key_prefix.clone(),
+                    run,
+                },
+            )
+        });
+        let metrics_server = match cfg.metrics_listen {
+            Some(addr) => {
+                let (m, h) = (Arc::clone(&shared), Arc::clone(&shared));
+                match crate::metrics::MetricsServer::start(
+                    &addr.to_string(),
+                    move || super::health::metrics_of(&m.stats(), &health_of(&m)),
+                    move || {
+                        let s = health_of(&h);
+                        crate::metrics::Health::new(s.healthy, s.to_json())
+                    },
+                ) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        let mut b = Bridge {
+                            shared,
+                            producer: Some(producer),
+                            dispatcher: Some((handle, done_rx)),
+                            stop_tx: Some(stop_tx),
+                            drain_timeout: Duration::ZERO,
+                            checked_topics: Mutex::new(Vec::new()),
+                            reporter,
+                            metrics_server: None,
+                        };
+                        b.shutdown_inner(Duration::from_millis(100));
+                        return Err(BridgeError::Metrics(e));
+                    }
+                }
+            }
+            None => None,
+        };
         log::debug!(
             "bridge started rules={} topics={} mode={:?} batch_size={}",
             cfg.rules.len(),
@@ -929,7 +1132,25 @@ impl Bridge {
             stop_tx: Some(stop_tx),
             drain_timeout: cfg.drain_timeout,
             checked_topics: Mutex::new(topics),
+            reporter,
+            metrics_server,
         })
+    }
+
+    /// The health status: unhealthy when a topic had something to send and no broker accepted a
+    /// send for it within `bridge.rocket.health.window` (see [`super::health`]).
+    pub fn health(&self) -> super::health::BridgeHealth {
+        health_of(&self.shared)
+    }
+
+    /// The metrics the endpoint serves (see [`super::health::metrics_of`]).
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        super::health::metrics_of(&self.stats(), &self.health())
+    }
+
+    /// The address the metrics endpoint listens on, when configured.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server.as_ref().map(|s| s.local_addr())
     }
 
     /// A handle for hosts (cheap to clone, any thread).
@@ -995,6 +1216,10 @@ impl Bridge {
         *sh.shutdown_log.lock() = Some(Vec::new());
         sh.closed.store(true, Ordering::SeqCst);
         sh.budget.freed.notify_all();
+        if let Some(sp) = &sh.spool {
+            // Send what the spool holds (until the deadline); the rest waits for the next run.
+            sp.drain_and_stop(end);
+        }
         drop(self.stop_tx.take());
         if let Some((handle, done)) = self.dispatcher.take() {
             // The dispatcher drains the channel into the producer and exits.
@@ -1027,6 +1252,10 @@ impl Bridge {
             }
         }
         let drained = sh.in_flight.load(Ordering::SeqCst) == 0;
+        if let Some(r) = self.reporter.take() {
+            // A last in-band report of what was lost, while the producer still runs.
+            r.stop();
+        }
         if let Some(p) = self.producer.take() {
             // Async sends still queued get their callback with an error: they land in the log.
             p.close(
@@ -1042,6 +1271,7 @@ impl Bridge {
             unsent,
             stats: sh.stats(),
         };
+        self.metrics_server.take();
         log::debug!("bridge stopped: {report}");
         report
     }
@@ -1056,6 +1286,15 @@ impl Drop for Bridge {
             }
         }
     }
+}
+
+fn health_of(sh: &Shared) -> super::health::BridgeHealth {
+    let pending = sh
+        .spool
+        .as_ref()
+        .map_or(0, |s| s.spool.stats().pending_records);
+    sh.health
+        .status(sh.in_flight.load(Ordering::SeqCst), pending)
 }
 
 fn build_active(
@@ -1427,6 +1666,9 @@ bridge.rocket.bridge_id = b1
             rx,
             shutdown_log: Mutex::new(None),
             sent_during_shutdown: AtomicU64::new(0),
+            health: crate::bridge::health::HealthTracker::new(Duration::from_secs(30)),
+            losses: crate::bridge::loss_report::LossLedger::new(false),
+            spool: None,
         })
     }
 

@@ -47,6 +47,16 @@
 //! | `bridge.rocket.producer.max_message_size` | `4MB` | largest encoded message; a larger event is dropped and counted as `too_large` (RocketMQ's broker default is 4 MiB) |
 //! | `bridge.rocket.drain_timeout` | `5s` | how long shutdown waits for buffered events to be sent |
 //! | `bridge.rocket.stats_interval` | `60s` | how often per-rule counters are logged; `0s` turns it off |
+//! | `bridge.rocket.spool.dir` | none (off) | directory of the disk spool (store-and-forward, see [`crate::spool`]); needs `produce = async` |
+//! | `bridge.rocket.spool.segment_size` | `16MB` | spool segment file size (64KB to 1GB) |
+//! | `bridge.rocket.spool.max_bytes` | `1GB` | spool size cap; at least two segments; when reached the oldest segment is dropped, counted and reported |
+//! | `bridge.rocket.spool.sync` | `interval:1000` | `none`, `always`, `interval:<ms>` or `every:<n>`: when spool appends are fsynced |
+//! | `bridge.rocket.loss_report.topic` | none (off) | topic that gets a JSON loss report whenever events were dropped, once a broker accepts again |
+//! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
+//! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
+//!
+//! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
+//! add a disk write; `spool.dir` with `produce = sync` is refused at load.
 
 use super::event::EventKind;
 use super::format::PayloadEncoding;
@@ -152,6 +162,14 @@ pub struct BridgeConfig {
     pub stats_interval: Duration,
     /// The hook rules.
     pub rules: RuleSet,
+    /// `bridge.rocket.spool.*`: the disk spool, when `spool.dir` is set.
+    pub spool: Option<crate::spool::SpoolConfig>,
+    /// `bridge.rocket.loss_report.topic`.
+    pub loss_report_topic: Option<String>,
+    /// `bridge.rocket.health.window`.
+    pub health_window: Duration,
+    /// `bridge.rocket.metrics.listen`: a loopback address.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for BridgeConfig {
@@ -180,6 +198,10 @@ impl Default for BridgeConfig {
             drain_timeout: Duration::from_secs(5),
             stats_interval: Duration::from_secs(60),
             rules: RuleSet::default(),
+            spool: None,
+            loss_report_topic: None,
+            health_window: Duration::from_secs(30),
+            metrics_listen: None,
         }
     }
 }
@@ -474,6 +496,70 @@ impl Parser {
                 }
                 "bridge.rocket.drain_timeout" => c.drain_timeout = dur(self, true)?,
                 "bridge.rocket.stats_interval" => c.stats_interval = dur(self, true)?,
+                "bridge.rocket.spool.dir" => {
+                    let sp = c
+                        .spool
+                        .get_or_insert_with(|| crate::spool::SpoolConfig::new(""));
+                    sp.dir = std::path::PathBuf::from(v);
+                }
+                "bridge.rocket.spool.segment_size" => {
+                    let b = size(
+                        self,
+                        crate::spool::MIN_SEGMENT_SIZE,
+                        crate::spool::MAX_SEGMENT_SIZE,
+                    )?;
+                    let sp = c
+                        .spool
+                        .get_or_insert_with(|| crate::spool::SpoolConfig::new(""));
+                    sp.segment_size = b as u64;
+                }
+                "bridge.rocket.spool.max_bytes" => {
+                    let b = size(self, 2 * crate::spool::MIN_SEGMENT_SIZE, 1 << 50)?;
+                    let sp = c
+                        .spool
+                        .get_or_insert_with(|| crate::spool::SpoolConfig::new(""));
+                    sp.max_bytes = b as u64;
+                }
+                "bridge.rocket.spool.sync" => {
+                    let p: crate::spool::SyncPolicy = v.parse().map_err(|_| {
+                        self.bad(
+                            n,
+                            key,
+                            v,
+                            "none, always, interval:<ms> (1 to 3600000) or every:<n> (n > 0)",
+                        )
+                    })?;
+                    let sp = c
+                        .spool
+                        .get_or_insert_with(|| crate::spool::SpoolConfig::new(""));
+                    sp.sync = p;
+                }
+                "bridge.rocket.loss_report.topic" => {
+                    validate_resource_name(v, 127).map_err(|why| {
+                        self.bad(
+                            n,
+                            key,
+                            v,
+                            format!("a topic name (A-Z a-z 0-9 _ - % |, 1 to 127): it {why}"),
+                        )
+                    })?;
+                    c.loss_report_topic = Some(v.to_owned());
+                }
+                "bridge.rocket.health.window" => c.health_window = dur(self, false)?,
+                "bridge.rocket.metrics.listen" => {
+                    let addr: std::net::SocketAddr = v
+                        .parse()
+                        .map_err(|_| self.bad(n, key, v, "a loopback ip:port"))?;
+                    if !addr.ip().is_loopback() {
+                        return Err(self.bad(
+                            n,
+                            key,
+                            v,
+                            "a loopback ip:port (127.0.0.1 or [::1]); the endpoint is local only",
+                        ));
+                    }
+                    c.metrics_listen = Some(addr);
+                }
                 _ => return Err(self.err(n, key, ConfigErrorKind::UnknownKey)),
             }
             Ok(())
@@ -562,6 +648,50 @@ impl Parser {
                     "bridge.rocket.acl.access_key",
                     "needs bridge.rocket.acl.secret_key",
                 ));
+            }
+        }
+        if let Some(sp) = &cfg.spool {
+            let first_spool_key = || {
+                [
+                    "bridge.rocket.spool.segment_size",
+                    "bridge.rocket.spool.max_bytes",
+                    "bridge.rocket.spool.sync",
+                ]
+                .into_iter()
+                .find(|k| line_of(k).is_some())
+                .unwrap_or("bridge.rocket.spool.dir")
+            };
+            let conflict = |k: &str, msg: String| {
+                self.err(line_of(k).unwrap_or(0), k, ConfigErrorKind::Conflict(msg))
+            };
+            if line_of("bridge.rocket.spool.dir").is_none() {
+                let k = first_spool_key();
+                return Err(conflict(k, "needs bridge.rocket.spool.dir".to_owned()));
+            }
+            if cfg.produce == ProduceMode::Sync {
+                return Err(conflict(
+                    "bridge.rocket.spool.dir",
+                    "a spool needs bridge.rocket.produce = async (a sync host already waits for \
+                     the broker; the spool would only add a disk write)"
+                        .to_owned(),
+                ));
+            }
+            if let Err(e) = sp.validate() {
+                let k = match &e {
+                    crate::spool::SpoolError::Config {
+                        key: "max_bytes", ..
+                    } => "bridge.rocket.spool.max_bytes",
+                    crate::spool::SpoolError::Config {
+                        key: "segment_size",
+                        ..
+                    } => "bridge.rocket.spool.segment_size",
+                    _ => "bridge.rocket.spool.dir",
+                };
+                let why = match e {
+                    crate::spool::SpoolError::Config { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                return Err(conflict(k, why));
             }
         }
         if cfg.buffer_max_bytes < cfg.max_message_size {

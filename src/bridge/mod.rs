@@ -6,6 +6,8 @@
 //! - [`event`]: the seven events ([`Event`]) and the NDJSON input format of `rocketmq-bridge run`.
 //! - [`bridge`](mod@bridge): the dispatcher ([`Bridge::start`], [`EventSender::send`], counters,
 //!   reload, shutdown report).
+//! - [`spooled`]: store-and-forward through the disk spool; [`loss_report`]: the in-band loss
+//!   report; [`health`]: broker-aware health and the metrics endpoint's content.
 //! - [`run`]: the `rocketmq-bridge run` command (NDJSON in, signals, summary).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
@@ -15,8 +17,11 @@ pub mod bridge;
 pub mod config;
 pub mod event;
 pub mod format;
+pub mod health;
+pub mod loss_report;
 pub mod rule;
 pub mod run;
+pub mod spooled;
 pub mod topic_filter;
 
 pub use bridge::{
@@ -31,5 +36,7 @@ pub use event::{Event, EventError, EventErrorKind, EventKind};
 pub use format::{
     format_event, message_properties, write_message_properties, Formatted, PayloadEncoding,
 };
+pub use health::{BridgeHealth, TopicHealth};
 pub use rule::{HookRule, RuleError, RuleId, RuleSet};
+pub use spooled::SpoolCounters;
 pub use topic_filter::{FilterError, TopicFilter};

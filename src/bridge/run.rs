@@ -9,6 +9,11 @@
 //! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
 //!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
 //!   otherwise (anything failed, unknown, dropped or not sent).
+//! - With a spool (`bridge.rocket.spool.dir`) an event is on disk when it is accepted; at the end
+//!   the bridge sends what the spool holds until `drain_timeout`, and what is left is sent by the
+//!   next run on the same spool (also after a crash or SIGKILL).
+//! - With `bridge.rocket.metrics.listen`, `GET /metrics` and `GET /health` are served there
+//!   while the bridge runs; `rocketmq-bridge status --config FILE` asks `/health`.
 //! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
 //!   kept. A config error is reported and the old rules stay.
 
@@ -91,6 +96,10 @@ impl RunSummary {
             && t.dropped_too_large == 0
             && t.dropped_overflow == 0
             && t.dropped_shutdown == 0
+            && t.dropped_spool_error == 0
+            && self.report.stats.spool.as_ref().is_none_or(|s| {
+                s.pending_records == 0 && s.dropped_cap_reached == 0 && s.dropped_corrupt == 0
+            })
     }
 }
 
@@ -114,6 +123,29 @@ impl fmt::Display for RunSummary {
             t.dropped_shutdown,
             self.report.stats.unmatched
         )?;
+        if let Some(sp) = &self.report.stats.spool {
+            write!(
+                f,
+                "; spool: next seq {}, {} appended, {} confirmed, {} recovered from the last run, {} resent, \
+                 {} left for the next run, dropped (cap {}, corrupt {}), {} bytes",
+                sp.next_seq,
+                sp.appended,
+                sp.acked,
+                sp.recovered,
+                sp.resent,
+                sp.pending_records,
+                sp.dropped_cap_reached,
+                sp.dropped_corrupt,
+                sp.bytes
+            )?;
+        }
+        if self.report.stats.loss_reports_sent > 0 || self.report.stats.loss_report_failures > 0 {
+            write!(
+                f,
+                "; loss reports sent {} (failed sends {})",
+                self.report.stats.loss_reports_sent, self.report.stats.loss_report_failures
+            )?;
+        }
         for u in &self.report.unsent {
             write!(
                 f,

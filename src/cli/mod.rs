@@ -1,6 +1,7 @@
 //! The command-line front end: argument parsing and the subcommands. Thin: it calls the library.
 
 mod args;
+pub mod status;
 mod tools;
 
 pub use args::{Args, CliError};
@@ -13,6 +14,7 @@ pub const USAGE: &str = "usage:
   rocketmq-bridge send --namesrv ADDR --topic T [--key K] [--tag G] [--count N] BODY
   rocketmq-bridge consume --namesrv ADDR --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
   rocketmq-bridge route --namesrv ADDR --topic T
+  rocketmq-bridge status (--config FILE | --addr IP:PORT)    a running bridge's /health; exit 0 healthy, 1 not, 2 unreachable
 ADDR may list several name servers separated by ';' or ','.";
 
 /// Runs the command line `args` (without the program name).
@@ -29,6 +31,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         "consume" => tools::consume(&a),
         "route" => tools::route(&a),
         "run" => run_bridge(&a),
+        "status" => status(&a),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -45,4 +48,22 @@ fn run_bridge(a: &Args) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Failed(e.to_string()))?;
     eprintln!("rocketmq-bridge: {summary}");
     Ok(crate::bridge::run::exit_code(&summary))
+}
+
+/// `status (--config FILE | --addr IP:PORT)`: prints `/health` of a running bridge.
+fn status(a: &Args) -> Result<ExitCode, CliError> {
+    if a.get("config").is_none() && a.get("addr").is_none() {
+        return Err(CliError::Usage(
+            "status needs --config FILE or --addr IP:PORT".into(),
+        ));
+    }
+    let addr = status::endpoint(a.get("config"), a.get("addr"))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let (healthy, body) = status::query(addr).map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("{}", body.trim_end());
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

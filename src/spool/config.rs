@@ -95,7 +95,7 @@ impl fmt::Display for SyncPolicy {
 }
 
 /// Where and how the spool stores records. Build with [`SpoolConfig::new`] and the setters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpoolConfig {
     pub(crate) dir: PathBuf,
     pub(crate) segment_size: u64,
