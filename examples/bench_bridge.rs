@@ -115,7 +115,8 @@ fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize) -> (f64, u64, bool
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        // A file, not a pipe: a pipe read only after exit would block a child that logs a lot.
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .expect("spawn rocketmq-bridge");
     let pid = child.id();
@@ -134,9 +135,12 @@ fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize) -> (f64, u64, bool
         std::thread::sleep(Duration::from_millis(5));
     };
     let secs = t0.elapsed().as_secs_f64();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    eprint!("{err}");
+    let err = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    // The summary and any warnings; a long log is cut to its end.
+    let tail: Vec<&str> = err.lines().rev().take(20).collect();
+    for l in tail.into_iter().rev() {
+        eprintln!("{l}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
     (n as f64 / secs, peak, status.success())
 }
