@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{suffix, Cluster};
 use rocketmq_bridge::bridge::{format_event, Event, PayloadEncoding};
 use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::MessageExt;
@@ -19,15 +19,6 @@ fn tmp(name: &str) -> PathBuf {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bridge_cli_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    format!("{}_{n}", std::process::id())
 }
 
 fn fixture(name: &str) -> PathBuf {

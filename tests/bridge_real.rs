@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::Cluster;
+use common::{scale, suffix, Cluster};
 use rocketmq_bridge::bridge::{
     format_event, producer_config, Bridge, BridgeConfig, BridgeError, DropReason, Event, EventKind,
     OverflowPolicy, PayloadEncoding, ProduceMode, SendEventError, UnsentReason,
@@ -15,23 +15,6 @@ use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::MessageExt;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-
-fn scale(ci: usize, full: usize) -> usize {
-    if std::env::var("TEST_SCALE").as_deref() == Ok("full") {
-        full
-    } else {
-        ci
-    }
-}
-
-fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    format!("{}_{n}", std::process::id())
-}
 
 /// Reads `topic` until at least `expected` messages are there or 30 s passed.
 fn read_back(ns: &str, topic: &str, expected: usize) -> Vec<MessageExt> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{scale, Cluster};
 use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, QueueStrategy, SendResult};
@@ -14,14 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn scale(ci: usize, full: usize) -> usize {
-    if std::env::var("TEST_SCALE").as_deref() == Ok("full") {
-        full
-    } else {
-        ci
-    }
-}
 
 fn unique_topic(prefix: &str) -> String {
     let n = std::time::SystemTime::now()

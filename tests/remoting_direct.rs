@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::{ms, FakePeer, Script};
+use common::{eventually, ms, FakePeer, Script};
 use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     ConnectionConfig, DirectConnection, Error, RemotingCommand, FLAG_RESPONSE,
 };
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn connect(peer: &FakePeer) -> DirectConnection {
     DirectConnection::connect(&peer.addr, &ConnectionConfig::default()).unwrap()
@@ -21,18 +21,6 @@ fn connect(peer: &FakePeer) -> DirectConnection {
 
 fn req(id: &str) -> RemotingCommand {
     RemotingCommand::request(105).with_ext("id", id)
-}
-
-/// Waits (bounded) until `f` holds.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(ms(5));
-    }
-    f()
 }
 
 #[test]

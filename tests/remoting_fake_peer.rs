@@ -7,13 +7,13 @@
 
 mod common;
 
-use common::{ms, FakePeer, Script};
+use common::{eventually, ms, FakePeer, Script};
 use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     Connection, ConnectionConfig, Error, RemotingCommand, FLAG_RESPONSE,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn connect(peer: &FakePeer) -> Connection {
     Connection::connect(&peer.addr, &ConnectionConfig::default()).unwrap()
@@ -21,18 +21,6 @@ fn connect(peer: &FakePeer) -> Connection {
 
 fn req(id: &str) -> RemotingCommand {
     RemotingCommand::request(105).with_ext("id", id)
-}
-
-/// Waits (bounded) until `f` holds.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(ms(5));
-    }
-    f()
 }
 
 #[test]

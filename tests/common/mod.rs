@@ -35,6 +35,37 @@ pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// `ci` normally, `full` when `TEST_SCALE=full` (the issues' full sizes).
+pub fn scale(ci: usize, full: usize) -> usize {
+    if std::env::var("TEST_SCALE").as_deref() == Ok("full") {
+        full
+    } else {
+        ci
+    }
+}
+
+/// A suffix for names that must not repeat across test runs: the pid and the clock's nanoseconds.
+pub fn suffix() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!("{}_{n}", std::process::id())
+}
+
+/// Polls `f` every 5 ms until it holds or `within` passes; returns whether it held.
+pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(ms(5));
+    }
+    f()
+}
+
 /// A seeded xorshift64* generator; print the seed when a test using it fails.
 #[derive(Debug, Clone)]
 pub struct XorShift(u64);
