@@ -296,23 +296,38 @@ impl Properties {
     /// Byte ranges of each entry: (start of name, end of name, end of value); the value starts
     /// after the 0x01 at the end of the name, the entry ends after the 0x02 at the end of the value.
     fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
-        let b = self.buf.as_bytes();
+        let b = &self.buf;
         let mut pos = 0;
         std::iter::from_fn(move || {
             if pos >= b.len() {
                 return None;
             }
             let start = pos;
-            let sep = start + b[start..].iter().position(|&c| c == 1)?;
-            let end = sep + 1 + b[sep + 1..].iter().position(|&c| c == 2)?;
+            // `str::find` with a char searches with memchr, not byte by byte.
+            let sep = start + b[start..].find(NAME_VALUE_SEPARATOR)?;
+            let end = sep + 1 + b[sep + 1..].find(PROPERTY_SEPARATOR)?;
             pos = end + 1;
             Some((start, sep, end))
         })
     }
 
     fn find(&self, name: &str) -> Option<(usize, usize, usize)> {
-        self.spans()
-            .find(|&(start, sep, _)| &self.buf[start..sep] == name)
+        let b = self.buf.as_bytes();
+        let n = name.len();
+        let mut start = 0;
+        while start < b.len() {
+            // Compare the name in place; only then look for the separators.
+            let hit = b.len() > start + n
+                && &b[start..start + n] == name.as_bytes()
+                && b[start + n] == NAME_VALUE_SEPARATOR as u8;
+            let from = if hit { start + n + 1 } else { start };
+            let end = from + self.buf[from..].find(PROPERTY_SEPARATOR)?;
+            if hit {
+                return Some((start, start + n, end));
+            }
+            start = end + 1;
+        }
+        None
     }
 
     /// The value of `name`.
@@ -350,6 +365,30 @@ impl Properties {
                 self.buf.push(PROPERTY_SEPARATOR);
             }
         }
+    }
+
+    /// Appends an entry without looking for one with the same name: for a caller that knows there
+    /// is none (building a message's properties from scratch). Validity as with
+    /// [`Properties::set`].
+    pub fn push(&mut self, name: &str, value: &str) {
+        debug_assert!(
+            self.get(name).is_none(),
+            "push of an existing property {name}"
+        );
+        if !valid_part(name) || value.is_empty() || value.contains(PROPERTY_SEPARATOR) {
+            if self.invalid.is_none() {
+                self.invalid = Some(name.to_owned());
+            }
+            return;
+        }
+        if value.contains(NAME_VALUE_SEPARATOR) && self.invalid.is_none() {
+            self.invalid = Some(name.to_owned());
+        }
+        self.buf.reserve(name.len() + value.len() + 2);
+        self.buf.push_str(name);
+        self.buf.push(NAME_VALUE_SEPARATOR);
+        self.buf.push_str(value);
+        self.buf.push(PROPERTY_SEPARATOR);
     }
 
     /// Removes `name`, returning its value.

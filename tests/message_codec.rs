@@ -756,3 +756,47 @@ fn errors_display_field_and_numbers() {
         "adler32 mismatch: stream says 0x00000001, data gives 0x00000002"
     );
 }
+
+#[test]
+fn properties_find_whole_names_and_replace_or_remove_in_place() {
+    let mut p = Properties::new();
+    p.push("KEYSX", "a");
+    p.push("KEYS", "b");
+    p.push("XKEYS", "c");
+    p.push("K", "d");
+    assert_eq!(
+        p.get("KEYS"),
+        Some("b"),
+        "a name is not matched as a prefix"
+    );
+    assert_eq!(p.get("KEY"), None);
+    assert_eq!(p.get("K"), Some("d"));
+    p.set("KEYS", "longer value");
+    p.set("NEW", "e");
+    assert_eq!(p.remove("XKEYS").as_deref(), Some("c"));
+    let entries: Vec<(&str, &str)> = p.iter().collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("KEYSX", "a"),
+            ("KEYS", "longer value"),
+            ("K", "d"),
+            ("NEW", "e")
+        ]
+    );
+    assert_eq!(p.len(), 4);
+    assert_eq!(
+        p.to_encoded().unwrap(),
+        "KEYSX\u{1}a\u{2}KEYS\u{1}longer value\u{2}K\u{1}d\u{2}NEW\u{1}e\u{2}"
+    );
+    // An entry that could not be read back is refused at encoding, pushed or set.
+    let mut bad = Properties::new();
+    bad.push("EMPTY", "");
+    assert!(matches!(
+        bad.to_encoded(),
+        Err(MessageError::InvalidProperty { name }) if name == "EMPTY"
+    ));
+    let mut bad = Properties::new();
+    bad.set("A\u{2}B", "v");
+    assert!(bad.to_encoded().is_err());
+}

@@ -793,9 +793,9 @@ impl EventSender {
             }
             let mut props =
                 Properties::with_capacity(props_room + rule.tag.as_ref().map_or(0, String::len));
-            props.set(PROPERTY_KEYS, &key);
+            props.push(PROPERTY_KEYS, &key);
             if let Some(tag) = &rule.tag {
-                props.set(PROPERTY_TAGS, tag);
+                props.push(PROPERTY_TAGS, tag);
             }
             write_message_properties(&ev, &mut props);
             let bytes = budget_bytes(

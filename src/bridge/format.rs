@@ -173,16 +173,16 @@ const MQTT_PROPERTY_NAMES: [&str; 5] = [
     "mqtt_retain",
 ];
 
-/// Sets the MQTT metadata of `ev` (as [`message_properties`] lists it) in `props` directly, without
-/// an allocation per entry.
+/// Appends the MQTT metadata of `ev` (as [`message_properties`] lists it) to `props` directly,
+/// without an allocation per entry; `props` must not hold these names yet.
 pub fn write_message_properties(ev: &Event, props: &mut Properties) {
-    props.set("mqtt_event", ev.kind.hook_name());
+    props.push("mqtt_event", ev.kind.hook_name());
     let mut text = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v {
             // An empty value cannot be a RocketMQ property (it would not read back).
             if !v.is_empty() && v.len() <= MAX_PROPERTY_VALUE_LEN && !v.contains(['\u{1}', '\u{2}'])
             {
-                props.set(name, v);
+                props.push(name, v);
             }
         }
     };
@@ -191,12 +191,12 @@ pub fn write_message_properties(ev: &Event, props: &mut Properties) {
     if let Some(q) = ev.qos {
         const DIGITS: [&str; 3] = ["0", "1", "2"];
         match DIGITS.get(usize::from(q)) {
-            Some(d) => props.set("mqtt_qos", d),
-            None => props.set("mqtt_qos", q.to_string()),
+            Some(d) => props.push("mqtt_qos", d),
+            None => props.push("mqtt_qos", &q.to_string()),
         }
     }
     if let Some(r) = ev.retain {
-        props.set("mqtt_retain", if r { "true" } else { "false" });
+        props.push("mqtt_retain", if r { "true" } else { "false" });
     }
 }
 

@@ -30,8 +30,12 @@ use std::time::Duration;
 
 /// How often the main loop looks at the signal flags.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
-/// Lines read ahead of the bridge.
-const LINE_QUEUE: usize = 1024;
+/// Lines handed from the input thread to the bridge at a time: one channel operation (and at most
+/// one wake-up) per chunk instead of per line. A chunk also leaves as soon as the input has nothing
+/// more buffered, so a slow producer of lines sees no added delay.
+const LINE_CHUNK: usize = 128;
+/// Chunks read ahead of the bridge (at most `LINE_QUEUE * LINE_CHUNK` lines).
+const LINE_QUEUE: usize = 8;
 
 /// Why `run` could not start or read its input.
 #[derive(Debug)]
@@ -169,30 +173,38 @@ enum Line {
     Error(io::Error),
 }
 
-/// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes without ever buffering more than that.
-fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Line>) {
+/// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes without ever buffering more than that, and
+/// hands them over in chunks (see [`LINE_CHUNK`]).
+fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Vec<Line>>) {
     let mut r = BufReader::with_capacity(64 * 1024, input);
     let mut line_no = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut too_long = false;
+    let mut pending: Vec<Line> = Vec::with_capacity(LINE_CHUNK);
+    // Sends the chunk; false when the bridge side is gone.
+    let flush = |pending: &mut Vec<Line>| {
+        pending.is_empty()
+            || out
+                .send(std::mem::replace(pending, Vec::with_capacity(LINE_CHUNK)))
+                .is_ok()
+    };
     loop {
         let chunk = match r.fill_buf() {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                let _ = out.send(Line::Error(e));
+                pending.push(Line::Error(e));
+                flush(&mut pending);
                 return;
             }
         };
         if chunk.is_empty() {
             if !buf.is_empty() || too_long {
                 line_no += 1;
-                let l = finish_line(line_no, &mut buf, &mut too_long);
-                if out.send(l).is_err() {
-                    return;
-                }
+                pending.push(finish_line(line_no, &mut buf, &mut too_long));
             }
-            let _ = out.send(Line::Eof);
+            pending.push(Line::Eof);
+            flush(&mut pending);
             return;
         }
         let (part, found) = match chunk.iter().position(|&b| b == b'\n') {
@@ -211,10 +223,11 @@ fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Line>) {
         r.consume(consumed);
         if found.is_some() {
             line_no += 1;
-            let l = finish_line(line_no, &mut buf, &mut too_long);
-            if out.send(l).is_err() {
-                return;
-            }
+            pending.push(finish_line(line_no, &mut buf, &mut too_long));
+        }
+        // Hand over a full chunk, or whatever is ready before the next read may block.
+        if (pending.len() >= LINE_CHUNK || r.buffer().is_empty()) && !flush(&mut pending) {
+            return;
         }
     }
 }
@@ -274,20 +287,27 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
 
 fn pump(
     bridge: &Bridge,
-    rx: &Receiver<Line>,
+    rx: &Receiver<Vec<Line>>,
     config: &Path,
     input: &str,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
     let ticker = tick(SIGNAL_POLL);
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut chunk = std::collections::VecDeque::new();
     loop {
         if let Some(why) = handle_signals(bridge, config) {
             return (lines, events, bad, send_errors, why);
         }
-        let line = select! {
-            recv(rx) -> l => l.unwrap_or(Line::Eof),
-            recv(ticker) -> _ => continue,
+        let line = match chunk.pop_front() {
+            Some(l) => l,
+            None => {
+                select! {
+                    recv(rx) -> c => chunk = c.unwrap_or_else(|_| vec![Line::Eof]).into(),
+                    recv(ticker) -> _ => {}
+                }
+                continue;
+            }
         };
         match line {
             Line::Eof => return (lines, events, bad, send_errors, "end of input".to_owned()),
@@ -370,7 +390,7 @@ mod tests {
         let data = input.to_vec();
         let h = std::thread::spawn(move || read_lines(&data[..], tx));
         let mut out = Vec::new();
-        for l in rx.iter() {
+        for l in rx.iter().flatten() {
             match l {
                 Line::Text(n, s) => out.push(format!("{n}:{s}")),
                 Line::Bad(m) => out.push(format!("!{m}")),

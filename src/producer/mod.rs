@@ -401,14 +401,18 @@ impl Inner {
         }
         let mut ids = Vec::with_capacity(msgs.len());
         for m in &mut msgs {
-            if m.unique_key().is_none() {
-                m.properties
-                    .set(crate::message::PROPERTY_UNIQ_KEY, self.ids.next_id());
-            }
+            let id = match m.unique_key() {
+                Some(id) => id.to_owned(),
+                None => {
+                    let id = self.ids.next_id();
+                    m.properties.push(crate::message::PROPERTY_UNIQ_KEY, &id);
+                    id
+                }
+            };
             if m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
-                m.properties.set(crate::message::PROPERTY_WAIT, "true");
+                m.properties.push(crate::message::PROPERTY_WAIT, "true");
             }
-            ids.push(m.unique_key().unwrap_or_default().to_owned());
+            ids.push(id);
         }
         let single = !batch;
         let (properties, body, flag) = if single {
