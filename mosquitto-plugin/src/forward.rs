@@ -21,7 +21,7 @@ use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, BridgeStats, Event, EventKind, ProduceMode};
 
-use crate::event::{Kind, MqttEvent};
+use crate::tracker::{Interest, KINDS};
 
 /// Most events waiting in the plugin queue.
 pub const QUEUE_MAX_EVENTS: usize = 65_536;
@@ -78,7 +78,7 @@ enum Ctl {
 
 /// The hand-over handle, owned by the plugin.
 pub struct Forwarder {
-    tx: Sender<MqttEvent>,
+    tx: Sender<Event>,
     ctl: Sender<Ctl>,
     max_bytes: usize,
     shared: Arc<Shared>,
@@ -93,44 +93,15 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
-fn event_size(ev: &MqttEvent) -> usize {
-    EVENT_OVERHEAD
-        + ev.payload.as_ref().map_or(0, |p| p.len())
-        + ev.topic.as_ref().map_or(0, String::len)
-        + ev.client_id.as_ref().map_or(0, String::len)
-        + ev.username.as_ref().map_or(0, String::len)
-        + ev.from.as_ref().map_or(0, String::len)
+fn event_size(ev: &Event) -> usize {
+    EVENT_OVERHEAD + ev.heap_size()
 }
 
-/// The bridge's event for one plugin event.
-pub fn to_bridge_event(ev: MqttEvent) -> Event {
-    let kind = match ev.kind {
-        Kind::Connected => EventKind::ClientConnected,
-        Kind::Disconnected => EventKind::ClientDisconnected,
-        Kind::Subscribed => EventKind::SessionSubscribed,
-        Kind::Unsubscribed => EventKind::SessionUnsubscribed,
-        Kind::Publish => EventKind::MessagePublish,
-        Kind::Delivered => EventKind::MessageDelivered,
-    };
-    let mut e = Event::new(kind);
-    e.client_id = ev.client_id;
-    e.username = ev.username;
-    e.topic = ev.topic;
-    e.payload = ev.payload;
-    e.qos = ev.qos;
-    e.retain = ev.retain;
-    e.from = ev.from;
-    e.reason = None;
-    e.ts = Some(ev.ts);
-    e
-}
-
-/// Which plugin event kinds any rule of `cfg` wants.
-pub fn interest(cfg: &BridgeConfig) -> [bool; 6] {
-    let mut out = [false; 6];
-    for k in Kind::ALL {
-        let bk = to_bridge_event(MqttEvent::new(k, 0)).kind;
-        out[k.index()] = !cfg.rules.for_event(bk).is_empty();
+/// Which event kinds any rule of `cfg` wants.
+pub fn interest(cfg: &BridgeConfig) -> Interest {
+    let mut out = [false; KINDS];
+    for k in EventKind::ALL {
+        out[k.index()] = !cfg.rules.for_event(k).is_empty();
     }
     out
 }
@@ -163,7 +134,7 @@ impl Forwarder {
     pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
         // Unbounded list channel, bounded here by count and bytes: a bounded crossbeam channel would
         // preallocate (and touch) every slot up front, about 13 MB for 65 536 events.
-        let (tx, rx) = unbounded::<MqttEvent>();
+        let (tx, rx) = unbounded::<Event>();
         let (ctl, ctl_rx) = bounded::<Ctl>(16);
         let shared = Arc::new(Shared::default());
         let sh = Arc::clone(&shared);
@@ -180,7 +151,7 @@ impl Forwarder {
     }
 
     /// Non-blocking hand-over from mosquitto's thread.
-    pub fn offer(&self, ev: MqttEvent) {
+    pub fn offer(&self, ev: Event) {
         let size = event_size(&ev);
         let sh = &self.shared;
         let before = sh.queued_bytes.fetch_add(size, Ordering::Relaxed);
@@ -241,7 +212,7 @@ impl Forwarder {
     }
 }
 
-fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
+fn run(mut cfg: BridgeConfig, rx: Receiver<Event>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
     crate::ffi::lower_current_thread_priority(BRIDGE_THREAD_NICE);
     let mut bridge: Option<Bridge> = None;
     let mut next_try = Instant::now();
@@ -317,7 +288,7 @@ fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: A
     }
 }
 
-fn forward(bridge: Option<&Bridge>, ev: MqttEvent, sh: &Shared) {
+fn forward(bridge: Option<&Bridge>, ev: Event, sh: &Shared) {
     sh.queued_bytes
         .fetch_sub(event_size(&ev), Ordering::Relaxed);
     sh.queued_events.fetch_sub(1, Ordering::Relaxed);
@@ -326,13 +297,13 @@ fn forward(bridge: Option<&Bridge>, ev: MqttEvent, sh: &Shared) {
         return;
     };
     sh.handed_over.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = b.sender().send(to_bridge_event(ev)) {
+    if let Err(e) = b.sender().send(ev) {
         sh.refused_by_bridge.fetch_add(1, Ordering::Relaxed);
         log::debug!("bridge refused an event: {e}");
     }
 }
 
-fn finish(bridge: Option<Bridge>, rx: &Receiver<MqttEvent>, sh: &Shared, deadline: Duration) {
+fn finish(bridge: Option<Bridge>, rx: &Receiver<Event>, sh: &Shared, deadline: Duration) {
     let end = Instant::now() + deadline;
     while let Ok(ev) = rx.try_recv() {
         if Instant::now() > end {
@@ -363,16 +334,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_maps_to_the_bridge_kind_of_the_same_hook() {
-        for k in Kind::ALL {
-            let e = to_bridge_event(MqttEvent::new(k, 7));
-            assert_eq!(e.kind.hook_name(), k.hook_name());
-            assert_eq!(e.ts, Some(7));
-            assert_eq!(e.reason, None);
-        }
-    }
-
-    #[test]
     fn sync_is_run_as_async_with_a_warning_and_acked_rules_are_inactive() {
         let mut cfg = BridgeConfig::parse(
             "bridge.rocket.produce = sync\n\
@@ -387,8 +348,8 @@ mod tests {
         assert!(w[0].contains("run as async"));
         assert!(w[1].starts_with("1 message.acked rule(s) are inactive"));
         let i = interest(&cfg);
-        assert!(i[Kind::Publish.index()]);
-        assert!(!i[Kind::Delivered.index()]);
+        assert!(i[EventKind::MessagePublish.index()]);
+        assert!(!i[EventKind::MessageDelivered.index()]);
     }
 
     #[test]
@@ -402,7 +363,7 @@ mod tests {
         .unwrap();
         let f = Forwarder::start(cfg, 4 * EVENT_OVERHEAD).unwrap();
         for _ in 0..10 {
-            let mut e = MqttEvent::new(Kind::Publish, 1);
+            let mut e = Event::new(EventKind::MessagePublish).with_ts(1);
             e.payload = Some(bytes::Bytes::from_static(b"x"));
             f.offer(e);
         }
