@@ -437,6 +437,17 @@ fn wait_stored(ns: &str, topic: &str, want: u64, secs: u64) -> u64 {
     }
 }
 
+/// user+system CPU seconds of process `pid` so far (0 when unreadable).
+fn proc_cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -450,6 +461,8 @@ fn loadavg() -> String {
 /// RocketMQ (distinct keys), and the plugin's final counter line.
 struct Measured {
     r: RunResult,
+    /// CPU seconds the RocketMQ broker used from the start of the run until the events were stored.
+    broker_cpu_s: f64,
     landed: Option<(u64, u64)>,
     final_stats: Option<String>,
 }
@@ -459,12 +472,20 @@ struct Setup<'a> {
     dir: &'a Path,
     ns: &'a str,
     so: &'a Path,
+    broker_pid: Option<u32>,
 }
 
 fn measure(setup: &Setup<'_>, with: bool, run_id: &str, qos: u8, rate: u64, secs: u64) -> Measured {
-    let Setup { dir, ns, so } = *setup;
+    let Setup {
+        dir,
+        ns,
+        so,
+        broker_pid,
+    } = *setup;
+    let broker_cpu = || broker_pid.map_or(0.0, proc_cpu_s);
     let conf = with.then(|| bridge_conf(dir, ns, run_id));
     let m = Mosq::start(dir, conf.as_ref().map(|(p, _, _)| (so, p.as_path())));
+    let broker_before = broker_cpu();
     let mut r = run(m.port, qos, rate, secs, run_id);
     if let Some((_, tp, td)) = &conf {
         // Let the plugin finish sending while mosquitto still runs, so that its CPU time below includes
@@ -472,6 +493,7 @@ fn measure(setup: &Setup<'_>, with: bool, run_id: &str, qos: u8, rate: u64, secs
         wait_stored(ns, tp, r.sent, 120);
         wait_stored(ns, td, r.received, 120);
     }
+    let broker_cpu_s = broker_cpu() - broker_before;
     let (cpu, main_cpu, rss) = m.usage();
     r.cpu_s = cpu;
     r.main_cpu_s = main_cpu;
@@ -485,6 +507,7 @@ fn measure(setup: &Setup<'_>, with: bool, run_id: &str, qos: u8, rate: u64, secs
     });
     Measured {
         r,
+        broker_cpu_s,
         landed,
         final_stats,
     }
@@ -535,6 +558,7 @@ fn main() {
         dir: &dir,
         ns: &ns,
         so: &so,
+        broker_pid: arg("--broker-pid").map(|v| v.parse().unwrap()),
     };
     let load_start = loadavg();
     println!("bench: rate={rate}/s secs={secs} qos={qos_list:?} payload={PAYLOAD}B load average at start: {load_start}");
@@ -549,7 +573,7 @@ fn main() {
             let m = measure(&setup, with, &run_id, qos, rate, secs);
             let r = &m.r;
             println!(
-                "qos{qos} {:<14} sent={} received={} p50={:.0}us p99={:.0}us max={:.0}us cpu={:.2}s (mosquitto thread {:.2}s) peak_rss={}KiB{}",
+                "qos{qos} {:<14} sent={} received={} p50={:.0}us p99={:.0}us max={:.0}us cpu={:.2}s (mosquitto thread {:.2}s) peak_rss={}KiB rocketmq_broker_cpu={:.2}s{}",
                 if with { "with plugin" } else { "without plugin" },
                 r.sent,
                 r.received,
@@ -559,6 +583,7 @@ fn main() {
                 r.cpu_s,
                 r.main_cpu_s,
                 r.rss_kib,
+                m.broker_cpu_s,
                 m.landed.map_or(String::new(), |(p, d)| format!(" rocketmq publish={p} delivered={d}"))
             );
             if let Some(f) = &m.final_stats {
@@ -605,6 +630,8 @@ fn main() {
                 "peak_rss_kib_without": plain.rss_kib, "peak_rss_kib_with": with.rss_kib,
                 "plugin_rss_added_kib": with.rss_kib as i64 - plain.rss_kib as i64,
                 "plugin_final_stats": results[1].final_stats,
+                "rocketmq_broker_cpu_s_without": results[0].broker_cpu_s,
+                "rocketmq_broker_cpu_s_with": results[1].broker_cpu_s,
             }),
         );
     }
