@@ -1,18 +1,17 @@
 //! The hand-over from mosquitto's thread to the bridge.
 //!
 //! mosquitto's thread only calls [`Forwarder::offer`]: it appends the event to an in-memory inbox bounded
-//! by bytes and count, and never blocks or makes a system call; when the inbox is full the event is dropped
-//! and counted (`dropped_queue_full`). A forwarder thread owns the [`Bridge`]: it starts it (retrying with
+//! by bytes and count, under a lock the forwarder holds only to swap the buffer out, and makes a system
+//! call only to wake an idle forwarder; when the inbox is full the event is dropped and counted
+//! (`dropped_queue_full`). A forwarder thread owns the [`Bridge`]: it starts it (retrying with
 //! back-off while RocketMQ is unreachable, so that mosquitto starts and serves even when RocketMQ is down),
 //! takes the whole inbox every [`HANDOVER_INTERVAL`] and hands it to the bridge, applies reloads, and on
 //! shutdown drains into it and reports what could not be sent.
 //!
 //! Why an inbox taken in bulk rather than a channel read event by event: a channel wakes the sleeping
-//! forwarder for almost every event (a futex system call on mosquitto's thread, then a context switch),
-//! and the bridge, fed one event at a time, found its channel empty after each one and sent every event
-//! to RocketMQ as its own request (batches of one). Taking the inbox in bulk makes the forwarder wake only
-//! when it has been idle (the first event after a quiet period) or on its own timer, and hands the
-//! bridge bursts that it can batch.
+//! forwarder for almost every event, which costs a futex system call on mosquitto's thread and a context
+//! switch on each thread down the line (forwarder, bridge dispatcher, producer worker). With the inbox the
+//! forwarder is woken only after it has been idle, and otherwise works on its own timer.
 //!
 //! The bridge always runs in `async` mode here: a config saying `produce = sync` is run as async with a
 //! start-up warning, because a sync hand-over would make one RocketMQ round trip per event on the
