@@ -271,11 +271,13 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
                         Duration::ZERO
                     }
                 } else {
+                    let taken = Instant::now();
                     let sender = b.sender();
                     for ev in batch.drain(..) {
                         forward(Some(&sender), ev, &sh);
                     }
-                    HANDOVER_INTERVAL
+                    // The next take is HANDOVER_INTERVAL after this one, not after the work.
+                    HANDOVER_INTERVAL.saturating_sub(taken.elapsed())
                 }
             }
             // Events stay in the inbox (bounded) until the bridge starts.
