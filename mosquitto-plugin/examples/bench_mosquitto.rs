@@ -387,7 +387,18 @@ fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
                     }
                 }
                 _ if r.next_begin_offset > off => off = r.next_begin_offset,
-                _ => break,
+                // Nothing found below the max offset: the broker may still be indexing; retry a little.
+                _ if errors < 20 => {
+                    errors += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                _ => {
+                    eprintln!(
+                        "  pull {topic} queue {} offset {off}: nothing found below max {max}; stopped",
+                        q.queue.queue_id
+                    );
+                    break;
+                }
             }
         }
     }
