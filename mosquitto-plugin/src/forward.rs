@@ -48,6 +48,9 @@ const EVENT_OVERHEAD: usize = 160;
 /// them to the bridge. Longer means larger batches for RocketMQ and later events; it does not delay
 /// mosquitto.
 pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(10);
+/// Capacity, in events, the emptied buffer keeps when it is swapped back into the inbox (a backlog's
+/// larger buffer is shrunk to this).
+const SPARE_MAX_EVENTS: usize = 4096;
 /// How often an idle forwarder looks at its inbox and refreshes the bridge counters when nothing wakes it.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -276,6 +279,8 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
                     for ev in batch.drain(..) {
                         forward(Some(&sender), ev, &sh);
                     }
+                    // After a backlog, do not keep its buffer: it goes back into the inbox.
+                    batch.shrink_to(SPARE_MAX_EVENTS);
                     // The next take is HANDOVER_INTERVAL after this one, not after the work.
                     HANDOVER_INTERVAL.saturating_sub(taken.elapsed())
                 }
