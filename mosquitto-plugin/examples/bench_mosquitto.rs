@@ -104,15 +104,17 @@ fn connect(port: u16, id: &str) -> TcpStream {
 struct Mosq {
     child: Child,
     port: u16,
+    log: PathBuf,
 }
 
 impl Mosq {
     fn start(dir: &Path, plugin: Option<(&Path, &Path)>) -> Mosq {
         let port = free_port();
+        let log = dir.join(format!("mosquitto-{port}.log"));
         let mut conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nmax_queued_messages 0\n\
              max_inflight_messages 0\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
-            dir.join(format!("mosquitto-{port}.log")).display()
+            log.display()
         );
         if let Some((so, cfg)) = plugin {
             conf.push_str(&format!(
@@ -136,7 +138,7 @@ impl Mosq {
             assert!(Instant::now() < deadline, "mosquitto did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Mosq { child, port }
+        Mosq { child, port, log }
     }
 
     /// (user+system CPU seconds of all threads, of mosquitto's own thread, peak RSS KiB).
@@ -159,7 +161,8 @@ impl Mosq {
         (all, main, hwm)
     }
 
-    fn stop(mut self) {
+    /// SIGTERM (the plugin drains into RocketMQ), wait, and return the plugin's final counter line.
+    fn stop(mut self) -> Option<String> {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -173,6 +176,12 @@ impl Mosq {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.wait();
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find(|l| l.contains("shutdown: final stats:"))
+            .map(|l| l[l.find("stats:").unwrap_or(0)..].to_string())
     }
 }
 
@@ -319,17 +328,54 @@ fn topic_count(ns: &str, topic: &str) -> u64 {
 /// Distinct message keys in `topic` (the bridge's per-event key): duplicates from producer retries count once.
 fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
     let c = PullConsumer::new(ns, "bench_count", None);
-    let Ok(qs) = c.queues(topic) else {
+    let Some(qs) = (0..20).find_map(|_| {
+        c.queues(topic).ok().or_else(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            None
+        })
+    }) else {
+        eprintln!("  {topic}: no route; nothing counted");
         return (0, 0);
     };
     let mut keys = std::collections::HashSet::new();
     let mut total = 0u64;
     for q in &qs {
-        let (Ok(mut off), Ok(max)) = (c.min_offset(q), c.max_offset(q)) else {
+        let offsets = (0..20).find_map(|_| match (c.min_offset(q), c.max_offset(q)) {
+            (Ok(a), Ok(b)) => Some((a, b)),
+            _ => {
+                std::thread::sleep(Duration::from_millis(200));
+                None
+            }
+        });
+        let Some((mut off, max)) = offsets else {
+            eprintln!(
+                "  {topic} queue {}: offsets unreadable; not counted",
+                q.queue.queue_id
+            );
             continue;
         };
+        let mut errors = 0;
         while off < max {
-            let Ok(r) = c.pull(q, off, 32) else { break };
+            let r = match c.pull(q, off, 32) {
+                Ok(r) => r,
+                // A transient error must not end the count of this queue (that would read as a loss).
+                Err(e) if errors < 20 => {
+                    errors += 1;
+                    eprintln!(
+                        "  pull {topic} queue {} offset {off}: {e}; retrying",
+                        q.queue.queue_id
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "  pull {topic} queue {} offset {off}: {e}; giving up on this queue",
+                        q.queue.queue_id
+                    );
+                    break;
+                }
+            };
             match r.status {
                 rocketmq_bridge::consumer::PullStatus::Found(msgs) => {
                     for m in &msgs {
@@ -341,7 +387,18 @@ fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
                     }
                 }
                 _ if r.next_begin_offset > off => off = r.next_begin_offset,
-                _ => break,
+                // Nothing found below the max offset: the broker may still be indexing; retry a little.
+                _ if errors < 20 => {
+                    errors += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                _ => {
+                    eprintln!(
+                        "  pull {topic} queue {} offset {off}: nothing found below max {max}; stopped",
+                        q.queue.queue_id
+                    );
+                    break;
+                }
             }
         }
     }
@@ -391,13 +448,96 @@ fn wait_stored(ns: &str, topic: &str, want: u64, secs: u64) -> u64 {
     }
 }
 
+/// user+system CPU seconds of process `pid` so far (0 when unreadable).
+fn proc_cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One mosquitto run, with the plugin when `plugin` is given: the MQTT figures, the events counted in
+/// RocketMQ (distinct keys), and the plugin's final counter line.
+struct Measured {
+    r: RunResult,
+    /// CPU seconds the RocketMQ broker used from the start of the run until the events were stored.
+    broker_cpu_s: f64,
+    landed: Option<(u64, u64)>,
+    final_stats: Option<String>,
+}
+
+/// Where a run writes, which name server it counts in, and the plugin it loads.
+struct Setup<'a> {
+    dir: &'a Path,
+    ns: &'a str,
+    so: &'a Path,
+    broker_pid: Option<u32>,
+}
+
+fn measure(setup: &Setup<'_>, with: bool, run_id: &str, qos: u8, rate: u64, secs: u64) -> Measured {
+    let Setup {
+        dir,
+        ns,
+        so,
+        broker_pid,
+    } = *setup;
+    let broker_cpu = || broker_pid.map_or(0.0, proc_cpu_s);
+    let conf = with.then(|| bridge_conf(dir, ns, run_id));
+    let m = Mosq::start(dir, conf.as_ref().map(|(p, _, _)| (so, p.as_path())));
+    let broker_before = broker_cpu();
+    let mut r = run(m.port, qos, rate, secs, run_id);
+    if let Some((_, tp, td)) = &conf {
+        // Let the plugin finish sending while mosquitto still runs, so that its CPU time below includes
+        // every event's processing (bounded: stops early when the count no longer grows for 10 s).
+        wait_stored(ns, tp, r.sent, 120);
+        wait_stored(ns, td, r.received, 120);
+    }
+    let broker_cpu_s = broker_cpu() - broker_before;
+    let (cpu, main_cpu, rss) = m.usage();
+    r.cpu_s = cpu;
+    r.main_cpu_s = main_cpu;
+    r.rss_kib = rss;
+    let final_stats = m.stop();
+    let landed = conf.as_ref().map(|(_, tp, td)| {
+        (
+            wait_count(ns, tp, r.sent, 30),
+            wait_count(ns, td, r.received, 30),
+        )
+    });
+    Measured {
+        r,
+        broker_cpu_s,
+        landed,
+        final_stats,
+    }
+}
+
 fn main() {
     let ns = arg("--namesrv").expect("--namesrv ADDR");
     let rate: u64 = arg("--rate").map_or(5000, |v| v.parse().unwrap());
     let secs: u64 = arg("--secs").map_or(60, |v| v.parse().unwrap());
     let search_secs: u64 = arg("--search-secs").map_or(10, |v| v.parse().unwrap());
+    // `--search-rates none` skips the search.
     let search: Vec<u64> = arg("--search-rates")
         .unwrap_or_else(|| "5000,10000,20000,40000".into())
+        .split(',')
+        .filter(|v| *v != "none" && !v.is_empty())
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let qos_list: Vec<u8> = arg("--qos")
+        .unwrap_or_else(|| "0,1".into())
         .split(',')
         .map(|v| v.parse().unwrap())
         .collect();
@@ -425,32 +565,26 @@ fn main() {
             .unwrap()
             .as_secs()
     );
+    let setup = Setup {
+        dir: &dir,
+        ns: &ns,
+        so: &so,
+        broker_pid: arg("--broker-pid").map(|v| v.parse().unwrap()),
+    };
+    let load_start = loadavg();
+    println!("bench: rate={rate}/s secs={secs} qos={qos_list:?} payload={PAYLOAD}B load average at start: {load_start}");
 
     let mut json = serde_json::Map::new();
+    json.insert("load_avg_start".into(), load_start.into());
     let mut ok_all = true;
-    for qos in [0u8, 1] {
+    for &qos in &qos_list {
         let mut results = Vec::new();
         for with in [false, true] {
             let run_id = format!("{stamp}_q{qos}_{}", if with { "plugin" } else { "plain" });
-            let conf = with.then(|| bridge_conf(&dir, &ns, &run_id));
-            let m = Mosq::start(
-                &dir,
-                conf.as_ref().map(|(p, _, _)| (so.as_path(), p.as_path())),
-            );
-            let mut r = run(m.port, qos, rate, secs, &run_id);
-            let (cpu, main_cpu, rss) = m.usage();
-            r.cpu_s = cpu;
-            r.main_cpu_s = main_cpu;
-            r.rss_kib = rss;
-            m.stop();
-            let landed = conf.as_ref().map(|(_, tp, td)| {
-                (
-                    wait_count(&ns, tp, r.sent, 60),
-                    wait_count(&ns, td, r.received, 60),
-                )
-            });
+            let m = measure(&setup, with, &run_id, qos, rate, secs);
+            let r = &m.r;
             println!(
-                "qos{qos} {:<14} sent={} received={} p50={:.0}us p99={:.0}us max={:.0}us cpu={:.2}s (mosquitto thread {:.2}s) peak_rss={}KiB{}",
+                "qos{qos} {:<14} sent={} received={} p50={:.0}us p99={:.0}us max={:.0}us cpu={:.2}s (mosquitto thread {:.2}s) peak_rss={}KiB rocketmq_broker_cpu={:.2}s{}",
                 if with { "with plugin" } else { "without plugin" },
                 r.sent,
                 r.received,
@@ -460,13 +594,17 @@ fn main() {
                 r.cpu_s,
                 r.main_cpu_s,
                 r.rss_kib,
-                landed.map_or(String::new(), |(p, d)| format!(" rocketmq publish={p} delivered={d}"))
+                m.broker_cpu_s,
+                m.landed.map_or(String::new(), |(p, d)| format!(" rocketmq publish={p} delivered={d}"))
             );
-            results.push((r, landed));
+            if let Some(f) = &m.final_stats {
+                println!("  plugin {f}");
+            }
+            results.push(m);
         }
-        let (plain, _) = &results[0];
-        let (with, landed) = &results[1];
-        let (lp, ld) = landed.unwrap();
+        let plain = &results[0].r;
+        let with = &results[1].r;
+        let (lp, ld) = results[1].landed.unwrap();
         let events = with.sent + with.received;
         let cpu_per_event_us = (with.cpu_s - plain.cpu_s).max(0.0) * 1e6 / events as f64;
         let main_cpu_per_event_us =
@@ -476,12 +614,14 @@ fn main() {
         let all_landed = lp == with.sent && ld == with.received && with.received == with.sent;
         ok_all &= within && all_landed;
         println!(
-            "qos{qos}: p99 {:.0}us vs {:.0}us (limit {:.0}us: {}); every event landed: {}; plugin cpu per event {:.2}us (on mosquitto's thread {:.2}us); rss added {}KiB",
+            "qos{qos}: p99 {:.0}us vs {:.0}us (limit {:.0}us: {}); every event landed: {} ({} of {}); plugin cpu per event {:.2}us (on mosquitto's thread {:.2}us); rss added {}KiB",
             with.p99_us,
             plain.p99_us,
             limit,
             if within { "ok" } else { "OVER" },
             all_landed,
+            lp + ld,
+            with.sent + with.received,
             cpu_per_event_us,
             main_cpu_per_event_us,
             with.rss_kib as i64 - plain.rss_kib as i64
@@ -491,6 +631,7 @@ fn main() {
             serde_json::json!({
                 "rate": rate, "secs": secs,
                 "p99_us_without": plain.p99_us, "p99_us_with": with.p99_us, "p99_limit_us": limit,
+                "p99_ok": within,
                 "p50_us_without": plain.p50_us, "p50_us_with": with.p50_us,
                 "received_without": plain.received, "received_with": with.received, "sent": with.sent,
                 "rocketmq_publish": lp, "rocketmq_delivered": ld, "all_landed": all_landed,
@@ -499,28 +640,38 @@ fn main() {
                 "plugin_cpu_us_per_event_on_mosquitto_thread": main_cpu_per_event_us,
                 "peak_rss_kib_without": plain.rss_kib, "peak_rss_kib_with": with.rss_kib,
                 "plugin_rss_added_kib": with.rss_kib as i64 - plain.rss_kib as i64,
+                "plugin_final_stats": results[1].final_stats,
+                "rocketmq_broker_cpu_s_without": results[0].broker_cpu_s,
+                "rocketmq_broker_cpu_s_with": results[1].broker_cpu_s,
             }),
         );
     }
     // highest offered rate (QoS 0) at which every publish and delivery event lands
-    let mut highest = 0u64;
+    let mut highest = None;
     for r in search {
         let run_id = format!("{stamp}_search{r}");
-        let (p, tp, td) = bridge_conf(&dir, &ns, &run_id);
-        let m = Mosq::start(&dir, Some((so.as_path(), p.as_path())));
-        let res = run(m.port, 0, r, search_secs, &run_id);
-        m.stop();
-        let lp = wait_count(&ns, &tp, res.sent, 60);
-        let ld = wait_count(&ns, &td, res.received, 60);
+        let m = measure(&setup, true, &run_id, 0, r, search_secs);
+        let (lp, ld) = m.landed.unwrap();
+        let res = &m.r;
         let ok = lp == res.sent && ld == res.received && res.received == res.sent;
-        println!("search rate={r}/s for {search_secs}s: sent={} received={} rocketmq publish={lp} delivered={ld}: {}", res.sent, res.received, if ok { "all landed" } else { "LOST" });
+        println!(
+            "search rate={r}/s for {search_secs}s: sent={} received={} rocketmq publish={lp} delivered={ld}: {}",
+            res.sent,
+            res.received,
+            if ok { "all landed" } else { "LOST" }
+        );
+        if let Some(f) = &m.final_stats {
+            println!("  plugin {f}");
+        }
         if !ok {
             break;
         }
-        highest = r;
+        highest = Some(r);
     }
     json.insert("highest_rate_all_landed".into(), highest.into());
     json.insert("acceptance_ok".into(), ok_all.into());
-    println!("logs in {}", dir.display());
+    let load_end = loadavg();
+    json.insert("load_avg_end".into(), load_end.clone().into());
+    println!("load average at end: {load_end}; logs in {}", dir.display());
     println!("{}", serde_json::Value::Object(json));
 }

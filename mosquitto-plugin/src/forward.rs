@@ -1,10 +1,17 @@
 //! The hand-over from mosquitto's thread to the bridge.
 //!
-//! mosquitto's thread only calls [`Forwarder::offer`]: a byte-and-count-bounded `try_send` that never
-//! blocks; when the queue is full the event is dropped and counted (`dropped_queue_full`). A forwarder
-//! thread owns the [`Bridge`]: it starts it (retrying with back-off while RocketMQ is unreachable, so that
-//! mosquitto starts and serves even when RocketMQ is down), hands events to it, applies reloads, and on
+//! mosquitto's thread only calls [`Forwarder::offer`]: it appends the event to an in-memory inbox bounded
+//! by bytes and count, under a lock the forwarder holds only to swap the buffer out, and makes a system
+//! call only to wake an idle forwarder; when the inbox is full the event is dropped and counted
+//! (`dropped_queue_full`). A forwarder thread owns the [`Bridge`]: it starts it (retrying with
+//! back-off while RocketMQ is unreachable, so that mosquitto starts and serves even when RocketMQ is down),
+//! takes the whole inbox every [`HANDOVER_INTERVAL`] and hands it to the bridge, applies reloads, and on
 //! shutdown drains into it and reports what could not be sent.
+//!
+//! Why an inbox taken in bulk rather than a channel read event by event: a channel wakes the sleeping
+//! forwarder for almost every event, which costs a futex system call on mosquitto's thread and a context
+//! switch on each thread down the line (forwarder, bridge dispatcher, producer worker). With the inbox the
+//! forwarder is woken only after it has been idle, and otherwise works on its own timer.
 //!
 //! The bridge always runs in `async` mode here: a config saying `produce = sync` is run as async with a
 //! start-up warning, because a sync hand-over would make one RocketMQ round trip per event on the
@@ -12,16 +19,18 @@
 //! drop and count there; `block` makes the forwarder thread wait, so the plugin queue fills and further
 //! events are dropped and counted at the plugin queue (mosquitto itself is never blocked).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::Mutex;
-use rocketmq_bridge::bridge::{Bridge, BridgeConfig, BridgeStats, Event, EventKind, ProduceMode};
+use rocketmq_bridge::bridge::{
+    Bridge, BridgeConfig, BridgeStats, Event, EventKind, EventSender, ProduceMode,
+};
 
-use crate::event::{Kind, MqttEvent};
+use crate::tracker::{Interest, KINDS};
 
 /// Most events waiting in the plugin queue.
 pub const QUEUE_MAX_EVENTS: usize = 65_536;
@@ -35,6 +44,15 @@ pub const START_RETRY_MAX: Duration = Duration::from_secs(30);
 pub const BRIDGE_THREAD_NICE: i32 = 10;
 /// Fixed per-event overhead counted against the queue's byte budget.
 const EVENT_OVERHEAD: usize = 160;
+/// How long events gather in the inbox while the forwarder is busy, before it takes them all and hands
+/// them to the bridge. Longer means larger batches for RocketMQ and later events; it does not delay
+/// mosquitto.
+pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(10);
+/// Capacity, in events, the emptied buffer keeps when it is swapped back into the inbox (a backlog's
+/// larger buffer is shrunk to this).
+const SPARE_MAX_EVENTS: usize = 4096;
+/// How often an idle forwarder looks at its inbox and refreshes the bridge counters when nothing wakes it.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
 
 /// Counters of the hand-over (monotonic).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +87,10 @@ struct Shared {
     queued_bytes: AtomicUsize,
     queued_events: AtomicUsize,
     bridge_stats: Mutex<Option<BridgeStats>>,
+    /// Events offered and not yet taken by the forwarder.
+    inbox: Mutex<Vec<Event>>,
+    /// The forwarder waits without a timer and must be woken when the inbox becomes non-empty.
+    idle: AtomicBool,
 }
 
 enum Ctl {
@@ -78,7 +100,7 @@ enum Ctl {
 
 /// The hand-over handle, owned by the plugin.
 pub struct Forwarder {
-    tx: Sender<MqttEvent>,
+    wake: Sender<()>,
     ctl: Sender<Ctl>,
     max_bytes: usize,
     shared: Arc<Shared>,
@@ -93,44 +115,15 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
-fn event_size(ev: &MqttEvent) -> usize {
-    EVENT_OVERHEAD
-        + ev.payload.as_ref().map_or(0, |p| p.len())
-        + ev.topic.as_ref().map_or(0, String::len)
-        + ev.client_id.as_ref().map_or(0, String::len)
-        + ev.username.as_ref().map_or(0, String::len)
-        + ev.from.as_ref().map_or(0, String::len)
+fn event_size(ev: &Event) -> usize {
+    EVENT_OVERHEAD + ev.heap_size()
 }
 
-/// The bridge's event for one plugin event.
-pub fn to_bridge_event(ev: MqttEvent) -> Event {
-    let kind = match ev.kind {
-        Kind::Connected => EventKind::ClientConnected,
-        Kind::Disconnected => EventKind::ClientDisconnected,
-        Kind::Subscribed => EventKind::SessionSubscribed,
-        Kind::Unsubscribed => EventKind::SessionUnsubscribed,
-        Kind::Publish => EventKind::MessagePublish,
-        Kind::Delivered => EventKind::MessageDelivered,
-    };
-    let mut e = Event::new(kind);
-    e.client_id = ev.client_id;
-    e.username = ev.username;
-    e.topic = ev.topic;
-    e.payload = ev.payload;
-    e.qos = ev.qos;
-    e.retain = ev.retain;
-    e.from = ev.from;
-    e.reason = None;
-    e.ts = Some(ev.ts);
-    e
-}
-
-/// Which plugin event kinds any rule of `cfg` wants.
-pub fn interest(cfg: &BridgeConfig) -> [bool; 6] {
-    let mut out = [false; 6];
-    for k in Kind::ALL {
-        let bk = to_bridge_event(MqttEvent::new(k, 0)).kind;
-        out[k.index()] = !cfg.rules.for_event(bk).is_empty();
+/// Which event kinds any rule of `cfg` wants.
+pub fn interest(cfg: &BridgeConfig) -> Interest {
+    let mut out = [false; KINDS];
+    for k in EventKind::ALL {
+        out[k.index()] = !cfg.rules.for_event(k).is_empty();
     }
     out
 }
@@ -161,17 +154,15 @@ impl Forwarder {
     /// # Errors
     /// The thread cannot be spawned.
     pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
-        // Unbounded list channel, bounded here by count and bytes: a bounded crossbeam channel would
-        // preallocate (and touch) every slot up front, about 13 MB for 65 536 events.
-        let (tx, rx) = unbounded::<MqttEvent>();
+        let (wake, wake_rx) = bounded::<()>(1);
         let (ctl, ctl_rx) = bounded::<Ctl>(16);
         let shared = Arc::new(Shared::default());
         let sh = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("mosq-forward".into())
-            .spawn(move || run(cfg, rx, ctl_rx, sh))?;
+            .spawn(move || run(cfg, wake_rx, ctl_rx, sh))?;
         Ok(Forwarder {
-            tx,
+            wake,
             ctl,
             max_bytes,
             shared,
@@ -179,8 +170,9 @@ impl Forwarder {
         })
     }
 
-    /// Non-blocking hand-over from mosquitto's thread.
-    pub fn offer(&self, ev: MqttEvent) {
+    /// Non-blocking hand-over from mosquitto's thread: appends to the inbox (a lock only the forwarder
+    /// shares, held for a swap), and wakes the forwarder only if it is idle.
+    pub fn offer(&self, ev: Event) {
         let size = event_size(&ev);
         let sh = &self.shared;
         let before = sh.queued_bytes.fetch_add(size, Ordering::Relaxed);
@@ -191,15 +183,12 @@ impl Forwarder {
             sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.tx.try_send(ev) {
-            Ok(()) => {
-                sh.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                sh.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                sh.queued_events.fetch_sub(1, Ordering::Relaxed);
-                sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            }
+        sh.inbox.lock().push(ev);
+        sh.queued.fetch_add(1, Ordering::Relaxed);
+        // The forwarder sets `idle` before its last look at the inbox, and the lock orders that look
+        // with the push above: either it saw this event, or `idle` is seen set here.
+        if sh.idle.load(Ordering::Relaxed) && sh.idle.swap(false, Ordering::AcqRel) {
+            let _ = self.wake.try_send(());
         }
     }
 
@@ -241,12 +230,14 @@ impl Forwarder {
     }
 }
 
-fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
+fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
     crate::ffi::lower_current_thread_priority(BRIDGE_THREAD_NICE);
     let mut bridge: Option<Bridge> = None;
     let mut next_try = Instant::now();
     let mut backoff = START_RETRY_MIN;
     let mut last_stats = Instant::now();
+    // The inbox's previous buffer, swapped back in empty so that steady state allocates nothing.
+    let mut batch: Vec<Event> = Vec::new();
     loop {
         if bridge.is_none() && Instant::now() >= next_try {
             match Bridge::start(cfg.clone()) {
@@ -272,13 +263,30 @@ fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: A
             }
         }
         let wait = match &bridge {
-            Some(_) => Duration::from_millis(500),
+            Some(b) => {
+                std::mem::swap(&mut *sh.inbox.lock(), &mut batch);
+                if batch.is_empty() {
+                    sh.idle.store(true, Ordering::SeqCst);
+                    if sh.inbox.lock().is_empty() {
+                        IDLE_WAIT
+                    } else {
+                        sh.idle.store(false, Ordering::SeqCst);
+                        Duration::ZERO
+                    }
+                } else {
+                    let taken = Instant::now();
+                    let sender = b.sender();
+                    for ev in batch.drain(..) {
+                        forward(Some(&sender), ev, &sh);
+                    }
+                    // After a backlog, do not keep its buffer: it goes back into the inbox.
+                    batch.shrink_to(SPARE_MAX_EVENTS);
+                    // The next take is HANDOVER_INTERVAL after this one, not after the work.
+                    HANDOVER_INTERVAL.saturating_sub(taken.elapsed())
+                }
+            }
+            // Events stay in the inbox (bounded) until the bridge starts.
             None => next_try.saturating_duration_since(Instant::now()),
-        };
-        let events = if bridge.is_some() {
-            rx.clone()
-        } else {
-            crossbeam_channel::never()
         };
         select! {
             recv(ctl) -> c => match c {
@@ -299,51 +307,47 @@ fn run(mut cfg: BridgeConfig, rx: Receiver<MqttEvent>, ctl: Receiver<Ctl>, sh: A
                     }
                 }
                 Ok(Ctl::Stop(deadline)) => {
-                    finish(bridge, &rx, &sh, deadline);
+                    finish(bridge, &sh, deadline);
                     return;
                 }
                 Err(_) => {
-                    finish(bridge, &rx, &sh, Duration::from_secs(5));
+                    finish(bridge, &sh, Duration::from_secs(5));
                     return;
                 }
             },
-            recv(events) -> ev => {
-                if let Ok(ev) = ev {
-                    forward(bridge.as_ref(), ev, &sh);
-                }
-            },
+            recv(wake) -> _ => {},
             default(wait) => {}
         }
     }
 }
 
-fn forward(bridge: Option<&Bridge>, ev: MqttEvent, sh: &Shared) {
+fn forward(sender: Option<&EventSender>, ev: Event, sh: &Shared) {
     sh.queued_bytes
         .fetch_sub(event_size(&ev), Ordering::Relaxed);
     sh.queued_events.fetch_sub(1, Ordering::Relaxed);
-    let Some(b) = bridge else {
+    let Some(s) = sender else {
         sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
         return;
     };
     sh.handed_over.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = b.sender().send(to_bridge_event(ev)) {
+    if let Err(e) = s.send(ev) {
         sh.refused_by_bridge.fetch_add(1, Ordering::Relaxed);
         log::debug!("bridge refused an event: {e}");
     }
 }
 
-fn finish(bridge: Option<Bridge>, rx: &Receiver<MqttEvent>, sh: &Shared, deadline: Duration) {
+fn finish(bridge: Option<Bridge>, sh: &Shared, deadline: Duration) {
     let end = Instant::now() + deadline;
-    while let Ok(ev) = rx.try_recv() {
+    let sender = bridge.as_ref().map(Bridge::sender);
+    let rest = std::mem::take(&mut *sh.inbox.lock());
+    for ev in rest {
         if Instant::now() > end {
-            sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
-            sh.queued_bytes
-                .fetch_sub(event_size(&ev), Ordering::Relaxed);
-            sh.queued_events.fetch_sub(1, Ordering::Relaxed);
-            continue;
+            forward(None, ev, sh);
+        } else {
+            forward(sender.as_ref(), ev, sh);
         }
-        forward(bridge.as_ref(), ev, sh);
     }
+    drop(sender);
     if let Some(b) = bridge {
         let left = end.saturating_duration_since(Instant::now());
         let report = b.shutdown(left.max(Duration::from_millis(500)));
@@ -363,16 +367,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_maps_to_the_bridge_kind_of_the_same_hook() {
-        for k in Kind::ALL {
-            let e = to_bridge_event(MqttEvent::new(k, 7));
-            assert_eq!(e.kind.hook_name(), k.hook_name());
-            assert_eq!(e.ts, Some(7));
-            assert_eq!(e.reason, None);
-        }
-    }
-
-    #[test]
     fn sync_is_run_as_async_with_a_warning_and_acked_rules_are_inactive() {
         let mut cfg = BridgeConfig::parse(
             "bridge.rocket.produce = sync\n\
@@ -387,8 +381,8 @@ mod tests {
         assert!(w[0].contains("run as async"));
         assert!(w[1].starts_with("1 message.acked rule(s) are inactive"));
         let i = interest(&cfg);
-        assert!(i[Kind::Publish.index()]);
-        assert!(!i[Kind::Delivered.index()]);
+        assert!(i[EventKind::MessagePublish.index()]);
+        assert!(!i[EventKind::MessageDelivered.index()]);
     }
 
     #[test]
@@ -402,7 +396,7 @@ mod tests {
         .unwrap();
         let f = Forwarder::start(cfg, 4 * EVENT_OVERHEAD).unwrap();
         for _ in 0..10 {
-            let mut e = MqttEvent::new(Kind::Publish, 1);
+            let mut e = Event::new(EventKind::MessagePublish).with_ts(1);
             e.payload = Some(bytes::Bytes::from_static(b"x"));
             f.offer(e);
         }

@@ -12,7 +12,6 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod event;
 pub mod ffi;
 pub mod forward;
 pub mod logger;

@@ -6,9 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use rocketmq_bridge::bridge::{BridgeConfig, BridgeStats};
+use rocketmq_bridge::bridge::{BridgeConfig, BridgeStats, Event, EventKind};
 
-use crate::event::MqttEvent;
 use crate::forward::{adapt, interest, ForwardCounters, Forwarder};
 use crate::options::{Decider, PluginOptions};
 use crate::trace::TraceWriter;
@@ -77,7 +76,7 @@ impl Plugin {
         let mut interest = interest(&cfg);
         if opts.trace_file.is_some() {
             // The trace shows every event the plugin can report, whatever the rules select.
-            interest = [true; 6];
+            interest = [true; crate::tracker::KINDS];
         }
         let drain_timeout = cfg.drain_timeout;
         log::info!(
@@ -122,7 +121,7 @@ impl Plugin {
         &self.opts
     }
 
-    fn dispatch(&self, events: Vec<MqttEvent>) {
+    fn dispatch(&self, events: Vec<Event>) {
         for ev in events {
             if let Some(t) = &self.trace {
                 t.offer(&ev);
@@ -244,12 +243,12 @@ impl Plugin {
              logins accepted={} refused={}; checks denied={}; publishes refused={}; unverified={}; \
              reads not deliveries: reconnect={} retained_on_subscribe={} offline={}; \
              unsubscribes of unknown subscriptions={}; trace dropped={}",
-            c.emitted[0],
-            c.emitted[1],
-            c.emitted[2],
-            c.emitted[3],
-            c.emitted[4],
-            c.emitted[5],
+            c.emitted[EventKind::ClientConnected.index()],
+            c.emitted[EventKind::ClientDisconnected.index()],
+            c.emitted[EventKind::SessionSubscribed.index()],
+            c.emitted[EventKind::SessionUnsubscribed.index()],
+            c.emitted[EventKind::MessagePublish.index()],
+            c.emitted[EventKind::MessageDelivered.index()],
             c.logins_accepted,
             c.logins_refused,
             c.checks_denied,

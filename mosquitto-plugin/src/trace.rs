@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Sender};
 
-use crate::event::MqttEvent;
+use rocketmq_bridge::bridge::Event;
 
 /// Capacity of the trace queue, in events.
 pub const TRACE_QUEUE_CAP: usize = 65_536;
@@ -18,7 +18,7 @@ pub const TRACE_QUEUE_CAP: usize = 65_536;
 /// The trace writer handle.
 #[derive(Debug)]
 pub struct TraceWriter {
-    tx: Option<Sender<MqttEvent>>,
+    tx: Option<Sender<Event>>,
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
     queued: Arc<AtomicUsize>,
@@ -32,7 +32,7 @@ impl TraceWriter {
     pub fn start(path: &Path) -> std::io::Result<TraceWriter> {
         let file = File::create(path)?;
         // Unbounded list channel bounded by a counter (a bounded one preallocates every slot).
-        let (tx, rx) = unbounded::<MqttEvent>();
+        let (tx, rx) = unbounded::<Event>();
         let queued = Arc::new(AtomicUsize::new(0));
         let q = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
@@ -41,7 +41,7 @@ impl TraceWriter {
                 let mut w = BufWriter::new(file);
                 while let Ok(ev) = rx.recv() {
                     q.fetch_sub(1, Ordering::Relaxed);
-                    let mut ok = writeln!(w, "{}", ev.to_json()).is_ok();
+                    let mut ok = writeln!(w, "{}", to_json(&ev)).is_ok();
                     // Flush when idle so a reader sees lines promptly.
                     if rx.is_empty() {
                         ok &= w.flush().is_ok();
@@ -62,7 +62,7 @@ impl TraceWriter {
     }
 
     /// Non-blocking hand-over.
-    pub fn offer(&self, ev: &MqttEvent) {
+    pub fn offer(&self, ev: &Event) {
         if let Some(tx) = &self.tx {
             if self.queued.fetch_add(1, Ordering::Relaxed) >= TRACE_QUEUE_CAP
                 || tx.try_send(ev.clone()).is_err()
@@ -94,5 +94,81 @@ impl TraceWriter {
 impl Drop for TraceWriter {
     fn drop(&mut self) {
         self.close_inner();
+    }
+}
+
+/// The event as one JSON object (payload as base64 under `payload_base64`, the bridge's input-line
+/// spelling; fields the host could not supply are `null`).
+pub fn to_json(ev: &Event) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let opt = |s: &Option<String>| s.as_ref().map_or(Value::Null, |v| json!(v));
+    json!({
+        "event": ev.kind.hook_name(),
+        "client_id": opt(&ev.client_id),
+        "username": opt(&ev.username),
+        "topic": opt(&ev.topic),
+        "payload_base64": ev.payload.as_ref().map_or(Value::Null, |p| json!(b64(p))),
+        "qos": ev.qos.map_or(Value::Null, |q| json!(q)),
+        "retain": ev.retain.map_or(Value::Null, |r| json!(r)),
+        "from": opt(&ev.from),
+        "ts": ev.ts.map_or(Value::Null, |t| json!(t)),
+    })
+}
+
+/// Standard base64 with padding (RFC 4648 §4), small enough to keep here for the trace file.
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocketmq_bridge::bridge::EventKind;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        // RFC 4648 §10 test vectors.
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(b64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn json_keeps_unknown_fields_null() {
+        let mut e = Event::new(EventKind::ClientDisconnected).with_ts(5);
+        e.client_id = Some("c1".into());
+        let v = to_json(&e);
+        assert_eq!(v["event"], "client.disconnected");
+        assert_eq!(v["client_id"], "c1");
+        assert!(v["username"].is_null());
+        assert!(v["from"].is_null());
+        assert_eq!(v["ts"], 5);
     }
 }

@@ -29,8 +29,16 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use crate::event::{Kind, MqttEvent};
+use rocketmq_bridge::bridge::{Event, EventKind};
+
 use crate::options::Decider;
+
+/// Number of event kinds ([`EventKind::ALL`]); per-kind tables are indexed by [`EventKind::index`].
+pub const KINDS: usize = EventKind::ALL.len();
+
+/// Which event kinds any rule wants, by [`EventKind::index`]. `message.acked` is never emitted (2.0.11 has
+/// no source for it).
+pub type Interest = [bool; KINDS];
 
 /// Identity of a mosquitto client context: the address of its `struct mosquitto`. Never dereferenced.
 pub type ClientRef = usize;
@@ -137,8 +145,8 @@ pub enum Answer {
 /// What the tracker counted (monotonic).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrackerCounters {
-    /// Events emitted, by [`Kind::index`].
-    pub emitted: [u64; 6],
+    /// Events emitted, by [`EventKind::index`].
+    pub emitted: [u64; KINDS],
     /// Logins mosquitto accepted.
     pub logins_accepted: u64,
     /// Logins mosquitto refused (no event).
@@ -184,7 +192,7 @@ struct PendingLogin {
 
 #[derive(Debug)]
 struct PendingMessage {
-    event: Option<MqttEvent>,
+    event: Option<Event>,
     from: Option<String>,
     topic: String,
     payload_addr: usize,
@@ -203,7 +211,7 @@ struct Online {
 #[derive(Debug)]
 pub struct Tracker {
     logins: Decider,
-    interest: [bool; 6],
+    interest: Interest,
     tail_ready: bool,
     clients: HashMap<ClientRef, Online>,
     /// Filters subscribed per client id, as seen by the plugin (kept across disconnects of persistent
@@ -212,14 +220,14 @@ pub struct Tracker {
     pending_login: Option<PendingLogin>,
     pending_message: Option<PendingMessage>,
     op: Op,
-    out: Vec<MqttEvent>,
+    out: Vec<Event>,
     counters: TrackerCounters,
 }
 
 impl Tracker {
     /// A tracker answering logins per `logins`; `interest[k]` says whether any rule wants events of kind `k`
     /// (others are tracked but not built, saving payload copies).
-    pub fn new(logins: Decider, interest: [bool; 6]) -> Tracker {
+    pub fn new(logins: Decider, interest: Interest) -> Tracker {
         Tracker {
             logins,
             interest,
@@ -235,7 +243,7 @@ impl Tracker {
     }
 
     /// Replaces the interest set (after a reload of the rules).
-    pub fn set_interest(&mut self, interest: [bool; 6]) {
+    pub fn set_interest(&mut self, interest: Interest) {
         self.interest = interest;
     }
 
@@ -261,7 +269,7 @@ impl Tracker {
     }
 
     /// Takes the events settled so far, oldest first.
-    pub fn drain(&mut self) -> Vec<MqttEvent> {
+    pub fn drain(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.out)
     }
 
@@ -308,8 +316,8 @@ impl Tracker {
                             .insert(check.topic.clone());
                     }
                 }
-                self.interest[Kind::Subscribed.index()].then(|| {
-                    let mut e = MqttEvent::new(Kind::Subscribed, now);
+                self.interest[EventKind::SessionSubscribed.index()].then(|| {
+                    let mut e = Event::new(EventKind::SessionSubscribed).with_ts(now);
                     e.client_id = check.info.id.clone();
                     e.username = check.info.username.clone();
                     e.topic = Some(check.topic.clone());
@@ -323,8 +331,8 @@ impl Tracker {
                 if outcome == Outcome::Allowed && !known {
                     self.counters.unsubscribes_unknown += 1;
                 }
-                (known && self.interest[Kind::Unsubscribed.index()]).then(|| {
-                    let mut e = MqttEvent::new(Kind::Unsubscribed, now);
+                (known && self.interest[EventKind::SessionUnsubscribed.index()]).then(|| {
+                    let mut e = Event::new(EventKind::SessionUnsubscribed).with_ts(now);
                     e.client_id = check.info.id.clone();
                     e.username = check.info.username.clone();
                     e.topic = Some(check.topic.clone());
@@ -364,7 +372,7 @@ impl Tracker {
         removed
     }
 
-    fn read_candidate(&mut self, check: &AclCheck<'_>, now: u64) -> Option<MqttEvent> {
+    fn read_candidate(&mut self, check: &AclCheck<'_>, now: u64) -> Option<Event> {
         match &self.op {
             Op::Connecting(c) if *c == check.client => {
                 self.counters.reads_on_reconnect += 1;
@@ -380,10 +388,10 @@ impl Tracker {
             self.counters.reads_offline += 1;
             return None;
         }
-        if !self.interest[Kind::Delivered.index()] {
+        if !self.interest[EventKind::MessageDelivered.index()] {
             return None;
         }
-        let mut e = MqttEvent::new(Kind::Delivered, now);
+        let mut e = Event::new(EventKind::MessageDelivered).with_ts(now);
         e.client_id = check.info.id.clone();
         e.username = check.info.username.clone();
         e.topic = Some(check.topic.clone());
@@ -411,14 +419,14 @@ impl Tracker {
     pub fn on_message(&mut self, msg: &Message<'_>, now: u64) {
         self.settle();
         self.op = Op::None;
-        let want_publish = self.interest[Kind::Publish.index()];
-        let payload = if want_publish || self.interest[Kind::Delivered.index()] {
+        let want_publish = self.interest[EventKind::MessagePublish.index()];
+        let payload = if want_publish || self.interest[EventKind::MessageDelivered.index()] {
             Bytes::copy_from_slice(msg.payload)
         } else {
             Bytes::new()
         };
         let event = want_publish.then(|| {
-            let mut e = MqttEvent::new(Kind::Publish, now);
+            let mut e = Event::new(EventKind::MessagePublish).with_ts(now);
             e.client_id = msg.info.id.clone();
             e.username = msg.info.username.clone();
             e.topic = Some(msg.topic.clone());
@@ -519,8 +527,8 @@ impl Tracker {
                 self.subscriptions.remove(id);
             }
         }
-        if self.interest[Kind::Connected.index()] {
-            let mut e = MqttEvent::new(Kind::Connected, p.ts);
+        if self.interest[EventKind::ClientConnected.index()] {
+            let mut e = Event::new(EventKind::ClientConnected).with_ts(p.ts);
             e.client_id = p.info.id.clone();
             e.username = p.info.username.clone();
             self.emit(e);
@@ -542,8 +550,8 @@ impl Tracker {
                     self.subscriptions.remove(id);
                 }
             }
-            if self.interest[Kind::Disconnected.index()] {
-                let mut e = MqttEvent::new(Kind::Disconnected, now);
+            if self.interest[EventKind::ClientDisconnected.index()] {
+                let mut e = Event::new(EventKind::ClientDisconnected).with_ts(now);
                 e.client_id = o.id;
                 e.username = o.username;
                 self.emit(e);
@@ -551,7 +559,7 @@ impl Tracker {
         }
     }
 
-    fn emit(&mut self, e: MqttEvent) {
+    fn emit(&mut self, e: Event) {
         self.counters.emitted[e.kind.index()] += 1;
         self.out.push(e);
     }
@@ -561,7 +569,7 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    const ALL: [bool; 6] = [true; 6];
+    const ALL: Interest = [true; KINDS];
 
     fn info(id: &str, user: Option<&str>) -> ClientInfo {
         ClientInfo {
@@ -592,7 +600,7 @@ mod tests {
         }
     }
 
-    fn kinds(t: &mut Tracker) -> Vec<Kind> {
+    fn kinds(t: &mut Tracker) -> Vec<EventKind> {
         t.drain().into_iter().map(|e| e.kind).collect()
     }
 
@@ -624,13 +632,13 @@ mod tests {
         t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].kind, Kind::Connected);
+        assert_eq!(ev[0].kind, EventKind::ClientConnected);
         assert_eq!(ev[0].client_id.as_deref(), Some("c"));
         assert_eq!(ev[0].username.as_deref(), Some("u"));
-        assert_eq!(ev[0].ts, 10);
+        assert_eq!(ev[0].ts, Some(10));
         t.on_disconnect(1, info("c", Some("u")), 600);
         let ev = t.drain();
-        assert_eq!(ev[0].kind, Kind::Disconnected);
+        assert_eq!(ev[0].kind, EventKind::ClientDisconnected);
         assert_eq!(ev[0].username.as_deref(), Some("u"));
     }
 
@@ -639,7 +647,10 @@ mod tests {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("c", None), 10);
         t.on_disconnect(1, info("c", None), 11);
-        assert_eq!(kinds(&mut t), [Kind::Connected, Kind::Disconnected]);
+        assert_eq!(
+            kinds(&mut t),
+            [EventKind::ClientConnected, EventKind::ClientDisconnected]
+        );
     }
 
     #[test]
@@ -647,14 +658,17 @@ mod tests {
         let mut t = ready(Decider::Elsewhere);
         t.on_basic_auth(1, info("same", None), 1);
         t.on_tick();
-        assert_eq!(kinds(&mut t), [Kind::Connected]);
+        assert_eq!(kinds(&mut t), [EventKind::ClientConnected]);
         t.on_basic_auth(2, info("same", None), 3);
         t.on_disconnect(1, info("same", None), 3);
         // re-check of the queued messages of the taken-over session: not a delivery
         let c = check(2, "same", Access::Read, "t", b"x", 1, false);
         t.on_acl_check(&c, Outcome::Allowed, 3);
         t.on_tick();
-        assert_eq!(kinds(&mut t), [Kind::Disconnected, Kind::Connected]);
+        assert_eq!(
+            kinds(&mut t),
+            [EventKind::ClientDisconnected, EventKind::ClientConnected]
+        );
         assert_eq!(t.counters().reads_on_reconnect, 1);
     }
 
@@ -669,8 +683,8 @@ mod tests {
         t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
-        assert_eq!(ev[0].kind, Kind::Connected);
-        assert_eq!(ev[1].kind, Kind::Subscribed);
+        assert_eq!(ev[0].kind, EventKind::ClientConnected);
+        assert_eq!(ev[1].kind, EventKind::SessionSubscribed);
         assert_eq!(ev[1].topic.as_deref(), Some("pub/#"));
         assert_eq!(ev[1].qos, Some(2));
         assert_eq!(t.counters().checks_denied, 1);
@@ -689,7 +703,7 @@ mod tests {
         t.on_acl_check(&u, Outcome::Allowed, 2);
         let ev = t.drain();
         assert_eq!(ev.len(), 3, "{ev:?}");
-        assert_eq!(ev[2].kind, Kind::Unsubscribed);
+        assert_eq!(ev[2].kind, EventKind::SessionUnsubscribed);
         assert_eq!(ev[2].qos, None);
         assert_eq!(ev[2].topic.as_deref(), Some("a/+"));
         assert_eq!(t.counters().unsubscribes_unknown, 2);
@@ -710,7 +724,7 @@ mod tests {
         assert_eq!(
             t.drain()
                 .iter()
-                .filter(|e| e.kind == Kind::Unsubscribed)
+                .filter(|e| e.kind == EventKind::SessionUnsubscribed)
                 .count(),
             1
         );
@@ -725,7 +739,7 @@ mod tests {
         assert_eq!(
             t.drain()
                 .iter()
-                .filter(|e| e.kind == Kind::Unsubscribed)
+                .filter(|e| e.kind == EventKind::SessionUnsubscribed)
                 .count(),
             0
         );
@@ -757,10 +771,10 @@ mod tests {
         t.on_tick();
         let ev = t.drain();
         assert_eq!(ev.len(), 2);
-        assert_eq!(ev[0].kind, Kind::Publish);
+        assert_eq!(ev[0].kind, EventKind::MessagePublish);
         assert_eq!(ev[0].username.as_deref(), Some("alice"));
         assert_eq!(ev[0].payload.as_deref(), Some(&b"hello"[..]));
-        assert_eq!(ev[1].kind, Kind::Delivered);
+        assert_eq!(ev[1].kind, EventKind::MessageDelivered);
         assert_eq!(ev[1].client_id.as_deref(), Some("sub"));
         assert_eq!(ev[1].from.as_deref(), Some("pub"));
         assert_eq!(ev[1].payload.as_deref(), Some(&b"hello"[..]));
@@ -781,7 +795,7 @@ mod tests {
         };
         t.on_message(&m, 2);
         t.on_tick();
-        assert_eq!(kinds(&mut t), [Kind::Connected]);
+        assert_eq!(kinds(&mut t), [EventKind::ClientConnected]);
         assert_eq!(t.counters().publishes_refused, 1);
     }
 
@@ -813,7 +827,10 @@ mod tests {
         // a client the plugin never saw connect (offline persistent session)
         let o = check(9, "gone", Access::Read, "r/1", b"kept", 1, false);
         t.on_acl_check(&o, Outcome::Allowed, 2);
-        assert_eq!(kinds(&mut t), [Kind::Connected, Kind::Subscribed]);
+        assert_eq!(
+            kinds(&mut t),
+            [EventKind::ClientConnected, EventKind::SessionSubscribed]
+        );
         assert_eq!(t.counters().reads_retained_on_subscribe, 1);
         assert_eq!(t.counters().reads_offline, 1);
     }
@@ -836,20 +853,20 @@ mod tests {
         t.on_message(&m, 3);
         t.on_message_tail();
         t.on_tick();
-        assert_eq!(kinds(&mut t), [Kind::Connected]);
+        assert_eq!(kinds(&mut t), [EventKind::ClientConnected]);
         assert_eq!(t.counters().unverified, 2);
     }
 
     #[test]
     fn uninteresting_kinds_are_not_built() {
-        let mut interest = [false; 6];
-        interest[Kind::Disconnected.index()] = true;
+        let mut interest = [false; KINDS];
+        interest[EventKind::ClientDisconnected.index()] = true;
         let mut t = Tracker::new(Decider::OpenBroker, interest);
         t.on_basic_auth(1, info("c", None), 1);
         let s = check(1, "c", Access::Subscribe, "a", b"", 0, false);
         t.on_acl_check(&s, Outcome::Allowed, 2);
         t.on_disconnect(1, info("c", None), 3);
-        assert_eq!(kinds(&mut t), [Kind::Disconnected]);
+        assert_eq!(kinds(&mut t), [EventKind::ClientDisconnected]);
         assert_eq!(t.counters().logins_accepted, 1);
     }
 }

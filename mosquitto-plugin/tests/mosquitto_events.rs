@@ -11,11 +11,14 @@ fn plugin_lines(dir: &std::path::Path, logins: &str, acl: &str) -> String {
     if !bridge_conf.exists() {
         std::fs::write(&bridge_conf, "bridge.rocket.servers = 127.0.0.1:9876\n").unwrap();
     }
-    format!(
-        "plugin {}\nplugin_opt_config {}\nplugin_opt_logins {logins}\nplugin_opt_acl {acl}\nplugin_opt_trace_file {}\n",
-        plugin_path().display(),
-        bridge_conf.display(),
-        dir.join("trace.jsonl").display()
+    let trace = dir.join("trace.jsonl");
+    common::plugin_lines(
+        &bridge_conf,
+        &[
+            ("logins", logins),
+            ("acl", acl),
+            ("trace_file", trace.to_str().unwrap()),
+        ],
     )
 }
 
@@ -338,11 +341,10 @@ fn wrong_defaults_fail_closed_and_say_so() {
     let dir = temp_dir("defaults");
     let bridge_conf = dir.join("bridge.conf");
     std::fs::write(&bridge_conf, "").unwrap();
+    let trace = dir.join("trace.jsonl");
     let body = format!(
-        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_trace_file {}\n",
-        plugin_path().display(),
-        bridge_conf.display(),
-        dir.join("trace.jsonl").display()
+        "allow_anonymous true\n{}",
+        common::plugin_lines(&bridge_conf, &[("trace_file", trace.to_str().unwrap())])
     );
     let b = Broker::start(&dir, &body);
     assert!(!publish(

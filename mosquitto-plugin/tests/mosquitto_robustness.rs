@@ -11,12 +11,10 @@ use common::*;
 fn start(dir: &std::path::Path) -> Broker {
     let bridge_conf = dir.join("bridge.conf");
     std::fs::write(&bridge_conf, "").unwrap();
+    let trace = dir.join("trace.jsonl");
     let body = format!(
-        "allow_anonymous true\nmax_keepalive 60\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
-         plugin_opt_acl open_broker\nplugin_opt_trace_file {}\n",
-        plugin_path().display(),
-        bridge_conf.display(),
-        dir.join("trace.jsonl").display()
+        "max_keepalive 60\n{}",
+        open_broker_body(&bridge_conf, &[("trace_file", trace.to_str().unwrap())])
     );
     Broker::start(dir, &body)
 }
@@ -244,26 +242,6 @@ fn reload_keeps_events_flowing() {
     assert_eq!(del[0]["from"], "after");
 }
 
-/// Reads `key=N` from the plugin's final shutdown line.
-fn final_counter(log: &str, key: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("shutdown: final stats:"))
-        .unwrap_or_else(|| panic!("no final stats line:\n{log}"));
-    let pat = format!(" {key}=");
-    let at = line
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        + pat.len();
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn rocketmq_down_at_start_keeps_mosquitto_serving_and_counts_the_losses() {
     let dir = temp_dir("rmqdown");
@@ -277,12 +255,7 @@ fn rocketmq_down_at_start_keeps_mosquitto_serving_and_counts_the_losses() {
         ),
     )
     .unwrap();
-    let body = format!(
-        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
-         plugin_opt_acl open_broker\nplugin_opt_queue_max_bytes 65536\n",
-        plugin_path().display(),
-        bridge_conf.display(),
-    );
+    let body = open_broker_body(&bridge_conf, &[("queue_max_bytes", "65536")]);
     let mut b = Broker::start(&dir, &body);
     let sub = Sub::start(b.port, &["-i", "watch", "-t", "d/#", "-C", "300"], 20);
     // 300 publishes of 1 KiB: more than the 64 KiB plugin queue can hold while the bridge cannot start

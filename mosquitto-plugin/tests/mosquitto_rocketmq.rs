@@ -175,12 +175,10 @@ fn every_event_type_lands_in_rocketmq_field_by_field() {
     let rmq = RocketMq::start(&dir.join("rmq"));
     let sfx = suffix();
     std::fs::write(dir.join("bridge.conf"), bridge_conf(&rmq.namesrv, &sfx)).unwrap();
-    let body = format!(
-        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
-         plugin_opt_acl open_broker\nplugin_opt_trace_file {}\n",
-        plugin_path().display(),
-        dir.join("bridge.conf").display(),
-        dir.join("trace.jsonl").display()
+    let trace = dir.join("trace.jsonl");
+    let body = open_broker_body(
+        &dir.join("bridge.conf"),
+        &[("trace_file", trace.to_str().unwrap())],
     );
     let b = Broker::start(&dir, &body);
     let sub = Sub::start(
@@ -261,25 +259,6 @@ fn every_event_type_lands_in_rocketmq_field_by_field() {
     assert!(pubs.iter().any(|p| p["payload"] == "AAEC/wA="), "{pubs:?}");
 }
 
-fn final_counter(log: &str, key: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("shutdown: final stats:"))
-        .unwrap_or_else(|| panic!("no final stats line:\n{log}"));
-    let pat = format!(" {key}=");
-    let at = line
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        + pat.len();
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_counted() {
     let dir = temp_dir("rmq-kill");
@@ -295,12 +274,7 @@ fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_
         ),
     )
     .unwrap();
-    let body = format!(
-        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
-         plugin_opt_acl open_broker\n",
-        plugin_path().display(),
-        dir.join("bridge.conf").display(),
-    );
+    let body = open_broker_body(&dir.join("bridge.conf"), &[]);
     let mut b = Broker::start(&dir, &body);
     let sub = Sub::start(
         b.port,
@@ -391,12 +365,7 @@ fn sighup_reloads_the_rules_and_keeps_buffered_events() {
         )
     };
     std::fs::write(dir.join("bridge.conf"), conf("ReloadBefore")).unwrap();
-    let body = format!(
-        "allow_anonymous true\nplugin {}\nplugin_opt_config {}\nplugin_opt_logins open_broker\n\
-         plugin_opt_acl open_broker\n",
-        plugin_path().display(),
-        dir.join("bridge.conf").display(),
-    );
+    let body = open_broker_body(&dir.join("bridge.conf"), &[]);
     let b = Broker::start(&dir, &body);
     for i in 0..50 {
         assert!(publish(

@@ -238,6 +238,48 @@ impl Sub {
     }
 }
 
+/// `mosquitto.conf` lines that load the plugin with the bridge config `bridge_conf`, plus one
+/// `plugin_opt_KEY VALUE` line per entry of `opts`.
+pub fn plugin_lines(bridge_conf: &Path, opts: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "plugin {}\nplugin_opt_config {}\n",
+        plugin_path().display(),
+        bridge_conf.display()
+    );
+    for (k, v) in opts {
+        s.push_str(&format!("plugin_opt_{k} {v}\n"));
+    }
+    s
+}
+
+/// An open broker (anonymous clients, no password or ACL file) with the plugin told so
+/// (`logins` and `acl` `open_broker`), plus `opts`.
+pub fn open_broker_body(bridge_conf: &Path, opts: &[(&str, &str)]) -> String {
+    let mut all = vec![("logins", "open_broker"), ("acl", "open_broker")];
+    all.extend_from_slice(opts);
+    format!("allow_anonymous true\n{}", plugin_lines(bridge_conf, &all))
+}
+
+/// Reads `key=N` from the plugin's final shutdown line in a mosquitto log.
+pub fn final_counter(log: &str, key: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("shutdown: final stats:"))
+        .unwrap_or_else(|| panic!("no final stats line:\n{log}"));
+    let pat = format!(" {key}=");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + pat.len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Reads the plugin's trace file: one JSON object per line.
 pub fn read_trace(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
