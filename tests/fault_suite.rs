@@ -517,9 +517,10 @@ fn check_accounting(
         .collect();
     println!(
         "{label}: events {n}; read back {} ({} unique), missing {} | bridge counted: sent {}, dropped {} \
-         (failed {}, overflow {}, too large {}, shutdown {}), outcome unknown {} | loss reports {}: dropped {} \
-         distinct {:?}, outcome unknown {} | missing among reported dropped {missing_dropped}, among outcome \
-         unknown {missing_unknown}, unexplained {} | held messages re-sent {}",
+         (failed {}, overflow {}, too large {}, shutdown {}), outcome unknown {} | loss reports {}: counts {:?}, \
+         seqs listed as dropped {}, as outcome unknown {} (ranges widened past the per-entry cap: {}) | missing \
+         among reported dropped {missing_dropped}, among outcome unknown {missing_unknown}, unexplained {} | \
+         duplicates read back {} | held messages re-sent {}",
         got.len(),
         stored.len(),
         missing.len(),
@@ -531,10 +532,12 @@ fn check_accounting(
         t.dropped_shutdown,
         t.outcome_unknown,
         reported.reports,
-        dropped_seqs.len(),
         reported.counts,
+        dropped_seqs.len(),
         unknown_seqs.len(),
+        reported.truncated,
         unexplained.len(),
+        got.len() - stored.len(),
         report.stats.held_resent,
     );
     assert!(

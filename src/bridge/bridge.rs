@@ -1486,7 +1486,11 @@ impl Dispatcher {
                 recv(hold_tick) -> _ => {
                     // Held messages that are due go back into their groups, in failure order.
                     let due = self.shared.hold.as_ref().map(|h| h.take_due(Instant::now()));
-                    for out in due.unwrap_or_default() {
+                    let due = due.unwrap_or_default();
+                    if due.is_empty() {
+                        continue;
+                    }
+                    for out in due {
                         self.add(out);
                     }
                 }
