@@ -2,7 +2,9 @@
 # The fault suite at the issue's full size (issue 12): 100,000 events at a steady rate through three broker
 # SIGKILLs and one bridge SIGKILL with the spool on; 100,000 events through three broker kills with the spool
 # off (missing events against the bridge's counters and the in-band loss report); health and metrics across
-# an outage; the spool's cap reached during an outage (10,000 events). Prints each test's figures. Installs rocketmq-rust 1.0 first when missing (scripts/rocketmq.sh).
+# an outage; the spool's cap reached during an outage (10,000 events); without a spool and a budget that holds the
+# outage, 100,000 events through three broker kills with nothing dropped (the in-memory hold); 30,000 events while
+# one, then both name servers are SIGKILLed; a broker behind a stalled fault proxy. Prints each test's figures. Installs rocketmq-rust 1.0 first when missing (scripts/rocketmq.sh).
 #
 #   scripts/fault-suite.sh                 full size, release build
 #   TEST_SCALE=ci scripts/fault-suite.sh   the CI size (what `cargo test --test fault_suite` runs)

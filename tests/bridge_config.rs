@@ -620,3 +620,14 @@ fn spool_and_metrics_errors_name_the_key() {
     let e = parse_err("bridge.rocket.loss_report.topic = bad topic\n");
     assert_at(&e, 1, Some("bridge.rocket.loss_report.topic"));
 }
+
+#[test]
+fn retry_max_hold_defaults_to_a_minute_and_zero_turns_the_hold_off() {
+    assert_eq!(parse("").unwrap().retry_max_hold, Duration::from_secs(60));
+    let c = parse("bridge.rocket.retry.max_hold = 1m30s\n").unwrap();
+    assert_eq!(c.retry_max_hold, Duration::from_secs(90));
+    let c = parse("bridge.rocket.retry.max_hold = 0s\n").unwrap();
+    assert_eq!(c.retry_max_hold, Duration::ZERO);
+    let e = parse_err("bridge.rocket.retry.max_hold = soon\n");
+    assert_at(&e, 1, Some("bridge.rocket.retry.max_hold"));
+}

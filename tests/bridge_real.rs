@@ -475,3 +475,82 @@ fn sync_send_reports_the_broker_failure() {
     let t = bridge.stats().total();
     assert_eq!((t.sent, t.failed + t.outcome_unknown), (1, 1));
 }
+
+#[test]
+fn async_without_spool_holds_unstored_messages_then_drops_them_as_failed_past_the_hold() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let topic = format!("BridgeHold_{sfx}");
+    let loss_topic = format!("BridgeHoldLoss_{sfx}");
+    let rules = format!(
+        "bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic}\"}}\n\
+         bridge.rocket.retry.max_hold = 2s\nbridge.rocket.loss_report.topic = {loss_topic}\n"
+    );
+    let bridge = Bridge::start(config(&c, "async", &rules)).unwrap();
+    let prefix = bridge.key_prefix().to_owned();
+    let tx = bridge.sender();
+    let wait = |what: &str,
+                limit: Duration,
+                done: &dyn Fn(&rocketmq_bridge::bridge::BridgeStats) -> bool| {
+        let start = Instant::now();
+        loop {
+            let s = bridge.stats();
+            if done(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < limit, "{what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    tx.send(Event::client_connected("warmup", None)).unwrap();
+    wait("warm-up sent", Duration::from_secs(10), &|s| {
+        s.total().sent == 1
+    });
+    c.kill_broker(0);
+    std::thread::sleep(Duration::from_millis(500));
+    let n = 5u64;
+    for i in 0..n {
+        tx.send(Event::client_connected(format!("c{i}"), None))
+            .unwrap();
+    }
+    // Held (not failed) while the hold lasts, with their budget bytes.
+    let held = wait("held", Duration::from_secs(15), &|s| s.held > 0);
+    let t = held.total();
+    println!(
+        "held {} (failed {}, unknown {}), {} bytes buffered",
+        held.held, t.failed, t.outcome_unknown, held.buffered_bytes
+    );
+    assert!(held.buffered_bytes > 0);
+    // Past retry.max_hold they end as failed: counted, reported in band once the broker is back.
+    let end = wait("ended", Duration::from_secs(30), &|s| {
+        s.in_flight == 0 && s.total().failed + s.total().outcome_unknown == n
+    });
+    let t = end.total();
+    println!(
+        "after the hold: failed {}, outcome unknown {}, re-sends {}",
+        t.failed, t.outcome_unknown, end.held_resent
+    );
+    assert!(t.failed >= 1 && end.held_resent >= 1, "{end:?}");
+    assert_eq!((end.held, end.buffered_bytes), (0, 0));
+    c.start_broker(0);
+    wait("loss report sent", Duration::from_secs(60), &|s| {
+        s.loss_reports_sent >= 1
+    });
+    let report = bridge.shutdown(Duration::from_secs(5));
+    assert!(report.unsent.is_empty(), "{report}");
+    let consumer = PullConsumer::new(&c.namesrv, "hold_readback", None);
+    let mut failed_seqs = HashSet::new();
+    for m in consumer.read_all(&loss_topic).unwrap() {
+        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        assert_eq!(v["key_prefix"], prefix.as_str());
+        for e in v["entries"].as_array().unwrap() {
+            if e["reason"] == "failed" {
+                for r in e["seqs"].as_array().unwrap() {
+                    failed_seqs.extend(r[0].as_u64().unwrap()..=r[1].as_u64().unwrap());
+                }
+            }
+        }
+    }
+    assert_eq!(failed_seqs.len() as u64, t.failed, "{failed_seqs:?}");
+    assert!(failed_seqs.iter().all(|s| (1..=n).contains(s)));
+}

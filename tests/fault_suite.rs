@@ -1,7 +1,11 @@
 //! Fault suite against the real RocketMQ (scripts/rocketmq.sh): broker SIGKILL and restart while
 //! events stream at a steady rate, the bridge process itself SIGKILLed and restarted on its spool,
-//! loss accounting without a spool, health and metrics across an outage, and the spool's size cap
-//! reached during an outage (dropped records counted and reported in band).
+//! loss accounting without a spool (a budget smaller than the outage: drops counted and reported;
+//! a budget that holds it: the in-memory hold loses nothing), health and metrics across an outage,
+//! the spool's size cap reached during an outage (dropped records counted and reported in band),
+//! name servers SIGKILLed during the stream (one, then all: the cached route carries on), and a
+//! broker that accepts connections but never answers (the fault proxy of `common::fault_proxy` in
+//! stall mode between the bridge and the real broker, through `ProducerConfig::map_broker_addr`).
 //!
 //! Sizes: `TEST_SCALE=full` runs the issue's sizes (100,000 events, three broker kills);
 //! the default is small enough for CI. `scripts/fault-suite.sh` runs the full size in release
@@ -449,12 +453,145 @@ fn read_reports(ns: &str, topic: &str) -> Reported {
     r
 }
 
-#[test]
-fn spool_off_every_missing_event_is_counted_and_drops_are_reported_in_band() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let n = scale(4_000, 100_000) as u64;
-    let rate = scale(400, 2_000) as u64;
-    let broker_kills = scale(1, 3);
+/// What one spool-off run measured.
+struct SpoolOffRun {
+    n: u64,
+    missing: usize,
+    sent: u64,
+    dropped: u64,
+    failed: u64,
+    overflow: u64,
+    unknown: u64,
+    held_resent: u64,
+}
+
+/// Missing events against the bridge's counters and the in-band loss reports: every event ends
+/// once; every event the read-back misses is among those the reports list as dropped (any reason,
+/// `failed` included) or outcome unknown; the distinct events reported per reason match the
+/// counters. Prints the figures side by side.
+fn check_accounting(
+    label: &str,
+    c: &Cluster,
+    topic: &str,
+    loss_topic: &str,
+    prefix: &str,
+    n: u64,
+    report: &rocketmq_bridge::bridge::ShutdownReport,
+) -> SpoolOffRun {
+    let t = report.stats.total();
+    let dropped = t.dropped_too_large
+        + t.dropped_overflow
+        + t.dropped_shutdown
+        + t.dropped_spool_error
+        + t.failed;
+    assert_eq!(
+        t.sent + t.outcome_unknown + dropped,
+        n,
+        "{label}: every event ends exactly once (sent, dropped, outcome unknown): {report}"
+    );
+    let got = read_back(&c.namesrv, topic, t.sent as usize);
+    let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, prefix)).collect();
+    for m in &got {
+        assert_eq!(
+            seq_of(m, prefix),
+            index_of(m),
+            "one host thread: seq = index"
+        );
+    }
+    let missing: Vec<u64> = (0..n).filter(|i| !stored.contains(i)).collect();
+    let reported = read_reports(&c.namesrv, loss_topic);
+    let empty = BTreeSet::new();
+    let unknown_seqs = reported.seqs.get("outcome_unknown").unwrap_or(&empty);
+    let dropped_seqs: BTreeSet<u64> = reported
+        .seqs
+        .iter()
+        .filter(|(r, _)| r.as_str() != "outcome_unknown")
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    let missing_dropped = missing.iter().filter(|i| dropped_seqs.contains(i)).count();
+    let missing_unknown = missing.iter().filter(|i| unknown_seqs.contains(i)).count();
+    let unexplained: Vec<u64> = missing
+        .iter()
+        .copied()
+        .filter(|i| !dropped_seqs.contains(i) && !unknown_seqs.contains(i))
+        .collect();
+    println!(
+        "{label}: events {n}; read back {} ({} unique), missing {} | bridge counted: sent {}, dropped {} \
+         (failed {}, overflow {}, too large {}, shutdown {}), outcome unknown {} | loss reports {}: counts {:?}, \
+         seqs listed as dropped {}, as outcome unknown {} (ranges widened past the per-entry cap: {}) | missing \
+         among reported dropped {missing_dropped}, among outcome unknown {missing_unknown}, unexplained {} | \
+         duplicates read back {} | held messages re-sent {}",
+        got.len(),
+        stored.len(),
+        missing.len(),
+        t.sent,
+        dropped,
+        t.failed,
+        t.dropped_overflow,
+        t.dropped_too_large,
+        t.dropped_shutdown,
+        t.outcome_unknown,
+        reported.reports,
+        reported.counts,
+        dropped_seqs.len(),
+        unknown_seqs.len(),
+        reported.truncated,
+        unexplained.len(),
+        got.len() - stored.len(),
+        report.stats.held_resent,
+    );
+    assert!(
+        unexplained.is_empty(),
+        "{label}: missing events neither reported dropped nor outcome unknown: {:?}",
+        &unexplained[..unexplained.len().min(20)]
+    );
+    assert!(
+        missing.len() as u64 <= dropped + t.outcome_unknown,
+        "{label}: more missing than counted"
+    );
+    // Per reason, the distinct events reported match the bridge's counters (a report whose own
+    // send had an unknown outcome may be stored twice, so counts are compared as sets).
+    for (reason, counted) in [
+        ("failed", t.failed),
+        ("overflow", t.dropped_overflow),
+        ("too_large", t.dropped_too_large),
+        ("shutdown", t.dropped_shutdown),
+        ("outcome_unknown", t.outcome_unknown),
+    ] {
+        let distinct = reported.seqs.get(reason).map_or(0, |s| s.len()) as u64;
+        if reported.truncated {
+            assert!(
+                distinct >= counted,
+                "{label}: {reason}: reported {distinct}, counted {counted}"
+            );
+        } else {
+            assert_eq!(distinct, counted, "{label}: {reason}: reported vs counted");
+        }
+    }
+    // Events the bridge confirmed are all stored.
+    assert!(stored.len() as u64 >= t.sent);
+    SpoolOffRun {
+        n,
+        missing: missing.len(),
+        sent: t.sent,
+        dropped,
+        failed: t.failed,
+        overflow: t.dropped_overflow,
+        unknown: t.outcome_unknown,
+        held_resent: report.stats.held_resent,
+    }
+}
+
+/// Spool off: `n` events at `rate` from one host thread through `kills` broker SIGKILLs (each
+/// down 1.5 s plus its restart), with a `budget` of memory, `drop_new`, and `max_hold`.
+fn spool_off_run(
+    label: &str,
+    budget: &str,
+    max_hold: &str,
+    n: u64,
+    rate: u64,
+    kills: usize,
+) -> SpoolOffRun {
     let c = Cluster::start(1, 1);
     let sfx = suffix();
     let topic = format!("FaultNoSpool_{sfx}");
@@ -464,8 +601,9 @@ fn spool_off_every_missing_event_is_counted_and_drops_are_reported_in_band() {
         &c,
         &topic,
         &format!(
-            "bridge.rocket.bridge_id = fb{}\nbridge.rocket.buffer.max_bytes = 64KB\n\
+            "bridge.rocket.bridge_id = fb{}\nbridge.rocket.buffer.max_bytes = {budget}\n\
              bridge.rocket.producer.max_message_size = 16KB\nbridge.rocket.buffer.overflow = drop_new\n\
+             bridge.rocket.retry.max_hold = {max_hold}\n\
              bridge.rocket.loss_report.topic = {loss_topic}\nbridge.rocket.drain_timeout = 20s\n",
             std::process::id()
         ),
@@ -488,8 +626,8 @@ fn spool_off_every_missing_event_is_counted_and_drops_are_reported_in_band() {
         refused
     });
     let mut outages = Vec::new();
-    for k in 0..broker_kills {
-        let at = n * (1 + 3 * k as u64) / (3 * broker_kills as u64 + 1);
+    for k in 0..kills {
+        let at = n * (1 + 3 * k as u64) / (3 * kills as u64 + 1);
         while sent_so_far.load(Ordering::SeqCst) < at {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -500,78 +638,66 @@ fn spool_off_every_missing_event_is_counted_and_drops_are_reported_in_band() {
         outages.push(t.elapsed());
     }
     let refused = host.join().unwrap();
+    // Held messages get their re-send before the shutdown (which would fail them): wait, bounded,
+    // until nothing is held.
+    let settle = Instant::now();
+    while bridge.stats().held > 0 && settle.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let report = bridge.shutdown(Duration::from_secs(20));
-    let t = report.stats.total();
-    let dropped = t.dropped_too_large + t.dropped_overflow + t.dropped_shutdown;
-    assert_eq!(
-        t.sent + t.failed + t.outcome_unknown + dropped,
-        n,
-        "every event ends exactly once: {report}"
-    );
-
-    let got = read_back(&c.namesrv, &topic, t.sent as usize);
-    let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
-    for m in &got {
-        assert_eq!(
-            seq_of(m, &prefix),
-            index_of(m),
-            "one host thread: seq = index"
-        );
-    }
-    let missing: Vec<u64> = (0..n).filter(|i| !stored.contains(i)).collect();
-    let reported = read_reports(&c.namesrv, &loss_topic);
-    let in_report = |i: &u64| reported.seqs.values().any(|s| s.contains(i));
-    let unexplained: Vec<u64> = missing.iter().copied().filter(|i| !in_report(i)).collect();
     println!(
-        "spool off: events {n} at {rate}/s, broker kills {} (outages {:?}); read back {} ({} unique), \
-         missing {}; bridge counted sent {}, failed {}, outcome unknown {}, dropped overflow {}, \
-         too large {}, shutdown {} (refused at send {refused}); loss reports {} with {:?}; \
-         missing but not in a report {}",
-        outages.len(),
-        outages,
-        got.len(),
-        stored.len(),
-        missing.len(),
-        t.sent,
-        t.failed,
-        t.outcome_unknown,
-        t.dropped_overflow,
-        t.dropped_too_large,
-        t.dropped_shutdown,
-        reported.reports,
-        reported.counts,
-        unexplained.len()
+        "{label}: rate {rate}/s, budget {budget}, drop_new, retry.max_hold {max_hold}; broker kills {} \
+         (outages {outages:?}); refused at send {refused}",
+        outages.len()
+    );
+    check_accounting(label, &c, &topic, &loss_topic, &prefix, n, &report)
+}
+
+#[test]
+fn spool_off_every_missing_event_is_counted_and_drops_are_reported_in_band() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = scale(4_000, 100_000) as u64;
+    let rate = scale(400, 2_000) as u64;
+    // A budget far smaller than an outage: the hold fills it, then drop_new drops and counts.
+    let r = spool_off_run(
+        "spool off, 64KB budget",
+        "64KB",
+        "60s",
+        n,
+        rate,
+        scale(1, 3),
     );
     assert!(
-        missing.len() as u64 <= t.failed + t.outcome_unknown + dropped,
-        "more missing than counted"
+        r.dropped + r.unknown > 0,
+        "a 64KB budget cannot hold an outage: expected drops ({} missing)",
+        r.missing
     );
+}
+
+#[test]
+fn spool_off_a_budget_that_holds_the_outage_loses_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = scale(3_000, 100_000) as u64;
+    let rate = scale(400, 2_000) as u64;
+    // About 2 KB of budget per event: 16 MB holds ~20 s at 400/s, 64 MB ~16 s at 2,000/s; an
+    // outage (1.5 s down plus the restart) is shorter than both and than the 60 s hold.
+    let budget = if full() { "64MB" } else { "16MB" };
+    let r = spool_off_run("spool off, hold", budget, "60s", n, rate, scale(1, 3));
+    println!(
+        "spool off, hold: {} of {} events missing; dropped {} (failed {}, overflow {}), outcome unknown {}, \
+         sent {}, held messages re-sent {}",
+        r.missing, r.n, r.dropped, r.failed, r.overflow, r.unknown, r.sent, r.held_resent
+    );
+    assert_eq!(
+        (r.failed, r.overflow),
+        (0, 0),
+        "nothing dropped: the hold and the budget outlast the outage"
+    );
+    assert!(r.held_resent > 0, "the outage was ridden out by re-sends");
     assert!(
-        unexplained.is_empty(),
-        "missing events in no loss report: {:?}",
-        &unexplained[..unexplained.len().min(20)]
+        r.missing as u64 <= r.unknown,
+        "only outcome-unknown sends (in flight at the kill) may be missing"
     );
-    // Per reason, the distinct events reported match the bridge's counters (a report whose own
-    // send had an unknown outcome may be stored twice, so counts are compared as sets).
-    for (reason, counted) in [
-        ("failed", t.failed),
-        ("overflow", t.dropped_overflow),
-        ("too_large", t.dropped_too_large),
-        ("shutdown", t.dropped_shutdown),
-        ("outcome_unknown", t.outcome_unknown),
-    ] {
-        let distinct = reported.seqs.get(reason).map_or(0, |s| s.len()) as u64;
-        if reported.truncated {
-            assert!(
-                distinct >= counted,
-                "{reason}: reported {distinct}, counted {counted}"
-            );
-        } else {
-            assert_eq!(distinct, counted, "{reason}: reported vs counted");
-        }
-    }
-    // Events the bridge confirmed are all stored.
-    assert!(stored.len() as u64 >= t.sent);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -797,4 +923,241 @@ fn spool_cap_drops_during_an_outage_are_counted_and_reported_in_band() {
             "seq {s} missing but in no reported range"
         );
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// (e) name servers SIGKILLed during the stream: routing continues through the other one, then
+// the bridge runs on its cached route with every name server down
+
+#[test]
+fn name_server_sigkills_lose_nothing_and_the_cached_route_carries_on_with_all_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = scale(2_400, 30_000) as u64;
+    let rate = scale(400, 1_000) as u64;
+    let c = Cluster::start(2, 1);
+    let sfx = suffix();
+    let topic = format!("FaultNs_{sfx}");
+    let loss_topic = format!("FaultNsLoss_{sfx}");
+    warm_up(&c, &[&topic, &loss_topic]);
+    let text = config_text(
+        &c,
+        &topic,
+        &format!(
+            "bridge.rocket.bridge_id = fe{}\nbridge.rocket.buffer.max_bytes = 8MB\n\
+             bridge.rocket.loss_report.topic = {loss_topic}\nbridge.rocket.health.window = 3s\n\
+             bridge.rocket.drain_timeout = 20s\n",
+            std::process::id()
+        ),
+    );
+    let bridge = Bridge::start(BridgeConfig::parse(&text, "fault_e.conf").unwrap()).unwrap();
+    let prefix = bridge.key_prefix().to_owned();
+    let sender = bridge.sender();
+    // The host sends each third at a steady rate once its phase began: so many events go out with
+    // both name servers up, with one, and with none, however long a kill takes.
+    let sent_so_far = Arc::new(AtomicU64::new(0));
+    let allowed = Arc::new(AtomicU64::new(n / 3));
+    let (s2, a2) = (Arc::clone(&sent_so_far), Arc::clone(&allowed));
+    let host = std::thread::spawn(move || {
+        let mut i = 0u64;
+        while i < n {
+            let (from, to) = (i, a2.load(Ordering::SeqCst).min(n));
+            let start = Instant::now();
+            while i < to {
+                pace(start, i - from, rate);
+                sender.send(publish(i)).unwrap();
+                i += 1;
+                s2.store(i, Ordering::SeqCst);
+            }
+            let wait = Instant::now();
+            while i < n && a2.load(Ordering::SeqCst) <= i {
+                assert!(
+                    wait.elapsed() < Duration::from_secs(120),
+                    "phase never began"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let wait_sent = |k: u64| {
+        let start = Instant::now();
+        while sent_so_far.load(Ordering::SeqCst) < k {
+            assert!(start.elapsed() < Duration::from_secs(300), "host stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let confirmed = |b: &Bridge| b.stats().total().sent;
+    // Phase 1: one of two name servers SIGKILLed; route refreshes go to the other.
+    wait_sent(n / 3);
+    c.kill_namesrv(0);
+    let sent_at_kill1 = confirmed(&bridge);
+    allowed.store(2 * n / 3, Ordering::SeqCst);
+    let refresh_ok = {
+        std::thread::sleep(Duration::from_millis(1500));
+        bridge.producer().unwrap().check_route(&topic).is_ok()
+    };
+    // Phase 2: the other one too; the producer keeps its cached route and the broker.
+    wait_sent(2 * n / 3);
+    c.kill_namesrv(1);
+    let sent_at_kill2 = confirmed(&bridge);
+    let all_down = Instant::now();
+    allowed.store(n, Ordering::SeqCst);
+    host.join().unwrap();
+    // Everything confirmed with no name server up.
+    let start = Instant::now();
+    while bridge.stats().in_flight > 0 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent_all_down = confirmed(&bridge) - sent_at_kill2;
+    let health_all_down = bridge.health();
+    let report = bridge.shutdown(Duration::from_secs(20));
+    let down_for = all_down.elapsed();
+    // A name server back for the read-back (it waits until the broker registered again).
+    c.start_namesrv(0);
+    let t = report.stats.total();
+    let got = read_back(&c.namesrv_addrs[0], &topic, n as usize);
+    let unique: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
+    println!(
+        "name servers: events {n} at {rate}/s over 2 name servers, 1 broker; name server 1 SIGKILLed at \
+         event {} (confirmed {sent_at_kill1}; route lookup through name server 2 afterwards ok: {refresh_ok}), \
+         name server 2 SIGKILLed at event {} (confirmed {sent_at_kill2}); {sent_all_down} confirmed with every \
+         name server down (for {down_for:?}), healthy then: {}; totals sent {}, failed {}, outcome unknown {}, \
+         dropped {}; read back {} ({} unique)",
+        n / 3,
+        2 * n / 3,
+        health_all_down.healthy,
+        t.sent,
+        t.failed,
+        t.outcome_unknown,
+        t.dropped_overflow + t.dropped_shutdown + t.dropped_too_large,
+        got.len(),
+        unique.len()
+    );
+    assert!(refresh_ok, "no route through the remaining name server");
+    assert!(
+        sent_all_down >= n - 2 * n / 3,
+        "the cached route did not carry the last third"
+    );
+    assert!(
+        health_all_down.healthy,
+        "the broker accepts: healthy without name servers"
+    );
+    assert_eq!((t.sent, t.failed, t.outcome_unknown), (n, 0, 0), "{report}");
+    assert!(report.unsent.is_empty(), "{report}");
+    assert_eq!(unique.len() as u64, n, "every event read back");
+}
+
+// ------------------------------------------------------------------------------------------------
+// (f) a broker that accepts connections but never answers (the fault proxy in stall mode in
+// front of the real broker): sends end as outcome unknown or are re-sent, never silently lost,
+// and health turns unhealthy
+
+#[test]
+fn a_broker_that_never_answers_ends_sends_as_unknown_or_retried_and_turns_health_unhealthy() {
+    use common::fault_proxy::{FaultProxy, Mode};
+    use rocketmq_bridge::bridge::producer_config;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rate = 200u64;
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let topic = format!("FaultStall_{sfx}");
+    let loss_topic = format!("FaultStallLoss_{sfx}");
+    warm_up(&c, &[&topic, &loss_topic]);
+    let broker = c.brokers[0].1.clone();
+    let proxy = FaultProxy::start(&broker);
+    let text = config_text(
+        &c,
+        &topic,
+        &format!(
+            "bridge.rocket.bridge_id = ff{}\nbridge.rocket.buffer.max_bytes = 8MB\n\
+             bridge.rocket.loss_report.topic = {loss_topic}\nbridge.rocket.health.window = 3s\n\
+             bridge.rocket.drain_timeout = 20s\n",
+            std::process::id()
+        ),
+    );
+    let cfg = BridgeConfig::parse(&text, "fault_f.conf").unwrap();
+    let pcfg = producer_config(&cfg).map_broker_addr(&broker, &proxy.addr);
+    let bridge = Bridge::start_with(cfg, pcfg).unwrap();
+    let prefix = bridge.key_prefix().to_owned();
+    let sender = bridge.sender();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let host = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut i = 0u64;
+        while !stop2.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
+            pace(start, i, rate);
+            sender.send(publish(i)).unwrap();
+            i += 1;
+        }
+        i
+    });
+    let wait_health = |want: bool, limit: Duration| -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if bridge.health().healthy == want {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    };
+    // Traffic flows through the proxy first.
+    let start = Instant::now();
+    while bridge.stats().total().sent < rate && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent_before = bridge.stats().total().sent;
+    assert!(
+        proxy.accepted() > 0,
+        "the bridge does not go through the proxy"
+    );
+    assert!(sent_before >= rate, "nothing confirmed through the proxy");
+    // Stall: connections stay open, nothing is answered.
+    let accepted_before = proxy.accepted();
+    proxy.set_mode(Mode::Stall);
+    let to_unhealthy = wait_health(false, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let during = bridge.stats();
+    let unhealthy_body = bridge.health().to_json();
+    proxy.set_mode(Mode::Pass);
+    let to_healthy = wait_health(true, Duration::from_secs(60));
+    stop.store(true, Ordering::SeqCst);
+    let n = host.join().unwrap();
+    let settle = Instant::now();
+    while bridge.stats().in_flight > 0 && settle.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = bridge.shutdown(Duration::from_secs(20));
+    let dt = during.total();
+    println!(
+        "stalled broker: {rate}/s through the fault proxy; {sent_before} confirmed before the stall; stalled: \
+         unhealthy after {to_unhealthy:?} (window 3s), then sent {}, outcome unknown {}, failed {}, held {} \
+         in flight {}; proxy connections {accepted_before} before, {} after; back to pass: healthy after \
+         {to_healthy:?}; /health while stalled: {unhealthy_body}",
+        dt.sent,
+        dt.outcome_unknown,
+        dt.failed,
+        during.held,
+        during.in_flight,
+        proxy.accepted()
+    );
+    let r = check_accounting(
+        "stalled broker",
+        &c,
+        &topic,
+        &loss_topic,
+        &prefix,
+        n,
+        &report,
+    );
+    assert!(
+        to_unhealthy.is_some(),
+        "health stayed healthy while the broker never answered"
+    );
+    assert!(
+        dt.outcome_unknown + during.in_flight as u64 > 0,
+        "the stall left no send unanswered"
+    );
+    assert!(to_healthy.is_some(), "not healthy again after the stall");
+    assert!(r.sent > sent_before);
 }

@@ -32,6 +32,15 @@
 //!   `buffer.overflow` says what happens when full. A message whose body is over `producer.max_message_size` is dropped at once and counted as `dropped_too_large`.
 //! - **Reload** ([`Bridge::reload`]) swaps the rules and the node name; messages already buffered
 //!   are sent as they were formatted.
+//! - **Hold** (async without a spool, `retry.max_hold`, default 60 s): a message the producer hands
+//!   back as certainly not stored (broker down, no route, retryable refusal) is held in memory with
+//!   its budget bytes and re-sent with the same key after a backoff (500 ms doubling to 5 s) until
+//!   the hold limit passes or shutdown begins; only then is it dropped as `failed`. An unknown
+//!   outcome is never re-sent. Held messages can be stored after later messages of the same client
+//!   (see [`super::hold`]).
+//! - **Every message ends once** as sent, dropped with a reason (`too_large`, `overflow`,
+//!   `shutdown`, `spool_error`, or `failed`: not stored after the retries and the hold; counted in
+//!   [`RuleCounters::failed`]), or outcome unknown.
 //! - **Spool** (`spool.dir`, async only): events go to disk first and are sent from there; see
 //!   [`super::spooled`]. Loss reports: [`super::loss_report`]; health and metrics:
 //!   [`super::health`].
@@ -247,7 +256,9 @@ pub struct RuleCounters {
     pub matched: u64,
     /// Messages the broker confirmed.
     pub sent: u64,
-    /// Messages the broker did not store (refused, or never reached it).
+    /// Messages dropped with the reason `failed`: the broker did not store them (refused, or they
+    /// never reached it) after the producer's retries and, in async mode without a spool, after
+    /// the in-memory hold (`retry.max_hold`, see [`super::hold`]) ran out or shutdown began.
     pub failed: u64,
     /// Messages whose outcome is unknown (timeout or connection loss after the write).
     pub outcome_unknown: u64,
@@ -284,6 +295,11 @@ pub struct BridgeStats {
     pub loss_reports_sent: u64,
     /// Loss report sends that failed (the losses were kept for the next report).
     pub loss_report_failures: u64,
+    /// Messages held in memory for a re-send now (async without a spool, [`super::hold`]); they
+    /// are part of `in_flight` and `buffered_bytes`.
+    pub held: usize,
+    /// Re-sends of held messages so far.
+    pub held_resent: u64,
 }
 
 impl BridgeStats {
@@ -503,6 +519,9 @@ pub(crate) struct Meta {
     pub(crate) seq: Option<u64>,
     /// Set when the message comes from the spool.
     pub(crate) spool: Option<super::spooled::SpoolTicket>,
+    /// Set once the message was held for a re-send ([`super::hold`]): its first failure and the
+    /// re-sends so far.
+    pub(crate) held: Option<(Instant, u32)>,
 }
 
 /// One message waiting in the channel.
@@ -538,6 +557,8 @@ pub(crate) struct Shared {
     pub(crate) losses: super::loss_report::LossLedger,
     /// The spool, when configured.
     pub(crate) spool: Option<Arc<super::spooled::SpoolSide>>,
+    /// Async without a spool, `retry.max_hold` > 0: messages held for a re-send.
+    pub(crate) hold: Option<super::hold::HoldQueue>,
 }
 
 impl Shared {
@@ -569,6 +590,8 @@ impl Shared {
             spool: self.spool.as_ref().map(|s| s.counters()),
             loss_reports_sent: self.losses.reports_sent(),
             loss_report_failures: self.losses.report_failures(),
+            held: self.hold.as_ref().map_or(0, |h| h.len()),
+            held_resent: self.hold.as_ref().map_or(0, |h| h.resent()),
         }
     }
 
@@ -675,8 +698,75 @@ impl Shared {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Drops the oldest message still in the channel; false when the channel is empty.
+    /// Ends a send the producer reported as failed. A message it handed back as certainly not
+    /// stored is held for another attempt ([`super::hold`]) while the hold allows; otherwise (or
+    /// once shutdown began) it ends with the reason the error gives.
+    fn fail_or_hold(
+        &self,
+        msg: Option<Message>,
+        mut meta: Meta,
+        topic: &str,
+        kind: &SendErrorKind,
+    ) {
+        let mut reason = unsent_reason(kind);
+        if let (Some(h), Some(msg), UnsentReason::Failed(e)) = (&self.hold, msg, &reason) {
+            if meta.spool.is_none() && super::hold::holds(kind) {
+                let now = Instant::now();
+                let (first, resends) = meta.held.unwrap_or((now, 0));
+                let held_for = now.duration_since(first);
+                if held_for < h.max_hold {
+                    meta.held = Some((first, resends + 1));
+                    self.health.failure(topic);
+                    let due = now + super::hold::backoff(resends + 1);
+                    match h.push_unless_closed(&self.closed, Outgoing { msg, meta }, due) {
+                        None => return,
+                        Some(out) => {
+                            meta = out.meta;
+                            reason = UnsentReason::Failed(format!(
+                                "{e}; held {held_for:?} ({resends} re-sends) when shutdown began"
+                            ));
+                        }
+                    }
+                } else {
+                    reason = UnsentReason::Failed(format!(
+                        "{e}; not stored after holding it {held_for:?} ({resends} re-sends, retry.max_hold {:?})",
+                        h.max_hold
+                    ));
+                }
+            }
+        }
+        self.finish(meta, topic, Err(reason));
+    }
+
+    /// Shutdown: every held message ends as `failed`.
+    fn fail_held(&self) {
+        if let Some(h) = &self.hold {
+            for out in h.take_all() {
+                let held = out.meta.held.map(|(f, n)| (f.elapsed(), n));
+                let topic = out.msg.topic.clone();
+                self.finish(
+                    out.meta,
+                    &topic,
+                    Err(UnsentReason::Failed(format!(
+                        "not stored; held for a re-send (held, re-sends: {held:?}) when shutdown began"
+                    ))),
+                );
+            }
+        }
+    }
+
+    /// Drops the oldest message waiting: one held for a re-send, else the oldest in the channel;
+    /// false when both are empty.
     fn drop_oldest(&self) -> bool {
+        if let Some(old) = self.hold.as_ref().and_then(|h| h.pop_oldest()) {
+            let topic = old.msg.topic.clone();
+            self.finish(
+                old.meta,
+                &topic,
+                Err(UnsentReason::Dropped(DropReason::Overflow)),
+            );
+            return true;
+        }
         match self.rx.try_recv() {
             Ok(old) => {
                 let topic = old.msg.topic.clone();
@@ -818,6 +908,7 @@ impl EventSender {
                     waiter: None,
                     seq: sh.spool.is_none().then_some(seq),
                     spool: None,
+                    held: None,
                 },
             });
         }
@@ -1048,6 +1139,10 @@ impl Bridge {
             sent_during_shutdown: AtomicU64::new(0),
             health: super::health::HealthTracker::new(cfg.health_window),
             losses: super::loss_report::LossLedger::new(cfg.loss_report_topic.is_some()),
+            hold: (spool.is_none()
+                && cfg.produce == ProduceMode::Async
+                && !cfg.retry_max_hold.is_zero())
+            .then(|| super::hold::HoldQueue::new(cfg.retry_max_hold)),
             spool,
         });
         let (stop_tx, stop_rx) = bounded::<()>(1);
@@ -1216,6 +1311,8 @@ impl Bridge {
         *sh.shutdown_log.lock() = Some(Vec::new());
         sh.closed.store(true, Ordering::SeqCst);
         sh.budget.freed.notify_all();
+        // Held messages are not tried again once shutdown begins.
+        sh.fail_held();
         if let Some(sp) = &sh.spool {
             // Send what the spool holds (until the deadline); the rest waits for the next run.
             sp.drain_and_stop(end);
@@ -1241,6 +1338,7 @@ impl Bridge {
         }
         while sh.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(5));
+            sh.fail_held();
             // A host that passed the closed check just before it was set may still have enqueued.
             while let Ok(out) = sh.rx.try_recv() {
                 let topic = out.msg.topic.clone();
@@ -1372,6 +1470,11 @@ impl Dispatcher {
             tick(stats_interval)
         };
         let rx = self.shared.rx.clone();
+        let hold_tick = if self.shared.hold.is_some() {
+            tick(super::hold::POLL)
+        } else {
+            never()
+        };
         loop {
             select! {
                 recv(rx) -> out => match out {
@@ -1380,6 +1483,17 @@ impl Dispatcher {
                 },
                 recv(stop) -> _ => break,
                 recv(self.kick.1) -> _ => {}
+                recv(hold_tick) -> _ => {
+                    // Held messages that are due go back into their groups, in failure order.
+                    let due = self.shared.hold.as_ref().map(|h| h.take_due(Instant::now()));
+                    let due = due.unwrap_or_default();
+                    if due.is_empty() {
+                        continue;
+                    }
+                    for out in due {
+                        self.add(out);
+                    }
+                }
                 recv(ticker) -> _ => {
                     self.log_stats();
                     continue;
@@ -1526,15 +1640,19 @@ impl Dispatcher {
                 key_bytes,
                 Box::new(move |res: Result<SendResult, SendError>| {
                     if let Some(meta) = cb_cell.lock().take() {
-                        let outcome = res.map(|_| ()).map_err(|e| unsent_reason(&e.kind));
-                        cb_shared.finish(meta, &cb_topic, outcome);
+                        match res {
+                            Ok(_) => cb_shared.finish(meta, &cb_topic, Ok(())),
+                            Err(mut e) => {
+                                cb_shared.fail_or_hold(e.messages.pop(), meta, &cb_topic, &e.kind)
+                            }
+                        }
                         done();
                     }
                 }),
             );
-            if let Err(e) = r {
+            if let Err(mut e) = r {
                 if let Some(meta) = cell.lock().take() {
-                    shared.finish(meta, &topic, Err(unsent_reason(&e.kind)));
+                    shared.fail_or_hold(e.messages.pop(), meta, &topic, &e.kind);
                     release(&self.groups, gk);
                 }
             }
@@ -1611,15 +1729,25 @@ fn finish_batch(
             }
         }
         Err(e) => {
-            let reason = unsent_reason(&e.kind);
-            let failed: std::collections::HashSet<&str> =
-                e.messages.iter().flat_map(|m| m.keys()).collect();
-            let all = e.messages.len() >= metas.len() || failed.is_empty();
+            let all =
+                e.messages.len() >= metas.len() || e.messages.iter().all(|m| m.keys().is_empty());
+            // The messages handed back, by key, in batch order: held ones are re-sent as they were.
+            let mut back: HashMap<String, std::collections::VecDeque<Message>> = HashMap::new();
+            for m in e.messages {
+                let k = m
+                    .keys()
+                    .first()
+                    .map_or_else(String::new, |k| (*k).to_owned());
+                back.entry(k).or_default().push_back(m);
+            }
             for m in metas {
-                if all || failed.contains(m.key.as_str()) {
-                    shared.finish(m, topic, Err(reason.clone()));
-                } else {
-                    shared.finish(m, topic, Ok(()));
+                match back.get_mut(m.key.as_str()) {
+                    Some(msgs) => {
+                        let msg = msgs.pop_front();
+                        shared.fail_or_hold(msg, m, topic, &e.kind);
+                    }
+                    None if all => shared.fail_or_hold(None, m, topic, &e.kind),
+                    None => shared.finish(m, topic, Ok(())),
                 }
             }
         }
@@ -1669,6 +1797,7 @@ bridge.rocket.bridge_id = b1
             health: crate::bridge::health::HealthTracker::new(Duration::from_secs(30)),
             losses: crate::bridge::loss_report::LossLedger::new(false),
             spool: None,
+            hold: None,
         })
     }
 
@@ -1882,5 +2011,152 @@ bridge.rocket.bridge_id = b1
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].key, "b1-run-1");
         assert!(matches!(log[0].reason, UnsentReason::Failed(_)));
+    }
+
+    /// Async, no spool, a hold of `max_hold`.
+    fn shared_with_hold(max_hold: Duration) -> Arc<Shared> {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let mut sh = Arc::try_unwrap(sh).ok().expect("only reference");
+        sh.hold = Some(crate::bridge::hold::HoldQueue::new(max_hold));
+        Arc::new(sh)
+    }
+
+    fn not_sent(msgs: Vec<Message>) -> SendError {
+        SendError::new(
+            SendErrorKind::NotSent {
+                last: "connection refused".into(),
+            },
+            msgs,
+        )
+    }
+
+    #[test]
+    fn a_message_not_stored_is_held_with_its_bytes_and_key_then_fails_past_the_limit() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        for p in [b"1", b"2", b"3"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let one = sh.budget.used() / 3;
+        let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let (msgs, metas): (Vec<Message>, Vec<Meta>) =
+            outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
+        finish_batch(&sh, "T1", metas, Err(not_sent(vec![msgs[1].clone()])));
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.sent, r.failed), (2, 0), "the 2nd is held, not failed");
+        assert_eq!((s.in_flight, s.held, s.buffered_bytes), (1, 1, one));
+        let hold = sh.hold.as_ref().unwrap();
+        assert!(
+            hold.take_due(Instant::now()).is_empty(),
+            "not before the backoff"
+        );
+        let mut due = hold.take_due(Instant::now() + Duration::from_millis(600));
+        assert_eq!(due.len(), 1);
+        let again = due.pop().unwrap();
+        assert_eq!(
+            again.msg.keys(),
+            vec!["b1-run-1"],
+            "same key on the re-send"
+        );
+        assert_eq!(again.meta.held.map(|h| h.1), Some(1));
+        // It fails again after the hold limit: dropped as failed, in the loss ledger.
+        let mut meta = again.meta;
+        meta.held = Some((Instant::now() - Duration::from_secs(61), 7));
+        let msg = again.msg;
+        sh.fail_or_hold(Some(msg.clone()), meta, "T1", &not_sent(vec![msg]).kind);
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().failed, 1);
+        assert_eq!(
+            (s.in_flight, s.held, s.buffered_bytes, s.held_resent),
+            (0, 0, 0, 1)
+        );
+    }
+
+    #[test]
+    fn unknown_outcomes_are_not_held_and_shutdown_fails_held_messages() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let mut outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let b = outs.pop().unwrap();
+        let a = outs.pop().unwrap();
+        let unknown = SendError::new(
+            SendErrorKind::OutcomeUnknown {
+                broker: "b".into(),
+                detail: "timeout".into(),
+            },
+            vec![a.msg.clone()],
+        );
+        sh.fail_or_hold(Some(a.msg), a.meta, "T1", &unknown.kind);
+        sh.fail_or_hold(
+            Some(b.msg.clone()),
+            b.meta,
+            "T1",
+            &not_sent(vec![b.msg]).kind,
+        );
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.outcome_unknown, r.failed, s.held), (1, 0, 1));
+        *sh.shutdown_log.lock() = Some(Vec::new());
+        sh.closed.store(true, Ordering::SeqCst);
+        sh.fail_held();
+        let s = sh.stats();
+        assert_eq!(
+            (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
+            (1, 0, 0)
+        );
+        let log = sh.shutdown_log.lock().take().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, "b1-run-1");
+        // After shutdown began a failure is not held.
+        tx.shared.closed.store(false, Ordering::SeqCst);
+        tx.send(publish("z", b"3")).unwrap();
+        sh.closed.store(true, Ordering::SeqCst);
+        let c = sh.rx.try_recv().unwrap();
+        sh.fail_or_hold(
+            Some(c.msg.clone()),
+            c.meta,
+            "T1",
+            &not_sent(vec![c.msg]).kind,
+        );
+        let s = sh.stats();
+        assert_eq!(
+            (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
+            (2, 0, 0)
+        );
+    }
+
+    #[test]
+    fn drop_oldest_drops_a_held_message_first() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let a = sh.rx.try_recv().unwrap();
+        sh.fail_or_hold(
+            Some(a.msg.clone()),
+            a.meta,
+            "T1",
+            &not_sent(vec![a.msg]).kind,
+        );
+        assert!(sh.drop_oldest());
+        let s = sh.stats();
+        assert_eq!(
+            (
+                s.rule(rule(1)).unwrap().dropped_overflow,
+                s.held,
+                s.in_flight
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(sh.rx.len(), 1, "the channel's message stays");
     }
 }

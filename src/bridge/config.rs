@@ -54,6 +54,7 @@
 //! | `bridge.rocket.loss_report.topic` | none (off) | topic that gets a JSON loss report whenever events were dropped, once a broker accepts again |
 //! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
 //! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
+//! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
 //!
 //! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
 //! add a disk write; `spool.dir` with `produce = sync` is refused at load.
@@ -170,6 +171,9 @@ pub struct BridgeConfig {
     pub health_window: Duration,
     /// `bridge.rocket.metrics.listen`: a loopback address.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `bridge.rocket.retry.max_hold`: async without a spool, how long a message that was not
+    /// stored is held and re-sent before it is dropped as `failed` (zero: no hold).
+    pub retry_max_hold: Duration,
 }
 
 impl Default for BridgeConfig {
@@ -202,6 +206,7 @@ impl Default for BridgeConfig {
             loss_report_topic: None,
             health_window: Duration::from_secs(30),
             metrics_listen: None,
+            retry_max_hold: Duration::from_secs(60),
         }
     }
 }
@@ -546,6 +551,7 @@ impl Parser {
                     c.loss_report_topic = Some(v.to_owned());
                 }
                 "bridge.rocket.health.window" => c.health_window = dur(self, false)?,
+                "bridge.rocket.retry.max_hold" => c.retry_max_hold = dur(self, true)?,
                 "bridge.rocket.metrics.listen" => {
                     let addr: std::net::SocketAddr = v
                         .parse()

@@ -156,10 +156,11 @@ impl HealthTracker {
 /// | `rocketmq_bridge_queue_depth` | gauge: messages waiting in the dispatcher's channel | |
 /// | `rocketmq_bridge_in_flight` | gauge: messages buffered or with the producer | |
 /// | `rocketmq_bridge_buffered_bytes` | gauge: bytes of those (`buffer.max_bytes` bounds it) | |
+/// | `rocketmq_bridge_held` / `_held_resent_total` | gauge / counter: messages held in memory for a re-send (no spool), re-sends | |
 /// | `rocketmq_bridge_spool_bytes` / `_spool_pending_records` | gauges | |
 /// | `rocketmq_bridge_spool_resent_total` | counter: messages sent again from the spool | |
 /// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`) |
-/// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total` | counters | `rule`, `topic` |
+/// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total` | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
 /// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`) |
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
 /// | `rocketmq_bridge_loss_reports_sent_total` | counter | |
@@ -188,6 +189,16 @@ pub fn metrics_of(
             "rocketmq_bridge_buffered_bytes",
             "Bytes of the messages buffered or with the producer",
             stats.buffered_bytes as f64,
+        ),
+        Metric::gauge(
+            "rocketmq_bridge_held",
+            "Messages held in memory for a re-send after the broker did not store them",
+            stats.held as f64,
+        ),
+        Metric::counter(
+            "rocketmq_bridge_held_resent_total",
+            "Re-sends of held messages",
+            stats.held_resent as f64,
         ),
         Metric::counter(
             "rocketmq_bridge_unmatched_total",
@@ -249,7 +260,7 @@ pub fn metrics_of(
         ));
         m.push(per(
             "rocketmq_bridge_failed_total",
-            "Messages not stored",
+            "Messages dropped with the reason failed: not stored after the retries and the hold",
             r.failed,
         ));
         m.push(per(

@@ -7,7 +7,8 @@
 //! - [`bridge`](mod@bridge): the dispatcher ([`Bridge::start`], [`EventSender::send`], counters,
 //!   reload, shutdown report).
 //! - [`spooled`]: store-and-forward through the disk spool; [`loss_report`]: the in-band loss
-//!   report; [`health`]: broker-aware health and the metrics endpoint's content.
+//!   report; [`health`]: broker-aware health and the metrics endpoint's content; [`hold`]: without a
+//!   spool, messages the broker did not store are held in memory and re-sent.
 //! - [`run`]: the `rocketmq-bridge run` command (NDJSON in, signals, summary).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
@@ -18,6 +19,7 @@ pub mod config;
 pub mod event;
 pub mod format;
 pub mod health;
+pub mod hold;
 pub mod loss_report;
 pub mod rule;
 pub mod run;

@@ -112,21 +112,30 @@ impl fmt::Display for RunSummary {
         let t = self.report.stats.total();
         write!(
             f,
-            "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, failed {}, \
-             outcome unknown {}, dropped (too large {}, overflow {}, shutdown {}); {} events matched no rule",
+            "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, \
+             outcome unknown {}, dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}); \
+             {} events matched no rule",
             self.ended_by,
             self.lines,
             self.events,
             self.bad_lines,
             t.matched,
             t.sent,
-            t.failed,
             t.outcome_unknown,
+            t.failed,
             t.dropped_too_large,
             t.dropped_overflow,
             t.dropped_shutdown,
+            t.dropped_spool_error,
             self.report.stats.unmatched
         )?;
+        if self.report.stats.held_resent > 0 {
+            write!(
+                f,
+                "; {} re-sends of messages held after a failed send",
+                self.report.stats.held_resent
+            )?;
+        }
         if let Some(sp) = &self.report.stats.spool {
             write!(
                 f,

@@ -476,6 +476,7 @@ impl SpoolSide {
                     seq: rec.seq,
                     idx: i,
                 }),
+                held: None,
             };
             sh.in_flight.fetch_add(1, Ordering::SeqCst);
             if !sh.budget.acquire_blocking(bytes, &self.stop) {

@@ -70,6 +70,11 @@ pub struct ProducerConfig {
     pub route: RouteCacheConfig,
     /// Timeout of a name-server request. Defaults to 3 s.
     pub namesrv_timeout: Duration,
+    /// Broker addresses to connect to instead of the ones the routes give, as (route address,
+    /// address to dial) pairs: for brokers behind address translation, or a test's fault proxy.
+    /// The route address still names the broker everywhere else (logs, errors, avoidance).
+    /// Defaults to none.
+    pub broker_addr_map: Vec<(String, String)>,
 }
 
 impl ProducerConfig {
@@ -106,6 +111,7 @@ impl ProducerConfig {
             connection: ConnectionConfig::default(),
             route: RouteCacheConfig::default(),
             namesrv_timeout: Duration::from_secs(3),
+            broker_addr_map: Vec::new(),
         }
     }
 
@@ -184,6 +190,22 @@ impl ProducerConfig {
         self.connection.send_buffer = send;
         self.connection.recv_buffer = recv;
         self
+    }
+
+    /// Dials `dial` whenever a route names the broker `route_addr` (see
+    /// [`ProducerConfig::broker_addr_map`]).
+    pub fn map_broker_addr(mut self, route_addr: &str, dial: &str) -> Self {
+        self.broker_addr_map
+            .push((route_addr.to_owned(), dial.to_owned()));
+        self
+    }
+
+    /// The address to dial for the broker a route names `addr`.
+    pub fn dial_addr<'a>(&'a self, addr: &'a str) -> &'a str {
+        self.broker_addr_map
+            .iter()
+            .find(|(from, _)| from == addr)
+            .map_or(addr, |(_, to)| to.as_str())
     }
 
     /// The topic as sent on the wire (namespace applied).

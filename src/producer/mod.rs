@@ -158,7 +158,8 @@ impl BrokerState {
         }
         // Connect while holding this broker's lock: concurrent senders to the same broker wait for
         // one connect instead of racing several.
-        let c = Arc::new(Connection::connect(&self.addr, &inner.cfg.connection)?);
+        let dial = inner.cfg.dial_addr(&self.addr);
+        let c = Arc::new(Connection::connect(dial, &inner.cfg.connection)?);
         log::debug!("broker connected addr={}", self.addr);
         *guard = Some(Arc::clone(&c));
         Ok(c)
@@ -183,7 +184,10 @@ impl BrokerState {
                         break c;
                     }
                 }
-                None => break DirectConnection::connect(&self.addr, &inner.cfg.connection)?,
+                None => {
+                    let dial = inner.cfg.dial_addr(&self.addr);
+                    break DirectConnection::connect(dial, &inner.cfg.connection)?;
+                }
             }
         };
         let r = conn.invoke(cmd, timeout);
