@@ -1153,6 +1153,7 @@ impl Bridge {
             batch_size: cfg.batch_size.max(1),
             max_batch_bytes: producer.config().max_batch_bytes,
             groups: HashMap::new(),
+            topics: HashMap::new(),
             order: Vec::new(),
             kick: bounded(1),
             max_busy: match cfg.queue_strategy {
@@ -1437,7 +1438,28 @@ fn check_routes(producer: &Producer, topics: &[String]) -> Result<(), BridgeErro
 // ------------------------------------------------------------------------------------------------
 // Dispatcher
 
+/// A group: (the topic's number in [`Dispatcher::topics`], the queue bucket). Copy, so the per-message
+/// path allocates no key.
+type GroupKey = (u32, u64);
+
+/// What the dispatcher knows of one target topic.
+struct TopicSlot {
+    id: u32,
+    /// Writable queues in the cached route (`None` while no route is cached), and when it was read.
+    queues: Option<u64>,
+    read_at: Instant,
+}
+
+/// While groups gather behind requests in flight, how often the dispatcher looks at the channel
+/// for groups that filled up (it is woken at once by every completion).
+const GATHER_POLL: Duration = Duration::from_millis(1);
+
+/// How long the dispatcher uses a topic's queue count before it reads the route cache again.
+const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
+
 struct Group {
+    /// The group's topic (the dispatcher's key holds only its number).
+    topic: String,
     msgs: Vec<Message>,
     metas: Vec<Meta>,
     bytes: usize,
@@ -1452,9 +1474,11 @@ struct Dispatcher {
     producer: Producer,
     batch_size: usize,
     max_batch_bytes: usize,
-    groups: HashMap<(String, u64), Group>,
+    groups: HashMap<GroupKey, Group>,
+    /// Target topics by name, numbered for [`GroupKey`].
+    topics: HashMap<String, TopicSlot>,
     /// Group keys in first-use order, so flushes keep the arrival order across groups.
-    order: Vec<(String, u64)>,
+    order: Vec<GroupKey>,
     /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
     kick: (Sender<()>, Receiver<()>),
     /// A group that is not full is sent only while fewer of its requests than this are in flight;
@@ -1476,6 +1500,25 @@ impl Dispatcher {
             never()
         };
         loop {
+            if !self.order.is_empty() {
+                // Groups are gathering behind requests in flight: new events only join them, so
+                // there is no need to wake for each one. Wake for a completion, or every
+                // GATHER_POLL to send groups that filled up meanwhile.
+                select! {
+                    recv(stop) -> _ => break,
+                    recv(self.kick.1) -> _ => {}
+                    recv(hold_tick) -> _ => {
+                        let due = self.shared.hold.as_ref().map(|h| h.take_due(Instant::now()));
+                        for out in due.unwrap_or_default() {
+                            self.add(out);
+                        }
+                    }
+                    recv(ticker) -> _ => self.log_stats(),
+                    default(GATHER_POLL) => {}
+                }
+                self.collect(&rx);
+                continue;
+            }
             select! {
                 recv(rx) -> out => match out {
                     Ok(out) => self.add(out),
@@ -1533,7 +1576,7 @@ impl Dispatcher {
 
     /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
     fn flush_ready(&mut self) {
-        let ready: Vec<(String, u64)> = self
+        let ready: Vec<GroupKey> = self
             .order
             .iter()
             .filter(|gk| {
@@ -1548,20 +1591,39 @@ impl Dispatcher {
         }
     }
 
-    fn group_key(&self, out: &Outgoing) -> (String, u64) {
-        let bucket = match (self.shared.strategy, &out.meta.client_id) {
-            (QueueStrategy::KeyDispatch, Some(cid)) => {
-                let h = key_hash(cid.as_bytes());
-                let wire = self.producer.config().wire_topic(&out.msg.topic);
-                match self.producer.routes().cached(&wire) {
-                    Some(info) if !info.queues.is_empty() => h % info.queues.len() as u64,
-                    // Route not known yet: group only this client's messages.
-                    _ => h | (1 << 63),
-                }
+    fn group_key(&mut self, out: &Outgoing) -> GroupKey {
+        let key_dispatch = self.shared.strategy == QueueStrategy::KeyDispatch;
+        let now = Instant::now();
+        let slot = match self.topics.get_mut(out.msg.topic.as_str()) {
+            Some(slot) => slot,
+            None => {
+                let id = self.topics.len() as u32;
+                self.topics
+                    .entry(out.msg.topic.clone())
+                    .or_insert(TopicSlot {
+                        id,
+                        queues: None,
+                        read_at: now - QUEUE_COUNT_TTL * 2,
+                    })
             }
+        };
+        if key_dispatch && now.saturating_duration_since(slot.read_at) >= QUEUE_COUNT_TTL {
+            let wire = self.producer.config().wire_topic(&out.msg.topic);
+            slot.queues = self
+                .producer
+                .routes()
+                .cached(&wire)
+                .map(|info| info.queues.len() as u64)
+                .filter(|&n| n > 0);
+            slot.read_at = now;
+        }
+        let bucket = match (key_dispatch, &out.meta.client_id, slot.queues) {
+            (true, Some(cid), Some(n)) => key_hash(cid.as_bytes()) % n,
+            // Route not known yet: group only this client's messages.
+            (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),
             _ => u64::MAX,
         };
-        (out.msg.topic.clone(), bucket)
+        (slot.id, bucket)
     }
 
     fn add(&mut self, out: Outgoing) {
@@ -1574,7 +1636,8 @@ impl Dispatcher {
         if full {
             self.flush(&gk);
         }
-        let g = self.groups.entry(gk.clone()).or_insert_with(|| Group {
+        let g = self.groups.entry(gk).or_insert_with(|| Group {
+            topic: out.msg.topic.clone(),
             msgs: Vec::new(),
             metas: Vec::new(),
             bytes: 0,
@@ -1583,7 +1646,7 @@ impl Dispatcher {
         });
         if g.msgs.is_empty() {
             g.key = out.meta.client_id.clone();
-            self.order.push(gk.clone());
+            self.order.push(gk);
         }
         g.bytes += rec;
         g.msgs.push(out.msg);
@@ -1600,7 +1663,7 @@ impl Dispatcher {
         }
     }
 
-    fn flush(&mut self, gk: &(String, u64)) {
+    fn flush(&mut self, gk: &GroupKey) {
         let Some(g) = self.groups.get_mut(gk) else {
             return;
         };
@@ -1621,7 +1684,7 @@ impl Dispatcher {
             let _ = kick.try_send(());
         };
         self.order.retain(|k| k != gk);
-        let topic = gk.0.clone();
+        let topic = g.topic.clone();
         let shared = Arc::clone(&self.shared);
         let key_bytes = match self.shared.strategy {
             QueueStrategy::KeyDispatch => key.as_deref().map(str::as_bytes),
@@ -1708,7 +1771,7 @@ impl Dispatcher {
 }
 
 /// Undoes a group's in-flight count for a request the producer refused (its callback never runs).
-fn release(groups: &HashMap<(String, u64), Group>, gk: &(String, u64)) {
+fn release(groups: &HashMap<GroupKey, Group>, gk: &GroupKey) {
     if let Some(g) = groups.get(gk) {
         g.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
