@@ -1,10 +1,13 @@
-//! Bridge benchmark against a running RocketMQ. Three figures, measured in the same run:
+//! Bridge benchmark against a running RocketMQ. Figures measured in the same run:
 //!
 //! 1. `producer_batch100`: the producer's own async batch throughput (batches of 100 messages of
-//!    the size the bridge's JSON has), the reference.
+//!    the size the bridge's JSON has, round-robin, unordered), the reference; and
+//!    `producer_batch100_keyed`: the same with 16 ordering keys, so the producer keeps one batch in
+//!    flight per queue, the constraint the bridge's default `key_dispatch` ordering has too.
 //! 2. `run_async_batch100`: `rocketmq-bridge run --input FILE` as a child process on N
-//!    `message.publish` lines with `produce = async`, `producer.batch_size = 100`; wall time from
-//!    spawn to exit (start, route check, parse, format, send, drain) and the child's peak RSS.
+//!    `message.publish` lines (16 client ids) with `produce = async`, `producer.batch_size = 100`,
+//!    once with the default `queue_strategy = key_dispatch` and once with `roundrobin`; wall time
+//!    from spawn to exit (start, route check, parse, format, send, drain) and the child's peak RSS.
 //! 3. `sync1` / `sync8`: events per second through the library in sync mode with 1 and 8 host
 //!    threads.
 //!
@@ -16,7 +19,7 @@
 use bytes::Bytes;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
 use rocketmq_bridge::message::Message;
-use rocketmq_bridge::producer::{Producer, ProducerConfig};
+use rocketmq_bridge::producer::{Producer, ProducerConfig, QueueStrategy};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -43,9 +46,18 @@ fn event_line(i: usize) -> String {
     )
 }
 
-fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize) -> f64 {
+/// The producer's own async batch throughput. `keyed`: each batch carries an ordering key (one of
+/// 16, like the bridge's client ids under `key_dispatch`), so the producer keeps one batch in flight
+/// per queue, as it must for ordered sends; otherwise batches go round-robin, unordered.
+fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize, keyed: bool) -> f64 {
+    let strategy = if keyed {
+        QueueStrategy::KeyHash
+    } else {
+        QueueStrategy::RoundRobin
+    };
     let p =
-        Producer::start(ProducerConfig::new(&[ns], "bench_bridge_ref")).expect("start producer");
+        Producer::start(ProducerConfig::new(&[ns], "bench_bridge_ref").queue_strategy(strategy))
+            .expect("start producer");
     let _ = p.send(Message::new(topic, vec![b'x'; body_len]));
     let done = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -65,7 +77,9 @@ fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize) -> f64 {
             }
             d.fetch_add(k, Ordering::Release);
         });
-        if p.send_batch_async(msgs, None, cb).is_err() {
+        let key = format!("client-{}", (sent / 100) % 16);
+        let key = keyed.then_some(key.as_bytes());
+        if p.send_batch_async(msgs, key, cb).is_err() {
             failed.fetch_add(k, Ordering::Relaxed);
             done.fetch_add(k, Ordering::Release);
         }
@@ -84,7 +98,7 @@ fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize) -> f64 {
     n as f64 / secs
 }
 
-fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize) -> (f64, u64, bool) {
+fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize, strategy: &str) -> (f64, u64, bool) {
     let dir = std::env::temp_dir().join(format!("bench_bridge_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("events.ndjson");
@@ -100,6 +114,7 @@ fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize) -> (f64, u64, bool
         format!(
             "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\nbridge.rocket.producer.batch_size = 100\n\
              bridge.rocket.stats_interval = 0s\nbridge.rocket.drain_timeout = 120s\n\
+             bridge.rocket.producer.queue_strategy = {strategy}\n\
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"sensors/#\", \"topic\": \"{topic}\"}}\n"
         ),
     )
@@ -213,16 +228,26 @@ fn main() {
 
     // Create the topic (auto-creation) before timing anything.
     sync_run(&ns, &topic, 100, 1);
-    let reference = producer_batch(&ns, &topic, n, body.len());
+    let reference = producer_batch(&ns, &topic, n, body.len(), false);
     println!(
-        "producer_batch100   {n:>9} msgs   {reference:>10.0} msgs/s   body {} bytes",
+        "producer_batch100   {n:>9} msgs   {reference:>10.0} msgs/s   body {} bytes, round-robin (unordered)",
         body.len()
     );
-    let (run_rate, rss, ok) = run_binary(&bin, &ns, &topic, n);
+    let keyed_ref = producer_batch(&ns, &topic, n, body.len(), true);
+    println!(
+        "producer_batch100_keyed {n:>5} msgs   {keyed_ref:>10.0} msgs/s   16 ordering keys: one batch in flight per queue"
+    );
+    let (run_rate, rss, ok) = run_binary(&bin, &ns, &topic, n, "key_dispatch");
     let ratio = run_rate / reference;
     println!(
-        "run_async_batch100  {n:>9} events {run_rate:>10.0} events/s ({:.0}% of producer) peak RSS {rss} KiB exit ok={ok}",
-        ratio * 100.0
+        "run_async_batch100  {n:>9} events {run_rate:>10.0} events/s key_dispatch ({:.0}% of producer, {:.0}% of keyed producer) peak RSS {rss} KiB exit ok={ok}",
+        ratio * 100.0,
+        run_rate / keyed_ref * 100.0
+    );
+    let (rr_rate, rr_rss, rr_ok) = run_binary(&bin, &ns, &topic, n, "roundrobin");
+    println!(
+        "run_async_batch100  {n:>9} events {rr_rate:>10.0} events/s roundrobin ({:.0}% of producer) peak RSS {rr_rss} KiB exit ok={rr_ok}",
+        rr_rate / reference * 100.0
     );
     let (s1, f1) = sync_run(&ns, &topic, n_sync, 1);
     println!("sync1               {n_sync:>9} events {s1:>10.0} events/s failed {f1}");
@@ -233,8 +258,13 @@ fn main() {
     );
     println!(
         "{{\"bench\":\"bridge\",\"events\":{n},\"producer_batch100_msgs_per_s\":{reference:.0},\
-         \"run_async_batch100_events_per_s\":{run_rate:.0},\"ratio\":{ratio:.3},\"run_peak_rss_kib\":{rss},\
-         \"run_ok\":{ok},\"sync1_events_per_s\":{s1:.0},\"sync8_events_per_s\":{s8:.0},\"sync_failed\":{}}}",
+         \"producer_batch100_keyed_msgs_per_s\":{keyed_ref:.0},\
+         \"run_async_batch100_events_per_s\":{run_rate:.0},\"ratio\":{ratio:.3},\
+         \"ratio_vs_keyed\":{:.3},\"run_peak_rss_kib\":{rss},\"run_ok\":{ok},\
+         \"run_roundrobin_events_per_s\":{rr_rate:.0},\"ratio_roundrobin\":{:.3},\
+         \"run_roundrobin_peak_rss_kib\":{rr_rss},\"run_roundrobin_ok\":{rr_ok},\"sync1_events_per_s\":{s1:.0},\"sync8_events_per_s\":{s8:.0},\"sync_failed\":{}}}",
+        run_rate / keyed_ref,
+        rr_rate / reference,
         f1 + f8
     );
 }
