@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{scale, suffix, Cluster};
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
 use rocketmq_bridge::cli::status;
 use rocketmq_bridge::consumer::PullConsumer;
@@ -35,23 +35,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn full() -> bool {
     std::env::var("TEST_SCALE").as_deref() == Ok("full")
-}
-
-fn scale(ci: usize, full_size: usize) -> usize {
-    if full() {
-        full_size
-    } else {
-        ci
-    }
-}
-
-fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    format!("{}_{n}", std::process::id())
 }
 
 fn tmp(name: &str) -> PathBuf {
