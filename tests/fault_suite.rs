@@ -151,6 +151,15 @@ fn spawn_bridge(config: &std::path::Path, log: &std::path::Path) -> BridgeProc {
     BridgeProc { child, stdin }
 }
 
+/// The peak resident set size of a process so far (VmHWM), in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
@@ -246,11 +255,14 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
     let mut bridge_killed = false;
     let mut restart_written = 0u64;
     let mut kill_written = 0u64;
+    // The bridge binary's peak RSS, per process (before its SIGKILL, and at the end of input).
+    let mut peaks: Vec<Option<u64>> = Vec::new();
     for (k, &at) in broker_at.iter().enumerate() {
         if !bridge_killed && bridge_kill_at <= at {
             wait_written(bridge_kill_at);
             let mut g = proc.lock().unwrap();
             kill_written = written.load(Ordering::SeqCst);
+            peaks.push(vm_hwm_kib(g.child.id()));
             g.child.kill().unwrap();
             g.child.wait().unwrap();
             *g = spawn_bridge(&config, &log);
@@ -275,6 +287,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         wait_written(bridge_kill_at);
         let mut g = proc.lock().unwrap();
         kill_written = written.load(Ordering::SeqCst);
+        peaks.push(vm_hwm_kib(g.child.id()));
         g.child.kill().unwrap();
         g.child.wait().unwrap();
         *g = spawn_bridge(&config, &log);
@@ -306,9 +319,14 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
     // End of input: the bridge sends what its spool holds and exits.
     let st = {
         let mut g = proc.lock().unwrap();
+        peaks.push(vm_hwm_kib(g.child.id()));
         drop(g.stdin.take());
         wait_exit(&mut g.child, Duration::from_secs(300))
     };
+    println!(
+        "bridge binary peak RSS (KiB) per process, before its SIGKILL and at end of input: {peaks:?} \
+         (buffer.max_bytes {budget}, spool write buffer 256 KiB)"
+    );
     let stderr = std::fs::read_to_string(&log).unwrap_or_default();
     let summary = stderr
         .lines()
@@ -630,8 +648,10 @@ fn spool_off_run(
     let report = bridge.shutdown(Duration::from_secs(20));
     println!(
         "{label}: rate {rate}/s, budget {budget}, drop_new, retry.max_hold {max_hold}; broker kills {} \
-         (outages {outages:?}); refused at send {refused}",
-        outages.len()
+         (outages {outages:?}); refused at send {refused}; test process peak RSS {:?} KiB (bridge \
+         and test harness, before the read-back)",
+        outages.len(),
+        vm_hwm_kib(std::process::id())
     );
     check_accounting(label, &c, &topic, &loss_topic, &prefix, n, &report)
 }
