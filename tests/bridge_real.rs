@@ -405,10 +405,10 @@ fn shutdown_reports_every_message_that_could_not_be_sent() {
     // A frozen broker (SIGSTOP) keeps every message in flight until the shutdown deadline. (A
     // killed one refuses connections, and a send may then fail fast, before the shutdown begins:
     // such a message is counted as failed but is not in the shutdown's list.)
-    let pid = std::fs::read_to_string(c.dir().join("broker-1.pid")).unwrap();
+    let pid = c.broker_pid(0).to_string();
     let signal = |sig: &str| {
         let st = std::process::Command::new("kill")
-            .args([sig, pid.trim()])
+            .args([sig, pid.as_str()])
             .status()
             .unwrap();
         assert!(st.success(), "kill {sig} {pid}");

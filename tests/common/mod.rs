@@ -249,6 +249,21 @@ impl Cluster {
         );
     }
 
+    /// The pid of broker `i` (0-based): `broker-<n>.pid` (rocketmq-rust) or `broker-<n>/pid` (the
+    /// Java script's, the JVM's own pid).
+    pub fn broker_pid(&self, i: usize) -> u32 {
+        let n = i + 1;
+        let files = [
+            self.dir.join(format!("broker-{n}.pid")),
+            self.dir.join(format!("broker-{n}/pid")),
+        ];
+        files
+            .iter()
+            .find_map(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid file for broker {n} in {}", self.dir.display()))
+    }
+
     /// Kills broker `i` (0-based) with SIGKILL.
     pub fn kill_broker(&self, i: usize) {
         self.run("kill-broker", i, &["--signal", "KILL"]);
