@@ -168,7 +168,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(window);
     let scenarios = opt("--scenarios").unwrap_or_else(|| "sync1,sync8,async,batch100".into());
-    let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group").async_window(256);
+    // --no-unique-ids: no UNIQ_KEY on the messages (as rocketmq-client-go sends batch members),
+    // to compare like with like; the default, like the Java client, gives every message one.
+    let unique_ids = !args.iter().any(|a| a == "--no-unique-ids");
+    let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group")
+        .async_window(256)
+        .unique_ids(unique_ids);
     let p = Producer::start(cfg).expect("start producer");
     let topic = format!("BenchTopic{}", std::process::id());
     // Warm up: create the topic and the connection.

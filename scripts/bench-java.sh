@@ -67,7 +67,9 @@ common="--namesrv $ns --messages $messages --scenarios $scenarios"
 java_cp="$root/bench/peer/java/target/classes:$(cat bench/peer/java/target/classpath.txt)"
 warm=()
 [ "$warmup" -gt 0 ] && warm=(--warmup-cmd-sub "--messages $messages " "--messages $warmup ")
-ours_cmd="$root/target/release/examples/bench_producer"
+# BENCH_OURS_EXTRA: extra arguments for ours only, e.g. --no-unique-ids (no UNIQ_KEY per message,
+# as the Go client sends batch members) to compare like with like.
+ours_cmd="$root/target/release/examples/bench_producer ${BENCH_OURS_EXTRA:-}"
 java_cmd="java ${PEER_JAVA_OPTS:-} -cp $java_cp rocketmqbridge.peer.Bench"
 go_cmd="$root/bench/peer/go/peer-bench"
 if [ "$rss_per_scenario" = 1 ]; then

@@ -56,6 +56,12 @@ pub struct ProducerConfig {
     pub queue_capacity: usize,
     /// What an async send does when a broker's queue is full. Defaults to [`WindowFullPolicy::Block`].
     pub window_full: WindowFullPolicy,
+    /// Whether each message gets a client-side unique id (the `UNIQ_KEY` property) when it has
+    /// none. Defaults to true, as the Java client does (also for every member of a batch). Off,
+    /// messages carry only the broker's offset message id, as `rocketmq-client-go` sends batch
+    /// members; the Java broker then also builds no index entry for the id, which is most of its
+    /// per-message cost in a batch.
+    pub unique_ids: bool,
     /// How long a broker that just failed is avoided. Defaults to 5 s.
     pub broker_avoid: Duration,
     /// Heartbeat period to each connected broker (0 disables). Defaults to 30 s.
@@ -104,6 +110,7 @@ impl ProducerConfig {
             async_window: 64,
             queue_capacity: 128,
             window_full: WindowFullPolicy::Block,
+            unique_ids: true,
             broker_avoid: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(30),
             namespace: None,
@@ -123,6 +130,11 @@ impl ProducerConfig {
     /// Sets [`ProducerConfig::attempt_timeout`].
     pub fn attempt_timeout(mut self, d: Duration) -> Self {
         self.attempt_timeout = d;
+        self
+    }
+    /// Sets [`ProducerConfig::unique_ids`].
+    pub fn unique_ids(mut self, on: bool) -> Self {
+        self.unique_ids = on;
         self
     }
     /// Sets [`ProducerConfig::retries`].

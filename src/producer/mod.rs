@@ -407,6 +407,7 @@ impl Inner {
         for m in &mut msgs {
             let id = match m.unique_key() {
                 Some(id) => id.to_owned(),
+                None if !self.cfg.unique_ids => String::new(),
                 None => {
                     let id = self.ids.next_id();
                     m.properties.push(crate::message::PROPERTY_UNIQ_KEY, &id);
@@ -453,7 +454,11 @@ impl Inner {
                 batch: !single,
                 properties,
                 body,
-                msg_ids: ids.join(","),
+                msg_ids: if ids.iter().all(String::is_empty) {
+                    String::new()
+                } else {
+                    ids.join(",")
+                },
                 flag,
             },
             key_hash: key.map(key_hash),

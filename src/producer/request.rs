@@ -132,10 +132,17 @@ pub(crate) fn classify_response(
         .ext("queueId")
         .and_then(|s| s.parse().ok())
         .unwrap_or(mq.queue_id);
+    let offset_msg_id = resp.ext("msgId").unwrap_or("").to_owned();
+    // Without client-side ids (`ProducerConfig::unique_ids` off) the broker's ids are the ids.
+    let msg_id = if prepared.msg_ids.is_empty() {
+        offset_msg_id.clone()
+    } else {
+        prepared.msg_ids.clone()
+    };
     Outcome::Stored(SendResult {
         status,
-        msg_id: prepared.msg_ids.clone(),
-        offset_msg_id: resp.ext("msgId").unwrap_or("").to_owned(),
+        msg_id,
+        offset_msg_id,
         queue: MessageQueue {
             topic: mq.topic.clone(),
             broker_name: mq.broker_name.clone(),
