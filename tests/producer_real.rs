@@ -358,3 +358,32 @@ fn oversized_message_is_refused_before_sending_and_handed_back() {
     assert_eq!(e.messages.len(), 1);
     assert_eq!(e.messages[0].body.len(), 1025);
 }
+
+#[test]
+fn without_unique_ids_the_broker_ids_are_the_message_ids() {
+    let c = Cluster::start(1, 1);
+    let p = Producer::start(
+        ProducerConfig::new(&[c.namesrv.as_str()], "test_noid_group").unique_ids(false),
+    )
+    .unwrap();
+    let topic = unique_topic("ProdNoId");
+    let single = p
+        .send(Message::new(topic.as_str(), "one").with_keys(&["k1"]))
+        .unwrap();
+    assert!(!single.msg_id.is_empty());
+    assert_eq!(single.msg_id, single.offset_msg_id);
+    let batch: Vec<Message> = (0..5)
+        .map(|i| Message::new(topic.as_str(), format!("b{i}")).with_keys(&[&format!("kb{i}")]))
+        .collect();
+    let r = p.send_batch(batch, None).unwrap();
+    assert_eq!(r.msg_id, r.offset_msg_id);
+    let got = read_back(&c.namesrv, &topic, 6);
+    assert_eq!(got.len(), 6);
+    let mut keys: Vec<&str> = got
+        .iter()
+        .filter_map(|m| m.properties.get("KEYS"))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["k1", "kb0", "kb1", "kb2", "kb3", "kb4"]);
+    // (rocketmq-rust 1.0 adds a UNIQ_KEY of its own to a message that has none; Java does not.)
+}
