@@ -252,24 +252,29 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         .map(|k| n * (2 + 5 * k as u64) / (5 * broker_kills as u64 + 3))
         .collect();
     let bridge_kill_at = n * 11 / 20;
+    // SIGKILLs the bridge once `bridge_kill_at` lines were written and restarts it on the spool;
+    // returns the lines written at the kill and at the restart.
+    let kill_and_restart_bridge = |peaks: &mut Vec<Option<u64>>| {
+        wait_written(bridge_kill_at);
+        let mut g = proc.lock().unwrap();
+        let kill_written = written.load(Ordering::SeqCst);
+        peaks.push(vm_hwm_kib(g.child.id()));
+        g.child.kill().unwrap();
+        g.child.wait().unwrap();
+        *g = spawn_bridge(&config, &log);
+        let restart_written = written.load(Ordering::SeqCst);
+        drop(g);
+        println!("bridge SIGKILLed after {kill_written} lines written; restarted on the spool");
+        (kill_written, restart_written)
+    };
     let mut bridge_killed = false;
-    let mut restart_written = 0u64;
-    let mut kill_written = 0u64;
+    let (mut kill_written, mut restart_written) = (0u64, 0u64);
     // The bridge binary's peak RSS, per process (before its SIGKILL, and at the end of input).
     let mut peaks: Vec<Option<u64>> = Vec::new();
     for (k, &at) in broker_at.iter().enumerate() {
         if !bridge_killed && bridge_kill_at <= at {
-            wait_written(bridge_kill_at);
-            let mut g = proc.lock().unwrap();
-            kill_written = written.load(Ordering::SeqCst);
-            peaks.push(vm_hwm_kib(g.child.id()));
-            g.child.kill().unwrap();
-            g.child.wait().unwrap();
-            *g = spawn_bridge(&config, &log);
-            restart_written = written.load(Ordering::SeqCst);
-            drop(g);
+            (kill_written, restart_written) = kill_and_restart_bridge(&mut peaks);
             bridge_killed = true;
-            println!("bridge SIGKILLed after {kill_written} lines written; restarted on the spool");
         }
         wait_written(at);
         let t = Instant::now();
@@ -284,16 +289,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         );
     }
     if !bridge_killed {
-        wait_written(bridge_kill_at);
-        let mut g = proc.lock().unwrap();
-        kill_written = written.load(Ordering::SeqCst);
-        peaks.push(vm_hwm_kib(g.child.id()));
-        g.child.kill().unwrap();
-        g.child.wait().unwrap();
-        *g = spawn_bridge(&config, &log);
-        restart_written = written.load(Ordering::SeqCst);
-        drop(g);
-        println!("bridge SIGKILLed after {kill_written} lines written; restarted on the spool");
+        (kill_written, restart_written) = kill_and_restart_bridge(&mut peaks);
     }
     let failed_writes = writer.join().unwrap();
     // The running binary serves its metrics and health.
