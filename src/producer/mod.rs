@@ -77,10 +77,10 @@ pub(crate) struct Inner {
     housekeeping: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
-/// Per broker master address.
 /// Idle direct connections kept per broker for sync sends.
 const MAX_IDLE_DIRECT: usize = 16;
 
+/// Per broker master address.
 pub(crate) struct BrokerState {
     addr: String,
     conn: Mutex<Option<Arc<Connection>>>,
@@ -115,6 +115,16 @@ impl Job {
     }
 
     /// The error for a job that ran out of attempts or time.
+    /// `kind`, unless an earlier attempt's outcome was unknown: then that (the message may be
+    /// stored), as [`Job::exhausted`] reports it.
+    fn unknown_or(&self, kind: SendErrorKind) -> SendErrorKind {
+        if self.maybe_stored.is_some() {
+            self.exhausted()
+        } else {
+            kind
+        }
+    }
+
     fn exhausted(&self) -> SendErrorKind {
         if let Some((broker, detail)) = &self.maybe_stored {
             return SendErrorKind::OutcomeUnknown {
@@ -578,11 +588,7 @@ impl Inner {
             let (mq, addr, default_topic) = match self.plan(&mut job) {
                 Ok(p) => p,
                 Err(kind) => {
-                    let kind = if job.maybe_stored.is_some() {
-                        job.exhausted()
-                    } else {
-                        kind
-                    };
+                    let kind = job.unknown_or(kind);
                     return Err(SendError::new(kind, job.prepared.messages));
                 }
             };
@@ -667,11 +673,7 @@ impl Inner {
         let (mq, addr, default_topic) = match self.plan(&mut job) {
             Ok(p) => p,
             Err(kind) => {
-                let kind = if job.maybe_stored.is_some() {
-                    job.exhausted()
-                } else {
-                    kind
-                };
+                let kind = job.unknown_or(kind);
                 if retry {
                     job.complete(Err(kind));
                     return Ok(());
@@ -747,11 +749,7 @@ impl Inner {
             leftovers.extend(w.finish(until, b));
         }
         for job in leftovers {
-            let kind = if job.maybe_stored.is_some() {
-                job.exhausted()
-            } else {
-                SendErrorKind::Closed
-            };
+            let kind = job.unknown_or(SendErrorKind::Closed);
             job.complete(Err(kind));
         }
         for b in &brokers {

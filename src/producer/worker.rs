@@ -126,11 +126,7 @@ impl WorkerRef {
                 job = j;
                 if retry {
                     // The worker is gone (closing): report, never drop.
-                    let kind = if job.maybe_stored.is_some() {
-                        job.exhausted()
-                    } else {
-                        kind
-                    };
+                    let kind = job.unknown_or(kind);
                     job.complete(Err(kind));
                     Ok(())
                 } else {
@@ -304,11 +300,7 @@ impl Ctx {
             .chain(self.retries.try_iter())
             .chain(self.jobs.try_iter());
         for job in queued {
-            let kind = if job.maybe_stored.is_some() {
-                job.exhausted()
-            } else {
-                SendErrorKind::Closed
-            };
+            let kind = job.unknown_or(SendErrorKind::Closed);
             job.complete(Err(kind));
             n += 1;
         }
