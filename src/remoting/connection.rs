@@ -476,8 +476,7 @@ impl Connection {
     }
 
     fn close_inner(&self) -> bool {
-        self.shared.closing.store(true, Ordering::SeqCst);
-        self.shared.kill();
+        self.abort();
         match self.reader.lock().take() {
             Some(h) => h.join().is_ok(),
             None => true,
@@ -590,12 +589,17 @@ fn dispatch(shared: &Shared, cmd: RemotingCommand) {
         cmd.code,
         cmd.opaque
     );
-    let resp = RemotingCommand::response_to(
-        &cmd,
-        REQUEST_CODE_NOT_SUPPORTED,
-        Some(format!(" request type {} not supported", cmd.code)),
-    );
-    if let Err(e) = shared.write_frame(&resp) {
+    if let Err(e) = shared.write_frame(&not_supported(&cmd)) {
         log::debug!("answer to peer request failed addr={}: {e}", shared.addr);
     }
+}
+
+/// The answer to a request the peer sent us: code 3 with Java's remark, as Java answers a code it
+/// has no processor for (reference §12).
+pub(crate) fn not_supported(req: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::response_to(
+        req,
+        REQUEST_CODE_NOT_SUPPORTED,
+        Some(format!(" request type {} not supported", req.code)),
+    )
 }

@@ -17,9 +17,8 @@
 //! mistaken for the next request's.
 
 use super::codec::{self, FrameLimits};
-use super::codes::REQUEST_CODE_NOT_SUPPORTED;
 use super::command::RemotingCommand;
-use super::connection::{open_stream, ConnectionConfig};
+use super::connection::{not_supported, open_stream, ConnectionConfig};
 use super::error::Error;
 use bytes::BytesMut;
 use std::io::{self, Read, Write};
@@ -100,7 +99,7 @@ impl DirectConnection {
                         "direct connection closed by peer while idle addr={}",
                         self.addr
                     );
-                    self.broken = true;
+                    self.break_off();
                     return false;
                 }
                 Ok(n) => {
@@ -109,6 +108,7 @@ impl DirectConnection {
                         match codec::decode_frame(&mut self.rbuf, &self.limits) {
                             Ok(Some(cmd)) => {
                                 if self.handle_other(cmd).is_err() {
+                                    self.break_off();
                                     return false;
                                 }
                             }
@@ -118,7 +118,7 @@ impl DirectConnection {
                                     "direct connection decode error addr={}: {e}",
                                     self.addr
                                 );
-                                self.broken = true;
+                                self.break_off();
                                 return false;
                             }
                         }
@@ -128,7 +128,7 @@ impl DirectConnection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("direct connection error while idle addr={}: {e}", self.addr);
-                    self.broken = true;
+                    self.break_off();
                     return false;
                 }
             }
@@ -199,15 +199,12 @@ impl DirectConnection {
                     Ok(Some(cmd)) => {
                         if self.handle_other(cmd).is_err() {
                             // Our request left whole; its answer can no longer be read.
-                            return Err(Error::ConnectionClosed {
-                                addr: self.addr.clone(),
-                                request_sent: true,
-                            });
+                            return Err(self.lost_after_send());
                         }
                     }
                     Ok(None) => break,
                     Err(source) => {
-                        self.broken = true;
+                        self.break_off();
                         return Err(Error::Decode {
                             addr: self.addr.clone(),
                             source,
@@ -227,23 +224,13 @@ impl DirectConnection {
                 let t = Duration::from_millis(remaining.as_millis() as u64 + 1);
                 if let Err(e) = self.stream.set_read_timeout(Some(t)) {
                     log::debug!("direct connection set_read_timeout addr={}: {e}", self.addr);
-                    self.broken = true;
-                    return Err(Error::ConnectionClosed {
-                        addr: self.addr.clone(),
-                        request_sent: true,
-                    });
+                    return Err(self.lost_after_send());
                 }
                 self.read_timeout = Some(t);
             }
             let want = codec::read_hint(&self.rbuf, &self.limits, DIRECT_READ_CHUNK);
             match self.stream.read(&mut self.chunk[..want]) {
-                Ok(0) => {
-                    self.broken = true;
-                    return Err(Error::ConnectionClosed {
-                        addr: self.addr.clone(),
-                        request_sent: true,
-                    });
-                }
+                Ok(0) => return Err(self.lost_after_send()),
                 Ok(n) => self.rbuf.extend_from_slice(&self.chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -254,12 +241,7 @@ impl DirectConnection {
                 Err(e) => {
                     // The request left whole: whether the peer acted on it is unknown.
                     log::debug!("direct connection read error addr={}: {e}", self.addr);
-                    self.broken = true;
-                    let _ = self.stream.shutdown(Shutdown::Both);
-                    return Err(Error::ConnectionClosed {
-                        addr: self.addr.clone(),
-                        request_sent: true,
-                    });
+                    return Err(self.lost_after_send());
                 }
             }
         }
@@ -286,19 +268,28 @@ impl DirectConnection {
             );
             return Ok(());
         }
-        let resp = RemotingCommand::response_to(
-            &cmd,
-            REQUEST_CODE_NOT_SUPPORTED,
-            Some(format!(" request type {} not supported", cmd.code)),
-        );
         let mut out = BytesMut::with_capacity(256);
-        codec::encode_frame(&resp, &mut out, &self.limits).map_err(Error::Encode)?;
+        codec::encode_frame(&not_supported(&cmd), &mut out, &self.limits).map_err(Error::Encode)?;
         self.stream.write_all(&out).map_err(|e| self.fail_io(e))
     }
 
-    fn fail_io(&mut self, source: io::Error) -> Error {
+    /// Marks the connection unusable and closes the socket.
+    fn break_off(&mut self) {
         self.broken = true;
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// The request left whole but its answer can no longer be read: outcome unknown.
+    fn lost_after_send(&mut self) -> Error {
+        self.break_off();
+        Error::ConnectionClosed {
+            addr: self.addr.clone(),
+            request_sent: true,
+        }
+    }
+
+    fn fail_io(&mut self, source: io::Error) -> Error {
+        self.break_off();
         Error::Io {
             addr: self.addr.clone(),
             source,
@@ -306,8 +297,7 @@ impl DirectConnection {
     }
 
     fn fail_timeout(&mut self, opaque: i32, started: Instant) -> Error {
-        self.broken = true;
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.break_off();
         Error::Timeout {
             addr: self.addr.clone(),
             opaque,
