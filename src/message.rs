@@ -340,30 +340,39 @@ impl Properties {
     /// [`Properties::encode`].
     pub fn set(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        if !valid_part(name) || !valid_part(value) {
-            if self.invalid.is_none() {
-                self.invalid = Some(name.to_owned());
-            }
+        if self.refuse_invalid(name, value) {
             return;
         }
         self.put(name, value);
     }
 
+    /// True (and the name remembered for `encode`) when `name` or `value` cannot be stored.
+    fn refuse_invalid(&mut self, name: &str, value: &str) -> bool {
+        let bad = !valid_part(name) || !valid_part(value);
+        if bad {
+            self.invalid.get_or_insert_with(|| name.to_owned());
+        }
+        bad
+    }
+
+    /// Appends `name 0x01 value 0x02`.
+    fn append(&mut self, name: &str, value: &str) {
+        self.buf.reserve(name.len() + value.len() + 2);
+        self.buf.push_str(name);
+        self.buf.push(NAME_VALUE_SEPARATOR);
+        self.buf.push_str(value);
+        self.buf.push(PROPERTY_SEPARATOR);
+    }
+
     /// `set` for a valid name and a value without 0x02 (a value with 0x01 marks the properties
     /// unencodable).
     fn put(&mut self, name: &str, value: &str) {
-        if value.contains(NAME_VALUE_SEPARATOR) && self.invalid.is_none() {
-            self.invalid = Some(name.to_owned());
+        if value.contains(NAME_VALUE_SEPARATOR) {
+            self.invalid.get_or_insert_with(|| name.to_owned());
         }
         match self.find(name) {
             Some((_, sep, end)) => self.buf.replace_range(sep + 1..end, value),
-            None => {
-                self.buf.reserve(name.len() + value.len() + 2);
-                self.buf.push_str(name);
-                self.buf.push(NAME_VALUE_SEPARATOR);
-                self.buf.push_str(value);
-                self.buf.push(PROPERTY_SEPARATOR);
-            }
+            None => self.append(name, value),
         }
     }
 
@@ -375,20 +384,9 @@ impl Properties {
             self.get(name).is_none(),
             "push of an existing property {name}"
         );
-        if !valid_part(name) || value.is_empty() || value.contains(PROPERTY_SEPARATOR) {
-            if self.invalid.is_none() {
-                self.invalid = Some(name.to_owned());
-            }
-            return;
+        if !self.refuse_invalid(name, value) {
+            self.append(name, value);
         }
-        if value.contains(NAME_VALUE_SEPARATOR) && self.invalid.is_none() {
-            self.invalid = Some(name.to_owned());
-        }
-        self.buf.reserve(name.len() + value.len() + 2);
-        self.buf.push_str(name);
-        self.buf.push(NAME_VALUE_SEPARATOR);
-        self.buf.push_str(value);
-        self.buf.push(PROPERTY_SEPARATOR);
     }
 
     /// Removes `name`, returning its value.

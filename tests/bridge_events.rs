@@ -6,6 +6,7 @@ use rocketmq_bridge::bridge::format::now_ms;
 use rocketmq_bridge::bridge::{
     format_event, message_properties, Event, EventErrorKind, EventKind, PayloadEncoding,
 };
+use rocketmq_bridge::message::Properties;
 use std::path::PathBuf;
 
 const NODE: &str = "emqx@127.0.0.1";
@@ -200,37 +201,34 @@ fn format_appends_to_the_buffer() {
 
 #[test]
 fn message_properties_carry_known_mqtt_metadata() {
+    fn pairs(p: &Properties) -> Vec<(&str, &str)> {
+        p.iter().collect()
+    }
     let ev = Event::message_publish("c1", "sensors/1/temp", Bytes::new(), 1).with_retain(true);
     assert_eq!(
-        message_properties(&ev),
+        pairs(&message_properties(&ev)),
         vec![
-            ("mqtt_event", "message.publish".to_owned()),
-            ("mqtt_client_id", "c1".to_owned()),
-            ("mqtt_topic", "sensors/1/temp".to_owned()),
-            ("mqtt_qos", "1".to_owned()),
-            ("mqtt_retain", "true".to_owned()),
+            ("mqtt_event", "message.publish"),
+            ("mqtt_client_id", "c1"),
+            ("mqtt_topic", "sensors/1/temp"),
+            ("mqtt_qos", "1"),
+            ("mqtt_retain", "true"),
         ]
     );
     let conn = Event::client_connected("c9", Some("u".into()));
     assert_eq!(
-        message_properties(&conn),
-        vec![
-            ("mqtt_event", "client.connected".to_owned()),
-            ("mqtt_client_id", "c9".to_owned())
-        ]
+        pairs(&message_properties(&conn)),
+        vec![("mqtt_event", "client.connected"), ("mqtt_client_id", "c9")]
     );
     assert_eq!(
-        message_properties(&Event::new(EventKind::MessageAcked)),
-        vec![("mqtt_event", "message.acked".to_owned())]
+        pairs(&message_properties(&Event::new(EventKind::MessageAcked))),
+        vec![("mqtt_event", "message.acked")]
     );
     // RocketMQ's property separators cannot be carried; such a value is left out.
     let odd = Event::message_publish("c\u{1}x", "t\u{2}", Bytes::new(), 0);
     assert_eq!(
-        message_properties(&odd),
-        vec![
-            ("mqtt_event", "message.publish".to_owned()),
-            ("mqtt_qos", "0".to_owned())
-        ]
+        pairs(&message_properties(&odd)),
+        vec![("mqtt_event", "message.publish"), ("mqtt_qos", "0")]
     );
 }
 

@@ -40,8 +40,8 @@
 //! | `mqtt_retain`    | `true` or `false`                       | known (message events)      |
 //!
 //! RocketMQ separates properties with the bytes 0x01 and 0x02, so a value containing either is left
-//! out of the properties (it is still in the JSON body), as is an empty value (an empty client id). So is a value longer than
-//! [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a 32 KiB limit, and an MQTT
+//! out of the properties (it is still in the JSON body), as is an empty value (an empty client id).
+//! So is a value longer than [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a 32 KiB limit, and an MQTT
 //! topic may be up to 64 KiB.
 
 use super::event::{Event, EventKind};
@@ -147,31 +147,13 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The MQTT metadata of `ev` as RocketMQ user properties (see the [module docs](self)).
-pub fn message_properties(ev: &Event) -> Vec<(&'static str, String)> {
+/// The MQTT metadata of `ev` as RocketMQ user properties (see the [module docs](self)), in the order
+/// [`write_message_properties`] appends them to a message.
+pub fn message_properties(ev: &Event) -> Properties {
     let mut props = Properties::new();
     write_message_properties(ev, &mut props);
     props
-        .iter()
-        .map(|(k, v)| {
-            let name = MQTT_PROPERTY_NAMES
-                .iter()
-                .find(|n| **n == k)
-                .copied()
-                .unwrap_or("");
-            (name, v.to_owned())
-        })
-        .collect()
 }
-
-/// The names [`write_message_properties`] sets, in its order.
-const MQTT_PROPERTY_NAMES: [&str; 5] = [
-    "mqtt_event",
-    "mqtt_client_id",
-    "mqtt_topic",
-    "mqtt_qos",
-    "mqtt_retain",
-];
 
 /// Appends the MQTT metadata of `ev` (as [`message_properties`] lists it) to `props` directly,
 /// without an allocation per entry; `props` must not hold these names yet.
