@@ -41,8 +41,8 @@
 //!
 //! RocketMQ separates properties with the bytes 0x01 and 0x02, so a value containing either is left
 //! out of the properties (it is still in the JSON body), as is an empty value (an empty client id).
-//! So is a value longer than [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a 32 KiB limit, and an MQTT
-//! topic may be up to 64 KiB.
+//! So is a value longer than [`MAX_PROPERTY_VALUE_LEN`] bytes: all properties of a message share a
+//! 32 KiB limit, and an MQTT topic may be up to 64 KiB.
 
 use super::event::{Event, EventKind};
 use crate::message::Properties;
