@@ -1508,10 +1508,7 @@ impl Dispatcher {
                     recv(stop) -> _ => break,
                     recv(self.kick.1) -> _ => {}
                     recv(hold_tick) -> _ => {
-                        let due = self.shared.hold.as_ref().map(|h| h.take_due(Instant::now()));
-                        for out in due.unwrap_or_default() {
-                            self.add(out);
-                        }
+                        self.add_due_held();
                     }
                     recv(ticker) -> _ => self.log_stats(),
                     default(GATHER_POLL) => {}
@@ -1527,14 +1524,8 @@ impl Dispatcher {
                 recv(stop) -> _ => break,
                 recv(self.kick.1) -> _ => {}
                 recv(hold_tick) -> _ => {
-                    // Held messages that are due go back into their groups, in failure order.
-                    let due = self.shared.hold.as_ref().map(|h| h.take_due(Instant::now()));
-                    let due = due.unwrap_or_default();
-                    if due.is_empty() {
+                    if !self.add_due_held() {
                         continue;
-                    }
-                    for out in due {
-                        self.add(out);
                     }
                 }
                 recv(ticker) -> _ => {
@@ -1551,6 +1542,22 @@ impl Dispatcher {
         }
         self.flush_all();
         self.log_stats();
+    }
+
+    /// Puts held messages that are due back into their groups, in failure order; false when none
+    /// was due.
+    fn add_due_held(&mut self) -> bool {
+        let due = self
+            .shared
+            .hold
+            .as_ref()
+            .map(|h| h.take_due(Instant::now()));
+        let due = due.unwrap_or_default();
+        let any = !due.is_empty();
+        for out in due {
+            self.add(out);
+        }
+        any
     }
 
     /// Takes whatever else is waiting (up to MAX_COLLECT) and sends the groups that are ready.
