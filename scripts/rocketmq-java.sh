@@ -39,6 +39,8 @@ BROKER_OPTS=${RMQ_BROKER_JAVA_OPTS:--Xms256m -Xmx256m -Xss512k -XX:MaxDirectMemo
 
 die() { echo "rocketmq-java.sh: $*" >&2; exit 1; }
 log() { echo "rocketmq-java.sh: $*" >&2; }
+# shellcheck source=store-place.sh
+. "$(dirname "${BASH_SOURCE[0]}")/store-place.sh"
 now_ms() { date +%s%3N; }
 
 version_of() {
@@ -241,9 +243,10 @@ EOF
 }
 
 start_broker_proc() {
-    local i=$1 wd="$DIR/broker-$1" p="BROKER_PORT_$1" name
+    local i=$1 wd="$DIR/broker-$1" p="BROKER_PORT_$1" name store
     name="broker-$(letter "$i")"
-    mkdir -p "$wd/store"
+    place_store "$wd"
+    store=$(store_dir "$wd")
     cat >"$wd/broker.conf" <<EOF
 brokerClusterName=$CLUSTER_NAME
 brokerName=$name
@@ -259,8 +262,8 @@ autoCreateTopicEnable=true
 autoCreateSubscriptionGroup=true
 registerNameServerPeriod=10000
 rocketmqHome=$wd/rmqhome
-storePathRootDir=$wd/store
-storePathCommitLog=$wd/store/commitlog
+storePathRootDir=$store
+storePathCommitLog=$store/commitlog
 mappedFileSizeCommitLog=33554432
 mappedFileSizeConsumeQueue=600000
 maxHashSlotNum=50000
@@ -371,11 +374,14 @@ stop_proc() {
 }
 
 stop_all() {
-    local i
-    for ((i = 1; i <= BROKER_COUNT; i++)); do stop_proc "$DIR/broker-$i" TERM & done
-    wait
-    for ((i = 1; i <= NAMESRV_COUNT; i++)); do stop_proc "$DIR/namesrv-$i" TERM & done
-    wait
+    local i waits=()
+    # Waits name the stoppers: after a failed start the servers are children of this shell too, and a bare
+    # `wait` would wait for them.
+    for ((i = 1; i <= BROKER_COUNT; i++)); do stop_proc "$DIR/broker-$i" TERM & waits+=($!); done
+    ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
+    waits=()
+    for ((i = 1; i <= NAMESRV_COUNT; i++)); do stop_proc "$DIR/namesrv-$i" TERM & waits+=($!); done
+    ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +440,7 @@ start)
     } >"$DIR/java.state"
     load_state
     # A failed start leaves nothing running.
-    trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed, stopping what was started"; stop_all; fi' EXIT
+    trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed, stopping what was started"; stop_all; remove_stores "$DIR"; fi' EXIT
     t0=$(now_ms)
     for ((i = 1; i <= NS_N; i++)); do start_namesrv_proc "$i"; done
     for ((i = 1; i <= NS_N; i++)); do p="NS_PORT_$i"; wait_until "namesrv-$i" alive_ready "127.0.0.1:${!p}"; done
@@ -458,6 +464,7 @@ stop)
     [ -f "$DIR/java.state" ] || { log "nothing to stop in $DIR"; exit 0; }
     load_state
     stop_all
+    remove_stores "$DIR"
     log "stopped $DIR"
     ;;
 kill-broker)

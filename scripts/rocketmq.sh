@@ -33,12 +33,17 @@ CLUSTER=TestCluster
 READY_TIMEOUT=${RMQ_READY_TIMEOUT:-90}
 MAX_LIFETIME=${RMQ_MAX_LIFETIME:-7200}
 STOP_WAIT=15
+# Broker files are preallocated: 64 MiB commit log segments and 30,000-entry consume queue files keep a test
+# broker's store near 70 MB instead of 300 MB (RMQ_COMMITLOG_BYTES changes the first).
+COMMITLOG_BYTES=${RMQ_COMMITLOG_BYTES:-67108864}
 
 die() {
     echo "rocketmq.sh: $*" >&2
     exit 1
 }
 log() { echo "rocketmq.sh: $*" >&2; }
+# shellcheck source=store-place.sh
+. "$SCRIPT_DIR/store-place.sh"
 
 usage() {
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -203,7 +208,15 @@ env_get() { sed -n "s/^$1=//p" "$DIR/env" | head -n1; }
 
 broker_letter() { printf "\\x$(printf %x $((96 + $1)))"; }
 
-log_tail() { [ -f "$1" ] && tail -n 30 "$1" | sed 's/^/    | /' >&2 || true; }
+# log_tail LOG: the last lines of a server log, the lines naming why a start was rolled back, and how full
+# the disk is (a nearly full disk is the usual reason a broker stops during startup).
+log_tail() {
+    [ -f "$1" ] || return 0
+    tail -n 30 "$1" | sed 's/^/    | /' >&2 || true
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -e 'cause=' -e 'panicked' -e 'in use' -e 'disk capacity' -e 'ERROR' |
+        tail -n 5 | sed 's/^/    ! /' >&2 || true
+    log "the disk under $(dirname "$1") is $(fs_used_pct "$(dirname "$1")")% used"
+}
 
 # ---------------------------------------------------------------------------------------------------------------
 # one name server / one broker
@@ -249,15 +262,16 @@ start_namesrv_proc() {
 
 write_broker_config() {
     local i=$1
-    local port=$2 ha=$3 name=$4 d="$DIR/broker-$i"
-    mkdir -p "$d/store"
+    local port=$2 ha=$3 name=$4 d="$DIR/broker-$i" store
+    place_store "$d"
+    store=$(store_dir "$d")
     cat >"$d/broker.toml" <<EOF
 [broker]
 namesrvAddr = "$NAMESRV_LIST"
 brokerIp1 = "127.0.0.1"
 brokerIp2 = "127.0.0.1"
 listenPort = $port
-storePathRootDir = "$d/store"
+storePathRootDir = "$store"
 autoCreateTopicEnable = true
 autoCreateSubscriptionGroup = true
 [broker.brokerServerConfig]
@@ -272,11 +286,11 @@ defaultTopicQueueNums = 4
 storeType = "LocalFile"
 brokerRole = "ASYNC_MASTER"
 flushDiskType = "ASYNC_FLUSH"
-storePathRootDir = "$d/store"
+storePathRootDir = "$store"
 haListenAddress = "127.0.0.1"
 haListenPort = $ha
-mappedFileSizeCommitLog = 268435456
-mappedFileSizeConsumeQueue = 6000000
+mappedFileSizeCommitLog = $COMMITLOG_BYTES
+mappedFileSizeConsumeQueue = 600000
 maxHashSlotNum = 50000
 maxIndexNum = 200000
 EOF
@@ -395,12 +409,20 @@ cmd_start() {
 cmd_stop() {
     [ -n "$DIR" ] || die "stop needs --dir DIR"
     [ -d "$DIR" ] || return 0
-    local f
+    local f kind waits
     # Brokers first (they unregister from the name servers), then name servers; all in parallel, each bounded.
-    for f in "$DIR"/broker-*.pid; do [ -e "$f" ] && stop_pidfile "$f" TERM & done
-    wait
-    for f in "$DIR"/namesrv-*.pid; do [ -e "$f" ] && stop_pidfile "$f" TERM & done
-    wait
+    # Waits name the stoppers: when a failed start stops its own cluster, the servers and the watchdog are
+    # children of this shell too, and a bare `wait` would wait for them (the watchdog for hours).
+    for kind in broker namesrv; do
+        waits=()
+        for f in "$DIR"/"$kind"-*.pid; do
+            [ -e "$f" ] || continue
+            stop_pidfile "$f" TERM &
+            waits+=($!)
+        done
+        ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
+    done
+    remove_stores "$DIR"
     if [ -z "${RMQ_FROM_WATCHDOG:-}" ] && [ -f "$DIR/watchdog.pid" ]; then
         kill "$(cat "$DIR/watchdog.pid")" 2>/dev/null || true
     fi

@@ -28,11 +28,20 @@ fi
 # A packaged mosquitto may start a system broker on 1883; the tests start their own on free ports.
 systemctl stop mosquitto 2>/dev/null || true
 
+# A hung test must fail the run, not outlast it: each cargo test run has a bound (seconds; the full sizes
+# need more, so TEST_SCALE=full doubles them).
+if [ "${TEST_SCALE:-}" = full ]; then
+    export TEST_TIMEOUT_RUST=${TEST_TIMEOUT_RUST:-5400} TEST_TIMEOUT_JAVA=${TEST_TIMEOUT_JAVA:-3000}
+fi
+# Brokers refuse a nearly full disk (see scripts/store-place.sh); say how full it is.
+df -h . /dev/shm 2>/dev/null | sed 's/^/test.sh: /' || true
+
 if [[ ",$suites," == *",rust,"* ]]; then
     echo "=== all tests, rocketmq-rust 1.0 broker"
-    RMQ_IMPL=rust cargo test --locked --workspace
+    RMQ_IMPL=rust timeout --kill-after=30 "${TEST_TIMEOUT_RUST:-2400}" cargo test --locked --workspace
 fi
 if [[ ",$suites," == *",java5,"* ]]; then
     echo "=== integration suites, Apache RocketMQ 5.5.0 (Java) broker"
-    RMQ_IMPL=java5 cargo test --locked --test remoting_real --test producer_real --test bridge_real
+    RMQ_IMPL=java5 timeout --kill-after=30 "${TEST_TIMEOUT_JAVA:-1200}" \
+        cargo test --locked --test remoting_real --test producer_real --test bridge_real
 fi
