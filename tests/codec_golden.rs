@@ -500,15 +500,28 @@ fn decoded_goldens_round_trip_through_the_encoder() {
     }
 }
 
-/// Writes the seed corpus of the fuzz targets: `cargo test --test codec_golden -- --ignored write_fuzz_seeds`.
+/// The fuzz targets' seed corpus (`fuzz/corpus/`) holds exactly these goldens and hand-written
+/// seeds, byte for byte. `WRITE_FUZZ_SEEDS=1 cargo test --test codec_golden fuzz_seeds` rewrites it
+/// after the goldens changed.
 #[test]
-#[ignore]
-fn write_fuzz_seeds() {
+fn fuzz_seeds_match_the_goldens() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let write = |target: &str, name: &str, bytes: &[u8]| {
+    let rewrite = std::env::var_os("WRITE_FUZZ_SEEDS").is_some();
+    let mut goldens_checked = 0usize;
+    let mut write = |target: &str, name: &str, bytes: &[u8]| {
         let d = root.join(target);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(name), bytes).unwrap();
+        if rewrite {
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), bytes).unwrap();
+        } else {
+            let on_disk = std::fs::read(d.join(name))
+                .unwrap_or_else(|e| panic!("fuzz/corpus/{target}/{name}: {e}"));
+            assert_eq!(
+                on_disk, bytes,
+                "fuzz/corpus/{target}/{name} differs from its golden"
+            );
+        }
+        goldens_checked += usize::from(name.starts_with("golden_"));
     };
     for g in goldens() {
         write("decode_frame", &format!("golden_{}", g.name), &g.bytes);
@@ -550,4 +563,21 @@ fn write_fuzz_seeds() {
         &spec("00000019 01000015 0000 00 0000 00000000 00000000 00000000 00000000"),
     );
     write("decode_frame", "too_large", &spec("80000000 00000000"));
+    // Crashers (`crash_*`) and fuzzer finds sit next to the seeds; only `golden_*` must all come
+    // from a golden.
+    let on_disk: usize = ["decode_frame", "decode_header_json", "decode_header_binary"]
+        .iter()
+        .flat_map(|t| std::fs::read_dir(root.join(t)).unwrap())
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("golden_")
+        })
+        .count();
+    assert_eq!(
+        on_disk, goldens_checked,
+        "fuzz/corpus holds golden_ seeds no golden writes"
+    );
 }
