@@ -8,8 +8,10 @@
 # used. Stores are removed when the cluster is stopped (RMQ_KEEP_STORE=1 keeps those on disk); logs and
 # configs stay in DIR.
 
-# fs_used_pct PATH: how full PATH's file system is, in percent (empty when unknown).
-fs_used_pct() { df -P "$1" 2>/dev/null | awk 'NR == 2 { sub("%", "", $5); print $5 }'; }
+# fs_used_pct PATH: how full PATH's file system is, in percent, counted as the brokers count it: all but
+# the space available to us is used (so root's reserved blocks count as used, unlike df's Use%). Empty when
+# unknown.
+fs_used_pct() { df -P "$1" 2>/dev/null | awk 'NR == 2 && $2 > 0 { print int(100 - $4 * 100 / $2) }'; }
 
 # place_store BROKER_DIR: creates BROKER_DIR/store (a directory, or a link into /dev/shm) unless it exists.
 place_store() {

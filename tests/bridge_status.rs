@@ -46,7 +46,8 @@ fn status_without_an_endpoint_is_an_error_naming_the_cause() {
     let (code, _, stderr) = status(&["--addr", &format!("127.0.0.1:{port}")]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("/health"), "{stderr}");
-    let dir = std::env::temp_dir().join(format!("bridge-status-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bridge-status-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("no-metrics.conf");
     std::fs::write(&conf, "bridge.rocket.produce = async\n").unwrap();

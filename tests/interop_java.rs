@@ -28,8 +28,11 @@ fn tool_dir() -> PathBuf {
 
 /// Runs `cmd` to completion within `limit`, returning stdout; panics with stderr on failure.
 fn run_bounded(mut cmd: Command, what: &str, limit: Duration) -> String {
-    let out_path =
-        std::env::temp_dir().join(format!("rmq-interop-{}-{}.out", std::process::id(), what));
+    let out_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "rmq-interop-{}-{}.out",
+        std::process::id(),
+        what
+    ));
     let err_path = out_path.with_extension("err");
     let out = std::fs::File::create(&out_path).unwrap();
     let err = std::fs::File::create(&err_path).unwrap();
@@ -129,7 +132,8 @@ fn run_java(args: &[&str], what: &str) -> Vec<Value> {
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rmq-interop-{}-{name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rmq-interop-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
