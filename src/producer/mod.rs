@@ -424,7 +424,9 @@ impl Inner {
                     id
                 }
             };
-            if m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
+            // A batch carries WAIT once, in its envelope; members repeating it would only cost the
+            // broker a property parse per message when it indexes them (Go's client sends none).
+            if !batch && m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
                 m.properties.push(crate::message::PROPERTY_WAIT, "true");
             }
             ids.push(id);
