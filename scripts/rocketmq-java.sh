@@ -375,13 +375,14 @@ stop_proc() {
 
 stop_all() {
     local i waits=()
-    # Waits name the stoppers: after a failed start the servers are children of this shell too, and a bare
-    # `wait` would wait for them.
+    # Stops brokers, then name servers, then removes the stores. Waits name the stoppers: after a failed
+    # start the servers are children of this shell too, and a bare `wait` would wait for them.
     for ((i = 1; i <= BROKER_COUNT; i++)); do stop_proc "$DIR/broker-$i" TERM & waits+=($!); done
     ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
     waits=()
     for ((i = 1; i <= NAMESRV_COUNT; i++)); do stop_proc "$DIR/namesrv-$i" TERM & waits+=($!); done
     ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
+    remove_stores "$DIR"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -440,7 +441,7 @@ start)
     } >"$DIR/java.state"
     load_state
     # A failed start leaves nothing running.
-    trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed, stopping what was started"; stop_all; remove_stores "$DIR"; fi' EXIT
+    trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed, stopping what was started"; stop_all; fi' EXIT
     t0=$(now_ms)
     for ((i = 1; i <= NS_N; i++)); do start_namesrv_proc "$i"; done
     for ((i = 1; i <= NS_N; i++)); do p="NS_PORT_$i"; wait_until "namesrv-$i" alive_ready "127.0.0.1:${!p}"; done
@@ -464,7 +465,6 @@ stop)
     [ -f "$DIR/java.state" ] || { log "nothing to stop in $DIR"; exit 0; }
     load_state
     stop_all
-    remove_stores "$DIR"
     log "stopped $DIR"
     ;;
 kill-broker)

@@ -29,12 +29,13 @@ fi
 systemctl stop mosquitto 2>/dev/null || true
 
 # A hung test must fail the run, not outlast it: each cargo test run has a bound (seconds; the full sizes
-# need more, so TEST_SCALE=full doubles them).
+# need more, so TEST_SCALE=full raises them).
 if [ "${TEST_SCALE:-}" = full ]; then
     export TEST_TIMEOUT_RUST=${TEST_TIMEOUT_RUST:-5400} TEST_TIMEOUT_JAVA=${TEST_TIMEOUT_JAVA:-3000}
 fi
-# Brokers refuse a nearly full disk (see scripts/store-place.sh); say how full it is.
-df -h . /dev/shm 2>/dev/null | sed 's/^/test.sh: /' || true
+# Brokers refuse a nearly full disk and may store in /dev/shm (see scripts/store-place.sh); say how
+# much of both there is.
+{ df -h . /dev/shm; free -m; } 2>/dev/null | sed 's/^/test.sh: /' || true
 
 if [[ ",$suites," == *",rust,"* ]]; then
     echo "=== all tests, rocketmq-rust 1.0 broker"

@@ -59,8 +59,7 @@ pub struct ProducerConfig {
     /// Whether each message gets a client-side unique id (the `UNIQ_KEY` property) when it has
     /// none. Defaults to true, as the Java client does (also for every member of a batch). Off,
     /// messages carry only the broker's offset message id, as `rocketmq-client-go` sends batch
-    /// members; the Java broker then also builds no index entry for the id, which is most of its
-    /// per-message cost in a batch.
+    /// members, and the broker builds no index entry for the id.
     pub unique_ids: bool,
     /// How long a broker that just failed is avoided. Defaults to 5 s.
     pub broker_avoid: Duration,

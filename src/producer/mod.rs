@@ -114,7 +114,6 @@ impl Job {
         }
     }
 
-    /// The error for a job that ran out of attempts or time.
     /// `kind`, unless an earlier attempt's outcome was unknown: then that (the message may be
     /// stored), as [`Job::exhausted`] reports it.
     fn unknown_or(&self, kind: SendErrorKind) -> SendErrorKind {
@@ -125,6 +124,7 @@ impl Job {
         }
     }
 
+    /// The error for a job that ran out of attempts or time.
     fn exhausted(&self) -> SendErrorKind {
         if let Some((broker, detail)) = &self.maybe_stored {
             return SendErrorKind::OutcomeUnknown {
