@@ -367,8 +367,14 @@ fn oversized_message_is_refused_before_sending_and_handed_back() {
 #[test]
 fn without_unique_ids_the_broker_ids_are_the_message_ids() {
     let c = Cluster::start(1, 1);
+    // No retry after a slow answer: the first send creates the topic, which a cold Java broker on a busy
+    // machine has taken over a second to answer; a retry after the default 1 s attempt timeout
+    // then stores it twice (at-least-once, as documented), and this test counts exactly.
     let p = Producer::start(
-        ProducerConfig::new(&[c.namesrv.as_str()], "test_noid_group").unique_ids(false),
+        ProducerConfig::new(&[c.namesrv.as_str()], "test_noid_group")
+            .unique_ids(false)
+            .send_timeout(Duration::from_secs(30))
+            .attempt_timeout(Duration::from_secs(30)),
     )
     .unwrap();
     let topic = unique_topic("ProdNoId");
