@@ -1,20 +1,27 @@
 //! Bridge benchmark against a running RocketMQ. Figures measured in the same run:
 //!
-//! 1. `producer_batch100`: the producer's own async batch throughput (batches of 100 messages of
-//!    the size the bridge's JSON has, round-robin, unordered), the reference; and
-//!    `producer_batch100_keyed`: the same with 16 ordering keys, so the producer keeps one batch in
-//!    flight per queue, the constraint the bridge's default `key_dispatch` ordering has too.
+//! 1. `producer_batch100`: the producer's own async batch throughput, the reference: batches of
+//!    100 of the messages the bridge sends for the input (the same JSON body, a key like the
+//!    bridge's and the MQTT properties), round-robin, unordered. Beside it, for context,
+//!    `producer_batch100_plain` (a body of that length with a key only) and
+//!    `producer_batch100_keyed` (the bridge's messages with 16 ordering keys, so the producer keeps
+//!    one batch in flight per ordering lane, the constraint `key_dispatch` has too).
 //! 2. `run_async_batch100`: `rocketmq-bridge run --input FILE` as a child process on N
 //!    `message.publish` lines (16 client ids) with `produce = async`, `producer.batch_size = 100`,
 //!    once with the default `queue_strategy = key_dispatch` and once with `roundrobin`; wall time
 //!    from spawn to exit (start, route check, parse, format, send, drain) and the child's peak RSS.
+//!    The input file is written and synced before anything is timed.
 //! 3. `sync1` / `sync8`: events per second through the library in sync mode with 1 and 8 host
 //!    threads.
 //!
-//! Prints one line per figure, then one JSON line.
+//! With `--rounds R` both runs repeat R times on the same broker. Its speed drifts as its store
+//! grows, so every run is bracketed by reference runs (ref, key_dispatch, ref, roundrobin, ref,
+//! ...) and its ratio is taken against the mean of the two around it; the figures are medians over
+//! the rounds. Prints one line per figure and round, then one JSON line.
 //!
 //! `cargo build --release --bin rocketmq-bridge --example bench_bridge &&
-//!  target/release/examples/bench_bridge --namesrv ADDR [--events N] [--sync-events N] [--bin PATH]`
+//!  target/release/examples/bench_bridge --namesrv ADDR [--events N] [--sync-events N] [--rounds R]
+//!  [--bin PATH]`
 
 use bytes::Bytes;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
@@ -37,6 +44,17 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
 fn event_line(i: usize) -> String {
     format!(
         "{{\"event\":\"message.publish\",\"client_id\":\"client-{}\",\"username\":\"user\",\"topic\":\"sensors/{}/data\",\"payload\":\"{}\",\"qos\":1,\"retain\":false}}\n",
@@ -46,10 +64,42 @@ fn event_line(i: usize) -> String {
     )
 }
 
+/// What the producer reference sends: the bridge's own messages (the JSON body of an event line,
+/// a key like the bridge's and the MQTT properties), or a plain body of that length with a key only.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Bridge,
+    Plain,
+}
+
+/// The bridge's message for event line `i`: its JSON body, and its key and MQTT properties.
+fn bridge_message(topic: &str, i: usize) -> Message {
+    let ev = Event::from_json_line(event_line(i).trim_end(), 1).unwrap();
+    let mut body = Vec::new();
+    rocketmq_bridge::bridge::format_event(
+        &ev,
+        "rocketmq_bridge@bench",
+        Default::default(),
+        &mut body,
+    );
+    let mut msg =
+        Message::new(topic, body).with_keys(&[&format!("rocketmq_bridge-19acb2f0c1e-{i}")]);
+    rocketmq_bridge::bridge::write_message_properties(&ev, &mut msg.properties);
+    msg
+}
+
 /// The producer's own async batch throughput. `keyed`: each batch carries an ordering key (one of
 /// 16, like the bridge's client ids under `key_dispatch`), so the producer keeps one batch in flight
-/// per queue, as it must for ordered sends; otherwise batches go round-robin, unordered.
-fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize, keyed: bool) -> f64 {
+/// per ordering lane, as it must for ordered sends; otherwise batches go round-robin, unordered.
+/// The messages are built before the clock starts.
+fn producer_batch(
+    ns: &str,
+    topic: &str,
+    n: usize,
+    body_len: usize,
+    keyed: bool,
+    shape: Shape,
+) -> f64 {
     let strategy = if keyed {
         QueueStrategy::KeyHash
     } else {
@@ -61,13 +111,24 @@ fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize, keyed: bool)
     let _ = p.send(Message::new(topic, vec![b'x'; body_len]));
     let done = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
+    // One message per client id, cloned in the timed loop (a shared body, a copied property text)
+    // with its own key.
+    let templates: Vec<Message> = (0..16).map(|i| bridge_message(topic, i)).collect();
     let t0 = Instant::now();
     let mut sent = 0;
     while sent < n {
         let k = 100.min(n - sent);
-        let msgs = (0..k)
-            .map(|i| {
-                Message::new(topic, vec![b'x'; body_len]).with_keys(&[&format!("ref-{}", sent + i)])
+        let msgs = (sent..sent + k)
+            .map(|i| match shape {
+                Shape::Plain => {
+                    Message::new(topic, vec![b'x'; body_len]).with_keys(&[&format!("ref-{i}")])
+                }
+                Shape::Bridge => {
+                    let mut m = templates[i % 16].clone();
+                    m.properties
+                        .set("KEYS", format!("rocketmq_bridge-19acb2f0c1e-{i}"));
+                    m
+                }
             })
             .collect();
         let (d, f) = (Arc::clone(&done), Arc::clone(&failed));
@@ -98,16 +159,25 @@ fn producer_batch(ns: &str, topic: &str, n: usize, body_len: usize, keyed: bool)
     n as f64 / secs
 }
 
-fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize, strategy: &str) -> (f64, u64, bool) {
-    let dir = std::env::temp_dir().join(format!("bench_bridge_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("events.ndjson");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for i in 0..n {
-            f.write_all(event_line(i).as_bytes()).unwrap();
-        }
+/// Writes the `n` event lines to `input` and syncs the file, so that no writeback of it competes
+/// with the broker during a timed run.
+fn write_input(input: &std::path::Path, n: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(input).unwrap());
+    for i in 0..n {
+        f.write_all(event_line(i).as_bytes()).unwrap();
     }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+fn run_binary(
+    bin: &PathBuf,
+    dir: &std::path::Path,
+    ns: &str,
+    topic: &str,
+    n: usize,
+    strategy: &str,
+) -> (f64, u64, bool) {
+    let input = dir.join("events.ndjson");
     let conf = dir.join("bridge.conf");
     std::fs::write(
         &conf,
@@ -156,7 +226,6 @@ fn run_binary(bin: &PathBuf, ns: &str, topic: &str, n: usize, strategy: &str) ->
     for l in tail.into_iter().rev() {
         eprintln!("{l}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     (n as f64 / secs, peak, status.success())
 }
 
@@ -215,6 +284,10 @@ fn main() {
             .unwrap()
             .join("rocketmq-bridge")
     });
+    let rounds: usize = opt("--rounds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let topic = format!("BenchBridge{}", std::process::id());
     // The bridge's JSON for one event line, for a like-for-like reference.
     let ev = Event::from_json_line(event_line(0).trim_end(), 1).unwrap();
@@ -226,28 +299,70 @@ fn main() {
         &mut body,
     );
 
+    let dir = std::env::temp_dir().join(format!("bench_bridge_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_input(&dir.join("events.ndjson"), n);
     // Create the topic (auto-creation) before timing anything.
     sync_run(&ns, &topic, 100, 1);
-    let reference = producer_batch(&ns, &topic, n, body.len(), false);
+    let plain = producer_batch(&ns, &topic, n, body.len(), false, Shape::Plain);
     println!(
-        "producer_batch100   {n:>9} msgs   {reference:>10.0} msgs/s   body {} bytes, round-robin (unordered)",
+        "producer_batch100_plain {n:>5} msgs   {plain:>10.0} msgs/s   body {} bytes of 'x', a key and no other property, round-robin",
         body.len()
     );
-    let keyed_ref = producer_batch(&ns, &topic, n, body.len(), true);
+    let keyed_ref = producer_batch(&ns, &topic, n, body.len(), true, Shape::Bridge);
     println!(
-        "producer_batch100_keyed {n:>5} msgs   {keyed_ref:>10.0} msgs/s   16 ordering keys: one batch in flight per queue"
+        "producer_batch100_keyed {n:>5} msgs   {keyed_ref:>10.0} msgs/s   the bridge's messages, 16 ordering keys"
     );
-    let (run_rate, rss, ok) = run_binary(&bin, &ns, &topic, n, "key_dispatch");
-    let ratio = run_rate / reference;
+    // The broker's speed drifts as its store grows (measured: 135,000 msgs/s for the reference on a
+    // fresh broker, 117,000 after 5 million messages), so every bridge run is bracketed by a
+    // reference run before and after it, and its ratio is taken against their mean:
+    // ref KD ref RR ref KD ref RR ref ...
+    let reference_run = |label: &str| {
+        let r = producer_batch(&ns, &topic, n, body.len(), false, Shape::Bridge);
+        println!(
+            "{label}: producer_batch100   {n:>9} msgs   {r:>10.0} msgs/s   the bridge's messages (body {} bytes, key, MQTT properties), round-robin",
+            body.len()
+        );
+        r
+    };
+    let mut prev_ref = reference_run("round 1");
+    let (mut refs, mut kds, mut rrs) = (vec![prev_ref], Vec::new(), Vec::new());
+    let (mut kd_ratios, mut rr_ratios) = (Vec::new(), Vec::new());
+    let (mut rss, mut rr_rss, mut ok, mut rr_ok) = (0, 0, true, true);
+    for r in 1..=rounds {
+        let (kd, kd_rss, kd_ok) = run_binary(&bin, &dir, &ns, &topic, n, "key_dispatch");
+        let mid_ref = reference_run(&format!("round {r}"));
+        let kd_ratio = kd / ((prev_ref + mid_ref) / 2.0);
+        println!(
+            "round {r}: run_async_batch100  {n:>9} events {kd:>10.0} events/s key_dispatch ({:.1}% of the mean of the references around it) peak RSS {kd_rss} KiB exit ok={kd_ok}",
+            kd_ratio * 100.0
+        );
+        let (rr, rr_peak, rr_exit) = run_binary(&bin, &dir, &ns, &topic, n, "roundrobin");
+        let next_ref = reference_run(&format!("round {r}"));
+        let rr_ratio = rr / ((mid_ref + next_ref) / 2.0);
+        println!(
+            "round {r}: run_async_batch100  {n:>9} events {rr:>10.0} events/s roundrobin ({:.1}% of the mean of the references around it) peak RSS {rr_peak} KiB exit ok={rr_exit}",
+            rr_ratio * 100.0
+        );
+        prev_ref = next_ref;
+        refs.extend([mid_ref, next_ref]);
+        kds.push(kd);
+        rrs.push(rr);
+        kd_ratios.push(kd_ratio);
+        rr_ratios.push(rr_ratio);
+        rss = rss.max(kd_rss);
+        rr_rss = rr_rss.max(rr_peak);
+        ok &= kd_ok;
+        rr_ok &= rr_exit;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (reference, run_rate, rr_rate) = (median(&refs), median(&kds), median(&rrs));
+    let (ratio, rr_ratio) = (median(&kd_ratios), median(&rr_ratios));
     println!(
-        "run_async_batch100  {n:>9} events {run_rate:>10.0} events/s key_dispatch ({:.0}% of producer, {:.0}% of keyed producer) peak RSS {rss} KiB exit ok={ok}",
+        "median of {rounds} round(s): producer_batch100 {reference:.0} msgs/s; key_dispatch {run_rate:.0} events/s, {:.1}% of producer ({:.1}% of keyed), peak RSS {rss} KiB; roundrobin {rr_rate:.0} events/s, {:.1}% of producer, peak RSS {rr_rss} KiB",
         ratio * 100.0,
-        run_rate / keyed_ref * 100.0
-    );
-    let (rr_rate, rr_rss, rr_ok) = run_binary(&bin, &ns, &topic, n, "roundrobin");
-    println!(
-        "run_async_batch100  {n:>9} events {rr_rate:>10.0} events/s roundrobin ({:.0}% of producer) peak RSS {rr_rss} KiB exit ok={rr_ok}",
-        rr_rate / reference * 100.0
+        run_rate / keyed_ref * 100.0,
+        rr_ratio * 100.0
     );
     let (s1, f1) = sync_run(&ns, &topic, n_sync, 1);
     println!("sync1               {n_sync:>9} events {s1:>10.0} events/s failed {f1}");
@@ -258,13 +373,14 @@ fn main() {
     );
     println!(
         "{{\"bench\":\"bridge\",\"events\":{n},\"producer_batch100_msgs_per_s\":{reference:.0},\
+         \"producer_batch100_plain_msgs_per_s\":{plain:.0},\"rounds\":{rounds},\
          \"producer_batch100_keyed_msgs_per_s\":{keyed_ref:.0},\
          \"run_async_batch100_events_per_s\":{run_rate:.0},\"ratio\":{ratio:.3},\
          \"ratio_vs_keyed\":{:.3},\"run_peak_rss_kib\":{rss},\"run_ok\":{ok},\
          \"run_roundrobin_events_per_s\":{rr_rate:.0},\"ratio_roundrobin\":{:.3},\
          \"run_roundrobin_peak_rss_kib\":{rr_rss},\"run_roundrobin_ok\":{rr_ok},\"sync1_events_per_s\":{s1:.0},\"sync8_events_per_s\":{s8:.0},\"sync_failed\":{}}}",
         run_rate / keyed_ref,
-        rr_rate / reference,
+        rr_ratio,
         f1 + f8
     );
 }

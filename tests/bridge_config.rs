@@ -158,6 +158,7 @@ fn shipped_config_is_the_seed_and_loads() {
 fn empty_file_gives_documented_defaults() {
     let cfg = parse("").unwrap();
     assert_eq!(cfg.servers, vec!["127.0.0.1:9876".to_owned()]);
+    assert_eq!(cfg.max_in_flight, 8);
     assert_eq!(cfg.refresh_topic_route_interval, Duration::from_secs(5));
     assert_eq!(cfg.produce, ProduceMode::Sync);
     assert_eq!(cfg.sync_timeout, Duration::from_secs(3));
@@ -208,6 +209,7 @@ bridge.rocket.acl.security_token = TOKEN1
 bridge.rocket.buffer.max_bytes = 64MB
 bridge.rocket.buffer.overflow = drop_oldest
 bridge.rocket.producer.queue_strategy = roundrobin
+bridge.rocket.producer.max_in_flight = 32
 bridge.rocket.producer.max_message_size = 1MB
 bridge.rocket.drain_timeout = 0s
 bridge.rocket.stats_interval = 10S
@@ -221,6 +223,7 @@ bridge.rocket.stats_interval = 10S
     assert_eq!(cfg.produce, ProduceMode::Async);
     assert_eq!(cfg.sync_timeout, Duration::from_millis(500));
     assert_eq!(cfg.batch_size, 32);
+    assert_eq!(cfg.max_in_flight, 32);
     assert_eq!(cfg.encode_payload_type, PayloadEncoding::Plain);
     assert_eq!(
         (cfg.sock_buffer, cfg.sock_recbuf, cfg.sock_sndbuf),
@@ -326,6 +329,14 @@ fn bad_values_are_rejected_with_what_was_expected() {
         (
             "bridge.rocket.producer.batch_size = 100000",
             "integer from 0 to 1024",
+        ),
+        (
+            "bridge.rocket.producer.max_in_flight = 0",
+            "integer from 1 to 1024",
+        ),
+        (
+            "bridge.rocket.producer.max_in_flight = 2000",
+            "integer from 1 to 1024",
         ),
         ("bridge.rocket.encode_payload_type = hex", "base64 or plain"),
         ("bridge.rocket.sock.buffer = 32QB", "size"),

@@ -261,3 +261,169 @@ fn dead_name_server_costs_one_connect_then_is_tried_last() {
     );
     drop(TcpStream::connect(&ns).unwrap());
 }
+
+/// A broker that answers every send 40 ms after it arrived (a responder thread per connection),
+/// so requests the producer pipelines are seen outstanding together. Records, per request, the
+/// message's key and body, and the most requests outstanding at once: per key and in all.
+struct SlowBroker {
+    addr: String,
+    /// (key, body) in arrival order.
+    arrivals: Arc<Mutex<Vec<(String, String)>>>,
+    /// Per key: most outstanding at once; and overall.
+    peaks: Arc<Mutex<(std::collections::HashMap<String, usize>, usize)>>,
+}
+
+fn slow_broker() -> SlowBroker {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let peaks = Arc::new(Mutex::new((std::collections::HashMap::new(), 0)));
+    let (arr, pk) = (Arc::clone(&arrivals), Arc::clone(&peaks));
+    std::thread::spawn(move || {
+        for s in l.incoming().take(8) {
+            let Ok(mut s) = s else { break };
+            let (arr, pk) = (Arc::clone(&arr), Arc::clone(&pk));
+            let writer = Arc::new(Mutex::new(s.try_clone().unwrap()));
+            // key -> outstanding now; and outstanding overall
+            let open = Arc::new(Mutex::new((
+                std::collections::HashMap::<String, usize>::new(),
+                0usize,
+            )));
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = BytesMut::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Ok(Some(req)) = decode_frame(&mut buf, &FrameLimits::default()) {
+                        if req.code != SEND_MESSAGE_V2 {
+                            let resp = RemotingCommand::response_to(&req, 0, None);
+                            let mut out = BytesMut::new();
+                            encode_frame(&resp, &mut out, &FrameLimits::default()).unwrap();
+                            let _ = writer.lock().unwrap().write_all(&out);
+                            continue;
+                        }
+                        let props = rocketmq_bridge::message::Properties::decode(
+                            req.ext("i").unwrap_or(""),
+                        );
+                        let key = props.get("KEYS").unwrap_or("").to_owned();
+                        let body = String::from_utf8_lossy(&req.body).into_owned();
+                        arr.lock().unwrap().push((key.clone(), body));
+                        {
+                            let mut o = open.lock().unwrap();
+                            let n = {
+                                let e = o.0.entry(key.clone()).or_insert(0);
+                                *e += 1;
+                                *e
+                            };
+                            o.1 += 1;
+                            let mut p = pk.lock().unwrap();
+                            let pe = p.0.entry(key.clone()).or_insert(0);
+                            *pe = (*pe).max(n);
+                            p.1 = p.1.max(o.1);
+                        }
+                        let (w, open) = (Arc::clone(&writer), Arc::clone(&open));
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_millis(40));
+                            {
+                                let mut o = open.lock().unwrap();
+                                *o.0.get_mut(&key).unwrap() -= 1;
+                                o.1 -= 1;
+                            }
+                            let resp = RemotingCommand::response_to(&req, 0, None)
+                                .with_ext("msgId", "7F00000100002A9F0000000000000000")
+                                .with_ext("queueId", req.ext("e").unwrap_or("0"))
+                                .with_ext("queueOffset", "1");
+                            let mut out = BytesMut::new();
+                            encode_frame(&resp, &mut out, &FrameLimits::default()).unwrap();
+                            let _ = w.lock().unwrap().write_all(&out);
+                        });
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    SlowBroker {
+        addr,
+        arrivals,
+        peaks,
+    }
+}
+
+/// Async sends with keys: a key's requests go one at a time (its ordering lane) and arrive in send
+/// order, while keys of other lanes of the same queue are in flight at the same time.
+#[test]
+fn keyed_async_sends_go_one_at_a_time_per_lane_and_pipeline_across_lanes() {
+    use rocketmq_bridge::producer::{key_hash, order_lane, QueueStrategy};
+    let b = slow_broker();
+    let ns = fake_namesrv(&[("b1", &b.addr)]);
+    // Keys that all hash to queue 0 of the two, each in its own lane.
+    let mut keys: Vec<String> = Vec::new();
+    let mut lanes = std::collections::HashSet::new();
+    for i in 0..10_000 {
+        let k = format!("client-{i}");
+        let h = key_hash(k.as_bytes());
+        if h.is_multiple_of(2) && lanes.insert(order_lane(h)) {
+            keys.push(k);
+        }
+        if keys.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 4, "keys in four lanes of queue 0");
+    let p = Producer::start(
+        ProducerConfig::new(&[ns.as_str()], "g")
+            .queue_strategy(QueueStrategy::KeyHash)
+            .heartbeat_interval(Duration::ZERO),
+    )
+    .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let per_key = 5;
+    for n in 0..per_key {
+        for k in &keys {
+            let d = Arc::clone(&done);
+            let msg = Message::new("T", format!("{k}#{n}")).with_keys(&[k]);
+            p.send_async(
+                msg,
+                Some(k.as_bytes()),
+                Box::new(move |r| {
+                    r.expect("stored");
+                    d.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        }
+    }
+    let limit = Instant::now() + Duration::from_secs(20);
+    while done.load(Ordering::SeqCst) < keys.len() * per_key && Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(done.load(Ordering::SeqCst), keys.len() * per_key);
+    p.close(Duration::from_secs(2));
+    let peaks = b.peaks.lock().unwrap();
+    for k in &keys {
+        assert_eq!(
+            peaks.0.get(k),
+            Some(&1),
+            "key {k}: more than one request in flight"
+        );
+    }
+    assert!(
+        peaks.1 >= 2,
+        "keys of different lanes were never in flight together (peak {})",
+        peaks.1
+    );
+    let arrivals = b.arrivals.lock().unwrap();
+    for k in &keys {
+        let bodies: Vec<&str> = arrivals
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, b)| b.as_str())
+            .collect();
+        let want: Vec<String> = (0..per_key).map(|n| format!("{k}#{n}")).collect();
+        assert_eq!(bodies, want, "key {k} out of order");
+    }
+}

@@ -19,9 +19,10 @@
 //!   (too large, overflow policy) or the bridge is closed.
 //! - **Order**: with `producer.queue_strategy = key_dispatch` (default) all messages of one MQTT
 //!   client id go to the same queue of a topic while the topic's route is unchanged, and they are
-//!   handed to the producer in the order the host sent the events; one host thread's events for one
-//!   client are therefore stored in order, unless a send attempt fails and is retried on another
-//!   broker. Events from different host threads for the same client are ordered as they entered the
+//!   handed to the producer in the order the host sent the events; the producer keeps one request
+//!   of the client's ordering lane in flight at a time ([`producer::ORDER_LANES`] per queue), so
+//!   one host thread's events for one client are stored in order, unless a send attempt fails and
+//!   is retried on another broker. Batches of other lanes of the queue travel at the same time. Events from different host threads for the same client are ordered as they entered the
 //!   channel. `roundrobin` gives no order.
 //! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
 //!   is the bridge's start time in ms (hex) and `seq` counts events from 0. All messages of one event
@@ -54,7 +55,8 @@ use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY
 use super::rule::{RuleId, RuleSet};
 use crate::message::{batch_record_len, Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::{
-    self, key_hash, Producer, ProducerConfig, ProducerError, SendError, SendErrorKind, SendResult,
+    self, key_hash, order_lane, Producer, ProducerConfig, ProducerError, SendError, SendErrorKind,
+    SendResult, ORDER_LANES,
 };
 use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -88,9 +90,16 @@ pub(crate) fn budget_bytes(
 }
 /// Messages the dispatcher collects before it flushes, however busy the channel.
 const MAX_COLLECT: usize = 8192;
-/// RoundRobin: a partial batch of a topic is sent while fewer than this many of the topic's requests
-/// are in flight (KeyDispatch: one per queue, as the producer sends an ordered queue's requests).
-const ROUND_ROBIN_PARTIAL_IN_FLIGHT: usize = 4;
+/// A partial batch of a topic is sent only while fewer than this many of the topic's requests are
+/// in flight (or once it waited [`MAX_PARTIAL_WAIT`]). Brokers take a request in about the same
+/// time whatever its size (rocketmq-rust 1.0: about 1,400 requests per second, 100 or 25 messages
+/// each), so under load small requests would cost throughput; a few requests in flight already
+/// keep the broker busy. KeyDispatch also sends a group's partial batch only while nothing of its
+/// ordering lane is in flight, as the producer would hold it back anyway.
+const PARTIAL_IN_FLIGHT: usize = 4;
+/// The longest a partial batch waits for its topic's requests in flight to fall below
+/// [`PARTIAL_IN_FLIGHT`] (checked whenever the dispatcher wakes, at least every [`GATHER_POLL`]).
+const MAX_PARTIAL_WAIT: Duration = Duration::from_millis(50);
 
 /// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
 const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
@@ -612,6 +621,37 @@ impl Shared {
         }))
     }
 
+    /// [`Shared::finish`] with `Ok` for every message of a stored batch, with the shared work done
+    /// once: one health update, one look at the shutdown log, and one budget release, so a host
+    /// waiting for room wakes once per batch rather than once per message.
+    pub(crate) fn finish_sent(&self, metas: Vec<Meta>, topic: &str) {
+        if metas.iter().any(|m| m.spool.is_some()) {
+            for m in metas {
+                self.finish(m, topic, Ok(()));
+            }
+            return;
+        }
+        let n = metas.len();
+        if n == 0 {
+            return;
+        }
+        self.health.success(topic);
+        let mut bytes = 0;
+        for meta in metas {
+            meta.stats.sent.fetch_add(1, Ordering::Relaxed);
+            if let Some(w) = &meta.waiter {
+                w.complete(Ok(()));
+            }
+            bytes += meta.bytes;
+        }
+        if self.shutdown_log.lock().is_some() {
+            self.sent_during_shutdown
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+        self.budget.release(bytes);
+        self.in_flight.fetch_sub(n, Ordering::SeqCst);
+    }
+
     /// Records the end of a buffered message: counters, budget, waiter, shutdown log.
     pub(crate) fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
         let rule = meta.rule;
@@ -839,7 +879,9 @@ impl EventSender {
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
         let key = format!("{}-{seq}", sh.key_prefix);
         // Room for KEYS, TAGS and the MQTT metadata in one allocation per message.
-        let props_room = 96
+        // The fixed names and values (about 80 bytes) and the producer's UNIQ_KEY (42), so that
+        // no property push reallocates.
+        let props_room = 144
             + key.len()
             + ev.client_id.as_ref().map_or(0, String::len)
             + ev.topic
@@ -1046,6 +1088,7 @@ pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
         .acl(acl)
         .refresh_interval(cfg.refresh_topic_route_interval)
         .socket_buffers(Some(cfg.sock_sndbuf), Some(cfg.sock_recbuf))
+        .async_window(cfg.max_in_flight)
 }
 
 impl Bridge {
@@ -1158,7 +1201,7 @@ impl Bridge {
             kick: bounded(1),
             max_busy: match cfg.queue_strategy {
                 QueueStrategy::KeyDispatch => 1,
-                QueueStrategy::RoundRobin => ROUND_ROBIN_PARTIAL_IN_FLIGHT,
+                QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
             },
         };
         let stats_interval = cfg.stats_interval;
@@ -1448,6 +1491,8 @@ struct TopicSlot {
     /// Writable queues in the cached route (`None` while no route is cached), and when it was read.
     queues: Option<u64>,
     read_at: Instant,
+    /// Requests of this topic with the producer and not yet completed.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// While groups gather behind requests in flight, how often the dispatcher looks at the channel
@@ -1467,6 +1512,10 @@ struct Group {
     key: Option<String>,
     /// Requests of this group with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
+    /// Its topic's requests in flight ([`TopicSlot::in_flight`]).
+    topic_in_flight: Arc<AtomicUsize>,
+    /// When the group's oldest message joined it.
+    since: Instant,
 }
 
 struct Dispatcher {
@@ -1481,8 +1530,9 @@ struct Dispatcher {
     order: Vec<GroupKey>,
     /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
     kick: (Sender<()>, Receiver<()>),
-    /// A group that is not full is sent only while fewer of its requests than this are in flight;
-    /// otherwise it keeps gathering (see [`Dispatcher::collect`]).
+    /// A group that is not full is sent only while fewer of its requests than this are in flight
+    /// (and fewer than [`PARTIAL_IN_FLIGHT`] of its topic's); otherwise it keeps gathering (see
+    /// [`Dispatcher::collect`]).
     max_busy: usize,
 }
 
@@ -1563,10 +1613,11 @@ impl Dispatcher {
     /// Takes whatever else is waiting (up to MAX_COLLECT) and sends the groups that are ready.
     ///
     /// A full group (`batch_size` messages or the batch byte limit) is sent at once by `add`. A
-    /// partial group is sent only while its queue is idle (KeyDispatch: nothing of the group in
-    /// flight, which is also all the producer would let through for an ordered queue); while it is
-    /// busy the group keeps gathering, and the completion wakes the dispatcher. So batches grow
-    /// with the load instead of leaving as many small requests, and nothing waits on a timer.
+    /// partial group is sent only while its topic has fewer than [`PARTIAL_IN_FLIGHT`] requests in
+    /// flight and (KeyDispatch) nothing of the group is in flight, which is also all the producer
+    /// would let through for an ordering lane; otherwise the group keeps gathering, and a
+    /// completion wakes the dispatcher. So batches grow with the load instead of leaving as many
+    /// small requests; a partial group waits at most [`MAX_PARTIAL_WAIT`] for its topic.
     fn collect(&mut self, rx: &Receiver<Outgoing>) {
         let mut n = 0;
         while n < MAX_COLLECT {
@@ -1583,13 +1634,16 @@ impl Dispatcher {
 
     /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
     fn flush_ready(&mut self) {
+        let now = Instant::now();
         let ready: Vec<GroupKey> = self
             .order
             .iter()
             .filter(|gk| {
-                self.groups
-                    .get(*gk)
-                    .is_some_and(|g| g.in_flight.load(Ordering::SeqCst) < self.max_busy)
+                self.groups.get(*gk).is_some_and(|g| {
+                    g.in_flight.load(Ordering::SeqCst) < self.max_busy
+                        && (g.topic_in_flight.load(Ordering::SeqCst) < PARTIAL_IN_FLIGHT
+                            || now.saturating_duration_since(g.since) >= MAX_PARTIAL_WAIT)
+                })
             })
             .cloned()
             .collect();
@@ -1611,6 +1665,7 @@ impl Dispatcher {
                         id,
                         queues: None,
                         read_at: now - QUEUE_COUNT_TTL * 2,
+                        in_flight: Arc::new(AtomicUsize::new(0)),
                     })
             }
         };
@@ -1625,7 +1680,12 @@ impl Dispatcher {
             slot.read_at = now;
         }
         let bucket = match (key_dispatch, &out.meta.client_id, slot.queues) {
-            (true, Some(cid), Some(n)) => key_hash(cid.as_bytes()) % n,
+            // The client's queue and its ordering lane in that queue: a group holds only clients
+            // the producer serializes together, so groups of one queue can be in flight at once.
+            (true, Some(cid), Some(n)) => {
+                let h = key_hash(cid.as_bytes());
+                (h % n) * u64::from(ORDER_LANES) + u64::from(order_lane(h))
+            }
             // Route not known yet: group only this client's messages.
             (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),
             _ => u64::MAX,
@@ -1643,6 +1703,7 @@ impl Dispatcher {
         if full {
             self.flush(&gk);
         }
+        let topics = &self.topics;
         let g = self.groups.entry(gk).or_insert_with(|| Group {
             topic: out.msg.topic.clone(),
             msgs: Vec::new(),
@@ -1650,9 +1711,15 @@ impl Dispatcher {
             bytes: 0,
             key: None,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            topic_in_flight: topics
+                .get(out.msg.topic.as_str())
+                .map(|t| Arc::clone(&t.in_flight))
+                .unwrap_or_default(),
+            since: Instant::now(),
         });
         if g.msgs.is_empty() {
             g.key = out.meta.client_id.clone();
+            g.since = Instant::now();
             self.order.push(gk);
         }
         g.bytes += rec;
@@ -1682,12 +1749,15 @@ impl Dispatcher {
         g.bytes = 0;
         let key = g.key.take();
         let in_flight = Arc::clone(&g.in_flight);
+        let topic_in_flight = Arc::clone(&g.topic_in_flight);
         in_flight.fetch_add(1, Ordering::SeqCst);
+        topic_in_flight.fetch_add(1, Ordering::SeqCst);
         let kick = self.kick.0.clone();
-        // Runs once the request completed (or was refused): frees the group's queue and wakes
+        // Runs once the request completed (or was refused): frees the group's lane and wakes
         // the dispatcher for what the group gathered meanwhile.
         let done = move || {
             in_flight.fetch_sub(1, Ordering::SeqCst);
+            topic_in_flight.fetch_sub(1, Ordering::SeqCst);
             let _ = kick.try_send(());
         };
         self.order.retain(|k| k != gk);
@@ -1777,10 +1847,11 @@ impl Dispatcher {
     }
 }
 
-/// Undoes a group's in-flight count for a request the producer refused (its callback never runs).
+/// Undoes a group's in-flight counts for a request the producer refused (its callback never runs).
 fn release(groups: &HashMap<GroupKey, Group>, gk: &GroupKey) {
     if let Some(g) = groups.get(gk) {
         g.in_flight.fetch_sub(1, Ordering::SeqCst);
+        g.topic_in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -1793,11 +1864,7 @@ fn finish_batch(
     res: Result<SendResult, SendError>,
 ) {
     match res {
-        Ok(_) => {
-            for m in metas {
-                shared.finish(m, topic, Ok(()));
-            }
-        }
+        Ok(_) => shared.finish_sent(metas, topic),
         Err(e) => {
             let all =
                 e.messages.len() >= metas.len() || e.messages.iter().all(|m| m.keys().is_empty());

@@ -44,6 +44,7 @@
 //! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
 //! | `bridge.rocket.buffer.overflow` | `block` | when the budget is full: `block` the host's call until room frees, `drop_new` (drop the incoming event), `drop_oldest` (drop the oldest waiting event); drops are counted per rule |
 //! | `bridge.rocket.producer.queue_strategy` | `key_dispatch` | `key_dispatch`: queue chosen by hashing the client id, so one client's events stay in order; `roundrobin`: spread over all queues, no order |
+//! | `bridge.rocket.producer.max_in_flight` | `8` | requests (batches or single messages) in flight at once per broker connection, 1 to 1024; more only add latency against a local broker, which takes requests one after another, while a distant one may need more to stay busy |
 //! | `bridge.rocket.producer.max_message_size` | `4MB` | largest encoded message; a larger event is dropped and counted as `too_large` (RocketMQ's broker default is 4 MiB) |
 //! | `bridge.rocket.drain_timeout` | `5s` | how long shutdown waits for buffered events to be sent |
 //! | `bridge.rocket.stats_interval` | `60s` | how often per-rule counters are logged; `0s` turns it off |
@@ -74,6 +75,8 @@ pub const HOOK_PREFIX: &str = "bridge.rocket.hook.";
 pub const DEFAULT_NAMESRV_PORT: u16 = 9876;
 /// Most events per batch accepted for `producer.batch_size`.
 pub const MAX_BATCH_SIZE: usize = 1024;
+/// Most requests accepted for `producer.max_in_flight`.
+pub const MAX_IN_FLIGHT: usize = 1024;
 
 /// Whether the host's send waits for the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -155,6 +158,8 @@ pub struct BridgeConfig {
     pub buffer_overflow: OverflowPolicy,
     /// `bridge.rocket.producer.queue_strategy`.
     pub queue_strategy: QueueStrategy,
+    /// `bridge.rocket.producer.max_in_flight`: requests in flight per broker connection.
+    pub max_in_flight: usize,
     /// `bridge.rocket.producer.max_message_size`, bytes.
     pub max_message_size: usize,
     /// `bridge.rocket.drain_timeout`.
@@ -198,6 +203,7 @@ impl Default for BridgeConfig {
             buffer_max_bytes: 4 * 1024 * 1024,
             buffer_overflow: OverflowPolicy::Block,
             queue_strategy: QueueStrategy::KeyDispatch,
+            max_in_flight: 8,
             max_message_size: 4 * 1024 * 1024,
             drain_timeout: Duration::from_secs(5),
             stats_interval: Duration::from_secs(60),
@@ -487,6 +493,19 @@ impl Parser {
                         "drop_new" => OverflowPolicy::DropNew,
                         "drop_oldest" => OverflowPolicy::DropOldest,
                         _ => return Err(self.bad(n, key, v, "block, drop_new or drop_oldest")),
+                    }
+                }
+                "bridge.rocket.producer.max_in_flight" => {
+                    c.max_in_flight = match v.parse::<usize>() {
+                        Ok(w) if (1..=MAX_IN_FLIGHT).contains(&w) => w,
+                        _ => {
+                            return Err(self.bad(
+                                n,
+                                key,
+                                v,
+                                format!("an integer from 1 to {MAX_IN_FLIGHT}"),
+                            ))
+                        }
                     }
                 }
                 "bridge.rocket.producer.queue_strategy" => {

@@ -202,7 +202,21 @@ fn field_str(out: &mut Vec<u8>, name: &str, v: Option<&str>, first: bool) {
 fn field_u64(out: &mut Vec<u8>, name: &str, v: Option<u64>) {
     field_name(out, name, false);
     match v {
-        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Some(n) => {
+            // Digits into a stack buffer: no allocation per event.
+            let mut buf = [0u8; 20];
+            let mut i = buf.len();
+            let mut v = n;
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+        }
         None => out.extend_from_slice(b"null"),
     }
 }
@@ -277,6 +291,18 @@ mod tests {
             write_json_string(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "sample {s:?}");
         }
+    }
+
+    #[test]
+    fn u64_fields_print_like_display() {
+        for v in [0u64, 1, 9, 10, 99, 100, 1_700_000_000_123, u64::MAX] {
+            let mut out = Vec::new();
+            field_u64(&mut out, "ts", Some(v));
+            assert_eq!(out, format!(",\"ts\":{v}").into_bytes());
+        }
+        let mut out = Vec::new();
+        field_u64(&mut out, "qos", None);
+        assert_eq!(out, b",\"qos\":null");
     }
 
     #[test]

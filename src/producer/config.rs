@@ -51,8 +51,8 @@ pub struct ProducerConfig {
     pub async_window: usize,
     /// Jobs waiting per broker worker before the window counts as full (then async callers block
     /// or are told, per [`ProducerConfig::window_full`]). Small on purpose: a job's time budget runs
-    /// while it waits, and memory stays bounded by `(queue_capacity + async_window)` requests per
-    /// broker. Defaults to 128.
+    /// while it waits, and memory stays bounded by `queue_capacity + 2 * async_window` requests per
+    /// broker (in flight, and ordered jobs waiting for their lane). Defaults to 128.
     pub queue_capacity: usize,
     /// What an async send does when a broker's queue is full. Defaults to [`WindowFullPolicy::Block`].
     pub window_full: WindowFullPolicy,

@@ -10,7 +10,9 @@
 //! Ordering: with [`QueueStrategy::KeyHash`], messages with the same key go to the same queue while
 //! the route is unchanged and that queue's broker is healthy; messages sent one after another
 //! (each sync send returning before the next) are stored in that order. Async sends of one key
-//! keep their order on one connection, except when an attempt fails and is retried elsewhere.
+//! keep their order, except when an attempt fails and is retried elsewhere: brokers may store the
+//! pipelined requests of one connection out of order, so a key's requests go one at a time in its
+//! ordering lane ([`ORDER_LANES`] per queue, [`order_lane`]); the other lanes keep pipelining.
 //! [`QueueStrategy::RoundRobin`] gives no ordering.
 
 mod config;
@@ -146,6 +148,19 @@ impl Job {
             },
         }
     }
+}
+
+/// Ordering lanes per queue. Async sends with a key are serialized per (queue, lane): one request
+/// of a lane is in flight at a time, while the other lanes of the same queue keep pipelining. A key
+/// always maps to one lane, so its messages keep their order; keys of different lanes share the
+/// queue but not the order. Eight lanes let a queue that carries several busy keys have up to
+/// eight requests in flight instead of one.
+pub const ORDER_LANES: u32 = 8;
+
+/// The ordering lane of a key hash (see [`ORDER_LANES`]): the top bits of a Fibonacci multiply,
+/// so that it does not depend on the bits that pick the queue.
+pub fn order_lane(key_hash: u64) -> u32 {
+    (key_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) as u32 % ORDER_LANES
 }
 
 /// FNV-1a: a stable hash for ordering keys (the same across runs and Rust versions).

@@ -206,11 +206,12 @@ struct Ctx {
 impl Ctx {
     fn run(self) {
         let mut inflight: VecDeque<(PendingResponse, Job)> = VecDeque::new();
-        // Ordered jobs (with a key) whose queue already has a request in flight: brokers may store
-        // pipelined requests of one connection out of order, so one queue gets one ordered request
-        // at a time; other queues keep pipelining.
+        // Ordered jobs (with a key) whose ordering lane already has a request in flight: brokers
+        // may store pipelined requests of one connection out of order, so a lane (a queue and a
+        // part of its keys, see `order_lane`) gets one ordered request at a time; other lanes and
+        // queues keep pipelining.
         let mut deferred: VecDeque<Job> = VecDeque::new();
-        let mut busy: HashSet<(String, i32)> = HashSet::new();
+        let mut busy: HashSet<OrderLane> = HashSet::new();
         let mut open = true;
         loop {
             if self.abandon.load(Ordering::SeqCst) {
@@ -227,7 +228,9 @@ impl Ctx {
                     self.launch(job, &mut inflight, &mut busy);
                 }
             }
-            while inflight.len() + deferred.len() < self.window {
+            // Deferred jobs do not count against the window: a job waiting for its lane must not
+            // keep a job of an idle lane from starting.
+            while inflight.len() < self.window && deferred.len() < self.window {
                 let next = if let Ok(j) = self.retries.try_recv() {
                     Some(j)
                 } else if !open {
@@ -266,7 +269,7 @@ impl Ctx {
                     if let Some(q) = q {
                         busy.remove(&q);
                     }
-                    // An ordered job the broker refused goes first again on its own queue.
+                    // An ordered job the broker refused goes first again in its own lane.
                     if let Some(job) = again {
                         deferred.push_front(job);
                     }
@@ -311,12 +314,12 @@ impl Ctx {
         );
     }
 
-    /// Starts `job`; an ordered job marks its queue busy until its response is handled.
+    /// Starts `job`; an ordered job marks its lane busy until its response is handled.
     fn launch(
         &self,
         job: Job,
         inflight: &mut VecDeque<(PendingResponse, Job)>,
-        busy: &mut HashSet<(String, i32)>,
+        busy: &mut HashSet<OrderLane>,
     ) {
         let q = ordered_queue(&job);
         if let Some(p) = self.start(job) {
@@ -398,8 +401,8 @@ impl Ctx {
     }
 
     /// Completes, moves or keeps a job after an attempt. An ordered (keyed) job that the broker
-    /// refused with a retryable code (busy, flow control…) is returned to be retried first on its
-    /// own queue, so later jobs of that queue cannot overtake it; other retries go to another broker.
+    /// refused with a retryable code (busy, flow control…) is returned to be retried first in its
+    /// own lane, so later jobs of that lane cannot overtake it; other retries go to another broker.
     fn handle(&self, inner: &Arc<Inner>, mut job: Job, outcome: Outcome) -> Option<Job> {
         self.done_one();
         match outcome {
@@ -457,10 +460,13 @@ impl Ctx {
     }
 }
 
-/// The (topic, queue id) of a job sent with an ordering key (`None` for unordered jobs).
-fn ordered_queue(job: &Job) -> Option<(String, i32)> {
-    job.key_hash?;
+/// (topic, queue id, ordering lane): the jobs that must not overtake one another.
+type OrderLane = (String, i32, u32);
+
+/// The ordering lane of a job sent with an ordering key (`None` for unordered jobs).
+fn ordered_queue(job: &Job) -> Option<OrderLane> {
+    let lane = super::order_lane(job.key_hash?);
     job.queue
         .as_ref()
-        .map(|(mq, _)| (mq.topic.clone(), mq.queue_id))
+        .map(|(mq, _)| (mq.topic.clone(), mq.queue_id, lane))
 }
