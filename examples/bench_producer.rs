@@ -1,5 +1,5 @@
 //! Producer benchmark against a running broker: 256-byte bodies; sync 1 thread, sync 8 threads,
-//! async, batch 100. Prints msgs/s, p50/p99 latency, client CPU per message and peak RSS, then one
+//! async, batch 100 (20 N messages). Prints msgs/s, p50/p99 latency, client CPU per message and peak RSS, then one
 //! JSON line. Run through `scripts/bench-producer.sh`, which starts a local RocketMQ.
 //!
 //! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
@@ -186,7 +186,7 @@ fn main() {
             "sync1" => sync_run(&p, &topic, n.min(20_000), 1, "sync1"),
             "sync8" => sync_run(&p, &topic, n, 8, "sync8"),
             "async" => async_run(&p, &topic, n, 1, window, "async"),
-            "batch100" => async_run(&p, &topic, n * 10, 100, batch_window, "batch100"),
+            "batch100" => async_run(&p, &topic, n * 20, 100, batch_window, "batch100"),
             other => {
                 eprintln!("unknown scenario {other}");
                 continue;

@@ -12,13 +12,15 @@
 # Then: min/median per figure, ratios (ours / peer, ours / probe), the acceptance checks of issue 9, the stripped
 # release binary size and the `cargo tree -e normal` crate count; last line one JSON object.
 #
-# N defaults to 10000 (sync1 sends min(N, 20000), sync8 and async N, batch100 10 N messages; the probe sends
-# 20 N in batches and N singles). The peer client's build is large (~360 crates, 10+ minutes on 2 cores); its
-# target dir is bench/peer/target. Environment: BENCH_TIMEOUT (seconds per program, default 600); BENCH_WINDOW
-# (our async requests outstanding, default 256, as the Java/Go peers); BENCH_BATCH_WINDOW (our batches outstanding
-# in batch100, default 32: 3,200 messages in flight already reach the probe's ceiling, measured 2026-11-25, while
-# 256 batches only add queueing: p50 300 ms instead of 45 ms and 34 MB peak RSS instead of 7 MB). The probe keeps
-# 4 x 8 batches in flight: 4 x 16 sometimes trips the broker's flow control (code 2, TIMEOUT_CLEAN_QUEUE > 200 ms).
+# N defaults to 10000 (sync1 sends min(N, 20000), sync8 and async N, batch100 20 N messages, as many as the
+# probe sends in batches; the probe also sends N singles). The peer client's build is large (~360 crates, 10+
+# minutes on 2 cores); its target dir is bench/peer/target. Environment: BENCH_TIMEOUT (seconds per program,
+# default 600); BENCH_WINDOW (our async requests outstanding, default 256, as the Java/Go peers);
+# BENCH_BATCH_WINDOW (our batches outstanding in batch100, default 8: rocketmq-rust 1.0 takes about 1,400 requests
+# per second one after another whatever their size, so 800 messages in flight already reach the probe's ceiling
+# (measured 2026-11-30: 131,000-134,000 msgs/s against the probe's 137,000, p50 5 ms), while 32 batches only add
+# queueing (p50 22-25 ms, and no more throughput). The probe keeps 4 x 8 batches in flight: 4 x 16 sometimes
+# trips the broker's flow control (code 2, TIMEOUT_CLEAN_QUEUE > 200 ms).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +38,7 @@ done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-producer.sh: --runs must be a positive integer" >&2; exit 2; }
 TMO=${BENCH_TIMEOUT:-600}
 WINDOW=${BENCH_WINDOW:-256}
-BATCH_WINDOW=${BENCH_BATCH_WINDOW:-32}
+BATCH_WINDOW=${BENCH_BATCH_WINDOW:-8}
 PEER_TARGET="$ROOT/bench/peer/target"
 log() { echo "bench-producer.sh: $*" >&2; }
 
