@@ -289,15 +289,8 @@ fn main() {
         .unwrap_or(1)
         .max(1);
     let topic = format!("BenchBridge{}", std::process::id());
-    // The bridge's JSON for one event line, for a like-for-like reference.
-    let ev = Event::from_json_line(event_line(0).trim_end(), 1).unwrap();
-    let mut body = Vec::new();
-    rocketmq_bridge::bridge::format_event(
-        &ev,
-        "rocketmq_bridge@bench",
-        Default::default(),
-        &mut body,
-    );
+    // The bridge's JSON for one event line: the plain reference's body length.
+    let body = bridge_message(&topic, 0).body;
 
     let dir = std::env::temp_dir().join(format!("bench_bridge_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -325,45 +318,50 @@ fn main() {
         );
         r
     };
-    let mut prev_ref = reference_run("round 1");
-    let (mut refs, mut kds, mut rrs) = (vec![prev_ref], Vec::new(), Vec::new());
-    let (mut kd_ratios, mut rr_ratios) = (Vec::new(), Vec::new());
-    let (mut rss, mut rr_rss, mut ok, mut rr_ok) = (0, 0, true, true);
-    for r in 1..=rounds {
-        let (kd, kd_rss, kd_ok) = run_binary(&bin, &dir, &ns, &topic, n, "key_dispatch");
-        println!(
-            "round {r}: run_async_batch100  {n:>9} events {kd:>10.0} events/s key_dispatch peak RSS {kd_rss} KiB exit ok={kd_ok}"
-        );
-        let mid_ref = reference_run(&format!("round {r}"));
-        let kd_ratio = kd / ((prev_ref + mid_ref) / 2.0);
-        println!(
-            "round {r}: key_dispatch {:.1}% of the mean of the references before and after it",
-            kd_ratio * 100.0
-        );
-        let (rr, rr_peak, rr_exit) = run_binary(&bin, &dir, &ns, &topic, n, "roundrobin");
-        println!(
-            "round {r}: run_async_batch100  {n:>9} events {rr:>10.0} events/s roundrobin peak RSS {rr_peak} KiB exit ok={rr_exit}"
-        );
-        let next_ref = reference_run(&format!("round {r}"));
-        let rr_ratio = rr / ((mid_ref + next_ref) / 2.0);
-        println!(
-            "round {r}: roundrobin {:.1}% of the mean of the references before and after it",
-            rr_ratio * 100.0
-        );
-        prev_ref = next_ref;
-        refs.extend([mid_ref, next_ref]);
-        kds.push(kd);
-        rrs.push(rr);
-        kd_ratios.push(kd_ratio);
-        rr_ratios.push(rr_ratio);
-        rss = rss.max(kd_rss);
-        rr_rss = rr_rss.max(rr_peak);
-        ok &= kd_ok;
-        rr_ok &= rr_exit;
+    /// One strategy's runs: rates, ratios to the bracketing references, peak RSS, all exits ok.
+    #[derive(Default)]
+    struct Series {
+        rates: Vec<f64>,
+        ratios: Vec<f64>,
+        rss: u64,
+        ok: bool,
     }
+    let mut prev_ref = reference_run("round 1");
+    let mut refs = vec![prev_ref];
+    let (mut kd, mut rr) = (
+        Series {
+            ok: true,
+            ..Series::default()
+        },
+        Series {
+            ok: true,
+            ..Series::default()
+        },
+    );
+    for r in 1..=rounds {
+        for (strategy, series) in [("key_dispatch", &mut kd), ("roundrobin", &mut rr)] {
+            let (rate, peak, exit_ok) = run_binary(&bin, &dir, &ns, &topic, n, strategy);
+            println!(
+                "round {r}: run_async_batch100  {n:>9} events {rate:>10.0} events/s {strategy} peak RSS {peak} KiB exit ok={exit_ok}"
+            );
+            let next_ref = reference_run(&format!("round {r}"));
+            let ratio = rate / ((prev_ref + next_ref) / 2.0);
+            println!(
+                "round {r}: {strategy} {:.1}% of the mean of the references before and after it",
+                ratio * 100.0
+            );
+            prev_ref = next_ref;
+            refs.push(next_ref);
+            series.rates.push(rate);
+            series.ratios.push(ratio);
+            series.rss = series.rss.max(peak);
+            series.ok &= exit_ok;
+        }
+    }
+    let (rss, rr_rss, ok, rr_ok) = (kd.rss, rr.rss, kd.ok, rr.ok);
     let _ = std::fs::remove_dir_all(&dir);
-    let (reference, run_rate, rr_rate) = (median(&refs), median(&kds), median(&rrs));
-    let (ratio, rr_ratio) = (median(&kd_ratios), median(&rr_ratios));
+    let (reference, run_rate, rr_rate) = (median(&refs), median(&kd.rates), median(&rr.rates));
+    let (ratio, rr_ratio) = (median(&kd.ratios), median(&rr.ratios));
     println!(
         "median of {rounds} round(s): producer_batch100 {reference:.0} msgs/s; key_dispatch {run_rate:.0} events/s, {:.1}% of producer ({:.1}% of the keyed producer measured once at the start), peak RSS {rss} KiB; roundrobin {rr_rate:.0} events/s, {:.1}% of producer, peak RSS {rr_rss} KiB",
         ratio * 100.0,

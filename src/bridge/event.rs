@@ -426,23 +426,8 @@ impl Event {
         };
         let payload = text(&mut raw, Field::Payload)?;
         let payload_b64 = text(&mut raw, Field::PayloadBase64)?;
-        ev.payload = match (payload, payload_b64) {
-            (Some(_), Some(_)) => {
-                return Err(err(Some("payload_base64"), EventErrorKind::BothPayloads));
-            }
-            (Some(t), None) => Some(Bytes::from(t)),
-            (None, Some(b)) => match base64::engine::general_purpose::STANDARD.decode(b.as_bytes())
-            {
-                Ok(v) => Some(Bytes::from(v)),
-                Err(e) => {
-                    return Err(err(
-                        Some("payload_base64"),
-                        EventErrorKind::InvalidBase64(e.to_string()),
-                    ))
-                }
-            },
-            (None, None) => None,
-        };
+        ev.payload =
+            payload_of(payload, payload_b64).map_err(|k| err(Some("payload_base64"), k))?;
         Ok(ev)
     }
 
@@ -539,23 +524,7 @@ impl Event {
         };
         let text = opt_string(&obj, "payload").map_err(|k| err(Some("payload"), k))?;
         let b64 = opt_string(&obj, "payload_base64").map_err(|k| err(Some("payload_base64"), k))?;
-        ev.payload = match (text, b64) {
-            (Some(_), Some(_)) => {
-                return Err(err(Some("payload_base64"), EventErrorKind::BothPayloads));
-            }
-            (Some(t), None) => Some(Bytes::from(t)),
-            (None, Some(b)) => match base64::engine::general_purpose::STANDARD.decode(b.as_bytes())
-            {
-                Ok(v) => Some(Bytes::from(v)),
-                Err(e) => {
-                    return Err(err(
-                        Some("payload_base64"),
-                        EventErrorKind::InvalidBase64(e.to_string()),
-                    ))
-                }
-            },
-            (None, None) => None,
-        };
+        ev.payload = payload_of(text, b64).map_err(|k| err(Some("payload_base64"), k))?;
         Ok(ev)
     }
 }
@@ -566,6 +535,19 @@ fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, E
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(EventErrorKind::WrongType("a string")),
+    }
+}
+
+/// The payload from `payload` (UTF-8 text) or `payload_base64`; an error is the latter field's.
+fn payload_of(text: Option<String>, b64: Option<String>) -> Result<Option<Bytes>, EventErrorKind> {
+    match (text, b64) {
+        (Some(_), Some(_)) => Err(EventErrorKind::BothPayloads),
+        (Some(t), None) => Ok(Some(Bytes::from(t))),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b.as_bytes())
+            .map(|v| Some(Bytes::from(v)))
+            .map_err(|e| EventErrorKind::InvalidBase64(e.to_string())),
+        (None, None) => Ok(None),
     }
 }
 

@@ -205,16 +205,7 @@ fn field_u64(out: &mut Vec<u8>, name: &str, v: Option<u64>) {
         Some(n) => {
             // Digits into a stack buffer: no allocation per event.
             let mut buf = [0u8; 20];
-            let mut i = buf.len();
-            let mut v = n;
-            loop {
-                i -= 1;
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
+            let i = crate::util::write_decimal(&mut buf, n);
             out.extend_from_slice(&buf[i..]);
         }
         None => out.extend_from_slice(b"null"),

@@ -7,6 +7,20 @@ pub mod inflate;
 pub mod sha1;
 
 pub use crc32::{crc32, crc32_masked};
+
+/// Writes the decimal digits of `n` at the end of `buf`, without allocating; returns the index
+/// where they start (u64::MAX has 20 digits).
+pub(crate) fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return i;
+        }
+    }
+}
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
 pub use sha1::{sha1, Sha1};

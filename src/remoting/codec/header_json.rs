@@ -112,16 +112,8 @@ fn itoa_buf() -> ItoaBuf {
 /// Formats `v` in decimal into `buf` without allocating.
 pub(crate) fn fmt_i64(buf: &mut ItoaBuf, v: i64) -> &[u8] {
     let neg = v < 0;
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    // At most 19 digits for an i64's magnitude, so the sign still fits.
+    let mut i = crate::util::write_decimal(buf, v.unsigned_abs());
     if neg {
         i -= 1;
         buf[i] = b'-';
