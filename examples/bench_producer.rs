@@ -1,6 +1,7 @@
 //! Producer benchmark against a running broker: 256-byte bodies; sync 1 thread, sync 8 threads,
 //! async, batch 100 (20 N messages). Prints msgs/s, p50/p99 latency, client CPU per message and
-//! peak RSS, then one JSON line. Run through `scripts/bench-producer.sh`, which starts a local RocketMQ.
+//! peak RSS, then one JSON line. Run through `scripts/bench-producer.sh`, which starts a local
+//! RocketMQ.
 //!
 //! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
 //! [--window W] [--batch-window B]` (requests outstanding in async / batch100; both default to 256)

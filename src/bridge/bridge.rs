@@ -22,7 +22,8 @@
 //!   handed to the producer in the order the host sent the events; the producer keeps one request
 //!   of the client's ordering lane in flight at a time ([`producer::ORDER_LANES`] per queue), so
 //!   one host thread's events for one client are stored in order, unless a send attempt fails and
-//!   is retried on another broker. Batches of other lanes of the queue travel at the same time. Events from different host threads for the same client are ordered as they entered the
+//!   is retried on another broker. Batches of other lanes of the queue travel at the same time.
+//!   Events from different host threads for the same client are ordered as they entered the
 //!   channel. `roundrobin` gives no order.
 //! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
 //!   is the bridge's start time in ms (hex) and `seq` counts events from 0. All messages of one event
@@ -1711,6 +1712,7 @@ impl Dispatcher {
             bytes: 0,
             key: None,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            // `group_key` registered the topic just before; the default is never taken.
             topic_in_flight: topics
                 .get(out.msg.topic.as_str())
                 .map(|t| Arc::clone(&t.in_flight))

@@ -361,7 +361,8 @@ impl Event {
                 .ok_or_else(|| err(Some("event"), EventErrorKind::UnknownEvent(name.clone())))?,
             Some(_) => return Err(err(Some("event"), EventErrorKind::WrongType("a string"))),
         };
-        // The first field (in byte order of the names) that the event does not have.
+        // The first field (in byte order of the names) that the event does not have; `event`
+        // itself was taken out of `raw` above.
         let allowed = kind.fields();
         let offending = Field::ALL
             .iter()
