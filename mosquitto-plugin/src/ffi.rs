@@ -136,6 +136,7 @@ type UnregisterFn =
 type LogPrintfFn = unsafe extern "C" fn(c_int, *const c_char, ...);
 type ClientStrFn = unsafe extern "C" fn(*const Mosquitto) -> *const c_char;
 type ClientBoolFn = unsafe extern "C" fn(*const Mosquitto) -> bool;
+type ClientIntFn = unsafe extern "C" fn(*const Mosquitto) -> c_int;
 /// `int mosquitto_acl_check(struct mosquitto *context, const char *topic, uint32_t payloadlen,
 /// void* payload, uint8_t qos, bool retain, int access)` (2.0.11 `src/mosquitto_broker_internal.h`).
 type AclCheckFn =
@@ -150,6 +151,9 @@ struct Api {
     client_id: ClientStrFn,
     client_username: ClientStrFn,
     client_clean_session: ClientBoolFn,
+    /// `mosquitto_client_sub_count` (in 2.0.11's `mosquitto_broker.h`; optional so that a build without
+    /// it still loads: sessions are then not checked on reconnect, see [`crate::tracker`]).
+    client_sub_count: Option<ClientIntFn>,
     acl_check: Option<AclCheckFn>,
 }
 
@@ -167,6 +171,7 @@ impl Api {
         let client_id = resolve(c"mosquitto_client_id")?;
         let client_username = resolve(c"mosquitto_client_username")?;
         let client_clean_session = resolve(c"mosquitto_client_clean_session")?;
+        let client_sub_count = resolve(c"mosquitto_client_sub_count");
         let acl_check = resolve(c"mosquitto_acl_check");
         // SAFETY: each symbol is the mosquitto 2.0 function of that name, whose C prototype (from
         // mosquitto_broker.h) is exactly the function-pointer type it is transmuted to.
@@ -180,6 +185,8 @@ impl Api {
                 client_clean_session: std::mem::transmute::<*mut c_void, ClientBoolFn>(
                     client_clean_session,
                 ),
+                client_sub_count: client_sub_count
+                    .map(|p| std::mem::transmute::<*mut c_void, ClientIntFn>(p)),
                 acl_check: acl_check.map(|p| std::mem::transmute::<*mut c_void, AclCheckFn>(p)),
             })
         }
@@ -203,6 +210,9 @@ impl Api {
                 id: opt_string((self.client_id)(client)),
                 username: opt_string((self.client_username)(client)),
                 clean: (self.client_clean_session)(client),
+                sub_count: self
+                    .client_sub_count
+                    .and_then(|f| u32::try_from(f(client)).ok()),
             }
         }
     }
