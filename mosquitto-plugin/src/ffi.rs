@@ -261,6 +261,32 @@ pub fn lower_current_thread_priority(nice: i32) {
     }
 }
 
+/// Makes this shared library stay loaded until the process exits (`dlopen` of itself with
+/// `RTLD_NODELETE`), so that a thread left running after cleanup never executes unmapped code when
+/// mosquitto `dlclose`s the plugin. Best effort: a failure is logged.
+fn pin_library() {
+    // SAFETY: `Dl_info` is plain data; zeroed is a valid value for dladdr to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = mosquitto_plugin_version as *const c_void;
+    // SAFETY: dladdr only reads the loader's tables for an address inside this library.
+    let found = unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null();
+    let handle = if found {
+        // SAFETY: dli_fname is the NUL-terminated path of this already-loaded library; RTLD_NOLOAD only
+        // takes a reference to it (no code runs), RTLD_NODELETE makes every dlclose keep it mapped.
+        unsafe {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            )
+        }
+    } else {
+        std::ptr::null_mut()
+    };
+    if handle.is_null() {
+        log::warn!("could not pin the plugin library in memory; mosquitto may crash at exit");
+    }
+}
+
 /// Everything the callbacks need, owned by mosquitto as the plugin's `userdata` between init and cleanup.
 struct Host {
     id: *mut PluginId,
@@ -621,7 +647,10 @@ fn teardown(h: Box<Host>) {
     }
     h.unregister(MOSQ_EVT_MESSAGE, cb_message_tail);
     let Host { api, plugin, .. } = *h;
-    plugin.shutdown();
+    if plugin.shutdown() {
+        // A forwarder thread left running must not have its code unmapped by mosquitto's dlclose.
+        pin_library();
+    }
     let (lines, _) = logger::take();
     for l in lines {
         api.log(MOSQ_LOG_NOTICE, &l.text);

@@ -303,19 +303,33 @@ impl Plugin {
     }
 
     /// Unload (mosquitto shutting down): drain into the bridge within its `drain_timeout`, stop it, and
-    /// log the final counters (the loss accounting).
-    pub fn shutdown(mut self) {
+    /// log the final counters (the loss accounting). Returns within `drain_timeout` +
+    /// [`crate::forward::STOP_MARGIN`] (plus writing out the trace file, if any); returns `true` when the
+    /// forwarder thread had to be left running (its code must then stay loaded, see [`crate::ffi`]).
+    pub fn shutdown(mut self) -> bool {
+        let mut detached = false;
         let fwd = self.forwarder.take().map(|f| {
             log::info!(
                 "shutdown: draining into the bridge (drain_timeout {:?})",
                 self.drain_timeout
             );
-            f.stop(self.drain_timeout)
+            let r = f.stop(self.drain_timeout);
+            detached = r.detached;
+            (r.counters, r.bridge)
         });
         let c = self.counters();
-        log::info!("shutdown: final {}", self.stats_line_with(&c, fwd));
+        log::info!(
+            "shutdown: final {}{}",
+            self.stats_line_with(&c, fwd),
+            if detached {
+                "; forwarder left running (stop deadline passed): bridge counters are the last seen"
+            } else {
+                ""
+            }
+        );
         if let Some(t) = self.trace.take() {
             t.close();
         }
+        detached
     }
 }
