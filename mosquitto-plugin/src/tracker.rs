@@ -762,10 +762,18 @@ impl Tracker {
         }
         // Another client: an old connection taken over by the pending login comes first.
         let taken_over = matches!(self.op, Op::Connecting(_));
+        // Whether the connecting client has this one's id: then this is the takeover, and this
+        // connection has already handed its subscriptions to the new one (its count reads 0).
+        let same_id_connecting = match self.op {
+            Op::Connecting(c) => match &self.pending_login {
+                Some(p) if p.client == c => p.info.id == info.id,
+                _ => self.clients.get(&c).is_some_and(|o| o.id == info.id),
+            },
+            _ => false,
+        };
         if self.clients.contains_key(&client) {
-            if !taken_over {
-                // A taken-over connection has already handed its subscriptions to the new one (its
-                // count reads 0 then): only a connection's own disconnect shows its session.
+            if !same_id_connecting {
+                // Its own disconnect: the count still shows its session.
                 self.verify_session(client, info.sub_count);
             }
             self.disconnected(client, now);
@@ -1459,6 +1467,22 @@ mod tests {
             c.emitted[EventKind::SessionSubscribed.index()],
             subscribed + 1 + TRACKED_FILTERS_PER_CLIENT_MAX as u64 + 3
         );
+        held(&t);
+    }
+
+    #[test]
+    fn an_unrelated_login_does_not_stop_the_check_at_disconnect() {
+        let mut t = ready(Decider::OpenBroker);
+        connect_subscribe_disconnect(&mut t, 1, "p", &["a".into()]);
+        // p comes back to a discarded session and does nothing but disconnect, while another client's
+        // login is being handled: p's own count (0) still shows the session is gone
+        t.on_basic_auth(2, persistent("p", 0), 10);
+        t.on_tick();
+        t.on_basic_auth(3, persistent("other", 0), 11);
+        t.on_disconnect(2, persistent("p", 0), 11);
+        t.on_tick();
+        let c = t.counters();
+        assert_eq!((c.tracker_sessions_gone, c.tracked_sessions), (1, 0));
         held(&t);
     }
 }

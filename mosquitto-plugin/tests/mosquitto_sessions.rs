@@ -73,6 +73,15 @@ fn discarded_sessions_stay_under_the_cap_and_report_no_false_unsubscribe() {
     // A session that really persists (expiry 60 s): its unsubscribe after the reconnect is real.
     session(port, "kept", "60", &["k/1".into()], &[]);
     session(port, "kept", "60", &["k/2".into()], &["k/1".into()]);
+    // A persistent session taken over while online: the old connection's disconnect comes after its
+    // subscriptions moved to the new one, and the new one's unsubscribe is real.
+    let online = Sub::start(
+        port,
+        &["-V", "mqttv5", "-c", "-x", "60", "-i", "taken", "-t", "t/1"],
+        10,
+    );
+    session(port, "taken", "60", &["t/2".into()], &["t/1".into()]);
+    online.kill();
 
     let log = broker.stop();
     let evs = read_trace(&trace);
@@ -89,12 +98,15 @@ fn discarded_sessions_stay_under_the_cap_and_report_no_false_unsubscribe() {
         .collect();
     assert_eq!(
         unsubs,
-        [("kept".to_string(), "k/1".to_string())],
+        [
+            ("kept".to_string(), "k/1".to_string()),
+            ("taken".to_string(), "t/1".to_string())
+        ],
         "exactly the real unsubscribe; none for the discarded session"
     );
     assert_eq!(
         of(&evs, "session.subscribed").len(),
-        CLIENTS * 10 + 1 + 2,
+        CLIENTS * 10 + 1 + 2 + 2,
         "every subscription is reported"
     );
 
