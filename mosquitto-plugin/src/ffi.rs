@@ -136,6 +136,7 @@ type UnregisterFn =
 type LogPrintfFn = unsafe extern "C" fn(c_int, *const c_char, ...);
 type ClientStrFn = unsafe extern "C" fn(*const Mosquitto) -> *const c_char;
 type ClientBoolFn = unsafe extern "C" fn(*const Mosquitto) -> bool;
+type ClientIntFn = unsafe extern "C" fn(*const Mosquitto) -> c_int;
 /// `int mosquitto_acl_check(struct mosquitto *context, const char *topic, uint32_t payloadlen,
 /// void* payload, uint8_t qos, bool retain, int access)` (2.0.11 `src/mosquitto_broker_internal.h`).
 type AclCheckFn =
@@ -150,6 +151,9 @@ struct Api {
     client_id: ClientStrFn,
     client_username: ClientStrFn,
     client_clean_session: ClientBoolFn,
+    /// `mosquitto_client_sub_count` (in 2.0.11's `mosquitto_broker.h`; optional so that a build without
+    /// it still loads: sessions are then not checked on reconnect, see [`crate::tracker`]).
+    client_sub_count: Option<ClientIntFn>,
     acl_check: Option<AclCheckFn>,
 }
 
@@ -167,6 +171,7 @@ impl Api {
         let client_id = resolve(c"mosquitto_client_id")?;
         let client_username = resolve(c"mosquitto_client_username")?;
         let client_clean_session = resolve(c"mosquitto_client_clean_session")?;
+        let client_sub_count = resolve(c"mosquitto_client_sub_count");
         let acl_check = resolve(c"mosquitto_acl_check");
         // SAFETY: each symbol is the mosquitto 2.0 function of that name, whose C prototype (from
         // mosquitto_broker.h) is exactly the function-pointer type it is transmuted to.
@@ -180,6 +185,8 @@ impl Api {
                 client_clean_session: std::mem::transmute::<*mut c_void, ClientBoolFn>(
                     client_clean_session,
                 ),
+                client_sub_count: client_sub_count
+                    .map(|p| std::mem::transmute::<*mut c_void, ClientIntFn>(p)),
                 acl_check: acl_check.map(|p| std::mem::transmute::<*mut c_void, AclCheckFn>(p)),
             })
         }
@@ -203,6 +210,9 @@ impl Api {
                 id: opt_string((self.client_id)(client)),
                 username: opt_string((self.client_username)(client)),
                 clean: (self.client_clean_session)(client),
+                sub_count: self
+                    .client_sub_count
+                    .and_then(|f| u32::try_from(f(client)).ok()),
             }
         }
     }
@@ -248,6 +258,32 @@ pub fn lower_current_thread_priority(nice: i32) {
             "setpriority(tid={tid}, nice={nice}) failed: {}",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+/// Makes this shared library stay loaded until the process exits (`dlopen` of itself with
+/// `RTLD_NODELETE`), so that a thread left running after cleanup never executes unmapped code when
+/// mosquitto `dlclose`s the plugin. Best effort: a failure is logged.
+fn pin_library() {
+    // SAFETY: `Dl_info` is plain data; zeroed is a valid value for dladdr to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = mosquitto_plugin_version as *const c_void;
+    // SAFETY: dladdr only reads the loader's tables for an address inside this library.
+    let found = unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null();
+    let handle = if found {
+        // SAFETY: dli_fname is the NUL-terminated path of this already-loaded library; RTLD_NOLOAD only
+        // takes a reference to it (no code runs), RTLD_NODELETE makes every dlclose keep it mapped.
+        unsafe {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            )
+        }
+    } else {
+        std::ptr::null_mut()
+    };
+    if handle.is_null() {
+        log::warn!("could not pin the plugin library in memory; mosquitto may crash at exit");
     }
 }
 
@@ -611,7 +647,10 @@ fn teardown(h: Box<Host>) {
     }
     h.unregister(MOSQ_EVT_MESSAGE, cb_message_tail);
     let Host { api, plugin, .. } = *h;
-    plugin.shutdown();
+    if plugin.shutdown() {
+        // A forwarder thread left running must not have its code unmapped by mosquitto's dlclose.
+        pin_library();
+    }
     let (lines, _) = logger::take();
     for l in lines {
         api.log(MOSQ_LOG_NOTICE, &l.text);

@@ -51,6 +51,13 @@ pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(10);
 /// Capacity, in events, the emptied buffer keeps when it is swapped back into the inbox (a backlog's
 /// larger buffer is shrunk to this).
 const SPARE_MAX_EVENTS: usize = 4096;
+/// How long [`Forwarder::stop`] waits for the forwarder thread beyond the drain deadline: 1 s. The thread
+/// gives the bridge's own shutdown at least [`BRIDGE_SHUTDOWN_MIN`] and the producer's close takes up to
+/// 100 ms after it, so a healthy stop ends well inside this; a thread still busy after it (a bridge start
+/// or a send blocked on a peer that never answers) is left behind, and mosquitto's thread goes on.
+pub const STOP_MARGIN: Duration = Duration::from_millis(1000);
+/// Least time given to the bridge's shutdown when the drain deadline is already used up: 500 ms.
+pub const BRIDGE_SHUTDOWN_MIN: Duration = Duration::from_millis(500);
 /// How often an idle forwarder looks at its inbox and refreshes the bridge counters when nothing wakes it.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -89,6 +96,10 @@ struct Shared {
     bridge_stats: Mutex<Option<BridgeStats>>,
     /// Events offered and not yet taken by the forwarder.
     inbox: Mutex<Vec<Event>>,
+    /// Set by [`Forwarder::stop`] when the thread did not finish in time: every event not yet handed over
+    /// was then counted as `unsent_at_shutdown` by `stop`, and the left-behind thread counts nothing more.
+    /// Held by the thread while it accounts for one event, so that no event is counted twice.
+    abandoned: Mutex<bool>,
     /// The forwarder waits without a timer and must be woken when the inbox becomes non-empty.
     idle: AtomicBool,
 }
@@ -102,6 +113,8 @@ enum Ctl {
 pub struct Forwarder {
     wake: Sender<()>,
     ctl: Sender<Ctl>,
+    /// Disconnected when the forwarder thread has returned.
+    done: Receiver<()>,
     max_bytes: usize,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -156,14 +169,19 @@ impl Forwarder {
     pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
         let (wake, wake_rx) = bounded::<()>(1);
         let (ctl, ctl_rx) = bounded::<Ctl>(16);
+        let (done_tx, done) = bounded::<()>(0);
         let shared = Arc::new(Shared::default());
         let sh = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("mosq-forward".into())
-            .spawn(move || run(cfg, wake_rx, ctl_rx, sh))?;
+            .spawn(move || {
+                run(cfg, wake_rx, ctl_rx, sh);
+                drop(done_tx);
+            })?;
         Ok(Forwarder {
             wake,
             ctl,
+            done,
             max_bytes,
             shared,
             thread: Some(thread),
@@ -221,13 +239,64 @@ impl Forwarder {
 
     /// Drains into the bridge, shuts it down within `deadline` and joins the thread. Returns the final
     /// counters and the bridge's counters after its shutdown.
-    pub fn stop(mut self, deadline: Duration) -> (ForwardCounters, Option<BridgeStats>) {
-        let _ = self.ctl.send(Ctl::Stop(deadline));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    ///
+    /// Never waits more than `deadline` + [`STOP_MARGIN`] (this runs on mosquitto's thread at unload). If
+    /// the forwarder thread has not finished by then (a bridge start or a hand-over blocked on a peer that
+    /// never answers), it is left running, every event it had not handed over is counted as
+    /// `unsent_at_shutdown`, and [`StopReport::detached`] says so; the bridge's counters are then the last
+    /// ones seen, and events already handed to it may still be without an outcome.
+    pub fn stop(mut self, deadline: Duration) -> StopReport {
+        let limit = Instant::now() + deadline + STOP_MARGIN;
+        // Bounded: the control queue may be full of reloads the stuck thread never took.
+        let sent = self.ctl.send_deadline(Ctl::Stop(deadline), limit).is_ok();
+        let finished = sent
+            && matches!(
+                self.done.recv_deadline(limit),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            );
+        let thread = self.thread.take();
+        if finished {
+            if let Some(t) = thread {
+                // It has returned from its work; joining only reaps it.
+                let _ = t.join();
+            }
+        } else {
+            self.abandon();
         }
-        (self.counters(), self.bridge_stats())
+        StopReport {
+            counters: self.counters(),
+            bridge: self.bridge_stats(),
+            detached: !finished,
+        }
     }
+
+    /// Counts every event not yet handed over as unsent, and makes the left-behind thread count nothing.
+    fn abandon(&self) {
+        let sh = &self.shared;
+        let mut abandoned = sh.abandoned.lock();
+        *abandoned = true;
+        drop(std::mem::take(&mut *sh.inbox.lock()));
+        // Events in the inbox and in the batch the thread holds are all still counted here.
+        let n = sh.queued_events.swap(0, Ordering::Relaxed);
+        sh.queued_bytes.store(0, Ordering::Relaxed);
+        sh.unsent_at_shutdown.fetch_add(n as u64, Ordering::Relaxed);
+        drop(abandoned);
+        log::warn!(
+            "forwarder thread did not finish within the drain timeout + {STOP_MARGIN:?}: left running; \
+             {n} events not handed over counted as unsent_at_shutdown; the bridge counters are the last seen"
+        );
+    }
+}
+
+/// What [`Forwarder::stop`] ends with.
+#[derive(Debug, Clone)]
+pub struct StopReport {
+    /// The final hand-over counters.
+    pub counters: ForwardCounters,
+    /// The bridge's counters after its shutdown, or the last seen if the thread was left running.
+    pub bridge: Option<BridgeStats>,
+    /// The forwarder thread did not finish in time and was left running.
+    pub detached: bool,
 }
 
 fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
@@ -322,14 +391,25 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
 }
 
 fn forward(sender: Option<&EventSender>, ev: Event, sh: &Shared) {
-    sh.queued_bytes
-        .fetch_sub(event_size(&ev), Ordering::Relaxed);
-    sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+    {
+        // Uncontended except at a stop that timed out.
+        let abandoned = sh.abandoned.lock();
+        if *abandoned {
+            // Counted as unsent by `Forwarder::stop` already.
+            return;
+        }
+        sh.queued_bytes
+            .fetch_sub(event_size(&ev), Ordering::Relaxed);
+        sh.queued_events.fetch_sub(1, Ordering::Relaxed);
+        if sender.is_none() {
+            sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        sh.handed_over.fetch_add(1, Ordering::Relaxed);
+    }
     let Some(s) = sender else {
-        sh.unsent_at_shutdown.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    sh.handed_over.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = s.send(ev) {
         sh.refused_by_bridge.fetch_add(1, Ordering::Relaxed);
         log::debug!("bridge refused an event: {e}");
@@ -350,7 +430,7 @@ fn finish(bridge: Option<Bridge>, sh: &Shared, deadline: Duration) {
     drop(sender);
     if let Some(b) = bridge {
         let left = end.saturating_duration_since(Instant::now());
-        let report = b.shutdown(left.max(Duration::from_millis(500)));
+        let report = b.shutdown(left.max(BRIDGE_SHUTDOWN_MIN));
         *sh.bridge_stats.lock() = Some(report.stats.clone());
         log::info!(
             "bridge stopped drained={} elapsed={:?} sent_during_shutdown={} unsent={}",
@@ -403,9 +483,91 @@ mod tests {
         let c = f.counters();
         assert_eq!(c.queued + c.dropped_queue_full, 10);
         assert!(c.dropped_queue_full >= 6, "{c:?}");
-        let (c, _) = f.stop(Duration::from_millis(200));
+        let c = f.stop(Duration::from_millis(200)).counters;
         // everything queued was accounted for at shutdown, and the budget was released
         assert_eq!(c.unsent_at_shutdown, c.queued, "{c:?}");
         assert_eq!((c.in_queue_events, c.in_queue_bytes), (0, 0), "{c:?}");
+    }
+
+    /// A peer that accepts every connection and never answers (holds the sockets until dropped).
+    struct SilentPeer {
+        addr: std::net::SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl SilentPeer {
+        fn start() -> SilentPeer {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            let addr = l.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let st = Arc::clone(&stop);
+            let thread = std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !st.load(Ordering::Relaxed) {
+                    match l.accept() {
+                        Ok((c, _)) => held.push(c),
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+            SilentPeer {
+                addr,
+                stop,
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for SilentPeer {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    #[test]
+    fn issue_18_stop_is_bounded_when_the_name_server_never_answers() {
+        let peer = SilentPeer::start();
+        let drain = Duration::from_millis(300);
+        let cfg = BridgeConfig::parse(
+            &format!(
+                "bridge.rocket.servers = {}\n\
+                 bridge.rocket.drain_timeout = 300ms\n\
+                 bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"T\"}}\n",
+                peer.addr
+            ),
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(cfg.drain_timeout, drain);
+        let f = Forwarder::start(cfg, 1 << 20).unwrap();
+        // let the forwarder get stuck starting the bridge against the silent peer
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..50 {
+            let mut e = Event::new(EventKind::MessagePublish).with_ts(1);
+            e.payload = Some(bytes::Bytes::from_static(b"x"));
+            f.offer(e);
+        }
+        let t0 = Instant::now();
+        let r = f.stop(drain);
+        let took = t0.elapsed();
+        let c = r.counters;
+        eprintln!("stop took {took:?}: detached={} {c:?}", r.detached);
+        // the deadline itself is what is tested here: stop must return by drain + STOP_MARGIN
+        assert!(
+            took <= drain + STOP_MARGIN + Duration::from_millis(100),
+            "stop took {took:?}"
+        );
+        assert!(
+            r.detached,
+            "the bridge start blocks on the silent peer longer than that"
+        );
+        assert_eq!(c.queued, 50);
+        assert_eq!(c.handed_over + c.unsent_at_shutdown, c.queued, "{c:?}");
+        assert_eq!(c.unsent_at_shutdown, 50, "{c:?}");
     }
 }

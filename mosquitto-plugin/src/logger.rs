@@ -9,6 +9,24 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 /// Capacity of the log queue, in records.
 pub const LOG_QUEUE_CAP: usize = 4096;
+/// Longest line queued, in bytes: 2 KiB. Lines can carry client ids and topic lengths chosen by MQTT
+/// clients (a client id may be 65,535 bytes); longer lines are cut, saying how much was cut. With
+/// [`LOG_QUEUE_CAP`] this bounds the queue to 8 MiB.
+pub const LOG_LINE_MAX_BYTES: usize = 2048;
+
+/// `text` cut to [`LOG_LINE_MAX_BYTES`] (at a character boundary) with a note of the bytes cut.
+fn bounded_line(mut text: String) -> String {
+    if text.len() > LOG_LINE_MAX_BYTES {
+        let mut at = LOG_LINE_MAX_BYTES;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let cut = text.len() - at;
+        text.truncate(at);
+        text.push_str(&format!("... ({cut} bytes cut)"));
+    }
+    text
+}
 
 /// One queued log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +54,7 @@ impl log::Log for QueueLogger {
         }
         let line = Line {
             level: r.level(),
-            text: format!("rocketmq-bridge: {}: {}", r.target(), r.args()),
+            text: bounded_line(format!("rocketmq-bridge: {}: {}", r.target(), r.args())),
         };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(line) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -89,5 +107,16 @@ mod tests {
             .iter()
             .any(|l| l.level == log::Level::Info && l.text.ends_with("addr=127.0.0.1:1 started")));
         assert!(!lines.iter().any(|l| l.text.contains("not at this level")));
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_a_char_boundary() {
+        assert_eq!(bounded_line("short".into()), "short");
+        let long = format!("x{}", "é".repeat(LOG_LINE_MAX_BYTES));
+        let cut = bounded_line(long.clone());
+        assert!(cut.len() <= LOG_LINE_MAX_BYTES + 32, "{}", cut.len());
+        let kept = cut.find("... (").unwrap();
+        assert!(long.starts_with(&cut[..kept]));
+        assert!(cut.ends_with(&format!("({} bytes cut)", long.len() - kept)));
     }
 }

@@ -178,7 +178,7 @@ impl Plugin {
         let now = now_ms();
         let counters = self.with_tracker(|t| {
             t.on_tick();
-            t.counters().clone()
+            t.counters()
         });
         let mut last = self.last_stats.lock();
         if now.saturating_sub(*last) >= STATS_INTERVAL.as_millis() as u64 {
@@ -221,7 +221,7 @@ impl Plugin {
 
     /// The tracker's counters.
     pub fn counters(&self) -> TrackerCounters {
-        self.tracker.lock().counters().clone()
+        self.tracker.lock().counters()
     }
 
     /// One line with every counter.
@@ -242,7 +242,8 @@ impl Plugin {
             "stats: emitted connected={} disconnected={} subscribed={} unsubscribed={} publish={} delivered={}; \
              logins accepted={} refused={}; checks denied={}; publishes refused={}; unverified={}; \
              reads not deliveries: reconnect={} retained_on_subscribe={} offline={}; \
-             unsubscribes of unknown subscriptions={}; trace dropped={}",
+             unsubscribes of unknown subscriptions={}; tracker_evicted={} tracker_untracked={} \
+             tracker_sessions_gone={} tracked_bytes={} tracked_sessions={} tracked_offline={}; trace dropped={}",
             c.emitted[EventKind::ClientConnected.index()],
             c.emitted[EventKind::ClientDisconnected.index()],
             c.emitted[EventKind::SessionSubscribed.index()],
@@ -258,6 +259,12 @@ impl Plugin {
             c.reads_retained_on_subscribe,
             c.reads_offline,
             c.unsubscribes_unknown,
+            c.tracker_evicted,
+            c.tracker_untracked,
+            c.tracker_sessions_gone,
+            c.tracked_bytes,
+            c.tracked_sessions,
+            c.tracked_offline,
             self.trace.as_ref().map_or(0, |t| t.dropped()),
         );
         if let Some((fc, bs)) = fwd {
@@ -296,19 +303,33 @@ impl Plugin {
     }
 
     /// Unload (mosquitto shutting down): drain into the bridge within its `drain_timeout`, stop it, and
-    /// log the final counters (the loss accounting).
-    pub fn shutdown(mut self) {
+    /// log the final counters (the loss accounting). Returns within `drain_timeout` +
+    /// [`crate::forward::STOP_MARGIN`] (plus writing out the trace file, if any); returns `true` when the
+    /// forwarder thread had to be left running (its code must then stay loaded, see [`crate::ffi`]).
+    pub fn shutdown(mut self) -> bool {
+        let mut detached = false;
         let fwd = self.forwarder.take().map(|f| {
             log::info!(
                 "shutdown: draining into the bridge (drain_timeout {:?})",
                 self.drain_timeout
             );
-            f.stop(self.drain_timeout)
+            let r = f.stop(self.drain_timeout);
+            detached = r.detached;
+            (r.counters, r.bridge)
         });
         let c = self.counters();
-        log::info!("shutdown: final {}", self.stats_line_with(&c, fwd));
+        log::info!(
+            "shutdown: final {}{}",
+            self.stats_line_with(&c, fwd),
+            if detached {
+                "; forwarder left running (stop deadline passed): bridge counters are the last seen"
+            } else {
+                ""
+            }
+        );
         if let Some(t) = self.trace.take() {
             t.close();
         }
+        detached
     }
 }

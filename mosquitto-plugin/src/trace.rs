@@ -16,6 +16,10 @@ use rocketmq_bridge::bridge::Event;
 
 /// Capacity of the trace queue, in events.
 pub const TRACE_QUEUE_CAP: usize = 65_536;
+/// Capacity of the trace queue, in bytes (the events' heap size: topic, payload, ids): 64 MiB. Without it
+/// [`TRACE_QUEUE_CAP`] events of large payloads (mosquitto accepts up to 256 MB each by default) could
+/// pile up behind a slow disk. Over it, lines are dropped and counted like a full queue.
+pub const TRACE_QUEUE_MAX_BYTES: usize = 64 << 20;
 
 /// The trace writer handle.
 #[derive(Debug)]
@@ -24,6 +28,7 @@ pub struct TraceWriter {
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
     queued: Arc<AtomicUsize>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 impl TraceWriter {
@@ -37,12 +42,15 @@ impl TraceWriter {
         let (tx, rx) = unbounded::<Event>();
         let queued = Arc::new(AtomicUsize::new(0));
         let q = Arc::clone(&queued);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let qb = Arc::clone(&queued_bytes);
         let thread = std::thread::Builder::new()
             .name("mosq-trace".into())
             .spawn(move || {
                 let mut w = BufWriter::new(file);
                 while let Ok(ev) = rx.recv() {
                     q.fetch_sub(1, Ordering::Relaxed);
+                    qb.fetch_sub(ev.heap_size(), Ordering::Relaxed);
                     let mut ok = writeln!(w, "{}", to_json(&ev)).is_ok();
                     // Flush when idle so a reader sees lines promptly.
                     if rx.is_empty() {
@@ -60,16 +68,21 @@ impl TraceWriter {
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
             queued,
+            queued_bytes,
         })
     }
 
     /// Non-blocking hand-over.
     pub fn offer(&self, ev: &Event) {
         if let Some(tx) = &self.tx {
+            let size = ev.heap_size();
+            let bytes = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
             if self.queued.fetch_add(1, Ordering::Relaxed) >= TRACE_QUEUE_CAP
+                || bytes + size > TRACE_QUEUE_MAX_BYTES
                 || tx.try_send(ev.clone()).is_err()
             {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -132,5 +145,25 @@ mod tests {
         assert!(v["username"].is_null());
         assert!(v["from"].is_null());
         assert_eq!(v["ts"], 5);
+    }
+
+    #[test]
+    fn queue_is_bounded_in_bytes_too() {
+        let dir = std::env::temp_dir().join(format!("mosq-trace-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trace.jsonl");
+        let t = TraceWriter::start(&path).unwrap();
+        let mut big = Event::new(EventKind::MessagePublish).with_ts(1);
+        big.payload = Some(bytes::Bytes::from(vec![0u8; TRACE_QUEUE_MAX_BYTES + 1]));
+        t.offer(&big);
+        let mut small = Event::new(EventKind::MessagePublish).with_ts(2);
+        small.payload = Some(bytes::Bytes::from_static(b"ok"));
+        t.offer(&small);
+        assert_eq!(t.dropped(), 1);
+        t.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "only the small event is written");
+        assert!(text.contains("\"ts\":2"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -24,8 +24,31 @@
 //! Read checks are deliveries only for live fan-out to a connected client; the re-checks of queued messages
 //! when a session reconnects, retained messages sent on subscribe and messages queued for offline sessions
 //! are not reported (see the README's event table).
+//!
+//! # Remembered subscriptions, and why they are capped
+//! `session.unsubscribed` is reported only for a filter the plugin saw subscribed by that client id, so the
+//! tracker remembers the filters of every session, including offline persistent ones. 2.0.11 never tells a
+//! plugin that a session expired (an MQTT 5 session with clean start off and expiry 0 ends at the
+//! disconnect; a v3 one may be expired by `persistent_client_expiration`), so an offline session's filters
+//! could be remembered forever: 2,000 anonymous clients with 10 filters of 60 KB each held 1.2 GB. So:
+//!
+//! * everything remembered is counted in bytes ([`FILTER_ENTRY_OVERHEAD`], [`SESSION_ENTRY_OVERHEAD`]) and
+//!   capped by [`TRACKED_BYTES_MAX`], [`TRACKED_OFFLINE_SESSIONS_MAX`] and
+//!   [`TRACKED_FILTERS_PER_CLIENT_MAX`], checked before anything is allocated;
+//! * over a cap, offline sessions are forgotten longest-offline first (`tracker_evicted`); when only online
+//!   sessions are left, a new filter is not remembered (`tracker_untracked`). Either way a later
+//!   unsubscribe of such a filter is not reported and is counted in `unsubscribes_unknown`: a missing
+//!   event, counted, never a false one;
+//! * when a client id comes back with clean start off, mosquitto has either restored its session (its
+//!   subscriptions are moved to the new connection before any later callback) or started an empty one. The
+//!   first callback that carries the new connection reads `mosquitto_client_sub_count`: 0 means the
+//!   session was gone, and the remembered filters are dropped (`tracker_sessions_gone`). 2.0.11 counts
+//!   only non-shared subscriptions there, so `$share/` filters are kept (under the caps). An unsubscribe
+//!   check on a connection whose count is 0 is never reported either (mosquitto checks before it removes);
+//! * a clean session / clean start (`mosquitto_client_clean_session`) ends the remembered filters at login
+//!   and at disconnect, as before.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -40,6 +63,29 @@ pub const KINDS: usize = EventKind::ALL.len();
 /// no source for it).
 pub type Interest = [bool; KINDS];
 
+/// Most bytes the tracker holds for remembered subscriptions, online and offline sessions together, as
+/// counted by [`FILTER_ENTRY_OVERHEAD`] and [`SESSION_ENTRY_OVERHEAD`]: 16 MiB. A typical filter of 100
+/// bytes costs 164, so this remembers about 100,000 subscriptions; the whole cost an MQTT client can put
+/// on the plugin through subscriptions is this, whatever it subscribes and never comes back for (the
+/// hand-over queue is 4 MiB by default, for comparison). Checked before a filter is copied.
+pub const TRACKED_BYTES_MAX: usize = 16 << 20;
+/// Most offline sessions (client ids with remembered filters and no connection) kept: 10,000. Beyond it the
+/// longest-offline one is forgotten (`tracker_evicted`). Bounds the number of entries independently of
+/// their size (many short filters).
+pub const TRACKED_OFFLINE_SESSIONS_MAX: usize = 10_000;
+/// Most filters remembered per client id: 1,024. A client subscribing to more (gateways do, rarely) gets
+/// the rest unremembered (`tracker_untracked`), so one client cannot take the whole
+/// [`TRACKED_BYTES_MAX`] with many small filters.
+pub const TRACKED_FILTERS_PER_CLIENT_MAX: usize = 1_024;
+/// Bytes counted per remembered filter on top of its length: the `String` header (24), its hash-set slot
+/// and control byte, and allocator rounding. An estimate on the high side; the cap is on this count.
+pub const FILTER_ENTRY_OVERHEAD: usize = 64;
+/// Bytes counted per remembered session on top of twice its client id (held as the map key and in the
+/// offline index): the map slot, the filter set's header and the offline index node.
+pub const SESSION_ENTRY_OVERHEAD: usize = 160;
+/// Prefix of MQTT 5 shared-subscription filters; 2.0.11's `mosquitto_client_sub_count` does not count them.
+const SHARED_PREFIX: &str = "$share/";
+
 /// Identity of a mosquitto client context: the address of its `struct mosquitto`. Never dereferenced.
 pub type ClientRef = usize;
 
@@ -52,6 +98,10 @@ pub struct ClientInfo {
     pub username: Option<String>,
     /// `mosquitto_client_clean_session` (clean session / clean start of the current connection).
     pub clean: bool,
+    /// `mosquitto_client_sub_count` at the time of the callback: the non-shared subscriptions mosquitto
+    /// holds for this connection (a slot count, never below the real number). `None` when the broker does
+    /// not export it. Meaningless at `BASIC_AUTH` (a restored session is attached after it).
+    pub sub_count: Option<u32>,
 }
 
 /// The `access` of an `ACL_CHECK` (`MOSQ_ACL_*`).
@@ -142,7 +192,7 @@ pub enum Answer {
     Defer,
 }
 
-/// What the tracker counted (monotonic).
+/// What the tracker counted (monotonic), and the size of what it remembers now (the `tracked_*` gauges).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrackerCounters {
     /// Events emitted, by [`EventKind::index`].
@@ -165,9 +215,25 @@ pub struct TrackerCounters {
     pub reads_offline: u64,
     /// Disconnects of contexts that never logged in through the plugin's view.
     pub disconnects_unknown: u64,
-    /// Allowed unsubscribes of a filter the plugin never saw subscribed (no event: mosquitto 2.0.11 does not
-    /// tell plugins whether a subscription existed).
+    /// Allowed unsubscribes of a filter the plugin never saw subscribed, or forgot under a cap, or that
+    /// mosquitto no longer holds (no event: mosquitto 2.0.11 does not tell plugins whether a subscription
+    /// existed).
     pub unsubscribes_unknown: u64,
+    /// Offline sessions whose remembered filters were forgotten to stay under [`TRACKED_BYTES_MAX`] or
+    /// [`TRACKED_OFFLINE_SESSIONS_MAX`], longest offline first.
+    pub tracker_evicted: u64,
+    /// Subscriptions not remembered because a cap was reached with no offline session left to forget, or
+    /// the client has [`TRACKED_FILTERS_PER_CLIENT_MAX`] already (their `session.subscribed` is reported).
+    pub tracker_untracked: u64,
+    /// Reconnects with clean start off whose session mosquitto no longer had (its subscription count was
+    /// 0): the remembered filters were dropped.
+    pub tracker_sessions_gone: u64,
+    /// Gauge: bytes held for remembered subscriptions ([`Tracker::tracked_bytes`]).
+    pub tracked_bytes: usize,
+    /// Gauge: client ids with remembered subscriptions.
+    pub tracked_sessions: usize,
+    /// Gauge: of those, the offline ones.
+    pub tracked_offline: usize,
 }
 
 #[derive(Debug)]
@@ -205,6 +271,182 @@ struct Online {
     id: Option<String>,
     username: Option<String>,
     clean: bool,
+    /// Logged in with clean start off while filters were remembered for its id: the first callback carrying
+    /// this connection checks mosquitto's subscription count.
+    verify: bool,
+}
+
+/// The remembered filters of one client id.
+#[derive(Debug, Default)]
+struct Session {
+    filters: HashSet<String>,
+    /// Connections with this id tracked online (0, 1, or 2 briefly during a takeover).
+    online: u32,
+    /// Its key in [`Subscriptions::offline`] while `online == 0`.
+    offline_stamp: u64,
+    /// Bytes counted for this session (entry, id, filters).
+    bytes: usize,
+}
+
+/// Remembered subscriptions, bounded (see the module docs).
+#[derive(Debug, Default)]
+struct Subscriptions {
+    sessions: HashMap<String, Session>,
+    /// Offline sessions by the order they went offline: the first is evicted first.
+    offline: BTreeMap<u64, String>,
+    next_stamp: u64,
+    bytes: usize,
+}
+
+impl Subscriptions {
+    fn session_cost(id: &str) -> usize {
+        SESSION_ENTRY_OVERHEAD + 2 * id.len()
+    }
+
+    fn filter_cost(filter: &str) -> usize {
+        FILTER_ENTRY_OVERHEAD + filter.len()
+    }
+
+    /// Remembers `filter` for `id`; `online` says whether the subscribing connection is tracked online.
+    fn add(&mut self, id: &str, filter: &str, online: bool, c: &mut TrackerCounters) {
+        let need = match self.sessions.get(id) {
+            Some(s) if s.filters.contains(filter) => return,
+            Some(s) if s.filters.len() >= TRACKED_FILTERS_PER_CLIENT_MAX => {
+                c.tracker_untracked += 1;
+                return;
+            }
+            Some(_) => Self::filter_cost(filter),
+            None => Self::filter_cost(filter) + Self::session_cost(id),
+        };
+        // Make room first (evicting other offline sessions), then copy.
+        while self.bytes + need > TRACKED_BYTES_MAX {
+            let Some(stamp) = self
+                .offline
+                .iter()
+                .find(|(_, v)| v.as_str() != id)
+                .map(|(k, _)| *k)
+            else {
+                c.tracker_untracked += 1;
+                return;
+            };
+            self.evict(stamp, c);
+        }
+        self.bytes += need;
+        if !self.sessions.contains_key(id) {
+            let mut s = Session {
+                online: u32::from(online),
+                bytes: Self::session_cost(id),
+                ..Session::default()
+            };
+            if !online {
+                s.offline_stamp = self.stamp();
+                self.offline.insert(s.offline_stamp, id.to_owned());
+            }
+            self.sessions.insert(id.to_owned(), s);
+        }
+        let s = self.sessions.get_mut(id).expect("inserted above");
+        s.bytes += Self::filter_cost(filter);
+        s.filters.insert(filter.to_owned());
+        self.cap_offline(c);
+    }
+
+    fn stamp(&mut self) -> u64 {
+        self.next_stamp += 1;
+        self.next_stamp
+    }
+
+    fn evict(&mut self, stamp: u64, c: &mut TrackerCounters) {
+        if let Some(id) = self.offline.remove(&stamp) {
+            if let Some(s) = self.sessions.remove(&id) {
+                self.bytes -= s.bytes;
+            }
+            c.tracker_evicted += 1;
+        }
+    }
+
+    fn cap_offline(&mut self, c: &mut TrackerCounters) {
+        while self.offline.len() > TRACKED_OFFLINE_SESSIONS_MAX {
+            let Some((&stamp, _)) = self.offline.first_key_value() else {
+                return;
+            };
+            self.evict(stamp, c);
+        }
+    }
+
+    /// Forgets `filter` of `id`; whether it was remembered.
+    fn remove(&mut self, id: &str, filter: &str) -> bool {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        if !s.filters.remove(filter) {
+            return false;
+        }
+        s.bytes -= Self::filter_cost(filter);
+        self.bytes -= Self::filter_cost(filter);
+        if s.filters.is_empty() {
+            self.remove_session(id);
+        }
+        true
+    }
+
+    fn remove_session(&mut self, id: &str) {
+        if let Some(s) = self.sessions.remove(id) {
+            self.bytes -= s.bytes;
+            if s.online == 0 {
+                self.offline.remove(&s.offline_stamp);
+            }
+        }
+    }
+
+    /// Drops the filters mosquitto's subscription count covers (all but `$share/` ones); whether any were.
+    fn forget_unshared(&mut self, id: &str) -> bool {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        let before = s.filters.len();
+        let mut freed = 0;
+        s.filters.retain(|f| {
+            let keep = f.starts_with(SHARED_PREFIX);
+            if !keep {
+                freed += Self::filter_cost(f);
+            }
+            keep
+        });
+        let dropped = s.filters.len() < before;
+        s.bytes -= freed;
+        self.bytes -= freed;
+        if s.filters.is_empty() {
+            self.remove_session(id);
+        }
+        dropped
+    }
+
+    fn went_online(&mut self, id: &str) -> bool {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        if s.online == 0 {
+            self.offline.remove(&s.offline_stamp);
+        }
+        s.online += 1;
+        true
+    }
+
+    fn went_offline(&mut self, id: &str, c: &mut TrackerCounters) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        if s.online == 0 {
+            return;
+        }
+        s.online -= 1;
+        if s.online == 0 {
+            self.next_stamp += 1;
+            s.offline_stamp = self.next_stamp;
+            self.offline.insert(self.next_stamp, id.to_owned());
+            self.cap_offline(c);
+        }
+    }
 }
 
 /// The state machine. See the module docs.
@@ -215,8 +457,8 @@ pub struct Tracker {
     tail_ready: bool,
     clients: HashMap<ClientRef, Online>,
     /// Filters subscribed per client id, as seen by the plugin (kept across disconnects of persistent
-    /// sessions, cleared by a clean session).
-    subscriptions: HashMap<String, HashSet<String>>,
+    /// sessions, cleared by a clean session, bounded by the `TRACKED_*` caps).
+    subscriptions: Subscriptions,
     pending_login: Option<PendingLogin>,
     pending_message: Option<PendingMessage>,
     op: Op,
@@ -233,7 +475,7 @@ impl Tracker {
             interest,
             tail_ready: false,
             clients: HashMap::new(),
-            subscriptions: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             pending_login: None,
             pending_message: None,
             op: Op::None,
@@ -258,14 +500,52 @@ impl Tracker {
         self.tail_ready
     }
 
-    /// Counters so far.
-    pub fn counters(&self) -> &TrackerCounters {
-        &self.counters
+    /// Counters so far, with the gauges filled in.
+    pub fn counters(&self) -> TrackerCounters {
+        let (sessions, offline) = self.tracked_sessions();
+        TrackerCounters {
+            tracked_bytes: self.tracked_bytes(),
+            tracked_sessions: sessions,
+            tracked_offline: offline,
+            ..self.counters.clone()
+        }
     }
 
     /// Number of clients currently tracked as connected.
     pub fn online(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Bytes held for remembered subscriptions, as counted against [`TRACKED_BYTES_MAX`].
+    pub fn tracked_bytes(&self) -> usize {
+        self.subscriptions.bytes
+    }
+
+    /// Client ids with remembered subscriptions: `(all, offline)`.
+    pub fn tracked_sessions(&self) -> (usize, usize) {
+        (
+            self.subscriptions.sessions.len(),
+            self.subscriptions.offline.len(),
+        )
+    }
+
+    /// First callback carrying a connection that logged in with clean start off while filters were
+    /// remembered for its id: by now mosquitto has attached the old session, or an empty one.
+    fn verify_session(&mut self, client: ClientRef, sub_count: Option<u32>) {
+        let Some(n) = sub_count else {
+            return;
+        };
+        let Some(o) = self.clients.get_mut(&client) else {
+            return;
+        };
+        if !std::mem::take(&mut o.verify) || n > 0 {
+            return;
+        }
+        if let Some(id) = &o.id {
+            if self.subscriptions.forget_unshared(id) {
+                self.counters.tracker_sessions_gone += 1;
+            }
+        }
     }
 
     /// Takes the events settled so far, oldest first.
@@ -305,15 +585,15 @@ impl Tracker {
     /// `MOSQ_EVT_ACL_CHECK`, with mosquitto's decision.
     pub fn on_acl_check(&mut self, check: &AclCheck<'_>, outcome: Outcome, now: u64) {
         self.settle();
+        self.verify_session(check.client, check.info.sub_count);
         let candidate = match check.access {
             Access::Subscribe => {
                 self.op = Op::Subscribing(check.client);
                 if outcome == Outcome::Allowed {
                     if let Some(id) = &check.info.id {
+                        let online = self.clients.contains_key(&check.client);
                         self.subscriptions
-                            .entry(id.clone())
-                            .or_default()
-                            .insert(check.topic.clone());
+                            .add(id, &check.topic, online, &mut self.counters);
                     }
                 }
                 self.interest[EventKind::SessionSubscribed.index()].then(|| {
@@ -362,14 +642,11 @@ impl Tracker {
         let Some(id) = &check.info.id else {
             return false;
         };
-        let Some(set) = self.subscriptions.get_mut(id) else {
-            return false;
-        };
-        let removed = set.remove(&check.topic);
-        if set.is_empty() {
-            self.subscriptions.remove(id);
-        }
-        removed
+        let removed = self.subscriptions.remove(id, &check.topic);
+        // mosquitto checks an unsubscribe before removing: a count of 0 means it holds no such
+        // (non-shared) subscription, whatever the plugin remembered.
+        let held = check.info.sub_count != Some(0) || check.topic.starts_with(SHARED_PREFIX);
+        removed && held
     }
 
     fn read_candidate(&mut self, check: &AclCheck<'_>, now: u64) -> Option<Event> {
@@ -418,6 +695,7 @@ impl Tracker {
     /// `MOSQ_EVT_MESSAGE` (head). Always lets the message through.
     pub fn on_message(&mut self, msg: &Message<'_>, now: u64) {
         self.settle();
+        self.verify_session(msg.client, msg.info.sub_count);
         self.op = Op::None;
         let want_publish = self.interest[EventKind::MessagePublish.index()];
         let payload = if want_publish || self.interest[EventKind::MessageDelivered.index()] {
@@ -475,6 +753,7 @@ impl Tracker {
                     self.counters.logins_refused += 1;
                 } else {
                     self.accept_login(p);
+                    self.verify_session(client, info.sub_count);
                     self.disconnected(client, now);
                 }
                 self.op = Op::None;
@@ -483,7 +762,20 @@ impl Tracker {
         }
         // Another client: an old connection taken over by the pending login comes first.
         let taken_over = matches!(self.op, Op::Connecting(_));
+        // Whether the connecting client has this one's id: then this is the takeover, and this
+        // connection has already handed its subscriptions to the new one (its count reads 0).
+        let same_id_connecting = match self.op {
+            Op::Connecting(c) => match &self.pending_login {
+                Some(p) if p.client == c => p.info.id == info.id,
+                _ => self.clients.get(&c).is_some_and(|o| o.id == info.id),
+            },
+            _ => false,
+        };
         if self.clients.contains_key(&client) {
+            if !same_id_connecting {
+                // Its own disconnect: the count still shows its session.
+                self.verify_session(client, info.sub_count);
+            }
             self.disconnected(client, now);
         } else {
             self.counters.disconnects_unknown += 1;
@@ -522,9 +814,12 @@ impl Tracker {
 
     fn accept_login(&mut self, p: PendingLogin) {
         self.counters.logins_accepted += 1;
-        if p.info.clean {
-            if let Some(id) = &p.info.id {
-                self.subscriptions.remove(id);
+        let mut verify = false;
+        if let Some(id) = &p.info.id {
+            if p.info.clean {
+                self.subscriptions.remove_session(id);
+            } else {
+                verify = self.subscriptions.went_online(id);
             }
         }
         if self.interest[EventKind::ClientConnected.index()] {
@@ -539,15 +834,18 @@ impl Tracker {
                 id: p.info.id,
                 username: p.info.username,
                 clean: p.info.clean,
+                verify,
             },
         );
     }
 
     fn disconnected(&mut self, client: ClientRef, now: u64) {
         if let Some(o) = self.clients.remove(&client) {
-            if o.clean {
-                if let Some(id) = &o.id {
-                    self.subscriptions.remove(id);
+            if let Some(id) = &o.id {
+                if o.clean {
+                    self.subscriptions.remove_session(id);
+                } else {
+                    self.subscriptions.went_offline(id, &mut self.counters);
                 }
             }
             if self.interest[EventKind::ClientDisconnected.index()] {
@@ -576,6 +874,7 @@ mod tests {
             id: Some(id.into()),
             username: user.map(Into::into),
             clean: true,
+            sub_count: None,
         }
     }
 
@@ -868,5 +1167,322 @@ mod tests {
         t.on_disconnect(1, info("c", None), 3);
         assert_eq!(kinds(&mut t), [EventKind::ClientDisconnected]);
         assert_eq!(t.counters().logins_accepted, 1);
+    }
+
+    // ---- remembered subscriptions: driven as mosquitto 2.0.11 drives the plugin ----
+
+    fn persistent(id: &str, sub_count: u32) -> ClientInfo {
+        ClientInfo {
+            id: Some(id.into()),
+            username: None,
+            clean: false,
+            sub_count: Some(sub_count),
+        }
+    }
+
+    fn acl(client: ClientRef, info: ClientInfo, access: Access, topic: &str) -> AclCheck<'static> {
+        AclCheck {
+            client,
+            info,
+            access,
+            topic: topic.into(),
+            payload: b"",
+            payload_addr: 0,
+            qos: 1,
+            retain: false,
+        }
+    }
+
+    fn unsubscribed(t: &mut Tracker) -> usize {
+        t.drain()
+            .iter()
+            .filter(|e| e.kind == EventKind::SessionUnsubscribed)
+            .count()
+    }
+
+    /// The bytes really held (allocated capacity of ids and filters, without any overhead), and a check
+    /// that the accounting and the offline index agree with the content.
+    fn held(t: &Tracker) -> usize {
+        let subs = &t.subscriptions;
+        let mut counted = 0;
+        let mut real = 0;
+        for (id, s) in &subs.sessions {
+            let filters: usize = s
+                .filters
+                .iter()
+                .map(|f| Subscriptions::filter_cost(f))
+                .sum();
+            assert_eq!(s.bytes, Subscriptions::session_cost(id) + filters);
+            counted += s.bytes;
+            real += 2 * id.capacity() + s.filters.iter().map(String::capacity).sum::<usize>();
+            if s.online == 0 {
+                assert_eq!(subs.offline.get(&s.offline_stamp), Some(id));
+            }
+        }
+        assert_eq!(counted, subs.bytes);
+        assert_eq!(
+            subs.offline.len(),
+            subs.sessions.values().filter(|s| s.online == 0).count()
+        );
+        assert!(
+            real <= counted,
+            "accounting under-counts: {real} > {counted}"
+        );
+        real
+    }
+
+    /// mosquitto's calls for one client: login (BASIC_AUTH, then the next callback settles it), one
+    /// SUBSCRIBE check per filter (the count read before each is added), disconnect.
+    fn connect_subscribe_disconnect(
+        t: &mut Tracker,
+        client: ClientRef,
+        id: &str,
+        filters: &[String],
+    ) {
+        t.on_basic_auth(client, persistent(id, 0), 1);
+        t.on_tick();
+        for (n, f) in filters.iter().enumerate() {
+            let c = acl(client, persistent(id, n as u32), Access::Subscribe, f);
+            t.on_acl_check(&c, Outcome::Allowed, 2);
+            // the plugin hands the settled events over after every callback
+            t.drain();
+        }
+        t.on_disconnect(client, persistent(id, filters.len() as u32), 3);
+        t.on_tick();
+        t.drain();
+    }
+
+    #[test]
+    fn issue_18_discarded_sessions_are_bounded_by_the_caps() {
+        // 2,000 MQTT 5 clients, clean start off, session expiry 0, 10 filters of 60 KB each: mosquitto
+        // discards every session at the disconnect and says nothing; none comes back.
+        let mut t = ready(Decider::OpenBroker);
+        let mut peak = 0;
+        for c in 0..2_000usize {
+            let id = format!("stranger-{c}");
+            let filters: Vec<String> = (0..10)
+                .map(|f| {
+                    let prefix = format!("{c}/{f}/");
+                    let mut s = "x".repeat(60_000);
+                    s.replace_range(..prefix.len(), &prefix);
+                    s
+                })
+                .collect();
+            connect_subscribe_disconnect(&mut t, c + 1, &id, &filters);
+            peak = peak.max(t.tracked_bytes());
+        }
+        let real = held(&t);
+        let c = t.counters();
+        eprintln!(
+            "issue 18 case 7 scenario: held {real} bytes (counted {}, peak {peak}), sessions {} offline {}, \
+             evicted {}",
+            c.tracked_bytes, c.tracked_sessions, c.tracked_offline, c.tracker_evicted
+        );
+        assert!(peak <= TRACKED_BYTES_MAX, "{peak}");
+        assert!(real <= TRACKED_BYTES_MAX);
+        assert_eq!(t.online(), 0);
+        // every session is either still remembered or was evicted, and counted
+        assert_eq!(c.tracker_evicted as usize + c.tracked_sessions, 2_000);
+        assert_eq!(c.tracked_offline, c.tracked_sessions);
+        assert!(c.tracker_evicted >= 1_900, "{c:?}");
+        assert_eq!(c.tracker_untracked, 0);
+        // the survivors are the most recent ones (oldest offline evicted first)
+        assert!(t.subscriptions.sessions.contains_key("stranger-1999"));
+        assert!(!t.subscriptions.sessions.contains_key("stranger-0"));
+    }
+
+    #[test]
+    fn issue_18_reconnect_to_a_discarded_session_reports_no_unsubscribe() {
+        let mut t = ready(Decider::OpenBroker);
+        connect_subscribe_disconnect(&mut t, 1, "p", &["a".into(), "b".into()]);
+        t.drain();
+        // mosquitto discarded the session (clean start off, expiry 0); the client comes back with clean
+        // start off to a new, empty session: its count is 0 when it unsubscribes.
+        t.on_basic_auth(2, persistent("p", 0), 10);
+        t.on_tick();
+        t.on_acl_check(
+            &acl(2, persistent("p", 0), Access::Unsubscribe, "a"),
+            Outcome::Allowed,
+            11,
+        );
+        assert_eq!(unsubscribed(&mut t), 0, "false session.unsubscribed");
+        let c = t.counters();
+        assert_eq!((c.tracker_sessions_gone, c.unsubscribes_unknown), (1, 1));
+        assert_eq!((c.tracked_sessions, c.tracked_bytes), (0, 0));
+
+        // Same, but it subscribes to something new first: the count is read at that subscribe check
+        // (before mosquitto adds it), so the old filters are gone before the unsubscribe (count 1 then).
+        connect_subscribe_disconnect(&mut t, 3, "q", &["a".into(), "b".into()]);
+        t.on_basic_auth(4, persistent("q", 0), 20);
+        t.on_tick();
+        t.on_acl_check(
+            &acl(4, persistent("q", 0), Access::Subscribe, "new"),
+            Outcome::Allowed,
+            21,
+        );
+        t.on_acl_check(
+            &acl(4, persistent("q", 1), Access::Unsubscribe, "b"),
+            Outcome::Allowed,
+            22,
+        );
+        assert_eq!(unsubscribed(&mut t), 0, "false session.unsubscribed");
+        t.on_acl_check(
+            &acl(4, persistent("q", 1), Access::Unsubscribe, "new"),
+            Outcome::Allowed,
+            23,
+        );
+        assert_eq!(unsubscribed(&mut t), 1, "the real one is reported");
+        assert_eq!(t.counters().tracker_sessions_gone, 2);
+        held(&t);
+    }
+
+    #[test]
+    fn restored_sessions_keep_their_filters_also_through_a_takeover() {
+        let mut t = ready(Decider::OpenBroker);
+        connect_subscribe_disconnect(&mut t, 1, "p", &["a".into(), "b".into()]);
+        // mosquitto restored the session: the new connection holds both subscriptions
+        t.on_basic_auth(2, persistent("p", 0), 10);
+        t.on_tick();
+        t.on_acl_check(
+            &acl(2, persistent("p", 2), Access::Unsubscribe, "a"),
+            Outcome::Allowed,
+            11,
+        );
+        assert_eq!(unsubscribed(&mut t), 1);
+        // takeover while online: the old connection's DISCONNECT comes after its subscriptions moved to
+        // the new one (its count reads 0 then), and must not be taken as "session gone"
+        t.on_basic_auth(3, persistent("p", 0), 12);
+        t.on_disconnect(2, persistent("p", 0), 12);
+        t.on_tick();
+        t.on_acl_check(
+            &acl(3, persistent("p", 1), Access::Unsubscribe, "b"),
+            Outcome::Allowed,
+            13,
+        );
+        assert_eq!(unsubscribed(&mut t), 1);
+        let c = t.counters();
+        assert_eq!((c.tracker_sessions_gone, c.unsubscribes_unknown), (0, 0));
+        assert_eq!(c.tracked_sessions, 0);
+        held(&t);
+    }
+
+    #[test]
+    fn a_zero_count_keeps_shared_filters_and_clean_start_ends_the_session() {
+        let mut t = ready(Decider::OpenBroker);
+        connect_subscribe_disconnect(&mut t, 1, "p", &["$share/g/a".into(), "b".into()]);
+        // 2.0.11 does not count shared subscriptions: 0 says nothing about them
+        t.on_basic_auth(2, persistent("p", 0), 10);
+        t.on_tick();
+        t.on_acl_check(
+            &acl(2, persistent("p", 0), Access::Unsubscribe, "$share/g/a"),
+            Outcome::Allowed,
+            11,
+        );
+        assert_eq!(unsubscribed(&mut t), 1);
+        // a clean session (v3 clean session, MQTT 5 clean start) ends what was remembered, at login
+        connect_subscribe_disconnect(&mut t, 3, "q", &["x".into()]);
+        let mut clean = persistent("q", 0);
+        clean.clean = true;
+        t.on_basic_auth(4, clean.clone(), 20);
+        t.on_tick();
+        // p's count of 0 dropped its non-shared b; q's clean start dropped x
+        let c = t.counters();
+        assert_eq!((c.tracked_sessions, c.tracker_sessions_gone), (0, 1));
+        t.on_acl_check(
+            &acl(4, clean, Access::Unsubscribe, "x"),
+            Outcome::Allowed,
+            21,
+        );
+        assert_eq!(unsubscribed(&mut t), 0);
+        held(&t);
+    }
+
+    #[test]
+    fn offline_sessions_over_their_cap_are_evicted_oldest_first() {
+        let mut t = ready(Decider::OpenBroker);
+        let n = TRACKED_OFFLINE_SESSIONS_MAX + 5;
+        for c in 0..n {
+            connect_subscribe_disconnect(&mut t, c + 1, &format!("c{c}"), &["f".into()]);
+        }
+        let c = t.counters();
+        assert_eq!(c.tracker_evicted, 5);
+        assert_eq!(c.tracked_offline, TRACKED_OFFLINE_SESSIONS_MAX);
+        held(&t);
+        // c0 was evicted: its unsubscribe after a (restored, count 1) reconnect is unknown, not reported;
+        // c5, the oldest kept, is reported
+        for (id, want) in [("c0", 0), ("c5", 1)] {
+            t.on_basic_auth(n + 10, persistent(id, 0), 9);
+            t.on_tick();
+            t.on_acl_check(
+                &acl(n + 10, persistent(id, 1), Access::Unsubscribe, "f"),
+                Outcome::Allowed,
+                9,
+            );
+            assert_eq!(unsubscribed(&mut t), want, "{id}");
+            t.on_disconnect(n + 10, persistent(id, 0), 9);
+        }
+        assert_eq!(t.counters().unsubscribes_unknown, 1);
+    }
+
+    #[test]
+    fn online_clients_are_never_evicted_and_per_client_filters_are_capped() {
+        let mut t = ready(Decider::OpenBroker);
+        // one client subscribing to more filters than remembered per client
+        t.on_basic_auth(1, persistent("many", 0), 1);
+        for f in 0..TRACKED_FILTERS_PER_CLIENT_MAX + 3 {
+            t.on_acl_check(
+                &acl(
+                    1,
+                    persistent("many", 1),
+                    Access::Subscribe,
+                    &format!("f/{f}"),
+                ),
+                Outcome::Allowed,
+                2,
+            );
+        }
+        assert_eq!(t.counters().tracker_untracked, 3);
+        // an offline session, then online clients with 60 KB filters beyond the byte cap
+        connect_subscribe_disconnect(&mut t, 2, "gone", &["g".into()]);
+        let big = "y".repeat(60_000);
+        let mut subscribed = 0;
+        for c in 0..300usize {
+            let id = format!("on{c}");
+            t.on_basic_auth(100 + c, persistent(&id, 0), 3);
+            t.on_acl_check(
+                &acl(100 + c, persistent(&id, 0), Access::Subscribe, &big),
+                Outcome::Allowed,
+                3,
+            );
+            subscribed += 1;
+        }
+        t.on_tick();
+        let c = t.counters();
+        assert!(c.tracked_bytes <= TRACKED_BYTES_MAX);
+        assert_eq!(c.tracker_evicted, 1, "only the offline session is evicted");
+        assert_eq!(c.tracked_offline, 0);
+        assert!(c.tracker_untracked > 3, "{c:?}");
+        // every subscription was still reported
+        assert_eq!(
+            c.emitted[EventKind::SessionSubscribed.index()],
+            subscribed + 1 + TRACKED_FILTERS_PER_CLIENT_MAX as u64 + 3
+        );
+        held(&t);
+    }
+
+    #[test]
+    fn an_unrelated_login_does_not_stop_the_check_at_disconnect() {
+        let mut t = ready(Decider::OpenBroker);
+        connect_subscribe_disconnect(&mut t, 1, "p", &["a".into()]);
+        // p comes back to a discarded session and does nothing but disconnect, while another client's
+        // login is being handled: p's own count (0) still shows the session is gone
+        t.on_basic_auth(2, persistent("p", 0), 10);
+        t.on_tick();
+        t.on_basic_auth(3, persistent("other", 0), 11);
+        t.on_disconnect(2, persistent("p", 0), 11);
+        t.on_tick();
+        let c = t.counters();
+        assert_eq!((c.tracker_sessions_gone, c.tracked_sessions), (1, 0));
+        held(&t);
     }
 }

@@ -305,3 +305,86 @@ fn rocketmq_down_at_start_keeps_mosquitto_serving_and_counts_the_losses() {
     assert_eq!(final_counter(&log, "handed_over"), 0);
     assert_eq!(unsent, queued, "{log}");
 }
+
+/// A name server that accepts every connection and never answers (holds the sockets until dropped).
+struct SilentPeer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentPeer {
+    fn start() -> SilentPeer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let st = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !st.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((c, _)) => held.push(c),
+                    Err(_) => std::thread::sleep(ms(5)),
+                }
+            }
+        });
+        SilentPeer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SilentPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Issue 18 case 9: unload never waits past `drain_timeout` + `STOP_MARGIN`, even when the forwarder is
+/// stuck on a RocketMQ peer that never answers, and mosquitto then exits cleanly (the left thread's code
+/// stays loaded).
+#[test]
+fn unload_is_bounded_when_rocketmq_never_answers() {
+    use rocketmq_bridge_mosquitto::forward::STOP_MARGIN;
+    let peer = SilentPeer::start();
+    let dir = temp_dir("silent");
+    let bridge_conf = dir.join("bridge.conf");
+    std::fs::write(
+        &bridge_conf,
+        format!(
+            "bridge.rocket.servers = 127.0.0.1:{}\nbridge.rocket.drain_timeout = 300ms\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"MessagePublish\"}}\n",
+            peer.port
+        ),
+    )
+    .unwrap();
+    let b = Broker::start(&dir, &open_broker_body(&bridge_conf, &[]));
+    for i in 0..20 {
+        assert!(publish(b.port, &["-t", "s/1", "-m", &format!("m{i}")]));
+    }
+    let (status, took, log) = b.stop_timed();
+    eprintln!("mosquitto exited {status} {took:?} after SIGTERM");
+    assert!(
+        status.success(),
+        "mosquitto must exit cleanly: {status}\n{log}"
+    );
+    // drain_timeout + STOP_MARGIN, plus mosquitto's own shutdown and the test's polling
+    assert!(
+        took < ms(300) + STOP_MARGIN + ms(700),
+        "unload took {took:?}\n{log}"
+    );
+    assert_eq!(final_counter(&log, "publish"), 20);
+    assert_eq!(final_counter(&log, "queued"), 20);
+    assert_eq!(
+        final_counter(&log, "handed_over") + final_counter(&log, "unsent_at_shutdown"),
+        20,
+        "{log}"
+    );
+}

@@ -138,6 +138,29 @@ impl Broker {
         assert!(st.success());
     }
 
+    /// SIGTERM, then waits (bounded by 15 s) for the exit; returns the exit status, the time from the
+    /// signal to the exit, and the log.
+    pub fn stop_timed(mut self) -> (std::process::ExitStatus, Duration, String) {
+        let mut c = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        let deadline = t0 + ms(15000);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return (st, t0.elapsed(), self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("mosquitto did not stop within 15 s after SIGTERM");
+            }
+            std::thread::sleep(ms(10));
+        }
+    }
+
     /// SIGTERM and wait (bounded) for a clean exit; returns the log.
     pub fn stop(mut self) -> String {
         self.stop_inner();
