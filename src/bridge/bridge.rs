@@ -114,9 +114,30 @@ const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 pub enum BridgeError {
     /// The producer could not start.
     Producer(ProducerError),
-    /// Target topics without a route: each topic with the name server's answer. Nothing was started
-    /// (or, for a reload, the old rules stay).
+    /// Target topics without a usable route while a live broker is registered with the name
+    /// servers: each topic with the name server's answer (the topic does not exist and cannot be
+    /// auto-created, or has no writable queue). Nothing was started (or, for a reload, the old
+    /// rules stay).
     MissingTopics(Vec<(String, String)>),
+    /// No name server answered: RocketMQ is down or `bridge.rocket.servers` is wrong. Whether the
+    /// topics exist is unknown. Returned only without a spool; with one the bridge starts and
+    /// looks the routes up in the background.
+    NameServerUnreachable {
+        /// The name servers asked.
+        servers: String,
+        /// The last transport error.
+        detail: String,
+    },
+    /// The name servers answer but no broker is registered with them (the brokers are down or not
+    /// started yet; a name server forgets a dead broker's topics at once), so the topics cannot be
+    /// checked: they are not reported missing. Returned only without a spool; with one the bridge
+    /// starts and looks the routes up in the background.
+    NoBroker {
+        /// The name servers asked.
+        servers: String,
+        /// The target topics without a route.
+        topics: Vec<String>,
+    },
     /// The bridge is shut down.
     Closed,
     /// The spool (`bridge.rocket.spool.dir`) could not be opened.
@@ -139,9 +160,25 @@ impl fmt::Display for BridgeError {
                 }
                 write!(
                     f,
-                    "\ncreate them (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
+                    "\na broker is registered with the name servers, so the topics are missing: create them \
+                     (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
                 )
             }
+            BridgeError::NameServerUnreachable { servers, detail } => write!(
+                f,
+                "no RocketMQ name server reachable at {servers} ({detail}): RocketMQ is down or \
+                 bridge.rocket.servers is wrong; the target topics could not be checked. Start RocketMQ \
+                 (or fix the addresses); with bridge.rocket.spool.dir set the bridge starts anyway, \
+                 stores events on disk and sends them once RocketMQ is reachable"
+            ),
+            BridgeError::NoBroker { servers, topics } => write!(
+                f,
+                "no RocketMQ broker is registered with the name server(s) at {servers}: the brokers are \
+                 down or not started yet, so the route of {} cannot be known (the topics are not \
+                 necessarily missing). Start the brokers; with bridge.rocket.spool.dir set the bridge \
+                 starts anyway, stores events on disk and sends them once a broker is back",
+                topics.join(", ")
+            ),
             BridgeError::Closed => write!(f, "the bridge is shut down"),
             BridgeError::Spool(e) => write!(f, "cannot open the spool: {e}"),
             BridgeError::Metrics(e) => write!(f, "cannot start the metrics endpoint: {e}"),
@@ -1095,9 +1132,14 @@ pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
 impl Bridge {
     /// Starts the producer, checks the route of every target topic, and starts the dispatcher.
     ///
+    /// With a spool the bridge also starts while RocketMQ is unreachable (no name server answers,
+    /// or no broker is registered): events are stored on disk and the routes are looked up again
+    /// on every send from the spool. Without a spool that is an error.
+    ///
     /// # Errors
-    /// [`BridgeError::Producer`], or [`BridgeError::MissingTopics`] listing every topic without a
-    /// route (nothing keeps running then).
+    /// [`BridgeError::Producer`]; [`BridgeError::MissingTopics`] listing every topic without a
+    /// route while a broker is registered; without a spool [`BridgeError::NameServerUnreachable`]
+    /// or [`BridgeError::NoBroker`] (nothing keeps running then).
     pub fn start(cfg: BridgeConfig) -> Result<Bridge, BridgeError> {
         let pcfg = producer_config(&cfg);
         Bridge::start_with(cfg, pcfg)
@@ -1145,7 +1187,7 @@ impl Bridge {
                 topics.push(t.clone());
             }
         }
-        check_routes(&producer, &topics)?;
+        check_routes(&producer, &topics, cfg.spool.is_some())?;
         if cfg.rules.is_empty() {
             log::warn!("bridge started without hook rules: no event will be forwarded");
         }
@@ -1319,7 +1361,7 @@ impl Bridge {
     /// as formatted. Other settings (servers, mode, buffer, …) need a restart and are ignored here.
     ///
     /// # Errors
-    /// [`BridgeError::MissingTopics`] when a new target topic has no route (the old rules stay), or
+    /// As [`Bridge::start`] for the new target topics (the old rules stay), or
     /// [`BridgeError::Closed`].
     pub fn reload(&self, cfg: BridgeConfig) -> Result<(), BridgeError> {
         if self.shared.closed.load(Ordering::SeqCst) {
@@ -1334,7 +1376,7 @@ impl Bridge {
             .filter(|t| !checked.iter().any(|c| c == t))
             .map(str::to_owned)
             .collect();
-        check_routes(producer, &new)?;
+        check_routes(producer, &new, self.shared.spool.is_some())?;
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
         *self.shared.active.write() = Arc::new(active);
@@ -1461,22 +1503,120 @@ fn build_active(
     }
 }
 
-fn check_routes(producer: &Producer, topics: &[String]) -> Result<(), BridgeError> {
-    let mut missing = Vec::new();
+/// Looks up the route of every target topic and says why any has none: no name server reachable,
+/// no broker registered (RocketMQ down or still starting), or missing while a broker is
+/// registered. With a spool (`spooled`) only the last is an error: otherwise the problem is logged
+/// and the routes are looked up again on every send from the spool.
+fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result<(), BridgeError> {
+    let mut failed = Vec::new();
     for t in topics {
         match producer.check_route(t) {
             Ok(info) if info.from_default_topic => log::warn!(
                 "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable)"
             ),
             Ok(_) => {}
-            Err(e) => missing.push((t.clone(), e.to_string())),
+            Err(e) => failed.push((t.clone(), e)),
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(BridgeError::MissingTopics(missing))
+    if failed.is_empty() {
+        return Ok(());
     }
+    let err = classify_route_failures(producer, failed);
+    match &err {
+        BridgeError::NameServerUnreachable { .. } | BridgeError::NoBroker { .. } if spooled => {
+            log::warn!("bridge starts with its spool; events are stored and sent once RocketMQ is back: {err}");
+            Ok(())
+        }
+        _ => Err(err),
+    }
+}
+
+/// Turns route lookup failures into the error that tells the operator what is wrong.
+fn classify_route_failures(
+    producer: &Producer,
+    failed: Vec<(String, crate::nameserver::Error)>,
+) -> BridgeError {
+    use crate::nameserver::Error as NsError;
+    let servers = producer.config().namesrv_addrs.join(";");
+    if let Some((_, e)) = failed
+        .iter()
+        .find(|(_, e)| matches!(e, NsError::Unreachable { .. } | NsError::NoNameServer))
+    {
+        let detail = match e {
+            NsError::Unreachable { last, .. } => last.to_string(),
+            other => other.to_string(),
+        };
+        return BridgeError::NameServerUnreachable { servers, detail };
+    }
+    let unknown_topic = failed.iter().any(|(_, e)| {
+        matches!(
+            e,
+            NsError::TopicNotExist { .. } | NsError::NoWritableQueue { .. }
+        )
+    });
+    if unknown_topic {
+        match live_broker_registered(producer) {
+            Ok(false) => {
+                return BridgeError::NoBroker {
+                    servers,
+                    topics: failed.into_iter().map(|(t, _)| t).collect(),
+                }
+            }
+            Ok(true) => {}
+            Err(NsError::Unreachable { last, .. }) => {
+                return BridgeError::NameServerUnreachable {
+                    servers,
+                    detail: last.to_string(),
+                }
+            }
+            Err(e) => log::warn!("cannot ask the name servers for their brokers: {e}"),
+        }
+    }
+    BridgeError::MissingTopics(
+        failed
+            .into_iter()
+            .map(|(t, e)| (t, e.to_string()))
+            .collect(),
+    )
+}
+
+/// Whether the name servers know a live broker (GET_BROKER_CLUSTER_INFO: a name server drops a
+/// broker's address, and its topics, as soon as its connection closes or its registration expires).
+fn live_broker_registered(producer: &Producer) -> Result<bool, crate::nameserver::Error> {
+    use crate::remoting::codes::{GET_BROKER_CLUSTER_INFO, SUCCESS};
+    let cmd = crate::remoting::RemotingCommand::request(GET_BROKER_CLUSTER_INFO);
+    let (addr, resp) = producer.routes().client().invoke(&cmd)?;
+    if resp.code != SUCCESS {
+        return Err(crate::nameserver::Error::Remote {
+            addr,
+            code: resp.code,
+            remark: resp.remark.unwrap_or_default(),
+        });
+    }
+    cluster_info_has_broker(&resp.body).ok_or_else(|| crate::nameserver::Error::InvalidRoute {
+        reason: "the cluster info is not JSON".to_owned(),
+    })
+}
+
+/// Whether a `ClusterInfo` body lists a broker with at least one address (an empty body: nothing
+/// registered); `None` when it is not JSON.
+fn cluster_info_has_broker(body: &[u8]) -> Option<bool> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(false);
+    }
+    let fixed = crate::nameserver::lenient_json::quote_bare_integer_keys(body);
+    let v = serde_json::from_slice::<serde_json::Value>(&fixed).ok()?;
+    let any = v
+        .get("brokerAddrTable")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|table| {
+            table.values().any(|b| {
+                b.get("brokerAddrs")
+                    .and_then(serde_json::Value::as_object)
+                    .is_some_and(|a| !a.is_empty())
+            })
+        });
+    Some(any)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -2269,6 +2409,20 @@ bridge.rocket.bridge_id = b1
             (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
             (2, 0, 0)
         );
+    }
+
+    #[test]
+    fn cluster_info_tells_whether_a_broker_is_registered() {
+        // As a Java name server writes it: bare integer keys in brokerAddrs.
+        let live = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"c"}},"clusterAddrTable":{"c":["broker-a"]}}"#;
+        assert_eq!(cluster_info_has_broker(live), Some(true));
+        let none = br#"{"brokerAddrTable":{},"clusterAddrTable":{}}"#;
+        assert_eq!(cluster_info_has_broker(none), Some(false));
+        let no_addr =
+            br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{},"brokerName":"broker-a"}}}"#;
+        assert_eq!(cluster_info_has_broker(no_addr), Some(false));
+        assert_eq!(cluster_info_has_broker(b""), Some(false));
+        assert_eq!(cluster_info_has_broker(b"{not json"), None);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
 //!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
 //!   otherwise (anything failed, unknown, dropped or not sent).
+//! - Start: without a spool `run` refuses to start when a target topic has no route, and says
+//!   why: no name server reachable, no broker registered (RocketMQ down or still starting), or the
+//!   topic missing while a broker is registered. With a spool it starts in the first two cases
+//!   (a gateway may boot before RocketMQ), spools the events and sends them once a route is found.
 //! - With a spool (`bridge.rocket.spool.dir`) an event is on disk when it is accepted; at the end
 //!   the bridge sends what the spool holds until `drain_timeout`, and what is left is sent by the
 //!   next run on the same spool (also after a crash or SIGKILL).
@@ -43,7 +47,7 @@ const LINE_QUEUE: usize = 8;
 pub enum RunError {
     /// The config file is unusable.
     Config(ConfigError),
-    /// The bridge could not start (producer, missing topics).
+    /// The bridge could not start (producer, RocketMQ unreachable without a spool, missing topics).
     Start(BridgeError),
     /// The input file could not be opened.
     Input {
