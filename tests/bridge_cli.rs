@@ -451,3 +451,91 @@ fn run_with_a_spool_starts_while_the_broker_is_down_and_sends_once_it_is_back() 
         "{err}"
     );
 }
+
+/// The number after `label` in `text` (`"sent 3"` → 3).
+fn count_after(text: &str, label: &str) -> u64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    text[at + label.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {text}"))
+}
+
+/// Issue #18 case 9b: `buffer.overflow = block` with the broker down (its port refuses): every
+/// message comes back certainly not stored and is held (`retry.max_hold`, 60 s by default) with its
+/// budget bytes, so the budget is full and the next send blocks. SIGTERM must still end the run
+/// within a bound, and the summary must count every matched event as not sent. Before the fix the
+/// signal was looked at only between sends, so the run sat in the blocked send until the hold
+/// expired (60 s).
+#[test]
+fn sigterm_ends_a_run_blocked_on_a_full_budget() {
+    use common::FakeNameServer;
+    let ns = FakeNameServer::start(&format!("127.0.0.1:{}", dead_port()));
+    let conf = tmp("blocked.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.produce = async\n\
+             bridge.rocket.buffer.overflow = block\n\
+             bridge.rocket.buffer.max_bytes = 64KB\nbridge.rocket.producer.max_message_size = 64KB\n\
+             bridge.rocket.drain_timeout = 1s\nbridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.hook.client.connected.1 = {{\"topic\": \"Blocked\"}}\n",
+            ns.addr
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Far more than the 64 KB budget holds (about 1.2 KB counted per event); the writer may block
+    // on the pipe, so it runs on its own thread and ends when the child exits (EPIPE).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&connected_lines(3000));
+        let _ = stdin.flush();
+        // Handed back so the input stays open until the child is gone: only the signal ends it.
+        stdin
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(child.try_wait().unwrap().is_none(), "run ended early");
+    let t0 = Instant::now();
+    signal(&child, "TERM");
+    let out = wait_bounded(child, Duration::from_secs(50));
+    let took = t0.elapsed();
+    drop(writer.join().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("exit {:?} {took:?} after SIGTERM; {err}", out.status.code());
+    // Drain 1 s, then the producer's close; far below the 60 s hold.
+    assert!(took < Duration::from_secs(10), "took {took:?}: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let summary = &err[err
+        .find("ended by SIGTERM")
+        .unwrap_or_else(|| panic!("{err}"))..];
+    let events = count_after(summary, "lines,");
+    let matched = count_after(summary, "matched");
+    let sent = count_after(summary, "sent");
+    let unknown = count_after(summary, "outcome unknown");
+    let failed = count_after(summary, "failed");
+    let shutdown = count_after(summary, "shutdown");
+    assert!(events > 0 && events < 3000, "{summary}");
+    assert_eq!(matched, events, "{summary}");
+    assert_eq!(sent, 0, "{summary}");
+    assert_eq!(
+        unknown + failed + shutdown,
+        matched,
+        "every event counted: {summary}"
+    );
+    assert!(
+        shutdown >= 1,
+        "the blocked send is counted as dropped at shutdown: {summary}"
+    );
+}

@@ -1384,6 +1384,19 @@ impl Bridge {
         Ok(())
     }
 
+    /// Stops accepting events at once, the first step of [`Bridge::shutdown`], for a host that
+    /// ends the run from another thread (a signal) while its sending thread may be blocked: a send
+    /// waiting for room in `buffer.max_bytes` (`buffer.overflow = block`) returns
+    /// [`SendEventError::Closed`] with its messages counted as dropped (`shutdown`) and listed in
+    /// the shutdown report; later sends are refused. What is buffered is still sent by the
+    /// shutdown that must follow.
+    pub fn close_intake(&self) {
+        let sh = &self.shared;
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
+        sh.closed.store(true, Ordering::SeqCst);
+        sh.budget.freed.notify_all();
+    }
+
     /// Stops accepting events, sends what is buffered and waits for the outcomes until `deadline`
     /// has passed, then closes the producer. The report lists every message not confirmed during
     /// the shutdown.
@@ -1395,7 +1408,8 @@ impl Bridge {
         let start = Instant::now();
         let end = start + deadline;
         let sh = &self.shared;
-        *sh.shutdown_log.lock() = Some(Vec::new());
+        // Kept when close_intake started it: it lists the sends it refused.
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
         sh.closed.store(true, Ordering::SeqCst);
         sh.budget.freed.notify_all();
         // Held messages are not tried again once shutdown begins.
@@ -2382,7 +2396,8 @@ bridge.rocket.bridge_id = b1
         let s = sh.stats();
         let r = s.rule(rule(1)).unwrap();
         assert_eq!((r.outcome_unknown, r.failed, s.held), (1, 0, 1));
-        *sh.shutdown_log.lock() = Some(Vec::new());
+        // Kept when close_intake started it: it lists the sends it refused.
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
         sh.closed.store(true, Ordering::SeqCst);
         sh.fail_held();
         let s = sh.stats();

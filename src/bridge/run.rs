@@ -30,9 +30,10 @@ use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How often the main loop looks at the signal flags.
+/// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Lines handed from the input thread to the bridge at a time: one channel operation (and at most
 /// one wake-up) per chunk instead of per line. A chunk also leaves as soon as the input has nothing
@@ -286,7 +287,30 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
         .spawn(move || read_lines(reader, tx))
         .expect("spawn input thread");
     let input_name = input.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
-    let (lines, events, bad_lines, send_errors, ended_by) = pump(&bridge, &rx, config, &input_name);
+    // Signals are watched on their own thread: a send blocked on a full budget
+    // (`buffer.overflow = block` while the broker takes nothing) must not keep SIGINT/SIGTERM from
+    // ending the run. On a stop signal the watcher closes the bridge's intake, which frees the
+    // blocked send (its event is counted as dropped at shutdown); the pump then sees the reason.
+    let stop_reason: parking_lot::Mutex<Option<String>> = parking_lot::Mutex::new(None);
+    let pump_done = AtomicBool::new(false);
+    let (lines, events, bad_lines, send_errors, ended_by) = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("bridge-signals".into())
+            .spawn_scoped(s, || {
+                while !pump_done.load(Ordering::SeqCst) {
+                    if let Some(why) = handle_signals(&bridge, config) {
+                        *stop_reason.lock() = Some(why);
+                        bridge.close_intake();
+                        return;
+                    }
+                    std::thread::sleep(SIGNAL_POLL);
+                }
+            })
+            .expect("spawn signal thread");
+        let r = pump(&bridge, &rx, &stop_reason, &input_name);
+        pump_done.store(true, Ordering::SeqCst);
+        r
+    });
     let report = bridge.shutdown(drain);
     Ok(RunSummary {
         lines,
@@ -301,7 +325,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
 fn pump(
     bridge: &Bridge,
     rx: &Receiver<Vec<Line>>,
-    config: &Path,
+    stop: &parking_lot::Mutex<Option<String>>,
     input: &str,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
@@ -309,7 +333,7 @@ fn pump(
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut chunk = std::collections::VecDeque::new();
     loop {
-        if let Some(why) = handle_signals(bridge, config) {
+        if let Some(why) = stop.lock().clone() {
             return (lines, events, bad, send_errors, why);
         }
         let line = match chunk.pop_front() {
