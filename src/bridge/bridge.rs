@@ -1233,20 +1233,7 @@ impl Bridge {
         });
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let (done_tx, done_rx) = bounded::<()>(1);
-        let d = Dispatcher {
-            shared: Arc::clone(&shared),
-            producer: producer.clone(),
-            batch_size: cfg.batch_size.max(1),
-            max_batch_bytes: producer.config().max_batch_bytes,
-            groups: HashMap::new(),
-            topics: HashMap::new(),
-            order: Vec::new(),
-            kick: bounded(1),
-            max_busy: match cfg.queue_strategy {
-                QueueStrategy::KeyDispatch => 1,
-                QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
-            },
-        };
+        let d = Dispatcher::new(Arc::clone(&shared), producer.clone(), cfg.batch_size);
         let stats_interval = cfg.stats_interval;
         let handle = std::thread::Builder::new()
             .name("bridge-dispatch".into())
@@ -1657,6 +1644,15 @@ const GATHER_POLL: Duration = Duration::from_millis(1);
 /// How long the dispatcher uses a topic's queue count before it reads the route cache again.
 const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
 
+/// Groups the dispatcher keeps before it removes the idle ones (no message gathering, no request
+/// in flight): 4,096. A group is one (topic, queue, ordering lane) while the topic's route is
+/// known, but one per MQTT client id while it is not (name servers or brokers down), so without
+/// removal a long outage would keep a group for every client id seen. After a sweep the next one
+/// comes once the count doubled (and at least this many), so sweeping costs O(1) per new group;
+/// the groups kept are at most this or twice those with messages or requests in flight (bounded
+/// by `buffer.max_bytes` and the producer's window).
+pub const GROUP_SWEEP_AT: usize = 4_096;
+
 struct Group {
     /// The group's topic (the dispatcher's key holds only its number).
     topic: String,
@@ -1689,9 +1685,43 @@ struct Dispatcher {
     /// (and fewer than [`PARTIAL_IN_FLIGHT`] of its topic's); otherwise it keeps gathering (see
     /// [`Dispatcher::collect`]).
     max_busy: usize,
+    /// Group count at which [`Dispatcher::sweep`] runs next (see [`GROUP_SWEEP_AT`]).
+    sweep_at: usize,
 }
 
 impl Dispatcher {
+    fn new(shared: Arc<Shared>, producer: Producer, batch_size: usize) -> Dispatcher {
+        let max_busy = match shared.strategy {
+            QueueStrategy::KeyDispatch => 1,
+            QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
+        };
+        Dispatcher {
+            shared,
+            max_batch_bytes: producer.config().max_batch_bytes,
+            producer,
+            batch_size: batch_size.max(1),
+            groups: HashMap::new(),
+            topics: HashMap::new(),
+            order: Vec::new(),
+            kick: bounded(1),
+            max_busy,
+            sweep_at: GROUP_SWEEP_AT,
+        }
+    }
+
+    /// Removes the groups with no message gathering and no request in flight (a new message of
+    /// theirs starts a new group, as after a flush).
+    fn sweep(&mut self) {
+        self.groups
+            .retain(|_, g| !g.msgs.is_empty() || g.in_flight.load(Ordering::SeqCst) > 0);
+        self.sweep_at = (self.groups.len() * 2).max(GROUP_SWEEP_AT);
+        log::debug!(
+            "bridge dispatcher groups swept kept={} next_sweep_at={}",
+            self.groups.len(),
+            self.sweep_at
+        );
+    }
+
     fn run(mut self, stop: Receiver<()>, stats_interval: Duration) {
         let ticker = if stats_interval.is_zero() {
             never()
@@ -1849,6 +1879,9 @@ impl Dispatcher {
     }
 
     fn add(&mut self, out: Outgoing) {
+        if self.groups.len() >= self.sweep_at {
+            self.sweep();
+        }
         let gk = self.group_key(&out);
         let rec = batch_record_len(&out.msg);
         let full = self.groups.get(&gk).is_some_and(|g| {
@@ -2424,6 +2457,45 @@ bridge.rocket.bridge_id = b1
             (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
             (2, 0, 0)
         );
+    }
+
+    /// Issue #18 case 9a: while a topic has no route every client id gets a group of its own; idle
+    /// groups must be removed, not kept one per client id forever.
+    #[test]
+    fn groups_of_a_topic_without_a_route_stay_bounded() {
+        // Nothing listens on port 1: every route lookup fails at once, so every send fails.
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+        let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+        let producer = Producer::start(pcfg).unwrap();
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100);
+        let sender = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let clients = 3 * GROUP_SWEEP_AT;
+        let mut most = 0;
+        for i in 0..clients {
+            let ev =
+                Event::message_publish(&format!("client-{i}"), "z", Bytes::from_static(b"1"), 0)
+                    .with_ts(1);
+            sender.send(ev).unwrap();
+            if i % 256 == 255 || i + 1 == clients {
+                d.collect(&sh.rx);
+                most = most.max(d.groups.len());
+            }
+        }
+        d.flush_all();
+        eprintln!("at most {most} groups for {clients} client ids");
+        assert!(
+            most <= GROUP_SWEEP_AT + 256,
+            "{most} groups kept for {clients} client ids"
+        );
+        let t = sh.stats().total();
+        assert_eq!(t.matched, clients as u64);
+        assert_eq!(
+            t.failed, clients as u64,
+            "every message ended, failed (no route)"
+        );
+        producer.close(Duration::from_millis(100));
     }
 
     #[test]
