@@ -2475,7 +2475,7 @@ bridge.rocket.bridge_id = b1
         let mut most = 0;
         for i in 0..clients {
             let ev =
-                Event::message_publish(&format!("client-{i}"), "z", Bytes::from_static(b"1"), 0)
+                Event::message_publish(format!("client-{i}"), "z", Bytes::from_static(b"1"), 0)
                     .with_ts(1);
             sender.send(ev).unwrap();
             if i % 256 == 255 || i + 1 == clients {

@@ -31,6 +31,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
@@ -291,7 +292,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     // (`buffer.overflow = block` while the broker takes nothing) must not keep SIGINT/SIGTERM from
     // ending the run. On a stop signal the watcher closes the bridge's intake, which frees the
     // blocked send (its event is counted as dropped at shutdown); the pump then sees the reason.
-    let stop_reason: parking_lot::Mutex<Option<String>> = parking_lot::Mutex::new(None);
+    let stop_reason: OnceLock<String> = OnceLock::new();
     let pump_done = AtomicBool::new(false);
     let (lines, events, bad_lines, send_errors, ended_by) = std::thread::scope(|s| {
         std::thread::Builder::new()
@@ -299,7 +300,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
             .spawn_scoped(s, || {
                 while !pump_done.load(Ordering::SeqCst) {
                     if let Some(why) = handle_signals(&bridge, config) {
-                        *stop_reason.lock() = Some(why);
+                        let _ = stop_reason.set(why);
                         bridge.close_intake();
                         return;
                     }
@@ -325,7 +326,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
 fn pump(
     bridge: &Bridge,
     rx: &Receiver<Vec<Line>>,
-    stop: &parking_lot::Mutex<Option<String>>,
+    stop: &OnceLock<String>,
     input: &str,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
@@ -333,8 +334,8 @@ fn pump(
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut chunk = std::collections::VecDeque::new();
     loop {
-        if let Some(why) = stop.lock().clone() {
-            return (lines, events, bad, send_errors, why);
+        if let Some(why) = stop.get() {
+            return (lines, events, bad, send_errors, why.clone());
         }
         let line = match chunk.pop_front() {
             Some(l) => l,
