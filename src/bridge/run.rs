@@ -8,7 +8,9 @@
 //! - In sync mode a send that fails is reported with its line number; the run goes on.
 //! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
 //!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
-//!   otherwise (anything failed, unknown, dropped or not sent).
+//!   otherwise (anything failed, unknown, dropped or not sent). Signals are watched on a thread of
+//!   their own (every 100 ms), so a signal also ends a send blocked on a full
+//!   `buffer.max_bytes` (`buffer.overflow = block`): that event is counted as dropped (`shutdown`).
 //! - Start: without a spool `run` refuses to start when a target topic has no route, and says
 //!   why: no name server reachable, no broker registered (RocketMQ down or still starting), or the
 //!   topic missing while a broker is registered. With a spool it starts in the first two cases
