@@ -160,7 +160,7 @@ impl fmt::Display for BridgeError {
                 }
                 write!(
                     f,
-                    "\na broker is registered with the name servers, so the topics are missing: create them \
+                    "\na broker is registered with the name servers, so the topics are missing (or not writable): create them \
                      (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
                 )
             }
