@@ -2,13 +2,20 @@
 //! 0.0.4) and `GET /health` (200 or 503 with a small JSON body).
 //!
 //! The bridge supplies two closures: one returning a snapshot of [`Metric`]s, one returning a
-//! [`Health`]. The server runs one thread that answers one request per connection
-//! (`Connection: close`), in turn. Every request is bounded: at most [`MAX_REQUEST_BYTES`] of
-//! request head, read within the request timeout (default [`REQUEST_TIMEOUT`]), answered with a
-//! write timeout of the same length. Garbage gets `400`, an oversized head `431`, methods other
-//! than `GET` `405`, other paths `404`, and a panicking closure `500`; nothing a client sends can
-//! stop the server. It binds loopback addresses only. Dropping the [`MetricsServer`] stops the
-//! thread and joins it.
+//! [`Health`]. The server answers one request per connection (`Connection: close`). Every request
+//! is bounded: at most [`MAX_REQUEST_BYTES`] of request head, read within the request timeout
+//! (default [`REQUEST_TIMEOUT`]), answered with a write timeout of the same length. Garbage gets
+//! `400`, an oversized head `431`, methods other than `GET` `405`, other paths `404`, and a
+//! panicking closure `500`; nothing a client sends can stop the server. It binds loopback addresses
+//! only.
+//!
+//! One accept thread hands each connection to a thread of its own, at most [`MAX_CONNECTIONS`] at
+//! once, so a client that sends nothing or reads its answer slowly holds only its own thread (for
+//! at most twice the request timeout plus a short linger) and never delays `/health` for the
+//! others. Past the cap the accept thread serves the connection itself within
+//! [`BUSY_TIMEOUT`]: a client that sends its request at once is still answered, a silent one
+//! costs the others at most that. Dropping the [`MetricsServer`] stops the accept thread and
+//! joins it and every connection thread.
 //!
 //! ```no_run
 //! use rocketmq_bridge::metrics::{Health, Metric, MetricsServer};
@@ -35,6 +42,12 @@ use std::time::{Duration, Instant};
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// Default time a client gets to send its request head, and to take the answer (2 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections served at once, each on its own thread (16). Past this the accept thread serves a
+/// connection itself within [`BUSY_TIMEOUT`].
+pub const MAX_CONNECTIONS: usize = 16;
+/// Time a connection over [`MAX_CONNECTIONS`] gets to send its request, to take the answer, and
+/// to close (100 ms each): the longest such a client can hold up the accept thread.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The Prometheus metric type of a [`Metric`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,11 +325,13 @@ impl MetricsServer {
         let local = listener.local_addr().map_err(io_err)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let metrics: Box<MetricsFn> = Box::new(metrics);
-        let health: Box<HealthFn> = Box::new(health);
+        let handlers = Arc::new(Handlers {
+            metrics: Box::new(metrics),
+            health: Box::new(health),
+        });
         let handle = std::thread::Builder::new()
             .name(format!("metrics-{}", local.port()))
-            .spawn(move || serve(listener, stop2, timeout, &*metrics, &*health))
+            .spawn(move || serve(listener, stop2, timeout, handlers))
             .map_err(io_err)?;
         log::debug!("metrics: listening on {local}");
         Ok(MetricsServer {
@@ -343,24 +358,44 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(
-    listener: TcpListener,
-    stop: Arc<AtomicBool>,
-    timeout: Duration,
-    metrics: &MetricsFn,
-    health: &HealthFn,
-) {
+/// The two closures, shared by the connection threads.
+struct Handlers {
+    metrics: Box<MetricsFn>,
+    health: Box<HealthFn>,
+}
+
+/// Serves one connection: the request within `timeout`, then the linger.
+fn serve_one(mut s: TcpStream, timeout: Duration, linger_for: Duration, h: &Handlers) {
+    let peer = s.peer_addr().ok();
+    if let Err(e) = handle(&mut s, timeout, &*h.metrics, &*h.health) {
+        log::debug!("metrics: client {peer:?}: {e}");
+    }
+    linger(&mut s, linger_for);
+}
+
+fn serve(listener: TcpListener, stop: Arc<AtomicBool>, timeout: Duration, h: Arc<Handlers>) {
+    let mut workers: Vec<JoinHandle<()>> = Vec::with_capacity(MAX_CONNECTIONS);
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
-            return;
+            break;
         }
         match conn {
-            Ok(mut s) => {
-                let peer = s.peer_addr().ok();
-                if let Err(e) = handle(&mut s, timeout, metrics, health) {
-                    log::debug!("metrics: client {peer:?}: {e}");
+            Ok(s) => {
+                workers.retain(|w| !w.is_finished());
+                if workers.len() >= MAX_CONNECTIONS {
+                    log::debug!("metrics: {MAX_CONNECTIONS} connections busy; serving one inline within {BUSY_TIMEOUT:?}");
+                    serve_one(s, BUSY_TIMEOUT, BUSY_TIMEOUT, &h);
+                    continue;
                 }
-                linger(&mut s);
+                let h2 = Arc::clone(&h);
+                match std::thread::Builder::new()
+                    .name("metrics-conn".into())
+                    .spawn(move || serve_one(s, timeout, LINGER, &h2))
+                {
+                    Ok(w) => workers.push(w),
+                    // The connection is closed unanswered (the closure is dropped).
+                    Err(e) => log::debug!("metrics: cannot start a connection thread: {e}"),
+                }
             }
             Err(e) => {
                 log::debug!("metrics: accept: {e}");
@@ -369,14 +404,19 @@ fn serve(
             }
         }
     }
+    // Each connection thread ends within its timeouts.
+    for w in workers {
+        let _ = w.join();
+    }
 }
 
-/// Closes our side, then discards (bounded) what the client still sends, so that closing with
-/// unread bytes does not reset the connection before the client read our answer.
-fn linger(s: &mut TcpStream) {
+/// Closes our side, then discards (bounded by `wait` and [`LINGER_BYTES`]) what the client still
+/// sends, so that closing with unread bytes does not reset the connection before the client read
+/// our answer.
+fn linger(s: &mut TcpStream, wait: Duration) {
     let _ = s.shutdown(std::net::Shutdown::Write);
-    let _ = s.set_read_timeout(Some(LINGER));
-    let deadline = Instant::now() + LINGER;
+    let _ = s.set_read_timeout(Some(wait));
+    let deadline = Instant::now() + wait;
     let mut chunk = [0u8; 4096];
     let mut left = LINGER_BYTES;
     while left > 0 && Instant::now() < deadline {

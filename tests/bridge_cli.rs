@@ -303,3 +303,239 @@ fn sighup_reloads_rules_and_keeps_running() {
     assert_eq!(reloaded.len(), 1);
     assert_eq!(reloaded[0].properties.get("mqtt_client_id"), Some("after"));
 }
+
+/// A config with one `client.connected` rule into `topic`, async, with a spool when given.
+fn small_config(name: &str, servers: &str, topic: &str, spool: Option<&Path>) -> PathBuf {
+    let mut text = format!(
+        "bridge.rocket.servers = {servers}\nbridge.rocket.produce = async\n\
+         bridge.rocket.drain_timeout = 3s\n\
+         bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic}\"}}\n"
+    );
+    if let Some(dir) = spool {
+        let _ = std::fs::remove_dir_all(dir);
+        text.push_str(&format!("bridge.rocket.spool.dir = {}\n", dir.display()));
+    }
+    let path = tmp(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn connected_lines(n: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        writeln!(
+            v,
+            "{{\"event\":\"client.connected\",\"client_id\":\"c{i}\"}}"
+        )
+        .unwrap();
+    }
+    v
+}
+
+/// A 127.0.0.1 port nobody listens on (bound and released).
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Issue #18 case 8, part 1: no name server at all. Without a spool `run` refuses and says the
+/// name servers are unreachable (not that the topic is missing); with a spool it starts, takes the
+/// events into the spool and keeps them for the next run.
+#[test]
+fn run_without_a_name_server_says_so_and_with_a_spool_starts_anyway() {
+    let servers = format!("127.0.0.1:{}", dead_port());
+    let conf = small_config("no_ns.conf", &servers, "NoNs", None);
+    let out = run_bin(&["run", "--config", conf.to_str().unwrap()], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("no RocketMQ name server reachable at {servers}")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("create it first") && !err.contains("updateTopic"),
+        "{err}"
+    );
+
+    let spool = tmp("no_ns_spool");
+    let conf = small_config("no_ns_spool.conf", &servers, "NoNs", Some(&spool));
+    let out = run_bin(
+        &["run", "--config", conf.to_str().unwrap()],
+        &connected_lines(5),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Nothing could be sent: exit 1, and the five events wait in the spool for the next run.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ended by end of input: 5 lines, 5 events"),
+        "{err}"
+    );
+    assert!(err.contains("5 appended"), "{err}");
+    assert!(err.contains("5 left for the next run"), "{err}");
+}
+
+/// Issue #18 case 8, part 2: a real name server whose only broker is dead (it forgets the broker's
+/// topics at once). Without a spool `run` refuses, saying no broker is registered; with a spool it
+/// starts, spools the events, and once the broker is back they arrive (read back).
+#[test]
+fn run_with_a_spool_starts_while_the_broker_is_down_and_sends_once_it_is_back() {
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let topic = format!("BrokerLate_{sfx}");
+    c.kill_broker(0);
+    let conf = small_config(&format!("late_{sfx}.conf"), &c.namesrv, &topic, None);
+    // The name server drops the broker when its connection closes; allow it a moment.
+    let start = Instant::now();
+    let err = loop {
+        let out = run_bin(&["run", "--config", conf.to_str().unwrap()], b"");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.code() == Some(2) || start.elapsed() > Duration::from_secs(30) {
+            break err;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        err.contains("no RocketMQ broker is registered with the name server(s)")
+            && err.contains(&topic),
+        "{err}"
+    );
+    assert!(
+        !err.contains("create it first") && !err.contains("updateTopic"),
+        "{err}"
+    );
+
+    let spool = tmp(&format!("late_spool_{sfx}"));
+    let conf = small_config(
+        &format!("late_spool_{sfx}.conf"),
+        &c.namesrv,
+        &topic,
+        Some(&spool),
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&connected_lines(20)).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "run exited while the broker was down"
+    );
+    c.start_broker(0);
+    let got = read_back(&c.namesrv, &topic, 20);
+    drop(stdin);
+    let out = wait_bounded(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(got.len(), 20, "{err}");
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+            v["client_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "each event once: {ids:?}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("20 appended") && err.contains("sent 20"),
+        "{err}"
+    );
+}
+
+/// The number after `label` in `text` (`"sent 3"` → 3).
+fn count_after(text: &str, label: &str) -> u64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    text[at + label.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {text}"))
+}
+
+/// Issue #18 case 9b: `buffer.overflow = block` with the broker down (its port refuses): every
+/// message comes back certainly not stored and is held (`retry.max_hold`, 60 s by default) with its
+/// budget bytes, so the budget is full and the next send blocks. SIGTERM must still end the run
+/// within a bound, and the summary must count every matched event as not sent. Before the fix the
+/// signal was looked at only between sends, so the run sat in the blocked send until the hold
+/// expired (60 s).
+#[test]
+fn sigterm_ends_a_run_blocked_on_a_full_budget() {
+    use common::FakeNameServer;
+    let ns = FakeNameServer::start(&format!("127.0.0.1:{}", dead_port()));
+    let conf = tmp("blocked.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.produce = async\n\
+             bridge.rocket.buffer.overflow = block\n\
+             bridge.rocket.buffer.max_bytes = 64KB\nbridge.rocket.producer.max_message_size = 64KB\n\
+             bridge.rocket.drain_timeout = 1s\nbridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.hook.client.connected.1 = {{\"topic\": \"Blocked\"}}\n",
+            ns.addr
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Far more than the 64 KB budget holds (about 1.2 KB counted per event); the writer may block
+    // on the pipe, so it runs on its own thread and ends when the child exits (EPIPE).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&connected_lines(3000));
+        let _ = stdin.flush();
+        // Handed back so the input stays open until the child is gone: only the signal ends it.
+        stdin
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(child.try_wait().unwrap().is_none(), "run ended early");
+    let t0 = Instant::now();
+    signal(&child, "TERM");
+    let out = wait_bounded(child, Duration::from_secs(50));
+    let took = t0.elapsed();
+    drop(writer.join().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("exit {:?} {took:?} after SIGTERM; {err}", out.status.code());
+    // Drain 1 s, then the producer's close; far below the 60 s hold.
+    assert!(took < Duration::from_secs(10), "took {took:?}: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let summary = &err[err
+        .find("ended by SIGTERM")
+        .unwrap_or_else(|| panic!("{err}"))..];
+    let events = count_after(summary, "lines,");
+    let matched = count_after(summary, "matched");
+    let sent = count_after(summary, "sent");
+    let unknown = count_after(summary, "outcome unknown");
+    let failed = count_after(summary, "failed");
+    let shutdown = count_after(summary, "shutdown");
+    assert!(events > 0 && events < 3000, "{summary}");
+    assert_eq!(matched, events, "{summary}");
+    assert_eq!(sent, 0, "{summary}");
+    assert_eq!(
+        unknown + failed + shutdown,
+        matched,
+        "every event counted: {summary}"
+    );
+    assert!(
+        shutdown >= 1,
+        "the blocked send is counted as dropped at shutdown: {summary}"
+    );
+}

@@ -295,11 +295,26 @@ fn missing_topic_is_reported_and_nothing_starts() {
             assert_eq!(list[0].0, topic);
             let shown = BridgeError::MissingTopics(list).to_string();
             assert!(
-                shown.contains(&topic) && shown.contains("updateTopic"),
+                shown.contains(&topic)
+                    && shown.contains(
+                        "a broker is registered with the name servers, so the topics are missing"
+                    )
+                    && shown.contains("updateTopic"),
                 "{shown}"
             );
         }
         other => panic!("expected MissingTopics, got {other:?}"),
+    }
+    // A spool does not hide a topic that is missing while a broker is registered (issue #18 case 8).
+    let spool = std::env::temp_dir().join(format!("bridge_real_missing_{}", suffix()));
+    let rules = format!("{rules}bridge.rocket.spool.dir = {}\n", spool.display());
+    let cfg = config(&c, "async", &rules);
+    let pcfg = producer_config(&cfg).allow_default_topic(false);
+    let res = Bridge::start_with(cfg, pcfg);
+    let _ = std::fs::remove_dir_all(&spool);
+    match res {
+        Err(BridgeError::MissingTopics(list)) => assert_eq!(list[0].0, topic),
+        other => panic!("expected MissingTopics with a spool, got {other:?}"),
     }
 }
 

@@ -229,3 +229,40 @@ fn only_loopback_addresses_are_accepted_and_drop_stops_the_server() {
     drop(f);
     assert!(TcpStream::connect(a).is_err(), "listener closed on drop");
 }
+
+/// Issue #18 case 9c: clients that connect and send nothing (more of them than
+/// `MAX_CONNECTIONS`) must not delay `/health` for the next client. Before the fix connections were
+/// served one after another, each silent one for the request timeout (2 s) plus the linger.
+#[test]
+fn silent_clients_do_not_starve_health() {
+    use rocketmq_bridge::metrics::{BUSY_TIMEOUT, MAX_CONNECTIONS, REQUEST_TIMEOUT};
+    init_log();
+    let server = MetricsServer::start(
+        "127.0.0.1:0",
+        || vec![Metric::gauge("up", "Up", 1.0)],
+        || Health::new(true, serde_json::json!({"status": "ok"})),
+    )
+    .unwrap();
+    let a = server.local_addr();
+    let extra = 4;
+    let silent: Vec<TcpStream> = (0..MAX_CONNECTIONS + extra)
+        .map(|_| TcpStream::connect(a).unwrap())
+        .collect();
+    // Give the accept thread the silent connections first.
+    std::thread::sleep(ms(50));
+    let t0 = Instant::now();
+    let (status, _, body) = get(a, "/health");
+    let took = t0.elapsed();
+    eprintln!(
+        "/health answered in {took:?} behind {} silent connections",
+        silent.len()
+    );
+    assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
+    // The connections over the cap cost at most BUSY_TIMEOUT each (request, then linger).
+    let bound = BUSY_TIMEOUT * 2 * extra as u32 + ms(500);
+    assert!(
+        took < bound && took < REQUEST_TIMEOUT,
+        "/health took {took:?} (bound {bound:?})"
+    );
+    drop(silent);
+}

@@ -114,9 +114,30 @@ const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 pub enum BridgeError {
     /// The producer could not start.
     Producer(ProducerError),
-    /// Target topics without a route: each topic with the name server's answer. Nothing was started
-    /// (or, for a reload, the old rules stay).
+    /// Target topics without a usable route while a live broker is registered with the name
+    /// servers: each topic with the name server's answer (the topic does not exist and cannot be
+    /// auto-created, or has no writable queue). Nothing was started (or, for a reload, the old
+    /// rules stay).
     MissingTopics(Vec<(String, String)>),
+    /// No name server answered: RocketMQ is down or `bridge.rocket.servers` is wrong. Whether the
+    /// topics exist is unknown. Returned only without a spool; with one the bridge starts and
+    /// looks the routes up in the background.
+    NameServerUnreachable {
+        /// The name servers asked.
+        servers: String,
+        /// The last transport error.
+        detail: String,
+    },
+    /// The name servers answer but no broker is registered with them (the brokers are down or not
+    /// started yet; a name server forgets a dead broker's topics at once), so the topics cannot be
+    /// checked: they are not reported missing. Returned only without a spool; with one the bridge
+    /// starts and looks the routes up in the background.
+    NoBroker {
+        /// The name servers asked.
+        servers: String,
+        /// The target topics without a route.
+        topics: Vec<String>,
+    },
     /// The bridge is shut down.
     Closed,
     /// The spool (`bridge.rocket.spool.dir`) could not be opened.
@@ -139,9 +160,25 @@ impl fmt::Display for BridgeError {
                 }
                 write!(
                     f,
-                    "\ncreate them (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
+                    "\na broker is registered with the name servers, so the topics are missing (or not writable): create them \
+                     (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
                 )
             }
+            BridgeError::NameServerUnreachable { servers, detail } => write!(
+                f,
+                "no RocketMQ name server reachable at {servers} ({detail}): RocketMQ is down or \
+                 bridge.rocket.servers is wrong; the target topics could not be checked. Start RocketMQ \
+                 (or fix the addresses); with bridge.rocket.spool.dir set the bridge starts anyway, \
+                 stores events on disk and sends them once RocketMQ is reachable"
+            ),
+            BridgeError::NoBroker { servers, topics } => write!(
+                f,
+                "no RocketMQ broker is registered with the name server(s) at {servers}: the brokers are \
+                 down or not started yet, so the route of {} cannot be known (the topics are not \
+                 necessarily missing). Start the brokers; with bridge.rocket.spool.dir set the bridge \
+                 starts anyway, stores events on disk and sends them once a broker is back",
+                topics.join(", ")
+            ),
             BridgeError::Closed => write!(f, "the bridge is shut down"),
             BridgeError::Spool(e) => write!(f, "cannot open the spool: {e}"),
             BridgeError::Metrics(e) => write!(f, "cannot start the metrics endpoint: {e}"),
@@ -1095,9 +1132,14 @@ pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
 impl Bridge {
     /// Starts the producer, checks the route of every target topic, and starts the dispatcher.
     ///
+    /// With a spool the bridge also starts while RocketMQ is unreachable (no name server answers,
+    /// or no broker is registered): events are stored on disk and the routes are looked up again
+    /// on every send from the spool. Without a spool that is an error.
+    ///
     /// # Errors
-    /// [`BridgeError::Producer`], or [`BridgeError::MissingTopics`] listing every topic without a
-    /// route (nothing keeps running then).
+    /// [`BridgeError::Producer`]; [`BridgeError::MissingTopics`] listing every topic without a
+    /// route while a broker is registered; without a spool [`BridgeError::NameServerUnreachable`]
+    /// or [`BridgeError::NoBroker`] (nothing keeps running then).
     pub fn start(cfg: BridgeConfig) -> Result<Bridge, BridgeError> {
         let pcfg = producer_config(&cfg);
         Bridge::start_with(cfg, pcfg)
@@ -1145,7 +1187,7 @@ impl Bridge {
                 topics.push(t.clone());
             }
         }
-        check_routes(&producer, &topics)?;
+        check_routes(&producer, &topics, cfg.spool.is_some())?;
         if cfg.rules.is_empty() {
             log::warn!("bridge started without hook rules: no event will be forwarded");
         }
@@ -1191,20 +1233,7 @@ impl Bridge {
         });
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let (done_tx, done_rx) = bounded::<()>(1);
-        let d = Dispatcher {
-            shared: Arc::clone(&shared),
-            producer: producer.clone(),
-            batch_size: cfg.batch_size.max(1),
-            max_batch_bytes: producer.config().max_batch_bytes,
-            groups: HashMap::new(),
-            topics: HashMap::new(),
-            order: Vec::new(),
-            kick: bounded(1),
-            max_busy: match cfg.queue_strategy {
-                QueueStrategy::KeyDispatch => 1,
-                QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
-            },
-        };
+        let d = Dispatcher::new(Arc::clone(&shared), producer.clone(), cfg.batch_size);
         let stats_interval = cfg.stats_interval;
         let handle = std::thread::Builder::new()
             .name("bridge-dispatch".into())
@@ -1319,7 +1348,7 @@ impl Bridge {
     /// as formatted. Other settings (servers, mode, buffer, …) need a restart and are ignored here.
     ///
     /// # Errors
-    /// [`BridgeError::MissingTopics`] when a new target topic has no route (the old rules stay), or
+    /// As [`Bridge::start`] for the new target topics (the old rules stay), or
     /// [`BridgeError::Closed`].
     pub fn reload(&self, cfg: BridgeConfig) -> Result<(), BridgeError> {
         if self.shared.closed.load(Ordering::SeqCst) {
@@ -1334,12 +1363,25 @@ impl Bridge {
             .filter(|t| !checked.iter().any(|c| c == t))
             .map(str::to_owned)
             .collect();
-        check_routes(producer, &new)?;
+        check_routes(producer, &new, self.shared.spool.is_some())?;
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
         *self.shared.active.write() = Arc::new(active);
         log::debug!("bridge rules reloaded rules={}", cfg.rules.len());
         Ok(())
+    }
+
+    /// Stops accepting events at once, the first step of [`Bridge::shutdown`], for a host that
+    /// ends the run from another thread (a signal) while its sending thread may be blocked: a send
+    /// waiting for room in `buffer.max_bytes` (`buffer.overflow = block`) returns
+    /// [`SendEventError::Closed`] with its messages counted as dropped (`shutdown`) and listed in
+    /// the shutdown report; later sends are refused. What is buffered is still sent by the
+    /// shutdown that must follow.
+    pub fn close_intake(&self) {
+        let sh = &self.shared;
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
+        sh.closed.store(true, Ordering::SeqCst);
+        sh.budget.freed.notify_all();
     }
 
     /// Stops accepting events, sends what is buffered and waits for the outcomes until `deadline`
@@ -1353,7 +1395,8 @@ impl Bridge {
         let start = Instant::now();
         let end = start + deadline;
         let sh = &self.shared;
-        *sh.shutdown_log.lock() = Some(Vec::new());
+        // Kept when close_intake started it: it lists the sends it refused.
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
         sh.closed.store(true, Ordering::SeqCst);
         sh.budget.freed.notify_all();
         // Held messages are not tried again once shutdown begins.
@@ -1461,22 +1504,120 @@ fn build_active(
     }
 }
 
-fn check_routes(producer: &Producer, topics: &[String]) -> Result<(), BridgeError> {
-    let mut missing = Vec::new();
+/// Looks up the route of every target topic and says why any has none: no name server reachable,
+/// no broker registered (RocketMQ down or still starting), or missing while a broker is
+/// registered. With a spool (`spooled`) only the last is an error: otherwise the problem is logged
+/// and the routes are looked up again on every send from the spool.
+fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result<(), BridgeError> {
+    let mut failed = Vec::new();
     for t in topics {
         match producer.check_route(t) {
             Ok(info) if info.from_default_topic => log::warn!(
                 "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable)"
             ),
             Ok(_) => {}
-            Err(e) => missing.push((t.clone(), e.to_string())),
+            Err(e) => failed.push((t.clone(), e)),
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(BridgeError::MissingTopics(missing))
+    if failed.is_empty() {
+        return Ok(());
     }
+    let err = classify_route_failures(producer, failed);
+    match &err {
+        BridgeError::NameServerUnreachable { .. } | BridgeError::NoBroker { .. } if spooled => {
+            log::warn!("bridge starts with its spool; events are stored and sent once RocketMQ is back: {err}");
+            Ok(())
+        }
+        _ => Err(err),
+    }
+}
+
+/// Turns route lookup failures into the error that tells the operator what is wrong.
+fn classify_route_failures(
+    producer: &Producer,
+    failed: Vec<(String, crate::nameserver::Error)>,
+) -> BridgeError {
+    use crate::nameserver::Error as NsError;
+    let servers = producer.config().namesrv_addrs.join(";");
+    if let Some((_, e)) = failed
+        .iter()
+        .find(|(_, e)| matches!(e, NsError::Unreachable { .. } | NsError::NoNameServer))
+    {
+        let detail = match e {
+            NsError::Unreachable { last, .. } => last.to_string(),
+            other => other.to_string(),
+        };
+        return BridgeError::NameServerUnreachable { servers, detail };
+    }
+    let unknown_topic = failed.iter().any(|(_, e)| {
+        matches!(
+            e,
+            NsError::TopicNotExist { .. } | NsError::NoWritableQueue { .. }
+        )
+    });
+    if unknown_topic {
+        match live_broker_registered(producer) {
+            Ok(false) => {
+                return BridgeError::NoBroker {
+                    servers,
+                    topics: failed.into_iter().map(|(t, _)| t).collect(),
+                }
+            }
+            Ok(true) => {}
+            Err(NsError::Unreachable { last, .. }) => {
+                return BridgeError::NameServerUnreachable {
+                    servers,
+                    detail: last.to_string(),
+                }
+            }
+            Err(e) => log::warn!("cannot ask the name servers for their brokers: {e}"),
+        }
+    }
+    BridgeError::MissingTopics(
+        failed
+            .into_iter()
+            .map(|(t, e)| (t, e.to_string()))
+            .collect(),
+    )
+}
+
+/// Whether the name servers know a live broker (GET_BROKER_CLUSTER_INFO: a name server drops a
+/// broker's address, and its topics, as soon as its connection closes or its registration expires).
+fn live_broker_registered(producer: &Producer) -> Result<bool, crate::nameserver::Error> {
+    use crate::remoting::codes::{GET_BROKER_CLUSTER_INFO, SUCCESS};
+    let cmd = crate::remoting::RemotingCommand::request(GET_BROKER_CLUSTER_INFO);
+    let (addr, resp) = producer.routes().client().invoke(&cmd)?;
+    if resp.code != SUCCESS {
+        return Err(crate::nameserver::Error::Remote {
+            addr,
+            code: resp.code,
+            remark: resp.remark.unwrap_or_default(),
+        });
+    }
+    cluster_info_has_broker(&resp.body).ok_or_else(|| crate::nameserver::Error::InvalidRoute {
+        reason: "the cluster info is not JSON".to_owned(),
+    })
+}
+
+/// Whether a `ClusterInfo` body lists a broker with at least one address (an empty body: nothing
+/// registered); `None` when it is not JSON.
+fn cluster_info_has_broker(body: &[u8]) -> Option<bool> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(false);
+    }
+    let fixed = crate::nameserver::lenient_json::quote_bare_integer_keys(body);
+    let v = serde_json::from_slice::<serde_json::Value>(&fixed).ok()?;
+    let any = v
+        .get("brokerAddrTable")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|table| {
+            table.values().any(|b| {
+                b.get("brokerAddrs")
+                    .and_then(serde_json::Value::as_object)
+                    .is_some_and(|a| !a.is_empty())
+            })
+        });
+    Some(any)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1502,6 +1643,15 @@ const GATHER_POLL: Duration = Duration::from_millis(1);
 
 /// How long the dispatcher uses a topic's queue count before it reads the route cache again.
 const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
+
+/// Groups the dispatcher keeps before it removes the idle ones (no message gathering, no request
+/// in flight): 4,096. A group is one (topic, queue, ordering lane) while the topic's route is
+/// known, but one per MQTT client id while it is not (name servers or brokers down), so without
+/// removal a long outage would keep a group for every client id seen. After a sweep the next one
+/// comes once the count doubled (and at least this many), so sweeping costs O(1) per new group;
+/// the groups kept are at most this or twice those with messages or requests in flight (bounded
+/// by `buffer.max_bytes` and the producer's window).
+pub const GROUP_SWEEP_AT: usize = 4_096;
 
 struct Group {
     /// The group's topic (the dispatcher's key holds only its number).
@@ -1535,9 +1685,43 @@ struct Dispatcher {
     /// (and fewer than [`PARTIAL_IN_FLIGHT`] of its topic's); otherwise it keeps gathering (see
     /// [`Dispatcher::collect`]).
     max_busy: usize,
+    /// Group count at which [`Dispatcher::sweep`] runs next (see [`GROUP_SWEEP_AT`]).
+    sweep_at: usize,
 }
 
 impl Dispatcher {
+    fn new(shared: Arc<Shared>, producer: Producer, batch_size: usize) -> Dispatcher {
+        let max_busy = match shared.strategy {
+            QueueStrategy::KeyDispatch => 1,
+            QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
+        };
+        Dispatcher {
+            shared,
+            max_batch_bytes: producer.config().max_batch_bytes,
+            producer,
+            batch_size: batch_size.max(1),
+            groups: HashMap::new(),
+            topics: HashMap::new(),
+            order: Vec::new(),
+            kick: bounded(1),
+            max_busy,
+            sweep_at: GROUP_SWEEP_AT,
+        }
+    }
+
+    /// Removes the groups with no message gathering and no request in flight (a new message of
+    /// theirs starts a new group, as after a flush).
+    fn sweep(&mut self) {
+        self.groups
+            .retain(|_, g| !g.msgs.is_empty() || g.in_flight.load(Ordering::SeqCst) > 0);
+        self.sweep_at = (self.groups.len() * 2).max(GROUP_SWEEP_AT);
+        log::debug!(
+            "bridge dispatcher groups swept kept={} next_sweep_at={}",
+            self.groups.len(),
+            self.sweep_at
+        );
+    }
+
     fn run(mut self, stop: Receiver<()>, stats_interval: Duration) {
         let ticker = if stats_interval.is_zero() {
             never()
@@ -1695,6 +1879,9 @@ impl Dispatcher {
     }
 
     fn add(&mut self, out: Outgoing) {
+        if self.groups.len() >= self.sweep_at {
+            self.sweep();
+        }
         let gk = self.group_key(&out);
         let rec = batch_record_len(&out.msg);
         let full = self.groups.get(&gk).is_some_and(|g| {
@@ -2242,7 +2429,8 @@ bridge.rocket.bridge_id = b1
         let s = sh.stats();
         let r = s.rule(rule(1)).unwrap();
         assert_eq!((r.outcome_unknown, r.failed, s.held), (1, 0, 1));
-        *sh.shutdown_log.lock() = Some(Vec::new());
+        // Kept when close_intake started it: it lists the sends it refused.
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
         sh.closed.store(true, Ordering::SeqCst);
         sh.fail_held();
         let s = sh.stats();
@@ -2269,6 +2457,59 @@ bridge.rocket.bridge_id = b1
             (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
             (2, 0, 0)
         );
+    }
+
+    /// Issue #18 case 9a: while a topic has no route every client id gets a group of its own; idle
+    /// groups must be removed, not kept one per client id forever.
+    #[test]
+    fn groups_of_a_topic_without_a_route_stay_bounded() {
+        // Nothing listens on port 1: every route lookup fails at once, so every send fails.
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+        let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+        let producer = Producer::start(pcfg).unwrap();
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100);
+        let sender = EventSender {
+            shared: Arc::clone(&sh),
+        };
+        let clients = 3 * GROUP_SWEEP_AT;
+        let mut most = 0;
+        for i in 0..clients {
+            let ev =
+                Event::message_publish(format!("client-{i}"), "z", Bytes::from_static(b"1"), 0)
+                    .with_ts(1);
+            sender.send(ev).unwrap();
+            if i % 256 == 255 || i + 1 == clients {
+                d.collect(&sh.rx);
+                most = most.max(d.groups.len());
+            }
+        }
+        d.flush_all();
+        eprintln!("at most {most} groups for {clients} client ids");
+        assert!(
+            most <= GROUP_SWEEP_AT + 256,
+            "{most} groups kept for {clients} client ids"
+        );
+        let t = sh.stats().total();
+        assert_eq!(t.matched, clients as u64);
+        assert_eq!(
+            t.failed, clients as u64,
+            "every message ended, failed (no route)"
+        );
+        producer.close(Duration::from_millis(100));
+    }
+
+    #[test]
+    fn cluster_info_tells_whether_a_broker_is_registered() {
+        // As a Java name server writes it: bare integer keys in brokerAddrs.
+        let live = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"c"}},"clusterAddrTable":{"c":["broker-a"]}}"#;
+        assert_eq!(cluster_info_has_broker(live), Some(true));
+        let none = br#"{"brokerAddrTable":{},"clusterAddrTable":{}}"#;
+        assert_eq!(cluster_info_has_broker(none), Some(false));
+        let no_addr =
+            br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{},"brokerName":"broker-a"}}}"#;
+        assert_eq!(cluster_info_has_broker(no_addr), Some(false));
+        assert_eq!(cluster_info_has_broker(b""), Some(false));
+        assert_eq!(cluster_info_has_broker(b"{not json"), None);
     }
 
     #[test]

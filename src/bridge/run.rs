@@ -8,7 +8,13 @@
 //! - In sync mode a send that fails is reported with its line number; the run goes on.
 //! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
 //!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
-//!   otherwise (anything failed, unknown, dropped or not sent).
+//!   otherwise (anything failed, unknown, dropped or not sent). Signals are watched on a thread of
+//!   their own (every 100 ms), so a signal also ends a send blocked on a full
+//!   `buffer.max_bytes` (`buffer.overflow = block`): that event is counted as dropped (`shutdown`).
+//! - Start: without a spool `run` refuses to start when a target topic has no route, and says
+//!   why: no name server reachable, no broker registered (RocketMQ down or still starting), or the
+//!   topic missing while a broker is registered. With a spool it starts in the first two cases
+//!   (a gateway may boot before RocketMQ), spools the events and sends them once a route is found.
 //! - With a spool (`bridge.rocket.spool.dir`) an event is on disk when it is accepted; at the end
 //!   the bridge sends what the spool holds until `drain_timeout`, and what is left is sent by the
 //!   next run on the same spool (also after a crash or SIGKILL).
@@ -26,9 +32,11 @@ use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How often the main loop looks at the signal flags.
+/// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Lines handed from the input thread to the bridge at a time: one channel operation (and at most
 /// one wake-up) per chunk instead of per line. A chunk also leaves as soon as the input has nothing
@@ -43,7 +51,7 @@ const LINE_QUEUE: usize = 8;
 pub enum RunError {
     /// The config file is unusable.
     Config(ConfigError),
-    /// The bridge could not start (producer, missing topics).
+    /// The bridge could not start (producer, RocketMQ unreachable without a spool, missing topics).
     Start(BridgeError),
     /// The input file could not be opened.
     Input {
@@ -282,7 +290,30 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
         .spawn(move || read_lines(reader, tx))
         .expect("spawn input thread");
     let input_name = input.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
-    let (lines, events, bad_lines, send_errors, ended_by) = pump(&bridge, &rx, config, &input_name);
+    // Signals are watched on their own thread: a send blocked on a full budget
+    // (`buffer.overflow = block` while the broker takes nothing) must not keep SIGINT/SIGTERM from
+    // ending the run. On a stop signal the watcher closes the bridge's intake, which frees the
+    // blocked send (its event is counted as dropped at shutdown); the pump then sees the reason.
+    let stop_reason: OnceLock<String> = OnceLock::new();
+    let pump_done = AtomicBool::new(false);
+    let (lines, events, bad_lines, send_errors, ended_by) = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("bridge-signals".into())
+            .spawn_scoped(s, || {
+                while !pump_done.load(Ordering::SeqCst) {
+                    if let Some(why) = handle_signals(&bridge, config) {
+                        let _ = stop_reason.set(why);
+                        bridge.close_intake();
+                        return;
+                    }
+                    std::thread::sleep(SIGNAL_POLL);
+                }
+            })
+            .expect("spawn signal thread");
+        let r = pump(&bridge, &rx, &stop_reason, &input_name);
+        pump_done.store(true, Ordering::SeqCst);
+        r
+    });
     let report = bridge.shutdown(drain);
     Ok(RunSummary {
         lines,
@@ -297,7 +328,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
 fn pump(
     bridge: &Bridge,
     rx: &Receiver<Vec<Line>>,
-    config: &Path,
+    stop: &OnceLock<String>,
     input: &str,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
@@ -305,8 +336,8 @@ fn pump(
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut chunk = std::collections::VecDeque::new();
     loop {
-        if let Some(why) = handle_signals(bridge, config) {
-            return (lines, events, bad, send_errors, why);
+        if let Some(why) = stop.get() {
+            return (lines, events, bad, send_errors, why.clone());
         }
         let line = match chunk.pop_front() {
             Some(l) => l,

@@ -559,3 +559,104 @@ pub fn shared_cluster(namesrvs: usize, brokers: usize) -> Arc<Cluster> {
     all.push(((namesrvs, brokers), Arc::downgrade(&c)));
     c
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fake name server and silent broker
+
+/// A name server on 127.0.0.1:0 (any number of connections) that routes every topic to one broker
+/// address, 4 writable queues, and answers GET_BROKER_CLUSTER_INFO with that broker. Each
+/// connection thread and the accept loop stop by themselves after `LIFETIME` (120 s) or on drop.
+pub struct FakeNameServer {
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeNameServer {
+    const LIFETIME: Duration = Duration::from_secs(120);
+
+    /// Routes every topic to `broker` (`host:port`).
+    pub fn start(broker: &str) -> FakeNameServer {
+        init_log();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let broker = broker.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("fake-namesrv".into())
+            .spawn(move || {
+                let end = Instant::now() + Self::LIFETIME;
+                let mut conns = Vec::new();
+                while Instant::now() < end && !s.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((c, _)) => {
+                            let (s2, b2) = (s.clone(), broker.clone());
+                            conns.push(std::thread::spawn(move || serve_ns(c, &b2, &s2, end)));
+                        }
+                        Err(_) => std::thread::sleep(ms(5)),
+                    }
+                }
+                for c in conns {
+                    let _ = c.join();
+                }
+            })
+            .unwrap();
+        FakeNameServer {
+            addr,
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for FakeNameServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve_ns(mut c: TcpStream, broker: &str, stop: &AtomicBool, end: Instant) {
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(Some(ms(20))).unwrap();
+    let route = format!(
+        r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker}"}},"brokerName":"broker-a","cluster":"c"}}],"queueDatas":[{{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}]}}"#
+    );
+    let cluster = format!(
+        r#"{{"brokerAddrTable":{{"broker-a":{{"brokerAddrs":{{"0":"{broker}"}},"brokerName":"broker-a","cluster":"c"}}}},"clusterAddrTable":{{"c":["broker-a"]}}}}"#
+    );
+    let lim = FrameLimits::default();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        match c.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        }
+        while let Ok(Some(req)) = decode_frame(&mut buf, &lim) {
+            let body = match req.code {
+                rocketmq_bridge::remoting::codes::GET_ROUTEINFO_BY_TOPIC => route.clone(),
+                rocketmq_bridge::remoting::codes::GET_BROKER_CLUSTER_INFO => cluster.clone(),
+                _ => String::new(),
+            };
+            let resp = RemotingCommand::response_to(&req, 0, None).with_body(body.into_bytes());
+            if c.write_all(&frame(&resp)).is_err() {
+                return;
+            }
+        }
+    }
+}
