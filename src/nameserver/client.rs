@@ -56,26 +56,40 @@ impl NameServerClient {
         self.state.lock().order.clone()
     }
 
+    /// Moves `addr` to the end of the order and forgets its connection. The connection is dropped
+    /// (which closes it and joins its reader thread, however long the reader takes to stop) after
+    /// the lock is released, so other lookups never wait for it.
     fn demote(&self, addr: &str) {
-        let mut st = self.state.lock();
-        st.conns.remove(addr);
-        if let Some(i) = st.order.iter().position(|a| a == addr) {
-            let a = st.order.remove(i);
-            st.order.push(a);
-        }
+        let dropped = {
+            let mut st = self.state.lock();
+            let dropped = st.conns.remove(addr);
+            if let Some(i) = st.order.iter().position(|a| a == addr) {
+                let a = st.order.remove(i);
+                st.order.push(a);
+            }
+            dropped
+        };
+        drop(dropped);
     }
 
     fn conn(&self, addr: &str) -> Result<Arc<Connection>, crate::remoting::Error> {
-        if let Some(c) = self.state.lock().conns.get(addr) {
-            if c.is_alive() {
-                return Ok(Arc::clone(c));
+        let dead = {
+            let mut st = self.state.lock();
+            match st.conns.get(addr) {
+                Some(c) if c.is_alive() => return Ok(Arc::clone(c)),
+                // Taken out here, dropped (closed and joined) below without the lock.
+                Some(_) => st.conns.remove(addr),
+                None => None,
             }
-        }
+        };
+        drop(dead);
         let c = Arc::new(Connection::connect(addr, &self.cfg)?);
-        self.state
+        let replaced = self
+            .state
             .lock()
             .conns
             .insert(addr.to_owned(), Arc::clone(&c));
+        drop(replaced);
         Ok(c)
     }
 
@@ -130,7 +144,7 @@ impl NameServerClient {
             code => Err(Error::Remote {
                 addr,
                 code,
-                remark: resp.remark.unwrap_or_default(),
+                remark: resp.remark_clipped(),
             }),
         }
     }

@@ -200,13 +200,21 @@ impl BrokerState {
         cmd: &RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, crate::remoting::Error> {
+        let deadline = Instant::now() + timeout;
         let mut conn = loop {
             let idle = self.direct.lock().pop();
             match idle {
-                // A peer that closed meanwhile (a restarted broker) is noticed before writing.
+                // A peer that closed meanwhile (a restarted broker) is noticed before writing; one
+                // that floods is cut off at the drain caps or the deadline. Broken ones are dropped.
                 Some(mut c) => {
-                    if c.check_idle() {
+                    if c.check_idle_until(deadline) {
                         break c;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(crate::remoting::Error::ConnectionClosed {
+                            addr: self.addr.clone(),
+                            request_sent: false,
+                        });
                     }
                 }
                 None => {
@@ -215,7 +223,7 @@ impl BrokerState {
                 }
             }
         };
-        let r = conn.invoke(cmd, timeout);
+        let r = conn.invoke(cmd, deadline.saturating_duration_since(Instant::now()));
         if !conn.is_broken() {
             let mut idle = self.direct.lock();
             if idle.len() < MAX_IDLE_DIRECT {

@@ -10,6 +10,11 @@ pub const FLAG_RESPONSE: i32 = 0x1;
 /// Flag bit 1: the request is oneway (the peer sends no response).
 pub const FLAG_ONEWAY: i32 = 0x2;
 
+/// Most bytes of a peer's remark kept in an error value: 512. Real remarks are one line (Java
+/// exception messages, "topic not exist"); a frame may carry 16 MiB of it, which errors that are
+/// logged, counted and kept must not copy.
+pub const MAX_REMARK_KEPT: usize = 512;
+
 /// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
 ///
 /// All keys and values live in one string buffer with an index beside it, so a decoded header with
@@ -249,6 +254,20 @@ impl RemotingCommand {
     /// An ext field's value.
     pub fn ext(&self, key: &str) -> Option<&str> {
         self.ext_fields.get(key)
+    }
+
+    /// The remark for an error value: empty when absent, cut to at most [`MAX_REMARK_KEPT`] bytes
+    /// (at a character boundary, with " …(N bytes)" appended when cut).
+    pub fn remark_clipped(&self) -> String {
+        let r = self.remark.as_deref().unwrap_or("");
+        if r.len() <= MAX_REMARK_KEPT {
+            return r.to_owned();
+        }
+        let mut end = MAX_REMARK_KEPT;
+        while !r.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{} …({} bytes)", &r[..end], r.len())
     }
 }
 
