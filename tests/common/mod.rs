@@ -559,3 +559,5 @@ pub fn shared_cluster(namesrvs: usize, brokers: usize) -> Arc<Cluster> {
     all.push(((namesrvs, brokers), Arc::downgrade(&c)));
     c
 }
+
+pub mod hostile;
