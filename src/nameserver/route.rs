@@ -431,4 +431,87 @@ mod tests {
             "invalid route data: missing field writeQueueNums"
         );
     }
+
+    fn over_cap(body: &[u8]) -> (&'static str, Option<String>, u64, u64) {
+        match TopicRouteData::from_json(body) {
+            Err(Error::RouteOverCap {
+                what,
+                broker,
+                count,
+                max,
+            }) => (what, broker, count, max),
+            other => panic!("expected RouteOverCap, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broker_entries_addresses_names_and_body_are_capped() {
+        let n = MAX_BROKERS_PER_ROUTE as usize + 1;
+        let bds = vec![r#"{"brokerName":"b","brokerAddrs":{}}"#; n].join(",");
+        let j = format!(r#"{{"brokerDatas":[{bds}]}}"#);
+        assert_eq!(
+            over_cap(j.as_bytes()),
+            ("brokerDatas", None, n as u64, MAX_BROKERS_PER_ROUTE)
+        );
+        let qds = vec![r#"{"brokerName":"b","perm":6,"readQueueNums":0,"writeQueueNums":0}"#; n]
+            .join(",");
+        let j = format!(r#"{{"queueDatas":[{qds}]}}"#);
+        assert_eq!(over_cap(j.as_bytes()).0, "queueDatas");
+
+        let addrs: Vec<String> = (0..=MAX_ADDRS_PER_BROKER)
+            .map(|i| format!(r#""{i}":"h:1""#))
+            .collect();
+        let j = format!(
+            r#"{{"brokerDatas":[{{"brokerName":"b","brokerAddrs":{{{}}}}}]}}"#,
+            addrs.join(",")
+        );
+        assert_eq!(
+            over_cap(j.as_bytes()),
+            (
+                "brokerAddrs",
+                Some("b".to_owned()),
+                MAX_ADDRS_PER_BROKER + 1,
+                MAX_ADDRS_PER_BROKER
+            )
+        );
+
+        let long = "x".repeat(MAX_ROUTE_STRING_LEN as usize + 1);
+        let j = format!(r#"{{"brokerDatas":[{{"brokerName":"b","brokerAddrs":{{"0":"{long}"}}}}]}}"#);
+        assert_eq!(over_cap(j.as_bytes()).0, "broker address length");
+        let j = format!(r#"{{"brokerDatas":[{{"brokerName":"{long}","brokerAddrs":{{}}}}]}}"#);
+        assert_eq!(over_cap(j.as_bytes()).0, "brokerName");
+
+        let parts = vec!["b:1"; n].join(";");
+        let j = format!(r#"{{"orderTopicConf":"{parts}"}}"#);
+        assert_eq!(over_cap(j.as_bytes()).0, "orderTopicConf entries");
+
+        let body = vec![b' '; MAX_ROUTE_BODY_LEN + 1];
+        assert_eq!(
+            over_cap(&body),
+            (
+                "body length",
+                None,
+                MAX_ROUTE_BODY_LEN as u64 + 1,
+                MAX_ROUTE_BODY_LEN as u64
+            )
+        );
+    }
+
+    #[test]
+    fn routes_at_the_caps_are_accepted_and_hand_built_ones_are_clamped() {
+        let j = format!(
+            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"a:1"}},"brokerName":"a","cluster":"C"}}],"queueDatas":[{{"brokerName":"a","perm":6,"readQueueNums":{m},"writeQueueNums":{m}}}]}}"#,
+            m = MAX_QUEUES_PER_BROKER
+        );
+        let route = TopicRouteData::from_json(j.as_bytes()).unwrap();
+        let info = TopicPublishInfo::from_route("T", route.clone());
+        assert_eq!(info.queues.len(), MAX_QUEUES_PER_BROKER as usize);
+        let mut huge = route;
+        huge.queue_datas[0].write_queue_nums = i32::MAX;
+        let info = TopicPublishInfo::from_route("T", huge);
+        assert_eq!(info.queues.len(), MAX_QUEUES_PER_BROKER as usize);
+        // A long broker name in an error is cut.
+        let e = over("x", Some(&"é".repeat(100)), 1, 0).to_string();
+        assert!(e.len() < 200, "{e}");
+    }
 }
