@@ -168,6 +168,15 @@ impl RouteCache {
         TopicPublishInfo::from_default_route(topic, tbw, self.cfg.default_topic_queue_nums)
     }
 
+    /// The master addresses of every cached route: the brokers some known topic is routed to now.
+    pub fn master_addrs(&self) -> std::collections::HashSet<String> {
+        self.routes
+            .read()
+            .values()
+            .flat_map(|info| info.masters.values().cloned())
+            .collect()
+    }
+
     /// Refreshes every cached topic (the refresh thread calls this every interval).
     pub fn refresh_all(&self) {
         let topics: Vec<String> = self.routes.read().keys().cloned().collect();
