@@ -4,6 +4,8 @@
 mod cache;
 mod client;
 pub mod lenient_json;
+#[doc(hidden)]
+pub mod oracle;
 pub mod route;
 
 pub use cache::{RouteCache, RouteCacheConfig};
