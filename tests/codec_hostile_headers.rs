@@ -32,7 +32,10 @@ fn work_per_byte(h: &[u8]) -> f64 {
 /// Hostile shapes, `n` members each.
 fn shapes(n: usize) -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("null keys", header((0..n).map(|i| format!(r#""k{i}":null"#)))),
+        (
+            "null keys",
+            header((0..n).map(|i| format!(r#""k{i}":null"#))),
+        ),
         (
             "value then null",
             header((0..n).map(|i| format!(r#""k{}":{}"#, i / 2, ["\"v\"", "null"][i % 2]))),
@@ -44,12 +47,18 @@ fn shapes(n: usize) -> Vec<(&'static str, Vec<u8>)> {
                 [format!(r#""k{k}":"v""#), format!(r#""k{k}":null"#)][2 * i / n].clone()
             })),
         ),
-        ("float keys", header((0..n).map(|i| format!(r#""k{i}":1.5"#)))),
+        (
+            "float keys",
+            header((0..n).map(|i| format!(r#""k{i}":1.5"#))),
+        ),
         (
             "floats fixed by repeats",
             header((0..n).map(|i| format!(r#""k{}":{}"#, i / 2, ["1.5", "\"v\""][i % 2]))),
         ),
-        ("one key repeated", header((0..n).map(|_| r#""k":"v""#.to_string()))),
+        (
+            "one key repeated",
+            header((0..n).map(|_| r#""k":"v""#.to_string())),
+        ),
         (
             "descending keys",
             header((0..n).rev().map(|i| format!(r#""k{i:08}":"v""#))),
@@ -76,7 +85,9 @@ fn work_per_byte_is_bounded_below_and_past_the_ext_field_cap() {
             if n > MAX_EXT_FIELDS {
                 assert_eq!(
                     r,
-                    Err(DecodeError::TooManyExtFields { max: MAX_EXT_FIELDS }),
+                    Err(DecodeError::TooManyExtFields {
+                        max: MAX_EXT_FIELDS
+                    }),
                     "{name} n={n}"
                 );
             } else {
@@ -122,7 +133,9 @@ fn repeated_ext_field_objects_count_toward_one_cap() {
     h.push(b'}');
     assert_eq!(
         decode_json_header(&h),
-        Err(DecodeError::TooManyExtFields { max: MAX_EXT_FIELDS })
+        Err(DecodeError::TooManyExtFields {
+            max: MAX_EXT_FIELDS
+        })
     );
     check_header_work(&h);
 }
@@ -130,11 +143,18 @@ fn repeated_ext_field_objects_count_toward_one_cap() {
 #[test]
 fn deep_nesting_and_long_numbers_stay_linear() {
     for h in [
-        format!(r#"{{"code":0,"opaque":1,"x":{}{}}}"#, "[".repeat(99), "]".repeat(99)),
+        format!(
+            r#"{{"code":0,"opaque":1,"x":{}{}}}"#,
+            "[".repeat(99),
+            "]".repeat(99)
+        ),
         format!(r#"{{"code":0,"opaque":1,"x":{}}}"#, "[".repeat(200_000)),
         format!(r#"{{"code":0,"opaque":1,"x":1{}}}"#, "0".repeat(300)),
         format!(r#"{{"code":0,"opaque":1,"x":0.{}1}}"#, "0".repeat(200_000)),
-        format!(r#"{{"code":0,"opaque":1,"remark":"{}"}}"#, "\\u00e9".repeat(50_000)),
+        format!(
+            r#"{{"code":0,"opaque":1,"remark":"{}"}}"#,
+            "\\u00e9".repeat(50_000)
+        ),
     ] {
         check_header_work(h.as_bytes());
         assert!(work_per_byte(h.as_bytes()) <= MAX_WORK_PER_BYTE as f64);
@@ -167,7 +187,9 @@ fn binary_header_ext_entries_are_capped_and_linear() {
     let (r, work) = decode_binary_header_counting(&big);
     assert_eq!(
         r.unwrap_err(),
-        DecodeError::TooManyExtFields { max: MAX_EXT_FIELDS }
+        DecodeError::TooManyExtFields {
+            max: MAX_EXT_FIELDS
+        }
     );
     assert!(work <= MAX_WORK_PER_BYTE * big.len() as u64);
     check_header_work(&big);

@@ -48,7 +48,12 @@ fn decode_header_binary_corpus_round_trips() {
 
 #[test]
 fn route_json_corpus_keeps_the_caps_and_round_trips() {
-    assert!(replay("route_json", rocketmq_bridge::nameserver::oracle::check_route_json) >= 6);
+    assert!(
+        replay(
+            "route_json",
+            rocketmq_bridge::nameserver::oracle::check_route_json
+        ) >= 6
+    );
 }
 
 #[test]

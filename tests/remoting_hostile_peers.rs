@@ -94,7 +94,9 @@ fn queues_in_total_are_capped_across_broker_entries() {
     let ns = name_server(secs(20), || {
         let qds: Vec<String> = (0..17)
             .map(|i| {
-                format!(r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":512,"writeQueueNums":512}}"#)
+                format!(
+                    r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":512,"writeQueueNums":512}}"#
+                )
             })
             .collect();
         format!(r#"{{"brokerDatas":[],"queueDatas":[{}]}}"#, qds.join(",")).into_bytes()
@@ -199,8 +201,7 @@ fn name_server_answering_a_hostile_header_fails_over_to_the_next_one() {
 #[test]
 fn idle_connection_flooded_with_strays_is_cut_at_the_cap_and_not_reused() {
     let broker = FloodingBroker::start(secs(6), secs(20));
-    let mut conn =
-        DirectConnection::connect(&broker.addr, &ConnectionConfig::default()).unwrap();
+    let mut conn = DirectConnection::connect(&broker.addr, &ConnectionConfig::default()).unwrap();
     conn.invoke(&RemotingCommand::request(105), secs(3))
         .unwrap();
     // Let the flood fill the socket buffers.
@@ -212,7 +213,10 @@ fn idle_connection_flooded_with_strays_is_cut_at_the_cap_and_not_reused() {
     }
     let before = drains_over_cap();
     let t = Instant::now();
-    assert!(!conn.check_idle(), "a flooded connection must not be reused");
+    assert!(
+        !conn.check_idle(),
+        "a flooded connection must not be reused"
+    );
     assert!(conn.is_broken());
     assert!(drains_over_cap() > before, "the cap counter did not move");
     assert!(t.elapsed() < secs(2), "drain took {:?}", t.elapsed());
@@ -242,7 +246,10 @@ fn sync_send_to_a_flooding_broker_discards_the_connection_within_its_budget() {
     let t = Instant::now();
     let r = p.send(Message::new("T", "second"));
     let took = t.elapsed();
-    assert!(drains_over_cap() > before, "the flooded connection was reused");
+    assert!(
+        drains_over_cap() > before,
+        "the flooded connection was reused"
+    );
     // The flooded connection was discarded and the send went over a new one.
     let r = r.unwrap();
     assert_eq!(r.status, SendStatus::SendOk);

@@ -53,7 +53,10 @@ pub fn encode_route(route: &TopicRouteData, legacy_keys: bool) -> Vec<u8> {
     top.insert("queueDatas".into(), Value::Array(qds));
     top.insert(
         "orderTopicConf".into(),
-        route.order_topic_conf.clone().map_or(Value::Null, Value::from),
+        route
+            .order_topic_conf
+            .clone()
+            .map_or(Value::Null, Value::from),
     );
     let text = serde_json::to_vec(&Value::Object(top)).expect("a Value always serializes");
     if !legacy_keys {
@@ -77,7 +80,10 @@ pub fn encode_route(route: &TopicRouteData, legacy_keys: bool) -> Vec<u8> {
             }
         } else if b == b'"' {
             // A quoted integer key directly after '{' or ',' and followed by ':' is unquoted.
-            let end = text[i + 1..].iter().position(|&c| c == b'"').map(|p| i + 1 + p);
+            let end = text[i + 1..]
+                .iter()
+                .position(|&c| c == b'"')
+                .map(|p| i + 1 + p);
             let prev = out.last().copied();
             match end {
                 Some(e)
@@ -155,6 +161,9 @@ pub fn check_route_json(data: &[u8]) {
                 String::from_utf8_lossy(&text)
             )
         });
-        assert_eq!(again, route, "route round trip (legacy {legacy}) changed it");
+        assert_eq!(
+            again, route,
+            "route round trip (legacy {legacy}) changed it"
+        );
     }
 }

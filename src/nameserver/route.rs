@@ -101,12 +101,7 @@ fn over(what: &'static str, broker: Option<&str>, count: u64, max: u64) -> Error
     }
 }
 
-fn cap(
-    what: &'static str,
-    broker: Option<&str>,
-    count: u64,
-    max: u64,
-) -> Result<(), Error> {
+fn cap(what: &'static str, broker: Option<&str>, count: u64, max: u64) -> Result<(), Error> {
     if count > max {
         Err(over(what, broker, count, max))
     } else {
@@ -148,11 +143,7 @@ fn queue_count(v: &Value, key: &'static str, broker: &str) -> Result<i32, Error>
     Ok(n.max(i32::MIN as i64) as i32)
 }
 
-fn capped_str<'v>(
-    s: &'v str,
-    what: &'static str,
-    broker: Option<&str>,
-) -> Result<&'v str, Error> {
+fn capped_str<'v>(s: &'v str, what: &'static str, broker: Option<&str>) -> Result<&'v str, Error> {
     cap(what, broker, s.len() as u64, MAX_ROUTE_STRING_LEN)?;
     Ok(s)
 }
@@ -181,9 +172,19 @@ pub fn parse_order_conf(conf: &str) -> Result<Vec<(&str, i32)>, Error> {
         )?;
         let b = capped_str(b, "orderTopicConf broker name", None)?;
         let n: i64 = n.trim().parse().unwrap_or(0);
-        cap("orderTopicConf queues", Some(b), n.max(0) as u64, MAX_QUEUES_PER_BROKER)?;
+        cap(
+            "orderTopicConf queues",
+            Some(b),
+            n.max(0) as u64,
+            MAX_QUEUES_PER_BROKER,
+        )?;
         total += n.max(0) as u64;
-        cap("orderTopicConf queues in total", None, total, MAX_QUEUES_PER_ROUTE)?;
+        cap(
+            "orderTopicConf queues in total",
+            None,
+            total,
+            MAX_QUEUES_PER_ROUTE,
+        )?;
         out.push((b, n.max(0) as i32));
     }
     Ok(out)
@@ -476,7 +477,8 @@ mod tests {
         );
 
         let long = "x".repeat(MAX_ROUTE_STRING_LEN as usize + 1);
-        let j = format!(r#"{{"brokerDatas":[{{"brokerName":"b","brokerAddrs":{{"0":"{long}"}}}}]}}"#);
+        let j =
+            format!(r#"{{"brokerDatas":[{{"brokerName":"b","brokerAddrs":{{"0":"{long}"}}}}]}}"#);
         assert_eq!(over_cap(j.as_bytes()).0, "broker address length");
         let j = format!(r#"{{"brokerDatas":[{{"brokerName":"{long}","brokerAddrs":{{}}}}]}}"#);
         assert_eq!(over_cap(j.as_bytes()).0, "brokerName");

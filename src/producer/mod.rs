@@ -297,7 +297,11 @@ impl Producer {
             let (stop_tx, stop_rx) = bounded::<()>(0);
             let weak = Arc::downgrade(&inner);
             let heartbeat = inner.cfg.heartbeat_interval;
-            let prune = inner.cfg.route.refresh_interval.max(Duration::from_millis(10));
+            let prune = inner
+                .cfg
+                .route
+                .refresh_interval
+                .max(Duration::from_millis(10));
             let h = std::thread::Builder::new()
                 .name("rmq-heartbeat".into())
                 .spawn(move || heartbeat_loop(weak, heartbeat, prune, stop_rx))

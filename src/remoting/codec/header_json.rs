@@ -355,19 +355,35 @@ impl<'a> Scanner<'a> {
             }
             float = true;
         }
+        // The decimal exponent, saturated (0 without one).
+        let mut exp: i64 = 0;
         if matches!(self.s.get(self.pos), Some(b'e' | b'E')) {
             self.pos += 1;
+            let neg = self.s.get(self.pos) == Some(&b'-');
             if matches!(self.s.get(self.pos), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
+            let exp_start = self.pos;
             if self.digits() == 0 {
                 return Err(self.err("invalid number"));
+            }
+            for &d in &self.s[exp_start..self.pos] {
+                exp = exp.saturating_mul(10).saturating_add((d - b'0') as i64);
+            }
+            if neg {
+                exp = -exp;
             }
             float = true;
         }
         // Only ASCII digits, signs, '.' and 'e' were accepted above.
         let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         if float || self.pos - start > 21 {
+            // Below 10^308, so finite, whenever integer digits + exponent <= 308 (a lone leading
+            // "0" only overestimates): no need to parse it (the slow part of a header full of
+            // floats). Underflow is fine: serde_json reads it as 0.
+            if (n as i64).saturating_add(exp) <= 308 {
+                return Ok(Scalar::Float);
+            }
             // serde_json refuses numbers that overflow f64, so the scanner does too.
             return match text.parse::<f64>() {
                 Ok(f) if f.is_finite() => Ok(Scalar::Float),
@@ -843,5 +859,33 @@ mod tests {
             decode_json_header(b"{\"code\":1,\"opaque\":1,\"remark\":\"a\x01\"}"),
             Err(DecodeError::InvalidJson { .. })
         ));
+    }
+
+    #[test]
+    fn float_range_check_without_parsing_agrees_with_serde_json() {
+        let big = format!("1{}", "0".repeat(308));
+        let bigger = format!("1{}", "0".repeat(309));
+        for n in [
+            "1e308",
+            "1.7e308",
+            "1.8e308",
+            "9e307",
+            "99e307",
+            "0.5e309",
+            "0e999999999999999999999",
+            "1e-400",
+            "123456789012345678901234567890",
+            "1e99999999999999999999999",
+            "-1E+308",
+            "-2E+308",
+            big.as_str(),
+            bigger.as_str(),
+            "0.00000000000000000000000001e310",
+        ] {
+            let h = format!(r#"{{"code":0,"opaque":1,"x":{n}}}"#);
+            let fast = decode_json_header(h.as_bytes());
+            let slow = decode_json_header_via_value(h.as_bytes());
+            assert_eq!(fast.is_ok(), slow.is_ok(), "{n}: {fast:?} vs {slow:?}");
+        }
     }
 }
