@@ -15,6 +15,12 @@
 //! answers them. After a timeout, an I/O error or bytes that are not a frame the connection is
 //! [broken](DirectConnection::is_broken) and must be dropped: a late response could otherwise be
 //! mistaken for the next request's.
+//!
+//! A peer that floods frames is cut off: one idle drain handles at most
+//! [`MAX_STRAY_FRAMES_PER_DRAIN`] frames and [`MAX_STRAY_BYTES_PER_DRAIN`] bytes (and stops at the
+//! caller's deadline with [`DirectConnection::check_idle_until`]), one wait for a response at most
+//! [`MAX_STRAY_FRAMES_PER_DRAIN`] frames that are not its answer; past that the connection is
+//! broken, counted in [`drains_over_cap`], and not reused.
 
 use super::codec::{self, FrameLimits};
 use super::command::RemotingCommand;
