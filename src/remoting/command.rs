@@ -144,7 +144,20 @@ impl ExtFields {
         let ExtFields { buf, idx } = self;
         let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
         *work += idx.len() as u64;
-        if tags.is_empty() && idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+        if tags.is_empty() {
+            // Every entry holds a value (the usual case): sort the index in place, no allocation.
+            if idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+                return Ok(());
+            }
+            let mut comparisons = 0u64;
+            idx.sort_by(|a, b| {
+                comparisons += 1;
+                key(a).cmp(key(b))
+            }); // stable: repeated keys keep their order
+            *work += comparisons;
+            idx.reverse();
+            idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the last written
+            idx.reverse();
             return Ok(());
         }
         let mut all: Vec<((u32, u32, u32), u8)> = idx
