@@ -9,7 +9,9 @@ use common::hostile::{name_server, raw_json_frame, route_body, FloodingBroker, H
 use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::nameserver::route::{MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_ROUTE};
-use rocketmq_bridge::nameserver::{Error as NsError, NameServerClient};
+use rocketmq_bridge::nameserver::{
+    Error as NsError, NameServerClient, RouteCache, RouteCacheConfig,
+};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, SendStatus};
 use rocketmq_bridge::remoting::codec::{DecodeError, MAX_EXT_FIELDS};
 use rocketmq_bridge::remoting::direct::{drains_over_cap, MAX_STRAY_FRAMES_PER_DRAIN};
@@ -137,6 +139,32 @@ fn producer_and_consumer_refuse_the_huge_route_and_keep_working() {
         ),
         other => panic!("expected the route error, got {other:?}"),
     }
+}
+
+#[test]
+fn route_cache_keeps_the_last_good_route_when_a_refresh_is_over_the_caps() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let ns = name_server(secs(20), move || {
+        let q = if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            4
+        } else {
+            1 << 31
+        };
+        route_body("broker-a", "127.0.0.1:1", q, q)
+    });
+    let cache = RouteCache::start(client(&ns.addr), RouteCacheConfig::default());
+    let good = cache.fetch("T").unwrap();
+    assert_eq!(good.queues.len(), 4);
+    let again = cache.fetch("T").unwrap();
+    assert_eq!(again, good, "the last good route is kept");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Without a cached route the refusal is the caller's error.
+    match cache.fetch("Other") {
+        Err(e) => assert_over_cap(&e, "readQueueNums", Some("broker-a"), 1 << 31, 1024),
+        Ok(info) => panic!("accepted {} queues", info.queues.len()),
+    }
+    cache.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
