@@ -142,6 +142,24 @@ fn producer_and_consumer_refuse_the_huge_route_and_keep_working() {
 }
 
 #[test]
+fn name_server_serving_a_huge_route_is_demoted_and_the_next_one_asked() {
+    let hostile = name_server(secs(20), || {
+        route_body("broker-a", "127.0.0.1:1", 4, i32::MAX as u64)
+    });
+    let good = name_server(secs(20), || route_body("broker-a", "127.0.0.1:1", 4, 4));
+    let ns = NameServerClient::new(
+        vec![hostile.addr.clone(), good.addr.clone()],
+        ConnectionConfig::default(),
+        secs(3),
+        None,
+    );
+    let route = ns.query_route("T").unwrap();
+    assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+    assert_eq!(ns.addrs(), vec![good.addr.clone(), hostile.addr.clone()]);
+    assert_eq!(hostile.requests.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn route_cache_keeps_the_last_good_route_when_a_refresh_is_over_the_caps() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = calls.clone();
