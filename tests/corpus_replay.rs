@@ -45,3 +45,23 @@ fn decode_header_json_corpus_agrees_with_serde_and_round_trips() {
 fn decode_header_binary_corpus_round_trips() {
     assert!(replay("decode_header_binary", check_binary_header) >= 3);
 }
+
+#[test]
+fn route_json_corpus_keeps_the_caps_and_round_trips() {
+    assert!(
+        replay(
+            "route_json",
+            rocketmq_bridge::nameserver::oracle::check_route_json
+        ) >= 6
+    );
+}
+
+#[test]
+fn header_work_corpus_stays_linear() {
+    assert!(
+        replay(
+            "header_work",
+            rocketmq_bridge::remoting::codec::oracle::check_header_work
+        ) >= 9
+    );
+}

@@ -427,3 +427,63 @@ fn keyed_async_sends_go_one_at_a_time_per_lane_and_pipeline_across_lanes() {
         assert_eq!(bodies, want, "key {k} out of order");
     }
 }
+
+/// Issue #18 case 9: the producer kept a broker state, a worker thread and a connection (with its
+/// reader thread) for every broker address it ever sent to. The name server here moves the topic
+/// to a new broker address each round; the states of brokers that left every route are pruned
+/// after the grace period (three refresh intervals), worker threads joined.
+#[test]
+fn brokers_that_left_every_route_are_pruned_with_their_workers() {
+    const ROUNDS: usize = 10;
+    let brokers: Vec<FakeBroker> = (0..ROUNDS)
+        .map(|_| fake_broker(Behaviour::Code(0)))
+        .collect();
+    let addrs: Vec<String> = brokers.iter().map(|b| b.addr.clone()).collect();
+    let current = Arc::new(AtomicUsize::new(0));
+    let cur = Arc::clone(&current);
+    let ns = serve(move |req| {
+        assert_eq!(req.code, GET_ROUTEINFO_BY_TOPIC);
+        let addr = &addrs[cur.load(Ordering::SeqCst)];
+        let body = format!(
+            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"b","cluster":"C"}}],"queueDatas":[{{"brokerName":"b","perm":6,"readQueueNums":2,"writeQueueNums":2}}]}}"#
+        );
+        Some(RemotingCommand::response_to(req, 0, None).with_body(body.into_bytes()))
+    });
+    let p = Producer::start(
+        ProducerConfig::new(&[ns.as_str()], "g")
+            .heartbeat_interval(Duration::ZERO)
+            .refresh_interval(Duration::from_millis(40)),
+    )
+    .unwrap();
+    let mut most = (0, 0);
+    for (i, b) in brokers.iter().enumerate() {
+        current.store(i, Ordering::SeqCst);
+        p.check_route("T").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        p.send_async(
+            Message::new("T", format!("m{i}")),
+            None,
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|r| r.status));
+            }),
+        )
+        .unwrap();
+        let status = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(status, SendStatus::SendOk);
+        assert_eq!(b.sends.load(Ordering::SeqCst), 1, "round {i}");
+        let c = p.broker_counts();
+        most = (most.0.max(c.0), most.1.max(c.1));
+        // Longer than the grace (3 × 40 ms) plus a prune tick.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Every address but the current one left the route more than the grace ago.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.broker_counts().0 > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(p.broker_counts(), (1, 1), "only the current broker is kept");
+    assert!(
+        most.0 <= 3 && most.1 <= 3,
+        "at most a few brokers at a time, saw {most:?} over {ROUNDS} addresses"
+    );
+}

@@ -2,7 +2,7 @@
 //! GET_MAX_OFFSET) and PULL_MESSAGE with the stored-message layout (reference §13).
 
 use crate::message::{decode_stored_messages, MessageExt};
-use crate::nameserver::route::PERM_READ;
+use crate::nameserver::route::{MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_ROUTE, PERM_READ};
 use crate::nameserver::{MessageQueue, NameServerClient};
 use crate::remoting::acl::AclCredentials;
 use crate::remoting::codes::*;
@@ -161,16 +161,17 @@ impl PullConsumer {
         if let Some(acl) = &self.acl {
             acl.sign(&mut cmd);
         }
-        let conn = {
-            let mut conns = self.conns.lock();
-            match conns.get(addr) {
-                Some(c) if c.is_alive() => Arc::clone(c),
-                _ => {
-                    let c =
-                        Arc::new(Connection::connect(addr, &self.cfg).map_err(Error::Remoting)?);
-                    conns.insert(addr.to_owned(), Arc::clone(&c));
-                    c
-                }
+        // Connecting, and dropping a dead connection (which joins its reader thread), happen
+        // without the lock, so one slow broker does not hold up requests to the others.
+        let cached = self.conns.lock().get(addr).cloned();
+        let conn = match cached {
+            Some(c) if c.is_alive() => c,
+            dead => {
+                drop(dead);
+                let c = Arc::new(Connection::connect(addr, &self.cfg).map_err(Error::Remoting)?);
+                let replaced = self.conns.lock().insert(addr.to_owned(), Arc::clone(&c));
+                drop(replaced);
+                c
             }
         };
         conn.invoke(&cmd, self.timeout).map_err(Error::Remoting)
@@ -187,7 +188,18 @@ impl PullConsumer {
             let Some(addr) = route.broker(&qd.broker_name).and_then(|b| b.master_addr()) else {
                 continue;
             };
-            for q in 0..qd.read_queue_nums.max(0) {
+            // `query_route` refused routes over the caps; clamped again so this loop is bounded
+            // whatever built the route.
+            let n = qd.read_queue_nums.clamp(0, MAX_QUEUES_PER_BROKER as i32);
+            if out.len() + n as usize > MAX_QUEUES_PER_ROUTE as usize {
+                return Err(Error::Route(crate::nameserver::Error::RouteOverCap {
+                    what: "readable queues in total",
+                    broker: None,
+                    count: (out.len() + n as usize) as u64,
+                    max: MAX_QUEUES_PER_ROUTE,
+                }));
+            }
+            for q in 0..n {
                 out.push(ReadQueue {
                     queue: MessageQueue {
                         topic: topic.to_owned(),
@@ -211,7 +223,7 @@ impl PullConsumer {
             return Err(Error::Remote {
                 request: name,
                 code: resp.code,
-                remark: resp.remark.unwrap_or_default(),
+                remark: resp.remark_clipped(),
             });
         }
         ext_i64(&resp, "offset")
@@ -262,7 +274,7 @@ impl PullConsumer {
                 return Err(Error::Remote {
                     request: "PULL_MESSAGE",
                     code,
-                    remark: resp.remark.unwrap_or_default(),
+                    remark: resp.remark_clipped(),
                 })
             }
         };

@@ -1,6 +1,7 @@
 //! Route cache with a refresh thread: the producer looks routes up here; every interval the thread
 //! re-queries every known topic, so brokers added or removed and queue or permission changes take
-//! effect without restart. The last good route is kept while no name server answers.
+//! effect without restart. The last good route is kept while no name server answers, or while one
+//! answers an error or a route that is malformed or over the caps of [`super::route`].
 
 use super::client::NameServerClient;
 use super::route::{TopicPublishInfo, TopicRouteData};
@@ -105,7 +106,8 @@ impl RouteCache {
     }
 
     /// Queries the name servers for `topic` now and updates the cache. A missing topic falls back
-    /// to TBW102 when allowed; when every name server is down the last good route is returned.
+    /// to TBW102 when allowed; when every name server is down, or the answer is an error, malformed
+    /// or over the route caps, the last good route is returned.
     ///
     /// # Errors
     /// [`Error::TopicNotExist`] naming the topic (with `default_tried` when TBW102 was missing
@@ -146,8 +148,15 @@ impl RouteCache {
                 }
                 Ok(info)
             }
-            Err(e @ (Error::Unreachable { .. } | Error::Remote { .. })) => match self.cached(topic)
-            {
+            // A name server that cannot be reached, answers an error, or answers a route that is
+            // malformed or over the caps leaves the last good route in place: such an answer says
+            // nothing about the brokers, and dropping the route would fail every send.
+            Err(
+                e @ (Error::Unreachable { .. }
+                | Error::Remote { .. }
+                | Error::InvalidRoute { .. }
+                | Error::RouteOverCap { .. }),
+            ) => match self.cached(topic) {
                 Some(old) => {
                     log::warn!(
                         "route refresh failed, keeping the last good route topic={topic}: {e}"
@@ -166,6 +175,15 @@ impl RouteCache {
 
     fn default_info(&self, topic: &str, tbw: TopicRouteData) -> TopicPublishInfo {
         TopicPublishInfo::from_default_route(topic, tbw, self.cfg.default_topic_queue_nums)
+    }
+
+    /// The master addresses of every cached route: the brokers some known topic is routed to now.
+    pub fn master_addrs(&self) -> std::collections::HashSet<String> {
+        self.routes
+            .read()
+            .values()
+            .flat_map(|info| info.masters.values().cloned())
+            .collect()
     }
 
     /// Refreshes every cached topic (the refresh thread calls this every interval).

@@ -56,26 +56,40 @@ impl NameServerClient {
         self.state.lock().order.clone()
     }
 
+    /// Moves `addr` to the end of the order and forgets its connection. The connection is dropped
+    /// (which closes it and joins its reader thread, however long the reader takes to stop) after
+    /// the lock is released, so other lookups never wait for it.
     fn demote(&self, addr: &str) {
-        let mut st = self.state.lock();
-        st.conns.remove(addr);
-        if let Some(i) = st.order.iter().position(|a| a == addr) {
-            let a = st.order.remove(i);
-            st.order.push(a);
-        }
+        let dropped = {
+            let mut st = self.state.lock();
+            let dropped = st.conns.remove(addr);
+            if let Some(i) = st.order.iter().position(|a| a == addr) {
+                let a = st.order.remove(i);
+                st.order.push(a);
+            }
+            dropped
+        };
+        drop(dropped);
     }
 
     fn conn(&self, addr: &str) -> Result<Arc<Connection>, crate::remoting::Error> {
-        if let Some(c) = self.state.lock().conns.get(addr) {
-            if c.is_alive() {
-                return Ok(Arc::clone(c));
+        let dead = {
+            let mut st = self.state.lock();
+            match st.conns.get(addr) {
+                Some(c) if c.is_alive() => return Ok(Arc::clone(c)),
+                // Taken out here, dropped (closed and joined) below without the lock.
+                Some(_) => st.conns.remove(addr),
+                None => None,
             }
-        }
+        };
+        drop(dead);
         let c = Arc::new(Connection::connect(addr, &self.cfg)?);
-        self.state
+        let replaced = self
+            .state
             .lock()
             .conns
             .insert(addr.to_owned(), Arc::clone(&c));
+        drop(replaced);
         Ok(c)
     }
 
@@ -113,25 +127,44 @@ impl NameServerClient {
         })
     }
 
-    /// Queries the route of `topic`.
+    /// Queries the route of `topic`. A name server whose route is malformed or over the caps is
+    /// demoted and the next one asked (each at most once), so one broken name server among several
+    /// does not keep the topic from resolving.
     ///
     /// # Errors
-    /// [`Error::TopicNotExist`] (code 17), [`Error::Remote`] for other codes, [`Error::InvalidRoute`],
-    /// or the transport errors of [`NameServerClient::invoke`].
+    /// [`Error::TopicNotExist`] (code 17), [`Error::Remote`] for other codes, [`Error::InvalidRoute`]
+    /// or [`Error::RouteOverCap`] when every name server's route was refused, or the transport
+    /// errors of [`NameServerClient::invoke`].
     pub fn query_route(&self, topic: &str) -> Result<TopicRouteData, Error> {
         let cmd = RemotingCommand::request(GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic);
-        let (addr, resp) = self.invoke(&cmd)?;
-        match resp.code {
-            SUCCESS => TopicRouteData::from_json(&resp.body),
-            TOPIC_NOT_EXIST => Err(Error::TopicNotExist {
-                topic: topic.to_owned(),
-                default_tried: false,
-            }),
-            code => Err(Error::Remote {
-                addr,
-                code,
-                remark: resp.remark.unwrap_or_default(),
-            }),
+        let tries = self.state.lock().order.len().max(1);
+        let mut refused = None;
+        for _ in 0..tries {
+            let (addr, resp) = self.invoke(&cmd)?;
+            match resp.code {
+                SUCCESS => match TopicRouteData::from_json(&resp.body) {
+                    Ok(route) => return Ok(route),
+                    Err(e) => {
+                        log::warn!("route refused, trying the next name server addr={addr} topic={topic}: {e}");
+                        self.demote(&addr);
+                        refused = Some(e);
+                    }
+                },
+                TOPIC_NOT_EXIST => {
+                    return Err(Error::TopicNotExist {
+                        topic: topic.to_owned(),
+                        default_tried: false,
+                    })
+                }
+                code => {
+                    return Err(Error::Remote {
+                        addr,
+                        code,
+                        remark: resp.remark_clipped(),
+                    })
+                }
+            }
         }
+        Err(refused.expect("the loop ran at least once and every pass refused a route"))
     }
 }

@@ -4,6 +4,8 @@
 mod cache;
 mod client;
 pub mod lenient_json;
+#[doc(hidden)]
+pub mod oracle;
 pub mod route;
 
 pub use cache::{RouteCache, RouteCacheConfig};
@@ -55,6 +57,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The route announces more than one of the caps of [`route`] allows (queues per broker entry
+    /// or in total, broker entries, addresses, string lengths, body size). Refused before anything
+    /// is allocated per announced item.
+    RouteOverCap {
+        /// What is over its cap, e.g. `"writeQueueNums"` or `"queues in total"`.
+        what: &'static str,
+        /// The broker entry concerned, when there is one.
+        broker: Option<String>,
+        /// The count (or length) the name server announced.
+        count: u64,
+        /// The cap.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -74,6 +89,18 @@ impl fmt::Display for Error {
             ),
             Error::Unreachable { tried, .. } => write!(f, "no name server reachable (tried {})", tried.join(", ")),
             Error::InvalidRoute { reason } => write!(f, "invalid route data: {reason}"),
+            Error::RouteOverCap {
+                what,
+                broker,
+                count,
+                max,
+            } => {
+                write!(f, "route refused: {what} {count}")?;
+                if let Some(b) = broker {
+                    write!(f, " of broker {b}")?;
+                }
+                write!(f, " exceeds the cap {max}")
+            }
         }
     }
 }

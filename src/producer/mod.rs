@@ -82,6 +82,17 @@ pub(crate) struct Inner {
 /// Idle direct connections kept per broker for sync sends.
 const MAX_IDLE_DIRECT: usize = 16;
 
+/// A broker address that has left every cached route is forgotten (its worker thread stopped and
+/// joined, its connections closed) once it has been absent for this many route refresh intervals
+/// (90 s with the default 30 s refresh) and has no async send queued or in flight. Without it every
+/// broker address ever routed to kept two threads and its connections until the producer closed.
+/// Three intervals ride out a name server that briefly answers a partial route.
+pub const BROKER_PRUNE_GRACE_REFRESHES: u32 = 3;
+
+/// How long [`Inner::prune_brokers`] waits for the worker of a pruned broker (idle by then: it had
+/// no job when it was picked) to exit.
+const PRUNE_JOIN_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Per broker master address.
 pub(crate) struct BrokerState {
     addr: String,
@@ -91,6 +102,11 @@ pub(crate) struct BrokerState {
     avoid_until: Mutex<Option<Instant>>,
     no_batch: AtomicBool,
     worker: Mutex<Option<worker::WorkerHandle>>,
+    /// When the address was first seen absent from every cached route (`None`: routed to now).
+    left_routes_at: Mutex<Option<Instant>>,
+    /// Set (under `worker`'s lock) once pruned: no new worker starts on it; senders holding it
+    /// take a fresh state from the map.
+    retired: AtomicBool,
 }
 
 /// A send in progress: the prepared request and where it stands.
@@ -200,13 +216,21 @@ impl BrokerState {
         cmd: &RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, crate::remoting::Error> {
+        let deadline = Instant::now() + timeout;
         let mut conn = loop {
             let idle = self.direct.lock().pop();
             match idle {
-                // A peer that closed meanwhile (a restarted broker) is noticed before writing.
+                // A peer that closed meanwhile (a restarted broker) is noticed before writing; one
+                // that floods is cut off at the drain caps or the deadline. Broken ones are dropped.
                 Some(mut c) => {
-                    if c.check_idle() {
+                    if c.check_idle_until(deadline) {
                         break c;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(crate::remoting::Error::ConnectionClosed {
+                            addr: self.addr.clone(),
+                            request_sent: false,
+                        });
                     }
                 }
                 None => {
@@ -215,7 +239,7 @@ impl BrokerState {
                 }
             }
         };
-        let r = conn.invoke(cmd, timeout);
+        let r = conn.invoke(cmd, deadline.saturating_duration_since(Instant::now()));
         if !conn.is_broken() {
             let mut idle = self.direct.lock();
             if idle.len() < MAX_IDLE_DIRECT {
@@ -269,13 +293,18 @@ impl Producer {
             housekeeping: Mutex::new(None),
             cfg,
         });
-        if !inner.cfg.heartbeat_interval.is_zero() {
+        {
             let (stop_tx, stop_rx) = bounded::<()>(0);
             let weak = Arc::downgrade(&inner);
-            let period = inner.cfg.heartbeat_interval;
+            let heartbeat = inner.cfg.heartbeat_interval;
+            let prune = inner
+                .cfg
+                .route
+                .refresh_interval
+                .max(Duration::from_millis(10));
             let h = std::thread::Builder::new()
                 .name("rmq-heartbeat".into())
-                .spawn(move || heartbeat_loop(weak, period, stop_rx))
+                .spawn(move || heartbeat_loop(weak, heartbeat, prune, stop_rx))
                 .expect("spawn heartbeat thread");
             *inner.housekeeping.lock() = Some((stop_tx, h));
         }
@@ -368,6 +397,13 @@ impl Producer {
     ) -> Result<(), SendError> {
         let job = self.inner.job(msgs, true, key, Some(cb))?;
         self.inner.dispatch(job, false)
+    }
+
+    /// (broker addresses known, of which with a worker thread): for tests of the pruning of brokers
+    /// that left every route ([`BROKER_PRUNE_GRACE_REFRESHES`]).
+    #[doc(hidden)]
+    pub fn broker_counts(&self) -> (usize, usize) {
+        self.inner.broker_counts()
     }
 
     /// Requests in flight or queued in the async workers.
@@ -509,8 +545,74 @@ impl Inner {
                 avoid_until: Mutex::new(None),
                 no_batch: AtomicBool::new(false),
                 worker: Mutex::new(None),
+                left_routes_at: Mutex::new(None),
+                retired: AtomicBool::new(false),
             })
         }))
+    }
+
+    /// Forgets brokers absent from every cached route for [`BROKER_PRUNE_GRACE_REFRESHES`] refresh
+    /// intervals with no async job: taken out of the map under its lock, then (without any lock
+    /// held) retired, their worker joined and their connections closed. Called by the
+    /// housekeeping thread every refresh interval.
+    fn prune_brokers(&self) {
+        let live = self.routes.master_addrs();
+        let grace = self
+            .cfg
+            .route
+            .refresh_interval
+            .saturating_mul(BROKER_PRUNE_GRACE_REFRESHES);
+        let now = Instant::now();
+        let pruned: Vec<Arc<BrokerState>> = {
+            let mut map = self.brokers.lock();
+            let mut out = Vec::new();
+            map.retain(|addr, b| {
+                let mut left = b.left_routes_at.lock();
+                if live.contains(addr) {
+                    *left = None;
+                    return true;
+                }
+                let since = *left.get_or_insert(now);
+                let busy = b.worker.lock().as_ref().is_some_and(|w| w.load() > 0);
+                if now.duration_since(since) < grace || busy {
+                    return true;
+                }
+                out.push(Arc::clone(b));
+                false
+            });
+            out
+        };
+        for b in pruned {
+            log::info!(
+                "broker left every route, closing its worker and connections addr={}",
+                b.addr
+            );
+            let handle = {
+                let mut w = b.worker.lock();
+                b.retired.store(true, Ordering::SeqCst);
+                w.take()
+            };
+            if let Some(h) = handle {
+                for job in h.finish(Instant::now() + PRUNE_JOIN_DEADLINE, &b) {
+                    // A retry queued for a broker no route names any more: settled, never dropped.
+                    let kind = job.unknown_or(SendErrorKind::NotSent {
+                        last: format!("broker {} left every route", b.addr),
+                    });
+                    job.complete(Err(kind));
+                }
+            }
+            let conn = b.conn.lock().take();
+            drop(conn);
+            let direct = std::mem::take(&mut *b.direct.lock());
+            drop(direct);
+        }
+    }
+
+    /// (brokers known, brokers with a worker thread), for tests.
+    fn broker_counts(&self) -> (usize, usize) {
+        let map = self.brokers.lock();
+        let workers = map.values().filter(|b| b.worker.lock().is_some()).count();
+        (map.len(), workers)
     }
 
     fn avoided(&self, addr: &str, now: Instant) -> bool {
@@ -702,8 +804,15 @@ impl Inner {
             }
         };
         job.queue = Some((mq, default_topic));
-        let broker = self.broker(&addr);
-        let handle = worker::ensure(self, &broker);
+        // A state pruned between the lookup and `ensure` is retired: take the fresh one.
+        let mut handle = None;
+        for _ in 0..3 {
+            let broker = self.broker(&addr);
+            handle = worker::ensure(self, &broker);
+            if handle.is_some() || !broker.retired.load(Ordering::SeqCst) {
+                break;
+            }
+        }
         match handle {
             Some(h) => h.submit(job, retry, self.cfg.window_full, &addr),
             None => {
@@ -783,12 +892,23 @@ impl Inner {
     }
 }
 
-fn heartbeat_loop(inner: Weak<Inner>, period: Duration, stop: Receiver<()>) {
-    let ticker = tick(period);
+/// The housekeeping thread: heartbeats every `heartbeat` (none when zero) and prunes brokers that
+/// left every route every `prune`.
+fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop: Receiver<()>) {
+    let beats = if heartbeat.is_zero() {
+        crossbeam_channel::never()
+    } else {
+        tick(heartbeat)
+    };
+    let prunes = tick(prune);
     loop {
         select! {
-            recv(ticker) -> _ => match inner.upgrade() {
+            recv(beats) -> _ => match inner.upgrade() {
                 Some(i) => i.heartbeat(),
+                None => break,
+            },
+            recv(prunes) -> _ => match inner.upgrade() {
+                Some(i) => i.prune_brokers(),
                 None => break,
             },
             recv(stop) -> _ => break,

@@ -124,7 +124,7 @@ pub(crate) fn classify_response(
             return Outcome::Fail(SendErrorKind::Rejected {
                 broker: broker_addr.to_owned(),
                 code,
-                remark: resp.remark.clone().unwrap_or_default(),
+                remark: resp.remark_clipped(),
             })
         }
     };

@@ -31,7 +31,7 @@ pub(crate) struct WorkerHandle {
 /// The worker of `broker`, started on first use; `None` once the producer is closing.
 pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<WorkerRef> {
     let mut w = broker.worker.lock();
-    if inner.closing.load(Ordering::SeqCst) {
+    if inner.closing.load(Ordering::SeqCst) || broker.retired.load(Ordering::SeqCst) {
         return None;
     }
     if w.is_none() {

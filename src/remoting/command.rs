@@ -10,6 +10,18 @@ pub const FLAG_RESPONSE: i32 = 0x1;
 /// Flag bit 1: the request is oneway (the peer sends no response).
 pub const FLAG_ONEWAY: i32 = 0x2;
 
+/// Most bytes of a peer's remark kept in an error value: 512. Real remarks are one line (Java
+/// exception messages, "topic not exist"); a frame may carry 16 MiB of it, which errors that are
+/// logged, counted and kept must not copy.
+pub const MAX_REMARK_KEPT: usize = 512;
+
+/// Tag of a decoded ext entry holding a value (see [`ExtFields::sort_keep_last_tagged`]).
+pub(crate) const TAG_VALUE: u8 = 0;
+/// Tag of a decoded ext entry standing for a `null` (it hides the earlier values of its key).
+pub(crate) const TAG_NULL: u8 = 1;
+/// Tag of a decoded ext entry standing for a value of a wrong type (an error unless repeated).
+pub(crate) const TAG_INVALID: u8 = 2;
+
 /// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
 ///
 /// All keys and values live in one string buffer with an index beside it, so a decoded header with
@@ -118,16 +130,56 @@ impl ExtFields {
 
     /// Orders the entries by key (byte order, as a `BTreeMap<String, _>`), keeping only the last
     /// entry of each repeated key. The key and value bytes stay where they are; only the index moves.
+    #[cfg(test)]
     pub(crate) fn sort_keep_last(&mut self) {
+        let _ = self.sort_keep_last_tagged(&[], &mut 0);
+    }
+
+    /// [`ExtFields::sort_keep_last`] for a decoder that also recorded entries standing for a `null`
+    /// or an invalid value: `tags[i]` is the tag of entry `i` (missing tags are [`TAG_VALUE`]).
+    /// After the sort, a kept (last) entry tagged [`TAG_NULL`] is removed; one tagged
+    /// [`TAG_INVALID`] makes the result `Err`. Adds the key comparisons made to `work`. O(n log n)
+    /// whatever the repeats, where removing each null at once would be O(n) per null.
+    pub(crate) fn sort_keep_last_tagged(&mut self, tags: &[u8], work: &mut u64) -> Result<(), ()> {
         let ExtFields { buf, idx } = self;
         let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
-        if idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
-            return;
+        *work += idx.len() as u64;
+        if tags.is_empty() {
+            // Every entry holds a value (the usual case): sort the index in place, no allocation.
+            if idx.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+                return Ok(());
+            }
+            let mut comparisons = 0u64;
+            idx.sort_by(|a, b| {
+                comparisons += 1;
+                key(a).cmp(key(b))
+            }); // stable: repeated keys keep their order
+            *work += comparisons;
+            idx.reverse();
+            idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the last written
+            idx.reverse();
+            return Ok(());
         }
-        idx.sort_by(|a, b| key(a).cmp(key(b))); // stable: repeated keys keep their order
-        idx.reverse();
-        idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the first = last written
-        idx.reverse();
+        let mut all: Vec<((u32, u32, u32), u8)> = idx
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| (e, tags.get(i).copied().unwrap_or(TAG_VALUE)))
+            .collect();
+        let mut comparisons = 0u64;
+        all.sort_by(|a, b| {
+            comparisons += 1;
+            key(&a.0).cmp(key(&b.0))
+        }); // stable: repeated keys keep their order
+        *work += comparisons;
+        all.reverse();
+        all.dedup_by(|later, earlier| key(&later.0) == key(&earlier.0)); // keeps the last written
+        all.reverse();
+        if all.iter().any(|e| e.1 == TAG_INVALID) {
+            return Err(());
+        }
+        idx.clear();
+        idx.extend(all.into_iter().filter(|e| e.1 == TAG_VALUE).map(|e| e.0));
+        Ok(())
     }
 
     /// Total bytes of keys and values.
@@ -249,6 +301,20 @@ impl RemotingCommand {
     /// An ext field's value.
     pub fn ext(&self, key: &str) -> Option<&str> {
         self.ext_fields.get(key)
+    }
+
+    /// The remark for an error value: empty when absent, cut to at most [`MAX_REMARK_KEPT`] bytes
+    /// (at a character boundary, with " …(N bytes)" appended when cut).
+    pub fn remark_clipped(&self) -> String {
+        let r = self.remark.as_deref().unwrap_or("");
+        if r.len() <= MAX_REMARK_KEPT {
+            return r.to_owned();
+        }
+        let mut end = MAX_REMARK_KEPT;
+        while !r.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{} …({} bytes)", &r[..end], r.len())
     }
 }
 

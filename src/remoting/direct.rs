@@ -15,6 +15,12 @@
 //! answers them. After a timeout, an I/O error or bytes that are not a frame the connection is
 //! [broken](DirectConnection::is_broken) and must be dropped: a late response could otherwise be
 //! mistaken for the next request's.
+//!
+//! A peer that floods frames is cut off: one idle drain handles at most
+//! [`MAX_STRAY_FRAMES_PER_DRAIN`] frames and [`MAX_STRAY_BYTES_PER_DRAIN`] bytes (and stops at the
+//! caller's deadline with [`DirectConnection::check_idle_until`]), one wait for a response at most
+//! [`MAX_STRAY_FRAMES_PER_DRAIN`] frames that are not its answer; past that the connection is
+//! broken, counted in [`drains_over_cap`], and not reused.
 
 use super::codec::{self, FrameLimits};
 use super::command::RemotingCommand;
@@ -31,6 +37,28 @@ const DIRECT_READ_CHUNK: usize = 8 * 1024;
 
 /// A buffer that served a frame larger than this is replaced after use.
 const KEEP_BUFFER: usize = 64 * 1024;
+
+/// Most frames that are not the awaited response (stray responses, peer requests) one drain of an
+/// idle connection ([`DirectConnection::check_idle`]) or one wait for a response handles: 64. A
+/// healthy broker sends an idle producer connection a few requests at most (transaction checks,
+/// consumer-id changes) and stray responses only after a timeout, which already breaks the
+/// connection; a peer past this is flooding, and the connection is closed and not reused.
+pub const MAX_STRAY_FRAMES_PER_DRAIN: usize = 64;
+
+/// Most bytes one drain of an idle connection reads: 8 MiB, twice the broker's default largest
+/// message (4 MiB), so one peer request carrying a message (a transaction check) fits. Past it the
+/// connection is closed and not reused. Memory stays bounded by one frame either way: frames are
+/// decoded and released as they arrive.
+pub const MAX_STRAY_BYTES_PER_DRAIN: usize = 8 * 1024 * 1024;
+
+static DRAINS_OVER_CAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times (process-wide) a direct connection was closed because a peer sent more than
+/// [`MAX_STRAY_FRAMES_PER_DRAIN`] frames or [`MAX_STRAY_BYTES_PER_DRAIN`] bytes, or kept sending
+/// past the caller's deadline, while the connection was idle or waiting for a response.
+pub fn drains_over_cap() -> u64 {
+    DRAINS_OVER_CAP.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// One TCP connection used by one thread at a time (see the [module docs](self)).
 pub struct DirectConnection {
@@ -87,12 +115,41 @@ impl DirectConnection {
     /// Looks at the socket without blocking: answers requests the peer sent while the connection
     /// was idle and drops stray responses. Returns false (and marks the connection broken) when the
     /// peer closed or sent bytes that are not a frame, so the caller can connect anew *before*
-    /// writing a request.
+    /// writing a request. Bounded: past [`MAX_STRAY_FRAMES_PER_DRAIN`] frames or
+    /// [`MAX_STRAY_BYTES_PER_DRAIN`] bytes the peer is taken for a flood and the connection is
+    /// broken too.
     pub fn check_idle(&mut self) -> bool {
+        self.drain_idle(None)
+    }
+
+    /// [`DirectConnection::check_idle`], also giving up (and breaking the connection) once
+    /// `deadline` passes while the peer keeps sending.
+    pub fn check_idle_until(&mut self, deadline: Instant) -> bool {
+        self.drain_idle(Some(deadline))
+    }
+
+    fn over_cap(&mut self, what: &str) {
+        DRAINS_OVER_CAP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log::warn!(
+            "direct connection closed: the peer sends too much ({what}) addr={}",
+            self.addr
+        );
+        self.break_off();
+        // What was read belongs to a connection that is not used again.
+        self.rbuf = BytesMut::new();
+    }
+
+    fn drain_idle(&mut self, deadline: Option<Instant>) -> bool {
         if self.broken {
             return false;
         }
+        let mut frames = 0usize;
+        let mut bytes = 0usize;
         loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.over_cap("past the deadline");
+                return false;
+            }
             match crate::sys::recv_nonblocking(&self.stream, &mut self.chunk) {
                 Ok(0) => {
                     log::debug!(
@@ -103,10 +160,20 @@ impl DirectConnection {
                     return false;
                 }
                 Ok(n) => {
+                    bytes += n;
+                    if bytes > MAX_STRAY_BYTES_PER_DRAIN {
+                        self.over_cap("byte cap");
+                        return false;
+                    }
                     self.rbuf.extend_from_slice(&self.chunk[..n]);
                     loop {
                         match codec::decode_frame(&mut self.rbuf, &self.limits) {
                             Ok(Some(cmd)) => {
+                                frames += 1;
+                                if frames > MAX_STRAY_FRAMES_PER_DRAIN {
+                                    self.over_cap("frame cap");
+                                    return false;
+                                }
                                 if self.handle_other(cmd).is_err() {
                                     self.break_off();
                                     return false;
@@ -184,6 +251,7 @@ impl DirectConnection {
         deadline: Instant,
         started: Instant,
     ) -> Result<RemotingCommand, Error> {
+        let mut strays = 0usize;
         loop {
             loop {
                 match codec::decode_frame(&mut self.rbuf, &self.limits) {
@@ -197,6 +265,11 @@ impl DirectConnection {
                         return Ok(cmd);
                     }
                     Ok(Some(cmd)) => {
+                        strays += 1;
+                        if strays > MAX_STRAY_FRAMES_PER_DRAIN {
+                            self.over_cap("frame cap while awaiting a response");
+                            return Err(self.lost_after_send());
+                        }
                         if self.handle_other(cmd).is_err() {
                             // Our request left whole; its answer can no longer be read.
                             return Err(self.lost_after_send());

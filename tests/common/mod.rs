@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fault_proxy;
+pub mod hostile;
 
 use bytes::BytesMut;
 use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};

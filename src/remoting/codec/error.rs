@@ -71,6 +71,11 @@ pub enum DecodeError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// The header carries more ext-field members than [`MAX_EXT_FIELDS`](super::MAX_EXT_FIELDS).
+    TooManyExtFields {
+        /// The cap.
+        max: usize,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -111,6 +116,9 @@ impl fmt::Display for DecodeError {
             DecodeError::MissingField(name) => write!(f, "JSON header lacks field {name}"),
             DecodeError::InvalidField { field, reason } => {
                 write!(f, "JSON header field {field}: {reason}")
+            }
+            DecodeError::TooManyExtFields { max } => {
+                write!(f, "header carries more than {max} ext fields")
             }
         }
     }

@@ -8,6 +8,7 @@
 //! encoder never writes them.
 
 use super::error::{DecodeError, EncodeError};
+use super::MAX_EXT_FIELDS;
 use crate::remoting::codes::{LanguageCode, SerializeType};
 use crate::remoting::command::{ExtFields, RemotingCommand};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -50,12 +51,26 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a binary header.
+/// Decodes a binary header. Linear in its length (one pass, no lookups of earlier entries).
 ///
 /// # Errors
 /// [`DecodeError::Truncated`], [`DecodeError::NegativeLength`], [`DecodeError::InvalidUtf8`] or
-/// [`DecodeError::TrailingData`], each naming the field.
+/// [`DecodeError::TrailingData`], each naming the field; [`DecodeError::TooManyExtFields`] past
+/// [`MAX_EXT_FIELDS`] entries.
 pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    decode_binary_header_counting(h).0
+}
+
+/// [`decode_binary_header`], also returning the work it did: the header length plus one unit per
+/// ext entry read. For the fuzz oracle.
+#[doc(hidden)]
+pub fn decode_binary_header_counting(h: &[u8]) -> (Result<RemotingCommand, DecodeError>, u64) {
+    let mut work = h.len() as u64;
+    let r = decode_binary(h, &mut work);
+    (r, work)
+}
+
+fn decode_binary(h: &[u8], work: &mut u64) -> Result<RemotingCommand, DecodeError> {
     let mut r = Reader { s: h };
     let code = r.i16("code")? as i32;
     let language = LanguageCode::from_code(r.take(1, "language")?[0]);
@@ -79,7 +94,15 @@ pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
     }
     // Each entry needs at least 6 bytes, so the block length bounds the index size.
     let mut ext = ExtFields::with_capacity((ext_len / 6).min(64), ext_len);
+    let mut entries = 0usize;
     while !block.s.is_empty() {
+        entries += 1;
+        *work += 1;
+        if entries > MAX_EXT_FIELDS {
+            return Err(DecodeError::TooManyExtFields {
+                max: MAX_EXT_FIELDS,
+            });
+        }
         let klen = block.i16("ext key_len")?;
         let klen = usize::try_from(klen).map_err(|_| DecodeError::NegativeLength {
             field: "ext key_len",

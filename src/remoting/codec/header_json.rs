@@ -9,13 +9,19 @@
 //! `Value` path gives them.
 
 use super::error::DecodeError;
+use super::MAX_EXT_FIELDS;
 use crate::remoting::codes::{LanguageCode, SerializeType};
-use crate::remoting::command::{ExtFields, RemotingCommand};
+use crate::remoting::command::{ExtFields, RemotingCommand, TAG_INVALID, TAG_NULL, TAG_VALUE};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 
 /// Deepest nesting the scanner skips inside unknown members (serde_json's own limit is 128).
 pub const MAX_JSON_DEPTH: usize = 100;
+
+/// Bytes reserved up front for the decoded ext fields: 4 KiB, more than any real header's fields
+/// (a SEND_MESSAGE_V2 header is about 400 bytes); larger ones grow the store as they go, so a
+/// header announcing many `extFields` objects does not reserve its whole remaining length each time.
+const EXT_INITIAL_BYTES: usize = 4096;
 
 // ---------------------------------------------------------------------------------------------
 // Writer
@@ -169,6 +175,10 @@ struct Scanner<'a> {
     /// sliced out of it without validating each one again.
     text: Option<&'a str>,
     pos: usize,
+    /// Work units beyond the bytes scanned (members stored, key comparisons), for the oracle.
+    work: u64,
+    /// Ext-field members seen so far in this header, against [`MAX_EXT_FIELDS`].
+    ext_members: usize,
 }
 
 enum Scalar<'a> {
@@ -345,19 +355,35 @@ impl<'a> Scanner<'a> {
             }
             float = true;
         }
+        // The decimal exponent, saturated (0 without one).
+        let mut exp: i64 = 0;
         if matches!(self.s.get(self.pos), Some(b'e' | b'E')) {
             self.pos += 1;
+            let neg = self.s.get(self.pos) == Some(&b'-');
             if matches!(self.s.get(self.pos), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
+            let exp_start = self.pos;
             if self.digits() == 0 {
                 return Err(self.err("invalid number"));
+            }
+            for &d in &self.s[exp_start..self.pos] {
+                exp = exp.saturating_mul(10).saturating_add((d - b'0') as i64);
+            }
+            if neg {
+                exp = -exp;
             }
             float = true;
         }
         // Only ASCII digits, signs, '.' and 'e' were accepted above.
         let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
         if float || self.pos - start > 21 {
+            // Below 10^308, so finite, whenever integer digits + exponent <= 308 (a lone leading
+            // "0" only overestimates): no need to parse it (the slow part of a header full of
+            // floats). Underflow is fine: serde_json reads it as 0.
+            if (n as i64).saturating_add(exp) <= 308 {
+                return Ok(Scalar::Float);
+            }
             // serde_json refuses numbers that overflow f64, so the scanner does too.
             return match text.parse::<f64>() {
                 Ok(f) if f.is_finite() => Ok(Scalar::Float),
@@ -558,15 +584,34 @@ impl Raw<'_> {
 
 /// Decodes a JSON header (the bytes between the header-length word and the body).
 ///
+/// Linear in the header length: repeated keys and `null`s are resolved by one sort at the end,
+/// and at most [`MAX_EXT_FIELDS`] ext-field members are read.
+///
 /// # Errors
 /// [`DecodeError::InvalidJson`] for malformed JSON, [`DecodeError::MissingField`] without `code` or
-/// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type.
+/// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type,
+/// [`DecodeError::TooManyExtFields`] past [`MAX_EXT_FIELDS`].
 pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    decode_json_header_counting(h).0
+}
+
+/// [`decode_json_header`], also returning the work it did: bytes scanned plus one unit per
+/// ext-field member stored and per key comparison. The fuzz oracle checks it stays within a
+/// constant times the input length.
+#[doc(hidden)]
+pub fn decode_json_header_counting(h: &[u8]) -> (Result<RemotingCommand, DecodeError>, u64) {
     let mut sc = Scanner {
         s: h,
         text: std::str::from_utf8(h).ok(),
         pos: 0,
+        work: h.len() as u64,
+        ext_members: 0,
     };
+    let r = decode_with(&mut sc);
+    (r, sc.work + sc.pos as u64)
+}
+
+fn decode_with(sc: &mut Scanner<'_>) -> Result<RemotingCommand, DecodeError> {
     let mut raw = Raw::default();
     sc.object(1, |sc, key| {
         match key.as_ref() {
@@ -579,33 +624,55 @@ pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
             "extFields" => {
                 if sc.peek() == Some(b'{') {
                     // Keys and values are at most as long as their JSON text, so the rest of the
-                    // header bounds the store: one allocation for it, one for the index.
+                    // header bounds the store.
                     let rest = sc.s.len() - sc.pos;
-                    let mut ext = ExtFields::with_capacity((rest / 8).min(32), rest);
-                    // Keys whose latest value has a wrong type (an error unless a later repeat fixes it).
-                    let mut bad: Vec<Cow<'_, str>> = Vec::new();
+                    let mut ext =
+                        ExtFields::with_capacity((rest / 8).min(32), rest.min(EXT_INITIAL_BYTES));
+                    // Tags of the entries so far (TAG_VALUE, TAG_NULL, TAG_INVALID); left empty
+                    // while every entry holds a value (the usual case).
+                    let mut tags: Vec<u8> = Vec::new();
                     sc.object(2, |sc, k| {
-                        let v = sc.value(2)?;
-                        if !bad.is_empty() {
-                            bad.retain(|b| *b != k);
+                        sc.ext_members += 1;
+                        if sc.ext_members > MAX_EXT_FIELDS {
+                            return Err(DecodeError::TooManyExtFields {
+                                max: MAX_EXT_FIELDS,
+                            });
                         }
-                        match v {
-                            Scalar::Str(v) => ext.push(&k, &v),
-                            Scalar::Int(n) => ext.push_int(&k, n),
-                            Scalar::Bool(b) => ext.push(&k, if b { "true" } else { "false" }),
-                            // A null hides the earlier values of its key (last one wins).
-                            Scalar::Null => {
-                                ext.remove(&k);
+                        let v = sc.value(2)?;
+                        sc.work += 1;
+                        // Nulls and wrong types are recorded as entries and resolved by the sort
+                        // at the end (last one wins), never by rescanning what was stored.
+                        let tag = match v {
+                            Scalar::Str(v) => {
+                                ext.push(&k, &v);
+                                TAG_VALUE
                             }
-                            Scalar::Float | Scalar::Composite => bad.push(k),
+                            Scalar::Int(n) => {
+                                ext.push_int(&k, n);
+                                TAG_VALUE
+                            }
+                            Scalar::Bool(b) => {
+                                ext.push(&k, if b { "true" } else { "false" });
+                                TAG_VALUE
+                            }
+                            Scalar::Null => {
+                                ext.push(&k, "");
+                                TAG_NULL
+                            }
+                            Scalar::Float | Scalar::Composite => {
+                                ext.push(&k, "");
+                                TAG_INVALID
+                            }
+                        };
+                        if tag != TAG_VALUE || !tags.is_empty() {
+                            tags.resize(ext.len() - 1, TAG_VALUE);
+                            tags.push(tag);
                         }
                         Ok(())
                     })?;
-                    raw.ext = Some(if bad.is_empty() {
-                        ext.sort_keep_last();
-                        Ok(ext)
-                    } else {
-                        Err(EXT_VALUE_TYPE)
+                    raw.ext = Some(match ext.sort_keep_last_tagged(&tags, &mut sc.work) {
+                        Ok(()) => Ok(ext),
+                        Err(()) => Err(EXT_VALUE_TYPE),
                     });
                 } else {
                     raw.ext = match sc.value(1)? {
@@ -792,5 +859,33 @@ mod tests {
             decode_json_header(b"{\"code\":1,\"opaque\":1,\"remark\":\"a\x01\"}"),
             Err(DecodeError::InvalidJson { .. })
         ));
+    }
+
+    #[test]
+    fn float_range_check_without_parsing_agrees_with_serde_json() {
+        let big = format!("1{}", "0".repeat(308));
+        let bigger = format!("1{}", "0".repeat(309));
+        for n in [
+            "1e308",
+            "1.7e308",
+            "1.8e308",
+            "9e307",
+            "99e307",
+            "0.5e309",
+            "0e999999999999999999999",
+            "1e-400",
+            "123456789012345678901234567890",
+            "1e99999999999999999999999",
+            "-1E+308",
+            "-2E+308",
+            big.as_str(),
+            bigger.as_str(),
+            "0.00000000000000000000000001e310",
+        ] {
+            let h = format!(r#"{{"code":0,"opaque":1,"x":{n}}}"#);
+            let fast = decode_json_header(h.as_bytes());
+            let slow = decode_json_header_via_value(h.as_bytes());
+            assert_eq!(fast.is_ok(), slow.is_ok(), "{n}: {fast:?} vs {slow:?}");
+        }
     }
 }

@@ -25,6 +25,12 @@ use bytes::{Buf, BufMut, BytesMut};
 /// Default largest frame, length word included: 16 MiB, as Java's `NettyDecoder`.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 
+/// Most ext-field members one header may carry: 1024. Counted while decoding, repeats and `null`s
+/// included (JSON), and entries as they are read (binary); past it the header is refused with
+/// [`DecodeError::TooManyExtFields`]. Real headers carry at most a few dozen (a SEND_MESSAGE_V2
+/// header has 12 to 15); without a cap a 16 MiB header could announce about two million.
+pub const MAX_EXT_FIELDS: usize = 1024;
+
 /// Limits applied while decoding and encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameLimits {

@@ -6,9 +6,14 @@
 //! values), so the bytes need not survive a round trip; the command must: whenever
 //! `decode(bytes)` gives `c`, `decode(encode(c))` gives `c` again.
 
-use super::header_binary::{decode_binary_header, encode_binary_header};
-use super::header_json::{decode_json_header, decode_json_header_via_value, encode_json_header};
-use super::{decode_frame, encode_frame, FrameLimits};
+use super::header_binary::{
+    decode_binary_header, decode_binary_header_counting, encode_binary_header,
+};
+use super::header_json::{
+    decode_json_header, decode_json_header_counting, decode_json_header_via_value,
+    encode_json_header,
+};
+use super::{decode_frame, encode_frame, DecodeError, FrameLimits};
 use bytes::BytesMut;
 
 /// Limits for re-encoding: a re-encoded header may be longer than the one decoded (numbers
@@ -75,6 +80,8 @@ pub fn check_json_header(data: &[u8]) {
     match (&fast, &reference) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "scanner and Value decoder disagree"),
         (Ok(a), Err(e)) => panic!("scanner accepted what serde_json rejects ({e}): {a:?}"),
+        // The reference has no cap on ext fields.
+        (Err(DecodeError::TooManyExtFields { .. }), Ok(_)) => {}
         (Err(e), Ok(b)) => {
             assert!(
                 brackets(data) > 100,
@@ -108,5 +115,44 @@ pub fn check_binary_header(data: &[u8]) {
         let again = decode_binary_header(&out).expect("written binary header must decode");
         assert_eq!(again, c, "binary header round trip changed the command");
         assert!(out.len() <= data.len(), "re-encoding grew the header");
+    }
+}
+
+/// Most decoder work units per input byte a header may cost (plus [`WORK_SLACK`]). The decoders
+/// count one unit per byte scanned, per ext entry stored and per key comparison of the final sort;
+/// with at most [`MAX_EXT_FIELDS`](super::MAX_EXT_FIELDS) entries of at least 6 bytes each, a
+/// linear decoder stays below 8 units per byte. A quadratic path (rescanning stored entries per
+/// member) blows far past it on a few kilobytes.
+pub const MAX_WORK_PER_BYTE: u64 = 8;
+
+/// Work allowed on top of [`MAX_WORK_PER_BYTE`] per byte, for tiny inputs (fixed costs).
+pub const WORK_SLACK: u64 = 64;
+
+/// Header decoding work: decoding `data` as a JSON header and as a binary header each costs at
+/// most [`MAX_WORK_PER_BYTE`] work units per input byte (plus [`WORK_SLACK`]), accepted or not, and
+/// never more ext fields than the cap.
+///
+/// # Panics
+/// When a decoder does more work than that (a quadratic path) or exceeds the ext-field cap.
+pub fn check_header_work(data: &[u8]) {
+    let bound = MAX_WORK_PER_BYTE * data.len() as u64 + WORK_SLACK;
+    let (json, work) = decode_json_header_counting(data);
+    assert!(
+        work <= bound,
+        "JSON header decode did {work} work units for {} bytes",
+        data.len()
+    );
+    let (bin, work) = decode_binary_header_counting(data);
+    assert!(
+        work <= bound,
+        "binary header decode did {work} work units for {} bytes",
+        data.len()
+    );
+    for c in [json, bin].into_iter().flatten() {
+        assert!(
+            c.ext_fields.len() <= super::MAX_EXT_FIELDS,
+            "decoded {} ext fields",
+            c.ext_fields.len()
+        );
     }
 }
