@@ -236,7 +236,10 @@ fn many_empty_fixed_blocks_build_the_fixed_tables_at_most_once() {
     let before = huffman_tables_built();
     assert_eq!(inflate_zlib(&z, 0).unwrap(), b"");
     let built = huffman_tables_built() - before;
-    assert!(built <= 2, "{built} Huffman tables built for {blocks} fixed blocks");
+    assert!(
+        built <= 2,
+        "{built} Huffman tables built for {blocks} fixed blocks"
+    );
     // A second stream builds none.
     let before = huffman_tables_built();
     assert_eq!(inflate_zlib(&z, 0).unwrap(), b"");
