@@ -207,7 +207,7 @@ pub(crate) fn zlib_fixed(plain: &[u8]) -> Vec<u8> {
         if last {
             break;
         }
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             b.put(0, 1);
             b.put(1, 2);
             fixed_literal(&mut b, 256);
