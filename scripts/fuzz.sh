@@ -9,8 +9,8 @@
 #                                 (CI=true in the environment means --ci)
 #
 # Builds once (`cargo fuzz build`), then runs each built binary: RSS limit FUZZ_RSS_MB (default
-# 1024), per-input timeout FUZZ_TIMEOUT (default 10 s). Prints per target the executions per
-# second, the final corpus size and the findings. Exits non-zero when any target found a crash,
+# 2048; ASan alone takes about 460 MB), per-input timeout FUZZ_TIMEOUT (default 10 s). Prints per
+# target the executions per second, the final corpus size and the findings. Exits non-zero when any target found a crash,
 # leak, timeout or out-of-memory, naming the artifact (in fuzz/artifacts/<target>/; reproduce
 # with `RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a <target> <artifact>`).
 set -euo pipefail
@@ -36,7 +36,7 @@ done
 if [ -z "$seconds" ]; then
     if $ci; then seconds=${FUZZ_CI_SECONDS:-10}; else seconds=600; fi
 fi
-rss_mb=${FUZZ_RSS_MB:-1024}
+rss_mb=${FUZZ_RSS_MB:-2048}
 timeout=${FUZZ_TIMEOUT:-10}
 
 export RUSTC_BOOTSTRAP=1
@@ -108,8 +108,11 @@ echo
 echo "== summary (${seconds} s per target, $(((SECONDS - t0))) s with the build)"
 printf '%s\n' "${summary[@]}"
 if ! $ci; then
-    git status --short -- fuzz/corpus | head -n 50
-    echo "(new corpus files above: review and commit the ones worth keeping)"
+    for t in "${targets[@]}"; do
+        n=$(git status --porcelain --untracked-files=all -- "fuzz/corpus/$t" | wc -l)
+        [ "$n" -eq 0 ] || echo "fuzz/corpus/$t: $n new files"
+    done
+    echo "(review and commit the new corpus files worth keeping: git add fuzz/corpus)"
 fi
 if [ ${#findings[@]} -gt 0 ]; then
     echo
