@@ -20,13 +20,26 @@ pub(crate) const ORACLE_MAX_OUT: usize = 1 << 20;
 const SLACK: usize = 256 << 10;
 
 /// The verdict classes both decoders must agree on.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 enum Verdict {
     Ok(Vec<u8>),
     TooLarge,
     Adler(u32),
     Trailing(usize),
     Rejected,
+}
+
+/// Short: an output shows as its length and checksum.
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Ok(v) => write!(f, "Ok({} bytes, adler32 {:08x})", v.len(), adler32(v)),
+            Verdict::TooLarge => write!(f, "TooLarge"),
+            Verdict::Adler(a) => write!(f, "Adler32Mismatch(actual {a:08x})"),
+            Verdict::Trailing(n) => write!(f, "Trailing({n})"),
+            Verdict::Rejected => write!(f, "Rejected"),
+        }
+    }
 }
 
 fn verdict(r: Result<Vec<u8>, InflateError>) -> Verdict {
@@ -59,7 +72,10 @@ pub(crate) fn check_inflate(data: &[u8]) {
     let want = reference::inflate(data, ORACLE_MAX_OUT);
     assert_eq!(got, want, "inflate_zlib and the reference decoder disagree");
     if let Verdict::Ok(out) = &got {
-        assert_eq!(inflate_zlib(data, out.len()).as_ref(), Ok(out), "exact cap");
+        assert!(
+            inflate_zlib(data, out.len()).as_ref() == Ok(out),
+            "exact cap"
+        );
         if let Some(less) = out.len().checked_sub(1) {
             assert_eq!(
                 inflate_zlib(data, less),
