@@ -1,10 +1,22 @@
 //! Replays every committed fuzz seed and minimised crasher (`fuzz/corpus/<target>/*`) through the
-//! same oracles the fuzz targets use, under plain `cargo test`.
+//! same oracles the fuzz targets use, under plain `cargo test`, with the same allocation caps
+//! (the oracles in `fuzz/oracles/` are included by path and the counting allocator is installed
+//! here too).
 
+#[path = "../fuzz/oracles/mod.rs"]
+mod oracles;
+
+use oracles::config_loader::check_config;
+use oracles::event_line::check_event_line;
+use oracles::inflate::check_inflate;
+use oracles::stored_message::check_stored_messages;
 use rocketmq_bridge::remoting::codec::oracle::{
     check_binary_header, check_frame, check_json_header,
 };
 use std::path::Path;
+
+#[global_allocator]
+static ALLOC: oracles::alloc::CapAlloc = oracles::alloc::CapAlloc;
 
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,4 +76,24 @@ fn header_work_corpus_stays_linear() {
             rocketmq_bridge::remoting::codec::oracle::check_header_work
         ) >= 9
     );
+}
+
+#[test]
+fn event_line_corpus_parses_and_round_trips() {
+    assert!(replay("event_line", check_event_line) >= 4);
+}
+
+#[test]
+fn config_loader_corpus_names_lines_and_keys() {
+    assert!(replay("config_loader", check_config) >= 4);
+}
+
+#[test]
+fn stored_message_corpus_round_trips_within_caps() {
+    assert!(replay("stored_message", check_stored_messages) >= 4);
+}
+
+#[test]
+fn inflate_corpus_agrees_with_the_reference_decoder() {
+    assert!(replay("inflate", check_inflate) >= 4);
 }

@@ -201,3 +201,67 @@ fn flipping_any_bit_never_panics_and_never_exceeds_the_cap() {
         }
     }
 }
+
+/// A zlib stream of `blocks` empty fixed-Huffman blocks (10 bits each; the last one final).
+fn empty_fixed_blocks(blocks: usize) -> Vec<u8> {
+    let mut out = vec![0x78, 0x01];
+    let (mut acc, mut n) = (0u32, 0u32);
+    for i in 0..blocks {
+        // BFINAL, BTYPE=01 (fixed), then end-of-block: the 7-bit code 0000000.
+        acc |= (u32::from(i + 1 == blocks) | 1 << 1) << n;
+        n += 10;
+        while n >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            n -= 8;
+        }
+    }
+    if n > 0 {
+        out.push(acc as u8);
+    }
+    out.extend_from_slice(&adler32(b"").to_be_bytes());
+    out
+}
+
+/// Issue 18: every fixed block rebuilt the fixed Huffman tables (two tables, 288 + 30 symbols and
+/// two 512-entry lookup tables), so 1 MiB of empty fixed blocks cost ~1.7 million table builds.
+/// The tables are now built once per process: a stream of many empty fixed blocks builds at most
+/// the two fixed tables (none if another test on this thread built them already).
+#[test]
+fn many_empty_fixed_blocks_build_the_fixed_tables_at_most_once() {
+    use rocketmq_bridge::util::inflate::huffman_tables_built;
+    let blocks = 10_000;
+    let z = empty_fixed_blocks(blocks);
+    assert_eq!(z.len(), 2 + (blocks * 10).div_ceil(8) + 4);
+    let before = huffman_tables_built();
+    assert_eq!(inflate_zlib(&z, 0).unwrap(), b"");
+    let built = huffman_tables_built() - before;
+    assert!(
+        built <= 2,
+        "{built} Huffman tables built for {blocks} fixed blocks"
+    );
+    // A second stream builds none.
+    let before = huffman_tables_built();
+    assert_eq!(inflate_zlib(&z, 0).unwrap(), b"");
+    assert_eq!(huffman_tables_built() - before, 0);
+}
+
+/// A dynamic block builds its own three tables (code-length, literal/length, distance): work
+/// per dynamic block stays constant.
+#[test]
+fn a_dynamic_block_builds_three_tables() {
+    use rocketmq_bridge::util::inflate::huffman_tables_built;
+    // python3: random.seed(1); t = bytes(random.choice(b'aaaaaaaabbbbccd') for _ in range(200));
+    // zlib.compress(t, 9): one dynamic block (BTYPE=10).
+    let z = unhex(concat!(
+        "78da2d8ed1150020080267f560ff1902ad0fe401a183a4c90b30cb5c1a918ea02bd259e552cc8fc7947",
+        "11d563790a4bc118f68cb56ed7f23b8427d67fba3720baa5b4b8b29ab35b9d3dd81b87b2fafbbee0102",
+        "804c6c"
+    ));
+    assert_eq!((z[2] >> 1) & 3, 2, "the vector is one dynamic block");
+    let before = huffman_tables_built();
+    let out = inflate_zlib(&z, 1000).unwrap();
+    assert_eq!(huffman_tables_built() - before, 3);
+    assert_eq!(out.len(), 200);
+    assert!(out.iter().all(|b| b"abcd".contains(b)));
+}

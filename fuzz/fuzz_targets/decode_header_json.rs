@@ -3,6 +3,14 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[allow(dead_code)]
+#[path = "../oracles/mod.rs"]
+mod oracles;
+
+/// Caps every allocation (see `fuzz/oracles/alloc.rs`).
+#[global_allocator]
+static ALLOC: oracles::alloc::CapAlloc = oracles::alloc::CapAlloc;
+
 fuzz_target!(|data: &[u8]| {
     rocketmq_bridge::remoting::codec::oracle::check_json_header(data);
 });

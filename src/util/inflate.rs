@@ -7,9 +7,25 @@
 //! `max_out` bytes of memory. Every malformed input is an [`InflateError`]; none panics.
 //!
 //! The canonical-Huffman decoding follows the algorithm described in RFC 1951 section 3.2.2
-//! (codes assigned in order of length, then symbol), decoded one bit at a time.
+//! (codes assigned in order of length, then symbol): codes up to [`FAST_BITS`] bits with one
+//! table lookup, longer ones one bit at a time.
+//!
+//! # Caps and work
+//!
+//! - Output: at most the caller's `max_out` bytes; every growth is checked against it before
+//!   the buffer grows, and the first reservation is at most [`MAX_INITIAL_CAPACITY`].
+//! - Back-references reach at most [`WINDOW_SIZE`] bytes back (the largest distance the format
+//!   can express) and never before the start of the output.
+//! - Code lengths are at most [`MAX_CODE_BITS`]; a dynamic block declares at most
+//!   [`MAX_LIT_LEN_CODES`] literal/length and [`MAX_DIST_CODES`] distance codes.
+//! - Work per block is bounded by the block: the fixed-Huffman tables are built once per process
+//!   (not per block, so a stream of empty fixed blocks costs a few steps per 10-bit block), a
+//!   dynamic block builds its three tables from its own header (constant work, at most
+//!   `3 << FAST_BITS` table entries), and each output byte costs constant work.
 
+use std::cell::Cell;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Why a zlib stream was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +253,10 @@ struct Output {
 
 impl Output {
     fn new(max: usize, input_len: usize) -> Output {
-        let initial = input_len.saturating_mul(4).clamp(256, 64 * 1024).min(max);
+        let initial = input_len
+            .saturating_mul(4)
+            .clamp(256, MAX_INITIAL_CAPACITY)
+            .min(max);
         Output {
             buf: Vec::with_capacity(initial),
             max,
@@ -270,10 +289,37 @@ impl Output {
     }
 }
 
-const MAX_BITS: usize = 15;
+/// Longest Huffman code, in bits (RFC 1951 3.2.1): code lengths are 0..=15.
+pub const MAX_CODE_BITS: usize = 15;
+const MAX_BITS: usize = MAX_CODE_BITS;
 
-/// Codes up to this many bits are decoded with one table lookup.
-const FAST_BITS: u32 = 9;
+/// Largest back-reference distance (32 KiB, RFC 1951 3.2.5): the format cannot express more.
+pub const WINDOW_SIZE: usize = 32 * 1024;
+const _: () = assert!(DIST_BASE[29] as usize + (1 << DIST_EXTRA[29]) - 1 == WINDOW_SIZE);
+
+/// Most literal/length codes a dynamic block may declare (HLIT + 257 ≤ 286).
+pub const MAX_LIT_LEN_CODES: usize = 286;
+
+/// Most distance codes a dynamic block may declare (HDIST + 1 ≤ 30).
+pub const MAX_DIST_CODES: usize = 30;
+
+/// The output buffer's first reservation is at most this (64 KiB; 4× the input, at least
+/// 256 bytes, never above `max_out`); it then doubles, never past `max_out`.
+pub const MAX_INITIAL_CAPACITY: usize = 64 * 1024;
+
+/// Codes up to this many bits are decoded with one table lookup (a table of `1 << 9` entries).
+pub const FAST_BITS: u32 = 9;
+
+thread_local! {
+    static TABLES_BUILT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Huffman tables built on this thread so far (a work counter for tests: a stream of fixed blocks
+/// must not build one per block).
+#[doc(hidden)]
+pub fn huffman_tables_built() -> u64 {
+    TABLES_BUILT.with(Cell::get)
+}
 
 /// Canonical Huffman table: number of codes per length and symbols ordered by code, plus a
 /// lookup table indexed by the next `FAST_BITS` input bits (entry = symbol | length << 9,
@@ -289,6 +335,7 @@ impl Huffman {
     /// `allow_incomplete` admits a code that does not use the whole code space (RFC 1951
     /// allows a single distance code; zlib also accepts incomplete distance sets).
     fn new(lengths: &[u8], allow_incomplete: bool) -> Result<Huffman, InflateError> {
+        TABLES_BUILT.with(|n| n.set(n.get() + 1));
         let mut count = [0u16; MAX_BITS + 1];
         for &l in lengths {
             count[l as usize] += 1;
@@ -412,8 +459,8 @@ impl Inflater<'_> {
             match self.bits.bits(2, "block header")? {
                 0 => self.stored()?,
                 1 => {
-                    let (lit, dist) = fixed_tables()?;
-                    self.codes(&lit, &dist)?;
+                    let (lit, dist) = fixed_tables();
+                    self.codes(lit, dist)?;
                 }
                 2 => {
                     let (lit, dist) = self.dynamic_tables()?;
@@ -454,7 +501,7 @@ impl Inflater<'_> {
         let hlit = self.bits.bits(5, "dynamic block header")? as usize + 257;
         let hdist = self.bits.bits(5, "dynamic block header")? as usize + 1;
         let hclen = self.bits.bits(4, "dynamic block header")? as usize + 4;
-        if hlit > 286 || hdist > 30 {
+        if hlit > MAX_LIT_LEN_CODES || hdist > MAX_DIST_CODES {
             return Err(InflateError::InvalidCodeLengths {
                 what: "too many length or distance codes",
             });
@@ -464,7 +511,7 @@ impl Inflater<'_> {
             cl_lengths[idx] = self.bits.bits(3, "code length code lengths")? as u8;
         }
         let cl = Huffman::new(&cl_lengths, false)?;
-        let mut lengths = [0u8; 286 + 30];
+        let mut lengths = [0u8; MAX_LIT_LEN_CODES + MAX_DIST_CODES];
         let total = hlit + hdist;
         let mut i = 0;
         while i < total {
@@ -543,15 +590,21 @@ impl Inflater<'_> {
     }
 }
 
-fn fixed_tables() -> Result<(Huffman, Huffman), InflateError> {
-    let mut lengths = [0u8; 288];
-    lengths[..144].fill(8);
-    lengths[144..256].fill(9);
-    lengths[256..280].fill(7);
-    lengths[280..].fill(8);
-    let lit = Huffman::new(&lengths, false)?;
-    let dist = Huffman::new(&[5u8; 30], true)?;
-    Ok((lit, dist))
+/// The fixed-Huffman tables (RFC 1951 3.2.6), built once per process on first use.
+fn fixed_tables() -> (&'static Huffman, &'static Huffman) {
+    static FIXED: OnceLock<(Huffman, Huffman)> = OnceLock::new();
+    let (lit, dist) = FIXED.get_or_init(|| {
+        let mut lengths = [0u8; 288];
+        lengths[..144].fill(8);
+        lengths[144..256].fill(9);
+        lengths[256..280].fill(7);
+        lengths[280..].fill(8);
+        // Both length sets are valid constants: building them cannot fail.
+        let lit = Huffman::new(&lengths, false).expect("fixed literal/length code is complete");
+        let dist = Huffman::new(&[5u8; 30], true).expect("fixed distance code is valid");
+        (lit, dist)
+    });
+    (lit, dist)
 }
 
 #[cfg(test)]
