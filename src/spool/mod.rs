@@ -115,5 +115,6 @@ pub use config::{
 pub use error::SpoolError;
 pub use spool::{
     CorruptSpan, Cursor, DropReason, Dropped, Record, Recovery, Spool, SpoolStats, TornTail,
-    ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, READ_CHUNK,
+    ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
+    SEQ_BLOCK_MAX, SEQ_BLOCK_MIN,
 };
