@@ -31,10 +31,13 @@ pub const READ_CHUNK: usize = 256 * 1024;
 /// Sequence numbers reserved by one durable write of `seq.hw` at first, and what is left reserved
 /// after a flusher tick without appends (64).
 pub const SEQ_BLOCK_MIN: u64 = 64;
-/// The most sequence numbers reserved by one write of `seq.hw` (65,536): the block doubles up to
-/// this each time an append had to wait for a reservation. It also bounds the "possibly lost" tail
-/// a crash can leave (see the module docs).
-pub const SEQ_BLOCK_MAX: u64 = 65_536;
+/// The most sequence numbers reserved by one write of `seq.hw` (1,048,576): the block grows
+/// sixteenfold up to this each time an append had to wait for a reservation. It also bounds the
+/// "possibly lost" tail a crash under load can leave (see the module docs).
+pub const SEQ_BLOCK_MAX: u64 = 1 << 20;
+/// How much the block grows when an append had to wait for a reservation (16); when the previous
+/// block lasted less than a flusher tick it goes straight to [`SEQ_BLOCK_MAX`].
+const SEQ_BLOCK_GROWTH: u64 = 16;
 /// The highest sequence number the spool accepts from its files (2^62): a record, ack entry,
 /// segment name or `seq.hw` claiming more is corruption. Far beyond any real count (10^6 appends a
 /// second for 146,000 years), and `+ 1` never overflows.
@@ -269,8 +272,10 @@ struct State {
     next_seq: u64,
     /// Numbers below this are covered by the durable `seq.hw`; an append needs `next_seq` below.
     reserved: u64,
-    /// Numbers the next reservation adds ([`SEQ_BLOCK_MIN`]..=[`SEQ_BLOCK_MAX`]).
+    /// Numbers a reservation adds ([`SEQ_BLOCK_MIN`]..=[`SEQ_BLOCK_MAX`]).
     seq_block: u64,
+    /// When the last growing reservation was written.
+    reserved_at: Option<Instant>,
     /// `stats.appended` at the flusher's previous tick (to see an idle tick).
     appended_at_tick: u64,
     /// Released segment files to delete once `acks.log` is on the device.
@@ -375,9 +380,9 @@ fn write_seq_file(dir: &Path, mark: SeqMark) -> Result<(), SpoolError> {
 }
 
 /// Result of scanning one segment image.
-struct Scan {
+pub(super) struct Scan {
     /// Valid records `(seq, time_ms)` in order.
-    records: Vec<(u64, u64)>,
+    pub(super) records: Vec<(u64, u64)>,
     /// Damaged spans `(offset, len, lost seq range [from, to))` followed by a valid record
     /// (offsets in the file).
     holes: Vec<(u64, u64, u64, u64)>,
@@ -390,7 +395,13 @@ struct Scan {
 /// valid one), below `end_seq` (the next segment's name, or [`MAX_SEQ`]) and at most
 /// offset / [`RECORD_HEADER_LEN`] past `first_seq` (records of a segment are consecutive and at
 /// least that long), so a hostile number cannot make the segment's bitmap larger than its file.
-fn scan_segment(data: &[u8], base: u64, first_seq: u64, min_seq: u64, end_seq: u64) -> Scan {
+pub(super) fn scan_segment(
+    data: &[u8],
+    base: u64,
+    first_seq: u64,
+    min_seq: u64,
+    end_seq: u64,
+) -> Scan {
     let valid_at = |pos: usize, min_seq: u64| -> Option<RecordHead> {
         match parse_record(&data[pos..], MAX_RECORD_LEN) {
             Parsed::Valid(h)
@@ -806,7 +817,7 @@ impl Shared {
     }
 
     /// Makes `seq.hw` durably reserve numbers past `next_seq`: `grow` when an append is
-    /// waiting (doubles the block), otherwise a background top-up. No-op when not needed.
+    /// waiting (grows the block), otherwise a background top-up. No-op when not needed.
     fn reserve(&self, grow: bool) -> Result<(), SpoolError> {
         let _io = self.seq_io.lock();
         let target = {
@@ -815,7 +826,12 @@ impl Shared {
                 if st.next_seq < st.reserved {
                     return Ok(()); // another thread reserved meanwhile
                 }
-                st.seq_block = (st.seq_block * 2).min(SEQ_BLOCK_MAX);
+                let fast = st.reserved_at.is_some_and(|t| t.elapsed() < WRITE_TICK);
+                st.seq_block = if fast {
+                    SEQ_BLOCK_MAX
+                } else {
+                    (st.seq_block * SEQ_BLOCK_GROWTH).min(SEQ_BLOCK_MAX)
+                };
             } else if st.reserved.saturating_sub(st.next_seq) >= st.seq_block / 2 {
                 return Ok(());
             }
@@ -834,6 +850,7 @@ impl Shared {
             Ok(()) => {
                 st.stats.seq_reservations += 1;
                 st.reserved = st.reserved.max(target);
+                st.reserved_at = Some(Instant::now());
                 Ok(())
             }
             Err(e) => {
@@ -863,7 +880,7 @@ impl Shared {
                 return Ok(());
             }
             // Lowered in memory first: no append may pass it while the file still says more.
-            st.seq_block = SEQ_BLOCK_MIN;
+            // The block size is kept, so the next burst waits once at most.
             st.reserved = st.next_seq + SEQ_BLOCK_MIN;
             st.reserved
         };
@@ -1254,6 +1271,7 @@ impl Spool {
             // Nothing reserved yet: the first append writes seq.hw before using a number.
             reserved: next_seq,
             seq_block: SEQ_BLOCK_MIN,
+            reserved_at: None,
             appended_at_tick: 0,
             unlink: Vec::new(),
             total_bytes,
