@@ -51,6 +51,10 @@
 //! clean: then every number below it was used, and recovery reports any of them without a record
 //! or acknowledgement as missing.
 //!
+//! Under `sync = always` a cursor delivers a record only once it is fsynced, and `seq.hw` says
+//! so: after a crash nothing past the last record found was returned to the host or sent, so
+//! numbering continues right after it, with no gap and nothing reported.
+//!
 //! # Acknowledgement and restart
 //!
 //! [`Spool::ack`] releases one record, in any order. It is written to `acks.log` at once (no

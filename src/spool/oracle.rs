@@ -97,6 +97,7 @@ pub fn check_spool_bytes(data: &[u8]) {
     let mark = super::record::SeqMark {
         reserved: seq,
         clean: time & 1 == 1,
+        durable: time & 2 == 2,
     };
     assert_eq!(parse_seq_file(&encode_seq_file(mark)), Ok(mark));
 
@@ -128,6 +129,7 @@ mod tests {
         let hw = encode_seq_file(super::super::record::SeqMark {
             reserved: 99,
             clean: false,
+            durable: true,
         });
         for img in [
             seg.clone(),

@@ -28,8 +28,10 @@
 //!  0   6  magic     "RBSEQ\0"
 //!  6   2  version   big-endian u16, the spool format version (SPOOL_FORMAT_VERSION)
 //!  8   8  reserved  big-endian u64: every sequence number ever used is below it
-//!  16  1  clean     1 when written by a clean close: then `reserved` is exactly the next number
-//!                   and every number below it was used; 0 while the spool is open
+//!  16  1  flags     bit 0 `clean`: written by a clean close, `reserved` is exactly the next
+//!                   number and every number below it was used; bit 1 `durable`: written under
+//!                   `sync = always` (every returned append was fsynced, and no record was
+//!                   delivered before its fsync)
 //!  17  3  zero
 //!  20  4  crc       CRC-32 of bytes 0..20
 //! ```
@@ -180,6 +182,10 @@ pub struct SeqMark {
     pub reserved: u64,
     /// Written by a clean close: `reserved` is exactly the next number, all below were used.
     pub clean: bool,
+    /// Written under `sync = always`: every append that returned was fsynced and no record was
+    /// delivered before its fsync, so after a crash nothing past the last record found was
+    /// accepted or sent.
+    pub durable: bool,
 }
 
 /// Why `seq.hw` could not be read.
@@ -201,7 +207,7 @@ pub fn encode_seq_file(mark: SeqMark) -> [u8; SEQ_FILE_LEN] {
     b[0..6].copy_from_slice(&SEQ_FILE_MAGIC);
     b[6..8].copy_from_slice(&SPOOL_FORMAT_VERSION.to_be_bytes());
     b[8..16].copy_from_slice(&mark.reserved.to_be_bytes());
-    b[16] = u8::from(mark.clean);
+    b[16] = u8::from(mark.clean) | u8::from(mark.durable) << 1;
     let crc = crc32(&b[..20]);
     b[20..24].copy_from_slice(&crc.to_be_bytes());
     b
@@ -220,12 +226,13 @@ pub fn parse_seq_file(buf: &[u8]) -> Result<SeqMark, SeqFileError> {
     if buf.len() != SEQ_FILE_LEN {
         return Err(SeqFileError::Length(buf.len()));
     }
-    if crc32(&buf[..20]) != be_u32(&buf[20..24]) || buf[16] > 1 || buf[17..20] != [0, 0, 0] {
+    if crc32(&buf[..20]) != be_u32(&buf[20..24]) || buf[16] > 3 || buf[17..20] != [0, 0, 0] {
         return Err(SeqFileError::Crc);
     }
     Ok(SeqMark {
         reserved: be_u64(&buf[8..16]),
-        clean: buf[16] == 1,
+        clean: buf[16] & 1 == 1,
+        durable: buf[16] & 2 == 2,
     })
 }
 
@@ -302,10 +309,12 @@ mod tests {
             SeqMark {
                 reserved: 0,
                 clean: true,
+                durable: false,
             },
             SeqMark {
                 reserved: u64::MAX,
                 clean: false,
+                durable: true,
             },
         ] {
             let b = encode_seq_file(mark);
@@ -319,6 +328,7 @@ mod tests {
         let mut b = encode_seq_file(SeqMark {
             reserved: 5,
             clean: false,
+            durable: false,
         });
         b[7] = 3;
         assert_eq!(parse_seq_file(&b), Err(SeqFileError::Version(3)));

@@ -272,6 +272,9 @@ struct State {
     next_seq: u64,
     /// Numbers below this are covered by the durable `seq.hw`; an append needs `next_seq` below.
     reserved: u64,
+    /// Records below this sequence number are fsynced (under `always` a cursor delivers no
+    /// record at or past it).
+    durable_seq: u64,
     /// Numbers a reservation adds ([`SEQ_BLOCK_MIN`]..=[`SEQ_BLOCK_MAX`]).
     seq_block: u64,
     /// When the last growing reservation was written.
@@ -571,6 +574,11 @@ impl State {
         SyncSet {
             files,
             dir: std::mem::take(&mut self.dir_dirty).then(|| dir.to_path_buf()),
+            upto: if self.buf.is_empty() {
+                self.next_seq
+            } else {
+                self.buf_seq
+            },
         }
     }
 
@@ -733,6 +741,8 @@ impl State {
 struct SyncSet {
     files: Vec<Arc<File>>,
     dir: Option<PathBuf>,
+    /// Every record below this sequence number is in the files synced.
+    upto: u64,
 }
 
 impl SyncSet {
@@ -758,7 +768,15 @@ impl SyncSet {
                 st.stats.io_errors += 1;
                 Err(e)
             }
-            None => Ok(()),
+            None => {
+                if self.upto > st.durable_seq {
+                    st.durable_seq = self.upto;
+                    st.appended_gen += 1;
+                    drop(st);
+                    shared.appended.notify_all();
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -779,6 +797,7 @@ impl Shared {
                 Some(SyncSet {
                     files: vec![st.acklog.clone()],
                     dir: None,
+                    upto: 0,
                 })
             } else {
                 None
@@ -842,6 +861,7 @@ impl Shared {
             SeqMark {
                 reserved: target,
                 clean: false,
+                durable: self.cfg.sync == SyncPolicy::Always,
             },
         );
         let mut st = self.state.lock();
@@ -889,6 +909,7 @@ impl Shared {
             SeqMark {
                 reserved: target,
                 clean: false,
+                durable: self.cfg.sync == SyncPolicy::Always,
             },
         );
         let mut st = self.state.lock();
@@ -1184,6 +1205,9 @@ impl Spool {
                 used = used.max(m.reserved);
                 used
             }
+            // Written under `always`: nothing past the records found was accepted (returned) or
+            // delivered, so numbering continues right after them and nothing is reported.
+            Some(Ok(m)) if m.durable => used,
             Some(Ok(m)) => {
                 if m.reserved > used {
                     possibly_lost = Some((used, m.reserved));
@@ -1270,6 +1294,7 @@ impl Spool {
             next_seq,
             // Nothing reserved yet: the first append writes seq.hw before using a number.
             reserved: next_seq,
+            durable_seq: next_seq,
             seq_block: SEQ_BLOCK_MIN,
             reserved_at: None,
             appended_at_tick: 0,
@@ -1327,6 +1352,15 @@ impl Spool {
                 .map_err(|e| SpoolError::io(&ack_path, "fsync", e))?;
             for p in unlink {
                 std::fs::remove_file(&p).map_err(|e| SpoolError::io(&p, "delete", e))?;
+            }
+        }
+        if cfg.sync == SyncPolicy::Always {
+            // Under `always` a cursor delivers only fsynced records: make what a previous run
+            // left in the page cache durable first.
+            for seg in st.segments.values() {
+                seg.file
+                    .sync_data()
+                    .map_err(|e| SpoolError::io(&seg.path, "fsync", e))?;
             }
         }
         if cfg.sync != SyncPolicy::None {
@@ -1566,6 +1600,7 @@ impl Spool {
             SeqMark {
                 reserved: next,
                 clean: true,
+                durable: self.shared.cfg.sync == SyncPolicy::Always,
             },
         );
         if res.is_ok() {
@@ -1599,8 +1634,12 @@ fn spawn_flusher(shared: Arc<Shared>) -> Result<Flusher, SpoolError> {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
                 }
-                let due =
-                    period.is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p);
+                let due = period
+                    .is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p)
+                    || (shared.cfg.sync == SyncPolicy::Always && {
+                        let st = shared.state.lock();
+                        st.durable_seq < st.next_seq
+                    });
                 if due {
                     last_sync = Instant::now();
                 }
@@ -1693,11 +1732,17 @@ impl Cursor {
                     });
                 }
             };
+            let st = self.shared.state.lock();
+            if self.shared.cfg.sync == SyncPolicy::Always && head.seq >= st.durable_seq {
+                // Under `always` a record is delivered only once fsynced: a power loss cannot
+                // take a record whose key was already sent.
+                self.seen_gen = st.appended_gen;
+                return Ok(None);
+            }
             let start = (self.offset - self.ra_off) as usize + RECORD_HEADER_LEN;
             let payload = &self.ra[start..start + head.len];
             self.offset += head.total_len() as u64;
             self.last_seq = Some(head.seq);
-            let st = self.shared.state.lock();
             let released = st
                 .segments
                 .get(&self.seg)
