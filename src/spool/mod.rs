@@ -35,16 +35,18 @@
 //! bridge makes its message key from its id and this number, so a record resent after a restart
 //! carries the key of the original, and a new event never gets the key of a stored one.
 //!
-//! Cost: one `seq.hw` write (two fsyncs) per block of [`SEQ_BLOCK_MIN`] (64) numbers at first;
-//! the block doubles, up to [`SEQ_BLOCK_MAX`] (65,536), each time an append had to wait for a
-//! reservation, so under a steady load the flusher thread reserves ahead in the background and
-//! appends do not wait. After a flusher tick without appends the reservation shrinks back to 64
-//! past the next number. Measured with `examples/bench_spool` (release, 256-byte records, this
-//! change against the code before it, median of 3 interleaved rounds on a shared 2-core VM):
-//! 200,000 appends under `interval:1000` or `none` needed 12 `seq.hw` writes (24 fsyncs, under
-//! 0.1 % of the run); 200,000 under `every:100` 40 writes (80 of 2,087 fsyncs); 10,000 under
-//! `always` 69 writes (138 of 10,139 fsyncs, 1.4 %). Append rates: see the figures in the
-//! commit that added this paragraph's numbers. The policy `none` also fsyncs `seq.hw`: unique
+//! Cost: one `seq.hw` write (two fsyncs) per reservation. The first append after open waits for
+//! one of [`SEQ_BLOCK_MIN`] x 16 numbers; when a block lasts less than a flusher tick the next goes
+//! straight to [`SEQ_BLOCK_MAX`] (1,048,576), otherwise it grows sixteenfold; the flusher tops it
+//! up in the background once half is used, so in steady state appends do not wait. After a
+//! flusher tick without appends the reservation shrinks back to 64 past the next number (the
+//! block size is kept). Measured with `examples/bench_spool` (release, 256-byte records, before
+//! and after binaries interleaved, median of 3 rounds on a shared 2-core VM): 200,000 appends
+//! under `none` or `interval:1000` needed 2 `seq.hw` writes (4 fsyncs), both waited for by
+//! appends, about 30 ms in all here: `none` 1,433,942 vs 1,814,831 appends/s before,
+//! `interval:1000` 988,115 vs 1,189,992 (a fixed ramp cost per open or burst, large against a
+//! 0.15 s run); `every:100` 2 writes (2,011 fsyncs vs 2,007); `always` 10,000 appends, 16 to 19
+//! writes (about 10,039 fsyncs vs 10,001, 0.4 %). The policy `none` also fsyncs `seq.hw`: unique
 //! keys do not depend on the policy.
 //!
 //! A clean close ([`Spool::close`] or drop) writes the exact next number to `seq.hw`, marked
