@@ -4,8 +4,12 @@
 mod common;
 
 use common::{init_log, ms, XorShift};
+use rocketmq_bridge::spool::record::{
+    encode_ack, encode_record, encode_seq_file, SeqMark, SPOOL_FORMAT_VERSION,
+};
 use rocketmq_bridge::spool::{
-    DropReason, Record, Spool, SpoolConfig, SpoolError, SyncPolicy, MIN_SEGMENT_SIZE,
+    DropReason, Record, Recovery, Spool, SpoolConfig, SpoolError, SyncPolicy, MAX_SEQ,
+    MIN_SEGMENT_SIZE, SEQ_BLOCK_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -151,6 +155,8 @@ fn restart_resends_only_unacked_records_and_sequence_continues() {
     for s in expect {
         spool.ack(s).unwrap();
     }
+    // Released files are deleted by the next flush, once acks.log is on the device.
+    spool.sync().unwrap();
     assert!(segments(&dir).len() < before);
     assert_eq!(segments(&dir).len(), 1, "only the active segment is left");
 }
@@ -171,6 +177,7 @@ fn sequence_numbers_keep_increasing_when_everything_was_acked() {
             expected += 1;
             spool.ack(s).unwrap();
         }
+        spool.sync().unwrap();
         assert_eq!(segments(&dir).len(), 1);
         spool.close().unwrap();
     }
@@ -566,6 +573,19 @@ fn sigkill_under_sync_always_loses_no_returned_append() {
     let printed: BTreeSet<u64> = seqs.iter().map(|s| s.0).collect();
     let extra: Vec<&u64> = got.keys().filter(|s| !printed.contains(s)).collect();
     assert!(extra.len() <= 2, "{extra:?}");
+    // Under `always` nothing past the records found was returned or delivered: numbering goes on
+    // right after them (no gap, nothing reported as possibly lost).
+    let max_printed = seqs.last().unwrap().0;
+    assert!(
+        rec.next_seq > max_printed && rec.next_seq <= max_printed + 2,
+        "next seq {} after {max_printed}",
+        rec.next_seq
+    );
+    assert!(
+        rec.possibly_lost.is_none() && rec.missing.is_empty(),
+        "{rec:?}"
+    );
+    assert!(spool.take_dropped().is_empty());
     println!(
         "sigkill always: {} appends printed, {} acked, {} recovered pending, torn tail {:?}",
         seqs.len(),
@@ -636,4 +656,597 @@ fn ack_log_is_compacted_and_survives_restart() {
     // Compacted at open: one range per gap, plus the header.
     let log_len = std::fs::metadata(dir.join("acks.log")).unwrap().len();
     assert_eq!(log_len, 8 + 20 * (n / 1000 + 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #18: gaps (case 4), the durable sequence high-water mark (5), failing writes (6), hostile
+// sequence numbers and corruption found while reading (9), the old format, damaged files.
+
+fn seg_first(p: &Path) -> u64 {
+    p.file_name().unwrap().to_str().unwrap()[4..24]
+        .parse()
+        .unwrap()
+}
+
+/// 300 records of 1000 bytes in 64 KiB segments (63 a segment: 0, 63, 126, 189, 252), `acks`
+/// acknowledged, closed.
+fn three_hundred(name: &str, acks: &[u64]) -> PathBuf {
+    let dir = fresh_dir(name);
+    let (spool, _) = Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)).unwrap();
+    for i in 0..300 {
+        spool.append(&[i as u8; 1000]).unwrap();
+    }
+    for &s in acks {
+        assert!(spool.ack(s).unwrap());
+    }
+    spool.close().unwrap();
+    let firsts: Vec<u64> = segments(&dir).iter().map(|p| seg_first(p)).collect();
+    assert_eq!(firsts, [0, 63, 126, 189, 252]);
+    dir
+}
+
+fn reopen_min(dir: &Path) -> (Spool, Recovery) {
+    Spool::open(cfg(dir).segment_size(MIN_SEGMENT_SIZE)).unwrap()
+}
+
+/// The loss reports as (reason, first, last, records).
+fn losses(spool: &Spool) -> Vec<(&'static str, u64, u64, u64)> {
+    spool
+        .take_dropped()
+        .iter()
+        .map(|d| (d.reason.as_str(), d.first_seq, d.last_seq, d.records))
+        .collect()
+}
+
+fn cut(path: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+const REC: u64 = HEADER + 1000;
+
+#[test]
+fn a_middle_segment_emptied_by_a_power_loss_is_reported_missing_once() {
+    init_log();
+    let dir = three_hundred("gap-zero", &[]);
+    cut(&segments(&dir)[2], 0); // seq 126..=188
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(rec.pending_records, 237);
+    assert_eq!(losses(&spool), [("missing", 126, 188, 63)]);
+    assert_eq!(
+        (rec.missing.clone(), rec.missing_records),
+        (vec![(126, 188)], 63)
+    );
+    assert_eq!(rec.possibly_lost, None);
+    assert_eq!(spool.stats().missing_records, 63);
+    let got: BTreeSet<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    assert_eq!(got, (0..300).filter(|s| !(126..=188).contains(s)).collect());
+    assert_eq!(spool.append(b"next").unwrap(), 300);
+    spool.close().unwrap();
+    // Reported once: the range is released in acks.log.
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!((rec.pending_records, rec.next_seq), (238, 301));
+    assert!(losses(&spool).is_empty() && rec.missing.is_empty());
+}
+
+#[test]
+fn a_segment_cut_at_a_record_boundary_reports_each_unacked_run() {
+    init_log();
+    let dir = three_hundred("gap-cut", &[100, 110]);
+    cut(&segments(&dir)[1], 10 * REC); // keeps 63..=72
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(
+        losses(&spool),
+        [
+            ("missing", 73, 99, 27),
+            ("missing", 101, 109, 9),
+            ("missing", 111, 125, 15)
+        ]
+    );
+    assert_eq!(rec.missing, [(73, 99), (101, 109), (111, 125)]);
+    assert_eq!(rec.missing_records, 51);
+    assert_eq!(rec.pending_records, 300 - 2 - 51);
+    assert!(rec.corrupt.is_empty() && rec.torn_tail.is_none());
+}
+
+#[test]
+fn a_deleted_segment_and_a_tail_below_an_acknowledgement_are_missing() {
+    init_log();
+    let dir = three_hundred("gap-del", &[299]);
+    let segs = segments(&dir);
+    std::fs::remove_file(&segs[3]).unwrap(); // 189..=251
+    cut(&segs[4], 28 * REC); // keeps 252..=279; 299 was acknowledged
+                             // Without seq.hw (as a format-1 spool): acks.log alone says 299 was used.
+    std::fs::remove_file(dir.join("seq.hw")).unwrap();
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(
+        losses(&spool),
+        [("missing", 189, 251, 63), ("missing", 280, 298, 19)]
+    );
+    assert_eq!(
+        (rec.next_seq, rec.pending_records),
+        (300, 300 - 1 - 63 - 19)
+    );
+    assert_eq!(spool.append(b"x").unwrap(), 300);
+}
+
+#[test]
+fn after_a_clean_close_a_cut_tail_is_missing_and_nothing_unused_is_reported() {
+    init_log();
+    let dir = three_hundred("gap-tail", &[]);
+    // Reserved but unused numbers are never reported: a clean close names the next number.
+    {
+        let (spool, rec) = reopen_min(&dir);
+        assert_eq!(rec.next_seq, 300);
+        assert!(losses(&spool).is_empty());
+    }
+    cut(&segments(&dir)[4], 28 * REC); // keeps 252..=279
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(losses(&spool), [("missing", 280, 299, 20)]);
+    assert_eq!(rec.next_seq, 300);
+}
+
+/// Copies the spool's files (not LOCK) as they are on disk now: what a crash leaves.
+fn crash_copy(src: &Path, name: &str) -> PathBuf {
+    let dst = fresh_dir(name);
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() != "LOCK" {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    dst
+}
+
+#[test]
+fn after_a_power_loss_sequence_numbers_never_repeat_and_the_tail_is_possibly_lost() {
+    init_log();
+    let dir = fresh_dir("powerloss");
+    // The default policy, interval:1000.
+    let c = |d: &Path| SpoolConfig::new(d).segment_size(MIN_SEGMENT_SIZE);
+    let (spool, _) = Spool::open(c(&dir)).unwrap();
+    for i in 0..300u64 {
+        assert_eq!(spool.append(&[i as u8; 1000]).unwrap(), i);
+    }
+    spool.sync().unwrap();
+    for i in 300..500u64 {
+        assert_eq!(spool.append(&[i as u8; 1000]).unwrap(), i);
+    }
+    assert_eq!(drain(&spool).len(), 500); // handed to the kernel, not synced
+    let st = spool.stats();
+    assert!(
+        (1..=12).contains(&st.seq_reservations),
+        "{} reservations for 500 appends",
+        st.seq_reservations
+    );
+
+    // A process kill: every record is there; the reserved numbers past them may have been used.
+    let killed = crash_copy(&dir, "powerloss-kill");
+    // A power loss: the unsynced tail is gone (delayed allocation: cut at a record boundary, the
+    // segments made after the last sync not there at all).
+    let lost = crash_copy(&dir, "powerloss-disk");
+    drop(spool);
+    for p in segments(&lost) {
+        match seg_first(&p) {
+            252 => cut(&p, 48 * REC), // keeps 252..=299
+            f if f > 252 => std::fs::remove_file(&p).unwrap(),
+            _ => {}
+        }
+    }
+    let (spool, rec) = Spool::open(c(&lost)).unwrap();
+    assert!(
+        rec.next_seq >= 500,
+        "next seq {} repeats a used number",
+        rec.next_seq
+    );
+    assert_eq!(rec.pending_records, 300);
+    let l = losses(&spool);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let (reason, first, last, n) = l[0];
+    assert_eq!((reason, first), ("possibly_lost", 300));
+    assert!((499..500 + SEQ_BLOCK_MAX).contains(&last), "{l:?}");
+    assert_eq!((n, rec.possibly_lost), (last - 299, Some((300, last))));
+    assert!(rec.missing.is_empty());
+    let s = spool.append(b"after").unwrap();
+    assert!(s >= 500 && s == rec.next_seq);
+    drop(spool);
+
+    let (spool, rec) = Spool::open(c(&killed)).unwrap();
+    assert!(rec.next_seq >= 500);
+    assert_eq!(rec.pending_records, 500);
+    let l = losses(&spool);
+    assert!(
+        l.is_empty() || (l.len() == 1 && l[0].0 == "possibly_lost" && l[0].1 == 500),
+        "{l:?}"
+    );
+}
+
+// RLIMIT_FSIZE: a child (this binary with SPOOL_FSIZE_DIR set) appends under a 100 KB file size
+// limit (SIGXFSZ ignored, so writes fail with EFBIG), lifts the limit, appends more, closes, and
+// prints "OK n" / "ERR" per append. The parent checks that exactly the accepted records come back.
+
+#[test]
+#[allow(unsafe_code)] // setrlimit and signal: the failing disk this test needs
+fn fsize_child_entry() {
+    let Some(dir) = std::env::var_os("SPOOL_FSIZE_DIR") else {
+        return; // only does something as the child of the test below
+    };
+    let sync: SyncPolicy = std::env::var("SPOOL_FSIZE_SYNC").unwrap().parse().unwrap();
+    let (spool, _) = Spool::open(SpoolConfig::new(PathBuf::from(dir)).sync(sync)).unwrap();
+    let set_limit = |bytes: u64| {
+        let lim = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: plain libc calls with a valid pointer; this child process is single-purpose.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+    };
+    set_limit(100_000);
+    let out = std::io::stdout();
+    writeln!(out.lock()).unwrap(); // after the harness's "test ... " prefix
+    let mut errors = 0;
+    for i in 0..600u64 {
+        match spool.append(&[i as u8; 1000]) {
+            Ok(s) => writeln!(out.lock(), "OK {s}").unwrap(),
+            Err(e) => {
+                errors += 1;
+                writeln!(out.lock(), "ERR {e}").unwrap();
+            }
+        }
+    }
+    assert!(errors > 0);
+    writeln!(out.lock(), "IOERR {}", spool.stats().io_errors).unwrap();
+    set_limit(libc::RLIM_INFINITY);
+    for i in 0..20u64 {
+        let s = spool.append(&[i as u8; 1000]).unwrap();
+        writeln!(out.lock(), "OK {s}").unwrap();
+    }
+    spool.close().unwrap();
+    writeln!(out.lock(), "CLOSED").unwrap();
+}
+
+fn run_fsize_child(sync: &str) {
+    init_log();
+    let dir = fresh_dir("fsize");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "fsize_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SPOOL_FSIZE_DIR", &dir)
+        .env("SPOOL_FSIZE_SYNC", sync)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("CLOSED"), "{text}");
+    let ok: BTreeSet<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("OK "))
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let errs = text.lines().filter(|l| l.starts_with("ERR ")).count();
+    let (spool, rec) = Spool::open(SpoolConfig::new(&dir)).unwrap();
+    let got: BTreeSet<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+    println!(
+        "sync {sync}: {} appends accepted, {errs} refused (EFBIG), {} readable after restart",
+        ok.len(),
+        got.len()
+    );
+    assert!(errs >= 100, "{errs} appends failed");
+    // Exactly the accepted appends come back; a refused one's number went to the next append.
+    assert_eq!(got, ok);
+    assert_eq!(ok, (0..ok.len() as u64).collect::<BTreeSet<u64>>());
+    assert!(rec.missing.is_empty() && losses(&spool).is_empty());
+}
+
+#[test]
+fn an_append_whose_write_fails_is_refused_and_never_delivered_sync_always() {
+    run_fsize_child("always");
+}
+
+#[test]
+fn an_append_whose_write_fails_is_refused_and_never_delivered_sync_interval() {
+    run_fsize_child("interval:1000");
+}
+
+#[test]
+fn crc_valid_records_and_acks_with_huge_sequence_numbers_are_corruption() {
+    init_log();
+    let dir = fresh_dir("hugeseq");
+    let (spool, _) = reopen_min(&dir);
+    for i in 0..100 {
+        spool.append(&[i as u8; 1000]).unwrap();
+    }
+    spool.close().unwrap();
+    let segs = segments(&dir);
+    assert_eq!(segs.len(), 2);
+    // A CRC-valid record claiming seq 2^61 at the end of the first segment, and ack entries
+    // releasing up to 2^61 and up to u64::MAX.
+    let mut rec = Vec::new();
+    encode_record(&mut rec, 1 << 61, 1, b"hostile");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segs[0])
+        .unwrap()
+        .write_all(&rec)
+        .unwrap();
+    let mut acks = Vec::new();
+    encode_ack(&mut acks, 5, 1 << 61);
+    encode_ack(&mut acks, 7, u64::MAX);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("acks.log"))
+        .unwrap()
+        .write_all(&acks)
+        .unwrap();
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(rec.ignored_acks, 2);
+    assert_eq!(rec.next_seq, 100);
+    assert_eq!(rec.pending_records, 100);
+    assert_eq!(rec.corrupt.len(), 1, "{:?}", rec.corrupt);
+    let c = &rec.corrupt[0];
+    assert_eq!((c.bytes, c.seqs, c.unacked), (HEADER + 7, None, 0));
+    assert_eq!(drain(&spool).len(), 100);
+    assert!(losses(&spool).is_empty());
+    // The same in seq.hw: refused as a reservation, the numbers still never repeat.
+    drop(spool);
+    std::fs::write(
+        dir.join("seq.hw"),
+        encode_seq_file(SeqMark {
+            reserved: u64::MAX,
+            clean: true,
+            durable: false,
+        }),
+    )
+    .unwrap();
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(rec.next_seq, 100 + SEQ_BLOCK_MAX);
+    assert_eq!(rec.possibly_lost, Some((100, 100 + SEQ_BLOCK_MAX - 1)));
+    assert_eq!(spool.append(b"x").unwrap(), 100 + SEQ_BLOCK_MAX);
+}
+
+#[test]
+fn corruption_found_while_reading_is_reported_at_once_and_the_cursor_moves_on() {
+    init_log();
+    let dir = fresh_dir("runtime-corrupt");
+    let (spool, _) = reopen_min(&dir);
+    for i in 0..100 {
+        spool.append(&[i as u8; 1000]).unwrap();
+    }
+    spool.ack(30).unwrap();
+    let seg0 = segments(&dir)[0].clone();
+    assert_eq!(seg_first(&seg0), 0);
+    let f = std::fs::OpenOptions::new().write(true).open(&seg0).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&[0xFF], 20 * REC + 500).unwrap(); // payload of 20
+    f.write_all_at(&vec![0u8; (63 - 40) * REC as usize], 40 * REC)
+        .unwrap(); // 40..=62 zeroed
+    drop(f);
+    let mut c = spool.cursor();
+    let (mut got, mut errors) = (Vec::new(), 0);
+    for _ in 0..200 {
+        match c.next_record() {
+            Ok(Some(r)) => got.push(r.seq),
+            Ok(None) => break,
+            Err(SpoolError::Corrupt { .. }) => errors += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let want: Vec<u64> = (0..100)
+        .filter(|s| *s != 20 && *s != 30 && !(40..=62).contains(s))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(errors, 2);
+    assert_eq!(
+        losses(&spool),
+        [("corrupt", 20, 20, 1), ("corrupt", 40, 62, 23)]
+    );
+    let st = spool.stats();
+    assert_eq!((st.corrupt_records, st.pending_records), (24, 99 - 24));
+    drop(c);
+    spool.close().unwrap();
+    // Not reported again after a restart.
+    let (spool, rec) = reopen_min(&dir);
+    assert_eq!(rec.pending_records, 75);
+    assert!(
+        rec.corrupt.iter().all(|c| c.unacked == 0),
+        "{:?}",
+        rec.corrupt
+    );
+    assert!(losses(&spool).is_empty());
+}
+
+fn fixture_v0() -> PathBuf {
+    let dir = fresh_dir("v0");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spool-v0");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() != "README.md" {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn v0_spool_written_by_ba707eb_opens_and_delivers_its_pending_records() {
+    init_log();
+    let dir = fixture_v0();
+    assert!(!dir.join("seq.hw").exists());
+    let c = |d: &Path| {
+        SpoolConfig::new(d)
+            .segment_size(MIN_SEGMENT_SIZE)
+            .sync(SyncPolicy::Always)
+    };
+    let (spool, rec) = Spool::open(c(&dir)).unwrap();
+    let want: Vec<u64> = (250..400)
+        .filter(|s| ![300, 301, 350].contains(s))
+        .collect();
+    assert_eq!(rec.pending_records, 147);
+    assert_eq!((rec.first_pending_seq, rec.next_seq), (Some(250), 400));
+    assert!(rec.corrupt.is_empty() && rec.missing.is_empty() && rec.possibly_lost.is_none());
+    assert!(losses(&spool).is_empty());
+    let got = drain(&spool);
+    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), want);
+    for r in &got {
+        let mut p = format!("v0-{}-", r.seq).into_bytes();
+        p.resize(200, b'.');
+        assert_eq!(r.payload, p);
+    }
+    assert_eq!(spool.append(b"new").unwrap(), 400);
+    spool.close().unwrap();
+    let (spool, rec) = Spool::open(c(&dir)).unwrap();
+    assert_eq!((rec.pending_records, rec.next_seq), (148, 401));
+    assert!(losses(&spool).is_empty());
+}
+
+#[test]
+fn a_spool_of_a_newer_format_is_refused_and_left_alone() {
+    init_log();
+    let dir = fixture_v0();
+    let mut hw = encode_seq_file(SeqMark {
+        reserved: 400,
+        clean: true,
+        durable: false,
+    });
+    hw[7] = 3; // format version 3
+    std::fs::write(dir.join("seq.hw"), hw).unwrap();
+    match Spool::open(cfg(&dir)) {
+        Err(SpoolError::UnsupportedFormat {
+            found: 3,
+            supported: SPOOL_FORMAT_VERSION,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    let e = Spool::open(cfg(&dir)).unwrap_err().to_string();
+    assert!(
+        e.contains("format version 3") && e.contains("move the spool directory away"),
+        "{e}"
+    );
+    // Nothing was changed.
+    assert_eq!(std::fs::read(dir.join("seq.hw")).unwrap(), hw);
+    assert_eq!(segments(&dir).len(), 2);
+
+    let dir = fixture_v0();
+    let seg = segments(&dir)[0].clone();
+    let mut img = std::fs::read(&seg).unwrap();
+    img[3] = b'2'; // "RBR2"
+    std::fs::write(&seg, &img).unwrap();
+    assert!(matches!(
+        Spool::open(cfg(&dir)),
+        Err(SpoolError::UnsupportedFormat { found: 2, .. })
+    ));
+    assert_eq!(std::fs::read(&seg).unwrap(), img);
+}
+
+#[test]
+fn open_survives_random_and_mutated_files() {
+    init_log();
+    let seed = 0x5EED_0018;
+    let mut rng = XorShift::new(seed);
+    // A small valid spool to mutate: 3 segments, some acks.
+    let base = fresh_dir("fuzz-base");
+    {
+        let (spool, _) = reopen_min(&base);
+        for i in 0..150u64 {
+            spool
+                .append(&vec![i as u8; rng.below(1000) as usize])
+                .unwrap();
+        }
+        for s in 0..40 {
+            spool.ack(s * 3).unwrap();
+        }
+        spool.close().unwrap();
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "LOCK")
+        .collect();
+    for round in 0..150 {
+        let dir = fresh_dir("fuzz");
+        for p in &files {
+            let mut img = std::fs::read(p).unwrap();
+            match rng.below(6) {
+                0 => {}
+                1 => {
+                    for _ in 0..=rng.below(8) {
+                        if !img.is_empty() {
+                            let i = rng.below(img.len() as u64) as usize;
+                            img[i] = rng.next_u64() as u8;
+                        }
+                    }
+                }
+                2 => img.truncate(rng.below(img.len() as u64 + 1) as usize),
+                3 => {
+                    let n = rng.below(4096) as usize;
+                    img = rng.bytes(n);
+                }
+                4 => {
+                    // Valid CRCs, hostile numbers.
+                    let (a, b) = (rng.next_u64() >> rng.below(64), rng.next_u64());
+                    if p.file_name().unwrap() == "acks.log" {
+                        encode_ack(&mut img, a.min(b), a.max(b));
+                    } else if p.file_name().unwrap() == "seq.hw" {
+                        img = encode_seq_file(SeqMark {
+                            reserved: a,
+                            clean: b & 1 == 0,
+                            durable: b & 2 == 0,
+                        })
+                        .to_vec();
+                    } else {
+                        let n = rng.below(64) as usize;
+                        encode_record(&mut img, a, b, &rng.bytes(n));
+                    }
+                }
+                _ => continue, // file absent
+            }
+            std::fs::write(dir.join(p.file_name().unwrap()), &img).unwrap();
+        }
+        if rng.below(4) == 0 {
+            let name = format!("seg-{:020}.spool", rng.next_u64() >> rng.below(64));
+            let n = rng.below(2048) as usize;
+            std::fs::write(dir.join(name), rng.bytes(n)).unwrap();
+        }
+        let ctx = format!("seed {seed:#x} round {round}");
+        let (spool, rec) = match Spool::open(cfg(&dir).segment_size(MIN_SEGMENT_SIZE)) {
+            Ok(x) => x,
+            Err(e) => {
+                println!("{ctx}: refused: {e}");
+                continue;
+            }
+        };
+        let bytes: u64 = segments(&dir)
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert!(rec.pending_records <= bytes / HEADER, "{ctx}");
+        assert!(rec.next_seq <= MAX_SEQ + SEQ_BLOCK_MAX, "{ctx}");
+        let got = drain(&spool);
+        assert_eq!(got.len() as u64, rec.pending_records, "{ctx}");
+        let dropped = spool.take_dropped();
+        let lost: u64 = dropped.iter().map(|d| d.records).sum();
+        assert_eq!(
+            lost,
+            spool.stats().corrupt_records
+                + rec.missing_records
+                + rec.possibly_lost.map_or(0, |(a, b)| b - a + 1)
+                + spool.stats().dropped_records,
+            "{ctx}: {dropped:?}"
+        );
+        let s = spool.append(b"after").unwrap();
+        assert_eq!(s, rec.next_seq, "{ctx}");
+        assert!(got.iter().all(|r| r.seq < s), "{ctx}");
+    }
 }

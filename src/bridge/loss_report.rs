@@ -24,8 +24,11 @@
 //!   `<key_prefix>-<seq>`. At most [`MAX_RANGES`] ranges per entry; past that the last range is
 //!   widened and `seqs_truncated` is true (the count stays exact). Events dropped before they got
 //!   a spool sequence number (too large for the spool, spool error) have no range.
-//! - `spool`: records the spool dropped (size cap reached, or found corrupt at open), counted per
-//!   record (one record holds all rules' messages of one event).
+//! - `spool`: records the spool dropped, counted per record (one record holds all rules' messages
+//!   of one event), by reason: `cap_reached` (size cap), `corrupt` (damaged bytes, found at open or
+//!   while reading), `missing` (found at open: numbers used but their records gone, e.g. a segment
+//!   emptied by a power loss), `possibly_lost` (after a crash: numbers reserved past the last record
+//!   found; `records` is an upper bound).
 //! - `first_ms` / `last_ms`: wall-clock time of the first and last loss in the entry.
 //!
 //! A report is taken from the ledger when sent and put back when the send fails, so a loss is

@@ -235,7 +235,9 @@ pub struct SpoolCounters {
     pub resent: u64,
     /// Records dropped because the spool reached `spool.max_bytes`.
     pub dropped_cap_reached: u64,
-    /// Records lost to corruption found at start.
+    /// Records the spool lost to damage: `corrupt` (found at start or while reading), `missing`
+    /// (gaps found at start) and `possibly_lost` (after a crash, an upper bound); the loss report
+    /// names each.
     pub dropped_corrupt: u64,
     /// Records that did not decode (skipped and acknowledged).
     pub undecodable: u64,
@@ -320,6 +322,11 @@ impl SpoolSide {
         let payload = encode_record(&msgs);
         match self.spool.append(&payload) {
             Ok(seq) => Ok(seq),
+            // Written and queued, only its fsync failed: it will be sent, so it is not a drop.
+            Err(SpoolError::NotDurable { seq, source, .. }) => {
+                log::warn!("bridge spool record seq={seq} is queued but not synced: {source}");
+                Ok(seq)
+            }
             Err(e) => {
                 let reason = match e {
                     SpoolError::RecordTooLarge { len, max } => {

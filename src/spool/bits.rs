@@ -9,9 +9,27 @@ pub(crate) struct Bits {
 impl Bits {
     /// `len` bits, all set to `value`.
     pub(crate) fn filled(len: u64, value: bool) -> Bits {
-        let mut b = Bits::default();
-        b.extend(len, value);
+        let words = len.div_ceil(64) as usize;
+        let mut b = Bits {
+            words: vec![if value { u64::MAX } else { 0 }; words],
+            len,
+        };
+        if value && !len.is_multiple_of(64) {
+            // Bits past `len` stay clear, as `extend` expects.
+            b.words[words - 1] = (1u64 << (len % 64)) - 1;
+        }
         b
+    }
+
+    /// Removes the last bit.
+    pub(crate) fn pop(&mut self) {
+        debug_assert!(self.len > 0);
+        let i = self.len - 1;
+        self.set(i, false);
+        self.len = i;
+        if self.len.is_multiple_of(64) {
+            self.words.pop();
+        }
     }
 
     #[cfg(test)]
@@ -85,5 +103,12 @@ mod tests {
         assert!(b.get(0) && b.get(150) && !b.get(149) && !b.get(202) && !b.get(203));
         assert_eq!(b.clear_runs(), vec![(133, 150), (151, 203)]);
         assert_eq!(Bits::filled(128, true).clear_runs(), vec![]);
+        let mut f = Bits::filled(70, true);
+        f.extend(2, false);
+        assert_eq!(f.clear_runs(), vec![(70, 72)]);
+        f.pop();
+        f.pop();
+        f.extend(1, false);
+        assert_eq!((f.len(), f.clear_runs()), (71, vec![(70, 71)]));
     }
 }

@@ -51,8 +51,28 @@ pub enum SpoolError {
         path: PathBuf,
         /// The byte offset of the record.
         offset: u64,
-        /// The check that failed (`magic`, `len`, `crc`, `seq`, `cut`).
+        /// The check that failed (`magic`, `len`, `crc`, `seq`, `cut`, `read`).
         check: &'static str,
+    },
+    /// The record was written but its fsync failed: it stays in the spool and will be delivered
+    /// (it is not dropped), but it may not survive a power loss.
+    NotDurable {
+        /// Its sequence number.
+        seq: u64,
+        /// The spool directory.
+        path: PathBuf,
+        /// The fsync error.
+        source: io::Error,
+    },
+    /// A file in the spool directory has an on-disk format this code does not read (written by a
+    /// newer version). Nothing was read or changed.
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        found: u16,
+        /// The version this code reads and writes.
+        supported: u16,
     },
 }
 
@@ -97,6 +117,23 @@ impl fmt::Display for SpoolError {
                 "spool segment {} has a corrupt record at offset {offset} ({check} check failed)",
                 path.display()
             ),
+            SpoolError::NotDurable { seq, path, .. } => write!(
+                f,
+                "spool record seq {seq} in {} was written but its fsync failed; it stays queued \
+                 but may not survive a power loss",
+                path.display()
+            ),
+            SpoolError::UnsupportedFormat {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "spool file {} has format version {found}, this build reads version {supported}: \
+                 drain it with the version that wrote it, or move the spool directory away to start \
+                 an empty one",
+                path.display()
+            ),
         }
     }
 }
@@ -104,7 +141,7 @@ impl fmt::Display for SpoolError {
 impl std::error::Error for SpoolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SpoolError::Io { source, .. } => Some(source),
+            SpoolError::Io { source, .. } | SpoolError::NotDurable { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -20,6 +20,21 @@
 //!  8   8  to    big-endian u64 (exclusive), > from
 //!  16  4  crc   CRC-32 of bytes 0..16
 //! ```
+//!
+//! The sequence high-water file `seq.hw` (format version 2 and later; see
+//! [`crate::spool`] "Sequence numbers"), replaced whole by write, fsync, rename:
+//!
+//! ```text
+//!  0   6  magic     "RBSEQ\0"
+//!  6   2  version   big-endian u16, the spool format version (SPOOL_FORMAT_VERSION)
+//!  8   8  reserved  big-endian u64: every sequence number ever used is below it
+//!  16  1  flags     bit 0 `clean`: written by a clean close, `reserved` is exactly the next
+//!                   number and every number below it was used; bit 1 `durable`: written under
+//!                   `sync = always` (every returned append was fsynced, and no record was
+//!                   delivered before its fsync)
+//!  17  3  zero
+//!  20  4  crc       CRC-32 of bytes 0..20
+//! ```
 
 use crate::util::crc32::{crc32, crc32_update};
 
@@ -32,25 +47,36 @@ pub const ACK_LOG_MAGIC: [u8; 8] = *b"RBACKS\x00\x01";
 /// Bytes of one ack entry.
 pub const ACK_ENTRY_LEN: usize = 20;
 
+/// The on-disk format version this code writes and reads. Version 1 (the spool of commit ba707eb
+/// and before) has no `seq.hw` file and opens as is; a file or record of a higher version is
+/// refused at open ([`crate::spool::SpoolError::UnsupportedFormat`]), never read.
+pub const SPOOL_FORMAT_VERSION: u16 = 2;
+/// The first bytes of `seq.hw` (the version follows).
+pub const SEQ_FILE_MAGIC: [u8; 6] = *b"RBSEQ\x00";
+/// Bytes of `seq.hw`.
+pub const SEQ_FILE_LEN: usize = 24;
+
 /// A record header read from bytes whose CRC matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordHead {
-    pub(crate) seq: u64,
-    pub(crate) time_ms: u64,
+pub struct RecordHead {
+    /// The sequence number.
+    pub seq: u64,
+    /// The append time, milliseconds since the UNIX epoch.
+    pub time_ms: u64,
     /// Payload length.
-    pub(crate) len: usize,
+    pub len: usize,
 }
 
 impl RecordHead {
     /// Header plus payload.
-    pub(crate) fn total_len(&self) -> usize {
+    pub fn total_len(&self) -> usize {
         RECORD_HEADER_LEN + self.len
     }
 }
 
 /// What [`parse_record`] found at the start of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     /// A whole record with a matching CRC.
     Valid(RecordHead),
     /// The bytes so far are a plausible start (magic and length fine) but the record ends beyond
@@ -70,8 +96,9 @@ fn be_u64(b: &[u8]) -> u64 {
     u64::from_be_bytes(a)
 }
 
-/// Appends one record to `dst`.
-pub(crate) fn encode_record(dst: &mut Vec<u8>, seq: u64, time_ms: u64, payload: &[u8]) {
+/// Appends one record to `dst`. The payload must be at most `u32::MAX` bytes (the spool checks
+/// its record limit first).
+pub fn encode_record(dst: &mut Vec<u8>, seq: u64, time_ms: u64, payload: &[u8]) {
     let mut head = [0u8; RECORD_HEADER_LEN];
     head[0..4].copy_from_slice(&RECORD_MAGIC);
     // The caller checked the length against the record limit, which fits a u32.
@@ -85,7 +112,7 @@ pub(crate) fn encode_record(dst: &mut Vec<u8>, seq: u64, time_ms: u64, payload: 
 }
 
 /// Reads the record at the start of `buf`; `max_len` caps the payload length a header may claim.
-pub(crate) fn parse_record(buf: &[u8], max_len: usize) -> Parsed {
+pub fn parse_record(buf: &[u8], max_len: usize) -> Parsed {
     let magic_ok = buf.len().min(4);
     if buf[..magic_ok] != RECORD_MAGIC[..magic_ok] {
         return Parsed::Invalid("magic");
@@ -114,7 +141,7 @@ pub(crate) fn parse_record(buf: &[u8], max_len: usize) -> Parsed {
 }
 
 /// Appends an ack entry releasing `from..to`.
-pub(crate) fn encode_ack(dst: &mut Vec<u8>, from: u64, to: u64) {
+pub fn encode_ack(dst: &mut Vec<u8>, from: u64, to: u64) {
     let mut e = [0u8; ACK_ENTRY_LEN];
     e[0..8].copy_from_slice(&from.to_be_bytes());
     e[8..16].copy_from_slice(&to.to_be_bytes());
@@ -126,7 +153,8 @@ pub(crate) fn encode_ack(dst: &mut Vec<u8>, from: u64, to: u64) {
 /// Reads the ack entries of an `acks.log` image. Returns the ranges and the byte length of the
 /// valid prefix (header plus whole entries with matching CRCs); reading stops at the first entry
 /// that is cut or fails its check. `None` when the header is missing or wrong.
-pub(crate) fn parse_ack_log(buf: &[u8]) -> Option<(Vec<(u64, u64)>, usize)> {
+/// The result holds at most `buf.len() / ACK_ENTRY_LEN` ranges (allocated as they are read).
+pub fn parse_ack_log(buf: &[u8]) -> Option<(Vec<(u64, u64)>, usize)> {
     if buf.len() < ACK_LOG_MAGIC.len() || buf[..ACK_LOG_MAGIC.len()] != ACK_LOG_MAGIC {
         return None;
     }
@@ -145,6 +173,67 @@ pub(crate) fn parse_ack_log(buf: &[u8]) -> Option<(Vec<(u64, u64)>, usize)> {
         pos += ACK_ENTRY_LEN;
     }
     Some((out, pos))
+}
+
+/// The content of `seq.hw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqMark {
+    /// Every sequence number used so far is below this.
+    pub reserved: u64,
+    /// Written by a clean close: `reserved` is exactly the next number, all below were used.
+    pub clean: bool,
+    /// Written under `sync = always`: every append that returned was fsynced and no record was
+    /// delivered before its fsync, so after a crash nothing past the last record found was
+    /// accepted or sent.
+    pub durable: bool,
+}
+
+/// Why `seq.hw` could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqFileError {
+    /// Not the magic: not a spool's file, or damaged.
+    Magic,
+    /// A format version this code does not know (the file is otherwise not read).
+    Version(u16),
+    /// Not [`SEQ_FILE_LEN`] bytes.
+    Length(usize),
+    /// The CRC or the zero bytes do not match: damaged.
+    Crc,
+}
+
+/// The image of `seq.hw` for `mark`, in format [`SPOOL_FORMAT_VERSION`].
+pub fn encode_seq_file(mark: SeqMark) -> [u8; SEQ_FILE_LEN] {
+    let mut b = [0u8; SEQ_FILE_LEN];
+    b[0..6].copy_from_slice(&SEQ_FILE_MAGIC);
+    b[6..8].copy_from_slice(&SPOOL_FORMAT_VERSION.to_be_bytes());
+    b[8..16].copy_from_slice(&mark.reserved.to_be_bytes());
+    b[16] = u8::from(mark.clean) | u8::from(mark.durable) << 1;
+    let crc = crc32(&b[..20]);
+    b[20..24].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Reads a `seq.hw` image. The version is checked before anything else after the magic, so a
+/// newer format is reported as [`SeqFileError::Version`] whatever its length.
+pub fn parse_seq_file(buf: &[u8]) -> Result<SeqMark, SeqFileError> {
+    if buf.len() < 8 || buf[..6] != SEQ_FILE_MAGIC {
+        return Err(SeqFileError::Magic);
+    }
+    let version = u16::from_be_bytes([buf[6], buf[7]]);
+    if version != SPOOL_FORMAT_VERSION {
+        return Err(SeqFileError::Version(version));
+    }
+    if buf.len() != SEQ_FILE_LEN {
+        return Err(SeqFileError::Length(buf.len()));
+    }
+    if crc32(&buf[..20]) != be_u32(&buf[20..24]) || buf[16] > 3 || buf[17..20] != [0, 0, 0] {
+        return Err(SeqFileError::Crc);
+    }
+    Ok(SeqMark {
+        reserved: be_u64(&buf[8..16]),
+        clean: buf[16] & 1 == 1,
+        durable: buf[16] & 2 == 2,
+    })
 }
 
 #[cfg(test)]
@@ -212,5 +301,38 @@ mod tests {
         b[full - 1] ^= 1;
         assert_eq!(parse_ack_log(&b), Some((vec![(0, 10)], full - 20)));
         assert_eq!(parse_ack_log(b"RBACKS"), None);
+    }
+
+    #[test]
+    fn seq_file_round_trips_and_refuses_other_versions() {
+        for mark in [
+            SeqMark {
+                reserved: 0,
+                clean: true,
+                durable: false,
+            },
+            SeqMark {
+                reserved: u64::MAX,
+                clean: false,
+                durable: true,
+            },
+        ] {
+            let b = encode_seq_file(mark);
+            assert_eq!(parse_seq_file(&b), Ok(mark));
+            for i in 8..b.len() * 8 {
+                let mut c = b;
+                c[i / 8] ^= 1 << (i % 8);
+                assert!(parse_seq_file(&c).is_err(), "bit {i}");
+            }
+        }
+        let mut b = encode_seq_file(SeqMark {
+            reserved: 5,
+            clean: false,
+            durable: false,
+        });
+        b[7] = 3;
+        assert_eq!(parse_seq_file(&b), Err(SeqFileError::Version(3)));
+        assert_eq!(parse_seq_file(&b[..8]), Err(SeqFileError::Version(3)));
+        assert_eq!(parse_seq_file(b"RBSEQ"), Err(SeqFileError::Magic));
     }
 }

@@ -1,11 +1,14 @@
 //! The spool: segment files, acknowledgements, recovery, the size cap and the flusher thread.
 
 use super::bits::Bits;
-use super::config::{SpoolConfig, SyncPolicy, MAX_RECORD_LEN, WRITE_CHUNK, WRITE_TICK};
+use super::config::{
+    SpoolConfig, SyncPolicy, MAX_RECORD_LEN, MAX_SEGMENT_SIZE, WRITE_CHUNK, WRITE_TICK,
+};
 use super::error::SpoolError;
 use super::record::{
-    encode_ack, encode_record, parse_ack_log, parse_record, Parsed, RecordHead, ACK_LOG_MAGIC,
-    RECORD_HEADER_LEN, RECORD_MAGIC,
+    encode_ack, encode_record, encode_seq_file, parse_ack_log, parse_record, parse_seq_file,
+    Parsed, RecordHead, SeqFileError, SeqMark, ACK_LOG_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC,
+    SPOOL_FORMAT_VERSION,
 };
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex};
@@ -25,9 +28,31 @@ pub const ACK_LOG_COMPACT_BYTES: u64 = 1024 * 1024;
 pub const MAX_DROPPED_KEPT: usize = 1024;
 /// Bytes a [`Cursor`] reads from a segment file at a time (256 KiB).
 pub const READ_CHUNK: usize = 256 * 1024;
+/// Sequence numbers reserved by one durable write of `seq.hw` at first, and what is left reserved
+/// after a flusher tick without appends (64).
+pub const SEQ_BLOCK_MIN: u64 = 64;
+/// The most sequence numbers reserved by one write of `seq.hw` (1,048,576): the block grows
+/// sixteenfold up to this each time an append had to wait for a reservation. It also bounds the
+/// "possibly lost" tail a crash under load can leave (see the module docs).
+pub const SEQ_BLOCK_MAX: u64 = 1 << 20;
+/// How much the block grows when an append had to wait for a reservation (16); when the previous
+/// block lasted less than a flusher tick it goes straight to [`SEQ_BLOCK_MAX`].
+const SEQ_BLOCK_GROWTH: u64 = 16;
+/// The highest sequence number the spool accepts from its files (2^62): a record, ack entry,
+/// segment name or `seq.hw` claiming more is corruption. Far beyond any real count (10^6 appends a
+/// second for 146,000 years), and `+ 1` never overflows.
+pub const MAX_SEQ: u64 = 1 << 62;
+/// The most records one segment file can hold, (`MAX_SEGMENT_SIZE` + `MAX_RECORD_LEN`) / 28 =
+/// 38,947,424: recovery takes a record as valid only when its sequence number is at most its
+/// offset / 28 past the segment's first, so a segment's bitmap (one bit per record, 4.6 MiB at
+/// most) is bounded by its file size, whatever the sequence numbers in it claim.
+pub const MAX_SEGMENT_RECORDS: u64 =
+    (MAX_SEGMENT_SIZE + MAX_RECORD_LEN as u64) / RECORD_HEADER_LEN as u64;
 
 const ACK_LOG: &str = "acks.log";
 const ACK_LOG_TMP: &str = "acks.log.tmp";
+const SEQ_FILE: &str = "seq.hw";
+const SEQ_FILE_TMP: &str = "seq.hw.tmp";
 const LOCK_FILE: &str = "LOCK";
 
 /// One record read back from the spool.
@@ -47,16 +72,28 @@ pub struct Record {
 pub enum DropReason {
     /// The total size cap was reached and the oldest segment was removed.
     CapReached,
-    /// Recovery found the records' bytes damaged (not a torn tail).
+    /// The records' bytes were found damaged (not a torn tail), at open or by a cursor.
     Corrupt,
+    /// Recovery found sequence numbers that were certainly used (a later record, segment name,
+    /// acknowledgement or a clean close says so) but neither their records nor an
+    /// acknowledgement: a segment file cut or emptied by a power loss, or deleted.
+    Missing,
+    /// After a crash (no clean close), the numbers between the last record found and the durable
+    /// high-water mark: reserved, and possibly used by appends whose records a process kill or
+    /// power loss took. `records` is the upper bound (the range's length); how many were really
+    /// used cannot be known.
+    PossiblyLost,
 }
 
 impl DropReason {
-    /// A short lowercase name for reports and metric labels (`cap_reached`, `corrupt`).
+    /// A short lowercase name for reports and metric labels (`cap_reached`, `corrupt`,
+    /// `missing`, `possibly_lost`).
     pub fn as_str(&self) -> &'static str {
         match self {
             DropReason::CapReached => "cap_reached",
             DropReason::Corrupt => "corrupt",
+            DropReason::Missing => "missing",
+            DropReason::PossiblyLost => "possibly_lost",
         }
     }
 }
@@ -139,6 +176,17 @@ pub struct Recovery {
     pub torn_tail: Option<TornTail>,
     /// Damaged spans skipped elsewhere.
     pub corrupt: Vec<CorruptSpan>,
+    /// Sequence ranges (inclusive) that were used but whose records are gone and were not
+    /// acknowledged (reported as [`DropReason::Missing`]); at most [`MAX_DROPPED_KEPT`] listed.
+    pub missing: Vec<(u64, u64)>,
+    /// Records in `missing` (all ranges, listed or not).
+    pub missing_records: u64,
+    /// After a crash: the numbers (inclusive) between the last record found and the durable
+    /// high-water mark, reported as [`DropReason::PossiblyLost`].
+    pub possibly_lost: Option<(u64, u64)>,
+    /// Ack entries ignored because they name sequence numbers beyond what the spool can have
+    /// used (their records are delivered again, not lost).
+    pub ignored_acks: u64,
 }
 
 /// Counters and gauges of a running spool.
@@ -159,8 +207,15 @@ pub struct SpoolStats {
     pub acked: u64,
     /// Unacknowledged records dropped because of the size cap since open.
     pub dropped_records: u64,
-    /// Unacknowledged records lost to corruption found at open.
+    /// Unacknowledged records lost to corruption, found at open or by a cursor.
     pub corrupt_records: u64,
+    /// Records found missing at open ([`DropReason::Missing`]).
+    pub missing_records: u64,
+    /// Upper bound of records possibly lost in a crash ([`DropReason::PossiblyLost`]).
+    pub possibly_lost_records: u64,
+    /// Durable writes of the sequence high-water mark (`seq.hw`) since open; each costs two
+    /// fsyncs (file and directory), also counted in `syncs`.
+    pub seq_reservations: u64,
     /// Loss reports not yet taken with [`Spool::take_dropped`].
     pub dropped_ranges: Vec<Dropped>,
     /// Write, fsync or delete failures since open (each also logged or returned).
@@ -212,7 +267,22 @@ struct State {
     segments: BTreeMap<u64, Segment>,
     /// Appended bytes of the active (last) segment not yet written to its file.
     buf: Vec<u8>,
+    /// The sequence number of the first record in `buf` (when it is not empty).
+    buf_seq: u64,
     next_seq: u64,
+    /// Numbers below this are covered by the durable `seq.hw`; an append needs `next_seq` below.
+    reserved: u64,
+    /// Records below this sequence number are fsynced (under `always` a cursor delivers no
+    /// record at or past it).
+    durable_seq: u64,
+    /// Numbers a reservation adds ([`SEQ_BLOCK_MIN`]..=[`SEQ_BLOCK_MAX`]).
+    seq_block: u64,
+    /// When the last growing reservation was written.
+    reserved_at: Option<Instant>,
+    /// `stats.appended` at the flusher's previous tick (to see an idle tick).
+    appended_at_tick: u64,
+    /// Released segment files to delete once `acks.log` is on the device.
+    unlink: Vec<PathBuf>,
     total_bytes: u64,
     since_sync: u32,
     /// The active segment has writes not yet fsynced.
@@ -233,6 +303,8 @@ struct Shared {
     cfg: SpoolConfig,
     max_record: usize,
     state: Mutex<State>,
+    /// Serialises writes of `seq.hw` (taken before `state`, never while holding it).
+    seq_io: Mutex<()>,
     appended: Condvar,
     /// The directory lock, held while the spool is open.
     _lock: File,
@@ -297,20 +369,52 @@ fn open_append(path: &Path, create_new: bool) -> Result<File, SpoolError> {
     o.open(path).map_err(|e| SpoolError::io(path, "open", e))
 }
 
+/// Writes `seq.hw` durably: temporary file, fsync, rename, fsync of the directory.
+fn write_seq_file(dir: &Path, mark: SeqMark) -> Result<(), SpoolError> {
+    let tmp = dir.join(SEQ_FILE_TMP);
+    let path = dir.join(SEQ_FILE);
+    let mut f = File::create(&tmp).map_err(|e| SpoolError::io(&tmp, "create", e))?;
+    f.write_all(&encode_seq_file(mark))
+        .map_err(|e| SpoolError::io(&tmp, "write", e))?;
+    f.sync_all().map_err(|e| SpoolError::io(&tmp, "fsync", e))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(|e| SpoolError::io(&path, "rename", e))?;
+    fsync_dir(dir)
+}
+
 /// Result of scanning one segment image.
-struct Scan {
+pub(super) struct Scan {
     /// Valid records `(seq, time_ms)` in order.
-    records: Vec<(u64, u64)>,
-    /// Damaged spans `(offset, len, lost seq range [from, to))` followed by a valid record.
+    pub(super) records: Vec<(u64, u64)>,
+    /// Damaged spans `(offset, len, lost seq range [from, to))` followed by a valid record
+    /// (offsets in the file).
     holes: Vec<(u64, u64, u64, u64)>,
     /// Trailing bytes that are not a complete valid record: `(offset, len, next expected seq)`.
     tail: Option<(u64, u64, u64)>,
 }
 
-fn scan_segment(data: &[u8], first_seq: u64) -> Scan {
+/// Scans `data`, the bytes of a segment named `first_seq` from file offset `base` on. A record is
+/// valid when its CRC matches and its sequence number is at least `min_seq` (after the previous
+/// valid one), below `end_seq` (the next segment's name, or [`MAX_SEQ`]) and at most
+/// offset / [`RECORD_HEADER_LEN`] past `first_seq` (records of a segment are consecutive and at
+/// least that long), so a hostile number cannot make the segment's bitmap larger than its file.
+pub(super) fn scan_segment(
+    data: &[u8],
+    base: u64,
+    first_seq: u64,
+    min_seq: u64,
+    end_seq: u64,
+) -> Scan {
     let valid_at = |pos: usize, min_seq: u64| -> Option<RecordHead> {
         match parse_record(&data[pos..], MAX_RECORD_LEN) {
-            Parsed::Valid(h) if h.seq >= min_seq => Some(h),
+            Parsed::Valid(h)
+                if h.seq >= min_seq
+                    && h.seq >= first_seq
+                    && h.seq < end_seq
+                    && h.seq - first_seq <= (base + pos as u64) / RECORD_HEADER_LEN as u64 =>
+            {
+                Some(h)
+            }
             _ => None,
         }
     };
@@ -319,7 +423,7 @@ fn scan_segment(data: &[u8], first_seq: u64) -> Scan {
         holes: Vec::new(),
         tail: None,
     };
-    let (mut pos, mut min_seq) = (0usize, first_seq);
+    let (mut pos, mut min_seq) = (0usize, min_seq);
     while pos < data.len() {
         if let Some(h) = valid_at(pos, min_seq) {
             s.records.push((h.seq, h.time_ms));
@@ -346,11 +450,12 @@ fn scan_segment(data: &[u8], first_seq: u64) -> Scan {
         };
         match found {
             Some(h) => {
-                s.holes.push((pos as u64, (q - pos) as u64, min_seq, h.seq));
+                s.holes
+                    .push((base + pos as u64, (q - pos) as u64, min_seq, h.seq));
                 pos = q;
             }
             None => {
-                s.tail = Some((pos as u64, (data.len() - pos) as u64, min_seq));
+                s.tail = Some((base + pos as u64, (data.len() - pos) as u64, min_seq));
                 break;
             }
         }
@@ -392,6 +497,26 @@ impl RangeSet {
 
     fn max_end(&self) -> u64 {
         self.0.last().map_or(0, |r| r.1)
+    }
+
+    /// The runs of `from..to` no range covers, in order.
+    fn gaps(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut at = from;
+        let i = self.0.partition_point(|r| r.1 <= from);
+        for &(a, b) in &self.0[i..] {
+            if at >= to || a >= to {
+                break;
+            }
+            if a > at {
+                out.push((at, a));
+            }
+            at = at.max(b);
+        }
+        if at < to {
+            out.push((at, to));
+        }
+        out
     }
 }
 
@@ -449,6 +574,11 @@ impl State {
         SyncSet {
             files,
             dir: std::mem::take(&mut self.dir_dirty).then(|| dir.to_path_buf()),
+            upto: if self.buf.is_empty() {
+                self.next_seq
+            } else {
+                self.buf_seq
+            },
         }
     }
 
@@ -462,24 +592,42 @@ impl State {
         self.dropped.push_back(d);
     }
 
+    /// Forgets a segment; its file is deleted by the next flush, after the acknowledgements
+    /// that released it are on the device (so a power loss cannot leave a deleted segment whose
+    /// records `acks.log` does not cover: that would read as a gap).
     fn remove_segment(&mut self, key: u64) -> Option<Segment> {
         let seg = self.segments.remove(&key)?;
         self.total_bytes -= seg.len;
-        if let Err(e) = std::fs::remove_file(&seg.path) {
-            self.stats.io_errors += 1;
-            log::warn!("spool: cannot delete {}: {e}", seg.path.display());
-        }
-        self.dir_dirty = true;
+        self.unlink.push(seg.path.clone());
         Some(seg)
     }
 
+    /// Appends an ack entry for `from..to` to `acks.log` (no fsync).
+    fn log_release(&mut self, cfg: &SpoolConfig, from: u64, to: u64) -> Result<(), SpoolError> {
+        let mut e = Vec::with_capacity(super::record::ACK_ENTRY_LEN);
+        encode_ack(&mut e, from, to);
+        if let Err(err) = (&*self.acklog).write_all(&e) {
+            self.stats.io_errors += 1;
+            return Err(SpoolError::io(cfg.dir.join(ACK_LOG), "write", err));
+        }
+        self.acklog_len += e.len() as u64;
+        self.acklog_dirty = true;
+        Ok(())
+    }
+
     /// Removes the oldest segment if it is not the active one, reporting its pending records.
-    fn drop_oldest(&mut self) -> bool {
+    fn drop_oldest(&mut self, cfg: &SpoolConfig) -> bool {
         let oldest = *self.segments.keys().next().expect("segments");
         if oldest == self.active_key() {
             return false;
         }
         let seg = self.remove_segment(oldest).expect("present");
+        if seg.end_seq > seg.first_seq {
+            // So that a restart does not read the dropped range as a gap.
+            if let Err(e) = self.log_release(cfg, seg.first_seq, seg.end_seq) {
+                log::warn!("spool: {e}");
+            }
+        }
         if seg.unreleased > 0 {
             let (first_seq, last_seq) = seg.unreleased_span().expect("unreleased");
             log::warn!(
@@ -562,10 +710,10 @@ impl State {
         let mut f = File::create(&tmp).map_err(|e| SpoolError::io(&tmp, "create", e))?;
         f.write_all(&img)
             .map_err(|e| SpoolError::io(&tmp, "write", e))?;
-        // Only the policies that let an append wait for the device fsync here, under the lock;
-        // otherwise the next interval sync covers the new file (a power loss before it can only
-        // make the spool deliver acknowledged records again, never lose or renumber one).
-        let durable_now = matches!(cfg.sync, SyncPolicy::Always | SyncPolicy::Every(_));
+        // Every policy but `none` fsyncs the new log before the rename: a log lost to a power
+        // loss would make every released range read as a gap at the next open. One fsync per
+        // 1 MiB of ack entries (52,428 acknowledgements).
+        let durable_now = cfg.sync != SyncPolicy::None;
         if durable_now {
             f.sync_all().map_err(|e| SpoolError::io(&tmp, "fsync", e))?;
             self.stats.syncs += 1;
@@ -593,6 +741,8 @@ impl State {
 struct SyncSet {
     files: Vec<Arc<File>>,
     dir: Option<PathBuf>,
+    /// Every record below this sequence number is in the files synced.
+    upto: u64,
 }
 
 impl SyncSet {
@@ -618,23 +768,158 @@ impl SyncSet {
                 st.stats.io_errors += 1;
                 Err(e)
             }
-            None => Ok(()),
+            None => {
+                if self.upto > st.durable_seq {
+                    st.durable_seq = self.upto;
+                    st.appended_gen += 1;
+                    drop(st);
+                    shared.appended.notify_all();
+                }
+                Ok(())
+            }
         }
     }
 }
 
 impl Shared {
-    /// Writes the buffer; with `sync`, also fsyncs everything written (outside the lock).
+    /// Writes the buffer; with `sync`, also fsyncs everything written (outside the lock). Then
+    /// deletes released segment files, after an fsync of `acks.log` (unless the policy is
+    /// `none`).
     fn flush(&self, sync: bool) -> Result<(), SpoolError> {
-        let set = {
+        let (set, unlink) = {
             let mut st = self.state.lock();
-            st.write_buf()?;
-            if !sync {
+            let written = st.write_buf();
+            let unlink = std::mem::take(&mut st.unlink);
+            let set = if sync {
+                Some(st.take_sync_set(&self.cfg.dir))
+            } else if !unlink.is_empty() && st.acklog_dirty && self.cfg.sync != SyncPolicy::None {
+                st.acklog_dirty = false;
+                Some(SyncSet {
+                    files: vec![st.acklog.clone()],
+                    dir: None,
+                    upto: 0,
+                })
+            } else {
+                None
+            };
+            if let Err(e) = written {
+                st.unlink.extend(unlink);
+                if let Some(set) = set {
+                    drop(st);
+                    let _ = set.run(self);
+                }
+                return Err(e);
+            }
+            (set, unlink)
+        };
+        if let Some(set) = set {
+            if let Err(e) = set.run(self) {
+                self.state.lock().unlink.extend(unlink);
+                return Err(e);
+            }
+        }
+        if !unlink.is_empty() {
+            let mut failed = 0;
+            for p in &unlink {
+                if let Err(e) = std::fs::remove_file(p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        failed += 1;
+                        log::warn!("spool: cannot delete {}: {e}", p.display());
+                    }
+                }
+            }
+            let mut st = self.state.lock();
+            st.stats.io_errors += failed;
+            st.dir_dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Makes `seq.hw` durably reserve numbers past `next_seq`: `grow` when an append is
+    /// waiting (grows the block), otherwise a background top-up. No-op when not needed.
+    fn reserve(&self, grow: bool) -> Result<(), SpoolError> {
+        let _io = self.seq_io.lock();
+        let target = {
+            let mut st = self.state.lock();
+            if grow {
+                if st.next_seq < st.reserved {
+                    return Ok(()); // another thread reserved meanwhile
+                }
+                let fast = st.reserved_at.is_some_and(|t| t.elapsed() < WRITE_TICK);
+                st.seq_block = if fast {
+                    SEQ_BLOCK_MAX
+                } else {
+                    (st.seq_block * SEQ_BLOCK_GROWTH).min(SEQ_BLOCK_MAX)
+                };
+            } else if st.reserved.saturating_sub(st.next_seq) >= st.seq_block / 2 {
                 return Ok(());
             }
-            st.take_sync_set(&self.cfg.dir)
+            st.next_seq + st.seq_block
         };
-        set.run(self)
+        let res = write_seq_file(
+            &self.cfg.dir,
+            SeqMark {
+                reserved: target,
+                clean: false,
+                durable: self.cfg.sync == SyncPolicy::Always,
+            },
+        );
+        let mut st = self.state.lock();
+        st.stats.syncs += 2;
+        match res {
+            Ok(()) => {
+                st.stats.seq_reservations += 1;
+                st.reserved = st.reserved.max(target);
+                st.reserved_at = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                st.stats.io_errors += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// The flusher's tick: after appends, tops the reservation up in the background (so appends
+    /// rarely wait); after an idle tick, brings it back to [`SEQ_BLOCK_MIN`] past `next_seq`, so
+    /// a crash while idle leaves at most that many numbers "possibly lost".
+    fn tick_reservation(&self) -> Result<(), SpoolError> {
+        let idle = {
+            let mut st = self.state.lock();
+            let idle = st.stats.appended == st.appended_at_tick;
+            st.appended_at_tick = st.stats.appended;
+            idle
+        };
+        if !idle {
+            return self.reserve(false);
+        }
+        let _io = self.seq_io.lock();
+        let target = {
+            let mut st = self.state.lock();
+            if st.reserved <= st.next_seq + SEQ_BLOCK_MIN {
+                return Ok(());
+            }
+            // Lowered in memory first: no append may pass it while the file still says more.
+            // The block size is kept, so the next burst waits once at most.
+            st.reserved = st.next_seq + SEQ_BLOCK_MIN;
+            st.reserved
+        };
+        let res = write_seq_file(
+            &self.cfg.dir,
+            SeqMark {
+                reserved: target,
+                clean: false,
+                durable: self.cfg.sync == SyncPolicy::Always,
+            },
+        );
+        let mut st = self.state.lock();
+        st.stats.syncs += 2;
+        if res.is_ok() {
+            st.stats.seq_reservations += 1;
+        } else {
+            st.stats.io_errors += 1;
+        }
+        res
     }
 }
 
@@ -669,10 +954,66 @@ impl Spool {
             }
         }
         let _ = std::fs::remove_file(dir.join(ACK_LOG_TMP));
+        let _ = std::fs::remove_file(dir.join(SEQ_FILE_TMP));
 
-        // Acknowledgements.
+        // The durable high-water mark (absent in a format-1 spool and in a new one).
+        let seq_path = dir.join(SEQ_FILE);
+        let mark = match std::fs::read(&seq_path) {
+            Ok(img) => match parse_seq_file(&img) {
+                Ok(m) if m.reserved <= MAX_SEQ => Some(Ok(m)),
+                Ok(m) => {
+                    log::error!(
+                        "spool: {} claims sequence number {} (over {MAX_SEQ}); ignored",
+                        seq_path.display(),
+                        m.reserved
+                    );
+                    Some(Err(()))
+                }
+                Err(SeqFileError::Version(found)) => {
+                    return Err(SpoolError::UnsupportedFormat {
+                        path: seq_path,
+                        found,
+                        supported: SPOOL_FORMAT_VERSION,
+                    })
+                }
+                Err(e) => {
+                    log::error!("spool: {} is damaged ({e:?}); ignored", seq_path.display());
+                    Some(Err(()))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(SpoolError::io(&seq_path, "read", e)),
+        };
+
+        // Segments, oldest first.
+        let mut names: Vec<(u64, PathBuf)> = Vec::new();
+        let rd = std::fs::read_dir(&dir).map_err(|e| SpoolError::io(&dir, "read_dir", e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| SpoolError::io(&dir, "read_dir", e))?;
+            if let Some(first) = ent.file_name().to_str().and_then(parse_segment_name) {
+                if first > MAX_SEQ {
+                    log::error!(
+                        "spool: {} is named past sequence number {MAX_SEQ}; not a spool segment, ignored",
+                        ent.path().display()
+                    );
+                    continue;
+                }
+                names.push((first, ent.path()));
+            }
+        }
+        names.sort();
+        let newest_name = names.last().map_or(0, |n| n.0);
+
+        // Acknowledgements. An entry past every number the spool can have used is corruption
+        // (ignored: its records are delivered again rather than skipped).
+        let ack_limit = match mark {
+            Some(Ok(m)) => m.reserved.max(newest_name),
+            _ => newest_name.saturating_add(MAX_SEGMENT_RECORDS),
+        }
+        .min(MAX_SEQ);
+        let mut ignored_acks = 0u64;
         let ack_path = dir.join(ACK_LOG);
-        let acked = match std::fs::read(&ack_path) {
+        let (acked, acks_valid) = match std::fs::read(&ack_path) {
             Ok(img) => match parse_ack_log(&img) {
                 Some((ranges, valid)) => {
                     if valid < img.len() {
@@ -682,46 +1023,55 @@ impl Spool {
                             img.len() - valid
                         );
                     }
-                    RangeSet::from_ranges(ranges)
+                    let n = ranges.len();
+                    let ranges: Vec<(u64, u64)> =
+                        ranges.into_iter().filter(|r| r.1 <= ack_limit).collect();
+                    ignored_acks = (n - ranges.len()) as u64;
+                    if ignored_acks > 0 {
+                        log::error!(
+                            "spool: {} has {ignored_acks} entries past sequence number {ack_limit}; ignored",
+                            ack_path.display()
+                        );
+                    }
+                    (RangeSet::from_ranges(ranges), true)
                 }
                 None => {
                     log::warn!("spool: {} has no valid header; ignored", ack_path.display());
-                    RangeSet::default()
+                    (RangeSet::default(), false)
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RangeSet::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (RangeSet::default(), false),
             Err(e) => return Err(SpoolError::io(&ack_path, "read", e)),
         };
-
-        // Segments, oldest first.
-        let mut names: Vec<(u64, PathBuf)> = Vec::new();
-        let rd = std::fs::read_dir(&dir).map_err(|e| SpoolError::io(&dir, "read_dir", e))?;
-        for ent in rd {
-            let ent = ent.map_err(|e| SpoolError::io(&dir, "read_dir", e))?;
-            if let Some(first) = ent.file_name().to_str().and_then(parse_segment_name) {
-                names.push((first, ent.path()));
-            }
-        }
-        names.sort();
 
         let mut recovery = Recovery {
             pending_records: 0,
             first_pending_seq: None,
-            next_seq: acked.max_end(),
+            next_seq: 0,
             segments: 0,
             bytes: 0,
             torn_tail: None,
             corrupt: Vec::new(),
+            missing: Vec::new(),
+            missing_records: 0,
+            possibly_lost: None,
+            ignored_acks,
         };
         let mut segments = BTreeMap::new();
         let mut dropped = VecDeque::new();
         let mut corrupt_records = 0;
-        let mut next_seq = acked.max_end();
+        // Sequence numbers accounted for: acknowledged, present as records, or in a damaged span
+        // (reported as corrupt). Whatever below `used` is in none of them is missing.
+        let mut present: Vec<(u64, u64)> = acked.0.clone();
+        // Every number below this was certainly used: numbers below a segment's name were used
+        // before it was made, as were acknowledged and recorded ones.
+        let mut used = acked.max_end().max(newest_name);
+        let mut released_files = Vec::new();
         for (i, (first, path)) in names.iter().enumerate() {
             let is_last = i + 1 == names.len();
             let next_first = names.get(i + 1).map(|n| n.0);
             let meta = std::fs::metadata(path).map_err(|e| SpoolError::io(path, "stat", e))?;
-            let max = super::config::MAX_SEGMENT_SIZE + MAX_RECORD_LEN as u64;
+            let max = MAX_SEGMENT_SIZE + MAX_RECORD_LEN as u64;
             if meta.len() > max {
                 return Err(SpoolError::SegmentTooLarge {
                     path: path.clone(),
@@ -730,7 +1080,21 @@ impl Spool {
                 });
             }
             let data = std::fs::read(path).map_err(|e| SpoolError::io(path, "read", e))?;
-            let scan = scan_segment(&data, *first);
+            if data.len() >= 4 && data[..3] == RECORD_MAGIC[..3] && data[3] != RECORD_MAGIC[3] {
+                if let Some(found) = (data[3] as char).to_digit(10) {
+                    return Err(SpoolError::UnsupportedFormat {
+                        path: path.clone(),
+                        found: found as u16,
+                        supported: SPOOL_FORMAT_VERSION,
+                    });
+                }
+            }
+            let seq_end = match (next_first, mark) {
+                (Some(n), _) => n,
+                (None, Some(Ok(m))) => m.reserved.max(*first),
+                (None, _) => MAX_SEQ,
+            };
+            let scan = scan_segment(&data, 0, *first, *first, seq_end);
             let mut len = data.len() as u64;
             drop(data);
             let mut holes: Vec<(u64, u64, u64, u64)> = scan.holes;
@@ -758,9 +1122,11 @@ impl Spool {
                 }
             }
             let end_seq = scan.records.last().map_or(*first, |r| r.0 + 1);
+            used = used.max(end_seq);
             let mut released = Bits::filled(end_seq - first, true);
             let mut unreleased = 0;
             let mut time_range_ms: Option<(u64, u64)> = None;
+            let mut run: Option<(u64, u64)> = None;
             for &(seq, t) in &scan.records {
                 if !acked.contains(seq) {
                     released.set(seq - first, false);
@@ -770,7 +1136,16 @@ impl Spool {
                     None => (t, t),
                     Some((a, b)) => (a.min(t), b.max(t)),
                 });
+                run = match run {
+                    Some((a, b)) if b == seq => Some((a, seq + 1)),
+                    Some(r) => {
+                        present.push(r);
+                        Some((seq, seq + 1))
+                    }
+                    None => Some((seq, seq + 1)),
+                };
             }
+            present.extend(run);
             for &(off, n, from, to) in &holes {
                 let seqs = (to > from).then(|| (from, to - 1));
                 let unacked = acked.uncovered(from, to);
@@ -778,6 +1153,7 @@ impl Spool {
                     "spool: corrupt span in {} at offset {off} ({n} bytes), seqs {seqs:?}, {unacked} unacked lost",
                     path.display()
                 );
+                present.push((from, to));
                 if unacked > 0 {
                     corrupt_records += unacked;
                     dropped.push_back(Dropped {
@@ -796,9 +1172,8 @@ impl Spool {
                     unacked,
                 });
             }
-            next_seq = next_seq.max(end_seq).max(*first);
             if unreleased == 0 && !is_last {
-                std::fs::remove_file(path).map_err(|e| SpoolError::io(path, "delete", e))?;
+                released_files.push(path.clone());
                 continue;
             }
             let file = Arc::new(if is_last {
@@ -821,8 +1196,72 @@ impl Spool {
                 },
             );
         }
+
+        // The durable high-water mark: after a clean close every number below it was used; after
+        // a crash, those past the last record found were reserved and possibly used.
+        let mut possibly_lost = None;
+        let next_seq = match mark {
+            Some(Ok(m)) if m.clean => {
+                used = used.max(m.reserved);
+                used
+            }
+            // Written under `always`: nothing past the records found was accepted (returned) or
+            // delivered, so numbering continues right after them and nothing is reported.
+            Some(Ok(m)) if m.durable => used,
+            Some(Ok(m)) => {
+                if m.reserved > used {
+                    possibly_lost = Some((used, m.reserved));
+                }
+                used.max(m.reserved)
+            }
+            Some(Err(())) => {
+                // Damaged: a reservation never exceeds the next number by more than a block.
+                possibly_lost = Some((used, used + SEQ_BLOCK_MAX));
+                used + SEQ_BLOCK_MAX
+            }
+            None => used,
+        };
+
+        // Gaps: used numbers neither acknowledged, nor recorded, nor reported as corrupt. Below
+        // the oldest segment only when `acks.log` was readable (a format-1 spool that lost its
+        // log to a power loss cannot tell released from missing there).
+        let base = if acks_valid {
+            0
+        } else {
+            names.first().map_or(used, |n| n.0)
+        };
+        let accounted = RangeSet::from_ranges(present);
+        let mut missing_records = 0u64;
+        let mut missing = Vec::new();
+        for (a, b) in accounted.gaps(base, used) {
+            log::error!(
+                "spool: sequence numbers {a}..={} are missing (no record, not acknowledged): lost",
+                b - 1
+            );
+            missing_records += b - a;
+            if missing.len() < MAX_DROPPED_KEPT {
+                recovery.missing.push((a, b - 1));
+            }
+            missing.push(Dropped {
+                reason: DropReason::Missing,
+                first_seq: a,
+                last_seq: b - 1,
+                records: b - a,
+                time_range_ms: None,
+            });
+        }
+        recovery.missing_records = missing_records;
+        if let Some((a, b)) = possibly_lost {
+            log::warn!(
+                "spool: not closed cleanly; sequence numbers {a}..={} were reserved and may have been used by appends lost in the crash (at most {} records)",
+                b - 1,
+                b - a
+            );
+            recovery.possibly_lost = Some((a, b - 1));
+        }
+
         if segments.is_empty() {
-            // A new spool (the newest segment is never removed, so this means no files).
+            // A new spool, or every segment released.
             let path = dir.join(segment_name(next_seq));
             let file = Arc::new(open_append(&path, !path.exists())?);
             segments.insert(
@@ -840,13 +1279,8 @@ impl Spool {
                 },
             );
         }
-        {
-            let active = segments.values_mut().next_back().expect("active");
-            if active.end_seq < next_seq {
-                active.released.extend(next_seq - active.end_seq, true);
-                active.end_seq = next_seq;
-            }
-        }
+        // When next_seq is past the active segment's end, the next append starts a new segment
+        // named by it (records of a segment are consecutive).
         let total_bytes = segments.values().map(|s| s.len).sum();
         let acklog = Arc::new(open_append(&ack_path, !ack_path.exists()).or_else(|_| {
             // A fresh log is written by the compaction below in any case.
@@ -856,7 +1290,15 @@ impl Spool {
         let mut st = State {
             segments,
             buf: Vec::with_capacity(WRITE_CHUNK),
+            buf_seq: next_seq,
             next_seq,
+            // Nothing reserved yet: the first append writes seq.hw before using a number.
+            reserved: next_seq,
+            durable_seq: next_seq,
+            seq_block: SEQ_BLOCK_MIN,
+            reserved_at: None,
+            appended_at_tick: 0,
+            unlink: Vec::new(),
             total_bytes,
             since_sync: 0,
             dirty: false,
@@ -875,14 +1317,52 @@ impl Spool {
                 acked: 0,
                 dropped_records: 0,
                 corrupt_records,
+                missing_records,
+                possibly_lost_records: possibly_lost.map_or(0, |(a, b)| b - a),
                 dropped_ranges: Vec::new(),
                 io_errors: 0,
                 syncs: 0,
+                seq_reservations: 0,
             },
             dropped,
         };
+        for d in missing {
+            st.push_dropped(d);
+        }
+        if let Some((a, b)) = possibly_lost {
+            st.push_dropped(Dropped {
+                reason: DropReason::PossiblyLost,
+                first_seq: a,
+                last_seq: b - 1,
+                records: b - a,
+                time_range_ms: None,
+            });
+        }
+        // The compaction records every gap and the reserved range as released, so they are
+        // reported once; released segment files go only after it is on the device.
         st.compact_acklog(&cfg)?;
-        while st.total_bytes > cfg.max_bytes && st.drop_oldest() {}
+        for p in released_files {
+            std::fs::remove_file(&p).map_err(|e| SpoolError::io(&p, "delete", e))?;
+        }
+        while st.total_bytes > cfg.max_bytes && st.drop_oldest(&cfg) {}
+        let unlink = std::mem::take(&mut st.unlink);
+        if !unlink.is_empty() {
+            st.acklog
+                .sync_data()
+                .map_err(|e| SpoolError::io(&ack_path, "fsync", e))?;
+            for p in unlink {
+                std::fs::remove_file(&p).map_err(|e| SpoolError::io(&p, "delete", e))?;
+            }
+        }
+        if cfg.sync == SyncPolicy::Always {
+            // Under `always` a cursor delivers only fsynced records: make what a previous run
+            // left in the page cache durable first.
+            for seg in st.segments.values() {
+                seg.file
+                    .sync_data()
+                    .map_err(|e| SpoolError::io(&seg.path, "fsync", e))?;
+            }
+        }
         if cfg.sync != SyncPolicy::None {
             fsync_dir(&dir)?;
             st.dir_dirty = false;
@@ -906,6 +1386,7 @@ impl Spool {
             cfg,
             max_record,
             state: Mutex::new(st),
+            seq_io: Mutex::new(()),
             appended: Condvar::new(),
             _lock: lock,
         });
@@ -926,9 +1407,16 @@ impl Spool {
     /// When the total size cap would be exceeded the oldest segment is removed first; its pending
     /// records are counted and reported through [`Spool::take_dropped`].
     ///
+    /// Before a sequence number is used, `seq.hw` durably reserves it (one write and two fsyncs
+    /// per block of numbers, see the module docs); an append waits for that only when the
+    /// flusher thread has not reserved ahead in time.
+    ///
     /// # Errors
-    /// [`SpoolError::RecordTooLarge`]; [`SpoolError::Io`] when writing or syncing failed (the
-    /// record may then be lost on a crash, but it keeps its place until then).
+    /// [`SpoolError::RecordTooLarge`]; [`SpoolError::Io`] when the record could not be written
+    /// (or its number not reserved): it is then not in the spool, will never be delivered, and
+    /// its number is given to the next append; [`SpoolError::NotDurable`] when the record was
+    /// written but its fsync (`always`, every n-th of `every:<n>`) failed: it stays queued and
+    /// will be delivered, but may not survive a power loss.
     pub fn append(&self, payload: &[u8]) -> Result<u64, SpoolError> {
         if payload.len() > self.shared.max_record {
             return Err(SpoolError::RecordTooLarge {
@@ -939,29 +1427,43 @@ impl Spool {
         let cfg = &self.shared.cfg;
         let rec_len = (RECORD_HEADER_LEN + payload.len()) as u64;
         let time = now_ms();
-        let (seq, sync) = {
+        let (seq, sync) = loop {
             let mut st = self.shared.state.lock();
+            if st.next_seq >= st.reserved {
+                // The number must be durably reserved before it is used (outside the lock).
+                drop(st);
+                self.shared.reserve(true)?;
+                continue;
+            }
+            let seq = st.next_seq;
             let active_len = {
                 let a = st.active();
                 a.len
             } + st.buf.len() as u64;
-            if active_len > 0 && active_len + rec_len > cfg.segment_size {
+            let active_end = st.active().end_seq;
+            if (active_len > 0 && active_len + rec_len > cfg.segment_size) || active_end != seq {
                 st.roll(cfg)?;
             }
-            while st.total_bytes + rec_len > cfg.max_bytes && st.drop_oldest() {}
-            let seq = st.next_seq;
+            while st.total_bytes + rec_len > cfg.max_bytes && st.drop_oldest(cfg) {}
             st.next_seq += 1;
+            let buf_len = st.buf.len();
+            if buf_len == 0 {
+                st.buf_seq = seq;
+            }
             encode_record(&mut st.buf, seq, time, payload);
-            {
+            let old_range = {
                 let a = st.active();
+                let old = a.time_range_ms;
                 a.end_seq = seq + 1;
                 a.released.extend(1, false);
                 a.unreleased += 1;
                 a.time_range_ms = Some(a.time_range_ms.map_or((time, time), |r| (r.0, time)));
-            }
+                old
+            };
             st.total_bytes += rec_len;
             st.appended_gen += 1;
             st.stats.appended += 1;
+            let since_sync = st.since_sync;
             let sync = match cfg.sync {
                 SyncPolicy::Always => true,
                 SyncPolicy::Every(n) => {
@@ -971,13 +1473,30 @@ impl Spool {
                 SyncPolicy::None | SyncPolicy::Interval(_) => false,
             };
             if sync || st.buf.len() >= WRITE_CHUNK {
-                st.write_buf()?;
+                if let Err(e) = st.write_buf() {
+                    // Not accepted: take the record back out (earlier buffered appends stay and
+                    // are written later), so the caller's error is the whole truth.
+                    st.buf.truncate(buf_len);
+                    let a = st.active();
+                    a.end_seq = seq;
+                    a.released.pop();
+                    a.unreleased -= 1;
+                    a.time_range_ms = old_range;
+                    st.total_bytes -= rec_len;
+                    st.next_seq = seq;
+                    st.stats.appended -= 1;
+                    st.since_sync = since_sync;
+                    return Err(e);
+                }
             }
-            (seq, sync.then(|| st.take_sync_set(&cfg.dir)))
+            break (seq, sync.then(|| st.take_sync_set(&cfg.dir)));
         };
         self.shared.appended.notify_all();
         if let Some(set) = sync {
-            set.run(&self.shared)?;
+            set.run(&self.shared).map_err(|e| match e {
+                SpoolError::Io { path, source, .. } => SpoolError::NotDurable { seq, path, source },
+                other => other,
+            })?;
         }
         Ok(seq)
     }
@@ -1004,17 +1523,11 @@ impl Spool {
         }
         let empty = seg.unreleased == 0 && key != active;
         st.stats.acked += 1;
+        // The entry first: a segment is deleted only once its releases are logged.
+        st.log_release(cfg, seq, seq + 1)?;
         if empty {
             st.remove_segment(key);
         }
-        let mut e = Vec::with_capacity(super::record::ACK_ENTRY_LEN);
-        encode_ack(&mut e, seq, seq + 1);
-        if let Err(err) = (&*st.acklog).write_all(&e) {
-            st.stats.io_errors += 1;
-            return Err(SpoolError::io(cfg.dir.join(ACK_LOG), "write", err));
-        }
-        st.acklog_len += e.len() as u64;
-        st.acklog_dirty = true;
         if st.acklog_len > ACK_LOG_COMPACT_BYTES {
             st.compact_acklog(cfg)?;
         }
@@ -1032,6 +1545,7 @@ impl Spool {
             ra_seg: u64::MAX,
             ra_off: 0,
             seen_gen: 0,
+            last_seq: None,
         }
     }
 
@@ -1073,7 +1587,26 @@ impl Spool {
         };
         drop(f.stop);
         let _ = f.handle.join();
-        self.shared.flush(self.shared.cfg.sync != SyncPolicy::None)
+        self.shared
+            .flush(self.shared.cfg.sync != SyncPolicy::None)?;
+        // A clean close: seq.hw names the next number exactly, so the next open knows that every
+        // number below it was used (a gap there is missing, not "possibly lost").
+        let _io = self.shared.seq_io.lock();
+        let mut st = self.shared.state.lock();
+        let next = st.next_seq;
+        st.stats.syncs += 2;
+        let res = write_seq_file(
+            &self.shared.cfg.dir,
+            SeqMark {
+                reserved: next,
+                clean: true,
+                durable: self.shared.cfg.sync == SyncPolicy::Always,
+            },
+        );
+        if res.is_ok() {
+            st.reserved = next;
+        }
+        res
     }
 }
 
@@ -1101,13 +1634,20 @@ fn spawn_flusher(shared: Arc<Shared>) -> Result<Flusher, SpoolError> {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
                 }
-                let due =
-                    period.is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p);
+                let due = period
+                    .is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p)
+                    || (shared.cfg.sync == SyncPolicy::Always && {
+                        let st = shared.state.lock();
+                        st.durable_seq < st.next_seq
+                    });
                 if due {
                     last_sync = Instant::now();
                 }
                 if let Err(e) = shared.flush(due) {
                     log::warn!("spool: flushing {}: {e}", shared.cfg.dir.display());
+                }
+                if let Err(e) = shared.tick_reservation() {
+                    log::warn!("spool: reserving sequence numbers: {e}");
                 }
             }
         })
@@ -1129,6 +1669,8 @@ pub struct Cursor {
     ra_seg: u64,
     ra_off: u64,
     seen_gen: u64,
+    /// The sequence number of the last record read in segment `seg`.
+    last_seq: Option<u64>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -1155,6 +1697,7 @@ impl Cursor {
     pub fn rewind(&mut self) {
         self.seg = 0;
         self.offset = 0;
+        self.last_seq = None;
     }
 
     /// The next pending record, or `None` when the cursor has delivered everything appended so
@@ -1162,8 +1705,10 @@ impl Cursor {
     /// delivered before a process kill would keep it).
     ///
     /// # Errors
-    /// [`SpoolError::Io`] for a failed read or write; [`SpoolError::Corrupt`] when a record no
-    /// longer reads back (the cursor then moves on to the next segment).
+    /// [`SpoolError::Io`] for a failed write; [`SpoolError::Corrupt`] when a record no longer
+    /// reads back (damaged or unreadable): the cursor then moves on to the next valid record of
+    /// the segment, and the pending records in between are released and reported at once through
+    /// [`Spool::take_dropped`] ([`DropReason::Corrupt`]).
     pub fn next_record(&mut self) -> Result<Option<Record>, SpoolError> {
         loop {
             let step = self.locate()?;
@@ -1176,7 +1721,10 @@ impl Cursor {
                 Ok(h) => h,
                 Err(check) => {
                     let offset = self.offset;
-                    self.offset = limit;
+                    self.offset = self.skip_damage(&file, offset, limit);
+                    if self.offset == offset {
+                        continue; // reads back now (a passing read error)
+                    }
                     return Err(SpoolError::Corrupt {
                         path,
                         offset,
@@ -1184,10 +1732,17 @@ impl Cursor {
                     });
                 }
             };
+            let st = self.shared.state.lock();
+            if self.shared.cfg.sync == SyncPolicy::Always && head.seq >= st.durable_seq {
+                // Under `always` a record is delivered only once fsynced: a power loss cannot
+                // take a record whose key was already sent.
+                self.seen_gen = st.appended_gen;
+                return Ok(None);
+            }
             let start = (self.offset - self.ra_off) as usize + RECORD_HEADER_LEN;
             let payload = &self.ra[start..start + head.len];
             self.offset += head.total_len() as u64;
-            let st = self.shared.state.lock();
+            self.last_seq = Some(head.seq);
             let released = st
                 .segments
                 .get(&self.seg)
@@ -1239,6 +1794,7 @@ impl Cursor {
                 .unwrap_or(&active);
             self.seg = next;
             self.offset = 0;
+            self.last_seq = None;
         }
         let seg = &st.segments[&self.seg];
         for &(o, n) in &seg.holes {
@@ -1261,6 +1817,7 @@ impl Cursor {
                 .map(|(k, _)| k)
                 .expect("the active segment follows");
             self.offset = 0;
+            self.last_seq = None;
             return Ok(Step::Again);
         }
         if !st.buf.is_empty() {
@@ -1269,6 +1826,76 @@ impl Cursor {
         }
         self.seen_gen = st.appended_gen;
         Ok(Step::CaughtUp)
+    }
+
+    /// The record at `offset` (below `limit`) does not read back: reads the rest of the segment
+    /// (at most a segment's size, like recovery), finds the next valid record, releases the
+    /// pending records in between, reports them as [`DropReason::Corrupt`] and logs their
+    /// release in `acks.log` (so a restart does not report them again). Returns where to go on:
+    /// `offset` itself when the record reads back now.
+    fn skip_damage(&mut self, file: &File, offset: u64, limit: u64) -> u64 {
+        let mut data = vec![0u8; (limit - offset) as usize];
+        let read = file.read_exact_at(&mut data, offset);
+        self.ra_seg = u64::MAX; // the read-ahead may hold the damaged bytes' old image
+        let cfg = &self.shared.cfg;
+        let mut st = self.shared.state.lock();
+        let active = st.active_key() == self.seg;
+        let file_end_buf = (active && !st.buf.is_empty()).then_some(st.buf_seq);
+        let Some(seg) = st.segments.get_mut(&self.seg) else {
+            return limit; // released meanwhile
+        };
+        let min_seq = self
+            .last_seq
+            .map_or(seg.first_seq, |s| s + 1)
+            .max(seg.first_seq);
+        let file_end = file_end_buf.unwrap_or(seg.end_seq);
+        let (resume, to) = match read {
+            Ok(()) => {
+                let scan = scan_segment(&data, offset, seg.first_seq, min_seq, file_end);
+                match (scan.holes.first(), scan.tail) {
+                    (Some(&(o, n, _, to)), _) if o == offset => (o + n, to),
+                    (_, Some((o, _, _))) if o == offset => (limit, file_end),
+                    _ => return offset,
+                }
+            }
+            Err(e) => {
+                log::warn!("spool: reading {}: {e}", seg.path.display());
+                (limit, file_end)
+            }
+        };
+        drop(data);
+        let mut lost = 0u64;
+        for q in min_seq..to {
+            if seg.release(q) {
+                lost += 1;
+            }
+        }
+        seg.holes.push((offset, resume - offset));
+        let path = seg.path.clone();
+        let empty = seg.unreleased == 0 && !active;
+        log::error!(
+            "spool: damaged record in {} at offset {offset} ({} bytes skipped): {lost} pending records lost",
+            path.display(),
+            resume - offset
+        );
+        if lost > 0 {
+            st.stats.corrupt_records += lost;
+            st.push_dropped(Dropped {
+                reason: DropReason::Corrupt,
+                first_seq: min_seq,
+                last_seq: to - 1,
+                records: lost,
+                time_range_ms: None,
+            });
+            if let Err(e) = st.log_release(cfg, min_seq, to) {
+                log::warn!("spool: {e}");
+            }
+        }
+        if empty {
+            let key = self.seg;
+            st.remove_segment(key);
+        }
+        resume
     }
 
     /// Makes the read-ahead cover `[offset, offset + n)` (n bounded by `limit`).
