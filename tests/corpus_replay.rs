@@ -97,3 +97,13 @@ fn stored_message_corpus_round_trips_within_caps() {
 fn inflate_corpus_agrees_with_the_reference_decoder() {
     assert!(replay("inflate", check_inflate) >= 4);
 }
+
+#[test]
+fn spool_record_corpus_round_trips_and_recovery_stays_bounded() {
+    assert!(
+        replay(
+            "spool_record",
+            rocketmq_bridge::spool::oracle::check_spool_bytes
+        ) >= 8
+    );
+}
