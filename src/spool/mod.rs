@@ -35,19 +35,19 @@
 //! bridge makes its message key from its id and this number, so a record resent after a restart
 //! carries the key of the original, and a new event never gets the key of a stored one.
 //!
-//! Cost: one `seq.hw` write (two fsyncs) per reservation. The first append after open waits for
-//! one of [`SEQ_BLOCK_MIN`] x 16 numbers; when a block lasts less than a flusher tick the next goes
-//! straight to [`SEQ_BLOCK_MAX`] (1,048,576), otherwise it grows sixteenfold; the flusher tops it
-//! up in the background once half is used, so in steady state appends do not wait. After a
-//! flusher tick without appends the reservation shrinks back to 64 past the next number (the
-//! block size is kept). Measured with `examples/bench_spool` (release, 256-byte records, before
-//! and after binaries interleaved, median of 3 rounds on a shared 2-core VM): 200,000 appends
-//! under `none` or `interval:1000` needed 2 `seq.hw` writes (4 fsyncs), both waited for by
-//! appends, about 30 ms in all here: `none` 1,433,942 vs 1,814,831 appends/s before,
-//! `interval:1000` 988,115 vs 1,189,992 (a fixed ramp cost per open or burst, large against a
-//! 0.15 s run); `every:100` 2 writes (2,011 fsyncs vs 2,007); `always` 10,000 appends, 16 to 19
-//! writes (about 10,039 fsyncs vs 10,001, 0.4 %). The policy `none` also fsyncs `seq.hw`: unique
-//! keys do not depend on the policy.
+//! Cost: one `seq.hw` write (two fsyncs) per reservation. A burst right after open waits once,
+//! for a block of [`SEQ_BLOCK_MAX`] (1,048,576) numbers; an append that finds the block used up
+//! within a flusher tick waits for one of that size too, otherwise for one sixteen times the last.
+//! At every tick the flusher sizes the block to the recent rate ([`SEQ_BLOCK_TICKS`] ticks of the
+//! appends seen since the previous tick, at least [`SEQ_BLOCK_MIN`]), tops it up in the
+//! background once half is used (so in steady state appends do not wait) and lowers a
+//! reservation more than two blocks ahead to one block: a few `seq.hw` writes a second under
+//! load, none while idle. Measured with `examples/bench_spool` (see `scripts/bench-ab.sh` for
+//! the before/after figures): the waited-for writes are a fixed cost per open or burst, about
+//! 15 ms each on this project's 2-core VM, which is large against the benchmark's 0.1 to 0.2 s
+//! runs of 200,000 appends under `none` or `interval:1000`; under `every:<n>` and `always` the
+//! extra fsyncs are below 1 %. The policy `none` also fsyncs `seq.hw`: unique keys do not depend
+//! on the policy.
 //!
 //! A clean close ([`Spool::close`] or drop) writes the exact next number to `seq.hw`, marked
 //! clean: then every number below it was used, and recovery reports any of them without a record
@@ -90,7 +90,8 @@
 //! mark cannot be told apart: reserved and never used, or used by appends whose records the crash
 //! took (a process kill loses buffered appends, a power loss unsynced ones). They are reported
 //! once as [`DropReason::PossiblyLost`] with the range, `records` being its length (an upper
-//! bound: at most the block in use, 64 after an idle tick, [`SEQ_BLOCK_MAX`] under load).
+//! bound: at most two blocks, that is a few flusher ticks of appends at the recent rate; 64 after
+//! an idle tick; [`SEQ_BLOCK_MAX`] only for a crash within a tick of a burst).
 //! Reported ranges are written to `acks.log` as released, so each is reported once.
 //!
 //! A cursor that finds a record no longer reading back (damaged after open) reads the rest of the
@@ -184,5 +185,5 @@ pub use error::SpoolError;
 pub use spool::{
     CorruptSpan, Cursor, DropReason, Dropped, Record, Recovery, Spool, SpoolStats, TornTail,
     ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
-    SEQ_BLOCK_MAX, SEQ_BLOCK_MIN,
+    SEQ_BLOCK_MAX, SEQ_BLOCK_MIN, SEQ_BLOCK_TICKS,
 };

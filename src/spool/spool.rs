@@ -38,6 +38,8 @@ pub const SEQ_BLOCK_MAX: u64 = 1 << 20;
 /// How much the block grows when an append had to wait for a reservation (16); when the previous
 /// block lasted less than a flusher tick it goes straight to [`SEQ_BLOCK_MAX`].
 const SEQ_BLOCK_GROWTH: u64 = 16;
+/// Flusher ticks of appends (at the rate of the previous tick) one reservation block covers (2).
+pub const SEQ_BLOCK_TICKS: u64 = 2;
 /// The highest sequence number the spool accepts from its files (2^62): a record, ack entry,
 /// segment name or `seq.hw` claiming more is corruption. Far beyond any real count (10^6 appends a
 /// second for 146,000 years), and `+ 1` never overflows.
@@ -880,30 +882,36 @@ impl Shared {
         }
     }
 
-    /// The flusher's tick: after appends, tops the reservation up in the background (so appends
-    /// rarely wait); after an idle tick, brings it back to [`SEQ_BLOCK_MIN`] past `next_seq`, so
-    /// a crash while idle leaves at most that many numbers "possibly lost".
+    /// The flusher's tick: sizes the block to the recent rate (enough numbers for
+    /// [`SEQ_BLOCK_TICKS`] ticks of the appends seen since the previous tick, at least
+    /// [`SEQ_BLOCK_MIN`]), tops the reservation up in the background when less than half a block
+    /// is left (so appends rarely wait), and lowers a reservation that is more than two blocks
+    /// ahead (after a burst or an idle tick) to one block past `next_seq`. So a crash leaves at
+    /// most about two blocks of numbers "possibly lost": a few ticks of traffic at the recent rate.
     fn tick_reservation(&self) -> Result<(), SpoolError> {
-        let idle = {
+        let lower_to = {
             let mut st = self.state.lock();
-            let idle = st.stats.appended == st.appended_at_tick;
+            let since = st.stats.appended - st.appended_at_tick;
             st.appended_at_tick = st.stats.appended;
-            idle
+            st.seq_block = since
+                .saturating_mul(SEQ_BLOCK_TICKS)
+                .next_power_of_two()
+                .clamp(SEQ_BLOCK_MIN, SEQ_BLOCK_MAX);
+            let ahead = st.reserved.saturating_sub(st.next_seq);
+            (ahead > 2 * st.seq_block).then(|| st.next_seq + st.seq_block)
         };
-        if !idle {
+        let Some(target) = lower_to else {
             return self.reserve(false);
-        }
+        };
         let _io = self.seq_io.lock();
-        let target = {
+        {
             let mut st = self.state.lock();
-            if st.reserved <= st.next_seq + SEQ_BLOCK_MIN {
-                return Ok(());
+            if target <= st.next_seq || target >= st.reserved {
+                return Ok(()); // appends moved on meanwhile
             }
             // Lowered in memory first: no append may pass it while the file still says more.
-            // The block size is kept, so the next burst waits once at most.
-            st.reserved = st.next_seq + SEQ_BLOCK_MIN;
-            st.reserved
-        };
+            st.reserved = target;
+        }
         let res = write_seq_file(
             &self.cfg.dir,
             SeqMark {
@@ -1296,7 +1304,10 @@ impl Spool {
             reserved: next_seq,
             durable_seq: next_seq,
             seq_block: SEQ_BLOCK_MIN,
-            reserved_at: None,
+            // As if a block had just run out: a burst right after open reserves a large block
+            // with its first (waited-for) write instead of ramping up through several; the
+            // flusher's next tick sizes it to the real rate.
+            reserved_at: Some(Instant::now()),
             appended_at_tick: 0,
             unlink: Vec::new(),
             total_bytes,
