@@ -230,6 +230,8 @@ pub fn metrics_of(
         for (reason, v) in [
             ("cap_reached", s.dropped_cap_reached),
             ("corrupt", s.dropped_corrupt),
+            ("missing", s.dropped_missing),
+            ("possibly_lost", s.possibly_lost),
         ] {
             m.push(
                 Metric::counter(

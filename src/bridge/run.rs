@@ -98,7 +98,8 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// True when every matched event was confirmed by the broker.
+    /// True when every matched event was confirmed by the broker and the spool lost nothing it
+    /// knows of (a "possibly lost" range left by an earlier crash is reported, not counted here).
     pub fn all_sent(&self) -> bool {
         let t = self.report.stats.total();
         self.report.unsent.is_empty()
@@ -110,7 +111,10 @@ impl RunSummary {
             && t.dropped_shutdown == 0
             && t.dropped_spool_error == 0
             && self.report.stats.spool.as_ref().is_none_or(|s| {
-                s.pending_records == 0 && s.dropped_cap_reached == 0 && s.dropped_corrupt == 0
+                s.pending_records == 0
+                    && s.dropped_cap_reached == 0
+                    && s.dropped_corrupt == 0
+                    && s.dropped_missing == 0
             })
     }
 }
@@ -148,7 +152,8 @@ impl fmt::Display for RunSummary {
             write!(
                 f,
                 "; spool: next seq {}, {} appended, {} confirmed, {} recovered from the last run, {} resent, \
-                 {} left for the next run, dropped (cap {}, corrupt {}), {} bytes",
+                 {} left for the next run, dropped (cap {}, corrupt {}, missing {}), possibly lost by an earlier \
+                 crash {}, {} bytes",
                 sp.next_seq,
                 sp.appended,
                 sp.acked,
@@ -157,6 +162,8 @@ impl fmt::Display for RunSummary {
                 sp.pending_records,
                 sp.dropped_cap_reached,
                 sp.dropped_corrupt,
+                sp.dropped_missing,
+                sp.possibly_lost,
                 sp.bytes
             )?;
         }

@@ -235,10 +235,16 @@ pub struct SpoolCounters {
     pub resent: u64,
     /// Records dropped because the spool reached `spool.max_bytes`.
     pub dropped_cap_reached: u64,
-    /// Records the spool lost to damage: `corrupt` (found at start or while reading), `missing`
-    /// (gaps found at start) and `possibly_lost` (after a crash, an upper bound); the loss report
-    /// names each.
+    /// Records the spool found damaged (at start or while reading).
     pub dropped_corrupt: u64,
+    /// Sequence numbers certainly used but found with neither a record nor an acknowledgement at
+    /// start: a segment cut, emptied or deleted (by a power loss or by hand).
+    pub dropped_missing: u64,
+    /// After a crash of an earlier run: the numbers between the last record found and the
+    /// durable reservation, which that run may or may not have used (an upper bound; see
+    /// `spool::DropReason::PossiblyLost`). Reported, but not counted against this run's
+    /// `all_sent`: it is a bound on what an earlier process may have lost, not a known loss.
+    pub possibly_lost: u64,
     /// Records that did not decode (skipped and acknowledged).
     pub undecodable: u64,
 }
@@ -266,6 +272,8 @@ pub(crate) struct SpoolSide {
     recovered: u64,
     dropped_cap: AtomicU64,
     dropped_corrupt: AtomicU64,
+    dropped_missing: AtomicU64,
+    possibly_lost: AtomicU64,
     undecodable: AtomicU64,
     reader: Mutex<Option<JoinHandle<()>>>,
 }
@@ -290,6 +298,8 @@ impl SpoolSide {
             recovered,
             dropped_cap: AtomicU64::new(0),
             dropped_corrupt: AtomicU64::new(0),
+            dropped_missing: AtomicU64::new(0),
+            possibly_lost: AtomicU64::new(0),
             undecodable: AtomicU64::new(0),
             reader: Mutex::new(None),
         }
@@ -307,6 +317,8 @@ impl SpoolSide {
             resent: self.resent.load(Ordering::Relaxed),
             dropped_cap_reached: self.dropped_cap.load(Ordering::Relaxed),
             dropped_corrupt: self.dropped_corrupt.load(Ordering::Relaxed),
+            dropped_missing: self.dropped_missing.load(Ordering::Relaxed),
+            possibly_lost: self.possibly_lost.load(Ordering::Relaxed),
             undecodable: self.undecodable.load(Ordering::Relaxed),
         }
     }
@@ -526,7 +538,9 @@ impl SpoolSide {
         for d in self.spool.take_dropped() {
             let c = match d.reason {
                 crate::spool::DropReason::CapReached => &self.dropped_cap,
-                _ => &self.dropped_corrupt,
+                crate::spool::DropReason::Corrupt => &self.dropped_corrupt,
+                crate::spool::DropReason::Missing => &self.dropped_missing,
+                crate::spool::DropReason::PossiblyLost => &self.possibly_lost,
             };
             c.fetch_add(d.records, Ordering::Relaxed);
             // Dropped records waiting for a retry are gone: forget them.
