@@ -12,7 +12,8 @@
 # 2048; ASan alone takes about 460 MB), per-input timeout FUZZ_TIMEOUT (default 10 s). Prints per
 # target the executions per second, the final corpus size and the findings. Exits non-zero when any target found a crash,
 # leak, timeout or out-of-memory, naming the artifact (in fuzz/artifacts/<target>/; reproduce
-# with `RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a <target> <artifact>`).
+# with `RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a <target> <artifact>`). FUZZ_TARGETS="a b" runs only those
+# targets (for example to run two halves at once on two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 mapfile -t targets < <(cd fuzz && cargo fuzz list)
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+    for t in $FUZZ_TARGETS; do
+        printf '%s\n' "${targets[@]}" | grep -qx -- "$t" || { echo "no fuzz target $t" >&2; exit 2; }
+    done
+    read -r -a targets <<<"$FUZZ_TARGETS"
+fi
 [ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets" >&2; exit 1; }
 
 t0=$SECONDS
