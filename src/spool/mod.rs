@@ -35,18 +35,19 @@
 //! bridge makes its message key from its id and this number, so a record resent after a restart
 //! carries the key of the original, and a new event never gets the key of a stored one.
 //!
-//! Cost: one `seq.hw` write (two fsyncs) per reservation. A burst right after open waits once,
-//! for a block of [`SEQ_BLOCK_MAX`] (1,048,576) numbers; an append that finds the block used up
-//! within a flusher tick waits for one of that size too, otherwise for one sixteen times the last.
+//! Cost: one `seq.hw` write (two fsyncs) per reservation. Open writes the first one, for
+//! [`SEQ_BLOCK_OPEN`] (65,536) numbers, so appends right after open do not wait for the device;
+//! once half a block is used an append asks the flusher for a top-up, which it writes in the
+//! background. An append waits only when a burst uses the whole reservation up before that write
+//! is done; it then reserves [`SEQ_BLOCK_MAX`] (1,048,576) when the block lasted less than a
+//! flusher tick, otherwise sixteen times the last block.
 //! At every tick the flusher sizes the block to the recent rate ([`SEQ_BLOCK_TICKS`] ticks of the
 //! appends seen since the previous tick, at least [`SEQ_BLOCK_MIN`]), tops it up in the
 //! background once half is used (so in steady state appends do not wait) and lowers a
 //! reservation more than two blocks ahead to one block: a few `seq.hw` writes a second under
-//! load, none while idle. Measured with `examples/bench_spool` (see `scripts/bench-ab.sh` for
-//! the before/after figures): the waited-for writes are a fixed cost per open or burst, about
-//! 15 ms each on this project's 2-core VM, which is large against the benchmark's 0.1 to 0.2 s
-//! runs of 200,000 appends under `none` or `interval:1000`; under `every:<n>` and `always` the
-//! extra fsyncs are below 1 %. The policy `none` also fsyncs `seq.hw`: unique keys do not depend
+//! load, none while idle; under `every:<n>` and `always` the extra fsyncs are below 1 %
+//! (`examples/bench_spool` prints the `seq.hw` writes; `scripts/bench-ab.sh` compares with an
+//! earlier revision). The policy `none` also fsyncs `seq.hw`: unique keys do not depend
 //! on the policy.
 //!
 //! A clean close ([`Spool::close`] or drop) writes the exact next number to `seq.hw`, marked
@@ -91,7 +92,8 @@
 //! took (a process kill loses buffered appends, a power loss unsynced ones). They are reported
 //! once as [`DropReason::PossiblyLost`] with the range, `records` being its length (an upper
 //! bound: at most two blocks, that is a few flusher ticks of appends at the recent rate; 64 after
-//! an idle tick; [`SEQ_BLOCK_MAX`] only for a crash within a tick of a burst).
+//! an idle tick; [`SEQ_BLOCK_OPEN`] for a crash within a tick of open; [`SEQ_BLOCK_MAX`] only for a crash
+//! within a tick of a burst).
 //! Reported ranges are written to `acks.log` as released, so each is reported once.
 //!
 //! A cursor that finds a record no longer reading back (damaged after open) reads the rest of the
@@ -185,5 +187,5 @@ pub use error::SpoolError;
 pub use spool::{
     CorruptSpan, Cursor, DropReason, Dropped, Record, Recovery, Spool, SpoolStats, TornTail,
     ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
-    SEQ_BLOCK_MAX, SEQ_BLOCK_MIN, SEQ_BLOCK_TICKS,
+    SEQ_BLOCK_MAX, SEQ_BLOCK_MIN, SEQ_BLOCK_OPEN, SEQ_BLOCK_TICKS,
 };

@@ -10,7 +10,7 @@ use super::record::{
     Parsed, RecordHead, SeqFileError, SeqMark, ACK_LOG_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC,
     SPOOL_FORMAT_VERSION,
 };
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -38,6 +38,12 @@ pub const SEQ_BLOCK_MAX: u64 = 1 << 20;
 /// How much the block grows when an append had to wait for a reservation (16); when the previous
 /// block lasted less than a flusher tick it goes straight to [`SEQ_BLOCK_MAX`].
 const SEQ_BLOCK_GROWTH: u64 = 16;
+/// Sequence numbers reserved by the `seq.hw` write at open (65,536), so that a burst right after
+/// open does not wait for the device: at 2 million appends a second this lasts 30 ms, long enough
+/// for the flusher's background top-up, which an append asks for once half a block is used. A
+/// crash before the flusher's first tick can leave this many numbers "possibly lost"; its first
+/// tick lowers the reservation to what the rate needs.
+pub const SEQ_BLOCK_OPEN: u64 = 1 << 16;
 /// Flusher ticks of appends (at the rate of the previous tick) one reservation block covers (2).
 pub const SEQ_BLOCK_TICKS: u64 = 2;
 /// The highest sequence number the spool accepts from its files (2^62): a record, ack entry,
@@ -308,6 +314,10 @@ struct Shared {
     /// Serialises writes of `seq.hw` (taken before `state`, never while holding it).
     seq_io: Mutex<()>,
     appended: Condvar,
+    /// An append asks the flusher for a background top-up of the reservation here (capacity 1:
+    /// a request already waiting is enough).
+    topup_tx: Sender<()>,
+    topup_rx: Receiver<()>,
     /// The directory lock, held while the spool is open.
     _lock: File,
 }
@@ -1300,13 +1310,12 @@ impl Spool {
             buf: Vec::with_capacity(WRITE_CHUNK),
             buf_seq: next_seq,
             next_seq,
-            // Nothing reserved yet: the first append writes seq.hw before using a number.
+            // Nothing reserved yet: open reserves SEQ_BLOCK_OPEN below, before the first append.
             reserved: next_seq,
             durable_seq: next_seq,
-            seq_block: SEQ_BLOCK_MIN,
-            // As if a block had just run out: a burst right after open reserves a large block
-            // with its first (waited-for) write instead of ramping up through several; the
-            // flusher's next tick sizes it to the real rate.
+            seq_block: SEQ_BLOCK_OPEN,
+            // As if a block had just run out: a burst that uses the open reservation up within a
+            // tick reserves a large block next; the flusher's next tick sizes it to the real rate.
             reserved_at: Some(Instant::now()),
             appended_at_tick: 0,
             unlink: Vec::new(),
@@ -1393,14 +1402,19 @@ impl Spool {
             recovery.pending_records
         );
 
+        let (topup_tx, topup_rx) = bounded(1);
         let shared = Arc::new(Shared {
             cfg,
             max_record,
             state: Mutex::new(st),
             seq_io: Mutex::new(()),
             appended: Condvar::new(),
+            topup_tx,
+            topup_rx,
             _lock: lock,
         });
+        // The first block is reserved here, so appends right after open do not wait for it.
+        shared.reserve(false)?;
         let flusher = spawn_flusher(shared.clone())?;
         Ok((
             Spool {
@@ -1457,6 +1471,11 @@ impl Spool {
             }
             while st.total_bytes + rec_len > cfg.max_bytes && st.drop_oldest(cfg) {}
             st.next_seq += 1;
+            if st.reserved - st.next_seq + 1 == st.seq_block / 2 {
+                // Just past half the block: the flusher tops it up in the background (once per
+                // block: the count passes this point once).
+                let _ = self.shared.topup_tx.try_send(());
+            }
             let buf_len = st.buf.len();
             if buf_len == 0 {
                 st.buf_seq = seq;
@@ -1640,11 +1659,20 @@ fn spawn_flusher(shared: Arc<Shared>) -> Result<Flusher, SpoolError> {
         .name("spool-flush".into())
         .spawn(move || {
             let mut last_sync = Instant::now();
+            let mut next_tick = Instant::now() + tick;
             loop {
-                match stop_rx.recv_timeout(tick) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
+                // Top-ups asked for by appends run at once; the tick keeps its own period.
+                select! {
+                    recv(stop_rx) -> _ => return,
+                    recv(shared.topup_rx) -> _ => {
+                        if let Err(e) = shared.reserve(false) {
+                            log::warn!("spool: reserving sequence numbers: {e}");
+                        }
+                        continue;
+                    }
+                    default(next_tick.saturating_duration_since(Instant::now())) => {}
                 }
+                next_tick = Instant::now() + tick;
                 let due = period
                     .is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p)
                     || (shared.cfg.sync == SyncPolicy::Always && {
