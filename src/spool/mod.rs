@@ -92,8 +92,8 @@
 //! took (a process kill loses buffered appends, a power loss unsynced ones). They are reported
 //! once as [`DropReason::PossiblyLost`] with the range, `records` being its length (an upper
 //! bound: at most two blocks, that is a few flusher ticks of appends at the recent rate; 64 after
-//! an idle tick; [`SEQ_BLOCK_OPEN`] for a crash within a tick of open; [`SEQ_BLOCK_MAX`] only for a crash
-//! within a tick of a burst).
+//! an idle tick; [`SEQ_BLOCK_OPEN`] for a crash within a tick of open; [`SEQ_BLOCK_MAX`] only for
+//! a crash within a tick of a burst).
 //! Reported ranges are written to `acks.log` as released, so each is reported once.
 //!
 //! A cursor that finds a record no longer reading back (damaged after open) reads the rest of the
