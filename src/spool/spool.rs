@@ -868,6 +868,16 @@ impl Shared {
             }
             st.next_seq + st.seq_block
         };
+        self.write_reservation(target)?;
+        let mut st = self.state.lock();
+        st.reserved = st.reserved.max(target);
+        st.reserved_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Writes `seq.hw` reserving numbers below `target` (the caller holds `seq_io`) and counts
+    /// the write, its two fsyncs or its failure.
+    fn write_reservation(&self, target: u64) -> Result<(), SpoolError> {
         let res = write_seq_file(
             &self.cfg.dir,
             SeqMark {
@@ -878,18 +888,12 @@ impl Shared {
         );
         let mut st = self.state.lock();
         st.stats.syncs += 2;
-        match res {
-            Ok(()) => {
-                st.stats.seq_reservations += 1;
-                st.reserved = st.reserved.max(target);
-                st.reserved_at = Some(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                st.stats.io_errors += 1;
-                Err(e)
-            }
+        if res.is_ok() {
+            st.stats.seq_reservations += 1;
+        } else {
+            st.stats.io_errors += 1;
         }
+        res
     }
 
     /// The flusher's tick: sizes the block to the recent rate (enough numbers for
@@ -922,22 +926,7 @@ impl Shared {
             // Lowered in memory first: no append may pass it while the file still says more.
             st.reserved = target;
         }
-        let res = write_seq_file(
-            &self.cfg.dir,
-            SeqMark {
-                reserved: target,
-                clean: false,
-                durable: self.cfg.sync == SyncPolicy::Always,
-            },
-        );
-        let mut st = self.state.lock();
-        st.stats.syncs += 2;
-        if res.is_ok() {
-            st.stats.seq_reservations += 1;
-        } else {
-            st.stats.io_errors += 1;
-        }
-        res
+        self.write_reservation(target)
     }
 }
 
