@@ -1288,3 +1288,42 @@ fn under_steady_load_the_possibly_lost_tail_follows_the_rate() {
     );
     assert!(rec.next_seq >= used);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Red team (issue #18 review): hostile seq.hw contents and resynchronisation cost.
+
+/// A `seq.hw` that is behind the records (restored from a backup, copied before the segments,
+/// written by hand): CRC-valid records past its mark are neither discarded as a "torn tail" nor
+/// have their numbers given to new appends.
+#[test]
+fn redteam_a_seq_hw_behind_the_records_loses_nothing_and_never_repeats_a_number() {
+    init_log();
+    for (name, clean, durable) in [
+        ("hw-behind-crash", false, false),
+        ("hw-behind-clean", true, false),
+        ("hw-behind-durable", false, true),
+    ] {
+        let dir = three_hundred(name, &[]);
+        std::fs::write(
+            dir.join("seq.hw"),
+            encode_seq_file(SeqMark {
+                reserved: 100,
+                clean,
+                durable,
+            }),
+        )
+        .unwrap();
+        let (spool, rec) = reopen_min(&dir);
+        let got: Vec<u64> = drain(&spool).iter().map(|r| r.seq).collect();
+        let lost: u64 = spool.take_dropped().iter().map(|d| d.records).sum();
+        assert_eq!(
+            got.len() as u64 + lost,
+            300,
+            "{name}: {} delivered, {lost} reported lost, torn tail {:?}",
+            got.len(),
+            rec.torn_tail
+        );
+        let s = spool.append(b"after").unwrap();
+        assert!(s >= 300, "{name}: next append got seq {s}, a number already stored");
+    }
+}

@@ -1097,11 +1097,11 @@ impl Spool {
                     });
                 }
             }
-            let seq_end = match (next_first, mark) {
-                (Some(n), _) => n,
-                (None, Some(Ok(m))) => m.reserved.max(*first),
-                (None, _) => MAX_SEQ,
-            };
+            // The newest segment is not bounded by `seq.hw`: a mark behind the records (restored
+            // from a backup, copied before the segments) must not turn CRC-valid records into a
+            // "torn tail" and give their numbers to new appends. Its bitmap stays bounded by the
+            // offset / 28 rule of `scan_segment`.
+            let seq_end = next_first.unwrap_or(MAX_SEQ);
             let scan = scan_segment(&data, 0, *first, *first, seq_end);
             let mut len = data.len() as u64;
             drop(data);
@@ -1208,6 +1208,16 @@ impl Spool {
         // The durable high-water mark: after a clean close every number below it was used; after
         // a crash, those past the last record found were reserved and possibly used.
         let mut possibly_lost = None;
+        if let Some(Ok(m)) = mark {
+            if m.reserved < used {
+                log::error!(
+                    "spool: {} reserves up to {} but records or acknowledgements go up to {}; it is behind (restored or replaced?), numbering continues after them",
+                    seq_path.display(),
+                    m.reserved,
+                    used - 1
+                );
+            }
+        }
         let next_seq = match mark {
             Some(Ok(m)) if m.clean => {
                 used = used.max(m.reserved);
