@@ -1324,7 +1324,10 @@ fn redteam_a_seq_hw_behind_the_records_loses_nothing_and_never_repeats_a_number(
             rec.torn_tail
         );
         let s = spool.append(b"after").unwrap();
-        assert!(s >= 300, "{name}: next append got seq {s}, a number already stored");
+        assert!(
+            s >= 300,
+            "{name}: next append got seq {s}, a number already stored"
+        );
     }
 }
 

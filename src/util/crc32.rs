@@ -85,7 +85,11 @@ fn mult_mod_poly(a: u32, mut b: u32) -> u32 {
         if m == 0 {
             break;
         }
-        b = if b & 1 != 0 { (b >> 1) ^ 0xEDB8_8320 } else { b >> 1 };
+        b = if b & 1 != 0 {
+            (b >> 1) ^ 0xEDB8_8320
+        } else {
+            b >> 1
+        };
     }
     p
 }
@@ -106,7 +110,11 @@ const fn make_x2n() -> [u32; 64] {
                 r ^= b;
             }
             m >>= 1;
-            b = if b & 1 != 0 { (b >> 1) ^ 0xEDB8_8320 } else { b >> 1 };
+            b = if b & 1 != 0 {
+                (b >> 1) ^ 0xEDB8_8320
+            } else {
+                b >> 1
+            };
         }
         p = r;
         t[k] = p;
