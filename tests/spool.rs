@@ -1411,3 +1411,61 @@ fn redteam_large_records_after_damage_are_found_again() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// A segment damaged in many places (every other record's CRC, as failing pages might leave it)
+/// with an `acks.log` of many disjoint ranges: recovery stays linear (each damaged span used to
+/// count its unacknowledged numbers by walking every ack range: 100,000 spans x 50,000 ranges),
+/// and the damaged spans kept in memory for the report stay within `MAX_DROPPED_KEPT`, like the
+/// missing ranges (the counts cover them all).
+#[test]
+fn redteam_many_damaged_spans_are_bounded_in_work_and_memory() {
+    use rocketmq_bridge::spool::record::ACK_LOG_MAGIC;
+    use rocketmq_bridge::spool::MAX_DROPPED_KEPT;
+    init_log();
+    let dir = fresh_dir("many-holes");
+    // Records 0..=200,000: the odd ones damaged (100,000 spans), the multiples of 4 acknowledged
+    // (50,001 disjoint ranges), so 50,000 records pending.
+    const N: u64 = 200_001;
+    let mut seg = Vec::with_capacity(N as usize * 28);
+    for s in 0..N {
+        let at = seg.len();
+        encode_record(&mut seg, s, 1_700_000_000_000 + s, b"");
+        if s % 2 == 1 {
+            seg[at + 27] ^= 1; // CRC
+        }
+    }
+    std::fs::write(dir.join(format!("seg-{:020}.spool", 0)), &seg).unwrap();
+    let mut acks = ACK_LOG_MAGIC.to_vec();
+    for j in (0..N).step_by(4) {
+        encode_ack(&mut acks, j, j + 1);
+    }
+    std::fs::write(dir.join("acks.log"), &acks).unwrap();
+    let t = Instant::now();
+    let (spool, rec) = Spool::open(SpoolConfig::new(&dir)).unwrap();
+    let took = t.elapsed();
+    println!(
+        "open: {took:?}, {} corrupt spans listed, {} loss reports kept",
+        rec.corrupt.len(),
+        spool.stats().dropped_ranges.len()
+    );
+    assert_eq!(spool.stats().corrupt_records, 100_000);
+    assert_eq!(rec.pending_records, 50_000);
+    assert!(
+        rec.corrupt.len() <= MAX_DROPPED_KEPT,
+        "{}",
+        rec.corrupt.len()
+    );
+    let kept = spool.stats().dropped_ranges.len();
+    assert!(kept <= MAX_DROPPED_KEPT, "{kept} loss reports kept");
+    let lost: u64 = spool.take_dropped().iter().map(|d| d.records).sum();
+    assert_eq!(lost, 100_000);
+    assert!(took < Duration::from_secs(20), "open took {took:?}");
+    // The cursor steps over the damaged spans (it walked all of them for every record).
+    let t = Instant::now();
+    let got = drain(&spool);
+    let took = t.elapsed();
+    println!("drain: {took:?}");
+    assert_eq!(got.len(), 50_000);
+    assert!(got.iter().all(|r| r.seq % 4 == 2));
+    assert!(took < Duration::from_secs(20), "drain took {took:?}");
+}

@@ -177,7 +177,8 @@ pub struct Recovery {
     pub bytes: u64,
     /// A cut record at the very end, if there was one.
     pub torn_tail: Option<TornTail>,
-    /// Damaged spans skipped elsewhere.
+    /// Damaged spans skipped elsewhere; at most [`MAX_DROPPED_KEPT`] listed (the records lost in
+    /// all of them are counted in [`SpoolStats::corrupt_records`]).
     pub corrupt: Vec<CorruptSpan>,
     /// Sequence ranges (inclusive) that were used but whose records are gone and were not
     /// acknowledged (reported as [`DropReason::Missing`]); at most [`MAX_DROPPED_KEPT`] listed.
@@ -556,9 +557,11 @@ impl RangeSet {
 
     /// How many of `from..to` no range covers.
     fn uncovered(&self, from: u64, to: u64) -> u64 {
-        let covered: u64 = self
-            .0
+        // Only the ranges that overlap `from..to` (recovery asks once per damaged span).
+        let i = self.0.partition_point(|r| r.1 <= from);
+        let covered: u64 = self.0[i..]
             .iter()
+            .take_while(|r| r.0 < to)
             .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
             .sum();
         to.saturating_sub(from) - covered
@@ -1133,8 +1136,9 @@ impl Spool {
             ignored_acks,
         };
         let mut segments = BTreeMap::new();
-        let mut dropped = VecDeque::new();
+        let mut dropped: VecDeque<Dropped> = VecDeque::new();
         let mut corrupt_records = 0;
+        let mut corrupt_unlisted = 0u64;
         // Sequence numbers accounted for: acknowledged, present as records, or in a damaged span
         // (reported as corrupt). Whatever below `used` is in none of them is missing.
         let mut present: Vec<(u64, u64)> = acked.0.clone();
@@ -1224,28 +1228,42 @@ impl Spool {
             for &(off, n, from, to) in &holes {
                 let seqs = (to > from).then(|| (from, to - 1));
                 let unacked = acked.uncovered(from, to);
-                log::warn!(
-                    "spool: corrupt span in {} at offset {off} ({n} bytes), seqs {seqs:?}, {unacked} unacked lost",
-                    path.display()
-                );
+                // Listed (and logged one by one) up to MAX_DROPPED_KEPT; the counts cover all.
+                let listed = recovery.corrupt.len() < MAX_DROPPED_KEPT;
+                if listed {
+                    log::warn!(
+                        "spool: corrupt span in {} at offset {off} ({n} bytes), seqs {seqs:?}, {unacked} unacked lost",
+                        path.display()
+                    );
+                } else {
+                    corrupt_unlisted += 1;
+                }
                 present.push((from, to));
                 if unacked > 0 {
                     corrupt_records += unacked;
-                    dropped.push_back(Dropped {
+                    let d = Dropped {
                         reason: DropReason::Corrupt,
                         first_seq: from,
                         last_seq: to - 1,
                         records: unacked,
                         time_range_ms: None,
+                    };
+                    // As `State::push_dropped`: beyond MAX_DROPPED_KEPT merged into the last.
+                    let full = dropped.len() >= MAX_DROPPED_KEPT;
+                    match dropped.back_mut() {
+                        Some(last) if full => last.merge(&d),
+                        _ => dropped.push_back(d),
+                    }
+                }
+                if listed {
+                    recovery.corrupt.push(CorruptSpan {
+                        segment: path.clone(),
+                        offset: off,
+                        bytes: n,
+                        seqs,
+                        unacked,
                     });
                 }
-                recovery.corrupt.push(CorruptSpan {
-                    segment: path.clone(),
-                    offset: off,
-                    bytes: n,
-                    seqs,
-                    unacked,
-                });
             }
             if unreleased == 0 && !is_last {
                 released_files.push(path.clone());
@@ -1272,6 +1290,11 @@ impl Spool {
             );
         }
 
+        if corrupt_unlisted > 0 {
+            log::warn!(
+                "spool: {corrupt_unlisted} more corrupt spans (not listed; counted in the corrupt records)"
+            );
+        }
         // The durable high-water mark: after a clean close every number below it was used; after
         // a crash, those past the last record found were reserved and possibly used.
         let mut possibly_lost = None;
@@ -1885,10 +1908,15 @@ impl Cursor {
             self.last_seq = None;
         }
         let seg = &st.segments[&self.seg];
-        for &(o, n) in &seg.holes {
-            if self.offset >= o && self.offset < o + n {
-                self.offset = o + n;
+        // Holes are sorted and disjoint: step over the one holding the offset (and any right
+        // after it) without walking them all for every record.
+        let mut i = seg.holes.partition_point(|&(o, n)| o + n <= self.offset);
+        while let Some(&(o, n)) = seg.holes.get(i) {
+            if self.offset < o {
+                break;
             }
+            self.offset = o + n;
+            i += 1;
         }
         if self.offset < seg.len {
             return Ok(Step::Read {
@@ -1958,7 +1986,8 @@ impl Cursor {
                 lost += 1;
             }
         }
-        seg.holes.push((offset, resume - offset));
+        let at = seg.holes.partition_point(|&(o, _)| o < offset);
+        seg.holes.insert(at, (offset, resume - offset));
         let path = seg.path.clone();
         let empty = seg.unreleased == 0 && !active;
         log::error!(
