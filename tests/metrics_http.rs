@@ -266,3 +266,34 @@ fn silent_clients_do_not_starve_health() {
     );
     drop(silent);
 }
+
+/// Red team: many silent connections (a loopback client opening them as fast as it likes).
+/// Each one past `MAX_CONNECTIONS` cost the accept thread 200 ms (100 ms for its request, 100 ms
+/// of linger): behind 100 of them `/health` had no answer within 5 s (about 17 s). Now a silent
+/// one costs `BUSY_TIMEOUT` (10 ms) and no linger.
+#[test]
+fn redteam_many_silent_clients_do_not_starve_health() {
+    use rocketmq_bridge::metrics::{BUSY_TIMEOUT, MAX_CONNECTIONS};
+    init_log();
+    let server = MetricsServer::start(
+        "127.0.0.1:0",
+        || vec![Metric::gauge("up", "Up", 1.0)],
+        || Health::new(true, serde_json::json!({"status": "ok"})),
+    )
+    .unwrap();
+    let a = server.local_addr();
+    let silent: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(a).unwrap()).collect();
+    std::thread::sleep(ms(50));
+    let t0 = Instant::now();
+    let (status, _, _) = get(a, "/health");
+    let took = t0.elapsed();
+    eprintln!(
+        "/health answered in {took:?} behind {} silent connections",
+        silent.len()
+    );
+    assert_eq!(status, 200);
+    // Generous for a loaded machine: four times BUSY_TIMEOUT per connection over the cap.
+    let bound = BUSY_TIMEOUT * 4 * (silent.len() - MAX_CONNECTIONS) as u32 + ms(500);
+    assert!(took < bound, "/health took {took:?} (bound {bound:?})");
+    drop(silent);
+}

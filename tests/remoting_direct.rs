@@ -186,3 +186,48 @@ fn connect_to_a_closed_port_is_a_connect_error() {
         other => panic!("expected a connect error, got {other:?}"),
     }
 }
+
+/// Red team: a broker that reads a large request slowly (256 KiB every 1.5 s, never letting one
+/// write call wait out SO_SNDTIMEO) held a 1 s invoke of a 12 MiB request for 46 s (the write
+/// timeout bounds one write call, not the request). Now the request's deadline bounds the writes
+/// too.
+#[test]
+fn redteam_a_slowly_reading_peer_does_not_hold_a_send_past_its_deadline() {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let st = stop.clone();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(ms(100))).unwrap();
+        let mut b = vec![0u8; 256 * 1024];
+        let mut total = 0usize;
+        let end = Instant::now() + std::time::Duration::from_secs(60);
+        while !st.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+            if let Ok(n) = s.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            std::thread::sleep(ms(1500));
+        }
+        total
+    });
+    let cfg = ConnectionConfig::default();
+    let mut c = DirectConnection::connect(&addr, &cfg).unwrap();
+    let mut r = req("slow");
+    r.body = vec![7u8; 12 << 20].into();
+    let t0 = Instant::now();
+    let res = c.invoke(&r, ms(1000));
+    let took = t0.elapsed();
+    let c_broken = c.is_broken();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(c);
+    let read = peer.join().unwrap();
+    eprintln!("invoke ended after {took:?}: {res:?} (peer read {read} bytes)");
+    assert!(res.is_err());
+    assert!(took < ms(1000) + ms(1500), "invoke took {took:?}");
+    assert!(c_broken, "a cut request leaves the connection broken");
+}

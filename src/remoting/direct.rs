@@ -70,6 +70,9 @@ pub struct DirectConnection {
     chunk: Box<[u8]>,
     /// The SO_RCVTIMEO currently applied, to set it only when it changes.
     read_timeout: Option<Duration>,
+    /// The configured write timeout, and the SO_SNDTIMEO currently applied.
+    write_timeout: Duration,
+    write_timeout_set: Duration,
     broken: bool,
 }
 
@@ -98,6 +101,8 @@ impl DirectConnection {
             rbuf: BytesMut::with_capacity(1024),
             chunk: vec![0u8; DIRECT_READ_CHUNK].into_boxed_slice(),
             read_timeout: None,
+            write_timeout: cfg.write_timeout,
+            write_timeout_set: cfg.write_timeout,
             broken: false,
         })
     }
@@ -232,9 +237,7 @@ impl DirectConnection {
             cmd.opaque,
             cmd.body.len()
         );
-        if let Err(e) = self.stream.write_all(&self.wbuf) {
-            return Err(self.fail_io(e));
-        }
+        self.write_request(deadline)?;
         if self.wbuf.capacity() > KEEP_BUFFER {
             self.wbuf = BytesMut::with_capacity(1024);
         }
@@ -243,6 +246,42 @@ impl DirectConnection {
             self.rbuf = BytesMut::with_capacity(1024);
         }
         resp
+    }
+
+    /// Applies SO_SNDTIMEO `t` unless it is the one applied.
+    fn set_write_timeout(&mut self, t: Duration) -> Result<(), Error> {
+        if t != self.write_timeout_set {
+            self.stream
+                .set_write_timeout(Some(t))
+                .map_err(|e| self.fail_io(e))?;
+            self.write_timeout_set = t;
+        }
+        Ok(())
+    }
+
+    /// Writes `wbuf` by `deadline`. SO_SNDTIMEO alone bounds one write call, not the request:
+    /// a peer that reads a few KiB before each write timeout ran out would hold a large request
+    /// (and the caller) for as long as it likes. Each write gets at most what is left of the
+    /// deadline; when it passes the request is cut (a partial frame the peer cannot act on) and
+    /// the connection broken.
+    fn write_request(&mut self, deadline: Instant) -> Result<(), Error> {
+        let mut off = 0;
+        while off < self.wbuf.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.fail_io(io::ErrorKind::TimedOut.into()));
+            }
+            // Whole milliseconds, at least one (a zero SO_SNDTIMEO means "no timeout").
+            let t = Duration::from_millis(left.as_millis() as u64 + 1).min(self.write_timeout);
+            self.set_write_timeout(t)?;
+            match self.stream.write(&self.wbuf[off..]) {
+                Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail_io(e)),
+            }
+        }
+        Ok(())
     }
 
     fn read_response(
@@ -343,6 +382,7 @@ impl DirectConnection {
         }
         let mut out = BytesMut::with_capacity(256);
         codec::encode_frame(&not_supported(&cmd), &mut out, &self.limits).map_err(Error::Encode)?;
+        self.set_write_timeout(self.write_timeout)?;
         self.stream.write_all(&out).map_err(|e| self.fail_io(e))
     }
 

@@ -73,7 +73,8 @@
 //! (the gap between the valid records on either side), counted, and reported as
 //! [`Dropped`] with [`DropReason::Corrupt`]. A record is valid only if its CRC matches and its
 //! sequence number fits where it is: above the previous record's, below the next segment's name
-//! (or the reserved mark) and at most its offset / 28 past its segment's name, so no number in a
+//! (the newest segment: [`MAX_SEQ`]; a `seq.hw` behind its records is logged and numbering
+//! continues after them) and at most its offset / 28 past its segment's name, so no number in a
 //! file can make recovery allocate more than one bit per 28 bytes of segment
 //! ([`MAX_SEGMENT_RECORDS`]). Ack entries past every number the spool can have used are ignored
 //! ([`Recovery::ignored_acks`]; their records are delivered again); numbers past [`MAX_SEQ`] are
@@ -151,7 +152,9 @@
 //! Per segment, one bit per record plus a few words; the write buffer is at most
 //! [`WRITE_CHUNK`] plus one record; a cursor's read-ahead is at most [`READ_CHUNK`] or one
 //! record; recovery reads one segment file at a time, and so does a cursor that finds damage
-//! (the rest of that segment, once).
+//! (the rest of that segment, once). Resynchronising after damage keeps the running CRC every
+//! 256 bytes (1/64 of the bytes scanned) so that each "RBR1" candidate, also one inside a
+//! payload claiming a length of megabytes, costs bounded work: the scan stays linear.
 //!
 //! # Example
 //!

@@ -10,6 +10,7 @@ use super::record::{
     Parsed, RecordHead, SeqFileError, SeqMark, ACK_LOG_MAGIC, RECORD_HEADER_LEN, RECORD_MAGIC,
     SPOOL_FORMAT_VERSION,
 };
+use crate::util::crc32::{crc32, crc32_combine, crc32_suffix, crc32_update};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
@@ -182,7 +183,8 @@ pub struct Recovery {
     pub bytes: u64,
     /// A cut record at the very end, if there was one.
     pub torn_tail: Option<TornTail>,
-    /// Damaged spans skipped elsewhere.
+    /// Damaged spans skipped elsewhere; at most [`MAX_DROPPED_KEPT`] listed (the records lost in
+    /// all of them are counted in [`SpoolStats::corrupt_records`]).
     pub corrupt: Vec<CorruptSpan>,
     /// Sequence ranges (inclusive) that were used but whose records are gone and were not
     /// acknowledged (reported as [`DropReason::Missing`]); at most [`MAX_DROPPED_KEPT`] listed.
@@ -417,18 +419,49 @@ pub(super) fn scan_segment(
     min_seq: u64,
     end_seq: u64,
 ) -> Scan {
+    let seq_fits = |pos: usize, seq: u64, min_seq: u64| {
+        seq >= min_seq
+            && seq >= first_seq
+            && seq < end_seq
+            && seq - first_seq <= (base + pos as u64) / RECORD_HEADER_LEN as u64
+    };
     let valid_at = |pos: usize, min_seq: u64| -> Option<RecordHead> {
         match parse_record(&data[pos..], MAX_RECORD_LEN) {
-            Parsed::Valid(h)
-                if h.seq >= min_seq
-                    && h.seq >= first_seq
-                    && h.seq < end_seq
-                    && h.seq - first_seq <= (base + pos as u64) / RECORD_HEADER_LEN as u64 =>
-            {
-                Some(h)
-            }
+            Parsed::Valid(h) if seq_fits(pos, h.seq, min_seq) => Some(h),
             _ => None,
         }
+    };
+    // While resynchronising every "RBR1" is a candidate, also those in a payload (chosen by
+    // whoever sent the event), each claiming a length up to MAX_RECORD_LEN: checking each
+    // candidate's CRC over its whole length would cost the square of the damaged span (a torn
+    // 4 MiB event of fake headers kept open busy for over half an hour). So a candidate's
+    // sequence number is checked first, and its CRC comes from checkpoints of the running CRC
+    // every RESYNC_CRC_STRIDE bytes ([`RangeCrc`], built at the first resynchronisation), in
+    // constant work per candidate.
+    let mut range_crc: Option<RangeCrc> = None;
+    let mut candidate_at = |pos: usize, min_seq: u64| -> Option<RecordHead> {
+        let b = data.get(pos..pos + RECORD_HEADER_LEN)?;
+        let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        let seq = u64::from_be_bytes(b[8..16].try_into().expect("8 bytes"));
+        if b[..4] != RECORD_MAGIC
+            || len > MAX_RECORD_LEN
+            || data.len() - pos < RECORD_HEADER_LEN + len
+            || !seq_fits(pos, seq, min_seq)
+        {
+            return None;
+        }
+        if len <= 2 * RESYNC_CRC_STRIDE {
+            return valid_at(pos, min_seq);
+        }
+        let rc = range_crc.get_or_insert_with(|| RangeCrc::new(data));
+        let head = crc32(&b[..24]);
+        let body = rc.range(pos + RECORD_HEADER_LEN, pos + RECORD_HEADER_LEN + len);
+        let crc = crc32_combine(head, body, len as u64);
+        (crc == u32::from_be_bytes([b[24], b[25], b[26], b[27]])).then(|| RecordHead {
+            seq,
+            time_ms: u64::from_be_bytes(b[16..24].try_into().expect("8 bytes")),
+            len,
+        })
     };
     let mut s = Scan {
         records: Vec::new(),
@@ -453,7 +486,7 @@ pub(super) fn scan_segment(
                 None => break None,
                 Some(i) => {
                     q += i;
-                    if let Some(h) = valid_at(q, min_seq) {
+                    if let Some(h) = candidate_at(q, min_seq) {
                         break Some(h);
                     }
                     q += 1;
@@ -473,6 +506,41 @@ pub(super) fn scan_segment(
         }
     }
     s
+}
+
+/// Bytes between two checkpoints of [`RangeCrc`] (256): a candidate's CRC costs at most twice
+/// this in bytes plus a few dozen polynomial products, whatever length it claims.
+const RESYNC_CRC_STRIDE: usize = 256;
+
+/// The CRC-32 of any range of one buffer in bounded work, from the running CRC kept every
+/// [`RESYNC_CRC_STRIDE`] bytes (4 bytes per 256: 4 MiB for a 1 GiB segment).
+struct RangeCrc<'a> {
+    data: &'a [u8],
+    marks: Vec<u32>,
+}
+
+impl<'a> RangeCrc<'a> {
+    fn new(data: &'a [u8]) -> RangeCrc<'a> {
+        let mut marks = Vec::with_capacity(data.len() / RESYNC_CRC_STRIDE + 1);
+        let mut crc = 0;
+        marks.push(crc);
+        for chunk in data.chunks_exact(RESYNC_CRC_STRIDE) {
+            crc = crc32_update(crc, chunk);
+            marks.push(crc);
+        }
+        RangeCrc { data, marks }
+    }
+
+    /// `crc32(&data[..at])`.
+    fn prefix(&self, at: usize) -> u32 {
+        let k = at / RESYNC_CRC_STRIDE;
+        crc32_update(self.marks[k], &self.data[k * RESYNC_CRC_STRIDE..at])
+    }
+
+    /// `crc32(&data[from..to])`.
+    fn range(&self, from: usize, to: usize) -> u32 {
+        crc32_suffix(self.prefix(from), self.prefix(to), (to - from) as u64)
+    }
 }
 
 /// Sorted, merged released ranges read from the ack log.
@@ -499,9 +567,11 @@ impl RangeSet {
 
     /// How many of `from..to` no range covers.
     fn uncovered(&self, from: u64, to: u64) -> u64 {
-        let covered: u64 = self
-            .0
+        // Only the ranges that overlap `from..to` (recovery asks once per damaged span).
+        let i = self.0.partition_point(|r| r.1 <= from);
+        let covered: u64 = self.0[i..]
             .iter()
+            .take_while(|r| r.0 < to)
             .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
             .sum();
         to.saturating_sub(from) - covered
@@ -1065,8 +1135,9 @@ impl Spool {
             ignored_acks,
         };
         let mut segments = BTreeMap::new();
-        let mut dropped = VecDeque::new();
+        let mut dropped: VecDeque<Dropped> = VecDeque::new();
         let mut corrupt_records = 0;
+        let mut corrupt_unlisted = 0u64;
         // Sequence numbers accounted for: acknowledged, present as records, or in a damaged span
         // (reported as corrupt). Whatever below `used` is in none of them is missing.
         let mut present: Vec<(u64, u64)> = acked.0.clone();
@@ -1096,11 +1167,11 @@ impl Spool {
                     });
                 }
             }
-            let seq_end = match (next_first, mark) {
-                (Some(n), _) => n,
-                (None, Some(Ok(m))) => m.reserved.max(*first),
-                (None, _) => MAX_SEQ,
-            };
+            // The newest segment is not bounded by `seq.hw`: a mark behind the records (restored
+            // from a backup, copied before the segments) must not turn CRC-valid records into a
+            // "torn tail" and give their numbers to new appends. Its bitmap stays bounded by the
+            // offset / 28 rule of `scan_segment`.
+            let seq_end = next_first.unwrap_or(MAX_SEQ);
             let scan = scan_segment(&data, 0, *first, *first, seq_end);
             let mut len = data.len() as u64;
             drop(data);
@@ -1156,28 +1227,42 @@ impl Spool {
             for &(off, n, from, to) in &holes {
                 let seqs = (to > from).then(|| (from, to - 1));
                 let unacked = acked.uncovered(from, to);
-                log::warn!(
-                    "spool: corrupt span in {} at offset {off} ({n} bytes), seqs {seqs:?}, {unacked} unacked lost",
-                    path.display()
-                );
+                // Listed (and logged one by one) up to MAX_DROPPED_KEPT; the counts cover all.
+                let listed = recovery.corrupt.len() < MAX_DROPPED_KEPT;
+                if listed {
+                    log::warn!(
+                        "spool: corrupt span in {} at offset {off} ({n} bytes), seqs {seqs:?}, {unacked} unacked lost",
+                        path.display()
+                    );
+                } else {
+                    corrupt_unlisted += 1;
+                }
                 present.push((from, to));
                 if unacked > 0 {
                     corrupt_records += unacked;
-                    dropped.push_back(Dropped {
+                    let d = Dropped {
                         reason: DropReason::Corrupt,
                         first_seq: from,
                         last_seq: to - 1,
                         records: unacked,
                         time_range_ms: None,
+                    };
+                    // As `State::push_dropped`: beyond MAX_DROPPED_KEPT merged into the last.
+                    let full = dropped.len() >= MAX_DROPPED_KEPT;
+                    match dropped.back_mut() {
+                        Some(last) if full => last.merge(&d),
+                        _ => dropped.push_back(d),
+                    }
+                }
+                if listed {
+                    recovery.corrupt.push(CorruptSpan {
+                        segment: path.clone(),
+                        offset: off,
+                        bytes: n,
+                        seqs,
+                        unacked,
                     });
                 }
-                recovery.corrupt.push(CorruptSpan {
-                    segment: path.clone(),
-                    offset: off,
-                    bytes: n,
-                    seqs,
-                    unacked,
-                });
             }
             if unreleased == 0 && !is_last {
                 released_files.push(path.clone());
@@ -1204,9 +1289,24 @@ impl Spool {
             );
         }
 
+        if corrupt_unlisted > 0 {
+            log::warn!(
+                "spool: {corrupt_unlisted} more corrupt spans (not listed; counted in the corrupt records)"
+            );
+        }
         // The durable high-water mark: after a clean close every number below it was used; after
         // a crash, those past the last record found were reserved and possibly used.
         let mut possibly_lost = None;
+        if let Some(Ok(m)) = mark {
+            if m.reserved < used {
+                log::error!(
+                    "spool: {} reserves up to {} but records or acknowledgements go up to {}; it is behind (restored or replaced?), numbering continues after them",
+                    seq_path.display(),
+                    m.reserved,
+                    used - 1
+                );
+            }
+        }
         let next_seq = match mark {
             Some(Ok(m)) if m.clean => {
                 used = used.max(m.reserved);
@@ -1825,10 +1925,15 @@ impl Cursor {
             self.last_seq = None;
         }
         let seg = &st.segments[&self.seg];
-        for &(o, n) in &seg.holes {
-            if self.offset >= o && self.offset < o + n {
-                self.offset = o + n;
+        // Holes are sorted and disjoint: step over the one holding the offset (and any right
+        // after it) without walking them all for every record.
+        let mut i = seg.holes.partition_point(|&(o, n)| o + n <= self.offset);
+        while let Some(&(o, n)) = seg.holes.get(i) {
+            if self.offset < o {
+                break;
             }
+            self.offset = o + n;
+            i += 1;
         }
         if self.offset < seg.len {
             return Ok(Step::Read {
@@ -1898,7 +2003,8 @@ impl Cursor {
                 lost += 1;
             }
         }
-        seg.holes.push((offset, resume - offset));
+        let at = seg.holes.partition_point(|&(o, _)| o < offset);
+        seg.holes.insert(at, (offset, resume - offset));
         let path = seg.path.clone();
         let empty = seg.unreleased == 0 && !active;
         log::error!(

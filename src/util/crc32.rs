@@ -70,6 +70,86 @@ pub fn crc32_masked(data: &[u8]) -> u32 {
     crc32(data) & 0x7FFF_FFFF
 }
 
+/// `a * b` modulo the CRC polynomial (reflected bit order, as zlib's `multmodp`).
+fn mult_mod_poly(a: u32, mut b: u32) -> u32 {
+    let mut m: u32 = 1 << 31;
+    let mut p: u32 = 0;
+    loop {
+        if a & m != 0 {
+            p ^= b;
+            if a & (m - 1) == 0 {
+                break;
+            }
+        }
+        m >>= 1;
+        if m == 0 {
+            break;
+        }
+        b = if b & 1 != 0 {
+            (b >> 1) ^ 0xEDB8_8320
+        } else {
+            b >> 1
+        };
+    }
+    p
+}
+
+/// `X2N[k]` is x^(2^k) modulo the CRC polynomial.
+const fn make_x2n() -> [u32; 64] {
+    let mut t = [0u32; 64];
+    let mut p: u32 = 1 << 30; // x^1
+    t[0] = p;
+    let mut k = 1;
+    while k < 64 {
+        // p = p * p mod poly (the loop of mult_mod_poly, in const form)
+        let (a, mut b) = (p, p);
+        let mut m: u32 = 1 << 31;
+        let mut r: u32 = 0;
+        while m != 0 {
+            if a & m != 0 {
+                r ^= b;
+            }
+            m >>= 1;
+            b = if b & 1 != 0 {
+                (b >> 1) ^ 0xEDB8_8320
+            } else {
+                b >> 1
+            };
+        }
+        p = r;
+        t[k] = p;
+        k += 1;
+    }
+    t
+}
+
+static X2N: [u32; 64] = make_x2n();
+
+/// x^(8 * len) modulo the CRC polynomial: what appending `len` bytes does to an earlier CRC.
+fn x8n(len: u64) -> u32 {
+    let (mut n, mut k, mut p) = (len, 3usize, 1u32 << 31);
+    while n != 0 {
+        if n & 1 != 0 {
+            p = mult_mod_poly(X2N[k & 63], p);
+        }
+        n >>= 1;
+        k += 1;
+    }
+    p
+}
+
+/// The CRC-32 of `A` followed by `B`, from `crc32(A)`, `crc32(B)` and the length of `B` (zlib's
+/// `crc32_combine`), in O(log len_b) whatever the lengths.
+pub fn crc32_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    mult_mod_poly(x8n(len_b), crc_a) ^ crc_b
+}
+
+/// The CRC-32 of `B` from `crc32(A)`, `crc32(A` followed by `B)` and the length of `B`: the
+/// inverse of [`crc32_combine`] in its second argument.
+pub fn crc32_suffix(crc_a: u32, crc_ab: u32, len_b: u64) -> u32 {
+    mult_mod_poly(x8n(len_b), crc_a) ^ crc_ab
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +176,24 @@ mod tests {
         // python3 -c "import zlib;print(hex(zlib.crc32(bytes((i*31+7)%256 for i in range(1000)))))"
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 + 7) as u8).collect();
         assert_eq!(crc32(&data), 0x8902_161E);
+    }
+
+    #[test]
+    fn combine_and_suffix_match_the_one_shot_crc() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 131 + i / 7) as u8).collect();
+        for cut in [0, 1, 7, 8, 24, 255, 256, 1000, 4095, 4999, 5000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(
+                crc32_combine(crc32(a), crc32(b), b.len() as u64),
+                crc32(&data),
+                "cut {cut}"
+            );
+            assert_eq!(
+                crc32_suffix(crc32(a), crc32(&data), b.len() as u64),
+                crc32(b),
+                "cut {cut}"
+            );
+        }
     }
 
     #[test]
