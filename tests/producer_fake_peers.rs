@@ -4,7 +4,9 @@
 
 use bytes::BytesMut;
 use rocketmq_bridge::message::Message;
-use rocketmq_bridge::producer::{Producer, ProducerConfig, SendErrorKind, SendStatus};
+use rocketmq_bridge::producer::{
+    Producer, ProducerConfig, QueueStrategy, SendErrorKind, SendStatus,
+};
 use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};
 use rocketmq_bridge::remoting::codes::{GET_ROUTEINFO_BY_TOPIC, SEND_MESSAGE_V2};
 use rocketmq_bridge::remoting::RemotingCommand;
@@ -485,5 +487,83 @@ fn brokers_that_left_every_route_are_pruned_with_their_workers() {
     assert!(
         most.0 <= 3 && most.1 <= 3,
         "at most a few brokers at a time, saw {most:?} over {ROUNDS} addresses"
+    );
+}
+
+/// A name server naming more brokers than [`MAX_BROKER_WORKERS`] (each with one queue): the
+/// producer never keeps more worker threads alive than the cap; sends past it fail as not sent,
+/// saying so, instead of starting threads without bound (or panicking when a spawn fails).
+#[test]
+fn a_route_naming_more_brokers_than_the_worker_cap_starts_no_more_workers() {
+    use rocketmq_bridge::producer::MAX_BROKER_WORKERS;
+    let n = MAX_BROKER_WORKERS + 44;
+    // Addresses that refuse connections: listeners bound and dropped.
+    let addrs: Vec<String> = (0..n)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut brokers = Vec::new();
+    let mut queues = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        brokers.push(format!(
+            r#"{{"brokerAddrs":{{"0":"{a}"}},"brokerName":"b{i}","cluster":"C"}}"#
+        ));
+        queues.push(format!(
+            r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":1,"writeQueueNums":1}}"#
+        ));
+    }
+    let body = format!(
+        r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#,
+        brokers.join(","),
+        queues.join(",")
+    );
+    let ns = serve(move |req| {
+        Some(RemotingCommand::response_to(req, 0, None).with_body(body.clone().into_bytes()))
+    });
+    let p = Producer::start(
+        ProducerConfig::new(&[ns.as_str()], "g")
+            .heartbeat_interval(Duration::ZERO)
+            .queue_strategy(QueueStrategy::RoundRobin),
+    )
+    .unwrap();
+    p.check_route("T").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..n {
+        let (tx, tx2) = (tx.clone(), tx.clone());
+        let r = p.send_async(
+            Message::new("T", format!("m{i}")),
+            None,
+            Box::new(move |r| {
+                let _ = tx.send(r.err().map(|e| e.to_string()));
+            }),
+        );
+        if let Err(e) = r {
+            let _ = tx2.send(Some(e.to_string()));
+        }
+    }
+    drop(tx);
+    let mut most_workers = 0;
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while errors.len() < n && Instant::now() < deadline {
+        most_workers = most_workers.max(p.broker_counts().1);
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(5)) {
+            errors.push(e);
+        }
+    }
+    assert_eq!(errors.len(), n, "every send ended");
+    assert!(
+        most_workers <= MAX_BROKER_WORKERS,
+        "{most_workers} workers alive"
+    );
+    assert!(
+        errors.iter().flatten().any(|e| e.contains("the cap")),
+        "no send reported the worker cap: {:?}",
+        &errors[..3]
     );
 }

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     rr: AtomicUsize,
     client_id: String,
     closing: AtomicBool,
+    /// Broker worker threads alive (at most [`MAX_BROKER_WORKERS`]).
+    live_workers: Arc<AtomicUsize>,
     housekeeping: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -172,6 +174,13 @@ impl Job {
 /// queue but not the order. Eight lanes let a queue that carries several busy keys have up to
 /// eight requests in flight instead of one.
 pub const ORDER_LANES: u32 = 8;
+
+/// The most broker worker threads one producer keeps alive (256): one per broker address that
+/// async and batch sends go to. Brokers that left every route are pruned
+/// ([`BROKER_PRUNE_GRACE_REFRESHES`]); a name server naming more brokers than this (no real
+/// cluster has that many masters) makes sends to the extra ones fail as not sent instead of
+/// starting threads without bound.
+pub const MAX_BROKER_WORKERS: usize = 256;
 
 /// The ordering lane of a key hash (see [`ORDER_LANES`]): the top bits of a Fibonacci multiply,
 /// so that it does not depend on the bits that pick the queue.
@@ -290,6 +299,7 @@ impl Producer {
             rr: AtomicUsize::new(std::process::id() as usize),
             client_id,
             closing: AtomicBool::new(false),
+            live_workers: Arc::new(AtomicUsize::new(0)),
             housekeeping: Mutex::new(None),
             cfg,
         });
@@ -805,14 +815,29 @@ impl Inner {
         };
         job.queue = Some((mq, default_topic));
         // A state pruned between the lookup and `ensure` is retired: take the fresh one.
-        let mut handle = None;
+        let mut handle = Ok(None);
         for _ in 0..3 {
             let broker = self.broker(&addr);
             handle = worker::ensure(self, &broker);
-            if handle.is_some() || !broker.retired.load(Ordering::SeqCst) {
+            if !matches!(handle, Ok(None)) || !broker.retired.load(Ordering::SeqCst) {
                 break;
             }
         }
+        let handle = match handle {
+            Ok(h) => h,
+            Err(last) => {
+                // No worker could be started: certainly not sent.
+                let kind = job.unknown_or(SendErrorKind::NotSent { last });
+                if retry {
+                    job.complete(Err(kind));
+                    return Ok(());
+                }
+                return Err(SendError::new(
+                    kind,
+                    std::mem::take(&mut job.prepared.messages),
+                ));
+            }
+        };
         match handle {
             Some(h) => h.submit(job, retry, self.cfg.window_full, &addr),
             None => {

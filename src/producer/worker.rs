@@ -28,11 +28,27 @@ pub(crate) struct WorkerHandle {
     abandon: Arc<AtomicBool>,
 }
 
-/// The worker of `broker`, started on first use; `None` once the producer is closing.
-pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<WorkerRef> {
+/// Decrements the producer's live-worker count when a worker thread ends (also by a panic).
+struct LiveWorker(Arc<AtomicUsize>);
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The worker of `broker`, started on first use; `Ok(None)` once the producer is closing;
+/// `Err` with the reason when no worker can be started: [`MAX_BROKER_WORKERS`] are alive (routes
+/// naming more brokers than any real cluster has) or the thread could not be spawned.
+///
+/// [`MAX_BROKER_WORKERS`]: super::MAX_BROKER_WORKERS
+pub(crate) fn ensure(
+    inner: &Arc<Inner>,
+    broker: &Arc<BrokerState>,
+) -> Result<Option<WorkerRef>, String> {
     let mut w = broker.worker.lock();
     if inner.closing.load(Ordering::SeqCst) || broker.retired.load(Ordering::SeqCst) {
-        return None;
+        return Ok(None);
     }
     if w.is_none() {
         let (jobs_tx, jobs_rx) = bounded(inner.cfg.queue_capacity);
@@ -50,10 +66,29 @@ pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<Wo
             load: Arc::clone(&load),
             _done: done_tx,
         };
+        let live = Arc::clone(&inner.live_workers);
+        if live.fetch_add(1, Ordering::SeqCst) >= super::MAX_BROKER_WORKERS {
+            live.fetch_sub(1, Ordering::SeqCst);
+            return Err(format!(
+                "no worker for broker {}: {} broker workers are alive (the cap)",
+                broker.addr,
+                super::MAX_BROKER_WORKERS
+            ));
+        }
+        let guard = LiveWorker(Arc::clone(&live));
         let thread = std::thread::Builder::new()
             .name(format!("rmq-send-{}", broker.addr))
-            .spawn(move || ctx.run())
-            .expect("spawn broker worker");
+            .spawn(move || {
+                let _live = guard;
+                ctx.run()
+            })
+            .map_err(|e| {
+                // The closure (and its guard) was dropped with the failed spawn.
+                format!(
+                    "cannot start a worker thread for broker {}: {e}",
+                    broker.addr
+                )
+            })?;
         *w = Some(WorkerHandle {
             jobs: jobs_tx,
             retries: retry_tx,
@@ -65,11 +100,11 @@ pub(crate) fn ensure(inner: &Arc<Inner>, broker: &Arc<BrokerState>) -> Option<Wo
             abandon,
         });
     }
-    w.as_ref().map(|h| WorkerRef {
+    Ok(w.as_ref().map(|h| WorkerRef {
         jobs: h.jobs.clone(),
         retries: h.retries.clone(),
         load: Arc::clone(&h.load),
-    })
+    }))
 }
 
 /// Senders to one worker.
