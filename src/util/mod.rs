@@ -1,10 +1,12 @@
 //! Small hand-written algorithms with published test vectors: SHA-1, HMAC-SHA1, CRC-32 and a
-//! bounded zlib/DEFLATE decoder. They exist so the crate needs no extra dependencies.
+//! bounded zlib/DEFLATE decoder. They exist so the crate needs no extra dependencies. Also the
+//! one thread lifecycle every layer uses ([`worker`]).
 
 pub mod crc32;
 pub mod hmac;
 pub mod inflate;
 pub mod sha1;
+pub mod worker;
 
 pub use crc32::{crc32, crc32_masked};
 
