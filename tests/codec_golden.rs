@@ -3,8 +3,6 @@
 //! derived by hand with one field per line. Every golden frame is also decoded when split at every
 //! offset and byte by byte, and the JSON scanner is checked against the `serde_json::Value` decoder.
 
-mod common;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use rocketmq_bridge::remoting::codec::header_json::{
     decode_json_header, decode_json_header_via_value,

@@ -4,7 +4,7 @@
 //! a budget that holds it: the in-memory hold loses nothing), health and metrics across an outage,
 //! the spool's size cap reached during an outage (dropped records counted and reported in band),
 //! name servers SIGKILLed during the stream (one, then all: the cached route carries on), and a
-//! broker that accepts connections but never answers (the fault proxy of `common::fault_proxy` in
+//! broker that accepts connections but never answers (the fault proxy of `support::fault_proxy` in
 //! stall mode between the bridge and the real broker, through `ProducerConfig::map_broker_addr`).
 //!
 //! Sizes: `TEST_SCALE=full` runs the issue's sizes (100,000 events, three broker kills);
@@ -13,12 +13,11 @@
 //! transition times) with `--nocapture`. The tests share one lock: each kills its own cluster's
 //! broker, and running them side by side on 2 cores would only blur the timings they print.
 
-mod common;
+use rocketmq_bridge_test_support as support;
+use support::{read_back, ReadBack};
 
-use common::{scale, suffix, Cluster};
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
 use rocketmq_bridge::cli::status;
-use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,6 +27,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{scale, suffix, Cluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-bridge");
 
@@ -38,11 +38,7 @@ fn full() -> bool {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/fault-suite")
-        .join(format!("{name}-{}", suffix()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::temp_dir("fault-suite", name)
 }
 
 /// Sends one message to `topic` so the broker creates it, and waits until it has its own route.
@@ -65,23 +61,11 @@ fn warm_up(c: &Cluster, topics: &[&str]) {
     p.close(Duration::from_secs(2));
 }
 
-/// Every message of `topic` except warm-ups; waits (bounded) until `at_least` are there.
-fn read_back(ns: &str, topic: &str, at_least: usize) -> Vec<MessageExt> {
-    let c = PullConsumer::new(ns, "fault_readback", None);
-    let start = Instant::now();
-    loop {
-        let got: Vec<MessageExt> = c
-            .read_all(topic)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| &m.body[..] != b"warmup")
-            .collect();
-        if got.len() >= at_least || start.elapsed() > Duration::from_secs(60) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+/// Every message of a topic except warm-ups; waits (bounded by 60 s) until the number asked for
+/// are there.
+const READ_BACK: ReadBack = ReadBack::new("fault_readback")
+    .bounded(Duration::from_secs(60), Duration::from_millis(300))
+    .skip_warmup();
 
 /// The event index the test put into the payload (plain encoding).
 fn index_of(m: &MessageExt) -> u64 {
@@ -343,7 +327,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         "spool not drained: {summary}"
     );
 
-    let got = read_back(&c.namesrv, &topic, next_seq as usize);
+    let got = read_back(&c.namesrv, &topic, next_seq as usize, &READ_BACK);
     let mut by_seq: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     let mut copies: HashMap<u64, u64> = HashMap::new();
     for m in &got {
@@ -393,7 +377,7 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
         "{duplicates} duplicates"
     );
     // Nothing was dropped, so no loss report.
-    let reports = read_back(&c.namesrv, &loss_topic, 0);
+    let reports = read_back(&c.namesrv, &loss_topic, 0, &READ_BACK);
     assert!(
         reports.is_empty(),
         "unexpected loss report: {:?}",
@@ -432,7 +416,7 @@ struct Reported {
 
 fn read_reports(ns: &str, topic: &str) -> Reported {
     let mut r = Reported::default();
-    for m in read_back(ns, topic, 0) {
+    for m in read_back(ns, topic, 0, &READ_BACK) {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
         assert_eq!(v["type"], "loss_report");
         r.reports += 1;
@@ -486,7 +470,7 @@ fn check_accounting(
         n,
         "{label}: every event ends exactly once (sent, dropped, outcome unknown): {report}"
     );
-    let got = read_back(&c.namesrv, topic, t.sent as usize);
+    let got = read_back(&c.namesrv, topic, t.sent as usize, &READ_BACK);
     let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, prefix)).collect();
     for m in &got {
         assert_eq!(
@@ -800,7 +784,7 @@ fn health_follows_the_broker_and_metrics_agree_with_the_read_back() {
     let dropped_metric = metric_sum(&metrics, "rocketmq_bridge_dropped_total");
     let pending_metric = metric_sum(&metrics, "rocketmq_bridge_spool_pending_records");
     let resent_metric = metric_sum(&metrics, "rocketmq_bridge_spool_resent_total");
-    let got = read_back(&c.namesrv, &topic, sent_metric as usize);
+    let got = read_back(&c.namesrv, &topic, sent_metric as usize, &READ_BACK);
     let unique: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
     println!(
         "health: window {window:?}; unhealthy {to_unhealthy:?} after the broker SIGKILL; broker routed again \
@@ -886,12 +870,17 @@ fn spool_cap_drops_during_an_outage_are_counted_and_reported_in_band() {
     }
     let report = bridge.shutdown(Duration::from_secs(10));
     let sp = report.stats.spool.clone().unwrap();
-    let got = read_back(&c.namesrv, &topic, (n - sp.dropped_cap_reached) as usize);
+    let got = read_back(
+        &c.namesrv,
+        &topic,
+        (n - sp.dropped_cap_reached) as usize,
+        &READ_BACK,
+    );
     let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
     let missing: Vec<u64> = (0..n).filter(|s| !stored.contains(s)).collect();
     let mut ranges = Vec::new();
     let mut reported_records = 0u64;
-    for m in read_back(&c.namesrv, &loss_topic, 1) {
+    for m in read_back(&c.namesrv, &loss_topic, 1, &READ_BACK) {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
         for s in v["spool"].as_array().unwrap() {
             assert_eq!(s["reason"], "cap_reached");
@@ -1013,7 +1002,7 @@ fn name_server_sigkills_lose_nothing_and_the_cached_route_carries_on_with_all_do
     // A name server back for the read-back (it waits until the broker registered again).
     c.start_namesrv(0);
     let t = report.stats.total();
-    let got = read_back(&c.namesrv_addrs[0], &topic, n as usize);
+    let got = read_back(&c.namesrv_addrs[0], &topic, n as usize, &READ_BACK);
     let unique: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
     println!(
         "name servers: events {n} at {rate}/s over 2 name servers, 1 broker; name server 1 SIGKILLed at \
@@ -1052,8 +1041,8 @@ fn name_server_sigkills_lose_nothing_and_the_cached_route_carries_on_with_all_do
 
 #[test]
 fn a_broker_that_never_answers_ends_sends_as_unknown_or_retried_and_turns_health_unhealthy() {
-    use common::fault_proxy::{FaultProxy, Mode};
     use rocketmq_bridge::bridge::producer_config;
+    use support::fault_proxy::{FaultProxy, Mode};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rate = 200u64;
     let c = Cluster::start(1, 1);

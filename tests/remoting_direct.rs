@@ -6,14 +6,14 @@
 //! Upper bounds on waits are generous (seconds): they tell "woke because of the event" from "hung
 //! until a long timeout" on a loaded 2-core machine; they are not performance asserts.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{eventually, ms, FakePeer, Script};
 use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     ConnectionConfig, DirectConnection, Error, RemotingCommand, FLAG_RESPONSE,
 };
 use std::time::Instant;
+use support::{eventually, ms, FakePeer, Script};
 
 fn connect(peer: &FakePeer) -> DirectConnection {
     DirectConnection::connect(&peer.addr, &ConnectionConfig::default()).unwrap()

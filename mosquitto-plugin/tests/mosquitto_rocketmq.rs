@@ -2,13 +2,11 @@
 //! every supported event type read back from RocketMQ and compared field by field with what the plugin
 //! reported; RocketMQ stopped while clients keep publishing.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
 use rocketmq_bridge::consumer::PullConsumer;
+use rocketmq_bridge_test_support::mosquitto::*;
 use serde_json::Value;
 
 fn script() -> PathBuf {
