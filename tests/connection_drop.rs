@@ -1,5 +1,5 @@
-//! `Drop` stops and joins the reader thread. Alone in its binary, so no other test's connections
-//! change the thread count it reads from /proc.
+//! `Drop` stops and joins the reader thread. Alone in its binary (not a module of `remoting`), so
+//! no other test's connections change the thread count it reads from /proc.
 
 use rocketmq_bridge_test_support as support;
 

@@ -60,11 +60,18 @@ pub struct Broker {
     /// The directory of its config and log.
     pub dir: PathBuf,
     child: Option<Child>,
+    _exclusive: crate::Exclusive,
 }
 
 impl Broker {
     /// Starts mosquitto with `body` (listener and `user` lines are added) and waits for the port.
+    ///
+    /// Takes [`exclusive`](crate::exclusive) for the caller's source file first (held until the
+    /// broker is dropped or stopped): brokers of tests from one file run side by side, those of
+    /// different files one after another, as when each file was a test binary of its own.
+    #[track_caller]
     pub fn start(dir: &Path, body: &str) -> Broker {
+        let exclusive = crate::exclusive(std::panic::Location::caller().file());
         let port = free_port();
         let mut conf = format!("listener {port} 127.0.0.1\n");
         if is_root() {
@@ -87,6 +94,7 @@ impl Broker {
             port,
             dir: dir.to_path_buf(),
             child: Some(child),
+            _exclusive: exclusive,
         };
         let deadline = Instant::now() + ms(5000);
         loop {

@@ -499,7 +499,7 @@ fn decoded_goldens_round_trip_through_the_encoder() {
 }
 
 /// The fuzz targets' seed corpus (`fuzz/corpus/`) holds exactly these goldens and hand-written
-/// seeds, byte for byte. `WRITE_FUZZ_SEEDS=1 cargo test --test codec_golden fuzz_seeds` rewrites it
+/// seeds, byte for byte. `WRITE_FUZZ_SEEDS=1 cargo test --test codec golden::fuzz_seeds` rewrites it
 /// after the goldens changed.
 #[test]
 fn fuzz_seeds_match_the_goldens() {

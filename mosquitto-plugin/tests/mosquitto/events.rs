@@ -1,5 +1,5 @@
 //! The plugin inside a real mosquitto 2.0, driven by real clients. Events are read from the plugin's
-//! trace file (every event it hands to the bridge); `mosquitto_rocketmq.rs` reads them back from RocketMQ.
+//! trace file (every event it hands to the bridge); `rocketmq.rs` reads them back from RocketMQ.
 
 use rocketmq_bridge_test_support::mosquitto::*;
 use serde_json::Value;
