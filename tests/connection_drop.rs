@@ -1,10 +1,10 @@
-//! `Drop` stops and joins the reader thread. Alone in its binary, so no other test's connections
-//! change the thread count it reads from /proc.
+//! `Drop` stops and joins the reader thread. Alone in its binary (not a module of `remoting`), so
+//! no other test's connections change the thread count it reads from /proc.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{ms, FakePeer, Script};
 use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
+use support::{ms, FakePeer, Script};
 
 #[test]
 fn drop_joins_the_reader_thread() {

@@ -1,9 +1,8 @@
 //! The disk spool: round trip, restart, torn tails, corruption, the size cap, sequence numbers
 //! across restarts, concurrency, and a child process killed with SIGKILL mid-append.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{init_log, ms, XorShift};
 use rocketmq_bridge::spool::record::{
     encode_ack, encode_record, encode_seq_file, SeqMark, SPOOL_FORMAT_VERSION,
 };
@@ -15,26 +14,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{init_log, ms, XorShift};
 
 const HEADER: u64 = 28;
 
 /// A fresh, empty directory under target/spool-test/.
 fn fresh_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let d = root.join("spool-test").join(format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::temp_dir("spool-test", name)
 }
 
 fn cfg(dir: &Path) -> SpoolConfig {

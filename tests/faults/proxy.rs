@@ -1,15 +1,15 @@
-//! The test fault proxy (tests/common/fault_proxy.rs) between a `Connection` and the real
+//! The test fault proxy (`rocketmq_bridge_test_support::fault_proxy`) between a `Connection` and the real
 //! rocketmq-rust broker started by `scripts/rocketmq.sh`: answers in pass mode, a timeout in stall
 //! mode, `ConnectionClosed` in cut mode, answers (slowly) in trickle mode, refused connects in
 //! refuse mode.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::fault_proxy::{FaultProxy, Mode};
-use common::{ms, shared_cluster};
 use rocketmq_bridge::remoting::codes::{HEART_BEAT, SUCCESS};
 use rocketmq_bridge::remoting::{Connection, ConnectionConfig, Error, RemotingCommand};
 use std::time::Instant;
+use support::fault_proxy::{FaultProxy, Mode};
+use support::{ms, shared_cluster};
 
 /// A producer heartbeat. Each test uses its own client id: the broker may close an older
 /// connection when another one registers the same id.
@@ -142,7 +142,7 @@ fn refuse_mode_closes_connections_and_refuses_new_ones_until_switched_back() {
 /// The same modes in front of the scripted fake peer (no cluster needed), on one connection.
 #[test]
 fn modes_switch_on_an_open_connection_to_the_fake_peer() {
-    let peer = common::FakePeer::start(common::Script::Answer);
+    let peer = support::FakePeer::start(support::Script::Answer);
     let proxy = FaultProxy::start(&peer.addr);
     let conn = connect(&proxy.addr);
     let req = || RemotingCommand::request(HEART_BEAT).with_ext("id", "x");

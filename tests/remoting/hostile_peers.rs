@@ -3,9 +3,8 @@
 //! Each test asserts the outcome (the typed error, the cap counter, the connection discarded); the
 //! few time bounds are generous stall checks (seconds), not performance asserts.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::hostile::{name_server, raw_json_frame, route_body, FloodingBroker, HostileServer};
 use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::nameserver::route::{MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_ROUTE};
@@ -20,6 +19,7 @@ use rocketmq_bridge::remoting::{
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use support::hostile::{name_server, raw_json_frame, route_body, FloodingBroker, HostileServer};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)

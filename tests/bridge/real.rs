@@ -3,10 +3,10 @@
 //! check; oversize events; reload; the shutdown report. `TEST_SCALE=full` runs the full
 //! sizes (8 threads × 100,000 events); the default keeps CI short.
 
-mod common;
+use rocketmq_bridge_test_support as support;
+use support::{read_back, ReadBack};
 
 use bytes::Bytes;
-use common::{scale, suffix, Cluster};
 use rocketmq_bridge::bridge::{
     format_event, producer_config, Bridge, BridgeConfig, BridgeError, DropReason, Event, EventKind,
     OverflowPolicy, PayloadEncoding, ProduceMode, SendEventError, UnsentReason,
@@ -15,19 +15,10 @@ use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::MessageExt;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+use support::{scale, suffix, Cluster};
 
-/// Reads `topic` until at least `expected` messages are there or 30 s passed.
-fn read_back(ns: &str, topic: &str, expected: usize) -> Vec<MessageExt> {
-    let c = PullConsumer::new(ns, "bridge_readback_group", None);
-    let start = Instant::now();
-    loop {
-        let got = c.read_all(topic).unwrap_or_default();
-        if got.len() >= expected || start.elapsed() > Duration::from_secs(30) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How the tests read a topic back (30 s bound).
+const READ_BACK: ReadBack = ReadBack::new("bridge_readback_group");
 
 /// Creates `topic` (auto-creation through a first message with body `warmup`) and waits until its
 /// own route replaced the TBW102 default, so queue choice is stable for ordering checks.
@@ -132,7 +123,7 @@ fn every_event_type_reaches_its_topic_with_json_key_tag_and_properties() {
     assert!(prefix.starts_with("test-bridge-"), "{prefix}");
     for (i, (ev, (kind, topic))) in seed_events().into_iter().zip(&topics).enumerate() {
         assert_eq!(ev.kind, *kind);
-        let got = read_back(&c.namesrv, topic, 1);
+        let got = read_back(&c.namesrv, topic, 1, &READ_BACK);
         assert_eq!(got.len(), 1, "{topic}");
         let m = &got[0];
         let mut want = Vec::new();
@@ -207,7 +198,7 @@ fn concurrent_sync_hosts_lose_nothing_and_keep_per_client_order() {
     );
     let stats = bridge.stats();
     assert_eq!(stats.total().sent, total as u64);
-    let got = without_warmup(read_back(&c.namesrv, &topic, total + 1));
+    let got = without_warmup(read_back(&c.namesrv, &topic, total + 1, &READ_BACK));
     assert_eq!(got.len(), total, "read back");
     let keys: HashSet<&str> = got.iter().flat_map(|m| m.keys()).collect();
     assert_eq!(keys.len(), total, "one unique key per event");
@@ -256,7 +247,7 @@ fn async_batches_arrive_complete_and_in_order_per_client() {
     let report = bridge.shutdown(Duration::from_secs(30));
     assert!(report.drained, "{report}");
     assert_eq!(report.stats.total().sent, events as u64, "{report}");
-    let got = without_warmup(read_back(&c.namesrv, &topic, events + 1));
+    let got = without_warmup(read_back(&c.namesrv, &topic, events + 1, &READ_BACK));
     assert_eq!(got.len(), events);
     let mut last: HashMap<String, i64> = HashMap::new();
     let mut queues: HashMap<String, std::collections::BTreeSet<i32>> = HashMap::new();
@@ -348,7 +339,7 @@ fn oversize_event_is_dropped_with_its_own_reason() {
     .unwrap();
     let s = bridge.stats().total();
     assert_eq!((s.matched, s.sent, s.dropped_too_large), (2, 1, 1));
-    assert_eq!(read_back(&c.namesrv, &topic, 1).len(), 1);
+    assert_eq!(read_back(&c.namesrv, &topic, 1, &READ_BACK).len(), 1);
     bridge.shutdown(Duration::from_secs(5));
 }
 
@@ -387,8 +378,8 @@ fn reload_swaps_rules_without_losing_buffered_events() {
     }
     let report = bridge.shutdown(Duration::from_secs(10));
     assert!(report.drained, "{report}");
-    assert_eq!(read_back(&c.namesrv, &a, n).len(), n);
-    assert_eq!(read_back(&c.namesrv, &b, n).len(), n);
+    assert_eq!(read_back(&c.namesrv, &a, n, &READ_BACK).len(), n);
+    assert_eq!(read_back(&c.namesrv, &b, n, &READ_BACK).len(), n);
     assert_eq!(report.stats.total().sent, 2 * n as u64);
     // The rule kept its id and changed topic: one counter entry per topic.
     let per_topic: Vec<(String, u64)> = report

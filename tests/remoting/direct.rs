@@ -1,19 +1,19 @@
 //! The direct (reader-less) connection against a scripted fake peer, for what a real broker cannot
 //! be made to do: stall, cut a frame in half, answer with an unknown opaque, send garbage, announce
 //! 2 GiB, send requests of its own while the connection is idle, and close while it is idle. The
-//! producer's sync sends use this connection; `producer_real` covers it against the real brokers.
+//! producer's sync sends use this connection; `producer::real` covers it against the real brokers.
 //!
 //! Upper bounds on waits are generous (seconds): they tell "woke because of the event" from "hung
 //! until a long timeout" on a loaded 2-core machine; they are not performance asserts.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{eventually, ms, FakePeer, Script};
 use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     ConnectionConfig, DirectConnection, Error, RemotingCommand, FLAG_RESPONSE,
 };
 use std::time::Instant;
+use support::{eventually, ms, FakePeer, Script};
 
 fn connect(peer: &FakePeer) -> DirectConnection {
     DirectConnection::connect(&peer.addr, &ConnectionConfig::default()).unwrap()

@@ -1,10 +1,9 @@
 //! The remoting layer against a real rocketmq-rust name server and broker started by
 //! `scripts/rocketmq.sh` (installed when missing; never skipped).
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
 use bytes::BytesMut;
-use common::{ms, shared_cluster};
 use rocketmq_bridge::remoting::codec::{decode_frame, FrameLimits};
 use rocketmq_bridge::remoting::codes::{
     GET_ROUTEINFO_BY_TOPIC, HEART_BEAT, SUCCESS, TOPIC_NOT_EXIST,
@@ -15,6 +14,7 @@ use rocketmq_bridge::remoting::{
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{ms, shared_cluster};
 
 fn route_request(topic: &str) -> RemotingCommand {
     RemotingCommand::request(GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic)
@@ -199,7 +199,7 @@ fn eight_threads_times_1000_requests_on_one_connection_come_back_to_their_caller
 #[test]
 fn connection_to_a_killed_broker_wakes_its_waiters_and_a_restarted_broker_answers_again() {
     // Its own cluster: it kills and restarts the broker.
-    let cluster = common::Cluster::start(1, 1);
+    let cluster = support::Cluster::start(1, 1);
     let addr = cluster.brokers[0].1.clone();
     let conn = Connection::connect(&addr, &ConnectionConfig::default()).unwrap();
     let hb = || {

@@ -3,8 +3,7 @@
 //! (the oracles in `fuzz/oracles/` are included by path and the counting allocator is installed
 //! here too).
 
-#[path = "../fuzz/oracles/mod.rs"]
-mod oracles;
+use crate::oracles;
 
 use oracles::config_loader::check_config;
 use oracles::event_line::check_event_line;

@@ -1,12 +1,10 @@
 //! Hostile and odd input through real mosquitto with the plugin: the broker keeps serving, nothing hangs,
 //! and the events carry the bytes exactly.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::*;
+use rocketmq_bridge_test_support::mosquitto::*;
 
 fn start(dir: &std::path::Path) -> Broker {
     let bridge_conf = dir.join("bridge.conf");

@@ -5,15 +5,15 @@
 //! Upper bounds on waits are generous (seconds): they tell "woke because of the event" from "hung
 //! until a long timeout" even on a loaded 2-core machine; they are not performance asserts.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{eventually, ms, FakePeer, Script};
 use rocketmq_bridge::remoting::codec::DecodeError;
 use rocketmq_bridge::remoting::{
     Connection, ConnectionConfig, Error, RemotingCommand, FLAG_RESPONSE,
 };
 use std::sync::Arc;
 use std::time::Instant;
+use support::{eventually, ms, FakePeer, Script};
 
 fn connect(peer: &FakePeer) -> Connection {
     Connection::connect(&peer.addr, &ConnectionConfig::default()).unwrap()

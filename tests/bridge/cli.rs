@@ -1,16 +1,16 @@
 //! `rocketmq-bridge run` as users run it: config errors, bad input lines, each of the seven event
 //! types through the binary into a real broker and read back, SIGTERM draining, SIGHUP reloading.
 
-mod common;
+use rocketmq_bridge_test_support as support;
+use support::{read_back, ReadBack};
 
-use common::{suffix, Cluster};
 use rocketmq_bridge::bridge::{format_event, Event, PayloadEncoding};
 use rocketmq_bridge::consumer::PullConsumer;
-use rocketmq_bridge::message::MessageExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{suffix, Cluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-bridge");
 
@@ -66,17 +66,8 @@ fn signal(child: &Child, sig: &str) {
     assert!(st.success());
 }
 
-fn read_back(ns: &str, topic: &str, expected: usize) -> Vec<MessageExt> {
-    let c = PullConsumer::new(ns, "bridge_cli_readback", None);
-    let start = Instant::now();
-    loop {
-        let got = c.read_all(topic).unwrap_or_default();
-        if got.len() >= expected || start.elapsed() > Duration::from_secs(30) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How the tests read a topic back (30 s bound).
+const READ_BACK: ReadBack = ReadBack::new("bridge_cli_readback");
 
 #[test]
 fn config_error_names_file_line_and_key_and_nothing_starts() {
@@ -149,7 +140,7 @@ fn seven_event_types_go_through_the_binary_and_read_back() {
     let lines = std::fs::read_to_string(fixture("seed_events.ndjson")).unwrap();
     for ((i, line), topic) in lines.lines().enumerate().zip(&topics) {
         let ev = Event::from_json_line(line, i as u64 + 1).unwrap();
-        let got = read_back(&c.namesrv, topic, 1);
+        let got = read_back(&c.namesrv, topic, 1, &READ_BACK);
         assert_eq!(got.len(), 1, "{topic}");
         let mut want = Vec::new();
         format_event(&ev, "emqx@127.0.0.1", PayloadEncoding::Base64, &mut want);
@@ -203,7 +194,7 @@ fn input_file_and_plain_payloads() {
         String::from_utf8_lossy(&out.stderr)
     );
     let publish = topics[4].replace(&sfx, &format!("{sfx}b"));
-    let got = read_back(&c.namesrv, &publish, 1);
+    let got = read_back(&c.namesrv, &publish, 1, &READ_BACK);
     assert_eq!(got.len(), 1);
     let v: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(v["payload"], "hello \"world\"");
@@ -247,7 +238,7 @@ fn sigterm_drains_and_prints_a_summary() {
         "{err}"
     );
     assert!(err.contains("sent 50"), "{err}");
-    assert_eq!(read_back(&c.namesrv, &topics[0], 50).len(), 50);
+    assert_eq!(read_back(&c.namesrv, &topics[0], 50, &READ_BACK).len(), 50);
 }
 
 fn read_back_now(ns: &str, topic: &str) -> usize {
@@ -298,8 +289,8 @@ fn sighup_reloads_rules_and_keeps_running() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("SIGHUP: rules reloaded"), "{err}");
-    assert_eq!(read_back(&c.namesrv, &topics[0], 2).len(), 2);
-    let reloaded = read_back(&c.namesrv, &extra, 1);
+    assert_eq!(read_back(&c.namesrv, &topics[0], 2, &READ_BACK).len(), 2);
+    let reloaded = read_back(&c.namesrv, &extra, 1, &READ_BACK);
     assert_eq!(reloaded.len(), 1);
     assert_eq!(reloaded[0].properties.get("mqtt_client_id"), Some("after"));
 }
@@ -430,7 +421,7 @@ fn run_with_a_spool_starts_while_the_broker_is_down_and_sends_once_it_is_back() 
         "run exited while the broker was down"
     );
     c.start_broker(0);
-    let got = read_back(&c.namesrv, &topic, 20);
+    let got = read_back(&c.namesrv, &topic, 20, &READ_BACK);
     drop(stdin);
     let out = wait_bounded(child, Duration::from_secs(60));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -474,7 +465,7 @@ fn count_after(text: &str, label: &str) -> u64 {
 /// expired (60 s).
 #[test]
 fn sigterm_ends_a_run_blocked_on_a_full_budget() {
-    use common::FakeNameServer;
+    use support::FakeNameServer;
     let ns = FakeNameServer::start(&format!("127.0.0.1:{}", dead_port()));
     let conf = tmp("blocked.conf");
     std::fs::write(

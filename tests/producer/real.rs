@@ -2,10 +2,9 @@
 //! failover across brokers and name servers, route refresh. Sizes: `TEST_SCALE=full` runs the
 //! issue's full sizes (10,000 messages per mode); the default keeps CI short.
 
-mod common;
+use rocketmq_bridge_test_support as support;
+use support::{read_back, ReadBack};
 
-use common::{scale, Cluster};
-use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, QueueStrategy, SendResult};
 use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
@@ -14,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{scale, Cluster};
 
 fn unique_topic(prefix: &str) -> String {
     let n = std::time::SystemTime::now()
@@ -32,19 +32,8 @@ fn producer(c: &Cluster) -> Producer {
     .unwrap()
 }
 
-/// Reads `topic` until at least `expected` messages are there (consume queues dispatch shortly after
-/// the commit log) or 30 s passed.
-fn read_back(ns: &str, topic: &str, expected: usize) -> Vec<MessageExt> {
-    let c = PullConsumer::new(ns, "test_readback_group", None);
-    let start = Instant::now();
-    loop {
-        let got = c.read_all(topic).unwrap();
-        if got.len() >= expected || start.elapsed() > Duration::from_secs(30) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How the tests read a topic back (30 s bound; a failed read fails the test).
+const READ_BACK: ReadBack = ReadBack::new("test_readback_group").strict();
 
 fn body(i: usize) -> Vec<u8> {
     let mut b = format!("message-{i:08}-").into_bytes();
@@ -127,7 +116,7 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
             });
         }
     });
-    let got = read_back(&c.namesrv, &topic, n);
+    let got = read_back(&c.namesrv, &topic, n, &READ_BACK);
     check_read_back(&topic, &got, n, &results.lock().unwrap(), false);
 
     // async
@@ -162,7 +151,7 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
     }
     assert_eq!(done.load(Ordering::SeqCst), n, "every callback ran");
     assert_eq!(failed.load(Ordering::SeqCst), 0, "no async send failed");
-    let got = read_back(&c.namesrv, &topic, n);
+    let got = read_back(&c.namesrv, &topic, n, &READ_BACK);
     check_read_back(&topic, &got, n, &results.lock().unwrap(), false);
 
     // batch of 100
@@ -177,7 +166,7 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
             results.insert(i, r.clone());
         }
     }
-    let got = read_back(&c.namesrv, &topic, n);
+    let got = read_back(&c.namesrv, &topic, n, &READ_BACK);
     check_read_back(&topic, &got, n, &results, true);
     // Each member keeps its own unique id (no envelope UNIQ_KEY leaking into members).
     let ids: HashSet<&str> = got.iter().filter_map(|m| m.unique_key()).collect();
@@ -210,7 +199,7 @@ fn key_hash_keeps_each_keys_order() {
             });
         }
     });
-    let got = read_back(&c.namesrv, &topic, keys * per_key);
+    let got = read_back(&c.namesrv, &topic, keys * per_key, &READ_BACK);
     assert_eq!(got.len(), keys * per_key);
     let mut by_key: HashMap<String, Vec<(i32, i64, usize)>> = HashMap::new();
     for m in &got {
@@ -315,7 +304,7 @@ fn two_brokers_spread_and_fail_over_without_losing_acknowledged_messages() {
     );
     // Bring the killed broker back so everything it acknowledged can be read back too.
     c.start_broker(1);
-    let got = read_back(&c.namesrv, &topic, n);
+    let got = read_back(&c.namesrv, &topic, n, &READ_BACK);
     check_read_back(&topic, &got, n, &acked, false);
 }
 
@@ -337,7 +326,7 @@ fn topic_created_after_start_is_used_within_one_refresh() {
     );
     assert!(!info.queues.is_empty());
     p.send(Message::new(topic.as_str(), "second")).unwrap();
-    let got = read_back(&c.namesrv, &topic, 2);
+    let got = read_back(&c.namesrv, &topic, 2, &READ_BACK);
     assert_eq!(got.len(), 2);
 }
 
@@ -388,7 +377,7 @@ fn without_unique_ids_the_broker_ids_are_the_message_ids() {
         .collect();
     let r = p.send_batch(batch, None).unwrap();
     assert_eq!(r.msg_id, r.offset_msg_id);
-    let got = read_back(&c.namesrv, &topic, 6);
+    let got = read_back(&c.namesrv, &topic, 6, &READ_BACK);
     assert_eq!(got.len(), 6);
     let mut keys: Vec<&str> = got
         .iter()

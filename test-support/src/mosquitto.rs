@@ -1,16 +1,12 @@
 //! Real mosquitto started per test on a free loopback port, with or without the plugin, and real clients
-//! (`mosquitto_pub` / `mosquitto_sub`). Every wait is bounded.
-#![allow(dead_code, unreachable_pub)]
+//! (`mosquitto_pub` / `mosquitto_sub`). Every wait is bounded. For `mosquitto-plugin/tests/`.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+pub use crate::ms;
 
 static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
@@ -35,6 +31,7 @@ pub fn plugin_path() -> PathBuf {
         .clone()
 }
 
+/// A free port on 127.0.0.1 (bound and released; free at the time of the call).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,20 +40,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh directory under the target dir.
+/// A fresh directory under the target dir (`<target>/mosq-tests/`).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let base = exe.parent().unwrap().parent().unwrap().join("mosq-tests");
-    let d = base.join(format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    crate::temp_dir("mosq-tests", name)
 }
 
 fn is_root() -> bool {
@@ -67,15 +53,25 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A mosquitto process on a free loopback port; killed on drop.
 pub struct Broker {
+    /// The listener port on 127.0.0.1.
     pub port: u16,
+    /// The directory of its config and log.
     pub dir: PathBuf,
     child: Option<Child>,
+    _exclusive: crate::Exclusive,
 }
 
 impl Broker {
     /// Starts mosquitto with `body` (listener and `user` lines are added) and waits for the port.
+    ///
+    /// Takes [`exclusive`](crate::exclusive) for the caller's source file first (held until the
+    /// broker is dropped or stopped): brokers of tests from one file run side by side, those of
+    /// different files one after another, as when each file was a test binary of its own.
+    #[track_caller]
     pub fn start(dir: &Path, body: &str) -> Broker {
+        let exclusive = crate::exclusive(std::panic::Location::caller().file());
         let port = free_port();
         let mut conf = format!("listener {port} 127.0.0.1\n");
         if is_root() {
@@ -98,6 +94,7 @@ impl Broker {
             port,
             dir: dir.to_path_buf(),
             child: Some(child),
+            _exclusive: exclusive,
         };
         let deadline = Instant::now() + ms(5000);
         loop {
@@ -117,18 +114,22 @@ impl Broker {
         b
     }
 
+    /// The broker's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
 
+    /// The broker's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Whether the broker has not exited.
     pub fn alive(&mut self) -> bool {
         self.child.as_mut().unwrap().try_wait().unwrap().is_none()
     }
 
+    /// Sends signal `sig` (a `kill` name such as `HUP`) to the broker.
     pub fn signal(&self, sig: &str) {
         let st = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -229,6 +230,7 @@ pub struct Sub {
 }
 
 impl Sub {
+    /// Starts `mosquitto_sub` on `port` with `args`, exiting after `wait_s` seconds (`-W`).
     pub fn start(port: u16, args: &[&str], wait_s: u32) -> Sub {
         let child = Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v"])
@@ -255,6 +257,7 @@ impl Sub {
         )
     }
 
+    /// Kills the client and reaps it.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -317,6 +320,7 @@ pub fn of<'a>(evs: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::V
     evs.iter().filter(|e| e["event"] == name).collect()
 }
 
+/// Adds `user` with `pass` to the password file `file` (created when missing).
 pub fn mosquitto_passwd(file: &Path, user: &str, pass: &str) {
     let mut c = Command::new("mosquitto_passwd");
     c.arg("-b");

@@ -2,13 +2,11 @@
 //! every supported event type read back from RocketMQ and compared field by field with what the plugin
 //! reported; RocketMQ stopped while clients keep publishing.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
 use rocketmq_bridge::consumer::PullConsumer;
+use rocketmq_bridge_test_support::mosquitto::*;
 use serde_json::Value;
 
 fn script() -> PathBuf {
@@ -19,6 +17,9 @@ struct RocketMq {
     dir: PathBuf,
     namesrv: String,
     owned: bool,
+    /// Keeps the other modules' mosquitto tests waiting while RocketMQ runs (this file's own
+    /// `Broker::start` shares it), as when this module was a test binary of its own.
+    _exclusive: rocketmq_bridge_test_support::Exclusive,
 }
 
 impl RocketMq {
@@ -26,6 +27,8 @@ impl RocketMq {
     /// there by `scripts/rocketmq.sh start --dir ...` (left running afterwards; for development: run with
     /// `--test-threads=1`, since one test kills and restarts its broker).
     fn start(dir: &Path) -> RocketMq {
+        let exclusive =
+            rocketmq_bridge_test_support::exclusive(std::panic::Location::caller().file());
         if let Ok(existing) = std::env::var("MOSQ_TEST_RMQ_DIR") {
             let env = std::fs::read_to_string(Path::new(&existing).join("env")).unwrap();
             let namesrv = env
@@ -37,6 +40,7 @@ impl RocketMq {
                 dir: PathBuf::from(existing),
                 namesrv,
                 owned: false,
+                _exclusive: exclusive,
             };
         }
         let st = Command::new("bash")
@@ -67,6 +71,7 @@ impl RocketMq {
             dir: dir.to_path_buf(),
             namesrv,
             owned: true,
+            _exclusive: exclusive,
         }
     }
 

@@ -1,7 +1,7 @@
 //! `rocketmq-bridge status`: asks `/health` of a running bridge's metrics endpoint and maps it to
 //! the exit code (0 healthy, 1 unhealthy, 2 unreachable). The endpoint here is the library's
 //! `MetricsServer` with a fixed health answer; the bridge's own health is covered by
-//! tests/fault_suite.rs against a real broker.
+//! the fault suite (`tests/faults/`) against a real broker.
 
 use rocketmq_bridge::metrics::{Health, MetricsServer};
 use std::process::Command;

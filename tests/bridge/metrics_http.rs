@@ -1,14 +1,14 @@
 //! The metrics / health endpoint, driven by a raw `TcpStream` client.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
-use common::{init_log, ms, XorShift};
 use rocketmq_bridge::metrics::{Health, Metric, MetricsError, MetricsServer};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use support::{init_log, ms, XorShift};
 
 /// Sends `raw`, reads to EOF, returns (status code, headers, body).
 fn exchange(addr: SocketAddr, raw: &[u8]) -> (u16, String, String) {

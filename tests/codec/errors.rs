@@ -1,16 +1,16 @@
 //! Oversized, truncated and inconsistent frames are rejected with the exact error, before anything
 //! is allocated; nothing a peer sends can make the decoder panic.
 
-mod common;
+use rocketmq_bridge_test_support as support;
 
 use bytes::{BufMut, BytesMut};
-use common::XorShift;
 use rocketmq_bridge::remoting::codec::header_binary::decode_binary_header;
 use rocketmq_bridge::remoting::codec::header_json::decode_json_header;
 use rocketmq_bridge::remoting::codec::{
     decode_frame, encode_frame, peek_prefix, read_hint, DecodeError, EncodeError, FrameLimits,
 };
 use rocketmq_bridge::remoting::{RemotingCommand, SerializeType};
+use support::XorShift;
 
 fn lim() -> FrameLimits {
     FrameLimits::default()

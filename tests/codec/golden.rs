@@ -3,8 +3,6 @@
 //! derived by hand with one field per line. Every golden frame is also decoded when split at every
 //! offset and byte by byte, and the JSON scanner is checked against the `serde_json::Value` decoder.
 
-mod common;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use rocketmq_bridge::remoting::codec::header_json::{
     decode_json_header, decode_json_header_via_value,
@@ -501,7 +499,7 @@ fn decoded_goldens_round_trip_through_the_encoder() {
 }
 
 /// The fuzz targets' seed corpus (`fuzz/corpus/`) holds exactly these goldens and hand-written
-/// seeds, byte for byte. `WRITE_FUZZ_SEEDS=1 cargo test --test codec_golden fuzz_seeds` rewrites it
+/// seeds, byte for byte. `WRITE_FUZZ_SEEDS=1 cargo test --test codec golden::fuzz_seeds` rewrites it
 /// after the goldens changed.
 #[test]
 fn fuzz_seeds_match_the_goldens() {

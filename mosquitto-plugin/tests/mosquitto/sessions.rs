@@ -3,14 +3,12 @@
 //! The tracker stays under its byte cap by evicting offline sessions (counted), and a client coming back
 //! to a discarded session gets no false `session.unsubscribed`; a restored session still gets the real one.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
 use rocketmq_bridge_mosquitto::tracker::{
     FILTER_ENTRY_OVERHEAD, SESSION_ENTRY_OVERHEAD, TRACKED_BYTES_MAX,
 };
+use rocketmq_bridge_test_support::mosquitto::*;
 
 /// The `n`-th 60,000-byte filter of client `c`.
 fn filter(c: usize, n: usize) -> String {

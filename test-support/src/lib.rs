@@ -1,14 +1,22 @@
-//! Helpers shared by the integration tests: a real RocketMQ cluster started through
-//! `scripts/rocketmq.sh`, a scripted fake peer for what a real broker cannot be made to do, logging,
-//! `ms(n)` and a seeded xorshift.
+//! Helpers shared by the integration tests of the workspace (`tests/` and `mosquitto-plugin/tests/`;
+//! `publish = false`, a dev-dependency only): a real RocketMQ cluster started through
+//! `scripts/rocketmq.sh`, a scripted fake peer for what a real broker cannot be made to do, the
+//! fault proxy ([`fault_proxy`]), hostile peers ([`hostile`]), real mosquitto ([`mosquitto`]),
+//! [`read_back`], fresh temp dirs ([`temp_dir`]), [`eventually`], logging, `ms(n)` and a seeded
+//! xorshift.
 //!
-//! Several test binaries include this module and each uses a different part of it.
-#![allow(dead_code, unreachable_pub)]
+//! Each test binary is one layer (codec, remoting, producer, spool, bridge, interop, faults,
+//! mosquitto) and holds what used to be several binaries as modules. Inside one binary the tests run
+//! in parallel threads, where the old binaries ran one after another; [`exclusive`] keeps the tests
+//! of different old files that start real brokers apart ([`Cluster::start`] takes it by itself).
 
 pub mod fault_proxy;
 pub mod hostile;
+pub mod mosquitto;
 
 use bytes::BytesMut;
+use rocketmq_bridge::consumer::PullConsumer;
+use rocketmq_bridge::message::MessageExt;
 use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, FrameLimits};
 use rocketmq_bridge::remoting::RemotingCommand;
 use std::collections::BTreeMap;
@@ -17,7 +25,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -99,15 +107,17 @@ impl XorShift {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The workspace root (the directory of the main package).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn script() -> PathBuf {
     repo_root().join("scripts/rocketmq.sh")
 }
 
-fn target_dir() -> PathBuf {
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` in the workspace root).
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
@@ -146,6 +156,8 @@ pub struct Cluster {
     pub cluster: String,
     /// Every line of `DIR/env`.
     pub env: BTreeMap<String, String>,
+    /// Keeps the tests of other source files from starting brokers while this one lives.
+    _exclusive: Exclusive,
 }
 
 /// Parses `KEY=VALUE` lines.
@@ -159,9 +171,16 @@ pub fn parse_env(text: &str) -> BTreeMap<String, String> {
 impl Cluster {
     /// Installs (if needed) and starts `namesrvs` name servers and `brokers` brokers.
     ///
+    /// Takes [`exclusive`] for the caller's source file first: clusters of tests from one file
+    /// run side by side (as in the one binary that file used to be), clusters of different files one
+    /// after another.
+    ///
     /// # Panics
     /// When the script fails; its stderr (with the server log tails) is shown by the test runner.
+    #[track_caller]
     pub fn start(namesrvs: usize, brokers: usize) -> Cluster {
+        let group = std::panic::Location::caller().file();
+        let exclusive = exclusive(group);
         init_log();
         ensure_installed();
         static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -228,6 +247,7 @@ impl Cluster {
             brokers,
             env,
             dir,
+            _exclusive: exclusive,
         }
     }
 
@@ -544,6 +564,7 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 
 /// A cluster shared by the tests of one binary that run at the same time: the first caller starts
 /// it, the last one to drop its handle stops it.
+#[track_caller]
 pub fn shared_cluster(namesrvs: usize, brokers: usize) -> Arc<Cluster> {
     type Shape = (usize, usize);
     static SHARED: Mutex<Vec<(Shape, std::sync::Weak<Cluster>)>> = Mutex::new(Vec::new());
@@ -659,5 +680,138 @@ fn serve_ns(mut c: TcpStream, broker: &str, stop: &AtomicBool, end: Instant) {
                 return;
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exclusive groups
+
+/// The group allowed to run now and how many of its guards are alive.
+struct Gate {
+    state: Mutex<(Option<&'static str>, usize)>,
+    turn: Condvar,
+}
+
+static GATE: Gate = Gate {
+    state: Mutex::new((None, 0)),
+    turn: Condvar::new(),
+};
+
+/// Held while a test of one group runs; see [`exclusive`].
+#[derive(Debug)]
+pub struct Exclusive {
+    group: &'static str,
+}
+
+/// Waits until no test of another group holds the gate, then holds it for `group` until the guard
+/// drops. Any number of tests of the same group hold it at once. This keeps what separate test
+/// binaries had: the tests of one binary ran in parallel, different binaries one after another.
+/// Used for tests that start real brokers (a group is the test's old source file).
+pub fn exclusive(group: &'static str) -> Exclusive {
+    let mut st = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+    while st.0.is_some_and(|g| g != group) {
+        st = GATE.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
+    st.0 = Some(group);
+    st.1 += 1;
+    Exclusive { group }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        let mut st = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+        debug_assert_eq!(st.0, Some(self.group));
+        st.1 -= 1;
+        if st.1 == 0 {
+            st.0 = None;
+            GATE.turn.notify_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temp dirs and read-back
+
+/// A fresh, empty directory `<target>/<area>/<name>-<pid>-<n>` (`n` counts up in the process).
+pub fn temp_dir(area: &str, name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = target_dir().join(area).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// How [`read_back`] reads a topic: the consumer group, the bound, the poll period, whether the
+/// warm-up messages (body `warmup`) are left out, and whether a failed read panics or counts as
+/// nothing read yet.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBack {
+    /// The pull consumer's group.
+    pub group: &'static str,
+    /// Gives up (returning what is there) after this long.
+    pub within: Duration,
+    /// Reads again after this long.
+    pub poll: Duration,
+    /// Leaves out messages whose body is `warmup`.
+    pub skip_warmup: bool,
+    /// Panics when a read fails (otherwise a failed read counts as no messages).
+    pub strict: bool,
+}
+
+impl ReadBack {
+    /// Group `group`, 30 s, every 200 ms, warm-ups kept, failed reads retried.
+    pub const fn new(group: &'static str) -> ReadBack {
+        ReadBack {
+            group,
+            within: Duration::from_secs(30),
+            poll: Duration::from_millis(200),
+            skip_warmup: false,
+            strict: false,
+        }
+    }
+    /// Gives up after `within`, reading every `poll`.
+    pub const fn bounded(mut self, within: Duration, poll: Duration) -> ReadBack {
+        self.within = within;
+        self.poll = poll;
+        self
+    }
+    /// Leaves out the warm-up messages (body `warmup`).
+    pub const fn skip_warmup(mut self) -> ReadBack {
+        self.skip_warmup = true;
+        self
+    }
+    /// Panics when a read fails.
+    pub const fn strict(mut self) -> ReadBack {
+        self.strict = true;
+        self
+    }
+}
+
+/// Every message of `topic` (name servers `ns`), read with a [`PullConsumer`] until at least
+/// `at_least` are there or `how.within` passed; returns what it read last.
+pub fn read_back(ns: &str, topic: &str, at_least: usize, how: &ReadBack) -> Vec<MessageExt> {
+    let c = PullConsumer::new(ns, how.group, None);
+    let start = Instant::now();
+    loop {
+        let got = match c.read_all(topic) {
+            Ok(v) => v,
+            Err(e) if how.strict => panic!("reading {topic} back failed: {e:?}"),
+            Err(_) => Vec::new(),
+        };
+        let got: Vec<MessageExt> = if how.skip_warmup {
+            got.into_iter()
+                .filter(|m| &m.body[..] != b"warmup")
+                .collect()
+        } else {
+            got
+        };
+        if got.len() >= at_least || start.elapsed() > how.within {
+            return got;
+        }
+        std::thread::sleep(how.poll);
     }
 }

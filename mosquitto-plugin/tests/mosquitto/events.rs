@@ -1,9 +1,7 @@
 //! The plugin inside a real mosquitto 2.0, driven by real clients. Events are read from the plugin's
-//! trace file (every event it hands to the bridge); `mosquitto_rocketmq.rs` reads them back from RocketMQ.
+//! trace file (every event it hands to the bridge); `rocketmq.rs` reads them back from RocketMQ.
 
-mod common;
-
-use common::*;
+use rocketmq_bridge_test_support::mosquitto::*;
 use serde_json::Value;
 
 fn plugin_lines(dir: &std::path::Path, logins: &str, acl: &str) -> String {
@@ -12,7 +10,7 @@ fn plugin_lines(dir: &std::path::Path, logins: &str, acl: &str) -> String {
         std::fs::write(&bridge_conf, "bridge.rocket.servers = 127.0.0.1:9876\n").unwrap();
     }
     let trace = dir.join("trace.jsonl");
-    common::plugin_lines(
+    rocketmq_bridge_test_support::mosquitto::plugin_lines(
         &bridge_conf,
         &[
             ("logins", logins),
@@ -344,7 +342,10 @@ fn wrong_defaults_fail_closed_and_say_so() {
     let trace = dir.join("trace.jsonl");
     let body = format!(
         "allow_anonymous true\n{}",
-        common::plugin_lines(&bridge_conf, &[("trace_file", trace.to_str().unwrap())])
+        rocketmq_bridge_test_support::mosquitto::plugin_lines(
+            &bridge_conf,
+            &[("trace_file", trace.to_str().unwrap())]
+        )
     );
     let b = Broker::start(&dir, &body);
     assert!(!publish(

@@ -1,0 +1,11 @@
+//! The bridge in one test binary: config, events, rules, the metrics endpoint, `status`, the
+//! `rocketmq-bridge` binary (`cli`) and the bridge against a real RocketMQ (`real`, also run
+//! against the Java broker by `scripts/test.sh`).
+
+mod cli;
+mod config;
+mod events;
+mod metrics_http;
+mod real;
+mod rules;
+mod status;

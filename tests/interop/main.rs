@@ -1,0 +1,3 @@
+//! Interoperability with the reference Apache RocketMQ (Java) implementation.
+
+mod java;

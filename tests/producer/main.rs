@@ -1,0 +1,6 @@
+//! The producer in one test binary: outcome rules against scripted fake peers, and every send
+//! mode, ordering and failover against a real RocketMQ (`real`, also run against the Java broker by
+//! `scripts/test.sh`).
+
+mod fake_peers;
+mod real;
