@@ -1,6 +1,6 @@
 //! A counting global allocator that enforces allocation caps on the thread that runs an oracle.
 //!
-//! Every fuzz target and `tests/corpus_replay.rs` install [`CapAlloc`] as their
+//! Every fuzz target and `tests/codec/corpus_replay.rs` install [`CapAlloc`] as their
 //! `#[global_allocator]`. It forwards to the system allocator and keeps, per thread, the bytes
 //! live and the largest single request. Outside [`with_caps`] the limits are
 //! [`MAX_ONE_ALLOCATION`] and [`MAX_LIVE_BYTES`]; an oracle narrows them around the decoder call

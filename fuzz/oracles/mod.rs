@@ -1,5 +1,5 @@
 //! Semantic oracles shared by the fuzz targets (`fuzz/fuzz_targets/`) and the corpus replay test
-//! (`tests/corpus_replay.rs`, which includes this directory by path). Each `check_*` takes
+//! (`tests/codec/corpus_replay.rs`, which includes this directory by path). Each `check_*` takes
 //! arbitrary bytes and panics when a property of the decoder is violated; bad input as such is
 //! fine. They use only the library's public API; the codec oracles that need internals live in
 //! the library (`rocketmq_bridge::remoting::codec::oracle`).
