@@ -1,6 +1,6 @@
 //! [`MessageError`]: why a message could not be encoded or decoded.
 
-use crate::util::InflateError;
+use crate::util::{InflateError, ReadError};
 use std::fmt;
 
 /// Why a message could not be encoded or decoded.
@@ -39,6 +39,15 @@ pub enum MessageError {
         need: usize,
         /// Bytes left.
         have: usize,
+    },
+    /// A length field declares more bytes than its cap allows.
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// The declared length.
+        len: usize,
+        /// The cap.
+        max: usize,
     },
     /// A stored record starts with an unknown magic code.
     BadMagic(u32),
@@ -109,6 +118,9 @@ impl fmt::Display for MessageError {
             MessageError::Truncated { field, need, have } => {
                 write!(f, "{field} needs {need} bytes but only {have} remain")
             }
+            MessageError::FieldTooLong { field, len, max } => {
+                write!(f, "{field} length {len} exceeds limit {max}")
+            }
             MessageError::BadMagic(m) => write!(f, "unknown stored-message magic code 0x{m:08x}"),
             MessageError::BadLength { field, value } => write!(f, "invalid {field} {value}"),
             MessageError::TotalSizeMismatch { declared, actual } => write!(
@@ -145,5 +157,18 @@ impl std::error::Error for MessageError {
 impl From<InflateError> for MessageError {
     fn from(e: InflateError) -> Self {
         MessageError::Inflate(e)
+    }
+}
+
+/// A short read is [`MessageError::Truncated`]; a length over a cap is
+/// [`MessageError::FieldTooLong`].
+impl From<ReadError> for MessageError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Short { field, need, have } => MessageError::Truncated { field, need, have },
+            ReadError::OverCap { field, len, max } => {
+                MessageError::FieldTooLong { field, len, max }
+            }
+        }
     }
 }

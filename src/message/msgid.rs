@@ -2,6 +2,7 @@
 //! the broker's offset message id ([`create_offset_msg_id`], [`decode_offset_msg_id`], §6.3).
 
 use super::MessageError;
+use crate::util::ByteReader;
 use parking_lot::Mutex;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -60,9 +61,10 @@ pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), MessageError>
         o.copy_from_slice(&bytes[..16]);
         IpAddr::V6(Ipv6Addr::from(o))
     };
-    let port = i32::from_be_bytes(bytes[ip_len..ip_len + 4].try_into().expect("4 bytes"));
+    let mut r = ByteReader::new(&bytes[ip_len..]); // 12 bytes left: never short
+    let port = r.i32("port")?;
     let port = u16::try_from(port).map_err(|_| bad("port out of range"))?;
-    let offset = i64::from_be_bytes(bytes[ip_len + 4..ip_len + 12].try_into().expect("8 bytes"));
+    let offset = r.i64("commit log offset")?;
     Ok((SocketAddr::new(ip, port), offset))
 }
 

@@ -5,7 +5,7 @@
 use super::msgid::create_offset_msg_id;
 use super::properties::split_keys;
 use super::{MessageError, Properties, PROPERTY_KEYS, PROPERTY_TAGS, PROPERTY_UNIQ_KEY};
-use crate::util::{inflate_zlib, InflateError};
+use crate::util::{inflate_zlib, ByteReader, InflateError};
 use bytes::Bytes;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -115,69 +115,24 @@ impl std::fmt::Debug for MessageExt {
     }
 }
 
-/// Bounds-checked big-endian reader over one record.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// An IPv4 or IPv6 address and an i32 port.
+fn host(r: &mut ByteReader<'_>, v6: bool, field: &'static str) -> Result<SocketAddr, MessageError> {
+    let ip = if v6 {
+        IpAddr::V6(Ipv6Addr::from(r.array::<16>(field)?))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(r.array::<4>(field)?))
+    };
+    let port = r.i32(field)?;
+    let port = u16::try_from(port).map_err(|_| MessageError::BadPort { field, port })?;
+    Ok(SocketAddr::new(ip, port))
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], MessageError> {
-        let have = self.buf.len() - self.pos;
-        if n > have {
-            return Err(MessageError::Truncated {
-                field,
-                need: n,
-                have,
-            });
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, MessageError> {
-        let b = self.take(2, field)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i16(&mut self, field: &'static str) -> Result<i16, MessageError> {
-        Ok(self.u16(field)? as i16)
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, MessageError> {
-        let b = self.take(4, field)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i32(&mut self, field: &'static str) -> Result<i32, MessageError> {
-        Ok(self.u32(field)? as i32)
-    }
-
-    fn i64(&mut self, field: &'static str) -> Result<i64, MessageError> {
-        let b = self.take(8, field)?;
-        Ok(i64::from_be_bytes(b.try_into().expect("8 bytes")))
-    }
-
-    fn host(&mut self, v6: bool, field: &'static str) -> Result<SocketAddr, MessageError> {
-        let ip = if v6 {
-            let b: [u8; 16] = self.take(16, field)?.try_into().expect("16 bytes");
-            IpAddr::V6(Ipv6Addr::from(b))
-        } else {
-            let b = self.take(4, field)?;
-            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-        };
-        let port = self.i32(field)?;
-        let port = u16::try_from(port).map_err(|_| MessageError::BadPort { field, port })?;
-        Ok(SocketAddr::new(ip, port))
-    }
-
-    fn text(&mut self, n: usize, field: &'static str) -> Result<String, MessageError> {
-        let b = self.take(n, field)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| MessageError::InvalidUtf8 { field })
-    }
+/// `n` bytes of UTF-8.
+fn text(r: &mut ByteReader<'_>, n: usize, field: &'static str) -> Result<String, MessageError> {
+    let b = r.take(n, field)?;
+    std::str::from_utf8(b)
+        .map(str::to_owned)
+        .map_err(|_| MessageError::InvalidUtf8 { field })
 }
 
 /// Smallest possible stored record: v1, IPv4 hosts, empty body/topic/properties.
@@ -220,8 +175,7 @@ pub fn decode_stored_messages_limited(
     let mut pos = 0;
     while pos < buf.len() {
         let rest = &buf[pos..];
-        let mut head = Reader { buf: rest, pos: 0 };
-        let total = head.i32("TOTALSIZE")?;
+        let total = ByteReader::new(rest).i32("TOTALSIZE")?;
         if total < MIN_STORED_RECORD as i32 {
             return Err(MessageError::BadLength {
                 field: "TOTALSIZE",
@@ -268,10 +222,8 @@ impl Budget {
 }
 
 fn decode_one(record: &[u8], budget: &mut Budget) -> Result<MessageExt, MessageError> {
-    let mut r = Reader {
-        buf: record,
-        pos: 4, // TOTALSIZE, checked by the caller
-    };
+    let mut r = ByteReader::new(record);
+    r.skip(4, "TOTALSIZE")?; // checked by the caller
     let magic = r.u32("MAGICCODE")?;
     let v2 = match magic {
         MESSAGE_MAGIC_CODE_V1 => false,
@@ -285,9 +237,9 @@ fn decode_one(record: &[u8], budget: &mut Budget) -> Result<MessageExt, MessageE
     let commit_log_offset = r.i64("PHYSICALOFFSET")?;
     let sys_flag = r.i32("SYSFLAG")?;
     let born_timestamp = r.i64("BORNTIMESTAMP")?;
-    let born_host = r.host(sys_flag & SYSFLAG_BORNHOST_V6 != 0, "BORNHOST")?;
+    let born_host = host(&mut r, sys_flag & SYSFLAG_BORNHOST_V6 != 0, "BORNHOST")?;
     let store_timestamp = r.i64("STORETIMESTAMP")?;
-    let store_host = r.host(sys_flag & SYSFLAG_STOREHOST_V6 != 0, "STOREHOST")?;
+    let store_host = host(&mut r, sys_flag & SYSFLAG_STOREHOST_V6 != 0, "STOREHOST")?;
     let reconsume_times = r.i32("RECONSUMETIMES")?;
     let prepared_transaction_offset = r.i64("PREPAREDTRANSACTIONOFFSET")?;
     let body_len = r.i32("BODY length")?;
@@ -312,9 +264,9 @@ fn decode_one(record: &[u8], budget: &mut Budget) -> Result<MessageExt, MessageE
     let topic_len = if v2 {
         r.u16("TOPIC length")? as usize
     } else {
-        r.take(1, "TOPIC length")?[0] as usize
+        r.u8("TOPIC length")? as usize
     };
-    let topic = r.text(topic_len, "TOPIC")?;
+    let topic = text(&mut r, topic_len, "TOPIC")?;
     let props_len = r.i16("PROPERTIES length")?;
     if props_len < 0 {
         return Err(MessageError::BadLength {
@@ -322,11 +274,11 @@ fn decode_one(record: &[u8], budget: &mut Budget) -> Result<MessageExt, MessageE
             value: props_len as i64,
         });
     }
-    let props = r.text(props_len as usize, "PROPERTIES")?;
-    if r.pos != record.len() {
+    let props = text(&mut r, props_len as usize, "PROPERTIES")?;
+    if r.position() != record.len() {
         return Err(MessageError::TotalSizeMismatch {
             declared: record.len(),
-            actual: r.pos,
+            actual: r.position(),
         });
     }
     Ok(MessageExt {
