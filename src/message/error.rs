@@ -1,4 +1,9 @@
 //! [`MessageError`]: why a message could not be encoded or decoded.
+//!
+//! **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+//! `Display` does not print it; when `Display` prints an inner error as part of its own message,
+//! `source()` skips that inner error and returns the inner error's own `source()`.
+//! The one cause here, an [`InflateError`], is left to `source()`.
 
 use crate::util::{InflateError, ReadError};
 use std::fmt;

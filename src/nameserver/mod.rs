@@ -18,6 +18,11 @@ use std::fmt;
 pub const DEFAULT_TOPIC: &str = "TBW102";
 
 /// Route lookup errors.
+///
+/// **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+/// `Display` does not print it; when `Display` prints an inner error as part of its own message,
+/// `source()` skips that inner error and returns the inner error's own `source()`.
+/// [`Error::Unreachable`] leaves the last transport error to `source()`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

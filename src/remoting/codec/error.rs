@@ -1,4 +1,9 @@
 //! Codec errors: pure values (no `io::Error`), so tests compare them exactly.
+//!
+//! **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+//! `Display` does not print it; when `Display` prints an inner error as part of its own message,
+//! `source()` skips that inner error and returns the inner error's own `source()`.
+//! These errors have no cause: each names the field and carries the numbers.
 
 use crate::util::ReadError;
 use std::fmt;
