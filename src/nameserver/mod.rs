@@ -62,6 +62,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The route body is not JSON (after quoting bare integer keys). Printed with serde_json's
+    /// description, so `source()` does not return it again.
+    RouteNotJson(serde_json::Error),
     /// The route announces more than one of the caps of [`route`] allows (queues per broker entry
     /// or in total, broker entries, addresses, string lengths, body size). Refused before anything
     /// is allocated per announced item.
@@ -94,6 +97,7 @@ impl fmt::Display for Error {
             ),
             Error::Unreachable { tried, .. } => write!(f, "no name server reachable (tried {})", tried.join(", ")),
             Error::InvalidRoute { reason } => write!(f, "invalid route data: {reason}"),
+            Error::RouteNotJson(e) => write!(f, "invalid route data: not JSON: {e}"),
             Error::RouteOverCap {
                 what,
                 broker,
