@@ -2323,7 +2323,7 @@ bridge.rocket.bridge_id = b1
         // The producer hands back the messages that were not stored: the 2nd one.
         let err = SendError::new(
             SendErrorKind::NotSent {
-                last: "connection refused".into(),
+                last: crate::producer::AttemptError::NoAttempt,
             },
             vec![msgs[1].clone()],
         );
@@ -2350,7 +2350,7 @@ bridge.rocket.bridge_id = b1
     fn not_sent(msgs: Vec<Message>) -> SendError {
         SendError::new(
             SendErrorKind::NotSent {
-                last: "connection refused".into(),
+                last: crate::producer::AttemptError::NoAttempt,
             },
             msgs,
         )
@@ -2415,7 +2415,7 @@ bridge.rocket.bridge_id = b1
         let unknown = SendError::new(
             SendErrorKind::OutcomeUnknown {
                 broker: "b".into(),
-                detail: "timeout".into(),
+                detail: crate::producer::AttemptError::ShutdownDeadline,
             },
             vec![a.msg.clone()],
         );

@@ -138,13 +138,13 @@ mod tests {
             remark: String::new(),
         };
         assert!(holds(&SendErrorKind::NotSent {
-            last: "refused".into()
+            last: crate::producer::AttemptError::NoAttempt
         }));
         assert!(holds(&rejected(RETRYABLE_CODES[0])));
         assert!(!holds(&rejected(13)));
         assert!(!holds(&SendErrorKind::OutcomeUnknown {
             broker: "b".into(),
-            detail: "timeout".into()
+            detail: crate::producer::AttemptError::ShutdownDeadline
         }));
         assert!(!holds(&SendErrorKind::Closed));
         assert!(!holds(&SendErrorKind::TooLarge { size: 2, max: 1 }));

@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 pub const MAX_INFLATED_BODY: usize = 64 * 1024 * 1024;
 
 /// Read-back errors.
+///
+/// **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+/// `Display` does not print it; when `Display` prints an inner error as part of its own message,
+/// `source()` skips that inner error and returns the inner error's own `source()`.
+/// The variants wrapping a lower layer's error print it (`transport: {e}`), so `source()`
+/// returns that error's own cause.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -62,11 +68,13 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// `Display` prints the inner error (`route: {e}`), so `source()` is the inner error's own
+    /// cause: each cause is printed once (see [`Error`]).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Route(e) => Some(e),
-            Error::Remoting(e) => Some(e),
-            Error::Decode(e) => Some(e),
+            Error::Route(e) => e.source(),
+            Error::Remoting(e) => e.source(),
+            Error::Decode(e) => e.source(),
             _ => None,
         }
     }

@@ -155,6 +155,7 @@ impl RouteCache {
                 e @ (Error::Unreachable { .. }
                 | Error::Remote { .. }
                 | Error::InvalidRoute { .. }
+                | Error::RouteNotJson(_)
                 | Error::RouteOverCap { .. }),
             ) => match self.cached(topic) {
                 Some(old) => {

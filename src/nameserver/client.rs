@@ -132,8 +132,9 @@ impl NameServerClient {
     /// does not keep the topic from resolving.
     ///
     /// # Errors
-    /// [`Error::TopicNotExist`] (code 17), [`Error::Remote`] for other codes, [`Error::InvalidRoute`]
-    /// or [`Error::RouteOverCap`] when every name server's route was refused, or the transport
+    /// [`Error::TopicNotExist`] (code 17), [`Error::Remote`] for other codes, [`Error::InvalidRoute`],
+    /// [`Error::RouteNotJson`] or [`Error::RouteOverCap`] when every name server's route was
+    /// refused, or the transport
     /// errors of [`NameServerClient::invoke`].
     pub fn query_route(&self, topic: &str) -> Result<TopicRouteData, Error> {
         let cmd = RemotingCommand::request(GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic);

@@ -18,6 +18,11 @@ use std::fmt;
 pub const DEFAULT_TOPIC: &str = "TBW102";
 
 /// Route lookup errors.
+///
+/// **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+/// `Display` does not print it; when `Display` prints an inner error as part of its own message,
+/// `source()` skips that inner error and returns the inner error's own `source()`.
+/// [`Error::Unreachable`] leaves the last transport error to `source()`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -57,6 +62,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The route body is not JSON (after quoting bare integer keys). Printed with serde_json's
+    /// description, so `source()` does not return it again.
+    RouteNotJson(serde_json::Error),
     /// The route announces more than one of the caps of [`route`] allows (queues per broker entry
     /// or in total, broker entries, addresses, string lengths, body size). Refused before anything
     /// is allocated per announced item.
@@ -89,6 +97,7 @@ impl fmt::Display for Error {
             ),
             Error::Unreachable { tried, .. } => write!(f, "no name server reachable (tried {})", tried.join(", ")),
             Error::InvalidRoute { reason } => write!(f, "invalid route data: {reason}"),
+            Error::RouteNotJson(e) => write!(f, "invalid route data: not JSON: {e}"),
             Error::RouteOverCap {
                 what,
                 broker,

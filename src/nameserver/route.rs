@@ -195,7 +195,8 @@ impl TopicRouteData {
     /// unknown members are ignored, `topicSynFlag`/`topicSysFlag` both accepted and ignored.
     ///
     /// # Errors
-    /// [`Error::InvalidRoute`] naming what is missing or malformed; [`Error::RouteOverCap`] when the
+    /// [`Error::RouteNotJson`]; [`Error::InvalidRoute`] naming what is missing or malformed;
+    /// [`Error::RouteOverCap`] when the
     /// body, a queue count, the queues in total, the broker entries, the addresses of a broker or
     /// a name exceed their cap ([`MAX_QUEUES_PER_BROKER`], [`MAX_QUEUES_PER_ROUTE`],
     /// [`MAX_BROKERS_PER_ROUTE`], [`MAX_ADDRS_PER_BROKER`], [`MAX_ROUTE_STRING_LEN`],
@@ -217,9 +218,7 @@ impl TopicRouteData {
         )?;
         let fixed = quote_bare_integer_keys(body);
         *work += body.len() as u64 + fixed.len() as u64;
-        let v: Value = serde_json::from_slice(&fixed).map_err(|e| Error::InvalidRoute {
-            reason: format!("not JSON: {e}"),
-        })?;
+        let v: Value = serde_json::from_slice(&fixed).map_err(Error::RouteNotJson)?;
         let mut route = TopicRouteData::default();
         if let Some(qds) = v.get("queueDatas").and_then(Value::as_array) {
             cap("queueDatas", None, qds.len() as u64, MAX_BROKERS_PER_ROUTE)?;

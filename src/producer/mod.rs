@@ -21,7 +21,9 @@ mod request;
 mod worker;
 
 pub use config::{ProducerConfig, QueueStrategy, WindowFullPolicy};
-pub use error::{ProducerError, SendError, SendErrorKind, SendResult, SendStatus};
+pub use error::{
+    AttemptError, InvalidMessage, ProducerError, SendError, SendErrorKind, SendResult, SendStatus,
+};
 pub use request::RETRYABLE_CODES;
 
 use crate::message::{encode_batch_body, Message, UniqIdGenerator};
@@ -119,8 +121,8 @@ pub(crate) struct Job {
     attempts: u32,
     last_broker: Option<String>,
     /// Set once an attempt's outcome was unknown: (broker addr, detail).
-    maybe_stored: Option<(String, String)>,
-    last_failure: Option<(Option<i32>, String, String)>,
+    maybe_stored: Option<(String, AttemptError)>,
+    last_failure: Option<(Option<i32>, String, AttemptError)>,
     queue: Option<(MessageQueue, bool)>,
     done: Option<SendCallback>,
 }
@@ -156,13 +158,13 @@ impl Job {
             Some((Some(code), broker, detail)) => SendErrorKind::Rejected {
                 broker: broker.clone(),
                 code: *code,
-                remark: detail.clone(),
+                remark: detail.to_string(),
             },
             Some((None, _, detail)) => SendErrorKind::NotSent {
                 last: detail.clone(),
             },
             None => SendErrorKind::NotSent {
-                last: "send timeout passed before any attempt".into(),
+                last: AttemptError::NoAttempt,
             },
         }
     }
@@ -447,18 +449,21 @@ impl Inner {
             return fail(SendErrorKind::Closed, msgs);
         }
         let Some(first) = msgs.first() else {
-            return fail(SendErrorKind::InvalidMessage("no message".into()), msgs);
+            return fail(
+                SendErrorKind::InvalidMessage(InvalidMessage::NoMessage),
+                msgs,
+            );
         };
         let topic = first.topic.clone();
         if topic.is_empty() || topic.len() > 127 {
             return fail(
-                SendErrorKind::InvalidMessage(format!("invalid topic {topic:?}")),
+                SendErrorKind::InvalidMessage(InvalidMessage::Topic(topic)),
                 msgs,
             );
         }
         if msgs.iter().any(|m| m.topic != topic) {
             return fail(
-                SendErrorKind::InvalidMessage("a batch must have one topic".into()),
+                SendErrorKind::InvalidMessage(InvalidMessage::MixedTopics),
                 msgs,
             );
         }
@@ -497,13 +502,19 @@ impl Inner {
             let m = &msgs[0];
             let mut p = String::with_capacity(m.properties.encoded_len());
             if let Err(e) = m.properties.encode(&mut p) {
-                return fail(SendErrorKind::InvalidMessage(e.to_string()), msgs);
+                return fail(
+                    SendErrorKind::InvalidMessage(InvalidMessage::Message(e)),
+                    msgs,
+                );
             }
             (p, m.body.clone(), m.flag)
         } else {
             let mut body = BytesMut::new();
             if let Err(e) = encode_batch_body(&msgs, &mut body) {
-                return fail(SendErrorKind::InvalidMessage(e.to_string()), msgs);
+                return fail(
+                    SendErrorKind::InvalidMessage(InvalidMessage::Message(e)),
+                    msgs,
+                );
             }
             if body.len() > self.cfg.max_batch_bytes {
                 let size = body.len();
@@ -606,7 +617,9 @@ impl Inner {
                 for job in h.finish(Instant::now() + PRUNE_JOIN_DEADLINE, &b) {
                     // A retry queued for a broker no route names any more: settled, never dropped.
                     let kind = job.unknown_or(SendErrorKind::NotSent {
-                        last: format!("broker {} left every route", b.addr),
+                        last: AttemptError::BrokerLeftRoutes {
+                            broker: b.addr.clone(),
+                        },
                     });
                     job.complete(Err(kind));
                 }
@@ -682,7 +695,7 @@ impl Inner {
         job: &mut Job,
         broker: &BrokerState,
         maybe_stored: bool,
-        detail: String,
+        detail: AttemptError,
         code: Option<i32>,
     ) -> bool {
         // Warn once per broker failure episode (when it becomes avoided), not per attempt: a broker
@@ -739,7 +752,7 @@ impl Inner {
             }
             let outcome = match broker.invoke_direct(self, &cmd, timeout) {
                 Ok(resp) => classify_response(&resp, &job.prepared, &mq, &addr, job.attempts),
-                Err(e) => classify_error(&e),
+                Err(e) => classify_error(e),
             };
             match outcome {
                 Outcome::Stored(r) => return Ok(r),
@@ -790,7 +803,10 @@ impl Inner {
             }
         }
         let mut r = first.ok_or_else(|| {
-            SendError::new(SendErrorKind::InvalidMessage("empty batch".into()), vec![])
+            SendError::new(
+                SendErrorKind::InvalidMessage(InvalidMessage::EmptyBatch),
+                vec![],
+            )
         })?;
         r.msg_id = ids.join(",");
         Ok(r)

@@ -1,6 +1,6 @@
 //! Building send requests and classifying their answers (reference §5, §7, §11).
 
-use super::error::{SendErrorKind, SendResult, SendStatus};
+use super::error::{AttemptError, InvalidMessage, SendErrorKind, SendResult, SendStatus};
 use crate::message::Message;
 use crate::nameserver::{MessageQueue, DEFAULT_TOPIC};
 use crate::remoting::codes::*;
@@ -27,7 +27,7 @@ pub(crate) enum Outcome {
     /// Try another broker. `maybe_stored` is true when this attempt's request may have been stored.
     Retry {
         maybe_stored: bool,
-        detail: String,
+        detail: AttemptError,
         code: Option<i32>,
     },
     /// A batch the broker does not support: resend the members one by one.
@@ -116,7 +116,10 @@ pub(crate) fn classify_response(
         code if RETRYABLE_CODES.contains(&code) => {
             return Outcome::Retry {
                 maybe_stored: false,
-                detail: format!("code {code} ({}) from {broker_addr}", response_name(code)),
+                detail: AttemptError::Code {
+                    broker: broker_addr.to_owned(),
+                    code,
+                },
                 code: Some(code),
             }
         }
@@ -158,20 +161,20 @@ pub(crate) fn classify_response(
 }
 
 /// Classifies a transport failure of one attempt.
-pub(crate) fn classify_error(e: &crate::remoting::Error) -> Outcome {
+pub(crate) fn classify_error(e: crate::remoting::Error) -> Outcome {
     use crate::remoting::Error as E;
     match e {
-        E::Encode(enc) => Outcome::Fail(SendErrorKind::InvalidMessage(enc.to_string())),
+        E::Encode(enc) => Outcome::Fail(SendErrorKind::InvalidMessage(InvalidMessage::Encode(enc))),
         e if e.outcome_unknown() => Outcome::Retry {
             maybe_stored: true,
-            detail: e.to_string(),
+            detail: e.into(),
             code: None,
         },
         // Connect failures, dead connections and failed writes: the frame never reached the
         // broker whole, so nothing was stored.
         e => Outcome::Retry {
             maybe_stored: false,
-            detail: e.to_string(),
+            detail: e.into(),
             code: None,
         },
     }

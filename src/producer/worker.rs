@@ -4,7 +4,7 @@
 //! are bounded by the windows, since each comes from a request in flight.
 
 use super::request::{classify_error, classify_response, Outcome};
-use super::{BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy};
+use super::{AttemptError, BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy};
 use crate::remoting::connection::PendingResponse;
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::collections::{HashSet, VecDeque};
@@ -45,7 +45,7 @@ impl Drop for LiveWorker {
 pub(crate) fn ensure(
     inner: &Arc<Inner>,
     broker: &Arc<BrokerState>,
-) -> Result<Option<WorkerRef>, String> {
+) -> Result<Option<WorkerRef>, AttemptError> {
     let mut w = broker.worker.lock();
     if inner.closing.load(Ordering::SeqCst) || broker.retired.load(Ordering::SeqCst) {
         return Ok(None);
@@ -69,11 +69,10 @@ pub(crate) fn ensure(
         let live = Arc::clone(&inner.live_workers);
         if live.fetch_add(1, Ordering::SeqCst) >= super::MAX_BROKER_WORKERS {
             live.fetch_sub(1, Ordering::SeqCst);
-            return Err(format!(
-                "no worker for broker {}: {} broker workers are alive (the cap)",
-                broker.addr,
-                super::MAX_BROKER_WORKERS
-            ));
+            return Err(AttemptError::WorkerCap {
+                broker: broker.addr.clone(),
+                max: super::MAX_BROKER_WORKERS,
+            });
         }
         let guard = LiveWorker(Arc::clone(&live));
         let thread = std::thread::Builder::new()
@@ -84,10 +83,10 @@ pub(crate) fn ensure(
             })
             .map_err(|e| {
                 // The closure (and its guard) was dropped with the failed spawn.
-                format!(
-                    "cannot start a worker thread for broker {}: {e}",
-                    broker.addr
-                )
+                AttemptError::WorkerSpawn {
+                    broker: broker.addr.clone(),
+                    error: Arc::new(e),
+                }
             })?;
         *w = Some(WorkerHandle {
             jobs: jobs_tx,
@@ -323,12 +322,8 @@ impl Ctx {
         let mut n = 0usize;
         for (pending, mut job) in inflight {
             drop(pending);
-            job.maybe_stored.get_or_insert_with(|| {
-                (
-                    self.broker.addr.clone(),
-                    "no response before the shutdown deadline".into(),
-                )
-            });
+            job.maybe_stored
+                .get_or_insert_with(|| (self.broker.addr.clone(), AttemptError::ShutdownDeadline));
             let kind = job.exhausted();
             job.complete(Err(kind));
             n += 1;
@@ -403,7 +398,7 @@ impl Ctx {
             Ok(p) => Some((p, job)),
             Err(e) => {
                 // Transport errors carry no code, so they are never retried in place.
-                if let Some(job) = self.handle(&inner, job, classify_error(&e)) {
+                if let Some(job) = self.handle(&inner, job, classify_error(e)) {
                     let _ = inner.dispatch(job, true);
                 }
                 None
@@ -423,10 +418,10 @@ impl Ctx {
             job.complete(Err(kind));
             return None;
         };
-        let outcome = match &res {
+        let outcome = match res {
             Ok(resp) => match &job.queue {
                 Some((mq, _)) => {
-                    classify_response(resp, &job.prepared, mq, &self.broker.addr, job.attempts)
+                    classify_response(&resp, &job.prepared, mq, &self.broker.addr, job.attempts)
                 }
                 None => Outcome::Fail(SendErrorKind::Closed),
             },

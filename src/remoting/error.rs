@@ -1,4 +1,10 @@
 //! Errors of the connection layer.
+//!
+//! **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+//! `Display` does not print it; when `Display` prints an inner error as part of its own message,
+//! `source()` skips that inner error and returns the inner error's own `source()`.
+//! Here every cause (an `io::Error`, a [`DecodeError`], an [`EncodeError`]) is left to
+//! `source()`.
 
 use super::codec::{DecodeError, EncodeError};
 use std::fmt;

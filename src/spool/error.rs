@@ -1,4 +1,9 @@
 //! Errors of the spool.
+//!
+//! **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+//! `Display` does not print it; when `Display` prints an inner error as part of its own message,
+//! `source()` skips that inner error and returns the inner error's own `source()`.
+//! The `io::Error` causes are left to `source()`.
 
 use std::fmt;
 use std::io;

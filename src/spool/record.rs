@@ -37,6 +37,7 @@
 //! ```
 
 use crate::util::crc32::{crc32, crc32_update};
+use crate::util::{ByteReader, ReadError};
 
 /// The record magic, including the format version in its last byte.
 pub const RECORD_MAGIC: [u8; 4] = *b"RBR1";
@@ -86,16 +87,6 @@ pub enum Parsed {
     Invalid(&'static str),
 }
 
-fn be_u32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn be_u64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
-}
-
 /// Appends one record to `dst`. The payload must be at most `u32::MAX` bytes (the spool checks
 /// its record limit first).
 pub fn encode_record(dst: &mut Vec<u8>, seq: u64, time_ms: u64, payload: &[u8]) {
@@ -117,27 +108,40 @@ pub fn parse_record(buf: &[u8], max_len: usize) -> Parsed {
     if buf[..magic_ok] != RECORD_MAGIC[..magic_ok] {
         return Parsed::Invalid("magic");
     }
-    if buf.len() < 8 {
-        return Parsed::Incomplete;
+    match read_record(&mut ByteReader::new(buf), max_len) {
+        Err(ReadError::OverCap { .. }) => Parsed::Invalid("len"),
+        Err(_) => Parsed::Incomplete,
+        Ok((head, stored, payload)) => {
+            // Ok means the whole header is present.
+            if crc32_update(crc32(&buf[..24]), payload) != stored {
+                Parsed::Invalid("crc")
+            } else {
+                Parsed::Valid(head)
+            }
+        }
     }
-    let len = be_u32(&buf[4..8]) as usize;
+}
+
+/// The fields of the record at the start of `r`: its head, the stored CRC and the payload. The
+/// length is checked against `max_len` as soon as it is read, before the rest of the header.
+fn read_record<'a>(
+    r: &mut ByteReader<'a>,
+    max_len: usize,
+) -> Result<(RecordHead, u32, &'a [u8]), ReadError> {
+    r.skip(4, "magic")?;
+    let len = r.u32("len")? as usize;
     if len > max_len {
-        return Parsed::Invalid("len");
+        return Err(ReadError::OverCap {
+            field: "len",
+            len,
+            max: max_len,
+        });
     }
-    let total = RECORD_HEADER_LEN + len;
-    if buf.len() < total {
-        return Parsed::Incomplete;
-    }
-    let stored = be_u32(&buf[24..28]);
-    let crc = crc32_update(crc32(&buf[..24]), &buf[RECORD_HEADER_LEN..total]);
-    if crc != stored {
-        return Parsed::Invalid("crc");
-    }
-    Parsed::Valid(RecordHead {
-        seq: be_u64(&buf[8..16]),
-        time_ms: be_u64(&buf[16..24]),
-        len,
-    })
+    let seq = r.u64("seq")?;
+    let time_ms = r.u64("time")?;
+    let crc = r.u32("crc")?;
+    let payload = r.take(len, "payload")?;
+    Ok((RecordHead { seq, time_ms, len }, crc, payload))
 }
 
 /// Appends an ack entry releasing `from..to`.
@@ -155,24 +159,26 @@ pub fn encode_ack(dst: &mut Vec<u8>, from: u64, to: u64) {
 /// that is cut or fails its check. `None` when the header is missing or wrong.
 /// The result holds at most `buf.len() / ACK_ENTRY_LEN` ranges (allocated as they are read).
 pub fn parse_ack_log(buf: &[u8]) -> Option<(Vec<(u64, u64)>, usize)> {
-    if buf.len() < ACK_LOG_MAGIC.len() || buf[..ACK_LOG_MAGIC.len()] != ACK_LOG_MAGIC {
-        return None;
+    let mut r = ByteReader::new(buf);
+    match r.array::<8>("magic") {
+        Ok(m) if m == ACK_LOG_MAGIC => {}
+        _ => return None,
     }
     let mut out = Vec::new();
-    let mut pos = ACK_LOG_MAGIC.len();
-    while buf.len() - pos >= ACK_ENTRY_LEN {
-        let e = &buf[pos..pos + ACK_ENTRY_LEN];
-        if crc32(&e[..16]) != be_u32(&e[16..20]) {
-            break;
-        }
-        let (from, to) = (be_u64(&e[0..8]), be_u64(&e[8..16]));
-        if to <= from {
-            break;
+    loop {
+        let valid = r.position();
+        let Ok(e) = r.take(ACK_ENTRY_LEN, "ack entry") else {
+            return Some((out, valid));
+        };
+        let mut f = ByteReader::new(e);
+        let (Ok(from), Ok(to), Ok(crc)) = (f.u64("from"), f.u64("to"), f.u32("crc")) else {
+            return Some((out, valid)); // not reached: `e` has ACK_ENTRY_LEN bytes
+        };
+        if crc32(&e[..16]) != crc || to <= from {
+            return Some((out, valid));
         }
         out.push((from, to));
-        pos += ACK_ENTRY_LEN;
     }
-    Some((out, pos))
 }
 
 /// The content of `seq.hw`.
@@ -216,23 +222,32 @@ pub fn encode_seq_file(mark: SeqMark) -> [u8; SEQ_FILE_LEN] {
 /// Reads a `seq.hw` image. The version is checked before anything else after the magic, so a
 /// newer format is reported as [`SeqFileError::Version`] whatever its length.
 pub fn parse_seq_file(buf: &[u8]) -> Result<SeqMark, SeqFileError> {
-    if buf.len() < 8 || buf[..6] != SEQ_FILE_MAGIC {
-        return Err(SeqFileError::Magic);
-    }
-    let version = u16::from_be_bytes([buf[6], buf[7]]);
+    let mut r = ByteReader::new(buf);
+    let version = match (r.array::<6>("magic"), r.u16("version")) {
+        (Ok(m), Ok(v)) if m == SEQ_FILE_MAGIC => v,
+        _ => return Err(SeqFileError::Magic),
+    };
     if version != SPOOL_FORMAT_VERSION {
         return Err(SeqFileError::Version(version));
     }
     if buf.len() != SEQ_FILE_LEN {
         return Err(SeqFileError::Length(buf.len()));
     }
-    if crc32(&buf[..20]) != be_u32(&buf[20..24]) || buf[16] > 3 || buf[17..20] != [0, 0, 0] {
+    let (Ok(reserved), Ok(flags), Ok(zero), Ok(crc)) = (
+        r.u64("reserved"),
+        r.u8("flags"),
+        r.array::<3>("zero"),
+        r.u32("crc"),
+    ) else {
+        return Err(SeqFileError::Length(buf.len())); // not reached: the length was checked
+    };
+    if crc32(&buf[..20]) != crc || flags > 3 || zero != [0, 0, 0] {
         return Err(SeqFileError::Crc);
     }
     Ok(SeqMark {
-        reserved: be_u64(&buf[8..16]),
-        clean: buf[16] & 1 == 1,
-        durable: buf[16] & 2 == 2,
+        reserved,
+        clean: flags & 1 == 1,
+        durable: flags & 2 == 2,
     })
 }
 

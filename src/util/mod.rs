@@ -1,10 +1,12 @@
 //! Small hand-written algorithms with published test vectors: SHA-1, HMAC-SHA1, CRC-32 and a
 //! bounded zlib/DEFLATE decoder. They exist so the crate needs no extra dependencies. Also the
-//! one thread lifecycle every layer uses ([`worker`]).
+//! one thread lifecycle every layer uses ([`worker`]) and the one bounded byte reader every
+//! decoder uses ([`reader`]).
 
 pub mod crc32;
 pub mod hmac;
 pub mod inflate;
+pub mod reader;
 pub mod sha1;
 pub mod worker;
 
@@ -25,4 +27,5 @@ pub(crate) fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
 }
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
+pub use reader::{ByteReader, ReadError};
 pub use sha1::{sha1, Sha1};

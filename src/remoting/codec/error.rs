@@ -1,5 +1,11 @@
 //! Codec errors: pure values (no `io::Error`), so tests compare them exactly.
+//!
+//! **Each cause is printed once** (the crate-wide rule): when `source()` returns a cause,
+//! `Display` does not print it; when `Display` prints an inner error as part of its own message,
+//! `source()` skips that inner error and returns the inner error's own `source()`.
+//! These errors have no cause: each names the field and carries the numbers.
 
+use crate::util::ReadError;
 use std::fmt;
 
 /// Why a frame could not be decoded. Each variant names the field and carries the numbers.
@@ -71,6 +77,15 @@ pub enum DecodeError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A length field declares more bytes than its cap allows.
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// The declared length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
     /// The header carries more ext-field members than [`MAX_EXT_FIELDS`](super::MAX_EXT_FIELDS).
     TooManyExtFields {
         /// The cap.
@@ -117,6 +132,9 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidField { field, reason } => {
                 write!(f, "JSON header field {field}: {reason}")
             }
+            DecodeError::FieldTooLong { field, len, max } => {
+                write!(f, "field {field} length {len} exceeds limit {max}")
+            }
             DecodeError::TooManyExtFields { max } => {
                 write!(f, "header carries more than {max} ext fields")
             }
@@ -125,6 +143,17 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// A short read is [`DecodeError::Truncated`]; a length over a cap is
+/// [`DecodeError::FieldTooLong`].
+impl From<ReadError> for DecodeError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Short { field, need, have } => DecodeError::Truncated { field, need, have },
+            ReadError::OverCap { field, len, max } => DecodeError::FieldTooLong { field, len, max },
+        }
+    }
+}
 
 /// Why a command could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

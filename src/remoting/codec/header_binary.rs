@@ -11,44 +11,22 @@ use super::error::{DecodeError, EncodeError};
 use super::MAX_EXT_FIELDS;
 use crate::remoting::codes::{LanguageCode, SerializeType};
 use crate::remoting::command::{ExtFields, RemotingCommand};
+use crate::util::ByteReader;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Size of the fixed part before the remark.
 pub const FIXED_LEN: usize = 17;
 
-struct Reader<'a> {
-    s: &'a [u8],
+/// A non-negative i32 length.
+fn len32(r: &mut ByteReader<'_>, field: &'static str) -> Result<usize, DecodeError> {
+    let n = r.i32(field)?;
+    usize::try_from(n).map_err(|_| DecodeError::NegativeLength { field, len: n })
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        if n > self.s.len() {
-            return Err(DecodeError::Truncated {
-                field,
-                need: n,
-                have: self.s.len(),
-            });
-        }
-        let (a, b) = self.s.split_at(n);
-        self.s = b;
-        Ok(a)
-    }
-    fn i16(&mut self, field: &'static str) -> Result<i16, DecodeError> {
-        let b = self.take(2, field)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self, field: &'static str) -> Result<i32, DecodeError> {
-        let b = self.take(4, field)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn len32(&mut self, field: &'static str) -> Result<usize, DecodeError> {
-        let n = self.i32(field)?;
-        usize::try_from(n).map_err(|_| DecodeError::NegativeLength { field, len: n })
-    }
-    fn str(&mut self, n: usize, field: &'static str) -> Result<&'a str, DecodeError> {
-        let b = self.take(n, field)?;
-        std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8 { field })
-    }
+/// `n` bytes of UTF-8.
+fn str<'a>(r: &mut ByteReader<'a>, n: usize, field: &'static str) -> Result<&'a str, DecodeError> {
+    let b = r.take(n, field)?;
+    std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8 { field })
 }
 
 /// Decodes a binary header. Linear in its length (one pass, no lookups of earlier entries).
@@ -71,31 +49,29 @@ pub fn decode_binary_header_counting(h: &[u8]) -> (Result<RemotingCommand, Decod
 }
 
 fn decode_binary(h: &[u8], work: &mut u64) -> Result<RemotingCommand, DecodeError> {
-    let mut r = Reader { s: h };
+    let mut r = ByteReader::new(h);
     let code = r.i16("code")? as i32;
-    let language = LanguageCode::from_code(r.take(1, "language")?[0]);
+    let language = LanguageCode::from_code(r.u8("language")?);
     let version = r.i16("version")? as i32;
     let opaque = r.i32("opaque")?;
     let flag = r.i32("flag")?;
-    let remark_len = r.len32("remark_len")?;
+    let remark_len = len32(&mut r, "remark_len")?;
     let remark = match remark_len {
         0 => None,
-        n => Some(r.str(n, "remark")?.to_owned()),
+        n => Some(str(&mut r, n, "remark")?.to_owned()),
     };
-    let ext_len = r.len32("ext_len")?;
-    let mut block = Reader {
-        s: r.take(ext_len, "ext_fields")?,
-    };
-    if !r.s.is_empty() {
+    let ext_len = len32(&mut r, "ext_len")?;
+    let mut block = ByteReader::new(r.take(ext_len, "ext_fields")?);
+    if !r.is_empty() {
         return Err(DecodeError::TrailingData {
             field: "binary header",
-            len: r.s.len(),
+            len: r.remaining(),
         });
     }
     // Each entry needs at least 6 bytes, so the block length bounds the index size.
     let mut ext = ExtFields::with_capacity((ext_len / 6).min(64), ext_len);
     let mut entries = 0usize;
-    while !block.s.is_empty() {
+    while !block.is_empty() {
         entries += 1;
         *work += 1;
         if entries > MAX_EXT_FIELDS {
@@ -108,9 +84,9 @@ fn decode_binary(h: &[u8], work: &mut u64) -> Result<RemotingCommand, DecodeErro
             field: "ext key_len",
             len: klen as i32,
         })?;
-        let key = block.str(klen, "ext key")?;
-        let vlen = block.len32("ext val_len")?;
-        let val = block.str(vlen, "ext value")?;
+        let key = str(&mut block, klen, "ext key")?;
+        let vlen = len32(&mut block, "ext val_len")?;
+        let val = str(&mut block, vlen, "ext value")?;
         if !key.is_empty() && !val.is_empty() {
             ext.push(key, val);
         }

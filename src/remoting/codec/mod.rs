@@ -20,6 +20,7 @@ pub use error::{DecodeError, EncodeError};
 
 use super::codes::SerializeType;
 use super::command::RemotingCommand;
+use crate::util::ByteReader;
 use bytes::{Buf, BufMut, BytesMut};
 
 /// Default largest frame, length word included: 16 MiB, as Java's `NettyDecoder`.
@@ -63,10 +64,10 @@ pub struct FramePrefix {
 /// # Errors
 /// The limit and consistency errors of [`decode_frame`].
 pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>, DecodeError> {
-    if src.len() < 4 {
+    let mut r = ByteReader::new(src);
+    let Ok(total_len) = r.u32("total_len") else {
         return Ok(None);
-    }
-    let total_len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+    };
     let frame_len = total_len as u64 + 4;
     if frame_len > lim.max_frame_len as u64 {
         return Err(DecodeError::FrameTooLarge {
@@ -77,10 +78,9 @@ pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>,
     if total_len < 4 {
         return Err(DecodeError::FrameTooShort { total_len });
     }
-    if src.len() < 8 {
+    let Ok(word) = r.u32("header_len word") else {
         return Ok(None);
-    }
-    let word = u32::from_be_bytes([src[4], src[5], src[6], src[7]]);
+    };
     let header_len = word & 0x00FF_FFFF;
     let serialize_type = match (word >> 24) as u8 {
         0 => SerializeType::Json,

@@ -1,0 +1,287 @@
+//! [`Properties`]: the `name 0x01 value 0x02` string (`MessageDecoder.java`
+//! `messageProperties2String` / `string2messageProperties`; protocol reference §6.1), and the
+//! well-known property names.
+
+use super::MessageError;
+
+/// Business keys, several joined by one space.
+pub const PROPERTY_KEYS: &str = "KEYS";
+/// The message tag.
+pub const PROPERTY_TAGS: &str = "TAGS";
+/// `"true"`/`"false"`: wait for store before answering (Java `PROPERTY_WAIT_STORE_MSG_OK`).
+pub const PROPERTY_WAIT: &str = "WAIT";
+/// Java's name for [`PROPERTY_WAIT`].
+pub const PROPERTY_WAIT_STORE_MSG_OK: &str = PROPERTY_WAIT;
+/// Client-generated unique id (§6.2).
+pub const PROPERTY_UNIQ_KEY: &str = "UNIQ_KEY";
+/// Delay level 1..18.
+pub const PROPERTY_DELAY: &str = "DELAY";
+/// 5.x timer: absolute delivery time in ms.
+pub const PROPERTY_TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+/// 5.x timer: relative delay in seconds.
+pub const PROPERTY_TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+/// 5.x timer: relative delay in ms.
+pub const PROPERTY_TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+/// `"true"` on transactional half messages.
+pub const PROPERTY_TRAN_MSG: &str = "TRAN_MSG";
+/// Producer group of a transactional message.
+pub const PROPERTY_PGROUP: &str = "PGROUP";
+/// Transaction id.
+pub const PROPERTY_TRANSACTION_ID: &str = "__transactionId__";
+/// Retry internals: retry topic.
+pub const PROPERTY_RETRY_TOPIC: &str = "RETRY_TOPIC";
+/// Retry/delay internals: the real topic.
+pub const PROPERTY_REAL_TOPIC: &str = "REAL_TOPIC";
+/// Retry/delay internals: the real queue id.
+pub const PROPERTY_REAL_QID: &str = "REAL_QID";
+/// Retry internals: reconsume count.
+pub const PROPERTY_RECONSUME_TIME: &str = "RECONSUME_TIME";
+/// Retry internals: maximum reconsume count.
+pub const PROPERTY_MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+/// Retry internals: the original message id.
+pub const PROPERTY_ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
+/// Request-reply: message type.
+pub const PROPERTY_MSG_TYPE: &str = "MSG_TYPE";
+/// Request-reply: correlation id.
+pub const PROPERTY_CORRELATION_ID: &str = "CORRELATION_ID";
+/// Request-reply: the client to reply to.
+pub const PROPERTY_REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+/// Request-reply: time to live.
+pub const PROPERTY_TTL: &str = "TTL";
+/// Ordered-message sharding key.
+pub const PROPERTY_SHARDING_KEY: &str = "__SHARDINGKEY";
+/// Namespace.
+pub const PROPERTY_INSTANCE_ID: &str = "INSTANCE_ID";
+/// Cluster name, added by the broker.
+pub const PROPERTY_CLUSTER: &str = "CLUSTER";
+/// Added by the consumer client after a pull.
+pub const PROPERTY_MIN_OFFSET: &str = "MIN_OFFSET";
+/// Added by the consumer client after a pull.
+pub const PROPERTY_MAX_OFFSET: &str = "MAX_OFFSET";
+/// CRC appended by 5.x brokers with CRC-in-properties enabled.
+pub const PROPERTY_CRC32: &str = "__CRC32#";
+/// Region, in send-response ext fields.
+pub const PROPERTY_MSG_REGION: &str = "MSG_REGION";
+/// Trace switch, in send-response ext fields.
+pub const PROPERTY_TRACE_ON: &str = "TRACE_ON";
+
+/// Separates a property name from its value.
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Ends each property entry.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+/// Largest encoded properties string, in bytes (stored as an i16).
+pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+
+/// Ordered string properties (insertion order, set replaces in place).
+///
+/// Stored as their wire form, `name 0x01 value 0x02` per entry in one string: a message's
+/// properties cost one allocation instead of two per entry, and encoding is a copy. An entry that
+/// could not be stored that way (an empty name or value, or one containing 0x01/0x02) is not kept;
+/// its name is remembered and [`Properties::encode`] refuses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Properties {
+    buf: String,
+    /// The first invalid name given to `set` (see the type docs).
+    invalid: Option<String>,
+}
+
+fn valid_part(s: &str) -> bool {
+    !s.is_empty() && !s.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR])
+}
+
+impl Properties {
+    /// No properties.
+    pub fn new() -> Properties {
+        Properties::default()
+    }
+
+    /// No properties, with room for `bytes` of encoded entries.
+    pub fn with_capacity(bytes: usize) -> Properties {
+        Properties {
+            buf: String::with_capacity(bytes),
+            invalid: None,
+        }
+    }
+
+    /// Byte ranges of each entry: (start of name, end of name, end of value); the value starts
+    /// after the 0x01 at the end of the name, the entry ends after the 0x02 at the end of the value.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let b = &self.buf;
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= b.len() {
+                return None;
+            }
+            let start = pos;
+            // `str::find` with a char searches with memchr, not byte by byte.
+            let sep = start + b[start..].find(NAME_VALUE_SEPARATOR)?;
+            let end = sep + 1 + b[sep + 1..].find(PROPERTY_SEPARATOR)?;
+            pos = end + 1;
+            Some((start, sep, end))
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<(usize, usize, usize)> {
+        let b = self.buf.as_bytes();
+        let n = name.len();
+        let mut start = 0;
+        while start < b.len() {
+            // Compare the name in place; only then look for the separators.
+            let hit = b.len() > start + n
+                && &b[start..start + n] == name.as_bytes()
+                && b[start + n] == NAME_VALUE_SEPARATOR as u8;
+            let from = if hit { start + n + 1 } else { start };
+            let end = from + self.buf[from..].find(PROPERTY_SEPARATOR)?;
+            if hit {
+                return Some((start, start + n, end));
+            }
+            start = end + 1;
+        }
+        None
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.find(name).map(|(_, sep, end)| &self.buf[sep + 1..end])
+    }
+
+    /// Sets `name` to `value`, replacing an existing value in place (keeping its position).
+    /// An invalid name or value (empty, or containing 0x01/0x02) is refused by
+    /// [`Properties::encode`].
+    pub fn set(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if self.refuse_invalid(name, value) {
+            return;
+        }
+        self.put(name, value);
+    }
+
+    /// True (and the name remembered for `encode`) when `name` or `value` cannot be stored.
+    fn refuse_invalid(&mut self, name: &str, value: &str) -> bool {
+        let bad = !valid_part(name) || !valid_part(value);
+        if bad {
+            self.invalid.get_or_insert_with(|| name.to_owned());
+        }
+        bad
+    }
+
+    /// Appends `name 0x01 value 0x02`.
+    fn append(&mut self, name: &str, value: &str) {
+        self.buf.reserve(name.len() + value.len() + 2);
+        self.buf.push_str(name);
+        self.buf.push(NAME_VALUE_SEPARATOR);
+        self.buf.push_str(value);
+        self.buf.push(PROPERTY_SEPARATOR);
+    }
+
+    /// `set` for a valid name and a value without 0x02 (a value with 0x01 marks the properties
+    /// unencodable).
+    fn put(&mut self, name: &str, value: &str) {
+        if value.contains(NAME_VALUE_SEPARATOR) {
+            self.invalid.get_or_insert_with(|| name.to_owned());
+        }
+        match self.find(name) {
+            Some((_, sep, end)) => self.buf.replace_range(sep + 1..end, value),
+            None => self.append(name, value),
+        }
+    }
+
+    /// Appends an entry without looking for one with the same name: for a caller that knows there
+    /// is none (building a message's properties from scratch). Validity as with
+    /// [`Properties::set`].
+    pub fn push(&mut self, name: &str, value: &str) {
+        debug_assert!(
+            self.get(name).is_none(),
+            "push of an existing property {name}"
+        );
+        if !self.refuse_invalid(name, value) {
+            self.append(name, value);
+        }
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let (start, sep, end) = self.find(name)?;
+        let value = self.buf[sep + 1..end].to_owned();
+        self.buf.replace_range(start..end + 1, "");
+        Some(value)
+    }
+
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans()
+            .map(|(start, sep, end)| (&self.buf[start..sep], &self.buf[sep + 1..end]))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.buf.bytes().filter(|&c| c == 2).count()
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Length in bytes of the encoded string.
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends `name 0x01 value 0x02` per entry to `out`, keeping the trailing 0x02 (≥ 5.2 style).
+    ///
+    /// # Errors
+    /// [`MessageError::InvalidProperty`] if a name or value given to `set` was empty or contained
+    /// 0x01/0x02 (such an entry could not be read back), [`MessageError::PropertiesTooLong`] over
+    /// 32767 bytes. `out` is left unchanged on error.
+    pub fn encode(&self, out: &mut String) -> Result<(), MessageError> {
+        if let Some(name) = &self.invalid {
+            return Err(MessageError::InvalidProperty { name: name.clone() });
+        }
+        let len = self.encoded_len();
+        if len > MAX_PROPERTIES_LEN {
+            return Err(MessageError::PropertiesTooLong {
+                len,
+                max: MAX_PROPERTIES_LEN,
+            });
+        }
+        out.push_str(&self.buf);
+        Ok(())
+    }
+
+    /// The encoded string (see [`Properties::encode`]).
+    ///
+    /// # Errors
+    /// As [`Properties::encode`].
+    pub fn to_encoded(&self) -> Result<String, MessageError> {
+        let mut s = String::new();
+        self.encode(&mut s)?;
+        Ok(s)
+    }
+
+    /// Lenient parser, as Java's: split on 0x02; a chunk is kept only if it has a 0x01 strictly
+    /// inside (non-empty name and value; the value runs from the first 0x01 to the chunk end);
+    /// the last duplicate wins (at the position of the first). Never fails.
+    pub fn decode(s: &str) -> Properties {
+        let mut p = Properties::new();
+        for chunk in s.split(PROPERTY_SEPARATOR) {
+            if chunk.len() < 3 {
+                continue;
+            }
+            if let Some(i) = chunk.find(NAME_VALUE_SEPARATOR) {
+                if i > 0 && i < chunk.len() - 1 {
+                    // The value may hold 0x01 here (it runs to the chunk end, as in Java); such
+                    // a value reads back but cannot be encoded again.
+                    p.put(&chunk[..i], &chunk[i + 1..]);
+                }
+            }
+        }
+        p
+    }
+}
+
+/// `KEYS` split on spaces, empty pieces dropped.
+pub(crate) fn split_keys(keys: Option<&str>) -> Vec<&str> {
+    keys.map(|k| k.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
