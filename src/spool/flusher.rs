@@ -4,58 +4,50 @@
 use super::config::{SyncPolicy, WRITE_TICK};
 use super::error::SpoolError;
 use super::state::Shared;
-use crossbeam_channel::{bounded, select, Sender};
+use crate::util::worker::Worker;
+use crossbeam_channel::select;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub(super) struct Flusher {
-    pub(super) stop: Sender<()>,
-    pub(super) handle: JoinHandle<()>,
-}
-
-pub(super) fn spawn_flusher(shared: Arc<Shared>) -> Result<Flusher, SpoolError> {
-    let (stop, stop_rx) = bounded::<()>(0);
+/// Starts the flusher (thread `spool-flush`); [`Spool::close`](super::Spool::close) (or drop)
+/// stops and joins it.
+pub(super) fn spawn_flusher(shared: Arc<Shared>) -> Result<Worker, SpoolError> {
     let (tick, period) = match shared.cfg.sync {
         SyncPolicy::Interval(d) => (d.min(WRITE_TICK), Some(d)),
         _ => (WRITE_TICK, None),
     };
     let dir = shared.cfg.dir.clone();
-    let handle = std::thread::Builder::new()
-        .name("spool-flush".into())
-        .spawn(move || {
-            let mut last_sync = Instant::now();
-            let mut next_tick = Instant::now() + tick;
-            loop {
-                // Top-ups asked for by appends run at once; the tick keeps its own period.
-                select! {
-                    recv(stop_rx) -> _ => return,
-                    recv(shared.topup_rx) -> _ => {
-                        if let Err(e) = shared.reserve(false) {
-                            log::warn!("spool: reserving sequence numbers: {e}");
-                        }
-                        continue;
+    Worker::spawn("spool-flush", move |stop| {
+        let mut last_sync = Instant::now();
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            // Top-ups asked for by appends run at once; the tick keeps its own period.
+            select! {
+                recv(stop.receiver()) -> _ => return,
+                recv(shared.topup_rx) -> _ => {
+                    if let Err(e) = shared.reserve(false) {
+                        log::warn!("spool: reserving sequence numbers: {e}");
                     }
-                    default(next_tick.saturating_duration_since(Instant::now())) => {}
+                    continue;
                 }
-                next_tick = Instant::now() + tick;
-                let due = period
-                    .is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p)
-                    || (shared.cfg.sync == SyncPolicy::Always && {
-                        let st = shared.state.lock();
-                        st.durable_seq < st.next_seq
-                    });
-                if due {
-                    last_sync = Instant::now();
-                }
-                if let Err(e) = shared.flush(due) {
-                    log::warn!("spool: flushing {}: {e}", shared.cfg.dir.display());
-                }
-                if let Err(e) = shared.tick_reservation() {
-                    log::warn!("spool: reserving sequence numbers: {e}");
-                }
+                default(next_tick.saturating_duration_since(Instant::now())) => {}
             }
-        })
-        .map_err(|e| SpoolError::io(dir, "spawn", e))?;
-    Ok(Flusher { stop, handle })
+            next_tick = Instant::now() + tick;
+            let due = period.is_some_and(|p| last_sync.elapsed() + Duration::from_millis(1) >= p)
+                || (shared.cfg.sync == SyncPolicy::Always && {
+                    let st = shared.state.lock();
+                    st.durable_seq < st.next_seq
+                });
+            if due {
+                last_sync = Instant::now();
+            }
+            if let Err(e) = shared.flush(due) {
+                log::warn!("spool: flushing {}: {e}", shared.cfg.dir.display());
+            }
+            if let Err(e) = shared.tick_reservation() {
+                log::warn!("spool: reserving sequence numbers: {e}");
+            }
+        }
+    })
+    .map_err(|e| SpoolError::io(dir, "spawn", e))
 }

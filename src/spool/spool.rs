@@ -8,10 +8,10 @@
 use super::config::{SpoolConfig, SyncPolicy, MAX_RECORD_LEN, MAX_SEGMENT_SIZE, WRITE_CHUNK};
 use super::cursor::Cursor;
 use super::error::SpoolError;
-use super::flusher::Flusher;
 use super::record::{encode_record, SeqMark, RECORD_HEADER_LEN};
 use super::report::{Dropped, SpoolStats};
 use super::state::{now_ms, write_seq_file, Shared};
+use crate::util::worker::Worker;
 use std::sync::Arc;
 
 /// The ack log is rewritten (compacted) once it grows past this many bytes (1 MiB).
@@ -64,7 +64,7 @@ pub(super) const LOCK_FILE: &str = "LOCK";
 /// [module docs](crate::spool) for the file layout and the guarantees of each sync policy.
 pub struct Spool {
     pub(super) shared: Arc<Shared>,
-    pub(super) flusher: Option<Flusher>,
+    pub(super) flusher: Option<Worker>,
 }
 
 impl std::fmt::Debug for Spool {
@@ -258,8 +258,8 @@ impl Spool {
         let Some(f) = self.flusher.take() else {
             return Ok(());
         };
-        drop(f.stop);
-        let _ = f.handle.join();
+        // Joined without a deadline, as before: the flusher ends after its current write.
+        f.join();
         self.shared
             .flush(self.shared.cfg.sync != SyncPolicy::None)?;
         // A clean close: seq.hw names the next number exactly, so the next open knows that every
