@@ -29,14 +29,14 @@ use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublish
 use crate::remoting::acl::AclCredentials;
 use crate::remoting::codes::{HEART_BEAT, UNREGISTER_CLIENT};
 use crate::remoting::{Connection, DirectConnection, RemotingCommand};
+use crate::util::worker::{Stop, Worker};
 use bytes::{Bytes, BytesMut};
-use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use crossbeam_channel::{select, tick};
 use parking_lot::Mutex;
 use request::{classify_error, classify_response, Outcome, Prepared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Called once with the outcome of an async send.
@@ -78,7 +78,7 @@ pub(crate) struct Inner {
     closing: AtomicBool,
     /// Broker worker threads alive (at most [`MAX_BROKER_WORKERS`]).
     live_workers: Arc<AtomicUsize>,
-    housekeeping: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    housekeeping: Mutex<Option<Worker>>,
 }
 
 /// Idle direct connections kept per broker for sync sends.
@@ -304,7 +304,6 @@ impl Producer {
             cfg,
         });
         {
-            let (stop_tx, stop_rx) = bounded::<()>(0);
             let weak = Arc::downgrade(&inner);
             let heartbeat = inner.cfg.heartbeat_interval;
             let prune = inner
@@ -312,11 +311,11 @@ impl Producer {
                 .route
                 .refresh_interval
                 .max(Duration::from_millis(10));
-            let h = std::thread::Builder::new()
-                .name("rmq-heartbeat".into())
-                .spawn(move || heartbeat_loop(weak, heartbeat, prune, stop_rx))
-                .expect("spawn heartbeat thread");
-            *inner.housekeeping.lock() = Some((stop_tx, h));
+            let w = Worker::spawn("rmq-heartbeat", move |stop| {
+                heartbeat_loop(weak, heartbeat, prune, &stop)
+            })
+            .expect("spawn heartbeat thread");
+            *inner.housekeeping.lock() = Some(w);
         }
         Ok(Producer {
             _owner: Arc::new(Owner(Arc::clone(&inner))),
@@ -885,9 +884,8 @@ impl Inner {
             return;
         }
         let until = Instant::now() + deadline;
-        if let Some((tx, h)) = self.housekeeping.lock().take() {
-            drop(tx);
-            let _ = h.join();
+        if let Some(w) = self.housekeeping.lock().take() {
+            w.join();
         }
         let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
         // Close every job queue first, then wait for each worker with the shared deadline.
@@ -919,7 +917,7 @@ impl Inner {
 
 /// The housekeeping thread: heartbeats every `heartbeat` (none when zero) and prunes brokers that
 /// left every route every `prune`.
-fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop: Receiver<()>) {
+fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop: &Stop) {
     let beats = if heartbeat.is_zero() {
         crossbeam_channel::never()
     } else {
@@ -936,7 +934,7 @@ fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop
                 Some(i) => i.prune_brokers(),
                 None => break,
             },
-            recv(stop) -> _ => break,
+            recv(stop.receiver()) -> _ => break,
         }
     }
 }
