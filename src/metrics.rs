@@ -29,13 +29,12 @@
 //! println!("scrape http://{}/metrics", server.local_addr());
 //! ```
 
+use crate::util::worker::{Stop, Worker};
 use std::fmt::{self, Write as _};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Largest request head (request line plus headers) the server reads, in bytes (8 KiB).
@@ -272,8 +271,8 @@ type HealthFn = dyn Fn() -> Health + Send + Sync;
 /// The running endpoint. Dropping it stops and joins its thread.
 pub struct MetricsServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    /// The accept thread (its stop is checked after each accepted connection).
+    worker: Option<Worker>,
 }
 
 impl fmt::Debug for MetricsServer {
@@ -326,21 +325,18 @@ impl MetricsServer {
         };
         let listener = TcpListener::bind(sa).map_err(io_err)?;
         let local = listener.local_addr().map_err(io_err)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         let handlers = Arc::new(Handlers {
             metrics: Box::new(metrics),
             health: Box::new(health),
         });
-        let handle = std::thread::Builder::new()
-            .name(format!("metrics-{}", local.port()))
-            .spawn(move || serve(listener, stop2, timeout, handlers))
-            .map_err(io_err)?;
+        let worker = Worker::spawn(&format!("metrics-{}", local.port()), move |stop| {
+            serve(listener, &stop, timeout, handlers)
+        })
+        .map_err(io_err)?;
         log::debug!("metrics: listening on {local}");
         Ok(MetricsServer {
             addr: local,
-            stop,
-            handle: Some(handle),
+            worker: Some(worker),
         })
     }
 
@@ -352,11 +348,11 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept with a connection of our own.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if let Some(mut w) = self.worker.take() {
+            w.signal_stop();
+            // Wake the blocking accept with a connection of our own.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            w.join();
         }
     }
 }
@@ -389,10 +385,10 @@ fn serve_one(
     }
 }
 
-fn serve(listener: TcpListener, stop: Arc<AtomicBool>, timeout: Duration, h: Arc<Handlers>) {
-    let mut workers: Vec<JoinHandle<()>> = Vec::with_capacity(MAX_CONNECTIONS);
+fn serve(listener: TcpListener, stop: &Stop, timeout: Duration, h: Arc<Handlers>) {
+    let mut workers: Vec<Worker> = Vec::with_capacity(MAX_CONNECTIONS);
     for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
+        if stop.is_stopped() {
             break;
         }
         match conn {
@@ -404,10 +400,10 @@ fn serve(listener: TcpListener, stop: Arc<AtomicBool>, timeout: Duration, h: Arc
                     continue;
                 }
                 let h2 = Arc::clone(&h);
-                match std::thread::Builder::new()
-                    .name("metrics-conn".into())
-                    .spawn(move || serve_one(s, timeout, LINGER, &h2, false))
-                {
+                // A connection thread ends within its timeouts, not on a stop signal.
+                match Worker::spawn("metrics-conn", move |_stop| {
+                    serve_one(s, timeout, LINGER, &h2, false)
+                }) {
                     Ok(w) => workers.push(w),
                     // The connection is closed unanswered (the closure is dropped).
                     Err(e) => log::debug!("metrics: cannot start a connection thread: {e}"),
@@ -422,7 +418,7 @@ fn serve(listener: TcpListener, stop: Arc<AtomicBool>, timeout: Duration, h: Arc
     }
     // Each connection thread ends within its timeouts.
     for w in workers {
-        let _ = w.join();
+        w.join();
     }
 }
 

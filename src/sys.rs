@@ -1,5 +1,5 @@
 //! The library's only `unsafe`: the few `libc` calls std lacks (socket buffer sizes, signal
-//! handlers). Each block says why it is sound.
+//! handlers, a thread's scheduling priority). Each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -149,4 +149,22 @@ pub fn take_signals() -> Vec<Signal> {
         v.push(Signal::Hangup);
     }
     v
+}
+
+/// Lowers the scheduling priority of the calling thread to `nice` (Linux: per thread, inherited by
+/// threads it creates afterwards). The mosquitto plugin's forwarder calls it before starting the
+/// bridge, so the bridge's threads yield the CPU to mosquitto's thread under load. Best effort: a
+/// failure is logged (at `debug!`), never returned.
+pub fn lower_current_thread_priority(nice: i32) {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority with PRIO_PROCESS and a thread id of this process only changes that
+    // thread's nice value; it touches no memory.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if rc != 0 {
+        log::debug!(
+            "setpriority(tid={tid}, nice={nice}) failed: {}",
+            io::Error::last_os_error()
+        );
+    }
 }

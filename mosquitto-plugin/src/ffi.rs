@@ -244,23 +244,6 @@ unsafe fn bytes<'a>(p: *const c_void, len: u32) -> &'a [u8] {
     }
 }
 
-/// Lowers the scheduling priority of the calling thread to `nice` (Linux: per thread, inherited by threads
-/// it creates afterwards). The forwarder calls it before starting the bridge, so the bridge's threads yield
-/// the CPU to mosquitto's thread under load. Best effort: a failure is logged.
-pub fn lower_current_thread_priority(nice: i32) {
-    // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: setpriority with PRIO_PROCESS and a thread id of this process only changes that thread's
-    // nice value; it touches no memory.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
-    if rc != 0 {
-        log::debug!(
-            "setpriority(tid={tid}, nice={nice}) failed: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 /// Makes this shared library stay loaded until the process exits (`dlopen` of itself with
 /// `RTLD_NODELETE`), so that a thread left running after cleanup never executes unmapped code when
 /// mosquitto `dlclose`s the plugin. Best effort: a failure is logged.

@@ -21,7 +21,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
@@ -29,6 +28,7 @@ use parking_lot::Mutex;
 use rocketmq_bridge::bridge::{
     Bridge, BridgeConfig, BridgeStats, Event, EventKind, EventSender, ProduceMode,
 };
+use rocketmq_bridge::util::worker::Worker;
 
 use crate::tracker::{Interest, KINDS};
 
@@ -113,11 +113,11 @@ enum Ctl {
 pub struct Forwarder {
     wake: Sender<()>,
     ctl: Sender<Ctl>,
-    /// Disconnected when the forwarder thread has returned.
-    done: Receiver<()>,
     max_bytes: usize,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// The forwarder thread; it ends on [`Ctl::Stop`] (or when `ctl` closes), not on the worker's
+    /// stop signal.
+    thread: Option<Worker>,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -169,19 +169,12 @@ impl Forwarder {
     pub fn start(cfg: BridgeConfig, max_bytes: usize) -> std::io::Result<Forwarder> {
         let (wake, wake_rx) = bounded::<()>(1);
         let (ctl, ctl_rx) = bounded::<Ctl>(16);
-        let (done_tx, done) = bounded::<()>(0);
         let shared = Arc::new(Shared::default());
         let sh = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("mosq-forward".into())
-            .spawn(move || {
-                run(cfg, wake_rx, ctl_rx, sh);
-                drop(done_tx);
-            })?;
+        let thread = Worker::spawn("mosq-forward", move |_stop| run(cfg, wake_rx, ctl_rx, sh))?;
         Ok(Forwarder {
             wake,
             ctl,
-            done,
             max_bytes,
             shared,
             thread: Some(thread),
@@ -249,20 +242,13 @@ impl Forwarder {
         let limit = Instant::now() + deadline + STOP_MARGIN;
         // Bounded: the control queue may be full of reloads the stuck thread never took.
         let sent = self.ctl.send_deadline(Ctl::Stop(deadline), limit).is_ok();
-        let finished = sent
-            && matches!(
-                self.done.recv_deadline(limit),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-            );
-        let thread = self.thread.take();
-        if finished {
-            if let Some(t) = thread {
-                // It has returned from its work; joining only reaps it.
-                let _ = t.join();
-            }
-        } else {
+        let mut thread = self.thread.take();
+        // Joined when it returned in time; otherwise dropped below, which leaves it detached.
+        let finished = sent && thread.as_mut().is_none_or(|t| t.wait_until(limit));
+        if !finished {
             self.abandon();
         }
+        drop(thread);
         StopReport {
             counters: self.counters(),
             bridge: self.bridge_stats(),
@@ -300,7 +286,7 @@ pub struct StopReport {
 }
 
 fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Shared>) {
-    crate::ffi::lower_current_thread_priority(BRIDGE_THREAD_NICE);
+    rocketmq_bridge::sys::lower_current_thread_priority(BRIDGE_THREAD_NICE);
     let mut bridge: Option<Bridge> = None;
     let mut next_try = Instant::now();
     let mut backoff = START_RETRY_MIN;
@@ -492,8 +478,7 @@ mod tests {
     /// A peer that accepts every connection and never answers (holds the sockets until dropped).
     struct SilentPeer {
         addr: std::net::SocketAddr,
-        stop: Arc<AtomicBool>,
-        thread: Option<JoinHandle<()>>,
+        thread: Option<Worker>,
     }
 
     impl SilentPeer {
@@ -501,20 +486,18 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.set_nonblocking(true).unwrap();
             let addr = l.local_addr().unwrap();
-            let stop = Arc::new(AtomicBool::new(false));
-            let st = Arc::clone(&stop);
-            let thread = std::thread::spawn(move || {
+            let thread = Worker::spawn("silent-peer", move |stop| {
                 let mut held = Vec::new();
-                while !st.load(Ordering::Relaxed) {
+                while !stop.is_stopped() {
                     match l.accept() {
                         Ok((c, _)) => held.push(c),
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
                 }
-            });
+            })
+            .unwrap();
             SilentPeer {
                 addr,
-                stop,
                 thread: Some(thread),
             }
         }
@@ -522,9 +505,8 @@ mod tests {
 
     impl Drop for SilentPeer {
         fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
             if let Some(t) = self.thread.take() {
-                let _ = t.join();
+                t.join();
             }
         }
     }

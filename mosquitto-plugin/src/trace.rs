@@ -8,11 +8,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Sender};
 
 use rocketmq_bridge::bridge::Event;
+use rocketmq_bridge::util::worker::Worker;
 
 /// Capacity of the trace queue, in events.
 pub const TRACE_QUEUE_CAP: usize = 65_536;
@@ -25,7 +25,8 @@ pub const TRACE_QUEUE_MAX_BYTES: usize = 64 << 20;
 #[derive(Debug)]
 pub struct TraceWriter {
     tx: Option<Sender<Event>>,
-    thread: Option<JoinHandle<()>>,
+    /// The writer thread; it ends when `tx` is dropped (after writing what is queued).
+    thread: Option<Worker>,
     dropped: Arc<AtomicU64>,
     queued: Arc<AtomicUsize>,
     queued_bytes: Arc<AtomicUsize>,
@@ -44,25 +45,23 @@ impl TraceWriter {
         let q = Arc::clone(&queued);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let qb = Arc::clone(&queued_bytes);
-        let thread = std::thread::Builder::new()
-            .name("mosq-trace".into())
-            .spawn(move || {
-                let mut w = BufWriter::new(file);
-                while let Ok(ev) = rx.recv() {
-                    q.fetch_sub(1, Ordering::Relaxed);
-                    qb.fetch_sub(ev.heap_size(), Ordering::Relaxed);
-                    let mut ok = writeln!(w, "{}", to_json(&ev)).is_ok();
-                    // Flush when idle so a reader sees lines promptly.
-                    if rx.is_empty() {
-                        ok &= w.flush().is_ok();
-                    }
-                    if !ok {
-                        log::warn!("trace file write failed; trace stopped");
-                        break;
-                    }
+        let thread = Worker::spawn("mosq-trace", move |_stop| {
+            let mut w = BufWriter::new(file);
+            while let Ok(ev) = rx.recv() {
+                q.fetch_sub(1, Ordering::Relaxed);
+                qb.fetch_sub(ev.heap_size(), Ordering::Relaxed);
+                let mut ok = writeln!(w, "{}", to_json(&ev)).is_ok();
+                // Flush when idle so a reader sees lines promptly.
+                if rx.is_empty() {
+                    ok &= w.flush().is_ok();
                 }
-                let _ = w.flush();
-            })?;
+                if !ok {
+                    log::warn!("trace file write failed; trace stopped");
+                    break;
+                }
+            }
+            let _ = w.flush();
+        })?;
         Ok(TraceWriter {
             tx: Some(tx),
             thread: Some(thread),
@@ -101,7 +100,7 @@ impl TraceWriter {
     fn close_inner(&mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            t.join();
         }
     }
 }

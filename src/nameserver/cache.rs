@@ -6,11 +6,10 @@
 use super::client::NameServerClient;
 use super::route::{TopicPublishInfo, TopicRouteData};
 use super::{Error, DEFAULT_TOPIC};
-use crossbeam_channel::{bounded, select, tick, Sender};
+use crate::util::worker::{Tick, Worker};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Route cache settings.
@@ -42,7 +41,7 @@ pub struct RouteCache {
     client: NameServerClient,
     cfg: RouteCacheConfig,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
-    refresher: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    refresher: Mutex<Option<Worker>>,
 }
 
 impl std::fmt::Debug for RouteCache {
@@ -62,25 +61,19 @@ impl RouteCache {
             routes: RwLock::new(HashMap::new()),
             refresher: Mutex::new(None),
         });
-        let (stop_tx, stop_rx) = bounded::<()>(0);
         let weak: Weak<RouteCache> = Arc::downgrade(&cache);
         let interval = cache.cfg.refresh_interval.max(Duration::from_millis(10));
-        let handle = std::thread::Builder::new()
-            .name("rmq-route-refresh".into())
-            .spawn(move || {
-                let ticker = tick(interval);
-                loop {
-                    select! {
-                        recv(ticker) -> _ => match weak.upgrade() {
-                            Some(c) => c.refresh_all(),
-                            None => break,
-                        },
-                        recv(stop_rx) -> _ => break,
-                    }
+        let worker = Worker::periodic("rmq-route-refresh", interval, move || {
+            match weak.upgrade() {
+                Some(c) => {
+                    c.refresh_all();
+                    Tick::Continue
                 }
-            })
-            .expect("spawn route refresh thread");
-        *cache.refresher.lock() = Some((stop_tx, handle));
+                None => Tick::Done,
+            }
+        })
+        .expect("spawn route refresh thread");
+        *cache.refresher.lock() = Some(worker);
         cache
     }
 
@@ -199,10 +192,10 @@ impl RouteCache {
 
     /// Stops the refresh thread and waits for it.
     pub fn stop(&self) {
-        if let Some((tx, h)) = self.refresher.lock().take() {
-            drop(tx);
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
+        if let Some(w) = self.refresher.lock().take() {
+            // The last reference may go on the refresh thread itself: then only signal.
+            if !w.is_current() {
+                w.join();
             }
         }
     }

@@ -14,9 +14,16 @@
 //! pipelined requests of one connection out of order, so a key's requests go one at a time in its
 //! ordering lane ([`ORDER_LANES`] per queue, [`order_lane`]); the other lanes keep pipelining.
 //! [`QueueStrategy::RoundRobin`] gives no ordering.
+//!
+//! Here: the public [`Producer`] and the send path (job planning, queue selection, retries).
+//! Next to it: `broker` (per-broker connections and worker slot), `lifecycle` (the threads:
+//! housekeeping start, heartbeat, pruning loop, ordered shutdown), `worker` (the per-broker async
+//! worker), `request` (request building and outcome classification).
 
+mod broker;
 mod config;
 mod error;
+mod lifecycle;
 mod request;
 mod worker;
 
@@ -26,19 +33,18 @@ pub use error::{
 };
 pub use request::RETRYABLE_CODES;
 
+use broker::BrokerState;
+
 use crate::message::{encode_batch_body, Message, UniqIdGenerator};
 use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublishInfo};
 use crate::remoting::acl::AclCredentials;
-use crate::remoting::codes::{HEART_BEAT, UNREGISTER_CLIENT};
-use crate::remoting::{Connection, DirectConnection, RemotingCommand};
-use bytes::{Bytes, BytesMut};
-use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use crate::util::worker::Worker;
+use bytes::BytesMut;
 use parking_lot::Mutex;
 use request::{classify_error, classify_response, Outcome, Prepared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Called once with the outcome of an async send.
@@ -80,11 +86,8 @@ pub(crate) struct Inner {
     closing: AtomicBool,
     /// Broker worker threads alive (at most [`MAX_BROKER_WORKERS`]).
     live_workers: Arc<AtomicUsize>,
-    housekeeping: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    housekeeping: Mutex<Option<Worker>>,
 }
-
-/// Idle direct connections kept per broker for sync sends.
-const MAX_IDLE_DIRECT: usize = 16;
 
 /// A broker address that has left every cached route is forgotten (its worker thread stopped and
 /// joined, its connections closed) once it has been absent for this many route refresh intervals
@@ -96,22 +99,6 @@ pub const BROKER_PRUNE_GRACE_REFRESHES: u32 = 3;
 /// How long [`Inner::prune_brokers`] waits for the worker of a pruned broker (idle by then: it had
 /// no job when it was picked) to exit.
 const PRUNE_JOIN_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Per broker master address.
-pub(crate) struct BrokerState {
-    addr: String,
-    conn: Mutex<Option<Arc<Connection>>>,
-    /// Idle connections for sync sends (see [`BrokerState::invoke_direct`]).
-    direct: Mutex<Vec<DirectConnection>>,
-    avoid_until: Mutex<Option<Instant>>,
-    no_batch: AtomicBool,
-    worker: Mutex<Option<worker::WorkerHandle>>,
-    /// When the address was first seen absent from every cached route (`None`: routed to now).
-    left_routes_at: Mutex<Option<Instant>>,
-    /// Set (under `worker`'s lock) once pruned: no new worker starts on it; senders holding it
-    /// take a fresh state from the map.
-    retired: AtomicBool,
-}
 
 /// A send in progress: the prepared request and where it stands.
 pub(crate) struct Job {
@@ -200,75 +187,6 @@ pub fn key_hash(key: &[u8]) -> u64 {
     h
 }
 
-impl BrokerState {
-    fn connection(&self, inner: &Inner) -> Result<Arc<Connection>, crate::remoting::Error> {
-        let mut guard = self.conn.lock();
-        if let Some(c) = guard.as_ref() {
-            if c.is_alive() {
-                return Ok(Arc::clone(c));
-            }
-        }
-        // Connect while holding this broker's lock: concurrent senders to the same broker wait for
-        // one connect instead of racing several.
-        let dial = inner.cfg.dial_addr(&self.addr);
-        let c = Arc::new(Connection::connect(dial, &inner.cfg.connection)?);
-        log::debug!("broker connected addr={}", self.addr);
-        *guard = Some(Arc::clone(&c));
-        Ok(c)
-    }
-
-    /// Sends one request on the caller's thread over an idle direct connection (a new one when
-    /// none is idle) and reads the response there, without the reader-thread hand-off of the shared
-    /// [`Connection`]: a sync send then costs no thread switch in our process. Each concurrent sync
-    /// caller uses its own connection; at most [`MAX_IDLE_DIRECT`] stay open when idle.
-    fn invoke_direct(
-        &self,
-        inner: &Inner,
-        cmd: &RemotingCommand,
-        timeout: Duration,
-    ) -> Result<RemotingCommand, crate::remoting::Error> {
-        let deadline = Instant::now() + timeout;
-        let mut conn = loop {
-            let idle = self.direct.lock().pop();
-            match idle {
-                // A peer that closed meanwhile (a restarted broker) is noticed before writing; one
-                // that floods is cut off at the drain caps or the deadline. Broken ones are dropped.
-                Some(mut c) => {
-                    if c.check_idle_until(deadline) {
-                        break c;
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(crate::remoting::Error::ConnectionClosed {
-                            addr: self.addr.clone(),
-                            request_sent: false,
-                        });
-                    }
-                }
-                None => {
-                    let dial = inner.cfg.dial_addr(&self.addr);
-                    break DirectConnection::connect(dial, &inner.cfg.connection)?;
-                }
-            }
-        };
-        let r = conn.invoke(cmd, deadline.saturating_duration_since(Instant::now()));
-        if !conn.is_broken() {
-            let mut idle = self.direct.lock();
-            if idle.len() < MAX_IDLE_DIRECT {
-                idle.push(conn);
-            }
-        }
-        r
-    }
-
-    fn avoided(&self, now: Instant) -> bool {
-        self.avoid_until.lock().is_some_and(|t| now < t)
-    }
-
-    fn mark_failed(&self, avoid: Duration) {
-        *self.avoid_until.lock() = Some(Instant::now() + avoid);
-    }
-}
-
 impl Producer {
     /// Starts a producer: the route cache with its refresh thread and the heartbeat thread.
     /// Broker connections and workers start on first use.
@@ -305,21 +223,7 @@ impl Producer {
             housekeeping: Mutex::new(None),
             cfg,
         });
-        {
-            let (stop_tx, stop_rx) = bounded::<()>(0);
-            let weak = Arc::downgrade(&inner);
-            let heartbeat = inner.cfg.heartbeat_interval;
-            let prune = inner
-                .cfg
-                .route
-                .refresh_interval
-                .max(Duration::from_millis(10));
-            let h = std::thread::Builder::new()
-                .name("rmq-heartbeat".into())
-                .spawn(move || heartbeat_loop(weak, heartbeat, prune, stop_rx))
-                .expect("spawn heartbeat thread");
-            *inner.housekeeping.lock() = Some((stop_tx, h));
-        }
+        lifecycle::start_housekeeping(&inner);
         Ok(Producer {
             _owner: Arc::new(Owner(Arc::clone(&inner))),
             inner,
@@ -869,90 +773,6 @@ impl Inner {
                     ))
                 }
             }
-        }
-    }
-
-    fn heartbeat(&self) {
-        let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
-        let body = format!(
-            "{{\"clientID\":{},\"consumerDataSet\":[],\"heartbeatFingerprint\":0,\"producerDataSet\":[{{\"groupName\":{}}},{{\"groupName\":\"CLIENT_INNER_PRODUCER\"}}],\"withoutSub\":false}}",
-            serde_json::Value::from(self.client_id.as_str()),
-            serde_json::Value::from(self.group.as_str())
-        );
-        for b in brokers {
-            let conn = b.conn.lock().clone();
-            if let Some(c) = conn.filter(|c| c.is_alive()) {
-                let mut cmd =
-                    RemotingCommand::request(HEART_BEAT).with_body(Bytes::from(body.clone()));
-                if let Some(acl) = &self.acl {
-                    acl.sign(&mut cmd);
-                }
-                match c.invoke(&cmd, self.cfg.namesrv_timeout) {
-                    Ok(r) if r.code == 0 => log::trace!("heartbeat ok addr={}", b.addr),
-                    Ok(r) => log::debug!("heartbeat answered code={} addr={}", r.code, b.addr),
-                    Err(e) => log::debug!("heartbeat failed addr={}: {e}", b.addr),
-                }
-            }
-        }
-    }
-
-    fn shutdown(&self, deadline: Duration) {
-        if self.closing.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let until = Instant::now() + deadline;
-        if let Some((tx, h)) = self.housekeeping.lock().take() {
-            drop(tx);
-            let _ = h.join();
-        }
-        let brokers: Vec<Arc<BrokerState>> = self.brokers.lock().values().cloned().collect();
-        // Close every job queue first, then wait for each worker with the shared deadline.
-        let workers: Vec<(worker::WorkerHandle, &Arc<BrokerState>)> = brokers
-            .iter()
-            .filter_map(|b| b.worker.lock().take().map(|w| (w, b)))
-            .collect();
-        let mut leftovers = Vec::new();
-        for (w, b) in workers {
-            leftovers.extend(w.finish(until, b));
-        }
-        for job in leftovers {
-            let kind = job.unknown_or(SendErrorKind::Closed);
-            job.complete(Err(kind));
-        }
-        for b in &brokers {
-            let conn = b.conn.lock().take();
-            if let Some(c) = conn.filter(|c| c.is_alive()) {
-                let cmd = RemotingCommand::request(UNREGISTER_CLIENT)
-                    .with_ext("clientID", &self.client_id)
-                    .with_ext("producerGroup", &self.group);
-                let _ = c.invoke(&cmd, Duration::from_millis(500));
-                let _ = Arc::try_unwrap(c).map(|c| c.close());
-            }
-        }
-        self.routes.stop();
-    }
-}
-
-/// The housekeeping thread: heartbeats every `heartbeat` (none when zero) and prunes brokers that
-/// left every route every `prune`.
-fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop: Receiver<()>) {
-    let beats = if heartbeat.is_zero() {
-        crossbeam_channel::never()
-    } else {
-        tick(heartbeat)
-    };
-    let prunes = tick(prune);
-    loop {
-        select! {
-            recv(beats) -> _ => match inner.upgrade() {
-                Some(i) => i.heartbeat(),
-                None => break,
-            },
-            recv(prunes) -> _ => match inner.upgrade() {
-                Some(i) => i.prune_brokers(),
-                None => break,
-            },
-            recv(stop) -> _ => break,
         }
     }
 }

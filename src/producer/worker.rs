@@ -6,11 +6,11 @@
 use super::request::{classify_error, classify_response, Outcome};
 use super::{AttemptError, BrokerState, Inner, Job, SendError, SendErrorKind, WindowFullPolicy};
 use crate::remoting::connection::PendingResponse;
+use crate::util::worker::Worker;
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// After the shutdown deadline, how long [`WorkerHandle::finish`] waits for an abandoning worker to
@@ -22,8 +22,9 @@ pub(crate) struct WorkerHandle {
     retries: Sender<Job>,
     retries_rx: Receiver<Job>,
     load: Arc<AtomicUsize>,
-    done: Receiver<()>,
-    thread: JoinHandle<()>,
+    /// The thread; its body ends when both job queues are closed (or on abandon), not on the
+    /// worker's stop signal.
+    thread: Worker,
     addr: String,
     abandon: Arc<AtomicBool>,
 }
@@ -53,7 +54,6 @@ pub(crate) fn ensure(
     if w.is_none() {
         let (jobs_tx, jobs_rx) = bounded(inner.cfg.queue_capacity);
         let (retry_tx, retry_rx) = unbounded();
-        let (done_tx, done_rx) = bounded::<()>(0);
         let load = Arc::new(AtomicUsize::new(0));
         let abandon = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
@@ -64,7 +64,6 @@ pub(crate) fn ensure(
             retries: retry_rx.clone(),
             window: inner.cfg.async_window.max(1),
             load: Arc::clone(&load),
-            _done: done_tx,
         };
         let live = Arc::clone(&inner.live_workers);
         if live.fetch_add(1, Ordering::SeqCst) >= super::MAX_BROKER_WORKERS {
@@ -75,25 +74,22 @@ pub(crate) fn ensure(
             });
         }
         let guard = LiveWorker(Arc::clone(&live));
-        let thread = std::thread::Builder::new()
-            .name(format!("rmq-send-{}", broker.addr))
-            .spawn(move || {
-                let _live = guard;
-                ctx.run()
-            })
-            .map_err(|e| {
-                // The closure (and its guard) was dropped with the failed spawn.
-                AttemptError::WorkerSpawn {
-                    broker: broker.addr.clone(),
-                    error: Arc::new(e),
-                }
-            })?;
+        let thread = Worker::spawn(&format!("rmq-send-{}", broker.addr), move |_stop| {
+            let _live = guard;
+            ctx.run()
+        })
+        .map_err(|e| {
+            // The closure (and its guard) was dropped with the failed spawn.
+            AttemptError::WorkerSpawn {
+                broker: broker.addr.clone(),
+                error: Arc::new(e),
+            }
+        })?;
         *w = Some(WorkerHandle {
             jobs: jobs_tx,
             retries: retry_tx,
             retries_rx: retry_rx,
             load,
-            done: done_rx,
             thread,
             addr: broker.addr.clone(),
             abandon,
@@ -190,19 +186,14 @@ impl WorkerHandle {
             jobs,
             retries,
             retries_rx,
-            done,
-            thread,
+            mut thread,
             addr,
             abandon,
             ..
         } = self;
         drop(jobs);
         drop(retries);
-        let timeout = until.saturating_duration_since(Instant::now());
-        let mut finished = matches!(
-            done.recv_timeout(timeout),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-        );
+        let mut finished = thread.wait_until(until);
         if !finished {
             log::warn!(
                 "broker worker missed the shutdown deadline, abandoning its jobs addr={addr}"
@@ -211,14 +202,10 @@ impl WorkerHandle {
             if let Some(c) = broker.conn.lock().as_ref() {
                 c.abort();
             }
-            finished = matches!(
-                done.recv_timeout(ABANDON_GRACE),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-            );
+            finished = thread.wait_until(Instant::now() + ABANDON_GRACE);
         }
-        if finished {
-            let _ = thread.join();
-        } else {
+        if !finished {
+            // Dropping `thread` leaves it detached; it exits once it has settled its jobs.
             log::error!("broker worker did not exit after abandoning addr={addr}");
         }
         retries_rx.try_iter().collect()
@@ -234,7 +221,6 @@ struct Ctx {
     load: Arc<AtomicUsize>,
     /// Set by [`WorkerHandle::finish`] once the shutdown deadline passed.
     abandon: Arc<AtomicBool>,
-    _done: Sender<()>,
 }
 
 impl Ctx {

@@ -7,13 +7,13 @@ use super::codes::REQUEST_CODE_NOT_SUPPORTED;
 use super::command::{RemotingCommand, FLAG_ONEWAY};
 use super::error::Error;
 use super::pending::PendingTable;
+use crate::util::worker::Worker;
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Bytes the reader asks the kernel for at a time (the buffer grows in such steps, never by the
@@ -270,7 +270,7 @@ impl PendingResponse {
 /// take `&self`.
 pub struct Connection {
     shared: Arc<Shared>,
-    reader: Mutex<Option<JoinHandle<()>>>,
+    reader: Mutex<Option<Worker>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -343,14 +343,16 @@ impl Connection {
             stream: stream.try_clone().map_err(conn_err)?,
         });
         let rs = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name(format!("rmq-read-{addr}"))
-            .spawn(move || read_loop(rs, stream))
-            .map_err(conn_err)?;
+        // The reader ends when the socket does (EOF, error, or `kill`'s shutdown), not on the
+        // worker's stop signal.
+        let reader = Worker::spawn(&format!("rmq-read-{addr}"), move |_stop| {
+            read_loop(rs, stream)
+        })
+        .map_err(conn_err)?;
         log::debug!("connected addr={addr}");
         Ok(Connection {
             shared,
-            reader: Mutex::new(Some(handle)),
+            reader: Mutex::new(Some(reader)),
         })
     }
 
@@ -478,7 +480,7 @@ impl Connection {
     fn close_inner(&self) -> bool {
         self.abort();
         match self.reader.lock().take() {
-            Some(h) => h.join().is_ok(),
+            Some(w) => w.join(),
             None => true,
         }
     }

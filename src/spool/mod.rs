@@ -176,19 +176,26 @@
 
 mod bits;
 mod config;
+mod cursor;
 mod error;
+mod flusher;
 pub mod oracle;
 pub mod record;
+mod recovery;
+mod report;
+mod scan;
 #[allow(clippy::module_inception)]
 mod spool;
+mod state;
 
 pub use config::{
     SpoolConfig, SyncPolicy, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_SIZE, MAX_RECORD_LEN,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, WRITE_CHUNK, WRITE_TICK,
 };
+pub use cursor::Cursor;
 pub use error::SpoolError;
+pub use report::{CorruptSpan, DropReason, Dropped, Record, Recovery, SpoolStats, TornTail};
 pub use spool::{
-    CorruptSpan, Cursor, DropReason, Dropped, Record, Recovery, Spool, SpoolStats, TornTail,
-    ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
+    Spool, ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
     SEQ_BLOCK_MAX, SEQ_BLOCK_MIN, SEQ_BLOCK_OPEN, SEQ_BLOCK_TICKS,
 };

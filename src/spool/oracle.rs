@@ -7,7 +7,7 @@ use super::record::{
     encode_ack, encode_record, encode_seq_file, parse_ack_log, parse_record, parse_seq_file,
     Parsed, RecordHead, ACK_ENTRY_LEN, ACK_LOG_MAGIC, RECORD_HEADER_LEN,
 };
-use super::spool::scan_segment;
+use super::scan::scan_segment;
 
 fn be_u64(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];

@@ -8,7 +8,11 @@
 //! - [`Worker::stop_within`] signals the stop and waits until a deadline; it joins the thread
 //!   if it ended (`true`) and otherwise leaves it running detached (`false`), so a stuck peer can
 //!   never hold a shutdown past its deadline. [`Worker::join`] waits without a deadline.
-//! - Dropping a worker signals the stop and does not wait (as `stop_within(now)`).
+//! - [`Worker::wait_until`] waits until a deadline *without* signalling the stop, for a body
+//!   that ends on a signal of its own (a closed job queue, a control message); a worker it
+//!   missed stays attached, so the owner can escalate and wait again.
+//! - Dropping a worker signals the stop and does not wait (as `stop_within(now)`); an owner that
+//!   may be dropped on its worker's own thread checks [`Worker::is_current`] before waiting.
 //!
 //! Stopping is "drop the sender": the [`Stop`] fires when the worker's stop sender is dropped,
 //! so it also fires when the owner itself is dropped. The done signal is the same trick the other
@@ -142,11 +146,20 @@ impl Worker {
         self.stop = None;
     }
 
-    /// Signals the stop and waits for the thread until `deadline`. Returns `true` when the thread
-    /// ended (it is joined), `false` when it was still running at the deadline (it is left
-    /// detached and logged; it ends on its own).
-    pub fn stop_within(&mut self, deadline: Instant) -> bool {
-        self.signal_stop();
+    /// Whether the caller runs on this worker's thread (then it must not wait for it: an owner
+    /// dropped by its own worker only signals the stop).
+    pub fn is_current(&self) -> bool {
+        self.handle
+            .as_ref()
+            .is_some_and(|h| h.thread().id() == std::thread::current().id())
+    }
+
+    /// Waits for the thread until `deadline` without signalling the stop, for a body that ends on
+    /// a signal of its own (a closed job queue, a control message). Returns `true` when the thread
+    /// ended (it is joined), `false` when it was still running at the deadline: it stays attached,
+    /// so the caller can wait again or [`stop_within`](Worker::stop_within) it (dropping the
+    /// worker leaves it detached, without a log line).
+    pub fn wait_until(&mut self, deadline: Instant) -> bool {
         let Some(handle) = self.handle.take() else {
             return true;
         };
@@ -159,13 +172,26 @@ impl Worker {
                 true
             }
             Err(RecvTimeoutError::Timeout) => {
-                log::warn!(
-                    "thread {} still running at its stop deadline; left detached",
-                    self.name
-                );
+                self.handle = Some(handle);
                 false
             }
         }
+    }
+
+    /// Signals the stop and waits for the thread until `deadline`. Returns `true` when the thread
+    /// ended (it is joined), `false` when it was still running at the deadline (it is left
+    /// detached and logged; it ends on its own).
+    pub fn stop_within(&mut self, deadline: Instant) -> bool {
+        self.signal_stop();
+        if self.wait_until(deadline) {
+            return true;
+        }
+        self.handle = None;
+        log::warn!(
+            "thread {} still running at its stop deadline; left detached",
+            self.name
+        );
+        false
     }
 
     /// Signals the stop and waits for the thread however long it takes. `false` if it panicked.
@@ -253,6 +279,42 @@ mod tests {
         .unwrap();
         assert!(w.stop_within(Instant::now() + Duration::from_secs(5)));
         assert_eq!(m.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn wait_until_leaves_a_busy_worker_attached_and_joins_it_later() {
+        let (release_tx, release_rx) = bounded::<()>(0);
+        let mut w = Worker::spawn("t-wait", move |stop| {
+            let _ = release_rx.recv();
+            drop(stop);
+        })
+        .unwrap();
+        assert!(!w.is_current());
+        assert!(!w.wait_until(Instant::now() + Duration::from_millis(20)));
+        assert!(!w.is_finished(), "still attached after a missed wait");
+        drop(release_tx);
+        assert!(w.wait_until(Instant::now() + Duration::from_secs(5)));
+        assert!(w.is_finished());
+        assert!(
+            w.stop_within(Instant::now()),
+            "an ended worker stops at once"
+        );
+    }
+
+    #[test]
+    fn is_current_is_true_only_on_the_workers_own_thread() {
+        let (tx, rx) = bounded::<Worker>(1);
+        let (seen_tx, seen_rx) = bounded::<bool>(1);
+        let w = Worker::spawn("t-current", move |_stop| {
+            let me = rx.recv().unwrap();
+            let _ = seen_tx.send(me.is_current());
+            // Dropped on its own thread: signals only, never waits for itself.
+            drop(me);
+        })
+        .unwrap();
+        assert!(!w.is_current());
+        tx.send(w).unwrap();
+        assert_eq!(seen_rx.recv_timeout(Duration::from_secs(5)), Ok(true));
     }
 
     #[test]
