@@ -16,7 +16,7 @@
 //!             "first_ms": 1699999990000, "last_ms": 1699999999000}]}
 //! ```
 //!
-//! - `reason`: the drop reasons `too_large`, `overflow`, `shutdown`, `failed` (not stored after the
+//! - `reason` (`UnsentReason::name`): the drop reasons `too_large`, `overflow`, `shutdown`, `failed` (not stored after the
 //!   producer's retries and, without a spool, the in-memory hold of `retry.max_hold`; the
 //!   `failed` counter), `spool_error` (the spool could not store the event), and `outcome_unknown` (not a drop:
 //!   the broker may have stored it; listed so a consumer can tell a gap from a maybe).
@@ -36,7 +36,6 @@
 //! shutdown are in the shutdown report; the bridge tries one last in-band report before it closes
 //! its producer.
 
-use super::bridge::{DropReason, UnsentReason};
 use super::rule::RuleId;
 use crate::message::Message;
 use crate::producer::Producer;
@@ -54,18 +53,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The report's name for how a message ended.
-pub(crate) fn reason_name(r: &UnsentReason) -> &'static str {
-    match r {
-        UnsentReason::Failed(_) => "failed",
-        UnsentReason::OutcomeUnknown(_) => "outcome_unknown",
-        UnsentReason::Dropped(DropReason::TooLarge { .. }) => "too_large",
-        UnsentReason::Dropped(DropReason::Overflow) => "overflow",
-        UnsentReason::Dropped(DropReason::Shutdown) => "shutdown",
-        UnsentReason::Dropped(DropReason::SpoolError) => "spool_error",
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -295,31 +282,22 @@ pub(crate) struct ReportTarget {
 }
 
 impl Reporter {
-    pub(crate) fn start(
-        ledger: std::sync::Arc<super::bridge::Shared>,
-        t: ReportTarget,
-    ) -> Reporter {
+    pub(crate) fn start(ledger: std::sync::Arc<LossLedger>, t: ReportTarget) -> Reporter {
         let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("bridge-loss-report".into())
             .spawn(move || {
                 let send = || {
-                    ledger.losses.send_report(
-                        &t.producer,
-                        &t.topic,
-                        &t.bridge_id,
-                        &t.key_prefix,
-                        t.run,
-                    )
+                    ledger.send_report(&t.producer, &t.topic, &t.bridge_id, &t.key_prefix, t.run)
                 };
                 while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(REPORT_INTERVAL)
                 {
-                    if ledger.losses.pending() > 0 {
+                    if ledger.pending() > 0 {
                         send();
                     }
                 }
-                if ledger.losses.pending() > 0 {
+                if ledger.pending() > 0 {
                     send();
                 }
             })

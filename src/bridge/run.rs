@@ -23,9 +23,10 @@
 //! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
 //!   kept. A config error is reported and the old rules stay.
 
-use super::bridge::{Bridge, BridgeError, ShutdownReport};
+use super::bridge::{Bridge, BridgeError};
 use super::config::{BridgeConfig, ConfigError};
 use super::event::{Event, MAX_EVENT_LINE_LEN};
+use super::outcome::ShutdownReport;
 use crate::sys::{self, Signal};
 use crossbeam_channel::{bounded, select, tick, Receiver};
 use std::fmt;
