@@ -50,24 +50,19 @@
 //!   the outcomes up to a deadline and returns a [`ShutdownReport`] listing every message that was
 //!   not confirmed.
 
-use super::buffer::Budget;
 use super::config::{BridgeConfig, ProduceMode, QueueStrategy};
 use super::dispatcher::Dispatcher;
 use super::format::now_ms;
-use super::health::{BridgeHealth, HealthTracker};
-use super::hold::HoldQueue;
-use super::intake::EventSender;
-use super::loss_report::{LossLedger, ReportTarget, Reporter};
-use super::outcome::{BridgeStats, DropReason, ShutdownReport};
+use super::health::BridgeHealth;
+use super::loss_report::{ReportTarget, Reporter};
 use super::settle::{build_active, Settle};
 use super::spool_ack::SpoolAcks;
 use super::spooled::SpoolReader;
 use crate::producer::{self, Producer, ProducerConfig, ProducerError};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -75,7 +70,10 @@ use std::time::{Duration, Instant};
 // The items this module held before the split, at their old paths.
 pub use super::buffer::CHANNEL_CAPACITY;
 pub use super::dispatcher::GROUP_SWEEP_AT;
-pub use super::outcome::{RuleCounters, SendEventError, Unsent, UnsentReason};
+pub use super::intake::EventSender;
+pub use super::outcome::{
+    BridgeStats, DropReason, RuleCounters, SendEventError, ShutdownReport, Unsent, UnsentReason,
+};
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -273,41 +271,14 @@ impl Bridge {
             log::warn!("bridge started without hook rules: no event will be forwarded");
         }
 
-        let (tx, rx) = bounded(CHANNEL_CAPACITY);
-        let mut all_stats = BTreeMap::new();
-        let active = build_active(&cfg, &mut all_stats);
         let run = now_ms();
-        let shared = Arc::new(Settle {
-            mode: cfg.produce,
-            overflow: cfg.buffer_overflow,
-            strategy: cfg.queue_strategy,
-            sync_timeout: cfg.sync_timeout,
-            max_message_size: cfg.max_message_size,
-            // With a spool the key's sequence number is the spool's, persistent across runs.
-            key_prefix: if spool.is_some() {
-                cfg.bridge_id.clone()
-            } else {
-                format!("{}-{run:x}", cfg.bridge_id)
-            },
-            seq: AtomicU64::new(0),
-            active: RwLock::new(Arc::new(active)),
-            all_stats: Mutex::new(all_stats),
-            unmatched: AtomicU64::new(0),
-            budget: Budget::new(cfg.buffer_max_bytes),
-            in_flight: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            tx,
-            rx,
-            shutdown_log: Mutex::new(None),
-            sent_during_shutdown: AtomicU64::new(0),
-            health: HealthTracker::new(cfg.health_window),
-            losses: Arc::new(LossLedger::new(cfg.loss_report_topic.is_some())),
-            hold: (spool.is_none()
-                && cfg.produce == ProduceMode::Async
-                && !cfg.retry_max_hold.is_zero())
-            .then(|| HoldQueue::new(cfg.retry_max_hold)),
-            spool,
-        });
+        // With a spool the key's sequence number is the spool's, persistent across runs.
+        let key_prefix = if spool.is_some() {
+            cfg.bridge_id.clone()
+        } else {
+            format!("{}-{run:x}", cfg.bridge_id)
+        };
+        let shared = Arc::new(Settle::new(&cfg, key_prefix, spool));
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let (done_tx, done_rx) = bounded::<()>(1);
         let d = Dispatcher::new(Arc::clone(&shared), producer.clone(), cfg.batch_size);

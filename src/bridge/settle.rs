@@ -6,7 +6,7 @@
 //! Layering (see [`super`]): above the buffer, the hold, the loss ledger, health and the spool's
 //! halves; below the intake ([`super::intake`]), the dispatcher and the spool reader.
 
-use super::buffer::{Budget, Meta, Outgoing};
+use super::buffer::{Budget, Meta, Outgoing, CHANNEL_CAPACITY};
 use super::config::{BridgeConfig, OverflowPolicy, ProduceMode, QueueStrategy};
 use super::health::{BridgeHealth, HealthTracker};
 use super::hold::HoldQueue;
@@ -16,7 +16,7 @@ use super::rule::{RuleId, RuleSet};
 use super::spool_ack::SpoolAcks;
 use crate::message::Message;
 use crate::producer::SendErrorKind;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -73,6 +73,46 @@ pub(crate) struct Settle {
 }
 
 impl Settle {
+    /// The state for `cfg`: its rules, an empty budget of `buffer.max_bytes`, a fresh channel, a
+    /// loss ledger that records when `loss_report.topic` is set, and the in-memory hold when the
+    /// bridge runs async without a spool and `retry.max_hold` is not zero. Keys are
+    /// `<key_prefix>-<seq>`.
+    pub(crate) fn new(
+        cfg: &BridgeConfig,
+        key_prefix: String,
+        spool: Option<Arc<SpoolAcks>>,
+    ) -> Settle {
+        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let mut all_stats = BTreeMap::new();
+        let active = build_active(cfg, &mut all_stats);
+        let hold =
+            (spool.is_none() && cfg.produce == ProduceMode::Async && !cfg.retry_max_hold.is_zero())
+                .then(|| HoldQueue::new(cfg.retry_max_hold));
+        Settle {
+            mode: cfg.produce,
+            overflow: cfg.buffer_overflow,
+            strategy: cfg.queue_strategy,
+            sync_timeout: cfg.sync_timeout,
+            max_message_size: cfg.max_message_size,
+            key_prefix,
+            seq: AtomicU64::new(0),
+            active: RwLock::new(Arc::new(active)),
+            all_stats: Mutex::new(all_stats),
+            unmatched: AtomicU64::new(0),
+            budget: Budget::new(cfg.buffer_max_bytes),
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            tx,
+            rx,
+            shutdown_log: Mutex::new(None),
+            sent_during_shutdown: AtomicU64::new(0),
+            health: HealthTracker::new(cfg.health_window),
+            losses: Arc::new(LossLedger::new(cfg.loss_report_topic.is_some())),
+            spool,
+            hold,
+        }
+    }
+
     /// The counters now.
     pub(crate) fn stats(&self) -> BridgeStats {
         let rules = self
@@ -390,10 +430,8 @@ pub(crate) fn build_active(
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use crate::bridge::buffer::CHANNEL_CAPACITY;
     use crate::bridge::event::Event;
     use bytes::Bytes;
-    use crossbeam_channel::bounded;
 
     /// Shared state with no dispatcher: messages stay in the channel, so the budget and the
     /// overflow policies can be watched without a broker.
@@ -402,46 +440,40 @@ pub(crate) mod testing {
         overflow: OverflowPolicy,
         max_bytes: usize,
     ) -> Arc<Settle> {
+        Arc::new(settle(mode, overflow, max_bytes, Duration::ZERO))
+    }
+
+    /// Async, no spool, a hold of `max_hold`.
+    pub(crate) fn shared_with_hold(max_hold: Duration) -> Arc<Settle> {
+        Arc::new(settle(
+            ProduceMode::Async,
+            OverflowPolicy::Block,
+            1 << 20,
+            max_hold,
+        ))
+    }
+
+    /// Two rules (`#` to T1, `a/#` to T2), node n1, key prefix `b1-run`, health window 30 s, no
+    /// loss report, no spool; no hold when `hold` is zero.
+    fn settle(
+        mode: ProduceMode,
+        overflow: OverflowPolicy,
+        max_bytes: usize,
+        hold: Duration,
+    ) -> Settle {
         let text = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
 bridge.rocket.hook.message.publish.2 = {"filter": "a/#", "topic": "T2"}
 bridge.rocket.node = n1
 bridge.rocket.bridge_id = b1
 "##;
-        let cfg = BridgeConfig::parse(text, "unit.conf").unwrap();
-        let (tx, rx) = bounded(CHANNEL_CAPACITY);
-        let mut all = BTreeMap::new();
-        let active = build_active(&cfg, &mut all);
-        Arc::new(Settle {
-            mode,
-            overflow,
-            strategy: QueueStrategy::KeyDispatch,
-            sync_timeout: Duration::from_millis(100),
-            max_message_size: 1024,
-            key_prefix: "b1-run".into(),
-            seq: AtomicU64::new(0),
-            active: RwLock::new(Arc::new(active)),
-            all_stats: Mutex::new(all),
-            unmatched: AtomicU64::new(0),
-            budget: Budget::new(max_bytes),
-            in_flight: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            tx,
-            rx,
-            shutdown_log: Mutex::new(None),
-            sent_during_shutdown: AtomicU64::new(0),
-            health: crate::bridge::health::HealthTracker::new(Duration::from_secs(30)),
-            losses: Arc::new(LossLedger::new(false)),
-            spool: None,
-            hold: None,
-        })
-    }
-
-    /// Async, no spool, a hold of `max_hold`.
-    pub(crate) fn shared_with_hold(max_hold: Duration) -> Arc<Settle> {
-        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
-        let mut sh = Arc::try_unwrap(sh).ok().expect("only reference");
-        sh.hold = Some(crate::bridge::hold::HoldQueue::new(max_hold));
-        Arc::new(sh)
+        let mut cfg = BridgeConfig::parse(text, "unit.conf").unwrap();
+        cfg.produce = mode;
+        cfg.buffer_overflow = overflow;
+        cfg.buffer_max_bytes = max_bytes;
+        cfg.sync_timeout = Duration::from_millis(100);
+        cfg.max_message_size = 1024;
+        cfg.retry_max_hold = hold;
+        Settle::new(&cfg, "b1-run".into(), None)
     }
 
     pub(crate) fn publish(topic: &str, payload: &'static [u8]) -> Event {
