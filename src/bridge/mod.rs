@@ -9,7 +9,7 @@
 //! - [`spooled`]: store-and-forward through the disk spool; [`loss_report`]: the in-band loss
 //!   report; [`health`]: broker-aware health and the metrics endpoint's content; [`hold`]: without a
 //!   spool, messages the broker did not store are held in memory and re-sent.
-//! - [`run`]: the `rocketmq-bridge run` command (NDJSON in, signals, summary).
+//! - The `rocketmq-bridge run` command (NDJSON in, signals, summary) is [`crate::cli::run`].
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
 //!
@@ -46,7 +46,6 @@ mod intake;
 pub mod loss_report;
 mod outcome;
 pub mod rule;
-pub mod run;
 mod settle;
 mod spool_ack;
 mod spool_record;
