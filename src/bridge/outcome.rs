@@ -10,7 +10,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Why a message was dropped without being sent.
+/// Why a message was dropped without being sent (a message of one rule; the spool drops whole
+/// records for reasons of its own, `spool::DropReason`, reported in [`SpoolCounters`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DropReason {

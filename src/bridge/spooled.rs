@@ -36,6 +36,9 @@ use super::settle::{Room, Settle};
 use super::spool_ack::{SpoolAcks, SpoolTicket};
 use super::spool_record::{decode_record, SpooledMessage};
 use crate::message::{Message, PROPERTY_KEYS};
+// The spool's own reason for dropping a record, named apart from the bridge's per-message
+// `DropReason` (the spool module is to rename it `RecordDropReason`; until then this alias).
+use crate::spool::DropReason as RecordDropReason;
 use crate::spool::Record;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,10 +145,10 @@ impl ReaderCtx {
     fn take_dropped(&self, sh: &Settle) {
         for d in self.acks.spool.take_dropped() {
             let c = match d.reason {
-                crate::spool::DropReason::CapReached => &self.acks.dropped_cap,
-                crate::spool::DropReason::Corrupt => &self.acks.dropped_corrupt,
-                crate::spool::DropReason::Missing => &self.acks.dropped_missing,
-                crate::spool::DropReason::PossiblyLost => &self.acks.possibly_lost,
+                RecordDropReason::CapReached => &self.acks.dropped_cap,
+                RecordDropReason::Corrupt => &self.acks.dropped_corrupt,
+                RecordDropReason::Missing => &self.acks.dropped_missing,
+                RecordDropReason::PossiblyLost => &self.acks.possibly_lost,
             };
             c.fetch_add(d.records, Ordering::Relaxed);
             // Dropped records waiting for a retry are gone: forget them.
