@@ -59,12 +59,11 @@ use super::settle::{build_active, Settle};
 use super::spool_ack::SpoolAcks;
 use super::spooled::SpoolReader;
 use crate::producer::{self, Producer, ProducerConfig, ProducerError};
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crate::util::worker::Worker;
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 // The items this module held before the split, at their old paths.
@@ -74,6 +73,9 @@ pub use super::intake::EventSender;
 pub use super::outcome::{
     BridgeStats, DropReason, RuleCounters, SendEventError, ShutdownReport, Unsent, UnsentReason,
 };
+
+/// The dispatcher thread's name.
+const DISPATCH_THREAD: &str = "bridge-dispatch";
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -117,6 +119,19 @@ pub enum BridgeError {
     /// A spool was configured with `produce = sync` (the config loader refuses this; a config
     /// built in code gets this error).
     SpoolNeedsAsync,
+    /// The OS refused one of the bridge's threads (nothing keeps running then).
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// The OS's error.
+        source: std::io::Error,
+    },
+}
+
+impl BridgeError {
+    fn thread(name: &'static str, source: std::io::Error) -> BridgeError {
+        BridgeError::Thread { name, source }
+    }
 }
 
 impl fmt::Display for BridgeError {
@@ -155,6 +170,9 @@ impl fmt::Display for BridgeError {
             BridgeError::SpoolNeedsAsync => {
                 write!(f, "a spool needs bridge.rocket.produce = async")
             }
+            BridgeError::Thread { name, source } => {
+                write!(f, "cannot start the thread {name}: {source}")
+            }
         }
     }
 }
@@ -165,6 +183,7 @@ impl std::error::Error for BridgeError {
             BridgeError::Producer(e) => Some(e),
             BridgeError::Spool(e) => Some(e),
             BridgeError::Metrics(e) => Some(e),
+            BridgeError::Thread { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -178,8 +197,7 @@ impl std::error::Error for BridgeError {
 pub struct Bridge {
     shared: Arc<Settle>,
     producer: Option<Producer>,
-    dispatcher: Option<(JoinHandle<()>, Receiver<()>)>,
-    stop_tx: Option<Sender<()>>,
+    dispatcher: Option<Worker>,
     spool_reader: Option<SpoolReader>,
     drain_timeout: Duration,
     checked_topics: Mutex<Vec<String>>,
@@ -279,82 +297,76 @@ impl Bridge {
             format!("{}-{run:x}", cfg.bridge_id)
         };
         let shared = Arc::new(Settle::new(&cfg, key_prefix, spool));
-        let (stop_tx, stop_rx) = bounded::<()>(1);
-        let (done_tx, done_rx) = bounded::<()>(1);
-        let d = Dispatcher::new(Arc::clone(&shared), producer.clone(), cfg.batch_size);
-        let stats_interval = cfg.stats_interval;
-        let handle = std::thread::Builder::new()
-            .name("bridge-dispatch".into())
-            .spawn(move || {
-                d.run(stop_rx, stats_interval);
-                drop(done_tx);
-            })
-            .expect("spawn bridge dispatcher thread");
-        let spool_reader = shared
-            .spool
-            .as_ref()
-            .map(|acks| SpoolReader::start(Arc::clone(acks), &cfg.bridge_id, &shared));
-        let reporter = cfg.loss_report_topic.as_ref().map(|topic| {
-            Reporter::start(
-                Arc::clone(&shared.losses),
-                ReportTarget {
-                    producer: producer.clone(),
-                    topic: topic.clone(),
-                    bridge_id: cfg.bridge_id.clone(),
-                    key_prefix: shared.key_prefix.clone(),
-                    run,
-                },
-            )
-        });
-        let metrics_server = match cfg.metrics_listen {
-            Some(addr) => {
-                let (m, h) = (Arc::clone(&shared), Arc::clone(&shared));
-                match crate::metrics::MetricsServer::start(
-                    &addr.to_string(),
-                    move || super::health::metrics_of(&m.stats(), &m.health_status()),
-                    move || {
-                        let s = h.health_status();
-                        crate::metrics::Health::new(s.healthy, s.to_json())
-                    },
-                ) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        let mut b = Bridge {
-                            shared,
-                            producer: Some(producer),
-                            dispatcher: Some((handle, done_rx)),
-                            stop_tx: Some(stop_tx),
-                            spool_reader,
-                            drain_timeout: Duration::ZERO,
-                            checked_topics: Mutex::new(Vec::new()),
-                            reporter,
-                            metrics_server: None,
-                        };
-                        b.shutdown_inner(Duration::from_millis(100));
-                        return Err(BridgeError::Metrics(e));
-                    }
-                }
-            }
-            None => None,
+        let mut bridge = Bridge {
+            shared,
+            producer: Some(producer),
+            dispatcher: None,
+            spool_reader: None,
+            drain_timeout: cfg.drain_timeout,
+            checked_topics: Mutex::new(topics),
+            reporter: None,
+            metrics_server: None,
         };
+        if let Err(e) = bridge.start_parts(&cfg, run) {
+            // Stop what did start; nothing was accepted yet.
+            bridge.shutdown_inner(Duration::from_millis(100));
+            return Err(e);
+        }
         log::debug!(
             "bridge started rules={} topics={} mode={:?} batch_size={}",
             cfg.rules.len(),
-            topics.len(),
+            bridge.checked_topics.lock().len(),
             cfg.produce,
             cfg.batch_size
         );
-        Ok(Bridge {
-            shared,
-            producer: Some(producer),
-            dispatcher: Some((handle, done_rx)),
-            stop_tx: Some(stop_tx),
-            spool_reader,
-            drain_timeout: cfg.drain_timeout,
-            checked_topics: Mutex::new(topics),
-            reporter,
-            metrics_server,
-        })
+        Ok(bridge)
+    }
+
+    /// Starts the bridge's threads and its metrics endpoint, each in one place: the dispatcher,
+    /// the spool reader (with a spool), the loss reporter (with `loss_report.topic`), the metrics
+    /// endpoint (with `metrics.listen`). [`Bridge::shutdown_inner`] stops them.
+    fn start_parts(&mut self, cfg: &BridgeConfig, run: u64) -> Result<(), BridgeError> {
+        let shared = &self.shared;
+        let producer = self.producer.clone().ok_or(BridgeError::Closed)?;
+        let d = Dispatcher::new(Arc::clone(shared), producer.clone(), cfg.batch_size);
+        let stats_interval = cfg.stats_interval;
+        self.dispatcher = Some(
+            Worker::spawn(DISPATCH_THREAD, move |stop| d.run(stop, stats_interval))
+                .map_err(|e| BridgeError::thread(DISPATCH_THREAD, e))?,
+        );
+        if let Some(acks) = &shared.spool {
+            self.spool_reader = Some(
+                SpoolReader::start(Arc::clone(acks), &cfg.bridge_id, shared)
+                    .map_err(|e| BridgeError::thread("bridge-spool-reader", e))?,
+            );
+        }
+        if let Some(topic) = &cfg.loss_report_topic {
+            let target = ReportTarget {
+                producer,
+                topic: topic.clone(),
+                bridge_id: cfg.bridge_id.clone(),
+                key_prefix: shared.key_prefix.clone(),
+                run,
+            };
+            self.reporter = Some(
+                Reporter::start(Arc::clone(&shared.losses), target)
+                    .map_err(|e| BridgeError::thread("bridge-loss-report", e))?,
+            );
+        }
+        if let Some(addr) = cfg.metrics_listen {
+            let (m, h) = (Arc::clone(shared), Arc::clone(shared));
+            let server = crate::metrics::MetricsServer::start(
+                &addr.to_string(),
+                move || super::health::metrics_of(&m.stats(), &m.health_status()),
+                move || {
+                    let s = h.health_status();
+                    crate::metrics::Health::new(s.healthy, s.to_json())
+                },
+            )
+            .map_err(BridgeError::Metrics)?;
+            self.metrics_server = Some(server);
+        }
+        Ok(())
     }
 
     /// The health status: unhealthy when a topic had something to send and no broker accepted a
@@ -427,10 +439,7 @@ impl Bridge {
     /// the shutdown report; later sends are refused. What is buffered is still sent by the
     /// shutdown that must follow.
     pub fn close_intake(&self) {
-        let sh = &self.shared;
-        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
-        sh.closed.store(true, Ordering::SeqCst);
-        sh.budget.wake_all();
+        self.shared.close_intake();
     }
 
     /// Stops accepting events, sends what is buffered and waits for the outcomes until `deadline`
@@ -440,62 +449,52 @@ impl Bridge {
         self.shutdown_inner(deadline)
     }
 
+    /// The stops, in order, each with its deadline (`end` is `deadline` from now).
     fn shutdown_inner(&mut self, deadline: Duration) -> ShutdownReport {
         let start = Instant::now();
         let end = start + deadline;
         let sh = &self.shared;
-        // Kept when close_intake started it: it lists the sends it refused.
-        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
-        sh.closed.store(true, Ordering::SeqCst);
-        sh.budget.wake_all();
-        // Held messages are not tried again once shutdown begins.
+        // 1. Intake: refuse new events (the shutdown log is kept when close_intake started it: it
+        //    lists the sends it refused). Held messages are not tried again: they end as failed.
+        sh.close_intake();
         sh.fail_held();
-        if let Some(sp) = &self.spool_reader {
-            // Send what the spool holds (until the deadline); the rest waits for the next run.
-            sp.drain_and_stop(end);
+        // 2. Spool reader: sends what the spool holds until `end`, then stops (joined; it ends
+        //    within one poll). What is left waits for the next run.
+        if let Some(reader) = self.spool_reader.take() {
+            reader.drain_and_stop(end);
         }
-        drop(self.stop_tx.take());
-        if let Some((handle, done)) = self.dispatcher.take() {
-            // The dispatcher drains the channel into the producer and exits.
-            match done.recv_timeout(end.saturating_duration_since(Instant::now())) {
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    let _ = handle.join();
-                }
-                _ => log::warn!("bridge dispatcher did not finish before the shutdown deadline"),
+        // 3. Dispatcher: drains the channel into the producer and ends; waited for until `end`,
+        //    then left detached.
+        if let Some(mut dispatcher) = self.dispatcher.take() {
+            if !dispatcher.stop_within(end) {
+                log::warn!("bridge dispatcher did not finish before the shutdown deadline");
             }
         }
-        // Whatever is still in the channel will not be sent.
-        while let Ok(out) = sh.rx.try_recv() {
-            sh.drop_out(out, DropReason::Shutdown);
-        }
-        while sh.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
-            sh.fail_held();
-            // A host that passed the closed check just before it was set may still have enqueued.
-            while let Ok(out) = sh.rx.try_recv() {
-                sh.drop_out(out, DropReason::Shutdown);
-            }
-        }
-        let drained = sh.in_flight.load(Ordering::SeqCst) == 0;
+        // 4. Outcomes: what is left in the channel is dropped; the producer's callbacks are
+        //    waited for until `end`.
+        let drained = sh.settle_remaining(end);
+        // 5. Loss reporter: a last in-band report of what was lost, while the producer still runs
+        //    (joined; the send is bounded by the producer's timeout).
         if let Some(r) = self.reporter.take() {
-            // A last in-band report of what was lost, while the producer still runs.
             r.stop();
         }
+        // 6. Producer: closed with what is left until `end`, at least 100 ms; async sends still
+        //    queued get their callback with an error and land in the log.
         if let Some(p) = self.producer.take() {
-            // Async sends still queued get their callback with an error: they land in the log.
             p.close(
                 end.saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(100)),
             );
         }
-        let unsent = sh.shutdown_log.lock().take().unwrap_or_default();
+        let (unsent, sent_during_shutdown) = sh.take_shutdown_log();
         let report = ShutdownReport {
             drained: drained && unsent.is_empty(),
             elapsed: start.elapsed(),
-            sent_during_shutdown: sh.sent_during_shutdown.load(Ordering::Relaxed),
+            sent_during_shutdown,
             unsent,
             stats: sh.stats(),
         };
+        // 7. Metrics endpoint.
         self.metrics_server.take();
         log::debug!("bridge stopped: {report}");
         report

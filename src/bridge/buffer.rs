@@ -13,7 +13,7 @@ use super::spool_ack::SpoolTicket;
 use crate::message::Message;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,15 +69,16 @@ impl Budget {
         }
     }
 
-    /// Waits for room; false when `closed` was set while waiting.
-    pub(crate) fn acquire_blocking(&self, n: usize, closed: &AtomicBool) -> bool {
+    /// Waits for room; false when `stopped` says so while waiting (it is asked at least every
+    /// 50 ms, and whenever room is freed or [`Budget::wake_all`] is called).
+    pub(crate) fn acquire_blocking(&self, n: usize, stopped: &dyn Fn() -> bool) -> bool {
         let mut used = self.used.lock();
         loop {
             if *used == 0 || *used + n <= self.max {
                 *used += n;
                 return true;
             }
-            if closed.load(Ordering::SeqCst) {
+            if stopped() {
                 return false;
             }
             self.freed.wait_for(&mut used, Duration::from_millis(50));
@@ -162,6 +163,7 @@ pub(crate) struct Outgoing {
 mod tests {
     use super::*;
     use crossbeam_channel::bounded;
+    use std::sync::atomic::AtomicBool;
 
     #[test]
     fn budget_admits_one_message_when_empty_and_wakes_blocked_senders() {
@@ -176,7 +178,7 @@ mod tests {
         assert!(!b.try_acquire(60));
         let closed = Arc::new(AtomicBool::new(false));
         let (b2, c2) = (Arc::clone(&b), Arc::clone(&closed));
-        let h = std::thread::spawn(move || b2.acquire_blocking(60, &c2));
+        let h = std::thread::spawn(move || b2.acquire_blocking(60, &|| c2.load(Ordering::SeqCst)));
         std::thread::sleep(Duration::from_millis(30));
         b.release(60);
         assert!(
@@ -184,7 +186,7 @@ mod tests {
             "released room lets the blocked sender in"
         );
         let (b3, c3) = (Arc::clone(&b), Arc::clone(&closed));
-        let h = std::thread::spawn(move || b3.acquire_blocking(60, &c3));
+        let h = std::thread::spawn(move || b3.acquire_blocking(60, &|| c3.load(Ordering::SeqCst)));
         closed.store(true, Ordering::SeqCst);
         assert!(!h.join().unwrap(), "closing ends the wait");
         assert_eq!(b.used(), 60);

@@ -9,6 +9,7 @@ use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
 use crate::producer::{key_hash, order_lane, Producer, SendError, SendResult, ORDER_LANES};
+use crate::util::worker::Stop;
 use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -128,7 +129,7 @@ impl Dispatcher {
         );
     }
 
-    pub(crate) fn run(mut self, stop: Receiver<()>, stats_interval: Duration) {
+    pub(crate) fn run(mut self, stop: Stop, stats_interval: Duration) {
         let ticker = if stats_interval.is_zero() {
             never()
         } else {
@@ -146,7 +147,7 @@ impl Dispatcher {
                 // there is no need to wake for each one. Wake for a completion, or every
                 // GATHER_POLL to send groups that filled up meanwhile.
                 select! {
-                    recv(stop) -> _ => break,
+                    recv(stop.receiver()) -> _ => break,
                     recv(self.kick.1) -> _ => {}
                     recv(hold_tick) -> _ => {
                         self.add_due_held();
@@ -162,7 +163,7 @@ impl Dispatcher {
                     Ok(out) => self.add(out),
                     Err(_) => break,
                 },
-                recv(stop) -> _ => break,
+                recv(stop.receiver()) -> _ => break,
                 recv(self.kick.1) -> _ => {}
                 recv(hold_tick) -> _ => {
                     if !self.add_due_held() {

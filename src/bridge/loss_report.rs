@@ -39,6 +39,7 @@
 use super::rule::RuleId;
 use crate::message::Message;
 use crate::producer::Producer;
+use crate::util::worker::Worker;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -265,11 +266,10 @@ impl LossLedger {
     }
 }
 
-/// The reporter thread: sends a report every [`REPORT_INTERVAL`] while losses wait, and a last
-/// one when stopped.
+/// The reporter thread (a [`Worker`]): sends a report every [`REPORT_INTERVAL`] while losses
+/// wait, and a last one when stopped.
 pub(crate) struct Reporter {
-    handle: std::thread::JoinHandle<()>,
-    stop: crossbeam_channel::Sender<()>,
+    worker: Worker,
 }
 
 /// Where and how reports are sent.
@@ -282,33 +282,33 @@ pub(crate) struct ReportTarget {
 }
 
 impl Reporter {
-    pub(crate) fn start(ledger: std::sync::Arc<LossLedger>, t: ReportTarget) -> Reporter {
-        let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
-        let handle = std::thread::Builder::new()
-            .name("bridge-loss-report".into())
-            .spawn(move || {
-                let send = || {
-                    ledger.send_report(&t.producer, &t.topic, &t.bridge_id, &t.key_prefix, t.run)
-                };
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stop_rx.recv_timeout(REPORT_INTERVAL)
-                {
-                    if ledger.pending() > 0 {
-                        send();
-                    }
-                }
+    /// Starts the reporter thread on `ledger`.
+    ///
+    /// # Errors
+    /// The OS refused the thread.
+    pub(crate) fn start(
+        ledger: std::sync::Arc<LossLedger>,
+        t: ReportTarget,
+    ) -> std::io::Result<Reporter> {
+        let worker = Worker::spawn("bridge-loss-report", move |stop| {
+            let send =
+                || ledger.send_report(&t.producer, &t.topic, &t.bridge_id, &t.key_prefix, t.run);
+            while !stop.wait(REPORT_INTERVAL) {
                 if ledger.pending() > 0 {
                     send();
                 }
-            })
-            .expect("spawn loss report thread");
-        Reporter { handle, stop }
+            }
+            if ledger.pending() > 0 {
+                send();
+            }
+        })?;
+        Ok(Reporter { worker })
     }
 
-    /// Sends a last report (when losses wait) and joins the thread.
+    /// Sends a last report (when losses wait) and joins the thread, without a deadline: the last
+    /// send is bounded by the producer's send timeout and retries.
     pub(crate) fn stop(self) {
-        drop(self.stop);
-        let _ = self.handle.join();
+        self.worker.join();
     }
 }
 

@@ -16,6 +16,7 @@ use super::rule::{RuleId, RuleSet};
 use super::spool_ack::SpoolAcks;
 use crate::message::Message;
 use crate::producer::SendErrorKind;
+use crate::util::worker::Stop;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -34,8 +35,8 @@ pub(crate) struct Active {
 pub(crate) enum Room<'a> {
     /// As `buffer.overflow` says; a wait ends when the bridge closes.
     Policy(OverflowPolicy),
-    /// Wait for room until the flag is set (the spool reader: it never drops).
-    WaitUnless(&'a AtomicBool),
+    /// Wait for room until the stop fires (the spool reader: it never drops).
+    WaitUnless(&'a Stop),
     /// No room: the message was never buffered (the spool could not store its event).
     Refused(DropReason),
 }
@@ -346,7 +347,8 @@ impl Settle {
         let n = out.meta.bytes;
         let refused = match room {
             Room::Policy(OverflowPolicy::Block) => {
-                (!self.budget.acquire_blocking(n, &self.closed)).then(|| self.closed_reason())
+                (!self.budget.acquire_blocking(n, &|| self.is_closed()))
+                    .then(|| self.closed_reason())
             }
             Room::Policy(OverflowPolicy::DropNew) => {
                 (!self.budget.try_acquire(n)).then(|| self.closed_reason())
@@ -358,14 +360,13 @@ impl Settle {
                     }
                     if !self.drop_oldest() {
                         // Everything buffered is already with the producer: wait for room.
-                        break self.budget.acquire_blocking(n, &self.closed);
+                        break self.budget.acquire_blocking(n, &|| self.is_closed());
                     }
                 };
                 (!got).then(|| self.closed_reason())
             }
-            Room::WaitUnless(stop) => {
-                (!self.budget.acquire_blocking(n, stop)).then_some(DropReason::Shutdown)
-            }
+            Room::WaitUnless(stop) => (!self.budget.acquire_blocking(n, &|| stop.is_stopped()))
+                .then_some(DropReason::Shutdown),
             Room::Refused(reason) => Some(reason),
         };
         match refused {
@@ -375,6 +376,47 @@ impl Settle {
                 Err(reason)
             }
         }
+    }
+
+    /// Whether the intake is closed (shutdown began).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting events: later sends are refused, and a send waiting for room returns
+    /// (its message dropped as `shutdown`). The shutdown log starts here (kept when already
+    /// started), so it lists those sends.
+    pub(crate) fn close_intake(&self) {
+        self.shutdown_log.lock().get_or_insert_with(Vec::new);
+        self.closed.store(true, Ordering::SeqCst);
+        self.budget.wake_all();
+    }
+
+    /// Shutdown, once the dispatcher stopped: what is still in the channel is dropped
+    /// (`shutdown`), then waits until every message in flight got its outcome or `end` passed,
+    /// dropping what a host enqueued meanwhile and failing messages held meanwhile. True when
+    /// nothing is in flight.
+    pub(crate) fn settle_remaining(&self, end: Instant) -> bool {
+        // Whatever is still in the channel will not be sent.
+        while let Ok(out) = self.rx.try_recv() {
+            self.drop_out(out, DropReason::Shutdown);
+        }
+        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            self.fail_held();
+            // A host that passed the closed check just before it was set may still have enqueued.
+            while let Ok(out) = self.rx.try_recv() {
+                self.drop_out(out, DropReason::Shutdown);
+            }
+        }
+        self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// The shutdown report's part: messages not confirmed, and those confirmed, since the
+    /// shutdown log started.
+    pub(crate) fn take_shutdown_log(&self) -> (Vec<Unsent>, u64) {
+        let unsent = self.shutdown_log.lock().take().unwrap_or_default();
+        (unsent, self.sent_during_shutdown.load(Ordering::Relaxed))
     }
 
     /// Why a message got no room under the overflow policy: `shutdown` once closed.

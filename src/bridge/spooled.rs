@@ -40,28 +40,26 @@ use crate::message::{Message, PROPERTY_KEYS};
 // `DropReason` (the spool module is to rename it `RecordDropReason`; until then this alias).
 use crate::spool::DropReason as RecordDropReason;
 use crate::spool::Record;
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::util::worker::{Stop, Worker};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use super::outcome::SpoolCounters;
 pub use super::spool_ack::RETRY_BACKOFF;
 pub use super::spool_record::RecordDecodeError;
 
-/// The reader thread: sends what the spool holds, in order.
+/// The reader thread (a [`Worker`]): sends what the spool holds, in order.
 pub(crate) struct SpoolReader {
     acks: Arc<SpoolAcks>,
-    stop: Arc<AtomicBool>,
-    handle: Mutex<Option<JoinHandle<()>>>,
+    worker: Worker,
 }
 
 /// What the reader thread works with.
 struct ReaderCtx {
     acks: Arc<SpoolAcks>,
     bridge_id: String,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 }
 
 impl ReaderCtx {
@@ -174,7 +172,7 @@ impl ReaderCtx {
         let mut cursor = self.acks.spool.cursor();
         let mut last_drop_check = Instant::now();
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_stopped() {
                 break;
             }
             let Some(sh) = shared.upgrade() else { break };
@@ -184,7 +182,7 @@ impl ReaderCtx {
             }
             if let Some(w) = self.acks.backoff(|| cursor.rewind()) {
                 drop(sh);
-                std::thread::sleep(w.min(Duration::from_millis(50)));
+                self.stop.wait(w.min(Duration::from_millis(50)));
                 continue;
             }
             match cursor.next_timeout(Duration::from_millis(50)) {
@@ -196,7 +194,7 @@ impl ReaderCtx {
                 Ok(None) => {}
                 Err(e) => {
                     log::warn!("bridge spool read failed: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
+                    self.stop.wait(Duration::from_millis(50));
                 }
             }
         }
@@ -208,40 +206,38 @@ impl ReaderCtx {
 
 impl SpoolReader {
     /// Starts the reader thread; keys are `<bridge_id>-<spool seq>`.
+    ///
+    /// # Errors
+    /// The OS refused the thread.
     pub(crate) fn start(
         acks: Arc<SpoolAcks>,
         bridge_id: &str,
         shared: &Arc<Settle>,
-    ) -> SpoolReader {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ctx = ReaderCtx {
-            acks: Arc::clone(&acks),
-            bridge_id: bridge_id.to_owned(),
-            stop: Arc::clone(&stop),
-        };
+    ) -> std::io::Result<SpoolReader> {
+        let ctx_acks = Arc::clone(&acks);
+        let bridge_id = bridge_id.to_owned();
         let weak = Arc::downgrade(shared);
-        let h = std::thread::Builder::new()
-            .name("bridge-spool-reader".into())
-            .spawn(move || ctx.run(weak))
-            .expect("spawn spool reader thread");
-        SpoolReader {
-            acks,
-            stop,
-            handle: Mutex::new(Some(h)),
-        }
+        let worker = Worker::spawn("bridge-spool-reader", move |stop| {
+            ReaderCtx {
+                acks: ctx_acks,
+                bridge_id,
+                stop,
+            }
+            .run(weak)
+        })?;
+        Ok(SpoolReader { acks, worker })
     }
 
-    /// Waits until every record is confirmed or `end` passed, then stops and joins the reader.
-    pub(crate) fn drain_and_stop(&self, end: Instant) {
+    /// Waits until every record is confirmed or `end` passed, then stops the reader and joins it
+    /// (without a deadline, as it ends within one poll of 50 ms: a wait for room in the budget or
+    /// for the next record looks at the stop at least that often).
+    pub(crate) fn drain_and_stop(self, end: Instant) {
         while Instant::now() < end {
             if self.acks.pending_records() == 0 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.lock().take() {
-            let _ = h.join();
-        }
+        self.worker.join();
     }
 }
