@@ -9,7 +9,7 @@
 //! - [`spooled`]: store-and-forward through the disk spool; [`loss_report`]: the in-band loss
 //!   report; [`health`]: broker-aware health and the metrics endpoint's content; [`hold`]: without a
 //!   spool, messages the broker did not store are held in memory and re-sent.
-//! - The `rocketmq-bridge run` command (NDJSON in, signals, summary) is [`crate::cli::run`].
+//! - The `rocketmq-bridge run` command (NDJSON in, signals, summary) is [`crate::cli::run`](mod@crate::cli::run).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
 //!

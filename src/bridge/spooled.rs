@@ -26,7 +26,7 @@
 //!   counted per reason and reported in the loss report.
 //!
 //! The path has three parts, so that its imports point one way: the record format and the append
-//! ([`super::spool_record`]), the acknowledgements and counters ([`super::spool_ack`], below the
+//! (`spool_record`), the acknowledgements and counters (`spool_ack`, below the
 //! buffer: a buffered message carries its ticket), and here the reader thread that turns records
 //! into buffered messages.
 
