@@ -50,6 +50,7 @@
 //!   the outcomes up to a deadline and returns a [`ShutdownReport`] listing every message that was
 //!   not confirmed.
 
+use super::chain::Chain;
 use super::config::{BridgeConfig, ProduceMode, QueueStrategy};
 use super::dispatcher::Dispatcher;
 use super::format::now_ms;
@@ -81,6 +82,9 @@ const DISPATCH_THREAD: &str = "bridge-dispatch";
 // Errors
 
 /// Why [`Bridge::start`] or [`Bridge::reload`] failed.
+///
+/// `Display` writes the whole cause (the wrapped error and its `source()` chain) and `source()` is
+/// `None`, so a host that prints `{e}` shows each cause once.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BridgeError {
@@ -90,15 +94,16 @@ pub enum BridgeError {
     /// servers: each topic with the name server's answer (the topic does not exist and cannot be
     /// auto-created, or has no writable queue). Nothing was started (or, for a reload, the old
     /// rules stay).
-    MissingTopics(Vec<(String, String)>),
+    MissingTopics(Vec<(String, crate::nameserver::Error)>),
     /// No name server answered: RocketMQ is down or `bridge.rocket.servers` is wrong. Whether the
     /// topics exist is unknown. Returned only without a spool; with one the bridge starts and
     /// looks the routes up in the background.
     NameServerUnreachable {
         /// The name servers asked.
         servers: String,
-        /// The last transport error.
-        detail: String,
+        /// The name server lookup's error (for an unreachable name server, the last transport
+        /// error is its `last`).
+        source: crate::nameserver::Error,
     },
     /// The name servers answer but no broker is registered with them (the brokers are down or not
     /// started yet; a name server forgets a dead broker's topics at once), so the topics cannot be
@@ -137,11 +142,11 @@ impl BridgeError {
 impl fmt::Display for BridgeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BridgeError::Producer(e) => write!(f, "cannot start the producer: {e}"),
+            BridgeError::Producer(e) => write!(f, "cannot start the producer: {}", Chain(e)),
             BridgeError::MissingTopics(list) => {
                 write!(f, "{} target topic(s) have no route:", list.len())?;
                 for (topic, why) in list {
-                    write!(f, "\n  topic {topic}: {why}")?;
+                    write!(f, "\n  topic {topic}: {}", Chain(why))?;
                 }
                 write!(
                     f,
@@ -149,12 +154,16 @@ impl fmt::Display for BridgeError {
                      (mqadmin updateTopic -t TOPIC -c CLUSTER) or enable autoCreateTopicEnable on the broker"
                 )
             }
-            BridgeError::NameServerUnreachable { servers, detail } => write!(
+            BridgeError::NameServerUnreachable { servers, source } => write!(
                 f,
                 "no RocketMQ name server reachable at {servers} ({detail}): RocketMQ is down or \
                  bridge.rocket.servers is wrong; the target topics could not be checked. Start RocketMQ \
                  (or fix the addresses); with bridge.rocket.spool.dir set the bridge starts anyway, \
-                 stores events on disk and sends them once RocketMQ is reachable"
+                 stores events on disk and sends them once RocketMQ is reachable",
+                detail = match source {
+                    crate::nameserver::Error::Unreachable { last, .. } => Chain(last),
+                    other => Chain(other),
+                }
             ),
             BridgeError::NoBroker { servers, topics } => write!(
                 f,
@@ -165,29 +174,22 @@ impl fmt::Display for BridgeError {
                 topics.join(", ")
             ),
             BridgeError::Closed => write!(f, "the bridge is shut down"),
-            BridgeError::Spool(e) => write!(f, "cannot open the spool: {e}"),
-            BridgeError::Metrics(e) => write!(f, "cannot start the metrics endpoint: {e}"),
+            BridgeError::Spool(e) => write!(f, "cannot open the spool: {}", Chain(e)),
+            BridgeError::Metrics(e) => {
+                write!(f, "cannot start the metrics endpoint: {}", Chain(e))
+            }
             BridgeError::SpoolNeedsAsync => {
                 write!(f, "a spool needs bridge.rocket.produce = async")
             }
             BridgeError::Thread { name, source } => {
-                write!(f, "cannot start the thread {name}: {source}")
+                write!(f, "cannot start the thread {name}: {}", Chain(source))
             }
         }
     }
 }
 
-impl std::error::Error for BridgeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BridgeError::Producer(e) => Some(e),
-            BridgeError::Spool(e) => Some(e),
-            BridgeError::Metrics(e) => Some(e),
-            BridgeError::Thread { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: `Display` writes the cause (see [`BridgeError`]).
+impl std::error::Error for BridgeError {}
 
 // ------------------------------------------------------------------------------------------------
 // Bridge
@@ -543,19 +545,16 @@ fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result
 /// Turns route lookup failures into the error that tells the operator what is wrong.
 fn classify_route_failures(
     producer: &Producer,
-    failed: Vec<(String, crate::nameserver::Error)>,
+    mut failed: Vec<(String, crate::nameserver::Error)>,
 ) -> BridgeError {
     use crate::nameserver::Error as NsError;
     let servers = producer.config().namesrv_addrs.join(";");
-    if let Some((_, e)) = failed
+    if let Some(i) = failed
         .iter()
-        .find(|(_, e)| matches!(e, NsError::Unreachable { .. } | NsError::NoNameServer))
+        .position(|(_, e)| matches!(e, NsError::Unreachable { .. } | NsError::NoNameServer))
     {
-        let detail = match e {
-            NsError::Unreachable { last, .. } => last.to_string(),
-            other => other.to_string(),
-        };
-        return BridgeError::NameServerUnreachable { servers, detail };
+        let (_, source) = failed.swap_remove(i);
+        return BridgeError::NameServerUnreachable { servers, source };
     }
     let unknown_topic = failed.iter().any(|(_, e)| {
         matches!(
@@ -572,21 +571,13 @@ fn classify_route_failures(
                 }
             }
             Ok(true) => {}
-            Err(NsError::Unreachable { last, .. }) => {
-                return BridgeError::NameServerUnreachable {
-                    servers,
-                    detail: last.to_string(),
-                }
+            Err(source @ NsError::Unreachable { .. }) => {
+                return BridgeError::NameServerUnreachable { servers, source }
             }
             Err(e) => log::warn!("cannot ask the name servers for their brokers: {e}"),
         }
     }
-    BridgeError::MissingTopics(
-        failed
-            .into_iter()
-            .map(|(t, e)| (t, e.to_string()))
-            .collect(),
-    )
+    BridgeError::MissingTopics(failed)
 }
 
 /// Whether the name servers know a live broker (GET_BROKER_CLUSTER_INFO: a name server drops a

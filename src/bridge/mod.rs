@@ -18,6 +18,7 @@
 //! Each file imports only from the files above it in this list (tests included), never from one
 //! below, so the core has no import cycle:
 //!
+//! 0. `chain`: how the bridge's errors write their causes (once, in `Display`).
 //! 1. `outcome`: how messages end (drop and unsent reasons and their names, counters,
 //!    [`BridgeStats`], [`ShutdownReport`]); imports nothing of the core.
 //! 2. `spool_ack`: the spool's acknowledgement half (records in flight, retry backoff, the
@@ -36,6 +37,7 @@
 #[allow(clippy::module_inception)]
 pub mod bridge;
 mod buffer;
+pub(crate) mod chain;
 pub mod config;
 mod dispatcher;
 pub mod event;

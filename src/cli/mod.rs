@@ -48,8 +48,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
 fn run_bridge(a: &Args) -> Result<ExitCode, CliError> {
     let config = a.required("config")?;
     let input = a.get("input").map(std::path::Path::new);
-    let summary = run::run(std::path::Path::new(config), input)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let summary = run::run(std::path::Path::new(config), input).map_err(CliError::failed)?;
     eprintln!("rocketmq-bridge: {summary}");
     Ok(run::exit_code(&summary))
 }
@@ -61,9 +60,8 @@ fn status(a: &Args) -> Result<ExitCode, CliError> {
             "status needs --config FILE or --addr IP:PORT".into(),
         ));
     }
-    let addr = status::endpoint(a.get("config"), a.get("addr"))
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    let (healthy, body) = status::query(addr).map_err(|e| CliError::Failed(e.to_string()))?;
+    let addr = status::endpoint(a.get("config"), a.get("addr")).map_err(CliError::failed)?;
+    let (healthy, body) = status::query(addr).map_err(CliError::failed)?;
     println!("{}", body.trim_end());
     Ok(if healthy {
         ExitCode::SUCCESS

@@ -359,14 +359,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ConfigErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: `Display` already writes the cause (the I/O error of
+/// [`ConfigErrorKind::Io`]), and a cause is printed once.
+impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {
