@@ -165,7 +165,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
 /// | `rocketmq_bridge_loss_reports_sent_total` | counter | |
 pub fn metrics_of(
-    stats: &super::BridgeStats,
+    stats: &super::outcome::BridgeStats,
     health: &BridgeHealth,
 ) -> Vec<crate::metrics::Metric> {
     use crate::metrics::Metric;

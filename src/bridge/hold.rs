@@ -17,7 +17,7 @@
 //!   holds at that moment. A client's messages sent while an earlier one of it was held can be
 //!   stored before it: order per client holds only among messages that were not held.
 
-use super::bridge::Outgoing;
+use super::buffer::Outgoing;
 use crate::producer::{SendErrorKind, RETRYABLE_CODES};
 use parking_lot::Mutex;
 use std::collections::VecDeque;

@@ -16,7 +16,7 @@
 //!             "first_ms": 1699999990000, "last_ms": 1699999999000}]}
 //! ```
 //!
-//! - `reason`: the drop reasons `too_large`, `overflow`, `shutdown`, `failed` (not stored after the
+//! - `reason` (`UnsentReason::name`): the drop reasons `too_large`, `overflow`, `shutdown`, `failed` (not stored after the
 //!   producer's retries and, without a spool, the in-memory hold of `retry.max_hold`; the
 //!   `failed` counter), `spool_error` (the spool could not store the event), and `outcome_unknown` (not a drop:
 //!   the broker may have stored it; listed so a consumer can tell a gap from a maybe).
@@ -36,10 +36,10 @@
 //! shutdown are in the shutdown report; the bridge tries one last in-band report before it closes
 //! its producer.
 
-use super::bridge::{DropReason, UnsentReason};
 use super::rule::RuleId;
 use crate::message::Message;
 use crate::producer::Producer;
+use crate::util::worker::Worker;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,18 +54,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The report's name for how a message ended.
-pub(crate) fn reason_name(r: &UnsentReason) -> &'static str {
-    match r {
-        UnsentReason::Failed(_) => "failed",
-        UnsentReason::OutcomeUnknown(_) => "outcome_unknown",
-        UnsentReason::Dropped(DropReason::TooLarge { .. }) => "too_large",
-        UnsentReason::Dropped(DropReason::Overflow) => "overflow",
-        UnsentReason::Dropped(DropReason::Shutdown) => "shutdown",
-        UnsentReason::Dropped(DropReason::SpoolError) => "spool_error",
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -278,11 +266,10 @@ impl LossLedger {
     }
 }
 
-/// The reporter thread: sends a report every [`REPORT_INTERVAL`] while losses wait, and a last
-/// one when stopped.
+/// The reporter thread (a [`Worker`]): sends a report every [`REPORT_INTERVAL`] while losses
+/// wait, and a last one when stopped.
 pub(crate) struct Reporter {
-    handle: std::thread::JoinHandle<()>,
-    stop: crossbeam_channel::Sender<()>,
+    worker: Worker,
 }
 
 /// Where and how reports are sent.
@@ -295,42 +282,33 @@ pub(crate) struct ReportTarget {
 }
 
 impl Reporter {
+    /// Starts the reporter thread on `ledger`.
+    ///
+    /// # Errors
+    /// The OS refused the thread.
     pub(crate) fn start(
-        ledger: std::sync::Arc<super::bridge::Shared>,
+        ledger: std::sync::Arc<LossLedger>,
         t: ReportTarget,
-    ) -> Reporter {
-        let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
-        let handle = std::thread::Builder::new()
-            .name("bridge-loss-report".into())
-            .spawn(move || {
-                let send = || {
-                    ledger.losses.send_report(
-                        &t.producer,
-                        &t.topic,
-                        &t.bridge_id,
-                        &t.key_prefix,
-                        t.run,
-                    )
-                };
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stop_rx.recv_timeout(REPORT_INTERVAL)
-                {
-                    if ledger.losses.pending() > 0 {
-                        send();
-                    }
-                }
-                if ledger.losses.pending() > 0 {
+    ) -> std::io::Result<Reporter> {
+        let worker = Worker::spawn("bridge-loss-report", move |stop| {
+            let send =
+                || ledger.send_report(&t.producer, &t.topic, &t.bridge_id, &t.key_prefix, t.run);
+            while !stop.wait(REPORT_INTERVAL) {
+                if ledger.pending() > 0 {
                     send();
                 }
-            })
-            .expect("spawn loss report thread");
-        Reporter { handle, stop }
+            }
+            if ledger.pending() > 0 {
+                send();
+            }
+        })?;
+        Ok(Reporter { worker })
     }
 
-    /// Sends a last report (when losses wait) and joins the thread.
+    /// Sends a last report (when losses wait) and joins the thread, without a deadline: the last
+    /// send is bounded by the producer's send timeout and retries.
     pub(crate) fn stop(self) {
-        drop(self.stop);
-        let _ = self.handle.join();
+        self.worker.join();
     }
 }
 

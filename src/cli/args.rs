@@ -9,20 +9,28 @@ use std::fmt;
 pub enum CliError {
     /// Bad or missing arguments.
     Usage(String),
-    /// The command failed.
-    Failed(String),
+    /// The command failed; `Display` writes the error and its causes.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) => write!(f, "{m}\n{}", super::USAGE),
-            CliError::Failed(m) => write!(f, "{m}"),
+            CliError::Failed(e) => write!(f, "{}", crate::bridge::chain::Chain(&**e)),
         }
     }
 }
 
+/// No `source()`: `Display` writes the failed command's error with its causes.
 impl std::error::Error for CliError {}
+
+impl CliError {
+    /// A failed command, from its error.
+    pub fn failed(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+        CliError::Failed(Box::new(e))
+    }
+}
 
 /// Parsed options and positional arguments.
 #[derive(Debug, Default)]

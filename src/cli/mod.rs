@@ -1,6 +1,10 @@
 //! The command-line front end: argument parsing and the subcommands. Thin: it calls the library.
+//!
+//! - [`run`](mod@run): `rocketmq-bridge run`, the bridge fed by NDJSON events (signals, summary).
+//! - [`status`]: `rocketmq-bridge status`, a running bridge's `/health`.
 
 mod args;
+pub mod run;
 pub mod status;
 mod tools;
 
@@ -40,14 +44,13 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
     }
 }
 
-/// `run --config FILE [--input FILE]`: the bridge fed by NDJSON events (see [`crate::bridge::run`]).
+/// `run --config FILE [--input FILE]`: the bridge fed by NDJSON events (see [`run`](mod@run)).
 fn run_bridge(a: &Args) -> Result<ExitCode, CliError> {
     let config = a.required("config")?;
     let input = a.get("input").map(std::path::Path::new);
-    let summary = crate::bridge::run::run(std::path::Path::new(config), input)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let summary = run::run(std::path::Path::new(config), input).map_err(CliError::failed)?;
     eprintln!("rocketmq-bridge: {summary}");
-    Ok(crate::bridge::run::exit_code(&summary))
+    Ok(run::exit_code(&summary))
 }
 
 /// `status (--config FILE | --addr IP:PORT)`: prints `/health` of a running bridge.
@@ -57,9 +60,8 @@ fn status(a: &Args) -> Result<ExitCode, CliError> {
             "status needs --config FILE or --addr IP:PORT".into(),
         ));
     }
-    let addr = status::endpoint(a.get("config"), a.get("addr"))
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    let (healthy, body) = status::query(addr).map_err(|e| CliError::Failed(e.to_string()))?;
+    let addr = status::endpoint(a.get("config"), a.get("addr")).map_err(CliError::failed)?;
+    let (healthy, body) = status::query(addr).map_err(CliError::failed)?;
     println!("{}", body.trim_end());
     Ok(if healthy {
         ExitCode::SUCCESS

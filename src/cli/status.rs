@@ -57,7 +57,7 @@ impl fmt::Display for StatusError {
 impl std::error::Error for StatusError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StatusError::Config(e) => Some(e),
+            // Config: `Display` is the config error's own, which writes its cause.
             StatusError::Io { source, .. } => Some(source),
             _ => None,
         }

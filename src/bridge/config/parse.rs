@@ -1,278 +1,18 @@
-//! The bridge's config file: the `key = value` format of EMQX's `etc/plugins/emqx_bridge_rocket.conf`.
-//!
-//! # Syntax
-//!
-//! One `key = value` per line; spaces around `=` and at both ends are ignored. A line whose first
-//! non-blank character is `#` (the seed uses `##`) is a comment, and blank lines are skipped. There
-//! are no inline comments: `#` inside a value is data (`{"filter": "#", …}`). Each key may appear
-//! once. Durations are an integer and a unit, case-insensitive: `ms`, `s`, `m`, `h`, `d`, `w`, and
-//! may be combined (`1m30s`). Byte sizes are an integer with an optional unit, case-insensitive:
-//! `B`, `KB` (1024), `MB` (1024²), `GB` (1024³); no unit means bytes.
-//!
-//! Any error — unknown key, bad value, bad rule JSON, invalid filter, unknown event, a key given
-//! twice — is a [`ConfigError`] naming the file, the line and the key, and nothing starts.
-//!
-//! # Keys from the seed
-//!
-//! The seed shows optional keys commented out with their default value; those are the defaults.
-//!
-//! | key | default | meaning |
-//! |-----|---------|---------|
-//! | `bridge.rocket.servers` | `127.0.0.1:9876` | name servers, comma separated `host:port` (port defaults to 9876) |
-//! | `bridge.rocket.refresh_topic_route_interval` | `5S` | how often topic routes are re-read from the name server |
-//! | `bridge.rocket.produce` | `sync` | `sync`: the host's call returns once the broker confirmed; `async`: it returns at once |
-//! | `bridge.rocket.produce.sync_timeout` | `3s` | how long a sync send waits for the broker |
-//! | `bridge.rocket.producer.batch_size` | `100` | most events sent in one batch to one topic (0 or 1: no batching; at most 1024) |
-//! | `bridge.rocket.encode_payload_type` | `base64` | `base64` or `plain`: how `payload` is written in the JSON |
-//! | `bridge.rocket.sock.buffer` | `32KB` | accepted for compatibility (Erlang's user-space socket buffer); connections size their read buffer per frame, so it has no effect |
-//! | `bridge.rocket.sock.recbuf` | `32KB` | `SO_RCVBUF` of broker connections |
-//! | `bridge.rocket.sock.sndbuf` | `1MB` | `SO_SNDBUF` of broker connections (the seed sets it) |
-//! | `bridge.rocket.sock.read_packets` | `20` | accepted for compatibility; an Erlang socket option with no equivalent here, so it has no effect |
-//! | `bridge.rocket.hook.<event>.<n>` | none | a hook rule, see [`rule`](super::rule); `<event>` is one of the seven hook names, `<n>` a positive integer |
-//!
-//! # Extensions (same style, not in the seed)
-//!
-//! | key | default | meaning |
-//! |-----|---------|---------|
-//! | `bridge.rocket.producer_group` | `rocketmq_bridge` | RocketMQ producer group (`A-Z a-z 0-9 _ - % \|`, at most 255) |
-//! | `bridge.rocket.node` | `rocketmq_bridge@<hostname>` | the `node` field of every JSON body |
-//! | `bridge.rocket.bridge_id` | the node name (spaces as `_`) | prefix of each message key (`<bridge_id>-<run>-<seq>`) that lets consumers deduplicate; no spaces or control characters |
-//! | `bridge.rocket.namespace` | none | RocketMQ namespace (`A-Z a-z 0-9 _ -`, at most 64); topics and group are sent as `<namespace>%<name>` |
-//! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
-//! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
-//! | `bridge.rocket.acl.security_token` | none | optional ACL security token; needs `access_key` |
-//! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
-//! | `bridge.rocket.buffer.overflow` | `block` | when the budget is full: `block` the host's call until room frees, `drop_new` (drop the incoming event), `drop_oldest` (drop the oldest waiting event); drops are counted per rule |
-//! | `bridge.rocket.producer.queue_strategy` | `key_dispatch` | `key_dispatch`: queue chosen by hashing the client id, so one client's events stay in order; `roundrobin`: spread over all queues, no order |
-//! | `bridge.rocket.producer.max_in_flight` | `8` | requests (batches or single messages) in flight at once per broker connection, 1 to 1024; more only add latency against a local broker, which takes requests one after another, while a distant one may need more to stay busy |
-//! | `bridge.rocket.producer.max_message_size` | `4MB` | largest encoded message; a larger event is dropped and counted as `too_large` (RocketMQ's broker default is 4 MiB) |
-//! | `bridge.rocket.drain_timeout` | `5s` | how long shutdown waits for buffered events to be sent |
-//! | `bridge.rocket.stats_interval` | `60s` | how often per-rule counters are logged; `0s` turns it off |
-//! | `bridge.rocket.spool.dir` | none (off) | directory of the disk spool (store-and-forward, see [`crate::spool`]); needs `produce = async` |
-//! | `bridge.rocket.spool.segment_size` | `16MB` | spool segment file size (64KB to 1GB) |
-//! | `bridge.rocket.spool.max_bytes` | `1GB` | spool size cap; at least two segments; when reached the oldest segment is dropped, counted and reported |
-//! | `bridge.rocket.spool.sync` | `interval:1000` | `none`, `always`, `interval:<ms>` or `every:<n>`: when spool appends are fsynced |
-//! | `bridge.rocket.loss_report.topic` | none (off) | topic that gets a JSON loss report whenever events were dropped, once a broker accepts again |
-//! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
-//! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
-//! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
-//!
-//! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
-//! add a disk write; `spool.dir` with `produce = sync` is refused at load.
+//! The config file's parser: one `key = value` a line, each key once, values checked as they are
+//! read, then the checks across keys (see the module docs of [`super`] for the syntax and keys).
 
-use super::event::EventKind;
-use super::format::PayloadEncoding;
-use super::rule::{validate_resource_name, HookRule, RuleError, RuleId, RuleSet};
+use super::{
+    AclCredentials, BridgeConfig, ConfigError, ConfigErrorKind, OverflowPolicy, ProduceMode,
+    QueueStrategy, DEFAULT_NAMESRV_PORT, HOOK_PREFIX, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+};
+use crate::bridge::event::EventKind;
+use crate::bridge::format::PayloadEncoding;
+use crate::bridge::rule::{validate_resource_name, HookRule, RuleId, RuleSet};
 use std::collections::HashMap;
-use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Prefix of hook rule keys.
-pub const HOOK_PREFIX: &str = "bridge.rocket.hook.";
-/// The default name-server port, used when `servers` gives a host only.
-pub const DEFAULT_NAMESRV_PORT: u16 = 9876;
-/// Most events per batch accepted for `producer.batch_size`.
-pub const MAX_BATCH_SIZE: usize = 1024;
-/// Most requests accepted for `producer.max_in_flight`.
-pub const MAX_IN_FLIGHT: usize = 1024;
-
-/// Whether the host's send waits for the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ProduceMode {
-    /// The host's call returns once the broker confirmed (or with the error).
-    #[default]
-    Sync,
-    /// The host's call returns at once.
-    Async,
-}
-
-/// What happens when the memory budget is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OverflowPolicy {
-    /// The host's call waits until there is room.
-    #[default]
-    Block,
-    /// The incoming event is dropped.
-    DropNew,
-    /// The oldest waiting event is dropped to make room.
-    DropOldest,
-}
-
-/// How a message queue is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum QueueStrategy {
-    /// By a hash of the MQTT client id: one client's events stay in order.
-    #[default]
-    KeyDispatch,
-    /// Round robin over all queues: no order guarantee.
-    RoundRobin,
-}
-
-/// ACL credentials: the remoting layer's type (its `Debug` never shows the secret or the token).
-pub use crate::remoting::acl::AclCredentials;
-
-/// The whole bridge configuration. Fields are public so embedders and tests can adjust a loaded
-/// config; [`BridgeConfig::default`] gives every default and no rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BridgeConfig {
-    /// `bridge.rocket.servers`: name-server addresses, `host:port`.
-    pub servers: Vec<String>,
-    /// `bridge.rocket.refresh_topic_route_interval`.
-    pub refresh_topic_route_interval: Duration,
-    /// `bridge.rocket.produce`.
-    pub produce: ProduceMode,
-    /// `bridge.rocket.produce.sync_timeout`.
-    pub sync_timeout: Duration,
-    /// `bridge.rocket.producer.batch_size`.
-    pub batch_size: usize,
-    /// `bridge.rocket.encode_payload_type`: the default for rules without `payload_encoding`,
-    /// applied when the file is parsed (each rule then carries its own encoding).
-    pub encode_payload_type: PayloadEncoding,
-    /// `bridge.rocket.sock.buffer`, bytes.
-    pub sock_buffer: usize,
-    /// `bridge.rocket.sock.recbuf`, bytes.
-    pub sock_recbuf: usize,
-    /// `bridge.rocket.sock.sndbuf`, bytes.
-    pub sock_sndbuf: usize,
-    /// `bridge.rocket.sock.read_packets` (no effect).
-    pub sock_read_packets: u32,
-    /// `bridge.rocket.producer_group`.
-    pub producer_group: String,
-    /// `bridge.rocket.node`.
-    pub node: String,
-    /// `bridge.rocket.bridge_id`.
-    pub bridge_id: String,
-    /// `bridge.rocket.namespace`.
-    pub namespace: Option<String>,
-    /// `bridge.rocket.acl.*`.
-    pub acl: Option<AclCredentials>,
-    /// `bridge.rocket.buffer.max_bytes`.
-    pub buffer_max_bytes: usize,
-    /// `bridge.rocket.buffer.overflow`.
-    pub buffer_overflow: OverflowPolicy,
-    /// `bridge.rocket.producer.queue_strategy`.
-    pub queue_strategy: QueueStrategy,
-    /// `bridge.rocket.producer.max_in_flight`: requests in flight per broker connection.
-    pub max_in_flight: usize,
-    /// `bridge.rocket.producer.max_message_size`, bytes.
-    pub max_message_size: usize,
-    /// `bridge.rocket.drain_timeout`.
-    pub drain_timeout: Duration,
-    /// `bridge.rocket.stats_interval` (zero: off).
-    pub stats_interval: Duration,
-    /// The hook rules.
-    pub rules: RuleSet,
-    /// `bridge.rocket.spool.*`: the disk spool, when `spool.dir` is set.
-    pub spool: Option<crate::spool::SpoolConfig>,
-    /// `bridge.rocket.loss_report.topic`.
-    pub loss_report_topic: Option<String>,
-    /// `bridge.rocket.health.window`.
-    pub health_window: Duration,
-    /// `bridge.rocket.metrics.listen`: a loopback address.
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// `bridge.rocket.retry.max_hold`: async without a spool, how long a message that was not
-    /// stored is held and re-sent before it is dropped as `failed` (zero: no hold).
-    pub retry_max_hold: Duration,
-}
-
-impl Default for BridgeConfig {
-    fn default() -> BridgeConfig {
-        let node = default_node();
-        BridgeConfig {
-            servers: vec![format!("127.0.0.1:{DEFAULT_NAMESRV_PORT}")],
-            refresh_topic_route_interval: Duration::from_secs(5),
-            produce: ProduceMode::Sync,
-            sync_timeout: Duration::from_secs(3),
-            batch_size: 100,
-            encode_payload_type: PayloadEncoding::Base64,
-            sock_buffer: 32 * 1024,
-            sock_recbuf: 32 * 1024,
-            sock_sndbuf: 1024 * 1024,
-            sock_read_packets: 20,
-            producer_group: "rocketmq_bridge".to_owned(),
-            bridge_id: node.clone(),
-            node,
-            namespace: None,
-            acl: None,
-            buffer_max_bytes: 4 * 1024 * 1024,
-            buffer_overflow: OverflowPolicy::Block,
-            queue_strategy: QueueStrategy::KeyDispatch,
-            max_in_flight: 8,
-            max_message_size: 4 * 1024 * 1024,
-            drain_timeout: Duration::from_secs(5),
-            stats_interval: Duration::from_secs(60),
-            rules: RuleSet::default(),
-            spool: None,
-            loss_report_topic: None,
-            health_window: Duration::from_secs(30),
-            metrics_listen: None,
-            retry_max_hold: Duration::from_secs(60),
-        }
-    }
-}
-
-/// `rocketmq_bridge@<hostname>`, the hostname read from the kernel (`localhost` if unreadable).
-pub fn default_node() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace()))
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("rocketmq_bridge@{host}")
-}
-
-impl BridgeConfig {
-    /// Reads and parses the file at `path`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the file and, for content errors, the line and key.
-    pub fn load(path: impl AsRef<Path>) -> Result<BridgeConfig, ConfigError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            line: None,
-            key: None,
-            kind: ConfigErrorKind::Io(e),
-        })?;
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                return Err(ConfigError {
-                    file: path.to_owned(),
-                    line: Some(line),
-                    key: None,
-                    kind: ConfigErrorKind::NotUtf8,
-                });
-            }
-        };
-        BridgeConfig::parse(&text, path)
-    }
-
-    /// Parses config text; `file` is only used in errors.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the file, the line and the key.
-    pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<BridgeConfig, ConfigError> {
-        Parser {
-            file: file.as_ref().to_owned(),
-            seen: HashMap::new(),
-            rules: Vec::new(),
-            rule_lines: HashMap::new(),
-        }
-        .run(text)
-    }
-}
-
-struct Parser {
+pub(super) struct Parser {
     file: PathBuf,
     /// key -> line where first seen
     seen: HashMap<String, usize>,
@@ -287,6 +27,15 @@ const SECRET_KEYS: [&str; 2] = [
 ];
 
 impl Parser {
+    pub(super) fn new(file: &Path) -> Parser {
+        Parser {
+            file: file.to_owned(),
+            seen: HashMap::new(),
+            rules: Vec::new(),
+            rule_lines: HashMap::new(),
+        }
+    }
+
     fn err(&self, line: usize, key: &str, kind: ConfigErrorKind) -> ConfigError {
         ConfigError {
             file: self.file.clone(),
@@ -300,7 +49,7 @@ impl Parser {
         }
     }
 
-    fn run(mut self, text: &str) -> Result<BridgeConfig, ConfigError> {
+    pub(super) fn run(mut self, text: &str) -> Result<BridgeConfig, ConfigError> {
         let mut cfg = BridgeConfig::default();
         // Rules are parsed after the scalars so a rule can default to `encode_payload_type` even
         // when that key comes later in the file.
@@ -843,103 +592,6 @@ pub fn parse_bytesize(s: &str) -> Result<u64, &'static str> {
         .ok_or("a size that is not this large")
 }
 
-/// A config file that cannot be used. `Display` names the file, the line and the key.
-#[derive(Debug)]
-pub struct ConfigError {
-    /// The file (as given to `load`/`parse`).
-    pub file: PathBuf,
-    /// The line (from 1), when the error has one.
-    pub line: Option<usize>,
-    /// The key, when the error has one.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub kind: ConfigErrorKind,
-}
-
-/// What is wrong with a config file.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// The file could not be read.
-    Io(io::Error),
-    /// The file is not UTF-8 (the line is where the first bad byte is).
-    NotUtf8,
-    /// A line that is neither a comment nor `key = value`; carries the line (clipped).
-    Syntax(String),
-    /// A key this format does not define.
-    UnknownKey,
-    /// The key (or the same rule) was already given.
-    Duplicate {
-        /// Where it was first given.
-        first_line: usize,
-    },
-    /// `key =` with nothing after it.
-    EmptyValue,
-    /// The value is not acceptable for the key.
-    InvalidValue {
-        /// The value (clipped; `<redacted>` for secrets).
-        value: String,
-        /// What was expected.
-        expected: String,
-    },
-    /// `bridge.rocket.hook.<event>.<n>` with an unknown `<event>`.
-    UnknownEvent(String),
-    /// `bridge.rocket.hook.<event>.<n>` with `<n>` not a positive integer.
-    InvalidRuleNumber(String),
-    /// The rule's JSON is not acceptable.
-    Rule(RuleError),
-    /// Keys that cannot go together; carries the explanation.
-    Conflict(String),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, ": {key}")?;
-        }
-        write!(f, ": ")?;
-        match &self.kind {
-            ConfigErrorKind::Io(e) => write!(f, "cannot read the file: {e}"),
-            ConfigErrorKind::NotUtf8 => write!(f, "the file is not valid UTF-8"),
-            ConfigErrorKind::Syntax(line) => {
-                write!(f, "expected `key = value` or a # comment, found {line:?}")
-            }
-            ConfigErrorKind::UnknownKey => write!(f, "unknown key"),
-            ConfigErrorKind::Duplicate { first_line } => {
-                write!(f, "given twice (first on line {first_line})")
-            }
-            ConfigErrorKind::EmptyValue => write!(f, "no value after '='"),
-            ConfigErrorKind::InvalidValue { value, expected } => {
-                write!(f, "invalid value {value:?}, expected {expected}")
-            }
-            ConfigErrorKind::UnknownEvent(ev) => write!(
-                f,
-                "unknown event {ev:?}; expected one of client.connected, client.disconnected, \
-                 session.subscribed, session.unsubscribed, message.publish, message.delivered, \
-                 message.acked"
-            ),
-            ConfigErrorKind::InvalidRuleNumber(n) => {
-                write!(f, "rule number {n:?} is not a positive integer")
-            }
-            ConfigErrorKind::Rule(e) => write!(f, "{e}"),
-            ConfigErrorKind::Conflict(msg) => write!(f, "{msg}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ConfigErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,18 +649,5 @@ mod tests {
         assert_eq!(show_size(4 << 20), "4MB");
         assert_eq!(show_size(1536), "1536B");
         assert_eq!(show_size(2048), "2KB");
-    }
-
-    #[test]
-    fn acl_debug_hides_secrets() {
-        let acl = AclCredentials {
-            access_key: "AK".into(),
-            secret_key: "very-secret".into(),
-            security_token: Some("tok".into()),
-        };
-        let s = format!("{acl:?}");
-        assert!(s.contains("AK"));
-        assert!(!s.contains("very-secret"));
-        assert!(!s.contains("tok\""));
     }
 }

@@ -1,5 +1,5 @@
 //! `rocketmq-bridge run --config FILE [--input FILE]`: reads events as newline-delimited JSON (see
-//! [`event`](super::event) for the format) from stdin or a file and forwards them through a
+//! [`event`](crate::bridge::event) for the format) from stdin or a file and forwards them through a
 //! [`Bridge`].
 //!
 //! - A bad line (not JSON, unknown event or field, wrong type, not UTF-8, longer than
@@ -23,9 +23,8 @@
 //! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
 //!   kept. A config error is reported and the old rules stay.
 
-use super::bridge::{Bridge, BridgeError, ShutdownReport};
-use super::config::{BridgeConfig, ConfigError};
-use super::event::{Event, MAX_EVENT_LINE_LEN};
+use crate::bridge::event::MAX_EVENT_LINE_LEN;
+use crate::bridge::{Bridge, BridgeConfig, BridgeError, ConfigError, Event, ShutdownReport};
 use crate::sys::{self, Signal};
 use crossbeam_channel::{bounded, select, tick, Receiver};
 use std::fmt;

@@ -1,0 +1,212 @@
+//! The buffer between the hosts and the dispatcher: a buffered message ([`Outgoing`]: the message
+//! and its [`Meta`]), the byte budget that bounds what is buffered or in flight
+//! (`buffer.max_bytes`, [`budget_bytes`]), and a sync event's [`Waiter`].
+//!
+//! Layering (see [`super`]): above [`super::outcome`] and [`super::spool_ack`] (a spooled message
+//! carries its ticket); the settle layer ([`super::settle`]) admits messages into the budget and
+//! ends them.
+
+use super::outcome::RuleStats;
+use super::outcome::SendEventError;
+use super::rule::RuleId;
+use super::spool_ack::SpoolTicket;
+use crate::message::Message;
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Messages the channel holds at most. crossbeam preallocates a bounded channel's slots, so this is
+/// kept small: the byte budget is the real bound on buffered events.
+pub const CHANNEL_CAPACITY: usize = 1_024;
+/// Bytes counted per message for what is not its text: the `Message`, `Meta` and `Outgoing` structs,
+/// the producer's job and send id, and the allocator's per-allocation overhead.
+const MESSAGE_OVERHEAD: usize = 1024;
+
+/// The heap a buffered message holds, as the byte budget counts it: body and properties twice (the
+/// message itself, and the request body the producer encodes from it and keeps until the broker
+/// answers), the topic, the key twice (property and bookkeeping), the client id, and the fixed
+/// [`MESSAGE_OVERHEAD`]. Measured against peak RSS, this keeps a bridge's memory near
+/// `buffer.max_bytes` plus its fixed footprint (see the README's memory section).
+pub(crate) fn budget_bytes(
+    body: usize,
+    props: usize,
+    topic: usize,
+    key: usize,
+    client_id: usize,
+) -> usize {
+    2 * (body + props) + topic + 2 * key + client_id + MESSAGE_OVERHEAD
+}
+
+/// Bytes buffered or in flight, with a condvar for `block`.
+pub(crate) struct Budget {
+    max: usize,
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Budget {
+    /// An empty budget of `max` bytes.
+    pub(crate) fn new(max: usize) -> Budget {
+        Budget {
+            max,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Takes `n` bytes if they fit; false otherwise.
+    pub(crate) fn try_acquire(&self, n: usize) -> bool {
+        let mut used = self.used.lock();
+        // One message always fits into an empty budget, so an event larger than the budget (but
+        // within max_message_size) cannot block forever.
+        if *used == 0 || *used + n <= self.max {
+            *used += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits for room; false when `stopped` says so while waiting (it is asked at least every
+    /// 50 ms, and whenever room is freed or [`Budget::wake_all`] is called).
+    pub(crate) fn acquire_blocking(&self, n: usize, stopped: &dyn Fn() -> bool) -> bool {
+        let mut used = self.used.lock();
+        loop {
+            if *used == 0 || *used + n <= self.max {
+                *used += n;
+                return true;
+            }
+            if stopped() {
+                return false;
+            }
+            self.freed.wait_for(&mut used, Duration::from_millis(50));
+        }
+    }
+
+    /// Gives `n` bytes back and wakes the waiting senders.
+    pub(crate) fn release(&self, n: usize) {
+        let mut used = self.used.lock();
+        *used = used.saturating_sub(n);
+        drop(used);
+        self.freed.notify_all();
+    }
+
+    /// Wakes every sender waiting for room (to look at its `closed` flag).
+    pub(crate) fn wake_all(&self) {
+        self.freed.notify_all();
+    }
+
+    /// Bytes taken now.
+    pub(crate) fn used(&self) -> usize {
+        *self.used.lock()
+    }
+}
+
+/// The outcome of a sync event: one result per message, first error wins.
+pub(crate) struct Waiter {
+    remaining: AtomicUsize,
+    first_error: Mutex<Option<SendEventError>>,
+    tx: Sender<Result<(), SendEventError>>,
+}
+
+impl Waiter {
+    /// A waiter for `n` messages that reports on `tx`.
+    pub(crate) fn new(n: usize, tx: Sender<Result<(), SendEventError>>) -> Waiter {
+        Waiter {
+            remaining: AtomicUsize::new(n),
+            first_error: Mutex::new(None),
+            tx,
+        }
+    }
+
+    /// One message ended.
+    pub(crate) fn complete(&self, r: Result<(), SendEventError>) {
+        if let Err(e) = r {
+            self.first_error.lock().get_or_insert(e);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let res = match self.first_error.lock().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+            let _ = self.tx.try_send(res);
+        }
+    }
+}
+
+/// What travels with a message, for counting and reporting its outcome.
+pub(crate) struct Meta {
+    pub(crate) rule: RuleId,
+    pub(crate) stats: Arc<RuleStats>,
+    pub(crate) key: String,
+    pub(crate) client_id: Option<String>,
+    pub(crate) bytes: usize,
+    pub(crate) waiter: Option<Arc<Waiter>>,
+    /// The event's sequence number (the key's last part), for the loss report.
+    pub(crate) seq: Option<u64>,
+    /// Set when the message comes from the spool.
+    pub(crate) spool: Option<SpoolTicket>,
+    /// Set once the message was held for a re-send ([`super::hold`]): its first failure and the
+    /// re-sends so far.
+    pub(crate) held: Option<(Instant, u32)>,
+}
+
+/// One message waiting in the channel.
+pub(crate) struct Outgoing {
+    pub(crate) msg: Message,
+    pub(crate) meta: Meta,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::bounded;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn budget_admits_one_message_when_empty_and_wakes_blocked_senders() {
+        let b = Arc::new(Budget::new(100));
+        assert!(
+            b.try_acquire(150),
+            "an empty budget takes one message of any size"
+        );
+        assert!(!b.try_acquire(1));
+        b.release(150);
+        assert!(b.try_acquire(60));
+        assert!(!b.try_acquire(60));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (b2, c2) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b2.acquire_blocking(60, &|| c2.load(Ordering::SeqCst)));
+        std::thread::sleep(Duration::from_millis(30));
+        b.release(60);
+        assert!(
+            h.join().unwrap(),
+            "released room lets the blocked sender in"
+        );
+        let (b3, c3) = (Arc::clone(&b), Arc::clone(&closed));
+        let h = std::thread::spawn(move || b3.acquire_blocking(60, &|| c3.load(Ordering::SeqCst)));
+        closed.store(true, Ordering::SeqCst);
+        assert!(!h.join().unwrap(), "closing ends the wait");
+        assert_eq!(b.used(), 60);
+    }
+
+    #[test]
+    fn waiter_reports_once_with_the_first_error() {
+        let (tx, rx) = bounded(1);
+        let w = Waiter::new(3, tx);
+        w.complete(Ok(()));
+        w.complete(Err(SendEventError::Timeout {
+            after: Duration::from_secs(1),
+        }));
+        assert!(rx.try_recv().is_err(), "not before the last message");
+        w.complete(Err(SendEventError::Closed));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Err(SendEventError::Timeout {
+                after: Duration::from_secs(1)
+            })
+        );
+    }
+}

@@ -1,0 +1,674 @@
+//! The dispatcher thread: takes buffered messages from the channel (and held messages that are
+//! due), groups them per topic, queue and ordering lane, and hands each group to the producer as
+//! one batch; the callbacks settle every message ([`finish_batch`]).
+//!
+//! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
+
+use super::buffer::{Meta, Outgoing};
+use super::config::QueueStrategy;
+use super::settle::Settle;
+use crate::message::{batch_record_len, Message};
+use crate::producer::{key_hash, order_lane, Producer, SendError, SendResult, ORDER_LANES};
+use crate::util::worker::Stop;
+use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Messages the dispatcher collects before it flushes, however busy the channel.
+const MAX_COLLECT: usize = 8192;
+/// A partial batch of a topic is sent only while fewer than this many of the topic's requests are
+/// in flight (or once it waited [`MAX_PARTIAL_WAIT`]). Brokers take a request in about the same
+/// time whatever its size (rocketmq-rust 1.0: about 1,400 requests per second, 100 or 25 messages
+/// each), so under load small requests would cost throughput; a few requests in flight already
+/// keep the broker busy. KeyDispatch also sends a group's partial batch only while nothing of its
+/// ordering lane is in flight, as the producer would hold it back anyway.
+const PARTIAL_IN_FLIGHT: usize = 4;
+/// The longest a partial batch waits for its topic's requests in flight to fall below
+/// [`PARTIAL_IN_FLIGHT`] (checked whenever the dispatcher wakes, at least every [`GATHER_POLL`]).
+const MAX_PARTIAL_WAIT: Duration = Duration::from_millis(50);
+
+/// A group: (the topic's number in [`Dispatcher::topics`], the queue bucket). Copy, so the per-message
+/// path allocates no key.
+type GroupKey = (u32, u64);
+
+/// What the dispatcher knows of one target topic.
+struct TopicSlot {
+    id: u32,
+    /// Writable queues in the cached route (`None` while no route is cached), and when it was read.
+    queues: Option<u64>,
+    read_at: Instant,
+    /// Requests of this topic with the producer and not yet completed.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// While groups gather behind requests in flight, how often the dispatcher looks at the channel
+/// for groups that filled up (it is woken at once by every completion).
+const GATHER_POLL: Duration = Duration::from_millis(1);
+
+/// How long the dispatcher uses a topic's queue count before it reads the route cache again.
+const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
+
+/// Groups the dispatcher keeps before it removes the idle ones (no message gathering, no request
+/// in flight): 4,096. A group is one (topic, queue, ordering lane) while the topic's route is
+/// known, but one per MQTT client id while it is not (name servers or brokers down), so without
+/// removal a long outage would keep a group for every client id seen. After a sweep the next one
+/// comes once the count doubled (and at least this many), so sweeping costs O(1) per new group;
+/// the groups kept are at most this or twice those with messages or requests in flight (bounded
+/// by `buffer.max_bytes` and the producer's window).
+pub const GROUP_SWEEP_AT: usize = 4_096;
+
+struct Group {
+    /// The group's topic (the dispatcher's key holds only its number).
+    topic: String,
+    msgs: Vec<Message>,
+    metas: Vec<Meta>,
+    bytes: usize,
+    /// The ordering key handed to the producer (the first message's client id).
+    key: Option<String>,
+    /// Requests of this group with the producer and not yet completed.
+    in_flight: Arc<AtomicUsize>,
+    /// Its topic's requests in flight ([`TopicSlot::in_flight`]).
+    topic_in_flight: Arc<AtomicUsize>,
+    /// When the group's oldest message joined it.
+    since: Instant,
+}
+
+pub(crate) struct Dispatcher {
+    shared: Arc<Settle>,
+    producer: Producer,
+    batch_size: usize,
+    max_batch_bytes: usize,
+    groups: HashMap<GroupKey, Group>,
+    /// Target topics by name, numbered for [`GroupKey`].
+    topics: HashMap<String, TopicSlot>,
+    /// Group keys in first-use order, so flushes keep the arrival order across groups.
+    order: Vec<GroupKey>,
+    /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
+    kick: (Sender<()>, Receiver<()>),
+    /// A group that is not full is sent only while fewer of its requests than this are in flight
+    /// (and fewer than [`PARTIAL_IN_FLIGHT`] of its topic's); otherwise it keeps gathering (see
+    /// [`Dispatcher::collect`]).
+    max_busy: usize,
+    /// Group count at which [`Dispatcher::sweep`] runs next (see [`GROUP_SWEEP_AT`]).
+    sweep_at: usize,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(shared: Arc<Settle>, producer: Producer, batch_size: usize) -> Dispatcher {
+        let max_busy = match shared.strategy {
+            QueueStrategy::KeyDispatch => 1,
+            QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
+        };
+        Dispatcher {
+            shared,
+            max_batch_bytes: producer.config().max_batch_bytes,
+            producer,
+            batch_size: batch_size.max(1),
+            groups: HashMap::new(),
+            topics: HashMap::new(),
+            order: Vec::new(),
+            kick: bounded(1),
+            max_busy,
+            sweep_at: GROUP_SWEEP_AT,
+        }
+    }
+
+    /// Removes the groups with no message gathering and no request in flight (a new message of
+    /// theirs starts a new group, as after a flush).
+    fn sweep(&mut self) {
+        self.groups
+            .retain(|_, g| !g.msgs.is_empty() || g.in_flight.load(Ordering::SeqCst) > 0);
+        self.sweep_at = (self.groups.len() * 2).max(GROUP_SWEEP_AT);
+        log::debug!(
+            "bridge dispatcher groups swept kept={} next_sweep_at={}",
+            self.groups.len(),
+            self.sweep_at
+        );
+    }
+
+    pub(crate) fn run(mut self, stop: Stop, stats_interval: Duration) {
+        let ticker = if stats_interval.is_zero() {
+            never()
+        } else {
+            tick(stats_interval)
+        };
+        let rx = self.shared.rx.clone();
+        let hold_tick = if self.shared.hold.is_some() {
+            tick(super::hold::POLL)
+        } else {
+            never()
+        };
+        loop {
+            if !self.order.is_empty() {
+                // Groups are gathering behind requests in flight: new events only join them, so
+                // there is no need to wake for each one. Wake for a completion, or every
+                // GATHER_POLL to send groups that filled up meanwhile.
+                select! {
+                    recv(stop.receiver()) -> _ => break,
+                    recv(self.kick.1) -> _ => {}
+                    recv(hold_tick) -> _ => {
+                        self.add_due_held();
+                    }
+                    recv(ticker) -> _ => self.log_stats(),
+                    default(GATHER_POLL) => {}
+                }
+                self.collect(&rx);
+                continue;
+            }
+            select! {
+                recv(rx) -> out => match out {
+                    Ok(out) => self.add(out),
+                    Err(_) => break,
+                },
+                recv(stop.receiver()) -> _ => break,
+                recv(self.kick.1) -> _ => {}
+                recv(hold_tick) -> _ => {
+                    if !self.add_due_held() {
+                        continue;
+                    }
+                }
+                recv(ticker) -> _ => {
+                    self.log_stats();
+                    continue;
+                }
+            }
+            self.collect(&rx);
+        }
+        // Drain: everything still buffered goes to the producer, busy groups included.
+        self.collect(&rx);
+        while !rx.is_empty() {
+            self.collect(&rx);
+        }
+        self.flush_all();
+        self.log_stats();
+    }
+
+    /// Puts held messages that are due back into their groups, in failure order; false when none
+    /// was due.
+    fn add_due_held(&mut self) -> bool {
+        let due = self
+            .shared
+            .hold
+            .as_ref()
+            .map(|h| h.take_due(Instant::now()));
+        let due = due.unwrap_or_default();
+        let any = !due.is_empty();
+        for out in due {
+            self.add(out);
+        }
+        any
+    }
+
+    /// Takes whatever else is waiting (up to MAX_COLLECT) and sends the groups that are ready.
+    ///
+    /// A full group (`batch_size` messages or the batch byte limit) is sent at once by `add`. A
+    /// partial group is sent only while its topic has fewer than [`PARTIAL_IN_FLIGHT`] requests in
+    /// flight and (KeyDispatch) nothing of the group is in flight, which is also all the producer
+    /// would let through for an ordering lane; otherwise the group keeps gathering, and a
+    /// completion wakes the dispatcher. So batches grow with the load instead of leaving as many
+    /// small requests; a partial group waits at most [`MAX_PARTIAL_WAIT`] for its topic.
+    fn collect(&mut self, rx: &Receiver<Outgoing>) {
+        let mut n = 0;
+        while n < MAX_COLLECT {
+            match rx.try_recv() {
+                Ok(out) => {
+                    self.add(out);
+                    n += 1;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        self.flush_ready();
+    }
+
+    /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
+    fn flush_ready(&mut self) {
+        let now = Instant::now();
+        let ready: Vec<GroupKey> = self
+            .order
+            .iter()
+            .filter(|gk| {
+                self.groups.get(*gk).is_some_and(|g| {
+                    g.in_flight.load(Ordering::SeqCst) < self.max_busy
+                        && (g.topic_in_flight.load(Ordering::SeqCst) < PARTIAL_IN_FLIGHT
+                            || now.saturating_duration_since(g.since) >= MAX_PARTIAL_WAIT)
+                })
+            })
+            .cloned()
+            .collect();
+        for gk in ready {
+            self.flush(&gk);
+        }
+    }
+
+    fn group_key(&mut self, out: &Outgoing) -> GroupKey {
+        let key_dispatch = self.shared.strategy == QueueStrategy::KeyDispatch;
+        let now = Instant::now();
+        let slot = match self.topics.get_mut(out.msg.topic.as_str()) {
+            Some(slot) => slot,
+            None => {
+                let id = self.topics.len() as u32;
+                self.topics
+                    .entry(out.msg.topic.clone())
+                    .or_insert(TopicSlot {
+                        id,
+                        queues: None,
+                        read_at: now - QUEUE_COUNT_TTL * 2,
+                        in_flight: Arc::new(AtomicUsize::new(0)),
+                    })
+            }
+        };
+        if key_dispatch && now.saturating_duration_since(slot.read_at) >= QUEUE_COUNT_TTL {
+            let wire = self.producer.config().wire_topic(&out.msg.topic);
+            slot.queues = self
+                .producer
+                .routes()
+                .cached(&wire)
+                .map(|info| info.queues.len() as u64)
+                .filter(|&n| n > 0);
+            slot.read_at = now;
+        }
+        let bucket = match (key_dispatch, &out.meta.client_id, slot.queues) {
+            // The client's queue and its ordering lane in that queue: a group holds only clients
+            // the producer serializes together, so groups of one queue can be in flight at once.
+            (true, Some(cid), Some(n)) => {
+                let h = key_hash(cid.as_bytes());
+                (h % n) * u64::from(ORDER_LANES) + u64::from(order_lane(h))
+            }
+            // Route not known yet: group only this client's messages.
+            (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),
+            _ => u64::MAX,
+        };
+        (slot.id, bucket)
+    }
+
+    fn add(&mut self, out: Outgoing) {
+        if self.groups.len() >= self.sweep_at {
+            self.sweep();
+        }
+        let gk = self.group_key(&out);
+        let rec = batch_record_len(&out.msg);
+        let full = self.groups.get(&gk).is_some_and(|g| {
+            g.msgs.len() >= self.batch_size
+                || (!g.msgs.is_empty() && g.bytes + rec > self.max_batch_bytes)
+        });
+        if full {
+            self.flush(&gk);
+        }
+        let topics = &self.topics;
+        let g = self.groups.entry(gk).or_insert_with(|| Group {
+            topic: out.msg.topic.clone(),
+            msgs: Vec::new(),
+            metas: Vec::new(),
+            bytes: 0,
+            key: None,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            // `group_key` registered the topic just before; the default is never taken.
+            topic_in_flight: topics
+                .get(out.msg.topic.as_str())
+                .map(|t| Arc::clone(&t.in_flight))
+                .unwrap_or_default(),
+            since: Instant::now(),
+        });
+        if g.msgs.is_empty() {
+            g.key = out.meta.client_id.clone();
+            g.since = Instant::now();
+            self.order.push(gk);
+        }
+        g.bytes += rec;
+        g.msgs.push(out.msg);
+        g.metas.push(out.meta);
+        if g.msgs.len() >= self.batch_size {
+            self.flush(&gk);
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let order = std::mem::take(&mut self.order);
+        for gk in order {
+            self.flush(&gk);
+        }
+    }
+
+    fn flush(&mut self, gk: &GroupKey) {
+        let Some(g) = self.groups.get_mut(gk) else {
+            return;
+        };
+        if g.msgs.is_empty() {
+            return;
+        }
+        let msgs = std::mem::take(&mut g.msgs);
+        let metas = std::mem::take(&mut g.metas);
+        g.bytes = 0;
+        let key = g.key.take();
+        let in_flight = Arc::clone(&g.in_flight);
+        let topic_in_flight = Arc::clone(&g.topic_in_flight);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        topic_in_flight.fetch_add(1, Ordering::SeqCst);
+        let kick = self.kick.0.clone();
+        // Runs once the request completed (or was refused): frees the group's lane and wakes
+        // the dispatcher for what the group gathered meanwhile.
+        let done = move || {
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            topic_in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = kick.try_send(());
+        };
+        self.order.retain(|k| k != gk);
+        let topic = g.topic.clone();
+        let shared = Arc::clone(&self.shared);
+        let key_bytes = match self.shared.strategy {
+            QueueStrategy::KeyDispatch => key.as_deref().map(str::as_bytes),
+            QueueStrategy::RoundRobin => None,
+        };
+        if msgs.len() == 1 {
+            let msg = msgs.into_iter().next().expect("one message");
+            let cb_topic = topic.clone();
+            let mut metas = metas;
+            let meta = metas.pop().expect("one meta");
+            let cell = Arc::new(Mutex::new(Some(meta)));
+            let cb_cell = Arc::clone(&cell);
+            let cb_shared = Arc::clone(&shared);
+            let r = self.producer.send_async(
+                msg,
+                key_bytes,
+                Box::new(move |res: Result<SendResult, SendError>| {
+                    if let Some(meta) = cb_cell.lock().take() {
+                        match res {
+                            Ok(_) => cb_shared.finish(meta, &cb_topic, Ok(())),
+                            Err(mut e) => {
+                                cb_shared.fail_or_hold(e.messages.pop(), meta, &cb_topic, &e.kind)
+                            }
+                        }
+                        done();
+                    }
+                }),
+            );
+            if let Err(mut e) = r {
+                if let Some(meta) = cell.lock().take() {
+                    shared.fail_or_hold(e.messages.pop(), meta, &topic, &e.kind);
+                    release(&self.groups, gk);
+                }
+            }
+        } else {
+            let cell = Arc::new(Mutex::new(Some(metas)));
+            let cb_cell = Arc::clone(&cell);
+            let cb_shared = Arc::clone(&shared);
+            let cb_topic = topic.clone();
+            let r = self.producer.send_batch_async(
+                msgs,
+                key_bytes,
+                Box::new(move |res: Result<SendResult, SendError>| {
+                    if let Some(metas) = cb_cell.lock().take() {
+                        finish_batch(&cb_shared, &cb_topic, metas, res);
+                        done();
+                    }
+                }),
+            );
+            if let Err(e) = r {
+                if let Some(metas) = cell.lock().take() {
+                    finish_batch(&shared, &topic, metas, Err(e));
+                    release(&self.groups, gk);
+                }
+            }
+        }
+    }
+
+    fn log_stats(&self) {
+        let stats = self.shared.stats();
+        for r in &stats.rules {
+            log::info!(
+                "bridge stats rule={} topic={} matched={} sent={} failed={} outcome_unknown={} \
+                 dropped_too_large={} dropped_overflow={} dropped_shutdown={} lossy_payload={}",
+                r.rule.map(|id| id.to_string()).unwrap_or_default(),
+                r.topic,
+                r.matched,
+                r.sent,
+                r.failed,
+                r.outcome_unknown,
+                r.dropped_too_large,
+                r.dropped_overflow,
+                r.dropped_shutdown,
+                r.lossy_payload
+            );
+        }
+        log::info!(
+            "bridge stats unmatched={} buffered_bytes={} in_flight={}",
+            stats.unmatched,
+            stats.buffered_bytes,
+            stats.in_flight
+        );
+    }
+}
+
+/// Undoes a group's in-flight counts for a request the producer refused (its callback never runs).
+fn release(groups: &HashMap<GroupKey, Group>, gk: &GroupKey) {
+    if let Some(g) = groups.get(gk) {
+        g.in_flight.fetch_sub(1, Ordering::SeqCst);
+        g.topic_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Settles every message of a batch. On an error the producer hands back the messages that were not
+/// stored (all of them, or the rest after a partial one-by-one fallback); the others were stored.
+fn finish_batch(
+    shared: &Settle,
+    topic: &str,
+    metas: Vec<Meta>,
+    res: Result<SendResult, SendError>,
+) {
+    match res {
+        Ok(_) => shared.finish_sent(metas, topic),
+        Err(e) => {
+            let all =
+                e.messages.len() >= metas.len() || e.messages.iter().all(|m| m.keys().is_empty());
+            // The messages handed back, by key, in batch order: held ones are re-sent as they were.
+            let mut back: HashMap<String, std::collections::VecDeque<Message>> = HashMap::new();
+            for m in e.messages {
+                let k = m
+                    .keys()
+                    .first()
+                    .map_or_else(String::new, |k| (*k).to_owned());
+                back.entry(k).or_default().push_back(m);
+            }
+            for m in metas {
+                match back.get_mut(m.key.as_str()) {
+                    Some(msgs) => {
+                        let msg = msgs.pop_front();
+                        shared.fail_or_hold(msg, m, topic, &e.kind);
+                    }
+                    None if all => shared.fail_or_hold(None, m, topic, &e.kind),
+                    None => shared.finish(m, topic, Ok(())),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::config::{OverflowPolicy, ProduceMode};
+    use crate::bridge::event::Event;
+    use crate::bridge::intake::EventSender;
+    use crate::bridge::outcome::UnsentReason;
+    use crate::bridge::settle::testing::{publish, rule, shared, shared_with_hold};
+    use crate::producer::{ProducerConfig, SendErrorKind};
+    use bytes::Bytes;
+
+    fn not_sent(msgs: Vec<Message>) -> SendError {
+        SendError::new(
+            SendErrorKind::NotSent {
+                last: crate::producer::AttemptError::NoAttempt,
+            },
+            msgs,
+        )
+    }
+
+    #[test]
+    fn partial_batch_failure_settles_each_message() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender::new(Arc::clone(&sh));
+        for p in [b"1", b"2", b"3"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let (msgs, metas): (Vec<Message>, Vec<Meta>) =
+            outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
+        // The producer hands back the messages that were not stored: the 2nd one.
+        let err = SendError::new(
+            SendErrorKind::NotSent {
+                last: crate::producer::AttemptError::NoAttempt,
+            },
+            vec![msgs[1].clone()],
+        );
+        *sh.shutdown_log.lock() = Some(Vec::new());
+        finish_batch(&sh, "T1", metas, Err(err));
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.sent, r.failed), (2, 1));
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+        let log = sh.shutdown_log.lock().take().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, "b1-run-1");
+        assert!(matches!(log[0].reason, UnsentReason::Failed(_)));
+    }
+
+    #[test]
+    fn a_message_not_stored_is_held_with_its_bytes_and_key_then_fails_past_the_limit() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender::new(Arc::clone(&sh));
+        for p in [b"1", b"2", b"3"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let one = sh.budget.used() / 3;
+        let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let (msgs, metas): (Vec<Message>, Vec<Meta>) =
+            outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
+        finish_batch(&sh, "T1", metas, Err(not_sent(vec![msgs[1].clone()])));
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.sent, r.failed), (2, 0), "the 2nd is held, not failed");
+        assert_eq!((s.in_flight, s.held, s.buffered_bytes), (1, 1, one));
+        let hold = sh.hold.as_ref().unwrap();
+        assert!(
+            hold.take_due(Instant::now()).is_empty(),
+            "not before the backoff"
+        );
+        let mut due = hold.take_due(Instant::now() + Duration::from_millis(600));
+        assert_eq!(due.len(), 1);
+        let again = due.pop().unwrap();
+        assert_eq!(
+            again.msg.keys(),
+            vec!["b1-run-1"],
+            "same key on the re-send"
+        );
+        assert_eq!(again.meta.held.map(|h| h.1), Some(1));
+        // It fails again after the hold limit: dropped as failed, in the loss ledger.
+        let mut meta = again.meta;
+        meta.held = Some((Instant::now() - Duration::from_secs(61), 7));
+        let msg = again.msg;
+        sh.fail_or_hold(Some(msg.clone()), meta, "T1", &not_sent(vec![msg]).kind);
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().failed, 1);
+        assert_eq!(
+            (s.in_flight, s.held, s.buffered_bytes, s.held_resent),
+            (0, 0, 0, 1)
+        );
+    }
+
+    #[test]
+    fn unknown_outcomes_are_not_held_and_shutdown_fails_held_messages() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender::new(Arc::clone(&sh));
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let mut outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let b = outs.pop().unwrap();
+        let a = outs.pop().unwrap();
+        let unknown = SendError::new(
+            SendErrorKind::OutcomeUnknown {
+                broker: "b".into(),
+                detail: crate::producer::AttemptError::ShutdownDeadline,
+            },
+            vec![a.msg.clone()],
+        );
+        sh.fail_or_hold(Some(a.msg), a.meta, "T1", &unknown.kind);
+        sh.fail_or_hold(
+            Some(b.msg.clone()),
+            b.meta,
+            "T1",
+            &not_sent(vec![b.msg]).kind,
+        );
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!((r.outcome_unknown, r.failed, s.held), (1, 0, 1));
+        // Kept when close_intake started it: it lists the sends it refused.
+        sh.shutdown_log.lock().get_or_insert_with(Vec::new);
+        sh.closed.store(true, Ordering::SeqCst);
+        sh.fail_held();
+        let s = sh.stats();
+        assert_eq!(
+            (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
+            (1, 0, 0)
+        );
+        let log = sh.shutdown_log.lock().take().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, "b1-run-1");
+        // After shutdown began a failure is not held.
+        sh.closed.store(false, Ordering::SeqCst);
+        tx.send(publish("z", b"3")).unwrap();
+        sh.closed.store(true, Ordering::SeqCst);
+        let c = sh.rx.try_recv().unwrap();
+        sh.fail_or_hold(
+            Some(c.msg.clone()),
+            c.meta,
+            "T1",
+            &not_sent(vec![c.msg]).kind,
+        );
+        let s = sh.stats();
+        assert_eq!(
+            (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
+            (2, 0, 0)
+        );
+    }
+
+    /// Issue #18 case 9a: while a topic has no route every client id gets a group of its own; idle
+    /// groups must be removed, not kept one per client id forever.
+    #[test]
+    fn groups_of_a_topic_without_a_route_stay_bounded() {
+        // Nothing listens on port 1: every route lookup fails at once, so every send fails.
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+        let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+        let producer = Producer::start(pcfg).unwrap();
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100);
+        let sender = EventSender::new(Arc::clone(&sh));
+        let clients = 3 * GROUP_SWEEP_AT;
+        let mut most = 0;
+        for i in 0..clients {
+            let ev =
+                Event::message_publish(format!("client-{i}"), "z", Bytes::from_static(b"1"), 0)
+                    .with_ts(1);
+            sender.send(ev).unwrap();
+            if i % 256 == 255 || i + 1 == clients {
+                d.collect(&sh.rx);
+                most = most.max(d.groups.len());
+            }
+        }
+        d.flush_all();
+        eprintln!("at most {most} groups for {clients} client ids");
+        assert!(
+            most <= GROUP_SWEEP_AT + 256,
+            "{most} groups kept for {clients} client ids"
+        );
+        let t = sh.stats().total();
+        assert_eq!(t.matched, clients as u64);
+        assert_eq!(
+            t.failed, clients as u64,
+            "every message ended, failed (no route)"
+        );
+        producer.close(Duration::from_millis(100));
+    }
+}

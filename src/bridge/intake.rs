@@ -1,0 +1,357 @@
+//! The hosts' side: [`EventSender::send`] matches an event against the rules and formats its
+//! messages on the host's thread, then appends them to the spool (with one) or admits them into
+//! the buffer for the dispatcher, and in sync mode waits for their outcomes.
+//!
+//! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
+
+use super::buffer::{budget_bytes, Meta, Outgoing, Waiter};
+use super::config::ProduceMode;
+use super::event::Event;
+use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
+use super::outcome::{DropReason, SendEventError};
+use super::settle::{Room, Settle};
+use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
+use crossbeam_channel::bounded;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
+const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
+
+/// The hosts' handle: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct EventSender {
+    shared: Arc<Settle>,
+}
+
+impl fmt::Debug for EventSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSender")
+            .field("mode", &self.shared.mode)
+            .finish()
+    }
+}
+
+impl EventSender {
+    pub(crate) fn new(shared: Arc<Settle>) -> EventSender {
+        EventSender { shared }
+    }
+
+    /// Sends one event to every rule it matches. An event no rule matches returns `Ok` at once.
+    ///
+    /// In sync mode this returns after the broker confirmed every message of the event; in async
+    /// mode once they are buffered. With `buffer.overflow = block` it waits for room in the byte
+    /// budget.
+    ///
+    /// # Errors
+    /// [`SendEventError`]: closed, a message dropped (too large, overflow), or in sync mode the
+    /// broker's failure, an unknown outcome, or no outcome in time.
+    pub fn send(&self, mut ev: Event) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        if sh.closed.load(Ordering::SeqCst) {
+            return Err(SendEventError::Closed);
+        }
+        // One timestamp for all rules' messages of this event.
+        if ev.ts.is_none() {
+            ev.ts = Some(now_ms());
+        }
+        let active = Arc::clone(&sh.active.read());
+        let mut matched = active.rules.matching(&ev).peekable();
+        if matched.peek().is_none() {
+            sh.unmatched.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
+        let key = format!("{}-{seq}", sh.key_prefix);
+        // Room for KEYS, TAGS and the MQTT metadata in one allocation per message.
+        // The fixed names and values (about 80 bytes) and the producer's UNIQ_KEY (42), so that
+        // no property push reallocates.
+        let props_room = 144
+            + key.len()
+            + ev.client_id.as_ref().map_or(0, String::len)
+            + ev.topic
+                .as_ref()
+                .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
+        let client_id = ev.client_id.clone();
+
+        let mut first_error: Option<SendEventError> = None;
+        let mut ready: Vec<Outgoing> = Vec::new();
+        for rule in matched {
+            let stats = Arc::clone(&active.stats[&rule.id()]);
+            stats.matched.fetch_add(1, Ordering::Relaxed);
+            let mut body =
+                Vec::with_capacity(128 + ev.payload.as_ref().map_or(0, |p| p.len() * 4 / 3));
+            let info = format_event(&ev, &active.node, rule.payload_encoding, &mut body);
+            if info.lossy_payload {
+                stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
+            }
+            if body.len() > sh.max_message_size {
+                stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+                sh.losses.record(
+                    rule.id(),
+                    &rule.topic,
+                    "too_large",
+                    sh.spool.is_none().then_some(seq),
+                );
+                log::debug!(
+                    "bridge message too large rule={} key={key} size={} max={}",
+                    rule.id(),
+                    body.len(),
+                    sh.max_message_size
+                );
+                first_error.get_or_insert(SendEventError::Dropped {
+                    rule: rule.id(),
+                    reason: DropReason::TooLarge {
+                        size: body.len(),
+                        max: sh.max_message_size,
+                    },
+                });
+                continue;
+            }
+            let mut props =
+                Properties::with_capacity(props_room + rule.tag.as_ref().map_or(0, String::len));
+            props.push(PROPERTY_KEYS, &key);
+            if let Some(tag) = &rule.tag {
+                props.push(PROPERTY_TAGS, tag);
+            }
+            write_message_properties(&ev, &mut props);
+            let bytes = budget_bytes(
+                body.len(),
+                props.encoded_len(),
+                rule.topic.len(),
+                key.len(),
+                client_id.as_ref().map_or(0, String::len),
+            );
+            let mut msg = Message::new(rule.topic.clone(), body);
+            msg.properties = props;
+            ready.push(Outgoing {
+                msg,
+                meta: Meta {
+                    rule: rule.id(),
+                    stats,
+                    key: key.clone(),
+                    client_id: client_id.clone(),
+                    bytes,
+                    waiter: None,
+                    seq: sh.spool.is_none().then_some(seq),
+                    spool: None,
+                    held: None,
+                },
+            });
+        }
+        drop(active);
+        if let Some(sp) = &sh.spool {
+            // Spooled (async only): one record for all rules; the reader sends it.
+            if ready.is_empty() {
+                return first_error.map_or(Ok(()), Err);
+            }
+            return match super::spool_record::append(&sp.spool, &ready) {
+                Ok(_) => first_error.map_or(Ok(()), Err),
+                Err(reason) => {
+                    // Nothing was stored: every message of the event is dropped.
+                    let rule = ready[0].meta.rule;
+                    for out in ready {
+                        let _ = sh.admit(out, Room::Refused(reason.clone()));
+                    }
+                    Err(first_error.unwrap_or(SendEventError::Dropped { rule, reason }))
+                }
+            };
+        }
+
+        let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
+            let (tx, rx) = bounded(1);
+            let w = Arc::new(Waiter::new(ready.len(), tx));
+            Some((w, rx))
+        } else {
+            None
+        };
+        for mut out in ready {
+            out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
+            if let Err(e) = self.enqueue(out) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match waiter {
+            None => first_error.map_or(Ok(()), Err),
+            Some((_, rx)) => {
+                let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
+                let outcome = match rx.recv_timeout(limit) {
+                    Ok(r) => r,
+                    Err(_) => Err(SendEventError::Timeout { after: limit }),
+                };
+                match (first_error, outcome) {
+                    (Some(e), _) => Err(e),
+                    (None, r) => r,
+                }
+            }
+        }
+    }
+
+    /// Takes room in the budget per the overflow policy and puts the message in the channel.
+    fn enqueue(&self, out: Outgoing) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        let rule = out.meta.rule;
+        let out = match sh.admit(out, Room::Policy(sh.overflow)) {
+            Ok(out) => out,
+            Err(DropReason::Shutdown) => return Err(SendEventError::Closed),
+            Err(reason) => return Err(SendEventError::Dropped { rule, reason }),
+        };
+        if let Err(crossbeam_channel::SendError(out)) = sh.tx.send(out) {
+            sh.drop_out(out, DropReason::Shutdown);
+            return Err(SendEventError::Closed);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::config::{OverflowPolicy, ProduceMode};
+    use crate::bridge::rule::RuleId;
+    use crate::bridge::settle::testing::{publish, rule, shared, shared_with_hold};
+    use crate::producer::{SendError, SendErrorKind};
+    use bytes::Bytes;
+
+    /// Budget bytes one `publish("z", b"1")` message takes.
+    fn one_message_bytes() -> usize {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        EventSender::new(Arc::clone(&sh))
+            .send(publish("z", b"1"))
+            .unwrap();
+        sh.budget.used()
+    }
+
+    #[test]
+    fn each_matching_rule_gets_a_message_with_the_event_key() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender::new(Arc::clone(&sh));
+        tx.send(publish("a/b", b"x")).unwrap();
+        tx.send(publish("z", b"y")).unwrap();
+        tx.send(Event::client_connected("c1", None)).unwrap();
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let summary: Vec<(String, String, RuleId)> = got
+            .iter()
+            .map(|o| (o.msg.topic.clone(), o.meta.key.clone(), o.meta.rule))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("T1".into(), "b1-run-0".into(), rule(1)),
+                ("T2".into(), "b1-run-0".into(), rule(2)),
+                ("T1".into(), "b1-run-1".into(), rule(1)),
+            ]
+        );
+        assert_eq!(got[0].msg.keys(), vec!["b1-run-0"]);
+        assert_eq!(got[0].msg.properties.get("mqtt_client_id"), Some("c1"));
+        assert_eq!(
+            &got[0].msg.body[..],
+            br#"{"client_id":"c1","username":null,"topic":"a/b","payload":"eA==","qos":0,"node":"n1","ts":1}"#
+        );
+        let stats = sh.stats();
+        assert_eq!(stats.unmatched, 1);
+        assert_eq!(stats.in_flight, 3);
+        assert_eq!(stats.rule(rule(1)).unwrap().matched, 2);
+        assert!(stats.buffered_bytes > 0);
+    }
+
+    #[test]
+    fn drop_new_refuses_when_the_budget_is_full() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropNew, one * 5 / 2);
+        let tx = EventSender::new(Arc::clone(&sh));
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let r = tx.send(publish("z", b"3"));
+        assert_eq!(
+            r,
+            Err(SendEventError::Dropped {
+                rule: rule(1),
+                reason: DropReason::Overflow
+            })
+        );
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 1);
+        assert_eq!(s.in_flight, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn drop_oldest_makes_room_by_dropping_the_oldest_buffered_message() {
+        let one = one_message_bytes();
+        let sh = shared(ProduceMode::Async, OverflowPolicy::DropOldest, one * 5 / 2);
+        let tx = EventSender::new(Arc::clone(&sh));
+        for p in [b"1", b"2", b"3", b"4"] {
+            tx.send(publish("z", p)).unwrap();
+        }
+        let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.clone()).collect();
+        assert_eq!(keys, vec!["b1-run-2", "b1-run-3"]);
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 2);
+        assert_eq!(s.buffered_bytes, 2 * one);
+    }
+
+    #[test]
+    fn too_large_messages_are_dropped_before_buffering() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender::new(Arc::clone(&sh));
+        let big = Event::message_publish("c1", "z", Bytes::from(vec![0u8; 2000]), 0);
+        match tx.send(big) {
+            Err(SendEventError::Dropped {
+                reason: DropReason::TooLarge { max: 1024, .. },
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let s = sh.stats();
+        assert_eq!(s.rule(rule(1)).unwrap().dropped_too_large, 1);
+        assert_eq!((s.in_flight, s.buffered_bytes), (0, 0));
+    }
+
+    #[test]
+    fn sync_send_without_an_outcome_times_out_and_closed_refuses() {
+        let sh = shared(ProduceMode::Sync, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender::new(Arc::clone(&sh));
+        let r = tx.send(publish("z", b"1"));
+        assert!(matches!(r, Err(SendEventError::Timeout { .. })), "{r:?}");
+        sh.closed.store(true, Ordering::SeqCst);
+        assert_eq!(tx.send(publish("z", b"1")), Err(SendEventError::Closed));
+    }
+
+    #[test]
+    fn drop_oldest_drops_a_held_message_first() {
+        let sh = shared_with_hold(Duration::from_secs(60));
+        let tx = EventSender::new(Arc::clone(&sh));
+        tx.send(publish("z", b"1")).unwrap();
+        tx.send(publish("z", b"2")).unwrap();
+        let a = sh.rx.try_recv().unwrap();
+        sh.fail_or_hold(
+            Some(a.msg.clone()),
+            a.meta,
+            "T1",
+            &not_sent(vec![a.msg]).kind,
+        );
+        assert!(sh.drop_oldest());
+        let s = sh.stats();
+        assert_eq!(
+            (
+                s.rule(rule(1)).unwrap().dropped_overflow,
+                s.held,
+                s.in_flight
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(sh.rx.len(), 1, "the channel's message stays");
+    }
+
+    fn not_sent(msgs: Vec<Message>) -> SendError {
+        SendError::new(
+            SendErrorKind::NotSent {
+                last: crate::producer::AttemptError::NoAttempt,
+            },
+            msgs,
+        )
+    }
+}

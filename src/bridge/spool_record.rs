@@ -1,0 +1,242 @@
+//! The record half of the spooled path ([`super::spooled`]): an event's formatted messages as one
+//! spool record (the payload layout is [`encode_record`]'s), and appending it.
+
+use super::buffer::Outgoing;
+use super::event::EventKind;
+use super::outcome::DropReason;
+use super::rule::RuleId;
+use crate::message::{PROPERTY_KEYS, PROPERTY_TAGS};
+use crate::spool::{Spool, SpoolError};
+use std::fmt;
+
+/// Record format version (first payload byte).
+const RECORD_VERSION: u8 = 1;
+
+/// One message of a spooled event, as formatted on the host's thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpooledMessage {
+    pub(crate) rule: RuleId,
+    pub(crate) topic: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) properties: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// A spool record that does not decode as an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordDecodeError {
+    /// The field being read.
+    pub field: &'static str,
+}
+
+impl fmt::Display for RecordDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spool record does not decode: bad {}", self.field)
+    }
+}
+
+impl std::error::Error for RecordDecodeError {}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+        None => out.push(0),
+    }
+}
+
+/// Encodes an event's messages:
+/// `version u8, count u16, { kind u8, index u32, topic, tag?, client_id?, nprops u16,
+/// {name, value}*, body }*`, strings and the body as `len u32` + bytes, options as a flag byte.
+pub(crate) fn encode_record(msgs: &[SpooledMessage]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + msgs.iter().map(|m| m.body.len() + 256).sum::<usize>());
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&(msgs.len() as u16).to_be_bytes());
+    for m in msgs {
+        out.push(m.rule.event.index() as u8);
+        out.extend_from_slice(&m.rule.index.to_be_bytes());
+        put_str(&mut out, &m.topic);
+        put_opt(&mut out, m.tag.as_deref());
+        put_opt(&mut out, m.client_id.as_deref());
+        out.extend_from_slice(&(m.properties.len() as u16).to_be_bytes());
+        for (k, v) in &m.properties {
+            put_str(&mut out, k);
+            put_str(&mut out, v);
+        }
+        out.extend_from_slice(&(m.body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&m.body);
+    }
+    out
+}
+
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], RecordDecodeError> {
+        if self.0.len() < n {
+            return Err(RecordDecodeError { field });
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self, f: &'static str) -> Result<u8, RecordDecodeError> {
+        Ok(self.take(1, f)?[0])
+    }
+    fn u16(&mut self, f: &'static str) -> Result<u16, RecordDecodeError> {
+        let b = self.take(2, f)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, f: &'static str) -> Result<u32, RecordDecodeError> {
+        let b = self.take(4, f)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bytes(&mut self, f: &'static str) -> Result<&'a [u8], RecordDecodeError> {
+        let n = self.u32(f)? as usize;
+        self.take(n, f)
+    }
+    fn string(&mut self, f: &'static str) -> Result<String, RecordDecodeError> {
+        let b = self.bytes(f)?;
+        String::from_utf8(b.to_vec()).map_err(|_| RecordDecodeError { field: f })
+    }
+    fn opt(&mut self, f: &'static str) -> Result<Option<String>, RecordDecodeError> {
+        match self.u8(f)? {
+            0 => Ok(None),
+            1 => self.string(f).map(Some),
+            _ => Err(RecordDecodeError { field: f }),
+        }
+    }
+}
+
+/// Decodes [`encode_record`]'s output; every length is checked against the bytes left.
+pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, RecordDecodeError> {
+    let mut r = Rd(payload);
+    if r.u8("version")? != RECORD_VERSION {
+        return Err(RecordDecodeError { field: "version" });
+    }
+    let n = r.u16("count")? as usize;
+    let mut out = Vec::with_capacity(n.min(payload.len() / 16 + 1));
+    for _ in 0..n {
+        let kind = *EventKind::ALL
+            .get(r.u8("event")? as usize)
+            .ok_or(RecordDecodeError { field: "event" })?;
+        let index = r.u32("rule")?;
+        let topic = r.string("topic")?;
+        let tag = r.opt("tag")?;
+        let client_id = r.opt("client_id")?;
+        let np = r.u16("properties")? as usize;
+        let mut properties = Vec::with_capacity(np.min(r.0.len() / 8 + 1));
+        for _ in 0..np {
+            let k = r.string("property")?;
+            let v = r.string("property")?;
+            properties.push((k, v));
+        }
+        let body = r.bytes("body")?.to_vec();
+        out.push(SpooledMessage {
+            rule: RuleId { event: kind, index },
+            topic,
+            tag,
+            client_id,
+            properties,
+            body,
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(RecordDecodeError { field: "trailing" });
+    }
+    Ok(out)
+}
+
+/// The spooled form of a formatted message (key and tags travel separately).
+pub(crate) fn spooled_message(out: &Outgoing) -> SpooledMessage {
+    SpooledMessage {
+        rule: out.meta.rule,
+        topic: out.msg.topic.clone(),
+        tag: out.msg.tags().map(str::to_owned),
+        client_id: out.meta.client_id.clone(),
+        properties: out
+            .msg
+            .properties
+            .iter()
+            .filter(|(k, _)| *k != PROPERTY_KEYS && *k != PROPERTY_TAGS)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        body: out.msg.body.to_vec(),
+    }
+}
+
+/// Appends an event's messages as one record and returns its sequence number. On failure nothing
+/// was stored and the caller drops every message with the reason returned: `too_large` when the
+/// record is over the spool's limit, `spool_error` otherwise.
+pub(crate) fn append(spool: &Spool, ready: &[Outgoing]) -> Result<u64, DropReason> {
+    let msgs: Vec<SpooledMessage> = ready.iter().map(spooled_message).collect();
+    let payload = encode_record(&msgs);
+    match spool.append(&payload) {
+        Ok(seq) => Ok(seq),
+        // Written and queued, only its fsync failed: it will be sent, so it is not a drop.
+        Err(SpoolError::NotDurable { seq, source, .. }) => {
+            log::warn!("bridge spool record seq={seq} is queued but not synced: {source}");
+            Ok(seq)
+        }
+        Err(SpoolError::RecordTooLarge { len, max }) => {
+            Err(DropReason::TooLarge { size: len, max })
+        }
+        Err(other) => {
+            log::warn!("bridge spool append failed: {other}");
+            Err(DropReason::SpoolError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_truncations_are_errors() {
+        let m = vec![
+            SpooledMessage {
+                rule: RuleId {
+                    event: EventKind::MessagePublish,
+                    index: 3,
+                },
+                topic: "T".into(),
+                tag: Some("pub".into()),
+                client_id: Some("c1".into()),
+                properties: vec![("mqtt_qos".into(), "1".into())],
+                body: b"{\"a\":1}".to_vec(),
+            },
+            SpooledMessage {
+                rule: RuleId {
+                    event: EventKind::ClientConnected,
+                    index: 1,
+                },
+                topic: "U".into(),
+                tag: None,
+                client_id: None,
+                properties: vec![],
+                body: vec![],
+            },
+        ];
+        let b = encode_record(&m);
+        assert_eq!(decode_record(&b).unwrap(), m);
+        for cut in 0..b.len() {
+            assert!(decode_record(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(
+            decode_record(&long),
+            Err(RecordDecodeError { field: "trailing" })
+        );
+    }
+}
