@@ -7,7 +7,7 @@ use rocketmq_bridge::spool::record::{
     encode_ack, encode_record, encode_seq_file, SeqMark, SPOOL_FORMAT_VERSION,
 };
 use rocketmq_bridge::spool::{
-    DropReason, Record, Recovery, Spool, SpoolConfig, SpoolError, SyncPolicy, MAX_SEQ,
+    Record, RecordDropReason, Recovery, Spool, SpoolConfig, SpoolError, SyncPolicy, MAX_SEQ,
     MIN_SEGMENT_SIZE, SEQ_BLOCK_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,8 +284,8 @@ fn corrupt_record_in_the_middle_is_reported_counted_and_skipped() {
             .map(|d| (d.reason, d.first_seq, d.last_seq, d.records))
             .collect::<Vec<_>>(),
         [
-            (DropReason::Corrupt, 100, 101, 1),
-            (DropReason::Corrupt, 110, 110, 1)
+            (RecordDropReason::Corrupt, 100, 101, 1),
+            (RecordDropReason::Corrupt, 110, 110, 1)
         ]
     );
     assert!(spool.take_dropped().is_empty());
@@ -311,7 +311,7 @@ fn cap_drops_the_oldest_records_and_reports_their_ranges() {
     let mut next = 0;
     let mut total = 0;
     for (k, d) in dropped.iter().enumerate() {
-        assert_eq!(d.reason, DropReason::CapReached);
+        assert_eq!(d.reason, RecordDropReason::CapReached);
         assert_eq!(d.first_seq, next, "{dropped:?}");
         let acked_inside = u64::from(k == 0); // seq 3
         assert_eq!(d.records, d.last_seq - d.first_seq + 1 - acked_inside);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Why a message was dropped without being sent (a message of one rule; the spool drops whole
-/// records for reasons of its own, `spool::DropReason`, reported in [`SpoolCounters`]).
+/// records for reasons of its own, `spool::RecordDropReason`, reported in [`SpoolCounters`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DropReason {
@@ -390,7 +390,7 @@ pub struct SpoolCounters {
     pub dropped_missing: u64,
     /// After a crash of an earlier run: the numbers between the last record found and the
     /// durable reservation, which that run may or may not have used (an upper bound; see
-    /// `spool::DropReason::PossiblyLost`). Reported, but not counted against this run's
+    /// `spool::RecordDropReason::PossiblyLost`). Reported, but not counted against this run's
     /// `all_sent`: it is a bound on what an earlier process may have lost, not a known loss.
     pub possibly_lost: u64,
     /// Records that did not decode (skipped and acknowledged).

@@ -7,6 +7,7 @@ use super::outcome::DropReason;
 use super::rule::RuleId;
 use crate::message::{PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::spool::{Spool, SpoolError};
+use crate::util::{ByteReader, ReadError};
 use std::fmt;
 
 /// Record format version (first payload byte).
@@ -78,31 +79,28 @@ pub(crate) fn encode_record(msgs: &[SpooledMessage]) -> Vec<u8> {
     out
 }
 
-struct Rd<'a>(&'a [u8]);
+impl From<ReadError> for RecordDecodeError {
+    fn from(e: ReadError) -> Self {
+        RecordDecodeError { field: e.field() }
+    }
+}
+
+/// The record's own encodings over the shared bounded reader.
+struct Rd<'a>(ByteReader<'a>);
 
 impl<'a> Rd<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], RecordDecodeError> {
-        if self.0.len() < n {
-            return Err(RecordDecodeError { field });
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
     fn u8(&mut self, f: &'static str) -> Result<u8, RecordDecodeError> {
-        Ok(self.take(1, f)?[0])
+        Ok(self.0.u8(f)?)
     }
     fn u16(&mut self, f: &'static str) -> Result<u16, RecordDecodeError> {
-        let b = self.take(2, f)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        Ok(self.0.u16(f)?)
     }
     fn u32(&mut self, f: &'static str) -> Result<u32, RecordDecodeError> {
-        let b = self.take(4, f)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(self.0.u32(f)?)
     }
     fn bytes(&mut self, f: &'static str) -> Result<&'a [u8], RecordDecodeError> {
         let n = self.u32(f)? as usize;
-        self.take(n, f)
+        Ok(self.0.take(n, f)?)
     }
     fn string(&mut self, f: &'static str) -> Result<String, RecordDecodeError> {
         let b = self.bytes(f)?;
@@ -119,7 +117,7 @@ impl<'a> Rd<'a> {
 
 /// Decodes [`encode_record`]'s output; every length is checked against the bytes left.
 pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, RecordDecodeError> {
-    let mut r = Rd(payload);
+    let mut r = Rd(ByteReader::new(payload));
     if r.u8("version")? != RECORD_VERSION {
         return Err(RecordDecodeError { field: "version" });
     }
@@ -134,7 +132,7 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, Recor
         let tag = r.opt("tag")?;
         let client_id = r.opt("client_id")?;
         let np = r.u16("properties")? as usize;
-        let mut properties = Vec::with_capacity(np.min(r.0.len() / 8 + 1));
+        let mut properties = Vec::with_capacity(np.min(r.0.remaining() / 8 + 1));
         for _ in 0..np {
             let k = r.string("property")?;
             let v = r.string("property")?;

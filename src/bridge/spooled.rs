@@ -37,9 +37,9 @@ use super::spool_ack::{SpoolAcks, SpoolTicket};
 use super::spool_record::{decode_record, SpooledMessage};
 use crate::message::{Message, PROPERTY_KEYS};
 // The spool's own reason for dropping a record, named apart from the bridge's per-message
-// `DropReason` (the spool module is to rename it `RecordDropReason`; until then this alias).
-use crate::spool::DropReason as RecordDropReason;
+// `DropReason`.
 use crate::spool::Record;
+use crate::spool::RecordDropReason;
 use crate::util::worker::{Stop, Worker};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};

@@ -2,10 +2,10 @@
 
 use super::config::{SyncPolicy, MAX_RECORD_LEN};
 use super::error::SpoolError;
+use super::limits::READ_CHUNK;
 use super::record::{parse_record, Parsed, RecordHead, RECORD_HEADER_LEN};
-use super::report::{DropReason, Dropped, Record};
+use super::report::{Dropped, Record, RecordDropReason};
 use super::scan::scan_segment;
-use super::spool::READ_CHUNK;
 use super::state::Shared;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -79,7 +79,7 @@ impl Cursor {
     /// [`SpoolError::Io`] for a failed write; [`SpoolError::Corrupt`] when a record no longer
     /// reads back (damaged or unreadable): the cursor then moves on to the next valid record of
     /// the segment, and the pending records in between are released and reported at once through
-    /// [`Spool::take_dropped`](super::Spool::take_dropped) ([`DropReason::Corrupt`]).
+    /// [`Spool::take_dropped`](super::Spool::take_dropped) ([`RecordDropReason::Corrupt`]).
     pub fn next_record(&mut self) -> Result<Option<Record>, SpoolError> {
         loop {
             let step = self.locate()?;
@@ -206,7 +206,7 @@ impl Cursor {
 
     /// The record at `offset` (below `limit`) does not read back: reads the rest of the segment
     /// (at most a segment's size, like recovery), finds the next valid record, releases the
-    /// pending records in between, reports them as [`DropReason::Corrupt`] and logs their
+    /// pending records in between, reports them as [`RecordDropReason::Corrupt`] and logs their
     /// release in `acks.log` (so a restart does not report them again). Returns where to go on:
     /// `offset` itself when the record reads back now.
     fn skip_damage(&mut self, file: &File, offset: u64, limit: u64) -> u64 {
@@ -258,7 +258,7 @@ impl Cursor {
         if lost > 0 {
             st.stats.corrupt_records += lost;
             st.push_dropped(Dropped {
-                reason: DropReason::Corrupt,
+                reason: RecordDropReason::Corrupt,
                 first_seq: min_seq,
                 last_seq: to - 1,
                 records: lost,

@@ -71,7 +71,7 @@
 //! [`Recovery::torn_tail`] says so; nothing else is lost. Damaged bytes anywhere else are skipped
 //! up to the next valid record, reported in [`Recovery::corrupt`] with the sequence numbers lost
 //! (the gap between the valid records on either side), counted, and reported as
-//! [`Dropped`] with [`DropReason::Corrupt`]. A record is valid only if its CRC matches and its
+//! [`Dropped`] with [`RecordDropReason::Corrupt`]. A record is valid only if its CRC matches and its
 //! sequence number fits where it is: above the previous record's, below the next segment's name
 //! (the newest segment: [`MAX_SEQ`]; a `seq.hw` behind its records is logged and numbering
 //! continues after them) and at most its offset / 28 past its segment's name, so no number in a
@@ -85,13 +85,13 @@
 //! nor an acknowledgement, nor a damaged span is *missing* — a segment emptied or cut at a record
 //! boundary by a power loss (delayed allocation), or deleted. Each run of them is counted
 //! ([`Recovery::missing`], [`SpoolStats::missing_records`]) and reported as [`Dropped`] with
-//! [`DropReason::Missing`]. Below the oldest segment this needs a readable `acks.log` (released
+//! [`RecordDropReason::Missing`]. Below the oldest segment this needs a readable `acks.log` (released
 //! segments are deleted only once the acknowledgements that released them are on the device).
 //!
 //! After a crash (no clean close), the numbers from the last one known used up to the reserved
 //! mark cannot be told apart: reserved and never used, or used by appends whose records the crash
 //! took (a process kill loses buffered appends, a power loss unsynced ones). They are reported
-//! once as [`DropReason::PossiblyLost`] with the range, `records` being its length (an upper
+//! once as [`RecordDropReason::PossiblyLost`] with the range, `records` being its length (an upper
 //! bound: at most two blocks, that is a few flusher ticks of appends at the recent rate; 64 after
 //! an idle tick; [`SEQ_BLOCK_OPEN`] for a crash within a tick of open; [`SEQ_BLOCK_MAX`] only for
 //! a crash within a tick of a burst).
@@ -99,14 +99,14 @@
 //!
 //! A cursor that finds a record no longer reading back (damaged after open) reads the rest of the
 //! segment, moves on to the next valid record and reports the pending records in between at once
-//! ([`DropReason::Corrupt`], [`SpoolStats::corrupt_records`]).
+//! ([`RecordDropReason::Corrupt`], [`SpoolStats::corrupt_records`]).
 //!
 //! # Size cap
 //!
 //! When an append would take the spool past `max_bytes`, the oldest segment is deleted first,
 //! whatever it still holds. Its unacknowledged records are counted
 //! ([`SpoolStats::dropped_records`]) and reported with their sequence range and time range through
-//! [`Spool::take_dropped`] (reason [`DropReason::CapReached`]), for the bridge's loss report.
+//! [`Spool::take_dropped`] (reason [`RecordDropReason::CapReached`]), for the bridge's loss report.
 //! Space is reclaimed one segment at a time, so the cap must be at least two segments.
 //!
 //! # Sync policy and what a crash can lose
@@ -179,6 +179,7 @@ mod config;
 mod cursor;
 mod error;
 mod flusher;
+mod limits;
 pub mod oracle;
 pub mod record;
 mod recovery;
@@ -194,8 +195,9 @@ pub use config::{
 };
 pub use cursor::Cursor;
 pub use error::SpoolError;
-pub use report::{CorruptSpan, DropReason, Dropped, Record, Recovery, SpoolStats, TornTail};
-pub use spool::{
-    Spool, ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
+pub use limits::{
+    ACK_LOG_COMPACT_BYTES, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, READ_CHUNK,
     SEQ_BLOCK_MAX, SEQ_BLOCK_MIN, SEQ_BLOCK_OPEN, SEQ_BLOCK_TICKS,
 };
+pub use report::{CorruptSpan, Dropped, Record, RecordDropReason, Recovery, SpoolStats, TornTail};
+pub use spool::Spool;

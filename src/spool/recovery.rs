@@ -8,15 +8,16 @@ use super::bits::Bits;
 use super::config::{SpoolConfig, SyncPolicy, MAX_RECORD_LEN, MAX_SEGMENT_SIZE, WRITE_CHUNK};
 use super::error::SpoolError;
 use super::flusher::spawn_flusher;
+use super::limits::{
+    ACK_LOG, ACK_LOG_TMP, LOCK_FILE, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, SEQ_BLOCK_MAX,
+    SEQ_BLOCK_OPEN, SEQ_FILE, SEQ_FILE_TMP,
+};
 use super::record::{
     parse_ack_log, parse_seq_file, SeqFileError, RECORD_MAGIC, SPOOL_FORMAT_VERSION,
 };
-use super::report::{CorruptSpan, DropReason, Dropped, Recovery, SpoolStats, TornTail};
+use super::report::{CorruptSpan, Dropped, RecordDropReason, Recovery, SpoolStats, TornTail};
 use super::scan::scan_segment;
-use super::spool::{
-    Spool, ACK_LOG, ACK_LOG_TMP, LOCK_FILE, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ,
-    SEQ_BLOCK_MAX, SEQ_BLOCK_OPEN, SEQ_FILE, SEQ_FILE_TMP,
-};
+use super::spool::Spool;
 use super::state::{
     fsync_dir, open_append, parse_segment_name, segment_name, Segment, Shared, State,
 };
@@ -328,7 +329,7 @@ impl Spool {
                 if unacked > 0 {
                     corrupt_records += unacked;
                     let d = Dropped {
-                        reason: DropReason::Corrupt,
+                        reason: RecordDropReason::Corrupt,
                         first_seq: from,
                         last_seq: to - 1,
                         records: unacked,
@@ -437,7 +438,7 @@ impl Spool {
                 recovery.missing.push((a, b - 1));
             }
             missing.push(Dropped {
-                reason: DropReason::Missing,
+                reason: RecordDropReason::Missing,
                 first_seq: a,
                 last_seq: b - 1,
                 records: b - a,
@@ -527,7 +528,7 @@ impl Spool {
         }
         if let Some((a, b)) = possibly_lost {
             st.push_dropped(Dropped {
-                reason: DropReason::PossiblyLost,
+                reason: RecordDropReason::PossiblyLost,
                 first_seq: a,
                 last_seq: b - 1,
                 records: b - a,

@@ -16,7 +16,7 @@ pub struct Record {
 /// Why records were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DropReason {
+pub enum RecordDropReason {
     /// The total size cap was reached and the oldest segment was removed.
     CapReached,
     /// The records' bytes were found damaged (not a torn tail), at open or by a cursor.
@@ -32,15 +32,15 @@ pub enum DropReason {
     PossiblyLost,
 }
 
-impl DropReason {
+impl RecordDropReason {
     /// A short lowercase name for reports and metric labels (`cap_reached`, `corrupt`,
     /// `missing`, `possibly_lost`).
     pub fn as_str(&self) -> &'static str {
         match self {
-            DropReason::CapReached => "cap_reached",
-            DropReason::Corrupt => "corrupt",
-            DropReason::Missing => "missing",
-            DropReason::PossiblyLost => "possibly_lost",
+            RecordDropReason::CapReached => "cap_reached",
+            RecordDropReason::Corrupt => "corrupt",
+            RecordDropReason::Missing => "missing",
+            RecordDropReason::PossiblyLost => "possibly_lost",
         }
     }
 }
@@ -50,7 +50,7 @@ impl DropReason {
 #[non_exhaustive]
 pub struct Dropped {
     /// Why.
-    pub reason: DropReason,
+    pub reason: RecordDropReason,
     /// The lowest dropped sequence number.
     pub first_seq: u64,
     /// The highest dropped sequence number (inclusive). Records between `first_seq` and
@@ -125,12 +125,12 @@ pub struct Recovery {
     /// all of them are counted in [`SpoolStats::corrupt_records`]).
     pub corrupt: Vec<CorruptSpan>,
     /// Sequence ranges (inclusive) that were used but whose records are gone and were not
-    /// acknowledged (reported as [`DropReason::Missing`]); at most [`MAX_DROPPED_KEPT`](super::MAX_DROPPED_KEPT) listed.
+    /// acknowledged (reported as [`RecordDropReason::Missing`]); at most [`MAX_DROPPED_KEPT`](super::MAX_DROPPED_KEPT) listed.
     pub missing: Vec<(u64, u64)>,
     /// Records in `missing` (all ranges, listed or not).
     pub missing_records: u64,
     /// After a crash: the numbers (inclusive) between the last record found and the durable
-    /// high-water mark, reported as [`DropReason::PossiblyLost`].
+    /// high-water mark, reported as [`RecordDropReason::PossiblyLost`].
     pub possibly_lost: Option<(u64, u64)>,
     /// Ack entries ignored because they name sequence numbers beyond what the spool can have
     /// used (their records are delivered again, not lost).
@@ -157,9 +157,9 @@ pub struct SpoolStats {
     pub dropped_records: u64,
     /// Unacknowledged records lost to corruption, found at open or by a cursor.
     pub corrupt_records: u64,
-    /// Records found missing at open ([`DropReason::Missing`]).
+    /// Records found missing at open ([`RecordDropReason::Missing`]).
     pub missing_records: u64,
-    /// Upper bound of records possibly lost in a crash ([`DropReason::PossiblyLost`]).
+    /// Upper bound of records possibly lost in a crash ([`RecordDropReason::PossiblyLost`]).
     pub possibly_lost_records: u64,
     /// Durable writes of the sequence high-water mark (`seq.hw`) since open; each costs two
     /// fsyncs (file and directory), also counted in `syncs`.

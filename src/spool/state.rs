@@ -4,12 +4,12 @@
 use super::bits::Bits;
 use super::config::{SpoolConfig, SyncPolicy, WRITE_CHUNK, WRITE_TICK};
 use super::error::SpoolError;
-use super::record::{encode_ack, encode_seq_file, SeqMark, ACK_LOG_MAGIC, RECORD_HEADER_LEN};
-use super::report::{DropReason, Dropped, SpoolStats};
-use super::spool::{
+use super::limits::{
     ACK_LOG, ACK_LOG_TMP, MAX_DROPPED_KEPT, SEQ_BLOCK_GROWTH, SEQ_BLOCK_MAX, SEQ_BLOCK_MIN,
     SEQ_BLOCK_TICKS, SEQ_FILE, SEQ_FILE_TMP,
 };
+use super::record::{encode_ack, encode_seq_file, SeqMark, ACK_LOG_MAGIC, RECORD_HEADER_LEN};
+use super::report::{Dropped, RecordDropReason, SpoolStats};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
@@ -278,7 +278,7 @@ impl State {
             );
             self.stats.dropped_records += seg.unreleased;
             self.push_dropped(Dropped {
-                reason: DropReason::CapReached,
+                reason: RecordDropReason::CapReached,
                 first_seq,
                 last_seq,
                 records: seg.unreleased,
