@@ -8,7 +8,7 @@
 //! into strings, repeated keys resolved last-wins. Decoded ext fields come out sorted by key, as the
 //! `Value` path gives them.
 //!
-//! One file of about 760 lines of code plus its tests, over the ~800-line guide on purpose: the
+//! This file is long: about 760 lines of code plus its tests, over the ~800-line guide on purpose: the
 //! writer, the scanner and the `Value` reference decoder describe one format and are reviewed side
 //! by side (the scanner must accept exactly what the reference accepts, see `codec/oracle.rs`).
 
