@@ -1,4 +1,4 @@
-# Sourced by scripts/rocketmq.sh and scripts/rocketmq-java.sh: where a broker keeps its store.
+# Sourced by scripts/lib/cluster.sh (for scripts/rocketmq.sh and scripts/rocketmq-java.sh): where a broker keeps its store.
 #
 # Brokers protect a nearly full disk: rocketmq-rust 1.0 refuses to start when the store's file system is
 # about 87% used (its forced-clean ratio is capped at 85%), and both brokers refuse writes at 90%. A build
