@@ -161,8 +161,8 @@ impl fmt::Display for BridgeError {
                  (or fix the addresses); with bridge.rocket.spool.dir set the bridge starts anyway, \
                  stores events on disk and sends them once RocketMQ is reachable",
                 detail = match source {
-                    crate::nameserver::Error::Unreachable { last, .. } => Chain(last),
-                    other => Chain(other),
+                    crate::nameserver::Error::Unreachable { last, .. } => Chain(last).to_string(),
+                    other => Chain(other).to_string(),
                 }
             ),
             BridgeError::NoBroker { servers, topics } => write!(

@@ -9,9 +9,12 @@ use std::error::Error;
 use std::fmt;
 
 /// Displays an error and each of its `source()`s, separated by `": "`.
-pub(crate) struct Chain<'a>(pub(crate) &'a (dyn Error + 'static));
+///
+/// Generic over the outer error, so wrapping a concrete error makes no `dyn Error` of it (its
+/// vtable would link its `Debug` into the binary); only the causes are reached through `source()`.
+pub(crate) struct Chain<'a, E: ?Sized>(pub(crate) &'a E);
 
-impl fmt::Display for Chain<'_> {
+impl<E: Error + ?Sized> fmt::Display for Chain<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)?;
         let mut next = self.0.source();

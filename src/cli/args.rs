@@ -10,14 +10,72 @@ pub enum CliError {
     /// Bad or missing arguments.
     Usage(String),
     /// The command failed; `Display` writes the error and its causes.
-    Failed(Box<dyn std::error::Error + Send + Sync>),
+    Failed(Box<Failure>),
+}
+
+/// The error a command failed with, one variant per kind of command.
+///
+/// An enum of the concrete errors rather than a `Box<dyn Error>`: a trait object of each would
+/// link every wrapped error's `Debug` into the binary, which never prints them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure {
+    /// `run`: the config, the bridge's start or the input.
+    Run(crate::cli::run::RunError),
+    /// `status`: the config or the endpoint.
+    Status(crate::cli::status::StatusError),
+    /// `send`: starting the producer.
+    Producer(crate::producer::ProducerError),
+    /// `send`: a send.
+    Send(crate::producer::SendError),
+    /// `consume`: the consumer.
+    Consumer(crate::consumer::Error),
+    /// `route`: the name server.
+    NameServer(crate::nameserver::Error),
+    /// Writing the output.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::bridge::chain::Chain;
+        match self {
+            Failure::Run(e) => write!(f, "{}", Chain(e)),
+            Failure::Status(e) => write!(f, "{}", Chain(e)),
+            Failure::Producer(e) => write!(f, "{}", Chain(e)),
+            Failure::Send(e) => write!(f, "{}", Chain(e)),
+            Failure::Consumer(e) => write!(f, "{}", Chain(e)),
+            Failure::NameServer(e) => write!(f, "{}", Chain(e)),
+            Failure::Io(e) => write!(f, "{}", Chain(e)),
+        }
+    }
+}
+
+macro_rules! failure_from {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Failure {
+                Failure::$v(e)
+            }
+        }
+    )*};
+}
+
+failure_from! {
+    crate::cli::run::RunError => Run,
+    crate::cli::status::StatusError => Status,
+    crate::producer::ProducerError => Producer,
+    crate::producer::SendError => Send,
+    crate::consumer::Error => Consumer,
+    crate::nameserver::Error => NameServer,
+    std::io::Error => Io,
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) => write!(f, "{m}\n{}", super::USAGE),
-            CliError::Failed(e) => write!(f, "{}", crate::bridge::chain::Chain(&**e)),
+            CliError::Failed(e) => write!(f, "{e}"),
         }
     }
 }
@@ -27,8 +85,8 @@ impl std::error::Error for CliError {}
 
 impl CliError {
     /// A failed command, from its error.
-    pub fn failed(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
-        CliError::Failed(Box::new(e))
+    pub fn failed(e: impl Into<Failure>) -> CliError {
+        CliError::Failed(Box::new(e.into()))
     }
 }
 

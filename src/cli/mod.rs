@@ -8,7 +8,7 @@ pub mod run;
 pub mod status;
 mod tools;
 
-pub use args::{Args, CliError};
+pub use args::{Args, CliError, Failure};
 
 use std::process::ExitCode;
 

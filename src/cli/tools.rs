@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-fn failed(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+fn failed(e: impl Into<super::Failure>) -> CliError {
     CliError::failed(e)
 }
 
