@@ -21,7 +21,7 @@
 //!
 //! `cargo build --release --bin rocketmq-bridge --example bench_bridge &&
 //!  target/release/examples/bench_bridge --namesrv ADDR [--events N] [--sync-events N] [--rounds R]
-//!  [--bin PATH]`
+//!  [--bin PATH] [--topic T]` (the topic defaults to a new auto-created one)
 
 use bytes::Bytes;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
@@ -288,14 +288,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let topic = format!("BenchBridge{}", std::process::id());
+    // --topic: an existing topic (scripts/cluster-suite.sh creates it on every master first).
+    let topic = opt("--topic").unwrap_or_else(|| format!("BenchBridge{}", std::process::id()));
     // The bridge's JSON for one event line: the plain reference's body length.
     let body = bridge_message(&topic, 0).body;
 
     let dir = std::env::temp_dir().join(format!("bench_bridge_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     write_input(&dir.join("events.ndjson"), n);
-    // Create the topic (auto-creation) before timing anything.
+    // Create the topic (auto-creation, unless it exists) before timing anything.
     sync_run(&ns, &topic, 100, 1);
     let plain = producer_batch(&ns, &topic, n, body.len(), false, Shape::Plain);
     println!(

@@ -4,7 +4,8 @@
 //! RocketMQ.
 //!
 //! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
-//! [--window W] [--batch-window B]` (requests outstanding in async / batch100; both default to 256)
+//! [--window W] [--batch-window B] [--topic T]` (requests outstanding in async / batch100; both
+//! default to 256; the topic defaults to a new auto-created one)
 
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
@@ -176,8 +177,9 @@ fn main() {
         .async_window(256)
         .unique_ids(unique_ids);
     let p = Producer::start(cfg).expect("start producer");
-    let topic = format!("BenchTopic{}", std::process::id());
-    // Warm up: create the topic and the connection.
+    // --topic: an existing topic (scripts/cluster-suite.sh creates it on every master first).
+    let topic = opt("--topic").unwrap_or_else(|| format!("BenchTopic{}", std::process::id()));
+    // Warm up: create the topic (unless it exists) and the connections.
     for _ in 0..50 {
         let _ = p.send(Message::new(topic.as_str(), body()));
     }
