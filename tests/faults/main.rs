@@ -14,9 +14,12 @@
 //! broker, and running them side by side on 2 cores would only blur the timings they print.
 //!
 //! One module per scenario ([`spool_on_kills`] (a), [`spool_off`] (b), [`health`] (c),
-//! [`spool_cap`] (d), [`name_servers`] (e), [`silent_broker`] (f)) sharing [`harness`], plus
+//! [`spool_cap`] (d), [`name_servers`] (e), [`silent_broker`] (f), [`cluster_failover`] (g): a
+//! 3-master cluster with one master SIGKILLed and restarted and another stopped) sharing
+//! [`harness`], plus
 //! [`proxy`]: the fault proxy's own tests (what used to be `tests/fault_proxy.rs`).
 
+mod cluster_failover;
 mod harness;
 mod health;
 mod name_servers;
