@@ -2,6 +2,7 @@
 # Multi-master figures (issue #20), full size by default. Not part of CI: the tests run the same paths at CI sizes.
 #
 #   scripts/cluster-suite.sh [--impls rust,java5] [--masters 1,2,3] [--messages N] [--events E] [--rounds R]
+#                            [--only scaling|failover]
 #
 # Scaling: for each implementation and each cluster size M (a fresh cluster of M masters, broker-a, broker-b, ...,
 # started by scripts/rocketmq.sh / rocketmq-java.sh, one name server), the topic is created on every master with 4
@@ -15,12 +16,16 @@
 # the producer's speed-up over one master, the bridge and its share of its producer reference; last line one JSON
 # object. N defaults to 10000 (200,000 messages per producer run), E to 200000, R to 3.
 #
+# Failover: the fault suite's cluster scenarios at full size on each implementation (TEST_SCALE=full, release):
+# 100,000 events at 5,000/s into 3 masters, one SIGKILLed at 30% and restarted at 60%, another stopped at 70%, with
+# and without the spool (tests/faults/cluster_failover.rs); their figure lines are printed.
+#
 # Environment: BENCH_TIMEOUT (seconds per program, default 600). Everything runs on loopback; the clusters stop
 # when the script exits.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-IMPLS=rust,java5 MASTERS=1,2,3 N=10000 E=200000 ROUNDS=3
+IMPLS=rust,java5 MASTERS=1,2,3 N=10000 E=200000 ROUNDS=3 ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --impls) IMPLS=${2:?}; shift 2 ;;
@@ -28,7 +33,8 @@ while [ $# -gt 0 ]; do
     --messages) N=${2:?}; shift 2 ;;
     --events) E=${2:?}; shift 2 ;;
     --rounds) ROUNDS=${2:?}; shift 2 ;;
-    *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --only) ONLY=${2:?}; shift 2 ;;
+    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 for v in "$N" "$E" "$ROUNDS"; do
@@ -63,6 +69,16 @@ last_json() { grep '^{' "$1" | tail -n1 || true; }
 
 IFS=, read -r -a impl_list <<<"$IMPLS"
 IFS=, read -r -a m_list <<<"$MASTERS"
+if [ "$ONLY" != scaling ]; then
+    for impl in "${impl_list[@]}"; do
+        log "failover, $impl: the fault suite's cluster scenarios at full size"
+        "$(script_of "$impl")" install --impl "$impl" >&2
+        TEST_SCALE=full RMQ_IMPL=$impl timeout 3600 cargo test --release --locked --test faults -- cluster_failover \
+            --nocapture --test-threads=1 >"$WORK/failover-$impl.out" 2>&1 || log "  failover suite on $impl failed (see below)"
+        grep -E '^cluster failover|^spool o|test result|panicked' "$WORK/failover-$impl.out" | sed "s/^/[$impl] /"
+    done
+fi
+[ "$ONLY" = failover ] && exit 0
 for impl in "${impl_list[@]}"; do
     s=$(script_of "$impl")
     "$s" install --impl "$impl" >&2

@@ -206,9 +206,11 @@ fn failover_run(spool: bool) -> FailoverRun {
         .copied()
         .filter(|i| !by_index.contains_key(i))
         .collect();
-    // Order: a client all of whose messages are on broker-a (which never failed) has them on one
-    // queue, in the order it sent them.
+    // Order: a client whose messages before the kill were all on broker-a (which never failed)
+    // keeps its broker and its queue through the failures, and its messages are in the order it
+    // sent them.
     let broker_a = c.brokers[0].1.clone();
+    let before_kill = n * 30 / 100;
     let mut per_client: BTreeMap<String, Vec<&MessageExt>> = BTreeMap::new();
     for m in &got {
         per_client.entry(client_of(m)).or_default().push(m);
@@ -216,17 +218,22 @@ fn failover_run(spool: bool) -> FailoverRun {
     let mut clients_checked = 0;
     let mut out_of_order = Vec::new();
     for (client, msgs) in &per_client {
-        if !msgs.iter().all(|m| m.store_host.to_string() == broker_a) {
+        let early: Vec<&&MessageExt> = msgs.iter().filter(|m| index_of(m) < before_kill).collect();
+        if early.is_empty() || !early.iter().all(|m| m.store_host.to_string() == broker_a) {
             continue;
         }
         clients_checked += 1;
-        let queues: BTreeSet<i32> = msgs.iter().map(|m| m.queue_id).collect();
+        let places: BTreeSet<(String, i32)> = msgs
+            .iter()
+            .map(|m| (m.store_host.to_string(), m.queue_id))
+            .collect();
         let mut sorted = msgs.clone();
         sorted.sort_by_key(|m| m.queue_offset);
+        // A re-sent duplicate may repeat an index; the order is broken only by going back.
         let in_order =
-            queues.len() == 1 && sorted.windows(2).all(|w| index_of(w[0]) < index_of(w[1]));
+            places.len() == 1 && sorted.windows(2).all(|w| index_of(w[0]) <= index_of(w[1]));
         if !in_order {
-            out_of_order.push((client.clone(), queues));
+            out_of_order.push((client.clone(), places));
         }
     }
     println!(
@@ -234,7 +241,7 @@ fn failover_run(spool: bool) -> FailoverRun {
          (backlog back to normal after {:?}), restarted at {restart_at:?}, broker-c stopped at {stop_at:?} \
          (back to normal after {:?}) | bridge counted: sent {}, outcome unknown {}, failed {}, overflow {}, \
          held re-sent {} | read back {} ({} distinct), missing accepted {}, duplicates {duplicates} | clients \
-         only on broker-a {clients_checked}, out of order {out_of_order:?}",
+         on broker-a before the kill {clients_checked}, out of order {out_of_order:?}",
         accepted_set.len(),
         recovery(kill_at),
         recovery(stop_at),
@@ -269,7 +276,10 @@ fn cluster_failover_with_the_spool_loses_no_accepted_event() {
         r.missing_accepted, 0,
         "spool on: no accepted event is missing"
     );
-    assert!(r.clients_checked > 0, "some client stayed on broker-a");
+    assert!(
+        r.clients_checked > 0,
+        "some client was on broker-a before the kill"
+    );
     println!("spool on: duplicates read back {}", r.duplicates);
 }
 
@@ -277,7 +287,10 @@ fn cluster_failover_with_the_spool_loses_no_accepted_event() {
 fn cluster_failover_without_the_spool_counts_and_reports_every_missing_event() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = failover_run(false);
-    assert!(r.clients_checked > 0, "some client stayed on broker-a");
+    assert!(
+        r.clients_checked > 0,
+        "some client was on broker-a before the kill"
+    );
     println!(
         "spool off: missing accepted {} (all counted and reported, checked above), duplicates {}",
         r.missing_accepted, r.duplicates
