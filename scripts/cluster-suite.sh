@@ -6,7 +6,8 @@
 #
 # Scaling: for each implementation and each cluster size M (a fresh cluster of M masters, broker-a, broker-b, ...,
 # started by scripts/rocketmq.sh / rocketmq-java.sh, one name server), the topic is created on every master with 4
-# queues (examples/cluster_topic.rs), then R rounds of, one after the other on the same cluster:
+# queues (examples/cluster_topic.rs), every master is warmed up by a probe run of 10 N messages (not recorded), then R
+# rounds of, one after the other on the same cluster:
 #   probe     bench/peer/probe on every master at once (pre-encoded batches of 100, 4 connections x 8 in flight per
 #             master): the cluster's ceiling, total messages over the slowest master's time
 #   producer  examples/bench_producer, scenario batch100 (20 N messages, 8 M batches in flight)
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
     --events) E=${2:?}; shift 2 ;;
     --rounds) ROUNDS=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 for v in "$N" "$E" "$ROUNDS"; do
@@ -92,6 +93,11 @@ for impl in "${impl_list[@]}"; do
         topic="ClusterSuite${m}_$$"
         timeout "$TMO" "$EX/cluster_topic" --namesrv "$ns" --topic "$topic" --queues 4 >"$WORK/topic.out"
         log "  topic: $(cat "$WORK/topic.out")"
+        # Warm-up, not recorded: a JVM broker is several times slower until its JIT has seen the load.
+        for b in "${brokers[@]}"; do
+            timeout "$TMO" "$PROBE_BIN" --broker "$b" --topic "$topic" --messages $((N * 10)) --batch 100 --conns 4 \
+                --window 8 >/dev/null 2>&1 || log "  warm-up probe on $b exited $?"
+        done
         for ((r = 1; r <= ROUNDS; r++)); do
             # The probe on every master at once; each sends its share of 20 N messages.
             per=$(((N * 20 + m - 1) / m))
