@@ -153,9 +153,17 @@ fn failover_run(spool: bool) -> FailoverRun {
     let kill_at = wait_for(30);
     c.kill_broker(1);
     let restart_at = wait_for(60);
-    c.start_broker(1);
-    let stop_at = wait_for(70);
-    c.stop_broker(2);
+    // A JVM broker takes seconds to start: restart it beside the stream so that the stop at 70%
+    // happens on time; `restarted` is when it was routed again.
+    let (stop_at, restarted) = std::thread::scope(|s| {
+        let restart = s.spawn(|| {
+            c.start_broker(1);
+            t0.elapsed()
+        });
+        let stop_at = wait_for(70);
+        c.stop_broker(2);
+        (stop_at, restart.join().unwrap())
+    });
     host.join().unwrap();
     // Let held messages and the spool drain before the shutdown, bounded.
     let settle_start = Instant::now();
@@ -238,7 +246,7 @@ fn failover_run(spool: bool) -> FailoverRun {
     }
     println!(
         "{label}: {n} events at {rate}/s into 3 masters; accepted {}; broker-b SIGKILL at {kill_at:?} \
-         (backlog back to normal after {:?}), restarted at {restart_at:?}, broker-c stopped at {stop_at:?} \
+         (backlog back to normal after {:?}), restarted at {restart_at:?} (routed again at {restarted:?}), broker-c stopped at {stop_at:?} \
          (back to normal after {:?}) | bridge counted: sent {}, outcome unknown {}, failed {}, overflow {}, \
          held re-sent {} | read back {} ({} distinct), missing accepted {}, duplicates {duplicates} | clients \
          on broker-a before the kill {clients_checked}, out of order {out_of_order:?}",
