@@ -8,5 +8,6 @@ mod events;
 mod metrics_http;
 mod real;
 mod rules;
+mod slaves;
 mod status;
 mod two_bridges;
