@@ -4,7 +4,7 @@
 # (read it for the whole interface), the same as scripts/rocketmq.sh's:
 #
 #   rocketmq-java.sh install      [--impl java5|java4]
-#   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--impl java5|java4] [--watch-pid PID]
+#   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--impl java5|java4] [--watch-pid PID]
 #   rocketmq-java.sh stop         --dir DIR
 #   rocketmq-java.sh kill-broker  --dir DIR --index I [--signal KILL|TERM]      (default KILL)
 #   rocketmq-java.sh start-broker --dir DIR --index I
@@ -16,7 +16,7 @@
 # directory; `start` installs when needed. The servers are plain `java` processes (pids in DIR/<kind>-<i>/pid,
 # output in DIR/<kind>-<i>/stdout.log, logs under DIR/<kind>-<i>/home/logs). DIR/env:
 #   RMQ_IMPL, RMQ_VERSION, RMQ_NAMESRV (a;b), RMQ_NAMESRV_COUNT, RMQ_NAMESRV_<i>, RMQ_BROKER_COUNT, RMQ_BROKER_<i>,
-#   RMQ_BROKER_<i>_NAME, RMQ_CLUSTER
+#   RMQ_BROKER_<i>_NAME, RMQ_CLUSTER, RMQ_SLAVE_COUNT (and with --slaves RMQ_SLAVE_<i>, RMQ_SLAVE_<i>_NAME)
 #
 # Environment knobs: ROCKETMQ_CACHE, RMQ_MAX_LIFETIME (default 7200), RMQ_READY_TIMEOUT (seconds, default 180),
 # RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary).
@@ -31,6 +31,9 @@ IMPLS="java5 java4"
 NS_OFFSETS=(0)
 BR_OFFSETS=(0 -2 -1 1)
 READY_DEFAULT=180
+# --slaves: each master gets a slave (brokerId 1, role SLAVE, its own listen/HA ports and store, DIR/slave-<i>);
+# it finds its master's HA port through the name server (the master registers haServerAddr).
+SLAVES_SUPPORTED=1
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
@@ -139,15 +142,16 @@ configStorePath=$wd/home/namesrv/namesrv.properties
 EOF
 }
 
+# write_broker_config I WD PORT [ID ROLE]: broker I's config (a master by default; ID 1 and SLAVE for its slave).
 write_broker_config() {
-    local i=$1 wd=$2 port=$3 store
+    local i=$1 wd=$2 port=$3 id=${4:-0} role=${5:-ASYNC_MASTER} store
     place_store "$wd"
     store=$(store_dir "$wd")
     cat >"$wd/broker.conf" <<EOF
 brokerClusterName=$CLUSTER_NAME
 brokerName=$(broker_name "$i")
-brokerId=0
-brokerRole=ASYNC_MASTER
+brokerId=$id
+brokerRole=$role
 flushDiskType=ASYNC_FLUSH
 brokerIP1=127.0.0.1
 listenPort=$port
@@ -186,7 +190,11 @@ backend_launch() {
     if [ ! -f "$conf" ]; then
         # 4.x reads its logback configuration from $ROCKETMQ_HOME/conf; 5.x ships it in its jars.
         write_logback "$wd/rmqhome/conf" "$wd/home/logs"
-        if [ "$kind" = namesrv ]; then write_namesrv_config "$wd" "$port"; else write_broker_config "$i" "$wd" "$port"; fi
+        case "$kind" in
+        namesrv) write_namesrv_config "$wd" "$port" ;;
+        slave) write_broker_config "$i" "$wd" "$port" 1 SLAVE ;;
+        *) write_broker_config "$i" "$wd" "$port" ;;
+        esac
     fi
     [ -n "${LIB:-}" ] || LIB=$(lib_dir)
     # shellcheck disable=SC2086

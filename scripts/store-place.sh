@@ -35,10 +35,10 @@ place_store() {
 # path through a link for a corrupted store).
 store_dir() { (cd "$1/store" && pwd -P); }
 
-# remove_stores DIR: after the cluster stopped, removes every broker's store (and its /dev/shm target).
+# remove_stores DIR: after the cluster stopped, removes every broker's (and slave's) store (and its /dev/shm target).
 remove_stores() {
     local s target
-    for s in "$1"/broker-*/store; do
+    for s in "$1"/broker-*/store "$1"/slave-*/store; do
         if [ -L "$s" ]; then
             target=$(readlink "$s")
             case "$target" in /dev/shm/rocketmq-bridge-store.*) rm -rf -- "$target" ;; esac

@@ -3,7 +3,7 @@
 # scripts/rocketmq-java.sh (Apache RocketMQ 5.5.0 / 4.9.7). Both have the same subcommands, flags and defaults:
 #
 #   SCRIPT install       [--impl IMPL]
-#   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--impl IMPL] [--watch-pid PID]
+#   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--impl IMPL] [--watch-pid PID]
 #   SCRIPT stop          --dir DIR
 #   SCRIPT kill-broker   --dir DIR --index I [--signal KILL|TERM]     (default KILL)
 #   SCRIPT start-broker  --dir DIR --index I
@@ -17,7 +17,13 @@
 # and M brokers (0..26; broker-a, broker-b, ...; one cluster) with fresh store dirs, waits until every name server
 # routes TBW102 to every broker (a real GET_ROUTEINFO_BY_TOPIC request), and prints DIR/env. `start-namesrv` waits
 # until the restarted name server routes every running broker again, `start-broker` until every running name
-# server routes the restarted broker. Killing sends the signal, waits 15 s, then sends KILL. `stop` stops the
+# server routes the restarted broker. Killing sends the signal, waits 15 s, then sends KILL.
+#
+# `--slaves` gives each master a slave: the same brokerName, brokerId 1, role SLAVE, its own ports (listen and
+# HA) and store dir (DIR/slave-<i>), started after the masters; `start` then also waits until every name server
+# routes each slave's address under its master's name (so routes carry slave addresses). DIR/env gets
+# RMQ_SLAVE_COUNT (0 without --slaves), RMQ_SLAVE_<i> and RMQ_SLAVE_<i>_NAME. `stop` stops slaves first. Only
+# backends that set SLAVES_SUPPORTED=1 take it; the others refuse with SLAVES_REFUSAL. `stop` stops the
 # brokers, then the name servers (TERM, each bounded), removes the stores and renames DIR/env to DIR/env.stopped.
 #
 # Everything stops by itself: a watchdog stops the servers when the process given by --watch-pid exits (the
@@ -128,7 +134,15 @@ log_tail() {
 ready() {
     local kind=$1 i=$2 k addr want=()
     backend_ready "$kind" "$i" || return 1
-    if [ "$kind" = namesrv ]; then
+    if [ "$kind" = slave ]; then
+        addr=$(env_get "RMQ_SLAVE_$i")
+        probe alive "$addr" || return 1
+        want=("$(env_get "RMQ_SLAVE_${i}_NAME")=$addr")
+        for ((k = 1; k <= $(env_get RMQ_NAMESRV_COUNT); k++)); do
+            running namesrv "$k" || continue
+            probe route "$(env_get "RMQ_NAMESRV_$k")" "${want[@]}" || return 1
+        done
+    elif [ "$kind" = namesrv ]; then
         addr=$(env_get "RMQ_NAMESRV_$i")
         probe alive "$addr" || return 1
         for ((k = 1; k <= $(env_get RMQ_BROKER_COUNT); k++)); do
@@ -194,18 +208,34 @@ cmd_start() {
     [ -n "$DIR" ] || die "start needs --dir DIR"
     [[ "$NAMESRVS" =~ ^[1-9][0-9]?$ ]] || die "--namesrvs must be 1..99, got '$NAMESRVS'"
     [[ "$BROKERS" =~ ^[0-9]+$ ]] && ((BROKERS <= 26)) || die "--brokers must be 0..26, got '$BROKERS'"
+    if [ "$SLAVES" = 1 ] && [ "${SLAVES_SUPPORTED:-0}" != 1 ]; then
+        die "--slaves: ${SLAVES_REFUSAL:-this backend cannot start slaves}"
+    fi
     need_python
     backend_check
     mkdir -p "$DIR"
     [ ! -e "$DIR/env" ] || die "$DIR/env exists: stop that cluster first or use a fresh dir"
     DIR=$(cd "$DIR" && pwd)
-    local i t0 t1 t2 ns=() br=()
+    local i t0 t1 t2 t3 ns=() br=() all=()
     read -r -a NS_PORTS <<<"$(free_ports "$NAMESRVS" "${NS_OFFSETS[@]}")"
     BR_PORTS=()
-    if ((BROKERS > 0)); then read -r -a BR_PORTS <<<"$(free_ports "$BROKERS" "${BR_OFFSETS[@]}")"; fi
+    SL_PORTS=()
+    # One call for masters and slaves, so no two of them get the same ports.
+    if ((BROKERS > 0)); then
+        read -r -a all <<<"$(free_ports $((BROKERS * (1 + SLAVES))) "${BR_OFFSETS[@]}")"
+        BR_PORTS=("${all[@]:0:BROKERS}")
+        ((SLAVES == 0)) || SL_PORTS=("${all[@]:BROKERS}")
+    fi
     # Servers of an earlier cluster in this dir (stopped) leave configs and homes: start afresh.
-    rm -rf "$DIR"/namesrv-*/ "$DIR"/broker-*/
-    backend_env >"$DIR/env.tmp"
+    rm -rf "$DIR"/namesrv-*/ "$DIR"/broker-*/ "$DIR"/slave-*/
+    {
+        backend_env
+        echo "RMQ_SLAVE_COUNT=${#SL_PORTS[@]}"
+        for ((i = 1; i <= ${#SL_PORTS[@]}; i++)); do
+            echo "RMQ_SLAVE_$i=127.0.0.1:${SL_PORTS[$((i - 1))]}"
+            echo "RMQ_SLAVE_${i}_NAME=$(broker_name "$i")"
+        done
+    } >"$DIR/env.tmp"
     mv "$DIR/env.tmp" "$DIR/env"
     start_watchdog "${WATCH_PID:-$PPID}"
     STARTED=0
@@ -219,8 +249,13 @@ cmd_start() {
     for i in "${br[@]+"${br[@]}"}"; do backend_launch broker "$i"; done
     ((BROKERS == 0)) || wait_ready broker "${br[@]}"
     t2=$(now_ms)
+    if ((${#SL_PORTS[@]} > 0)); then
+        for i in "${br[@]}"; do backend_launch slave "$i"; done
+        wait_ready slave "${br[@]}"
+    fi
+    t3=$(now_ms)
     STARTED=1
-    log "$(backend_label) ready: name servers $NAMESRVS in $((t1 - t0)) ms, brokers $BROKERS in $((t2 - t1)) ms more (total $((t2 - t0)) ms)"
+    log "$(backend_label) ready: name servers $NAMESRVS in $((t1 - t0)) ms, brokers $BROKERS in $((t2 - t1)) ms more, slaves ${#SL_PORTS[@]} in $((t3 - t2)) ms more (total $((t3 - t0)) ms)"
     cat "$DIR/env"
 }
 
@@ -231,10 +266,11 @@ cmd_stop() {
     # Brokers first (they unregister from the name servers), then name servers; all in parallel, each bounded.
     # Waits name the stoppers: when a failed start stops its own cluster, the servers and the watchdog are
     # children of this shell too, and a bare `wait` would wait for them (the watchdog for hours).
-    for kind in broker namesrv; do
+    for kind in slave broker namesrv; do
         waits=()
         n=99
         [ ! -f "$DIR/env" ] || n=$(env_get "RMQ_${kind^^}_COUNT")
+        n=${n:-0}
         for ((i = 1; i <= n; i++)); do
             f=$(backend_pidfile "$kind" "$i")
             [ -e "$f" ] || continue
@@ -293,13 +329,14 @@ cluster_main() {
     [ $# -ge 1 ] && [ "$1" != -h ] && [ "$1" != --help ] || usage
     CMD=$1
     shift
-    DIR="" NAMESRVS=1 BROKERS=1 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID=""
+    DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID=""
     local args=("$@") other
     while [ $# -gt 0 ]; do
         case "$1" in
         --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
         --namesrvs) NAMESRVS=${2:?--namesrvs needs a value}; shift 2 ;;
         --brokers) BROKERS=${2:?--brokers needs a value}; shift 2 ;;
+        --slaves) SLAVES=1; shift ;;
         --impl) IMPL=${2:?--impl needs a value}; shift 2 ;;
         --index) INDEX=${2:?--index needs a value}; shift 2 ;;
         --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;

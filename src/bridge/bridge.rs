@@ -26,7 +26,11 @@
 //!   Events from different host threads for the same client are ordered as they entered the
 //!   channel. `roundrobin` gives no order.
 //! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
-//!   is the bridge's start time in ms (hex) and `seq` counts events from 0. All messages of one event
+//!   is the bridge's start time in ms (hex) and `seq` counts events from 0. With a spool it is
+//!   `<bridge_id>-<spool id>-<seq>`: the spool's random identity ([`Spool::id`](crate::spool::Spool::id),
+//!   kept in its directory) and its persistent sequence number, so a restart on the same spool
+//!   keeps every key, and two bridges with the same `bridge_id` (the default is the node name) but
+//!   their own spools never share one. All messages of one event
 //!   (one per rule) share it, and retries resend the same message, so a consumer that saw a key
 //!   once can drop a repeat.
 //! - **Memory**: messages waiting or in flight never exceed `buffer.max_bytes`, counting body,
@@ -292,9 +296,10 @@ impl Bridge {
         }
 
         let run = now_ms();
-        // With a spool the key's sequence number is the spool's, persistent across runs.
-        let key_prefix = if spool.is_some() {
-            cfg.bridge_id.clone()
+        // With a spool the key's sequence number is the spool's, persistent across runs, and the
+        // spool's identity keeps two spools (two bridges with one bridge_id) from sharing keys.
+        let key_prefix = if let Some(acks) = &spool {
+            format!("{}-{}", cfg.bridge_id, acks.spool.id())
         } else {
             format!("{}-{run:x}", cfg.bridge_id)
         };
@@ -338,7 +343,7 @@ impl Bridge {
         );
         if let Some(acks) = &shared.spool {
             self.spool_reader = Some(
-                SpoolReader::start(Arc::clone(acks), &cfg.bridge_id, shared)
+                SpoolReader::start(Arc::clone(acks), &shared.key_prefix, shared)
                     .map_err(|e| BridgeError::thread("bridge-spool-reader", e))?,
             );
         }

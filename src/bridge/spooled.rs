@@ -4,7 +4,7 @@
 //!  host --EventSender::send--> match + format --append one record--> spool (disk)
 //!                                                                      | cursor, in order
 //!  spool reader thread <-----------------------------------------------+
-//!      | one message per rule, key <bridge_id>-<spool seq>; waits for room in buffer.max_bytes
+//!      | one message per rule, key <bridge_id>-<spool id>-<spool seq>; waits for room in buffer.max_bytes
 //!      v
 //!  dispatcher (batches) --> producer --> outcome --> final: ack the record (when all its messages are)
 //!                                                  \-> failed / unknown: resend after RETRY_BACKOFF
@@ -13,8 +13,9 @@
 //! - An event's formatted messages (topic, tag, properties, body, rule, client id) are appended as
 //!   one record before [`super::EventSender::send`] returns; what survives a crash is what the
 //!   spool's `sync` policy says (see [`crate::spool`]).
-//! - The key is `<bridge_id>-<seq>` with the spool's persistent sequence number, so a record sent
-//!   again after a restart carries the key of the original. Duplicates are possible only for
+//! - The key is `<bridge_id>-<spool id>-<seq>` with the spool's identity and persistent sequence
+//!   number, so a record sent again after a restart carries the key of the original, and two
+//!   bridges with one `bridge_id` (each on its own spool) never share a key. Duplicates are possible only for
 //!   records in flight when the bridge (or a broker) died, or whose outcome was unknown.
 //! - Outcomes: sent, or dropped as too large, is final and acknowledges the message; a failure or
 //!   an unknown outcome is retried from the spool after [`RETRY_BACKOFF`] (counted as `resent`),
@@ -58,7 +59,7 @@ pub(crate) struct SpoolReader {
 /// What the reader thread works with.
 struct ReaderCtx {
     acks: Arc<SpoolAcks>,
-    bridge_id: String,
+    key_prefix: String,
     stop: Stop,
 }
 
@@ -82,7 +83,7 @@ impl ReaderCtx {
         let Some(todo) = self.acks.begin(rec.seq, msgs.len()) else {
             return true;
         };
-        let key = format!("{}-{}", self.bridge_id, rec.seq);
+        let key = format!("{}-{}", self.key_prefix, rec.seq);
         let mut msgs: Vec<Option<SpooledMessage>> = msgs.into_iter().map(Some).collect();
         for (n, &i) in todo.iter().enumerate() {
             let m = msgs[i].take().expect("each index once");
@@ -205,22 +206,23 @@ impl ReaderCtx {
 }
 
 impl SpoolReader {
-    /// Starts the reader thread; keys are `<bridge_id>-<spool seq>`.
+    /// Starts the reader thread; keys are `<key_prefix>-<spool seq>`, the prefix being
+    /// `<bridge_id>-<spool id>`.
     ///
     /// # Errors
     /// The OS refused the thread.
     pub(crate) fn start(
         acks: Arc<SpoolAcks>,
-        bridge_id: &str,
+        key_prefix: &str,
         shared: &Arc<Settle>,
     ) -> std::io::Result<SpoolReader> {
         let ctx_acks = Arc::clone(&acks);
-        let bridge_id = bridge_id.to_owned();
+        let key_prefix = key_prefix.to_owned();
         let weak = Arc::downgrade(shared);
         let worker = Worker::spawn("bridge-spool-reader", move |stop| {
             ReaderCtx {
                 acks: ctx_acks,
-                bridge_id,
+                key_prefix,
                 stop,
             }
             .run(weak)

@@ -45,3 +45,5 @@ pub(super) const ACK_LOG_TMP: &str = "acks.log.tmp";
 pub(super) const SEQ_FILE: &str = "seq.hw";
 pub(super) const SEQ_FILE_TMP: &str = "seq.hw.tmp";
 pub(super) const LOCK_FILE: &str = "LOCK";
+pub(super) const ID_FILE: &str = "spool.id";
+pub(super) const ID_FILE_TMP: &str = "spool.id.tmp";

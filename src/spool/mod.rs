@@ -13,6 +13,8 @@
 //!  acks.log                        released sequence ranges (acknowledged, dropped, reported
 //!                                  lost); rewritten compactly at open and when it passes 1 MiB
 //!  seq.hw                          the durable sequence high-water mark (format version 2)
+//!  spool.id                        the spool's random identity (16 hex digits), written at the
+//!                                  first open and kept; see [`Spool::id`]
 //! ```
 //!
 //! The record, ack-entry and `seq.hw` layouts are in [`record`]. Every record carries a CRC-32
@@ -168,7 +170,7 @@
 //! let seq = spool.append(b"event").unwrap();
 //! let mut cursor = spool.cursor();
 //! while let Some(rec) = cursor.next_timeout(Duration::from_millis(100)).unwrap() {
-//!     // send rec.payload with key format!("{bridge_id}-{}", rec.seq), then:
+//!     // send rec.payload with key format!("{bridge_id}-{}-{}", spool.id(), rec.seq), then:
 //!     spool.ack(rec.seq).unwrap();
 //! }
 //! # let _ = (seq, SyncPolicy::Always);
@@ -179,6 +181,7 @@ mod config;
 mod cursor;
 mod error;
 mod flusher;
+mod identity;
 mod limits;
 pub mod oracle;
 pub mod record;

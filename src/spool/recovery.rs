@@ -9,8 +9,8 @@ use super::config::{SpoolConfig, SyncPolicy, MAX_RECORD_LEN, MAX_SEGMENT_SIZE, W
 use super::error::SpoolError;
 use super::flusher::spawn_flusher;
 use super::limits::{
-    ACK_LOG, ACK_LOG_TMP, LOCK_FILE, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ, SEQ_BLOCK_MAX,
-    SEQ_BLOCK_OPEN, SEQ_FILE, SEQ_FILE_TMP,
+    ACK_LOG, ACK_LOG_TMP, ID_FILE_TMP, LOCK_FILE, MAX_DROPPED_KEPT, MAX_SEGMENT_RECORDS, MAX_SEQ,
+    SEQ_BLOCK_MAX, SEQ_BLOCK_OPEN, SEQ_FILE, SEQ_FILE_TMP,
 };
 use super::record::{
     parse_ack_log, parse_seq_file, SeqFileError, RECORD_MAGIC, SPOOL_FORMAT_VERSION,
@@ -120,6 +120,8 @@ impl Spool {
         }
         let _ = std::fs::remove_file(dir.join(ACK_LOG_TMP));
         let _ = std::fs::remove_file(dir.join(SEQ_FILE_TMP));
+        let _ = std::fs::remove_file(dir.join(ID_FILE_TMP));
+        let id = super::identity::load_or_create(&dir)?;
 
         // The durable high-water mark (absent in a format-1 spool and in a new one).
         let seq_path = dir.join(SEQ_FILE);
@@ -589,6 +591,7 @@ impl Spool {
             topup_tx,
             topup_rx,
             _lock: lock,
+            id,
         });
         // The first block is reserved here, so appends right after open do not wait for it.
         shared.reserve(false)?;

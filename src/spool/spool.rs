@@ -199,6 +199,13 @@ impl Spool {
         self.shared.flush(true)
     }
 
+    /// The spool's identity: 16 lowercase hex digits, random when the directory was first
+    /// opened and the same on every later open (file `spool.id`). A bridge puts it in its message
+    /// keys, so two spools never make the same key.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &SpoolConfig {
         &self.shared.cfg

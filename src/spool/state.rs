@@ -107,6 +107,8 @@ pub(super) struct Shared {
     pub(super) topup_rx: Receiver<()>,
     /// The directory lock, held while the spool is open.
     pub(super) _lock: File,
+    /// The spool's identity (`spool.id`).
+    pub(super) id: String,
 }
 
 pub(super) fn now_ms() -> u64 {

@@ -152,6 +152,9 @@ pub struct Cluster {
     pub namesrv_addrs: Vec<String>,
     /// (broker name, broker address), index 0 is broker 1.
     pub brokers: Vec<(String, String)>,
+    /// (broker name, slave address) of each master's slave, index 0 is broker 1's; empty unless
+    /// started by [`Cluster::start_with_slaves`].
+    pub slaves: Vec<(String, String)>,
     /// The cluster name.
     pub cluster: String,
     /// Every line of `DIR/env`.
@@ -179,6 +182,23 @@ impl Cluster {
     /// When the script fails; its stderr (with the server log tails) is shown by the test runner.
     #[track_caller]
     pub fn start(namesrvs: usize, brokers: usize) -> Cluster {
+        Cluster::start_shaped(namesrvs, brokers, false)
+    }
+
+    /// As [`Cluster::start`], and each master gets a slave (same broker name, brokerId 1, role
+    /// SLAVE, its own ports and store: `scripts/rocketmq*.sh start --slaves`), so routes carry
+    /// slave addresses. Only the Apache implementations (`RMQ_IMPL=java5`) start slaves; the
+    /// rocketmq-rust script refuses, and this panics with its message.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    #[track_caller]
+    pub fn start_with_slaves(namesrvs: usize, brokers: usize) -> Cluster {
+        Cluster::start_shaped(namesrvs, brokers, true)
+    }
+
+    #[track_caller]
+    fn start_shaped(namesrvs: usize, brokers: usize, slaves: bool) -> Cluster {
         let group = std::panic::Location::caller().file();
         let exclusive = exclusive(group);
         init_log();
@@ -205,6 +225,7 @@ impl Cluster {
                 "--brokers",
                 &brokers.to_string(),
             ])
+            .args(slaves.then_some("--slaves"))
             .args([
                 "--impl",
                 &implementation,
@@ -239,7 +260,18 @@ impl Cluster {
                 )
             })
             .collect();
+        let slave_count: usize = env.get("RMQ_SLAVE_COUNT").map_or(0, |v| v.parse().unwrap());
+        assert_eq!(slave_count, if slaves { m } else { 0 });
+        let slaves = (1..=slave_count)
+            .map(|i| {
+                (
+                    get(&format!("RMQ_SLAVE_{i}_NAME")),
+                    get(&format!("RMQ_SLAVE_{i}")),
+                )
+            })
+            .collect();
         Cluster {
+            slaves,
             namesrv: get("RMQ_NAMESRV"),
             cluster: get("RMQ_CLUSTER"),
             implementation,

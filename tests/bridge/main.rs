@@ -1,6 +1,6 @@
 //! The bridge in one test binary: config, events, rules, the metrics endpoint, `status`, the
 //! `rocketmq-bridge` binary (`cli`) and the bridge against a real RocketMQ (`real`, also run
-//! against the Java broker by `scripts/test.sh`).
+//! against the Java broker by `scripts/test.sh`), two `run` processes on one cluster (`two_bridges`).
 
 mod cli;
 mod config;
@@ -8,4 +8,6 @@ mod events;
 mod metrics_http;
 mod real;
 mod rules;
+mod slaves;
 mod status;
+mod two_bridges;

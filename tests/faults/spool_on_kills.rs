@@ -223,16 +223,19 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
     );
 
     let got = read_back(&c.namesrv, &topic, next_seq as usize, &READ_BACK);
+    // Spooled keys are `<bridge_id>-<spool id>-<seq>`; the spool keeps its id in `spool.id`.
+    let spool_id = std::fs::read_to_string(dir.join("spool").join("spool.id")).unwrap();
+    let prefix = format!("{bridge_id}-{}", spool_id.trim_end());
     let mut by_seq: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     let mut copies: HashMap<u64, u64> = HashMap::new();
     for m in &got {
-        let seq = seq_of(m, &bridge_id);
+        let seq = seq_of(m, &prefix);
         by_seq.entry(seq).or_default().insert(index_of(m));
         *copies.entry(seq).or_default() += 1;
     }
     // Same key, same event.
     for (seq, idx) in &by_seq {
-        assert_eq!(idx.len(), 1, "key {bridge_id}-{seq} carries events {idx:?}");
+        assert_eq!(idx.len(), 1, "key {prefix}-{seq} carries events {idx:?}");
     }
     // Every accepted event (every spool sequence number ever given) is there.
     let missing_seqs: Vec<u64> = (0..next_seq).filter(|s| !by_seq.contains_key(s)).collect();

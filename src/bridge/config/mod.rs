@@ -36,7 +36,7 @@
 //! |-----|---------|---------|
 //! | `bridge.rocket.producer_group` | `rocketmq_bridge` | RocketMQ producer group (`A-Z a-z 0-9 _ - % \|`, at most 255) |
 //! | `bridge.rocket.node` | `rocketmq_bridge@<hostname>` | the `node` field of every JSON body |
-//! | `bridge.rocket.bridge_id` | the node name (spaces as `_`) | prefix of each message key (`<bridge_id>-<run>-<seq>`) that lets consumers deduplicate; no spaces or control characters |
+//! | `bridge.rocket.bridge_id` | the node name (spaces as `_`) | prefix of each message key (`<bridge_id>-<run>-<seq>`, with a spool `<bridge_id>-<spool id>-<seq>`) that lets consumers deduplicate; two bridges may share it (the spool id or the start time keeps their keys apart); no spaces or control characters |
 //! | `bridge.rocket.namespace` | none | RocketMQ namespace (`A-Z a-z 0-9 _ -`, at most 64); topics and group are sent as `<namespace>%<name>` |
 //! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
 //! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
