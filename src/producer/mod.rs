@@ -580,6 +580,10 @@ impl Inner {
         };
         let start = match (self.cfg.queue_strategy, job.key_hash) {
             (QueueStrategy::KeyHash, Some(h)) => {
+                // The key's own queue first, without building the ranking (the usual case).
+                if let Some(pick) = info.key_queue(h).and_then(|i| consider(&info.queues[i])) {
+                    return pick;
+                }
                 let ranking = info.key_ranking(h);
                 for &i in &ranking {
                     if let Some(pick) = consider(&info.queues[i]) {
