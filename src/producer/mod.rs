@@ -580,24 +580,21 @@ impl Inner {
         };
         let start = match (self.cfg.queue_strategy, job.key_hash) {
             (QueueStrategy::KeyHash, Some(h)) => {
-                // The key's own queue first, without building the ranking (the usual case).
-                if let Some(pick) = info.key_queue(h).and_then(|i| consider(&info.queues[i])) {
+                // The ranking is built only when the key's own queue is skipped.
+                let first = info.key_queue(h).unwrap_or(0);
+                let later = std::iter::once(()).flat_map(|_| info.key_ranking(h));
+                if let Some(pick) = std::iter::once(first)
+                    .chain(later)
+                    .find_map(|i| consider(&info.queues[i]))
+                {
                     return pick;
                 }
-                let ranking = info.key_ranking(h);
-                for &i in &ranking {
-                    if let Some(pick) = consider(&info.queues[i]) {
-                        return pick;
-                    }
-                }
-                ranking.first().copied().unwrap_or(0)
+                first
             }
             _ => {
                 let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
-                for i in 0..n {
-                    if let Some(pick) = consider(&info.queues[(start + i) % n]) {
-                        return pick;
-                    }
+                if let Some(pick) = (0..n).find_map(|i| consider(&info.queues[(start + i) % n])) {
+                    return pick;
                 }
                 start
             }
