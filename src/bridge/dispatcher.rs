@@ -8,6 +8,7 @@ use super::buffer::{Meta, Outgoing};
 use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
+use crate::nameserver::TopicPublishInfo;
 use crate::producer::{key_hash, order_lane, Producer, SendError, SendResult, ORDER_LANES};
 use crate::util::worker::Stop;
 use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender, TryRecvError};
@@ -37,8 +38,10 @@ type GroupKey = (u32, u64);
 /// What the dispatcher knows of one target topic.
 struct TopicSlot {
     id: u32,
-    /// Writable queues in the cached route (`None` while no route is cached), and when it was read.
-    queues: Option<u64>,
+    /// The cached route while it has writable queues (`None` while no route is cached), and when
+    /// it was read: the key's queue is chosen in it as the producer does
+    /// ([`crate::nameserver::TopicPublishInfo::key_queue`]).
+    route: Option<Arc<TopicPublishInfo>>,
     read_at: Instant,
     /// Requests of this topic with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
@@ -48,7 +51,7 @@ struct TopicSlot {
 /// for groups that filled up (it is woken at once by every completion).
 const GATHER_POLL: Duration = Duration::from_millis(1);
 
-/// How long the dispatcher uses a topic's queue count before it reads the route cache again.
+/// How long the dispatcher uses a topic's cached route before it reads the route cache again.
 const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
 
 /// Groups the dispatcher keeps before it removes the idle ones (no message gathering, no request
@@ -255,7 +258,7 @@ impl Dispatcher {
                     .entry(out.msg.topic.clone())
                     .or_insert(TopicSlot {
                         id,
-                        queues: None,
+                        route: None,
                         read_at: now - QUEUE_COUNT_TTL * 2,
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     })
@@ -263,20 +266,20 @@ impl Dispatcher {
         };
         if key_dispatch && now.saturating_duration_since(slot.read_at) >= QUEUE_COUNT_TTL {
             let wire = self.producer.config().wire_topic(&out.msg.topic);
-            slot.queues = self
+            slot.route = self
                 .producer
                 .routes()
                 .cached(&wire)
-                .map(|info| info.queues.len() as u64)
-                .filter(|&n| n > 0);
+                .filter(|info| !info.queues.is_empty());
             slot.read_at = now;
         }
-        let bucket = match (key_dispatch, &out.meta.client_id, slot.queues) {
+        let bucket = match (key_dispatch, &out.meta.client_id, &slot.route) {
             // The client's queue and its ordering lane in that queue: a group holds only clients
             // the producer serializes together, so groups of one queue can be in flight at once.
-            (true, Some(cid), Some(n)) => {
+            (true, Some(cid), Some(info)) => {
                 let h = key_hash(cid.as_bytes());
-                (h % n) * u64::from(ORDER_LANES) + u64::from(order_lane(h))
+                let q = info.key_queue(h).unwrap_or(0) as u64;
+                q * u64::from(ORDER_LANES) + u64::from(order_lane(h))
             }
             // Route not known yet: group only this client's messages.
             (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),

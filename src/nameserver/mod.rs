@@ -3,6 +3,7 @@
 
 mod cache;
 mod client;
+mod key_queue;
 pub mod lenient_json;
 #[doc(hidden)]
 pub mod oracle;

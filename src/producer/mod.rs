@@ -8,7 +8,9 @@
 //!                                         |  retryable failure: to another broker's worker
 //! ```
 //! Ordering: with [`QueueStrategy::KeyHash`], messages with the same key go to the same queue while
-//! the route is unchanged and that queue's broker is healthy; messages sent one after another
+//! that queue's broker stays in the route and is healthy (rendezvous hashing,
+//! [`TopicPublishInfo::key_queue`]: brokers joining or leaving move only the keys they must; a key
+//! whose broker left or is avoided moves at once to its next-best broker, an order break); messages sent one after another
 //! (each sync send returning before the next) are stored in that order. Async sends of one key
 //! keep their order, except when an attempt fails and is retried elsewhere: brokers may store the
 //! pipelined requests of one connection out of order, so a key's requests go one at a time in its
@@ -549,14 +551,13 @@ impl Inner {
             .is_some_and(|b| b.avoided(now))
     }
 
-    /// Chooses a queue: by key hash or round-robin, skipping the broker of the previous attempt
-    /// and brokers that failed recently while others remain.
+    /// Chooses a queue: by key (rendezvous hashing, [`TopicPublishInfo::key_queue`]) or
+    /// round-robin, skipping the broker of the previous attempt and brokers that failed recently
+    /// while others remain. A key whose broker is skipped takes its best queue on the next broker
+    /// of its ranking ([`TopicPublishInfo::key_ranking`]), so a failed broker's keys spread over
+    /// the others and each returns to its own queue once its broker is no longer avoided.
     fn select(&self, info: &TopicPublishInfo, job: &Job) -> (MessageQueue, String) {
         let n = info.queues.len();
-        let start = match (self.cfg.queue_strategy, job.key_hash) {
-            (QueueStrategy::KeyHash, Some(h)) => (h % n as u64) as usize,
-            _ => self.rr.fetch_add(1, Ordering::Relaxed) % n,
-        };
         let now = Instant::now();
         let last = job.last_broker.as_deref();
         let addr_of = |q: &MessageQueue| {
@@ -566,17 +567,38 @@ impl Inner {
                 .unwrap_or_default()
         };
         let mut fallback = None;
-        for i in 0..n {
-            let q = &info.queues[(start + i) % n];
+        let mut consider = |q: &MessageQueue| {
             if Some(q.broker_name.as_str()) == last {
-                continue;
+                return None;
             }
             let addr = addr_of(q);
             if !self.avoided(&addr, now) {
-                return (q.clone(), addr);
+                return Some((q.clone(), addr));
             }
             fallback.get_or_insert((q.clone(), addr));
-        }
+            None
+        };
+        let start = match (self.cfg.queue_strategy, job.key_hash) {
+            (QueueStrategy::KeyHash, Some(h)) => {
+                // The ranking is built only when the key's own queue is skipped.
+                let first = info.key_queue(h).unwrap_or(0);
+                let later = std::iter::once(()).flat_map(|_| info.key_ranking(h));
+                if let Some(pick) = std::iter::once(first)
+                    .chain(later)
+                    .find_map(|i| consider(&info.queues[i]))
+                {
+                    return pick;
+                }
+                first
+            }
+            _ => {
+                let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
+                if let Some(pick) = (0..n).find_map(|i| consider(&info.queues[(start + i) % n])) {
+                    return pick;
+                }
+                start
+            }
+        };
         fallback.unwrap_or_else(|| {
             let q = &info.queues[start];
             (q.clone(), addr_of(q))

@@ -3,6 +3,8 @@
 //! check; oversize events; reload; the shutdown report. `TEST_SCALE=full` runs the full
 //! sizes (8 threads × 100,000 events); the default keeps CI short.
 
+mod cluster;
+
 use rocketmq_bridge_test_support as support;
 use support::{read_back, ReadBack};
 

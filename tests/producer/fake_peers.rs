@@ -88,6 +88,25 @@ fn fake_broker(b: Behaviour) -> FakeBroker {
     FakeBroker { addr, sends }
 }
 
+/// The producer's view of the route [`fake_namesrv`] serves (two writable queues per broker), to
+/// find keys that go to a given queue.
+fn fake_publish_info(brokers: &[&str]) -> rocketmq_bridge::nameserver::TopicPublishInfo {
+    let mut info = rocketmq_bridge::nameserver::TopicPublishInfo::default();
+    let mut names = brokers.to_vec();
+    names.sort();
+    for b in names {
+        info.masters.insert(b.to_owned(), String::new());
+        for q in 0..2 {
+            info.queues.push(rocketmq_bridge::nameserver::MessageQueue {
+                topic: "T".into(),
+                broker_name: b.to_owned(),
+                queue_id: q,
+            });
+        }
+    }
+    info
+}
+
 fn fake_namesrv(brokers: &[(&str, &str)]) -> String {
     let datas: Vec<String> = brokers
         .iter()
@@ -197,10 +216,14 @@ fn non_retryable_code_fails_at_once_as_rejected() {
             .heartbeat_interval(Duration::ZERO),
     )
     .unwrap();
-    // Find a key that hashes to a queue of a-bad (queues sorted: a-bad 0,1 then b-other 0,1).
+    // Find a key whose queue is on a-bad (the route: two queues on each broker).
+    let route = fake_publish_info(&["a-bad", "b-other"]);
     let key = (0..100)
         .map(|i| format!("k{i}"))
-        .find(|k| rocketmq_bridge::producer::key_hash(k.as_bytes()) % 4 < 2)
+        .find(|k| {
+            let q = route.key_queue(rocketmq_bridge::producer::key_hash(k.as_bytes()));
+            route.queues[q.unwrap()].broker_name == "a-bad"
+        })
         .unwrap();
     let e = p
         .send_with_key(Message::new("T", "x"), Some(key.as_bytes()))
@@ -362,13 +385,14 @@ fn keyed_async_sends_go_one_at_a_time_per_lane_and_pipeline_across_lanes() {
     use rocketmq_bridge::producer::{key_hash, order_lane, QueueStrategy};
     let b = slow_broker();
     let ns = fake_namesrv(&[("b1", &b.addr)]);
-    // Keys that all hash to queue 0 of the two, each in its own lane.
+    // Keys that all go to queue 0 of the two, each in its own lane.
+    let route = fake_publish_info(&["b1"]);
     let mut keys: Vec<String> = Vec::new();
     let mut lanes = std::collections::HashSet::new();
     for i in 0..10_000 {
         let k = format!("client-{i}");
         let h = key_hash(k.as_bytes());
-        if h.is_multiple_of(2) && lanes.insert(order_lane(h)) {
+        if route.key_queue(h) == Some(0) && lanes.insert(order_lane(h)) {
             keys.push(k);
         }
         if keys.len() == 4 {
