@@ -335,8 +335,8 @@ impl PullConsumer {
     }
 
     /// QUERY_MESSAGE: the broker at `addr`'s index lookup of messages of `topic` carrying `key`
-    /// (a `KEYS` entry, or with `unique` the producer's unique id, `UNIQ_KEY`) stored between
-    /// `begin_ms` and `end_ms` (epoch milliseconds), at most `max_num` of them. A broker that
+    /// (a `KEYS` entry, or with `unique` the producer's unique id, `UNIQ_KEY`) stored in the time
+    /// range `stored_ms` (epoch milliseconds), at most `max_num` of them. A broker that
     /// found nothing answers QUERY_NOT_FOUND: that is `Ok` with no messages. The index is built
     /// after the commit log, so a message stored a moment ago may not be found yet (see
     /// `bridge::resolve` for how a miss is judged).
@@ -351,15 +351,14 @@ impl PullConsumer {
         key: &str,
         unique: bool,
         max_num: u32,
-        begin_ms: u64,
-        end_ms: u64,
+        stored_ms: std::ops::Range<u64>,
     ) -> Result<Vec<MessageExt>, Error> {
         let mut cmd = RemotingCommand::request(QUERY_MESSAGE)
             .with_ext("topic", topic)
             .with_ext("key", key)
             .with_ext("maxNum", &max_num.to_string())
-            .with_ext("beginTimestamp", &begin_ms.to_string())
-            .with_ext("endTimestamp", &end_ms.to_string());
+            .with_ext("beginTimestamp", &stored_ms.start.to_string())
+            .with_ext("endTimestamp", &stored_ms.end.to_string());
         if unique {
             cmd = cmd.with_ext("_UNIQUE_KEY_QUERY", "true");
         }

@@ -14,7 +14,8 @@
 //! broker, and running them side by side on 2 cores would only blur the timings they print.
 //!
 //! One module per scenario ([`spool_on_kills`] (a), [`spool_off`] (b), [`health`] (c),
-//! [`spool_cap`] (d), [`name_servers`] (e), [`silent_broker`] (f)) sharing [`harness`], plus
+//! [`spool_cap`] (d), [`name_servers`] (e), [`silent_broker`] (f), [`unknown`] (g): outcome-unknown
+//! sends resolved by the broker lookup, before/after) sharing [`harness`], plus
 //! [`proxy`]: the fault proxy's own tests (what used to be `tests/fault_proxy.rs`).
 
 mod harness;
@@ -25,3 +26,4 @@ mod silent_broker;
 mod spool_cap;
 mod spool_off;
 mod spool_on_kills;
+mod unknown;

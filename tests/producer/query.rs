@@ -44,21 +44,35 @@ fn query_message_finds_sent_keys_and_misses_unsent_ones() {
     while std::time::Instant::now() < deadline && !found_all {
         found_all = sent.iter().all(|(key, r)| {
             let by_key = consumer
-                .query_by_key(&addr, &topic, key, false, 32, begin, now_ms() + 60_000)
+                .query_by_key(&addr, &topic, key, false, 32, begin..now_ms() + 60_000)
                 .unwrap();
             let by_id = consumer
-                .query_by_key(&addr, &topic, &r.msg_id, true, 32, begin, now_ms() + 60_000)
+                .query_by_key(&addr, &topic, &r.msg_id, true, 32, begin..now_ms() + 60_000)
                 .unwrap();
-            by_key.iter().any(|m| m.unique_key() == Some(r.msg_id.as_str()))
-                && by_id.iter().any(|m| m.unique_key() == Some(r.msg_id.as_str()))
+            by_key
+                .iter()
+                .any(|m| m.unique_key() == Some(r.msg_id.as_str()))
+                && by_id
+                    .iter()
+                    .any(|m| m.unique_key() == Some(r.msg_id.as_str()))
         });
         if !found_all {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    assert!(found_all, "every sent key found by QUERY_MESSAGE within 20 s");
+    assert!(
+        found_all,
+        "every sent key found by QUERY_MESSAGE within 20 s"
+    );
     let miss = consumer
-        .query_by_key(&addr, &topic, "qk-never-sent", false, 32, begin, now_ms() + 60_000)
+        .query_by_key(
+            &addr,
+            &topic,
+            "qk-never-sent",
+            false,
+            32,
+            begin..now_ms() + 60_000,
+        )
         .unwrap();
     assert!(miss.is_empty(), "an unsent key is not found: {miss:?}");
     p.close(Duration::from_secs(5));
