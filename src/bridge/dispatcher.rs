@@ -625,7 +625,13 @@ mod tests {
         let s = sh.stats();
         let r = s.rule(rule(1)).unwrap();
         assert_eq!(
-            (r.outcome_unknown, r.unresolved, r.failed, s.held, s.resolving),
+            (
+                r.outcome_unknown,
+                r.unresolved,
+                r.failed,
+                s.held,
+                s.resolving
+            ),
             (1, 1, 0, 1, 0)
         );
         // Kept when close_intake started it: it lists the sends it refused.

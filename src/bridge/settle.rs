@@ -190,7 +190,6 @@ impl Settle {
 
     /// Records the end of a buffered message: counters, budget, waiter, shutdown log.
     pub(crate) fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
-        let rule = meta.rule;
         match &outcome {
             Ok(()) => self.health.success(topic),
             Err(UnsentReason::Failed(_) | UnsentReason::OutcomeUnknown(_)) => {
@@ -198,6 +197,13 @@ impl Settle {
             }
             Err(UnsentReason::Dropped(_)) => {}
         }
+        self.finish_counted(meta, topic, outcome);
+    }
+
+    /// [`Settle::finish`] without the health update: for the lookups' endings, whose send failed
+    /// (counted in health when it did) and whose late answer says nothing about the send path now.
+    fn finish_counted(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
+        let rule = meta.rule;
         // A spooled message that failed is sent again from the spool: not an outcome yet.
         let outcome = match &meta.spool {
             Some(t) => match t.acks.settle(t, outcome) {
@@ -281,7 +287,11 @@ impl Settle {
         let mut msg = msg;
         if let (Some(r), UnsentReason::OutcomeUnknown(d)) = (&self.resolver, &reason) {
             match r.push(msg, meta, topic, kind, d.clone()) {
-                Ok(()) => return,
+                Ok(()) => {
+                    // No answer is a failure of the send path, whatever the lookup finds.
+                    self.health.failure(topic);
+                    return;
+                }
                 Err(back) => {
                     let (m, back) = *back;
                     // No room or the lookups ended (shutdown): it stays unknown, unresolved.
@@ -350,7 +360,7 @@ impl Settle {
                         p.meta.key,
                         p.lookups
                     );
-                    self.finish(p.meta, &p.topic, Ok(()));
+                    self.finish_counted(p.meta, &p.topic, Ok(()));
                 }
                 Verdict::NotStored => {
                     p.meta
@@ -397,7 +407,7 @@ impl Settle {
             "{}; unresolved after {} broker lookup(s)",
             p.detail, p.lookups
         ));
-        self.finish(p.meta, &p.topic, Err(reason));
+        self.finish_counted(p.meta, &p.topic, Err(reason));
     }
 
     /// Shutdown, after the last lookup round: ends the lookups; what still waits ends unresolved.
