@@ -498,10 +498,12 @@ impl Bridge {
         // 4. Outcomes: what is left in the channel is dropped; the producer's callbacks are
         //    waited for until `end`.
         let drained = sh.settle_remaining(end);
-        // 4b. Lookups of outcome-unknown sends: once closing, each gets one last round, then ends
-        //     unresolved; the thread is stopped and what arrives later stays unknown.
+        // 4b. Lookups of outcome-unknown sends: once closing there are none (waiting sends end
+        //     unresolved within a round); the thread is stopped, waited for through one query in
+        //     progress, and what arrives later stays unknown.
         if let Some(mut w) = self.resolver.take() {
-            if !w.stop_within(end.max(Instant::now() + super::resolve::LOOKUP_INTERVAL)) {
+            let grace = super::resolve::QUERY_TIMEOUT + super::resolve::LOOKUP_INTERVAL;
+            if !w.stop_within(end.max(Instant::now()) + grace) {
                 log::warn!(
                     "bridge outcome-unknown lookups did not stop before the shutdown deadline"
                 );

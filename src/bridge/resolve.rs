@@ -23,7 +23,8 @@
 //!   but its connection's closing is not known; the send-queue wait bounds it.
 //! - **Unresolved**: not settled within [`MAX_LOOKUPS`] lookups or `bridge.rocket.retry.resolve_unknown`
 //!   (default [`MAX_RESOLVE_TIME`]; `0s` turns the lookups off) (a broker
-//!   unreachable, or no probe because nothing else was sent), at shutdown, or a broker that does
+//!   unreachable, or no probe because nothing else was sent), once shutdown began (no lookups
+//!   then: a shutdown waits for one query in progress, [`QUERY_TIMEOUT`], at most), or a broker that does
 //!   not answer the lookup (its code refused): it ends as today, `outcome_unknown`, counted also
 //!   in `unresolved`, reported in the loss report and the shutdown report.
 //!
@@ -38,6 +39,7 @@ use crate::message::{Message, MessageExt};
 use crate::producer::{AttemptError, SendErrorKind};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Lookup rounds run this often.
@@ -55,6 +57,8 @@ pub const BROKER_SEND_QUEUE_WAIT: Duration = Duration::from_secs(1);
 pub const MAX_PENDING: usize = 10_000;
 /// Broker queries one lookup round makes at most (probe and key queries together).
 pub const MAX_QUERIES_PER_ROUND: usize = 2_000;
+/// The timeout of one broker query; also the longest a shutdown waits for a lookup in progress.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Messages one query asks for (the key is unique; more only on hash collisions in the index).
 const QUERY_MAX_NUM: u32 = 32;
 /// The store-time window of a query reaches this far around the send (clock differences).
@@ -277,19 +281,23 @@ pub(crate) fn decide(answers: &[Option<BrokerAnswer>]) -> Verdict {
 pub(crate) struct Lookup {
     consumer: PullConsumer,
     queries: usize,
+    /// This round's brokers per wire topic.
+    routes: HashMap<String, Vec<String>>,
 }
 
 impl Lookup {
     pub(crate) fn new(consumer: PullConsumer) -> Lookup {
         Lookup {
-            consumer,
+            consumer: consumer.with_timeout(QUERY_TIMEOUT),
             queries: 0,
+            routes: HashMap::new(),
         }
     }
 
     /// Starts a round (resets the query count).
     pub(crate) fn round(&mut self) {
         self.queries = 0;
+        self.routes.clear();
     }
 
     /// True when this round's queries are spent.
@@ -316,17 +324,32 @@ impl Lookup {
         }
     }
 
-    /// One lookup of `p` (counted in `p.lookups`).
-    pub(crate) fn lookup(&mut self, r: &Resolver, p: &mut Pending) -> Verdict {
+    /// One lookup of `p` (counted in `p.lookups`); gives up ([`Verdict::Unknown`]) before any
+    /// further query once `closing` is set, so a shutdown waits for one query at most.
+    pub(crate) fn lookup(
+        &mut self,
+        r: &Resolver,
+        p: &mut Pending,
+        closing: &AtomicBool,
+    ) -> Verdict {
         p.lookups += 1;
         let topic = r.wire_topic(&p.topic);
-        let mut brokers: Vec<String> = match self.consumer.queues(&topic) {
-            Ok(qs) => qs.into_iter().map(|q| q.addr).collect(),
-            Err(e) => {
-                log::debug!("bridge resolve: route of {topic}: {e}");
-                Vec::new()
-            }
-        };
+        let consumer = &self.consumer;
+        let mut brokers = self
+            .routes
+            .entry(topic.clone())
+            .or_insert_with(|| match consumer.queues(&topic) {
+                Ok(qs) => {
+                    let mut a: Vec<String> = qs.into_iter().map(|q| q.addr).collect();
+                    a.dedup();
+                    a
+                }
+                Err(e) => {
+                    log::debug!("bridge resolve: route of {topic}: {e}");
+                    Vec::new()
+                }
+            })
+            .clone();
         if !p.broker.is_empty() {
             brokers.push(p.broker.clone());
         }
@@ -338,6 +361,9 @@ impl Lookup {
         let may_prove = p.conn_closed && Instant::now() >= settled_at;
         let mut answers = Vec::with_capacity(brokers.len());
         for b in &brokers {
+            if closing.load(Ordering::SeqCst) {
+                return Verdict::Unknown;
+            }
             let probe = may_prove
                 .then(|| r.probes.lock().get(b).cloned())
                 .flatten()

@@ -339,20 +339,24 @@ impl Settle {
 
     /// One lookup round over the outcome-unknown sends waiting ([`super::resolve`]): found ones
     /// end as sent, proven-not-stored ones are sent again, the rest wait for the next round until
-    /// their budget (or, once the bridge is closing, this round) is spent and end unresolved.
+    /// their budget is spent and end unresolved; once the bridge is closing, no more lookups: what
+    /// waits ends unresolved.
     pub(crate) fn resolve_round(&self, lookup: &mut Lookup) {
         let Some(r) = &self.resolver else {
             return;
         };
         lookup.round();
-        let closing = self.closed.load(Ordering::SeqCst);
         let mut back = Vec::new();
         for mut p in r.take_all() {
+            if self.closed.load(Ordering::SeqCst) {
+                self.end_unresolved(p);
+                continue;
+            }
             if lookup.round_spent() {
                 back.push(p);
                 continue;
             }
-            match lookup.lookup(r, &mut p) {
+            match lookup.lookup(r, &mut p, &self.closed) {
                 Verdict::Stored => {
                     p.meta.stats.resolved_stored.fetch_add(1, Ordering::Relaxed);
                     log::debug!(
@@ -369,7 +373,9 @@ impl Settle {
                         .fetch_add(1, Ordering::Relaxed);
                     self.resend(p);
                 }
-                Verdict::Unknown if closing || r.spent(&p) => self.end_unresolved(p),
+                Verdict::Unknown if r.spent(&p) || self.closed.load(Ordering::SeqCst) => {
+                    self.end_unresolved(p)
+                }
                 Verdict::Unknown => back.push(p),
             }
         }

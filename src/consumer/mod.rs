@@ -160,6 +160,12 @@ impl PullConsumer {
         }
     }
 
+    /// Sets the timeout of each broker request (5 s by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> PullConsumer {
+        self.timeout = timeout;
+        self
+    }
+
     /// The name-server client.
     pub fn nameserver(&self) -> &NameServerClient {
         &self.ns
