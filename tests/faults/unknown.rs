@@ -8,7 +8,8 @@
 //! - *stall, then refuse*: requests wait in the proxy, then every connection is closed, so they
 //!   never reach the broker (not-stored unknowns; without a re-send they are lost).
 //!
-//! Both runs print unknowns, resolutions, duplicates and missing events on read-back; with the
+//! A window of 64 requests in flight (`producer.max_in_flight`) lets a stall hold enough requests
+//! for the second kind to show at CI size. Both runs print unknowns, resolutions, duplicates and missing events on read-back; with the
 //! lookups on, every unknown must be resolved (found stored or proven not stored, the broker was
 //! reachable within the budget), no event is read back twice, and none is missing.
 
@@ -45,7 +46,7 @@ fn run(c: &Cluster, resolve: bool, rate: u64, rounds: usize) -> Run {
         &format!(
             "bridge.rocket.bridge_id = fu{}{}\nbridge.rocket.buffer.max_bytes = 8MB\n\
              bridge.rocket.loss_report.topic = {loss_topic}\nbridge.rocket.drain_timeout = 20s\n\
-             bridge.rocket.retry.resolve_unknown = {}\n",
+             bridge.rocket.retry.resolve_unknown = {}\nbridge.rocket.producer.max_in_flight = 64\n",
             std::process::id(),
             u8::from(resolve),
             if resolve { "15s" } else { "0s" }
