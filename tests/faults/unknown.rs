@@ -127,7 +127,7 @@ fn run(c: &Cluster, resolve: bool, rate: u64, rounds: usize) -> Run {
 fn unknown_outcomes_are_resolved_by_the_broker_lookup_without_duplicates_or_losses() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rate = scale(200, 1000) as u64;
-    let rounds = scale(1, 5);
+    let rounds = scale(2, 5);
     let c = Cluster::start(1, 1);
     let runs = [run(&c, false, rate, rounds), run(&c, true, rate, rounds)];
     for r in &runs {
