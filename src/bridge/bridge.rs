@@ -81,6 +81,8 @@ pub use super::outcome::{
 
 /// The dispatcher thread's name.
 const DISPATCH_THREAD: &str = "bridge-dispatch";
+/// The thread of the outcome-unknown lookups.
+const RESOLVE_THREAD: &str = "bridge-resolve";
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -209,6 +211,8 @@ pub struct Bridge {
     checked_topics: Mutex<Vec<String>>,
     reporter: Option<Reporter>,
     metrics_server: Option<crate::metrics::MetricsServer>,
+    /// Async mode: the outcome-unknown lookups ([`super::resolve`]).
+    resolver: Option<Worker>,
 }
 
 impl fmt::Debug for Bridge {
@@ -234,6 +238,8 @@ pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
         .refresh_interval(cfg.refresh_topic_route_interval)
         .socket_buffers(Some(cfg.sock_sndbuf), Some(cfg.sock_recbuf))
         .async_window(cfg.max_in_flight)
+        // With the lookups on, an unknown attempt is not retried blindly: the lookup decides.
+        .retry_unknown(cfg.produce == ProduceMode::Sync || cfg.retry_resolve_unknown.is_zero())
 }
 
 impl Bridge {
@@ -313,6 +319,7 @@ impl Bridge {
             checked_topics: Mutex::new(topics),
             reporter: None,
             metrics_server: None,
+            resolver: None,
         };
         if let Err(e) = bridge.start_parts(&cfg, run) {
             // Stop what did start; nothing was accepted yet.
@@ -341,6 +348,22 @@ impl Bridge {
             Worker::spawn(DISPATCH_THREAD, move |stop| d.run(stop, stats_interval))
                 .map_err(|e| BridgeError::thread(DISPATCH_THREAD, e))?,
         );
+        if shared.resolver.is_some() {
+            let consumer = crate::consumer::PullConsumer::new(
+                &cfg.servers.join(";"),
+                &format!("{}_resolve", cfg.producer_group),
+                cfg.acl.clone(),
+            );
+            let mut lookup = super::resolve::Lookup::new(consumer);
+            let sh = Arc::clone(shared);
+            self.resolver = Some(
+                Worker::periodic(RESOLVE_THREAD, super::resolve::LOOKUP_INTERVAL, move || {
+                    sh.resolve_round(&mut lookup);
+                    crate::util::worker::Tick::Continue
+                })
+                .map_err(|e| BridgeError::thread(RESOLVE_THREAD, e))?,
+            );
+        }
         if let Some(acks) = &shared.spool {
             self.spool_reader = Some(
                 SpoolReader::start(Arc::clone(acks), &shared.key_prefix, shared)
@@ -480,6 +503,18 @@ impl Bridge {
         // 4. Outcomes: what is left in the channel is dropped; the producer's callbacks are
         //    waited for until `end`.
         let drained = sh.settle_remaining(end);
+        // 4b. Lookups of outcome-unknown sends: once closing there are none (waiting sends end
+        //     unresolved within a round); the thread is stopped, waited for through one query in
+        //     progress, and what arrives later stays unknown.
+        if let Some(mut w) = self.resolver.take() {
+            let grace = super::resolve::QUERY_TIMEOUT + super::resolve::LOOKUP_INTERVAL;
+            if !w.stop_within(end.max(Instant::now()) + grace) {
+                log::warn!(
+                    "bridge outcome-unknown lookups did not stop before the shutdown deadline"
+                );
+            }
+        }
+        sh.close_resolver();
         // 5. Loss reporter: a last in-band report of what was lost, while the producer still runs
         //    (joined; the send is bounded by the producer's timeout).
         if let Some(r) = self.reporter.take() {

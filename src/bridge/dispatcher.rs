@@ -366,6 +366,8 @@ impl Dispatcher {
             QueueStrategy::KeyDispatch => key.as_deref().map(str::as_bytes),
             QueueStrategy::RoundRobin => None,
         };
+        // When the send began: an acknowledged send is a probe for the outcome-unknown lookups.
+        let sent_at = Instant::now();
         if msgs.len() == 1 {
             let msg = msgs.into_iter().next().expect("one message");
             let cb_topic = topic.clone();
@@ -380,7 +382,10 @@ impl Dispatcher {
                 Box::new(move |res: Result<SendResult, SendError>| {
                     if let Some(meta) = cb_cell.lock().take() {
                         match res {
-                            Ok(_) => cb_shared.finish(meta, &cb_topic, Ok(())),
+                            Ok(r) => {
+                                cb_shared.acked(&r.broker_addr, &cb_topic, &meta.key, sent_at);
+                                cb_shared.finish(meta, &cb_topic, Ok(()))
+                            }
                             Err(mut e) => {
                                 cb_shared.fail_or_hold(e.messages.pop(), meta, &cb_topic, &e.kind)
                             }
@@ -405,6 +410,9 @@ impl Dispatcher {
                 key_bytes,
                 Box::new(move |res: Result<SendResult, SendError>| {
                     if let Some(metas) = cb_cell.lock().take() {
+                        if let (Ok(r), Some(last)) = (&res, metas.last()) {
+                            cb_shared.acked(&r.broker_addr, &cb_topic, &last.key, sent_at);
+                        }
                         finish_batch(&cb_shared, &cb_topic, metas, res);
                         done();
                     }
@@ -424,13 +432,16 @@ impl Dispatcher {
         for r in &stats.rules {
             log::info!(
                 "bridge stats rule={} topic={} matched={} sent={} failed={} outcome_unknown={} \
-                 dropped_too_large={} dropped_overflow={} dropped_shutdown={} lossy_payload={}",
+                 resolved_stored={} resolved_not_stored={} unresolved={} dropped_too_large={} dropped_overflow={} dropped_shutdown={} lossy_payload={}",
                 r.rule.map(|id| id.to_string()).unwrap_or_default(),
                 r.topic,
                 r.matched,
                 r.sent,
                 r.failed,
                 r.outcome_unknown,
+                r.resolved_stored,
+                r.resolved_not_stored,
+                r.unresolved,
                 r.dropped_too_large,
                 r.dropped_overflow,
                 r.dropped_shutdown,
@@ -583,7 +594,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_outcomes_are_not_held_and_shutdown_fails_held_messages() {
+    fn unknown_outcomes_wait_for_the_lookup_not_the_hold_and_shutdown_fails_held_messages() {
         let sh = shared_with_hold(Duration::from_secs(60));
         let tx = EventSender::new(Arc::clone(&sh));
         tx.send(publish("z", b"1")).unwrap();
@@ -605,9 +616,27 @@ mod tests {
             "T1",
             &not_sent(vec![b.msg]).kind,
         );
+        // The unknown one waits for the broker lookup (not held); ended unresolved when the
+        // lookups end, it is outcome unknown as before.
         let s = sh.stats();
         let r = s.rule(rule(1)).unwrap();
-        assert_eq!((r.outcome_unknown, r.failed, s.held), (1, 0, 1));
+        assert_eq!(
+            (r.outcome_unknown, r.failed, s.held, s.resolving),
+            (0, 0, 1, 1)
+        );
+        sh.close_resolver();
+        let s = sh.stats();
+        let r = s.rule(rule(1)).unwrap();
+        assert_eq!(
+            (
+                r.outcome_unknown,
+                r.unresolved,
+                r.failed,
+                s.held,
+                s.resolving
+            ),
+            (1, 1, 0, 1, 0)
+        );
         // Kept when close_intake started it: it lists the sends it refused.
         sh.shutdown_log.lock().get_or_insert_with(Vec::new);
         sh.closed.store(true, Ordering::SeqCst);

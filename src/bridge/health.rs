@@ -160,7 +160,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_spool_bytes` / `_spool_pending_records` | gauges | |
 /// | `rocketmq_bridge_spool_resent_total` | counter: messages sent again from the spool | |
 /// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`) |
-/// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total` | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
+/// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total`, `_unknown_resolved_total` (label `result`: `stored`, `not_stored`, `unresolved`) | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
 /// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`) |
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
 /// | `rocketmq_bridge_loss_reports_sent_total` | counter | |
@@ -270,6 +270,20 @@ pub fn metrics_of(
             "Messages that may or may not be stored",
             r.outcome_unknown,
         ));
+        for (how, v) in [
+            ("stored", r.resolved_stored),
+            ("not_stored", r.resolved_not_stored),
+            ("unresolved", r.unresolved),
+        ] {
+            m.push(
+                per(
+                    "rocketmq_bridge_unknown_resolved_total",
+                    "Outcome-unknown sends settled by the broker lookup (stored: settled as sent; not_stored: sent again; unresolved: stayed unknown)",
+                    v,
+                )
+                .label("result", how),
+            );
+        }
         for (reason, v) in [
             ("too_large", r.dropped_too_large),
             ("overflow", r.dropped_overflow),

@@ -8,7 +8,9 @@
 //!   the guarantees of the whole path; [`EventSender::send`] is the hosts' entry.
 //! - [`spooled`]: store-and-forward through the disk spool; [`loss_report`]: the in-band loss
 //!   report; [`health`]: broker-aware health and the metrics endpoint's content; [`hold`]: without a
-//!   spool, messages the broker did not store are held in memory and re-sent.
+//!   spool, messages the broker did not store are held in memory and re-sent; [`resolve`]: an
+//!   outcome-unknown send is looked up at the brokers (QUERY_MESSAGE) and settled as sent or sent
+//!   again only when found or proven not stored.
 //! - The `rocketmq-bridge run` command (NDJSON in, signals, summary) is [`crate::cli::run`](mod@crate::cli::run).
 //! - [`format`](mod@format): the JSON body per event ([`format_event`]) and the MQTT message properties
 //!   ([`message_properties`]).
@@ -24,7 +26,7 @@
 //! 2. `spool_ack`: the spool's acknowledgement half (records in flight, retry backoff, the
 //!    spool's counters).
 //! 3. `buffer`: a buffered message and its metadata, the byte budget, a sync event's waiter.
-//! 4. [`hold`], [`loss_report`] (the ledger and its reporter), [`health`], `spool_record` (the
+//! 4. [`hold`], [`resolve`] (the outcome-unknown lookups), [`loss_report`] (the ledger and its reporter), [`health`], `spool_record` (the
 //!    spool's record format and append).
 //! 5. `settle`: the state the core shares; admits messages into the budget and ends each once.
 //! 6. [`spooled`] (the spool reader thread), `intake` ([`EventSender`]), `dispatcher` (groups,
@@ -47,6 +49,7 @@ pub mod hold;
 mod intake;
 pub mod loss_report;
 mod outcome;
+pub mod resolve;
 pub mod rule;
 mod settle;
 mod spool_ack;

@@ -118,8 +118,19 @@ pub struct RuleCounters {
     /// never reached it) after the producer's retries and, in async mode without a spool, after
     /// the in-memory hold (`retry.max_hold`, see [`super::hold`]) ran out or shutdown began.
     pub failed: u64,
-    /// Messages whose outcome is unknown (timeout or connection loss after the write).
+    /// Messages whose outcome is unknown (timeout or connection loss after the write) and stayed
+    /// so: the broker lookup ([`super::resolve`]) could not settle them within its budget, or it
+    /// is off (sync mode).
     pub outcome_unknown: u64,
+    /// Outcome-unknown sends the broker lookup found stored: settled as sent (also counted in
+    /// `sent`), not sent again.
+    pub resolved_stored: u64,
+    /// Outcome-unknown sends the broker lookup proved not stored: sent again (their final outcome
+    /// is counted as any other's).
+    pub resolved_not_stored: u64,
+    /// Outcome-unknown sends the lookup could not settle within its budget (also counted in
+    /// `outcome_unknown`).
+    pub unresolved: u64,
     /// Messages dropped because the body was over `producer.max_message_size`.
     pub dropped_too_large: u64,
     /// Messages dropped by the overflow policy.
@@ -158,6 +169,9 @@ pub struct BridgeStats {
     pub held: usize,
     /// Re-sends of held messages so far.
     pub held_resent: u64,
+    /// Outcome-unknown sends waiting for the broker lookup now ([`super::resolve`]); part of
+    /// `in_flight` and `buffered_bytes`.
+    pub resolving: usize,
 }
 
 impl BridgeStats {
@@ -169,6 +183,9 @@ impl BridgeStats {
             t.sent += r.sent;
             t.failed += r.failed;
             t.outcome_unknown += r.outcome_unknown;
+            t.resolved_stored += r.resolved_stored;
+            t.resolved_not_stored += r.resolved_not_stored;
+            t.unresolved += r.unresolved;
             t.dropped_too_large += r.dropped_too_large;
             t.dropped_overflow += r.dropped_overflow;
             t.dropped_shutdown += r.dropped_shutdown;
@@ -244,7 +261,8 @@ impl fmt::Display for ShutdownReport {
         write!(
             f,
             "shutdown in {:?}: {} sent during shutdown, {} not sent; totals: matched={} sent={} failed={} \
-             outcome_unknown={} dropped_too_large={} dropped_overflow={} dropped_shutdown={} unmatched={}",
+             outcome_unknown={} resolved_stored={} resolved_not_stored={} unresolved={} \
+             dropped_too_large={} dropped_overflow={} dropped_shutdown={} unmatched={}",
             self.elapsed,
             self.sent_during_shutdown,
             self.unsent.len(),
@@ -252,6 +270,9 @@ impl fmt::Display for ShutdownReport {
             t.sent,
             t.failed,
             t.outcome_unknown,
+            t.resolved_stored,
+            t.resolved_not_stored,
+            t.unresolved,
             t.dropped_too_large,
             t.dropped_overflow,
             t.dropped_shutdown,
@@ -280,6 +301,9 @@ pub(crate) struct RuleStats {
     pub(crate) sent: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) outcome_unknown: AtomicU64,
+    pub(crate) resolved_stored: AtomicU64,
+    pub(crate) resolved_not_stored: AtomicU64,
+    pub(crate) unresolved: AtomicU64,
     pub(crate) dropped_too_large: AtomicU64,
     pub(crate) dropped_overflow: AtomicU64,
     pub(crate) dropped_shutdown: AtomicU64,
@@ -315,6 +339,9 @@ impl RuleStats {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             outcome_unknown: self.outcome_unknown.load(Ordering::Relaxed),
+            resolved_stored: self.resolved_stored.load(Ordering::Relaxed),
+            resolved_not_stored: self.resolved_not_stored.load(Ordering::Relaxed),
+            unresolved: self.unresolved.load(Ordering::Relaxed),
             dropped_too_large: self.dropped_too_large.load(Ordering::Relaxed),
             dropped_overflow: self.dropped_overflow.load(Ordering::Relaxed),
             dropped_shutdown: self.dropped_shutdown.load(Ordering::Relaxed),

@@ -12,6 +12,7 @@ use super::health::{BridgeHealth, HealthTracker};
 use super::hold::HoldQueue;
 use super::loss_report::LossLedger;
 use super::outcome::{BridgeStats, DropReason, RuleStats, SendEventError, Unsent, UnsentReason};
+use super::resolve::{Lookup, Pending, Resolver, Verdict};
 use super::rule::{RuleId, RuleSet};
 use super::spool_ack::SpoolAcks;
 use crate::message::Message;
@@ -71,6 +72,8 @@ pub(crate) struct Settle {
     pub(crate) spool: Option<Arc<SpoolAcks>>,
     /// Async without a spool, `retry.max_hold` > 0: messages held for a re-send.
     pub(crate) hold: Option<HoldQueue>,
+    /// Async mode: outcome-unknown sends waiting for the broker lookup ([`super::resolve`]).
+    pub(crate) resolver: Option<Resolver>,
 }
 
 impl Settle {
@@ -111,6 +114,8 @@ impl Settle {
             losses: Arc::new(LossLedger::new(cfg.loss_report_topic.is_some())),
             spool,
             hold,
+            resolver: (cfg.produce == ProduceMode::Async && !cfg.retry_resolve_unknown.is_zero())
+                .then(|| Resolver::new(cfg.namespace.clone(), cfg.retry_resolve_unknown)),
         }
     }
 
@@ -133,6 +138,7 @@ impl Settle {
             loss_report_failures: self.losses.report_failures(),
             held: self.hold.as_ref().map_or(0, |h| h.len()),
             held_resent: self.hold.as_ref().map_or(0, |h| h.resent()),
+            resolving: self.resolver.as_ref().map_or(0, |r| r.len()),
         }
     }
 
@@ -184,7 +190,6 @@ impl Settle {
 
     /// Records the end of a buffered message: counters, budget, waiter, shutdown log.
     pub(crate) fn finish(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
-        let rule = meta.rule;
         match &outcome {
             Ok(()) => self.health.success(topic),
             Err(UnsentReason::Failed(_) | UnsentReason::OutcomeUnknown(_)) => {
@@ -192,6 +197,13 @@ impl Settle {
             }
             Err(UnsentReason::Dropped(_)) => {}
         }
+        self.finish_counted(meta, topic, outcome);
+    }
+
+    /// [`Settle::finish`] without the health update: for the lookups' endings, whose send failed
+    /// (counted in health when it did) and whose late answer says nothing about the send path now.
+    fn finish_counted(&self, meta: Meta, topic: &str, outcome: Result<(), UnsentReason>) {
+        let rule = meta.rule;
         // A spooled message that failed is sent again from the spool: not an outcome yet.
         let outcome = match &meta.spool {
             Some(t) => match t.acks.settle(t, outcome) {
@@ -272,6 +284,23 @@ impl Settle {
         kind: &SendErrorKind,
     ) {
         let mut reason = UnsentReason::from_send_error(kind);
+        let mut msg = msg;
+        if let (Some(r), UnsentReason::OutcomeUnknown(d)) = (&self.resolver, &reason) {
+            match r.push(msg, meta, topic, kind, d.clone()) {
+                Ok(()) => {
+                    // No answer is a failure of the send path, whatever the lookup finds.
+                    self.health.failure(topic);
+                    return;
+                }
+                Err(back) => {
+                    let (m, back) = *back;
+                    // No room or the lookups ended (shutdown): it stays unknown, unresolved.
+                    msg = m;
+                    meta = back;
+                    meta.stats.unresolved.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         if let (Some(h), Some(msg), UnsentReason::Failed(e)) = (&self.hold, msg, &reason) {
             if meta.spool.is_none() && super::hold::holds(kind) {
                 let now = Instant::now();
@@ -299,6 +328,101 @@ impl Settle {
             }
         }
         self.finish(meta, topic, Err(reason));
+    }
+
+    /// Notes an acknowledged send, a probe for the lookups ([`super::resolve`]).
+    pub(crate) fn acked(&self, broker: &str, topic: &str, key: &str, sent_at: Instant) {
+        if let Some(r) = &self.resolver {
+            r.acked(broker, topic, key, sent_at);
+        }
+    }
+
+    /// One lookup round over the outcome-unknown sends waiting ([`super::resolve`]): found ones
+    /// end as sent, proven-not-stored ones are sent again, the rest wait for the next round until
+    /// their budget is spent and end unresolved; once the bridge is closing, no more lookups: what
+    /// waits ends unresolved.
+    pub(crate) fn resolve_round(&self, lookup: &mut Lookup) {
+        let Some(r) = &self.resolver else {
+            return;
+        };
+        lookup.round();
+        let mut back = Vec::new();
+        for mut p in r.take_all() {
+            if self.closed.load(Ordering::SeqCst) {
+                self.end_unresolved(p);
+                continue;
+            }
+            if lookup.round_spent() {
+                back.push(p);
+                continue;
+            }
+            match lookup.lookup(r, &mut p, &self.closed) {
+                Verdict::Stored => {
+                    p.meta.stats.resolved_stored.fetch_add(1, Ordering::Relaxed);
+                    log::debug!(
+                        "bridge resolve: key={} found stored after {} lookup(s)",
+                        p.meta.key,
+                        p.lookups
+                    );
+                    self.finish_counted(p.meta, &p.topic, Ok(()));
+                }
+                Verdict::NotStored => {
+                    p.meta
+                        .stats
+                        .resolved_not_stored
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.resend(p);
+                }
+                Verdict::Unknown if r.spent(&p) || self.closed.load(Ordering::SeqCst) => {
+                    self.end_unresolved(p)
+                }
+                Verdict::Unknown => back.push(p),
+            }
+        }
+        for p in r.put_back(back) {
+            self.end_unresolved(p);
+        }
+    }
+
+    /// A send proven not stored goes back to the dispatcher with its key; when it cannot (no
+    /// message handed back, the bridge closing, the channel full) it ends as `failed`, certain now.
+    fn resend(&self, p: Pending) {
+        log::debug!(
+            "bridge resolve: key={} proven not stored after {} lookup(s), sending again",
+            p.meta.key,
+            p.lookups
+        );
+        let reason = format!("{}; proven not stored by the broker lookup", p.detail);
+        let Some(msg) = p.msg else {
+            self.finish(p.meta, &p.topic, Err(UnsentReason::Failed(reason)));
+            return;
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            self.finish(p.meta, &p.topic, Err(UnsentReason::Failed(reason)));
+            return;
+        }
+        if let Err(e) = self.tx.try_send(Outgoing { msg, meta: p.meta }) {
+            let out = e.into_inner();
+            self.finish(out.meta, &p.topic, Err(UnsentReason::Failed(reason)));
+        }
+    }
+
+    fn end_unresolved(&self, p: Pending) {
+        p.meta.stats.unresolved.fetch_add(1, Ordering::Relaxed);
+        let reason = UnsentReason::OutcomeUnknown(format!(
+            "{}; unresolved after {} broker lookup(s)",
+            p.detail, p.lookups
+        ));
+        self.finish_counted(p.meta, &p.topic, Err(reason));
+    }
+
+    /// Shutdown, after the last lookup round: ends the lookups; what still waits ends unresolved.
+    pub(crate) fn close_resolver(&self) {
+        if let Some(r) = &self.resolver {
+            for p in r.close() {
+                self.end_unresolved(p);
+            }
+        }
     }
 
     /// Shutdown: every held message ends as `failed`.

@@ -124,7 +124,7 @@ impl fmt::Display for RunSummary {
         write!(
             f,
             "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, \
-             outcome unknown {}, dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}); \
+             outcome unknown {} (lookups: resolved stored {}, resolved not stored {}, unresolved {}), dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}); \
              {} events matched no rule",
             self.ended_by,
             self.lines,
@@ -133,6 +133,9 @@ impl fmt::Display for RunSummary {
             t.matched,
             t.sent,
             t.outcome_unknown,
+            t.resolved_stored,
+            t.resolved_not_stored,
+            t.unresolved,
             t.failed,
             t.dropped_too_large,
             t.dropped_overflow,

@@ -160,6 +160,12 @@ impl PullConsumer {
         }
     }
 
+    /// Sets the timeout of each broker request (5 s by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> PullConsumer {
+        self.timeout = timeout;
+        self
+    }
+
     /// The name-server client.
     pub fn nameserver(&self) -> &NameServerClient {
         &self.ns
@@ -332,6 +338,46 @@ impl PullConsumer {
             }
         }
         Ok(())
+    }
+
+    /// QUERY_MESSAGE: the broker at `addr`'s index lookup of messages of `topic` carrying `key`
+    /// (a `KEYS` entry, or with `unique` the producer's unique id, `UNIQ_KEY`) stored in the time
+    /// range `stored_ms` (epoch milliseconds), at most `max_num` of them. A broker that
+    /// found nothing answers QUERY_NOT_FOUND: that is `Ok` with no messages. The index is built
+    /// after the commit log, so a message stored a moment ago may not be found yet (see
+    /// `bridge::resolve` for how a miss is judged).
+    ///
+    /// # Errors
+    /// Transport errors, other codes (a broker without the lookup answers REQUEST_CODE_NOT_SUPPORTED),
+    /// undecodable bodies.
+    pub fn query_by_key(
+        &self,
+        addr: &str,
+        topic: &str,
+        key: &str,
+        unique: bool,
+        max_num: u32,
+        stored_ms: std::ops::Range<u64>,
+    ) -> Result<Vec<MessageExt>, Error> {
+        let mut cmd = RemotingCommand::request(QUERY_MESSAGE)
+            .with_ext("topic", topic)
+            .with_ext("key", key)
+            .with_ext("maxNum", &max_num.to_string())
+            .with_ext("beginTimestamp", &stored_ms.start.to_string())
+            .with_ext("endTimestamp", &stored_ms.end.to_string());
+        if unique {
+            cmd = cmd.with_ext("_UNIQUE_KEY_QUERY", "true");
+        }
+        let resp = self.invoke(addr, cmd)?;
+        match resp.code {
+            SUCCESS => decode_stored_messages(&resp.body, MAX_INFLATED_BODY).map_err(Error::Decode),
+            QUERY_NOT_FOUND => Ok(Vec::new()),
+            code => Err(Error::Remote {
+                request: "QUERY_MESSAGE",
+                code,
+                remark: resp.remark_clipped(),
+            }),
+        }
     }
 
     /// Reads every message currently stored in `topic` (all readable queues, min to max offset).

@@ -41,6 +41,12 @@ pub struct ProducerConfig {
     pub attempt_timeout: Duration,
     /// Extra attempts after the first for retryable failures. Defaults to 2.
     pub retries: u32,
+    /// Whether an attempt whose outcome is unknown (timeout or connection loss after the write)
+    /// is followed by another attempt (which may store the message twice). Defaults to true; off,
+    /// such a send ends at once as [`SendErrorKind::OutcomeUnknown`](crate::producer::SendErrorKind)
+    /// so the caller can find out whether it was stored first (the bridge's lookups,
+    /// `bridge::resolve`).
+    pub retry_unknown: bool,
     /// Queue choice. Defaults to [`QueueStrategy::RoundRobin`].
     pub queue_strategy: QueueStrategy,
     /// Largest message body in bytes, checked before sending. Defaults to 4 MiB (the broker's default).
@@ -103,6 +109,7 @@ impl ProducerConfig {
             send_timeout: Duration::from_secs(3),
             attempt_timeout: Duration::from_secs(1),
             retries: 2,
+            retry_unknown: true,
             queue_strategy: QueueStrategy::RoundRobin,
             max_message_size: 4 * 1024 * 1024,
             max_batch_bytes: 4 * 1024 * 1024,
@@ -139,6 +146,11 @@ impl ProducerConfig {
     /// Sets [`ProducerConfig::retries`].
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
+        self
+    }
+    /// Sets [`ProducerConfig::retry_unknown`].
+    pub fn retry_unknown(mut self, on: bool) -> Self {
+        self.retry_unknown = on;
         self
     }
     /// Sets [`ProducerConfig::queue_strategy`].

@@ -646,7 +646,8 @@ impl Inner {
             job.maybe_stored = Some((broker.addr.clone(), detail.clone()));
         }
         job.last_failure = Some((code, broker.addr.clone(), detail));
-        job.attempts <= self.cfg.retries
+        (self.cfg.retry_unknown || !maybe_stored)
+            && job.attempts <= self.cfg.retries
             && Instant::now() < job.deadline
             && !self.closing.load(Ordering::SeqCst)
     }

@@ -5,6 +5,7 @@
 // Request codes.
 pub const SEND_MESSAGE: i32 = 10;
 pub const PULL_MESSAGE: i32 = 11;
+pub const QUERY_MESSAGE: i32 = 12;
 pub const QUERY_CONSUMER_OFFSET: i32 = 14;
 pub const UPDATE_AND_CREATE_TOPIC: i32 = 17;
 pub const GET_MAX_OFFSET: i32 = 30;

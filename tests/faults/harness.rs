@@ -142,6 +142,8 @@ pub(crate) struct SpoolOffRun {
     pub(crate) overflow: u64,
     pub(crate) unknown: u64,
     pub(crate) held_resent: u64,
+    /// Messages read back more than once.
+    pub(crate) duplicates: usize,
 }
 
 /// Missing events against the bridge's counters and the in-band loss reports: every event ends
@@ -199,7 +201,8 @@ pub(crate) fn check_accounting(
          (failed {}, overflow {}, too large {}, shutdown {}), outcome unknown {} | loss reports {}: counts {:?}, \
          seqs listed as dropped {}, as outcome unknown {} (ranges widened past the per-entry cap: {}) | missing \
          among reported dropped {missing_dropped}, among outcome unknown {missing_unknown}, unexplained {} | \
-         duplicates read back {} | held messages re-sent {}",
+         duplicates read back {} | held messages re-sent {} | unknown outcomes looked up: resolved stored {}, \
+         resolved not stored (sent again) {}, unresolved {}",
         got.len(),
         stored.len(),
         missing.len(),
@@ -218,6 +221,9 @@ pub(crate) fn check_accounting(
         unexplained.len(),
         got.len() - stored.len(),
         report.stats.held_resent,
+        t.resolved_stored,
+        t.resolved_not_stored,
+        t.unresolved,
     );
     assert!(
         unexplained.is_empty(),
@@ -258,6 +264,7 @@ pub(crate) fn check_accounting(
         overflow: t.dropped_overflow,
         unknown: t.outcome_unknown,
         held_resent: report.stats.held_resent,
+        duplicates: got.len() - stored.len(),
     }
 }
 

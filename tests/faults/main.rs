@@ -15,8 +15,8 @@
 //!
 //! One module per scenario ([`spool_on_kills`] (a), [`spool_off`] (b), [`health`] (c),
 //! [`spool_cap`] (d), [`name_servers`] (e), [`silent_broker`] (f), [`cluster_failover`] (g): a
-//! 3-master cluster with one master SIGKILLed and restarted and another stopped) sharing
-//! [`harness`], plus
+//! 3-master cluster with one master SIGKILLed and restarted and another stopped, [`unknown`] (h):
+//! outcome-unknown sends resolved by the broker lookup, before/after) sharing [`harness`], plus
 //! [`proxy`]: the fault proxy's own tests (what used to be `tests/fault_proxy.rs`).
 
 mod cluster_failover;
@@ -28,3 +28,4 @@ mod silent_broker;
 mod spool_cap;
 mod spool_off;
 mod spool_on_kills;
+mod unknown;

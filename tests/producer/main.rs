@@ -3,4 +3,5 @@
 //! `scripts/test.sh`).
 
 mod fake_peers;
+mod query;
 mod real;

@@ -55,6 +55,7 @@
 //! | `bridge.rocket.loss_report.topic` | none (off) | topic that gets a JSON loss report whenever events were dropped, once a broker accepts again |
 //! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
 //! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
+//! | `bridge.rocket.retry.resolve_unknown` | `15s` | async mode: an outcome-unknown send (timeout or connection loss after the write) is looked up at the brokers by its key (QUERY_MESSAGE) for up to this long, at most 40 lookups: found stored, it counts as sent and is not sent again; proven not stored (its connection closed, the broker's send-queue wait passed, and a later acknowledged message of the same broker is found by the same lookup), it is sent again; otherwise it stays `outcome_unknown` (counted also as `unresolved`). `0s`: no lookups. See `bridge::resolve` |
 //! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
 //!
 //! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
@@ -184,6 +185,10 @@ pub struct BridgeConfig {
     /// `bridge.rocket.retry.max_hold`: async without a spool, how long a message that was not
     /// stored is held and re-sent before it is dropped as `failed` (zero: no hold).
     pub retry_max_hold: Duration,
+    /// `bridge.rocket.retry.resolve_unknown`: async mode, the longest an outcome-unknown send
+    /// waits for the broker lookup ([`crate::bridge::resolve`]) before it stays unknown (zero:
+    /// no lookups, every unknown outcome stays unknown).
+    pub retry_resolve_unknown: Duration,
 }
 
 impl Default for BridgeConfig {
@@ -218,6 +223,7 @@ impl Default for BridgeConfig {
             health_window: Duration::from_secs(30),
             metrics_listen: None,
             retry_max_hold: Duration::from_secs(60),
+            retry_resolve_unknown: crate::bridge::resolve::MAX_RESOLVE_TIME,
         }
     }
 }

@@ -320,6 +320,7 @@ impl Parser {
                 }
                 "bridge.rocket.health.window" => c.health_window = dur(self, false)?,
                 "bridge.rocket.retry.max_hold" => c.retry_max_hold = dur(self, true)?,
+                "bridge.rocket.retry.resolve_unknown" => c.retry_resolve_unknown = dur(self, true)?,
                 "bridge.rocket.metrics.listen" => {
                     let addr: std::net::SocketAddr = v
                         .parse()
