@@ -10,12 +10,11 @@
 //! Ordering: with [`QueueStrategy::KeyHash`], messages with the same key go to the same queue while
 //! that queue's broker stays in the route and is healthy (rendezvous hashing,
 //! [`TopicPublishInfo::key_queue`]: brokers joining or leaving move only the keys they must; a key
-//! whose broker left or is avoided moves at once to its next-best broker, an order break); messages sent one after another
-//! (each sync send returning before the next) are stored in that order. Async sends of one key
-//! keep their order, except when an attempt fails and is retried elsewhere: brokers may store the
-//! pipelined requests of one connection out of order, so a key's requests go one at a time in its
-//! ordering lane ([`ORDER_LANES`] per queue, [`order_lane`]); the other lanes keep pipelining.
-//! [`QueueStrategy::RoundRobin`] gives no ordering.
+//! whose broker left or is avoided moves at once to its next-best broker, an order break); sync
+//! sends one after another are stored in that order. Async sends of one key keep their order,
+//! except when an attempt fails and is retried elsewhere: brokers may store the pipelined requests
+//! of one connection out of order, so a key's requests go one at a time in its ordering lane
+//! ([`ORDER_LANES`] per queue, [`order_lane`]); the other lanes keep pipelining. RoundRobin: none.
 //!
 //! Here: the public [`Producer`] and the send path (job planning, queue selection, retries).
 //! Next to it: `broker` (per-broker connections and worker slot), `lifecycle` (the threads:
