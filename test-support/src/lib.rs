@@ -137,6 +137,34 @@ pub fn ensure_installed() {
     });
 }
 
+/// UPDATE_AND_CREATE_TOPIC on one broker (protocol reference §8.7), as `mqadmin updateTopic` and
+/// `updateTopicPerm` send it: 4 read and write queues, `perm` 6 (read-write) or 4 (read-only, an
+/// operator's drain step). Auto-creation through TBW102 would create a topic only on the brokers
+/// the first sends happen to reach.
+///
+/// # Panics
+/// When the broker cannot be reached or refuses.
+pub fn create_topic(addr: &str, topic: &str, perm: i32) {
+    use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
+    use rocketmq_bridge::remoting::{Connection, ConnectionConfig};
+    let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
+    let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
+        .with_ext("topic", topic)
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", "4")
+        .with_ext("writeQueueNums", "4")
+        .with_ext("perm", &perm.to_string())
+        .with_ext("topicFilterType", "SINGLE_TAG")
+        .with_ext("topicSysFlag", "0")
+        .with_ext("order", "false");
+    let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        resp.code, 0,
+        "topic {topic} perm {perm} on {addr}: {:?}",
+        resp.remark
+    );
+}
+
 /// A real name server / broker set, started by `scripts/rocketmq.sh start` in a fresh directory
 /// under `target/rmq-test/` and stopped on drop. The implementation comes from `RMQ_IMPL`
 /// (default `rust`).

@@ -12,8 +12,6 @@ use support::{read_back, scale, suffix, Cluster, ReadBack};
 
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,19 +84,7 @@ fn a_slave_in_the_route_is_never_connected_to() {
         "the slave carries its master's broker name"
     );
     let topic = format!("Slaves_{}", suffix());
-    let conn = Connection::connect(&master, &ConnectionConfig::default()).unwrap();
-    let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-        .with_ext("topic", &topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", "4")
-        .with_ext("writeQueueNums", "4")
-        .with_ext("perm", "6")
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", "0")
-        .with_ext("order", "false");
-    let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-    assert_eq!(resp.code, 0, "create topic: {:?}", resp.remark);
-    drop(conn);
+    support::create_topic(&master, &topic, 6);
 
     // Sample our connections (and the bridge process's) every 20 ms from now on.
     let pids: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(vec![std::process::id()]));

@@ -11,8 +11,6 @@ use rocketmq_bridge_test_support as support;
 use support::{read_back, scale, suffix, Cluster, ReadBack};
 
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,19 +29,8 @@ fn tmp(name: &str) -> PathBuf {
 /// Creates `topic` with 4 queues on every broker of `c` and waits (60 s bound) until its route
 /// lists all of them.
 fn create_on_every_broker(c: &Cluster, topic: &str) {
-    for (name, addr) in &c.brokers {
-        let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
-        let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-            .with_ext("topic", topic)
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", "4")
-            .with_ext("writeQueueNums", "4")
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("topicSysFlag", "0")
-            .with_ext("order", "false");
-        let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-        assert_eq!(resp.code, 0, "create topic on {name}: {:?}", resp.remark);
+    for (_, addr) in &c.brokers {
+        support::create_topic(addr, topic, 6);
     }
     let p = Producer::start(ProducerConfig::new(
         &[c.namesrv.as_str()],

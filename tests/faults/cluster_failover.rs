@@ -11,8 +11,7 @@ use support::read_back;
 
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig};
 use rocketmq_bridge::message::MessageExt;
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
+use rocketmq_bridge::remoting::ConnectionConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,19 +21,8 @@ use support::{scale, suffix, Cluster};
 /// Creates `topic` on every master (4 queues each) and waits until the route lists them all:
 /// auto-creation would create it only on the brokers the first sends reach.
 fn create_on_every_master(c: &Cluster, topic: &str) {
-    for (name, addr) in &c.brokers {
-        let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
-        let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-            .with_ext("topic", topic)
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", "4")
-            .with_ext("writeQueueNums", "4")
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("topicSysFlag", "0")
-            .with_ext("order", "false");
-        let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-        assert_eq!(resp.code, 0, "create {topic} on {name}: {:?}", resp.remark);
+    for (_, addr) in &c.brokers {
+        support::create_topic(addr, topic, 6);
     }
     let ns = rocketmq_bridge::nameserver::NameServerClient::new(
         c.namesrv_addrs.clone(),

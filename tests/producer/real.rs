@@ -9,8 +9,6 @@ use support::{read_back, ReadBack};
 
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, QueueStrategy, SendResult};
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -237,19 +235,8 @@ fn two_brokers_spread_and_fail_over_without_losing_acknowledged_messages() {
     // Create the topic on both brokers first (UPDATE_AND_CREATE_TOPIC, reference §8.7): auto-creation
     // through TBW102 creates it only on the brokers the first sends happen to reach, and the route
     // then lists only those.
-    for (name, addr) in &c.brokers {
-        let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
-        let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-            .with_ext("topic", &topic)
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", "4")
-            .with_ext("writeQueueNums", "4")
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("topicSysFlag", "0")
-            .with_ext("order", "false");
-        let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-        assert_eq!(resp.code, 0, "create topic on {name}: {:?}", resp.remark);
+    for (_, addr) in &c.brokers {
+        support::create_topic(addr, &topic, 6);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

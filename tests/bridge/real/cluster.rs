@@ -7,36 +7,13 @@
 use super::{config, READ_BACK};
 use bytes::Bytes;
 use rocketmq_bridge::bridge::{producer_config, Bridge, Event};
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
-use rocketmq_bridge_test_support::{read_back, scale, suffix, Cluster};
+use rocketmq_bridge_test_support::{create_topic, read_back, scale, suffix, Cluster};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 64;
 /// How long the bridge's producer avoids a broker that failed.
 const AVOID: Duration = Duration::from_secs(1);
-
-/// UPDATE_AND_CREATE_TOPIC on one broker: 4 queues, `perm` 6 (read-write) or 4 (read-only, as
-/// `updateTopicPerm -p 4` sends it).
-fn create_topic(addr: &str, topic: &str, perm: i32) {
-    let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
-    let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", "4")
-        .with_ext("writeQueueNums", "4")
-        .with_ext("perm", &perm.to_string())
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", "0")
-        .with_ext("order", "false");
-    let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-    assert_eq!(
-        resp.code, 0,
-        "topic {topic} perm {perm} on {addr}: {:?}",
-        resp.remark
-    );
-}
 
 /// Waits (bounded) until the bridge producer's route of `topic` names exactly `brokers`.
 fn wait_route(

@@ -12,9 +12,7 @@
 use super::{unique_topic, READ_BACK};
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, QueueStrategy, SendResult};
-use rocketmq_bridge::remoting::codes::UPDATE_AND_CREATE_TOPIC;
-use rocketmq_bridge::remoting::{Connection, ConnectionConfig, RemotingCommand};
-use rocketmq_bridge_test_support::{read_back, scale, Cluster};
+use rocketmq_bridge_test_support::{create_topic, read_back, scale, Cluster};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,27 +23,6 @@ const REFRESH: Duration = Duration::from_secs(1);
 const CLIENTS: usize = 96;
 /// How long a master stays frozen or down: several `broker_avoid` periods (1 s).
 const DOWN: Duration = Duration::from_millis(2_500);
-
-/// UPDATE_AND_CREATE_TOPIC on one broker (reference §8.7), as `mqadmin updateTopic` and
-/// `updateTopicPerm` send it: 4 queues, `perm` 6 (read-write) or 4 (read-only, the drain step).
-fn create_topic(addr: &str, topic: &str, perm: i32) {
-    let conn = Connection::connect(addr, &ConnectionConfig::default()).unwrap();
-    let cmd = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", "4")
-        .with_ext("writeQueueNums", "4")
-        .with_ext("perm", &perm.to_string())
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", "0")
-        .with_ext("order", "false");
-    let resp = conn.invoke(&cmd, Duration::from_secs(10)).unwrap();
-    assert_eq!(
-        resp.code, 0,
-        "topic {topic} perm {perm} on {addr}: {:?}",
-        resp.remark
-    );
-}
 
 fn keyed_producer(c: &Cluster) -> Producer {
     Producer::start(
