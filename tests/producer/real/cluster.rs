@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 const REFRESH: Duration = Duration::from_secs(1);
 /// Clients (ordering keys) sending.
 const CLIENTS: usize = 96;
+/// The bound on waiting for a route change. The time taken is printed (about one refresh,
+/// 0.5-0.7 s, on a quiet machine); the bound only keeps a loaded CI machine from failing the test.
+const ROUTE_WAIT: Duration = Duration::from_secs(30);
 /// How long a master stays frozen or down: several `broker_avoid` periods (1 s).
 const DOWN: Duration = Duration::from_millis(2_500);
 
@@ -137,12 +140,12 @@ fn three_masters_spread_join_and_drain_move_only_the_clients_they_must() {
     // (b) The third master gets the topic: the next refresh routes it.
     create_topic(&c.brokers[2].1, &topic, 6);
     let all: BTreeSet<String> = names.iter().cloned().collect();
-    let joined = wait_route(&p, &topic, &all, REFRESH * 3 + Duration::from_secs(2));
+    let joined = wait_route(&p, &topic, &all, ROUTE_WAIT);
     let b = phase(&p, &mut acked);
     // (d) The first master's topic made read-only (`updateTopicPerm -p 4`).
     create_topic(&c.brokers[0].1, &topic, 4);
     let rest: BTreeSet<String> = names[1..].iter().cloned().collect();
-    let drained = wait_route(&p, &topic, &rest, REFRESH * 3 + Duration::from_secs(2));
+    let drained = wait_route(&p, &topic, &rest, ROUTE_WAIT);
     let d = phase(&p, &mut acked);
 
     let got = read_back(&c.namesrv, &topic, seq, &READ_BACK);
