@@ -8,6 +8,9 @@
 #
 #   scripts/fault-suite.sh                 full size, release build
 #   TEST_SCALE=ci scripts/fault-suite.sh   the CI size (what `cargo test --test faults` runs, less the fault proxy's own tests)
+#   FAULT_RESOLVE_UNKNOWN=0s scripts/fault-suite.sh   with the outcome-unknown lookups off (issue 20's "before":
+#                                          the producer retries an unknown attempt blindly), to compare unknowns
+#                                          and duplicates with the default run
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/rocketmq.sh install

@@ -26,7 +26,9 @@
 //!   Events from different host threads for the same client are ordered as they entered the
 //!   channel. `roundrobin` gives no order.
 //! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
-//!   is the bridge's start time in ms (hex) and `seq` counts events from 0. With a spool it is
+//!   is [`run_id`] in hex (the start time in ms, the process id and a count of the bridges this
+//!   process started, so no two bridges on one host share it, whatever their `bridge_id`) and
+//!   `seq` counts events from 0. With a spool it is
 //!   `<bridge_id>-<spool id>-<seq>`: the spool's random identity ([`Spool::id`](crate::spool::Spool::id),
 //!   kept in its directory) and its persistent sequence number, so a restart on the same spool
 //!   keeps every key, and two bridges with the same `bridge_id` (the default is the node name) but
@@ -67,7 +69,7 @@ use crate::producer::{self, Producer, ProducerConfig, ProducerError};
 use crate::util::worker::Worker;
 use parking_lot::Mutex;
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -301,7 +303,7 @@ impl Bridge {
             log::warn!("bridge started without hook rules: no event will be forwarded");
         }
 
-        let run = now_ms();
+        let run = run_id(now_ms());
         // With a spool the key's sequence number is the spool's, persistent across runs, and the
         // spool's identity keeps two spools (two bridges with one bridge_id) from sharing keys.
         let key_prefix = if let Some(acks) = &spool {
@@ -339,7 +341,7 @@ impl Bridge {
     /// Starts the bridge's threads and its metrics endpoint, each in one place: the dispatcher,
     /// the spool reader (with a spool), the loss reporter (with `loss_report.topic`), the metrics
     /// endpoint (with `metrics.listen`). [`Bridge::shutdown_inner`] stops them.
-    fn start_parts(&mut self, cfg: &BridgeConfig, run: u64) -> Result<(), BridgeError> {
+    fn start_parts(&mut self, cfg: &BridgeConfig, run: u128) -> Result<(), BridgeError> {
         let shared = &self.shared;
         let producer = self.producer.clone().ok_or(BridgeError::Closed)?;
         let d = Dispatcher::new(Arc::clone(shared), producer.clone(), cfg.batch_size);
@@ -503,9 +505,13 @@ impl Bridge {
         // 4. Outcomes: what is left in the channel is dropped; the producer's callbacks are
         //    waited for until `end`.
         let drained = sh.settle_remaining(end);
-        // 4b. Lookups of outcome-unknown sends: once closing there are none (waiting sends end
-        //     unresolved within a round); the thread is stopped, waited for through one query in
-        //     progress, and what arrives later stays unknown.
+        //     Outcome-unknown sends waiting for their broker lookup are in flight: the lookups go
+        //     on meanwhile (found stored: sent; proven not stored: `failed`, nothing is re-sent
+        //     now).
+        // 4b. Lookups: ended (waiting sends end unresolved within a round); the thread is
+        //     stopped, waited for through one query in progress, and what arrives later stays
+        //     unknown.
+        sh.lookups_closed.store(true, Ordering::SeqCst);
         if let Some(mut w) = self.resolver.take() {
             let grace = super::resolve::QUERY_TIMEOUT + super::resolve::LOOKUP_INTERVAL;
             if !w.stop_within(end.max(Instant::now()) + grace) {
@@ -659,6 +665,18 @@ fn cluster_info_has_broker(body: &[u8]) -> Option<bool> {
     Some(any)
 }
 
+/// The `run` of the message keys without a spool (`<bridge_id>-<run>-<seq>`): `start_ms` in the
+/// high bits, then the process id (22 bits, Linux's largest) and this process's count of bridge
+/// starts (10 bits). Two bridges running at once on one host differ in the process id or the
+/// count; a later bridge that reuses a process id started at a later millisecond.
+pub(crate) fn run_id(start_ms: u64) -> u128 {
+    static STARTS: AtomicU32 = AtomicU32::new(0);
+    let n = STARTS.fetch_add(1, Ordering::Relaxed) & 0x3ff;
+    (u128::from(start_ms) << 32)
+        | (u128::from(std::process::id() & 0x3f_ffff) << 10)
+        | u128::from(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,5 +693,15 @@ mod tests {
         assert_eq!(cluster_info_has_broker(no_addr), Some(false));
         assert_eq!(cluster_info_has_broker(b""), Some(false));
         assert_eq!(cluster_info_has_broker(b"{not json"), None);
+    }
+
+    #[test]
+    fn two_bridges_started_in_one_millisecond_get_different_runs() {
+        let (a, b) = (run_id(1_700_000_000_000), run_id(1_700_000_000_000));
+        assert_ne!(a, b);
+        assert_eq!(a >> 32, 1_700_000_000_000);
+        let pid = u128::from(std::process::id() & 0x3f_ffff);
+        assert_eq!((a >> 10) & 0x3f_ffff, pid);
+        assert_ne!(run_id(1), run_id(2));
     }
 }

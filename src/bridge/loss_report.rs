@@ -238,7 +238,7 @@ impl LossLedger {
         topic: &str,
         bridge_id: &str,
         key_prefix: &str,
-        run: u64,
+        run: u128,
     ) -> bool {
         let ledger = self.take();
         if ledger.is_empty() {
@@ -278,7 +278,7 @@ pub(crate) struct ReportTarget {
     pub(crate) topic: String,
     pub(crate) bridge_id: String,
     pub(crate) key_prefix: String,
-    pub(crate) run: u64,
+    pub(crate) run: u128,
 }
 
 impl Reporter {

@@ -23,32 +23,44 @@
 //!   but its connection's closing is not known; the send-queue wait bounds it.
 //! - **Unresolved**: not settled within [`MAX_LOOKUPS`] lookups or `bridge.rocket.retry.resolve_unknown`
 //!   (default [`MAX_RESOLVE_TIME`]; `0s` turns the lookups off) (a broker
-//!   unreachable, or no probe because nothing else was sent), once shutdown began (no lookups
-//!   then: a shutdown waits for one query in progress, [`QUERY_TIMEOUT`], at most), or a broker that does
+//!   unreachable, or no probe because nothing else was sent), at shutdown once the drain ended
+//!   (lookups go on while a shutdown waits for outcomes, up to `drain_timeout`; a send proven not
+//!   stored then ends as `failed`, since nothing is sent once the intake closed; after the drain a
+//!   shutdown waits for one query in progress, [`QUERY_TIMEOUT`], at most), or a broker that does
 //!   not answer the lookup (its code refused): it ends as today, `outcome_unknown`, counted also
 //!   in `unresolved`, reported in the loss report and the shutdown report.
 //!
 //! Messages waiting for a lookup keep their budget bytes and their place in the in-flight count.
 //! At most [`MAX_PENDING`] wait; past that an unknown outcome ends unresolved at once. One lookup
 //! round runs every [`LOOKUP_INTERVAL`] on the thread `bridge-resolve`, at most
-//! [`MAX_QUERIES_PER_ROUND`] queries a round.
+//! [`MAX_QUERIES_PER_ROUND`] queries a round; one send is looked up again after a wait that
+//! doubles from [`LOOKUP_INTERVAL`] to [`MAX_LOOKUP_SPACING`], and a broker that did not answer
+//! is not asked again in the same round.
 
 use super::buffer::Meta;
 use crate::consumer::PullConsumer;
 use crate::message::{Message, MessageExt};
 use crate::producer::{AttemptError, SendErrorKind};
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Lookup rounds run this often.
 pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(250);
-/// Lookup rounds one unknown send gets before it ends unresolved.
+/// The longest wait between two lookups of one unknown send: the wait doubles from
+/// [`LOOKUP_INTERVAL`] after each lookup up to this, so a broker that restarts (a JVM broker is
+/// routed again 10-20 s after it went down) is still looked up when it is back, within
+/// [`MAX_LOOKUPS`].
+pub const MAX_LOOKUP_SPACING: Duration = Duration::from_secs(2);
+/// Lookups one unknown send gets before it ends unresolved (spaced as [`MAX_LOOKUP_SPACING`]
+/// says, they span about 75 s).
 pub const MAX_LOOKUPS: u32 = 40;
 /// Time one unknown send may wait for its resolution before it ends unresolved, by default
-/// (`bridge.rocket.retry.resolve_unknown`).
-pub const MAX_RESOLVE_TIME: Duration = Duration::from_secs(15);
+/// (`bridge.rocket.retry.resolve_unknown`): longer than a broker's restart (a SIGKILLed Apache
+/// broker restarted at once is routed again within about 20 s here), so the unknowns of its
+/// last requests are settled instead of reported.
+pub const MAX_RESOLVE_TIME: Duration = Duration::from_secs(60);
 /// The broker's own wait for a request read from a connection (Apache's
 /// `waitTimeMillsInSendQueue` is 200 ms by default) with a margin: a request whose connection
 /// closed this long ago is processed or discarded.
@@ -92,6 +104,8 @@ pub(crate) struct Pending {
     since: Instant,
     since_ms: u64,
     pub(crate) lookups: u32,
+    /// Not looked up again before this (the spacing grows with each lookup).
+    next_at: Instant,
 }
 
 /// True when the unknown outcome came with the loss of its connection (not a timeout on a
@@ -188,6 +202,7 @@ impl Resolver {
             since: Instant::now(),
             since_ms: now_ms(),
             lookups: 0,
+            next_at: Instant::now(),
         });
         Ok(())
     }
@@ -233,12 +248,26 @@ impl Resolver {
         p.lookups >= MAX_LOOKUPS || p.since.elapsed() >= self.max_time
     }
 
+    /// True when `p` is due for its next lookup.
+    pub(crate) fn due(p: &Pending, now: Instant) -> bool {
+        now >= p.next_at
+    }
+
     fn wire_topic(&self, topic: &str) -> String {
         match &self.namespace {
             Some(ns) if !topic.starts_with(&format!("{ns}%")) => format!("{ns}%{topic}"),
             _ => topic.to_owned(),
         }
     }
+}
+
+/// The wait after the `n`-th lookup (n >= 1) before the next: [`LOOKUP_INTERVAL`] doubled per
+/// lookup, at most [`MAX_LOOKUP_SPACING`].
+pub(crate) fn spacing(n: u32) -> Duration {
+    let shift = n.saturating_sub(1).min(16);
+    LOOKUP_INTERVAL
+        .saturating_mul(1u32 << shift)
+        .min(MAX_LOOKUP_SPACING)
 }
 
 fn now_ms() -> u64 {
@@ -283,6 +312,9 @@ pub(crate) struct Lookup {
     queries: usize,
     /// This round's brokers per wire topic.
     routes: HashMap<String, Vec<String>>,
+    /// Brokers that could not be reached or did not answer a query this round: not asked again
+    /// in it (a black-holed broker would otherwise cost [`QUERY_TIMEOUT`] per waiting send).
+    silent: HashSet<String>,
 }
 
 impl Lookup {
@@ -291,6 +323,7 @@ impl Lookup {
             consumer: consumer.with_timeout(QUERY_TIMEOUT),
             queries: 0,
             routes: HashMap::new(),
+            silent: HashSet::new(),
         }
     }
 
@@ -298,6 +331,7 @@ impl Lookup {
     pub(crate) fn round(&mut self) {
         self.queries = 0;
         self.routes.clear();
+        self.silent.clear();
     }
 
     /// True when this round's queries are spent.
@@ -306,6 +340,9 @@ impl Lookup {
     }
 
     fn query(&mut self, addr: &str, topic: &str, key: &str, since_ms: u64) -> Option<bool> {
+        if self.silent.contains(addr) {
+            return None;
+        }
         self.queries += 1;
         let w = WINDOW.as_millis() as u64;
         match self.consumer.query_by_key(
@@ -319,6 +356,12 @@ impl Lookup {
             Ok(got) => Some(holds_key(&got, topic, key)),
             Err(e) => {
                 log::debug!("bridge resolve: lookup at {addr} failed: {e}");
+                // Unreachable or not answering: skip it for the rest of the round. A broker that
+                // answered with a refusal (the rust broker refuses while its index lags) is asked
+                // again for the next send.
+                if matches!(e, crate::consumer::Error::Remoting(_)) {
+                    self.silent.insert(addr.to_owned());
+                }
                 None
             }
         }
@@ -333,6 +376,7 @@ impl Lookup {
         closing: &AtomicBool,
     ) -> Verdict {
         p.lookups += 1;
+        p.next_at = Instant::now() + spacing(p.lookups);
         let topic = r.wire_topic(&p.topic);
         let consumer = &self.consumer;
         let mut brokers = self
@@ -412,6 +456,20 @@ mod tests {
     fn found_anywhere_is_stored() {
         assert_eq!(decide(&[None, FOUND]), Verdict::Stored);
         assert_eq!(decide(&[BARE_MISS, FOUND]), Verdict::Stored);
+    }
+
+    #[test]
+    fn lookups_space_out_and_their_budget_outlasts_a_broker_restart() {
+        assert_eq!(spacing(1), LOOKUP_INTERVAL);
+        assert_eq!(spacing(2), LOOKUP_INTERVAL * 2);
+        assert_eq!(spacing(3), LOOKUP_INTERVAL * 4);
+        assert_eq!(spacing(4), MAX_LOOKUP_SPACING);
+        assert_eq!(spacing(u32::MAX), MAX_LOOKUP_SPACING);
+        // The lookups a send gets span at least the default time budget, so the budget, not the
+        // count, ends a send whose broker is down.
+        let span: Duration = (1..MAX_LOOKUPS).map(spacing).sum();
+        assert!(span >= MAX_RESOLVE_TIME, "{span:?}");
+        assert!(MAX_RESOLVE_TIME >= Duration::from_secs(30));
     }
 
     #[test]

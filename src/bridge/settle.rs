@@ -59,6 +59,10 @@ pub(crate) struct Settle {
     pub(crate) budget: Budget,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) closed: AtomicBool,
+    /// Set at shutdown once the outcomes were waited for: no more broker lookups. Until then the
+    /// lookups go on during the drain (a send found stored ends as sent, one proven not stored
+    /// ends as `failed`, certain, since nothing is sent again once the intake closed).
+    pub(crate) lookups_closed: AtomicBool,
     pub(crate) tx: Sender<Outgoing>,
     pub(crate) rx: Receiver<Outgoing>,
     /// While shutting down: messages that ended unconfirmed, and the count confirmed.
@@ -106,6 +110,7 @@ impl Settle {
             budget: Budget::new(cfg.buffer_max_bytes),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            lookups_closed: AtomicBool::new(false),
             tx,
             rx,
             shutdown_log: Mutex::new(None),
@@ -339,24 +344,33 @@ impl Settle {
 
     /// One lookup round over the outcome-unknown sends waiting ([`super::resolve`]): found ones
     /// end as sent, proven-not-stored ones are sent again, the rest wait for the next round until
-    /// their budget is spent and end unresolved; once the bridge is closing, no more lookups: what
-    /// waits ends unresolved.
+    /// their budget is spent and end unresolved; once the lookups are closed (shutdown, after the
+    /// drain), no more lookups: what waits ends unresolved.
     pub(crate) fn resolve_round(&self, lookup: &mut Lookup) {
         let Some(r) = &self.resolver else {
             return;
         };
         lookup.round();
         let mut back = Vec::new();
+        let now = Instant::now();
         for mut p in r.take_all() {
-            if self.closed.load(Ordering::SeqCst) {
+            if self.lookups_closed.load(Ordering::SeqCst) {
                 self.end_unresolved(p);
+                continue;
+            }
+            if !Resolver::due(&p, now) {
+                if r.spent(&p) {
+                    self.end_unresolved(p);
+                } else {
+                    back.push(p);
+                }
                 continue;
             }
             if lookup.round_spent() {
                 back.push(p);
                 continue;
             }
-            match lookup.lookup(r, &mut p, &self.closed) {
+            match lookup.lookup(r, &mut p, &self.lookups_closed) {
                 Verdict::Stored => {
                     p.meta.stats.resolved_stored.fetch_add(1, Ordering::Relaxed);
                     log::debug!(
@@ -373,7 +387,7 @@ impl Settle {
                         .fetch_add(1, Ordering::Relaxed);
                     self.resend(p);
                 }
-                Verdict::Unknown if r.spent(&p) || self.closed.load(Ordering::SeqCst) => {
+                Verdict::Unknown if r.spent(&p) || self.lookups_closed.load(Ordering::SeqCst) => {
                     self.end_unresolved(p)
                 }
                 Verdict::Unknown => back.push(p),
@@ -418,6 +432,7 @@ impl Settle {
 
     /// Shutdown, after the last lookup round: ends the lookups; what still waits ends unresolved.
     pub(crate) fn close_resolver(&self) {
+        self.lookups_closed.store(true, Ordering::SeqCst);
         if let Some(r) = &self.resolver {
             for p in r.close() {
                 self.end_unresolved(p);

@@ -88,12 +88,21 @@ pub(crate) fn pace(start: Instant, i: u64, per_sec: u64) {
     }
 }
 
+/// The bridge config of the fault tests: async, one rule `#` to `topic`, then `extra`. With
+/// `FAULT_RESOLVE_UNKNOWN` set (for example `0s`: lookups off, the figures before issue 20's
+/// lookups) and `extra` silent on it, `retry.resolve_unknown` takes that value.
 pub(crate) fn config_text(c: &Cluster, topic: &str, extra: &str) -> String {
+    let resolve = match std::env::var("FAULT_RESOLVE_UNKNOWN") {
+        Ok(v) if !extra.contains("retry.resolve_unknown") => {
+            format!("\nbridge.rocket.retry.resolve_unknown = {v}\n")
+        }
+        _ => String::new(),
+    };
     format!(
         "bridge.rocket.servers = {}\nbridge.rocket.produce = async\n\
          bridge.rocket.node = fault@127.0.0.1\nbridge.rocket.stats_interval = 0s\n\
          bridge.rocket.refresh_topic_route_interval = 1s\nbridge.rocket.encode_payload_type = plain\n\
-         bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}\"}}\n{extra}",
+         bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}\"}}\n{extra}{resolve}",
         c.namesrv_addrs.join(",")
     )
 }

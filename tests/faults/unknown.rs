@@ -49,7 +49,7 @@ fn run(c: &Cluster, resolve: bool, rate: u64, rounds: usize) -> Run {
              bridge.rocket.retry.resolve_unknown = {}\nbridge.rocket.producer.max_in_flight = 64\n",
             std::process::id(),
             u8::from(resolve),
-            if resolve { "15s" } else { "0s" }
+            if resolve { "60s" } else { "0s" }
         ),
     );
     let cfg = BridgeConfig::parse(&text, "fault_g.conf").unwrap();

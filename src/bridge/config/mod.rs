@@ -36,7 +36,7 @@
 //! |-----|---------|---------|
 //! | `bridge.rocket.producer_group` | `rocketmq_bridge` | RocketMQ producer group (`A-Z a-z 0-9 _ - % \|`, at most 255) |
 //! | `bridge.rocket.node` | `rocketmq_bridge@<hostname>` | the `node` field of every JSON body |
-//! | `bridge.rocket.bridge_id` | the node name (spaces as `_`) | prefix of each message key (`<bridge_id>-<run>-<seq>`, with a spool `<bridge_id>-<spool id>-<seq>`) that lets consumers deduplicate; two bridges may share it (the spool id or the start time keeps their keys apart); no spaces or control characters |
+//! | `bridge.rocket.bridge_id` | the node name (spaces as `_`) | prefix of each message key (`<bridge_id>-<run>-<seq>`, with a spool `<bridge_id>-<spool id>-<seq>`) that lets consumers deduplicate; two bridges may share it (the spool id, or the start time, process id and start count, keeps their keys apart); no spaces or control characters |
 //! | `bridge.rocket.namespace` | none | RocketMQ namespace (`A-Z a-z 0-9 _ -`, at most 64); topics and group are sent as `<namespace>%<name>` |
 //! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
 //! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
@@ -55,7 +55,7 @@
 //! | `bridge.rocket.loss_report.topic` | none (off) | topic that gets a JSON loss report whenever events were dropped, once a broker accepts again |
 //! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
 //! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
-//! | `bridge.rocket.retry.resolve_unknown` | `15s` | async mode: an outcome-unknown send (timeout or connection loss after the write) is looked up at the brokers by its key (QUERY_MESSAGE) for up to this long, at most 40 lookups: found stored, it counts as sent and is not sent again; proven not stored (its connection closed, the broker's send-queue wait passed, and a later acknowledged message of the same broker is found by the same lookup), it is sent again; otherwise it stays `outcome_unknown` (counted also as `unresolved`). `0s`: no lookups. See `bridge::resolve` |
+//! | `bridge.rocket.retry.resolve_unknown` | `60s` | async mode: an outcome-unknown send (timeout or connection loss after the write) is looked up at the brokers by its key (QUERY_MESSAGE) for up to this long, at most 40 lookups: found stored, it counts as sent and is not sent again; proven not stored (its connection closed, the broker's send-queue wait passed, and a later acknowledged message of the same broker is found by the same lookup), it is sent again; otherwise it stays `outcome_unknown` (counted also as `unresolved`). `0s`: no lookups. See `bridge::resolve` |
 //! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
 //!
 //! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
