@@ -385,9 +385,17 @@ impl Bridge {
         }
         if let Some(addr) = cfg.metrics_listen {
             let (m, h) = (Arc::clone(shared), Arc::clone(shared));
+            // The counters only: a producer clone here would outlive the bridge's close.
+            let producer = self.producer.as_ref().map(Producer::stats_counters);
             let server = crate::metrics::MetricsServer::start(
                 &addr.to_string(),
-                move || super::health::metrics_of(&m.stats(), &m.health_status()),
+                move || {
+                    let mut stats = m.stats();
+                    if let Some(p) = &producer {
+                        stats.producer = p.snapshot();
+                    }
+                    super::health::metrics_of(&stats, &m.health_status())
+                },
                 move || {
                     let s = h.health_status();
                     crate::metrics::Health::new(s.healthy, s.to_json())
@@ -422,7 +430,11 @@ impl Bridge {
 
     /// The counters, per rule.
     pub fn stats(&self) -> BridgeStats {
-        self.shared.stats()
+        let mut s = self.shared.stats();
+        if let Some(p) = &self.producer {
+            s.producer = p.stats();
+        }
+        s
     }
 
     /// The key prefix of this run (`<bridge_id>-<run>`); keys are `<prefix>-<seq>`.
