@@ -7,13 +7,15 @@ use crate::remoting::codes::*;
 use crate::remoting::{ExtFields, RemotingCommand};
 use bytes::Bytes;
 
-/// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`).
-pub const RETRYABLE_CODES: [i32; 8] = [
+/// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`, less
+/// `NO_PERMISSION`: that code is retried only when its remark says the broker or the topic does not
+/// take writes now ([`write_forbidden`]); otherwise it is an ACL refusal, which fails at once as
+/// [`SendErrorKind::AccessDenied`]).
+pub const RETRYABLE_CODES: [i32; 7] = [
     TOPIC_NOT_EXIST,
     SERVICE_NOT_AVAILABLE,
     SYSTEM_ERROR,
     SYSTEM_BUSY,
-    NO_PERMISSION,
     NO_BUYER_ID,
     NOT_IN_CURRENT_UNIT,
     GO_AWAY,
@@ -115,6 +117,14 @@ pub(crate) fn batch_refused(code: i32, remark: &str) -> bool {
         || (code == SYSTEM_ERROR && remark.contains("not support"))
 }
 
+/// True when a `NO_PERMISSION` answer means the broker or the topic takes no writes now (Apache:
+/// `the broker[…] sending message is forbidden`, `the topic[…] sending message is forbidden`: a
+/// broker being drained, a read-only topic), which another broker may take, rather than an ACL
+/// refusal (a wrong signature or access key, a user without the permission).
+pub(crate) fn write_forbidden(remark: &str) -> bool {
+    remark.contains("sending message is forbidden")
+}
+
 /// Classifies a broker response to a send.
 pub(crate) fn classify_response(
     resp: &RemotingCommand,
@@ -134,7 +144,13 @@ pub(crate) fn classify_response(
                 remark: resp.remark_clipped(),
             }
         }
-        code if RETRYABLE_CODES.contains(&code) => {
+        NO_PERMISSION if !write_forbidden(resp.remark.as_deref().unwrap_or("")) => {
+            return Outcome::Fail(SendErrorKind::AccessDenied {
+                broker: broker_addr.to_owned(),
+                remark: resp.remark_clipped(),
+            })
+        }
+        code if RETRYABLE_CODES.contains(&code) || code == NO_PERMISSION => {
             return Outcome::Retry {
                 maybe_stored: false,
                 detail: AttemptError::Code {

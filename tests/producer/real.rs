@@ -2,6 +2,7 @@
 //! failover across brokers and name servers, route refresh. Sizes: `TEST_SCALE=full` runs the
 //! issue's full sizes (10,000 messages per mode); the default keeps CI short.
 
+mod acl;
 mod cluster;
 
 use rocketmq_bridge_test_support as support;
