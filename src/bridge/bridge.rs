@@ -226,8 +226,9 @@ impl fmt::Debug for Bridge {
 /// The producer settings a bridge config implies.
 pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
     let acl = cfg.acl.clone();
-    ProducerConfig::new(&cfg.servers, &cfg.producer_group)
-        .send_timeout(cfg.sync_timeout)
+    let mut pcfg = ProducerConfig::new(&cfg.servers, &cfg.producer_group);
+    pcfg.broker_addr_map = cfg.broker_addr_map.clone();
+    pcfg.send_timeout(cfg.sync_timeout)
         .queue_strategy(match cfg.queue_strategy {
             QueueStrategy::KeyDispatch => producer::QueueStrategy::KeyHash,
             QueueStrategy::RoundRobin => producer::QueueStrategy::RoundRobin,
@@ -353,7 +354,8 @@ impl Bridge {
                 &cfg.servers.join(";"),
                 &format!("{}_resolve", cfg.producer_group),
                 cfg.acl.clone(),
-            );
+            )
+            .with_broker_addr_map(cfg.broker_addr_map.clone());
             let mut lookup = super::resolve::Lookup::new(consumer);
             let sh = Arc::clone(shared);
             self.resolver = Some(

@@ -15,11 +15,12 @@ use std::process::ExitCode;
 /// Usage text.
 pub const USAGE: &str = "usage:
   rocketmq-bridge run --config FILE [--input FILE]     forward NDJSON events (stdin by default)
-  rocketmq-bridge send --namesrv ADDR --topic T [--key K] [--tag G] [--count N] BODY
-  rocketmq-bridge consume --namesrv ADDR --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
-  rocketmq-bridge route --namesrv ADDR --topic T
+  rocketmq-bridge send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] BODY
+  rocketmq-bridge consume (--namesrv ADDR | --config FILE) --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
+  rocketmq-bridge route (--namesrv ADDR | --config FILE) --topic T
   rocketmq-bridge status (--config FILE | --addr IP:PORT)    a running bridge's /health; exit 0 healthy, 1 not, 2 unreachable
-ADDR may list several name servers separated by ';' or ','.";
+ADDR may list several name servers separated by ';' or ','. --config FILE (the bridge's config) gives the
+tools its name servers, ACL keys, namespace and broker address map (--namesrv, if given too, wins).";
 
 /// Runs the command line `args` (without the program name).
 ///

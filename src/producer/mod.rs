@@ -29,7 +29,7 @@ mod request;
 mod stats;
 mod worker;
 
-pub use config::{ProducerConfig, QueueStrategy, WindowFullPolicy};
+pub use config::{with_namespace, ProducerConfig, QueueStrategy, WindowFullPolicy};
 pub use error::{
     AttemptError, InvalidMessage, ProducerError, SendError, SendErrorKind, SendResult, SendStatus,
 };

@@ -530,3 +530,98 @@ fn sigterm_ends_a_run_blocked_on_a_full_budget() {
         "the blocked send is counted as dropped at shutdown: {summary}"
     );
 }
+
+/// Issue #21 item 4: `send`, `route` and `consume` with `--config FILE` take the config's name
+/// servers, namespace and broker address map (the broker reached only through a proxy the map
+/// names); the messages are read back from the broker under the namespaced topic.
+#[test]
+fn tools_read_servers_namespace_and_broker_addr_map_from_the_config() {
+    let c = Cluster::start(1, 1);
+    let (_, broker) = c.brokers[0].clone();
+    let proxy = support::fault_proxy::FaultProxy::start(&broker);
+    let topic = format!("ToolsCfg_{}", suffix());
+    let path = tmp(&format!("tools_{}.conf", suffix()));
+    std::fs::write(
+        &path,
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.namespace = ns21\n\
+             bridge.rocket.broker_addr_map = {broker}={}\n",
+            c.namesrv_addrs.join(","),
+            proxy.addr
+        ),
+    )
+    .unwrap();
+    let cfg = path.to_str().unwrap();
+    let out = run_bin(
+        &[
+            "send", "--config", cfg, "--topic", &topic, "--key", "k21", "--count", "3", "hello",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(
+        proxy.accepted() > 0,
+        "the send went through the mapped address"
+    );
+    let wire = format!("ns21%{topic}");
+    let got = read_back(&c.namesrv, &wire, 3, &ReadBack::new("tools_cfg_group"));
+    assert_eq!(got.len(), 3, "stored under the namespaced topic");
+    assert!(got
+        .iter()
+        .all(|m| &m.body[..] == b"hello" && m.keys() == ["k21"]));
+
+    let out = run_bin(&["route", "--config", cfg, "--topic", &topic], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let route: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(route["topic"], wire.as_str());
+    assert_eq!(route["brokers"][0]["addrs"]["0"], broker.as_str());
+
+    let before = proxy.accepted();
+    let out = run_bin(
+        &[
+            "consume",
+            "--config",
+            cfg,
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--count",
+            "3",
+            "--idle-timeout",
+            "20",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|m| m["body"] == "hello" && m["topic"] == wire.as_str()));
+    assert!(
+        proxy.accepted() > before,
+        "consume pulled through the mapped address"
+    );
+
+    let out = run_bin(&["route", "--topic", &topic], b"");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--namesrv ADDR or --config FILE"), "{err}");
+}

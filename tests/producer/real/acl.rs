@@ -185,4 +185,68 @@ fn acl2_accepts_our_signature_and_a_wrong_secret_fails_at_once() {
         println!("acl: {what}: {e} ({sent} bytes sent to {name}, one request {one_request})");
     }
     p.close(Duration::from_secs(2));
+
+    // The tools with `--config FILE` sign with the config's keys (issue #21 item 4).
+    let cli_topic = unique_topic("AclCli");
+    let config = |secret: &str| {
+        let path = target_dir().join(format!("acl-cli-{}-{secret}.conf", suffix()));
+        let text = format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.acl.access_key = {USER}\n\
+             bridge.rocket.acl.secret_key = {secret}\n",
+            c.namesrv_addrs.join(",")
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let bin = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rocketmq-bridge"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let good_cfg = config(SECRET);
+    let good_cfg = good_cfg.to_str().unwrap();
+    let (ok, out, err) = bin(&[
+        "send", "--config", good_cfg, "--topic", &cli_topic, "--count", "2", "signed",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (ok, out, err) = bin(&[
+        "consume",
+        "--config",
+        good_cfg,
+        "--topic",
+        &cli_topic,
+        "--from-beginning",
+        "--count",
+        "2",
+        "--idle-timeout",
+        "20",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\"body\":\"signed\""))
+            .count(),
+        2,
+        "{out}"
+    );
+    let bad_cfg = config("not-the-secret");
+    let (ok, _, err) = bin(&[
+        "send",
+        "--config",
+        bad_cfg.to_str().unwrap(),
+        "--topic",
+        &cli_topic,
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("refused the credentials") && err.contains("check signature failed"),
+        "{err}"
+    );
+    println!("acl: cli with a wrong secret: {}", err.trim());
 }
