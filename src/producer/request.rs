@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 /// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`, less
 /// `NO_PERMISSION`: that code is retried only when its remark says the broker or the topic does not
-/// take writes now ([`write_forbidden`]); otherwise it is an ACL refusal, which fails at once as
-/// [`SendErrorKind::AccessDenied`]).
+/// take writes now, "sending message is forbidden"; otherwise it is an ACL refusal, which fails at
+/// once as [`SendErrorKind::AccessDenied`]).
 pub const RETRYABLE_CODES: [i32; 7] = [
     TOPIC_NOT_EXIST,
     SERVICE_NOT_AVAILABLE,
