@@ -4,7 +4,8 @@
 # (read it for the whole interface), the same as scripts/rocketmq.sh's:
 #
 #   rocketmq-java.sh install      [--impl java5|java4]
-#   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--impl java5|java4] [--watch-pid PID]
+#   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--acl USER:SECRET]
+#                                 [--impl java5|java4] [--watch-pid PID]
 #   rocketmq-java.sh stop         --dir DIR
 #   rocketmq-java.sh kill-broker  --dir DIR --index I [--signal KILL|TERM]      (default KILL)
 #   rocketmq-java.sh start-broker --dir DIR --index I
@@ -34,6 +35,8 @@ READY_DEFAULT=180
 # --slaves: each master gets a slave (brokerId 1, role SLAVE, its own listen/HA ports and store, DIR/slave-<i>);
 # it finds its master's HA port through the name server (the master registers haServerAddr).
 SLAVES_SUPPORTED=1
+# --acl (5.x only): ACL 2.0 authentication in broker.conf (see write_broker_config).
+ACL_SUPPORTED=1
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
@@ -82,7 +85,12 @@ lib_dir() {
 }
 
 backend_install() { lib_dir; }
-backend_check() { LIB=$(lib_dir); }
+backend_check() {
+    if [ -n "$ACL" ] && [ "$IMPL" != java5 ]; then
+        die "--acl: ACL 2.0 needs --impl java5 (4.x has only ACL 1.0's plain_acl.yml, not set up here)"
+    fi
+    LIB=$(lib_dir)
+}
 backend_label() { echo "Apache RocketMQ $(version_of "$IMPL") ($IMPL)"; }
 backend_pidfile() { echo "$DIR/$1-$2/pid"; }
 backend_logfile() { echo "$DIR/$1-$2/stdout.log"; }
@@ -173,6 +181,19 @@ diskMaxUsedSpaceRatio=98
 deleteWhen=04
 fileReservedTime=1
 EOF
+    if [ -n "${ACL_USER:-}" ]; then
+        # ACL 2.0 (Apache 5.3+), authentication only: the initial user is a super user, so no authorization rules are
+        # needed; users are kept in a local RocksDB under the broker's home. The broker signs its own requests (to
+        # the name servers, its slave) with the inner-client credentials.
+        cat >>"$wd/broker.conf" <<EOF
+authenticationEnabled=true
+authenticationProvider=org.apache.rocketmq.auth.authentication.provider.DefaultAuthenticationProvider
+authenticationMetadataProvider=org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider
+authConfigPath=$wd/home/auth
+initAuthenticationUser={"username":"$ACL_USER","password":"$ACL_SECRET"}
+innerClientAuthenticationCredentials={"accessKey":"$ACL_USER","secretKey":"$ACL_SECRET"}
+EOF
+    fi
 }
 
 # backend_launch KIND I: the config is written on the first launch and reused by restarts (same ports, store).

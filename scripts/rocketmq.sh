@@ -34,6 +34,8 @@ READY_DEFAULT=90
 # rocketmq-rust 1.0 is started here as single masters only: this script has no master/slave (HA) setup for it.
 SLAVES_SUPPORTED=0
 SLAVES_REFUSAL="rocketmq-rust 1.0 is run by $ME as masters only (no slave / HA replication set up here); use --impl java5 for a master with a slave"
+ACL_SUPPORTED=0
+ACL_REFUSAL="rocketmq-rust 1.0 is run by $ME without authentication; use --impl java5 for a broker with ACL 2.0"
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 

@@ -3,7 +3,8 @@
 # scripts/rocketmq-java.sh (Apache RocketMQ 5.5.0 / 4.9.7). Both have the same subcommands, flags and defaults:
 #
 #   SCRIPT install       [--impl IMPL]
-#   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--impl IMPL] [--watch-pid PID]
+#   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--acl USER:SECRET] [--impl IMPL]
+#                        [--watch-pid PID]
 #   SCRIPT stop          --dir DIR
 #   SCRIPT kill-broker   --dir DIR --index I [--signal KILL|TERM]     (default KILL)
 #   SCRIPT start-broker  --dir DIR --index I
@@ -25,6 +26,11 @@
 # RMQ_SLAVE_COUNT (0 without --slaves), RMQ_SLAVE_<i> and RMQ_SLAVE_<i>_NAME. `stop` stops slaves first. Only
 # backends that set SLAVES_SUPPORTED=1 take it; the others refuse with SLAVES_REFUSAL. `stop` stops the
 # brokers, then the name servers (TERM, each bounded), removes the stores and renames DIR/env to DIR/env.stopped.
+#
+# `--acl USER:SECRET` starts the brokers with authentication on: USER is the initial (super) user with SECRET as its
+# secret key, and the brokers' own requests use the same credentials; clients must sign every request with them.
+# DIR/env gets RMQ_ACL_USER. Only backends that set ACL_SUPPORTED=1 take it (they read ACL_USER / ACL_SECRET when
+# writing a broker's config); the others refuse with ACL_REFUSAL.
 #
 # Everything stops by itself: a watchdog stops the servers when the process given by --watch-pid exits (the
 # caller's pid by default; 0 watches nothing) or after RMQ_MAX_LIFETIME seconds (default 7200). Starting from a
@@ -65,7 +71,7 @@ now_ms() { date +%s%3N; }
 . "$SCRIPT_DIR/store-place.sh"
 
 usage() {
-    sed -n '5,14p' "${BASH_SOURCE[0]}" | sed "s/^# \{0,1\}//; s|SCRIPT|$ME|" >&2
+    sed -n '5,15p' "${BASH_SOURCE[0]}" | sed "s/^# \{0,1\}//; s|SCRIPT|$ME|" >&2
     exit 2
 }
 
@@ -211,6 +217,12 @@ cmd_start() {
     if [ "$SLAVES" = 1 ] && [ "${SLAVES_SUPPORTED:-0}" != 1 ]; then
         die "--slaves: ${SLAVES_REFUSAL:-this backend cannot start slaves}"
     fi
+    if [ -n "$ACL" ]; then
+        [ "${ACL_SUPPORTED:-0}" = 1 ] || die "--acl: ${ACL_REFUSAL:-this backend cannot start brokers with ACL}"
+        [[ "$ACL" =~ ^[A-Za-z0-9_.-]+:[^[:space:]\"]{6,}$ ]] ||
+            die "--acl must be USER:SECRET (a secret of 6 or more characters, no spaces or quotes), got '$ACL'"
+        ACL_USER=${ACL%%:*} ACL_SECRET=${ACL#*:}
+    fi
     need_python
     backend_check
     mkdir -p "$DIR"
@@ -231,6 +243,7 @@ cmd_start() {
     {
         backend_env
         echo "RMQ_SLAVE_COUNT=${#SL_PORTS[@]}"
+        [ -z "$ACL" ] || echo "RMQ_ACL_USER=$ACL_USER"
         for ((i = 1; i <= ${#SL_PORTS[@]}; i++)); do
             echo "RMQ_SLAVE_$i=127.0.0.1:${SL_PORTS[$((i - 1))]}"
             echo "RMQ_SLAVE_${i}_NAME=$(broker_name "$i")"
@@ -329,7 +342,7 @@ cluster_main() {
     [ $# -ge 1 ] && [ "$1" != -h ] && [ "$1" != --help ] || usage
     CMD=$1
     shift
-    DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID=""
+    DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID="" ACL=""
     local args=("$@") other
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -337,6 +350,7 @@ cluster_main() {
         --namesrvs) NAMESRVS=${2:?--namesrvs needs a value}; shift 2 ;;
         --brokers) BROKERS=${2:?--brokers needs a value}; shift 2 ;;
         --slaves) SLAVES=1; shift ;;
+        --acl) ACL=${2:?--acl needs a value}; shift 2 ;;
         --impl) IMPL=${2:?--impl needs a value}; shift 2 ;;
         --index) INDEX=${2:?--index needs a value}; shift 2 ;;
         --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;

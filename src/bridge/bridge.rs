@@ -228,8 +228,9 @@ impl fmt::Debug for Bridge {
 /// The producer settings a bridge config implies.
 pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
     let acl = cfg.acl.clone();
-    ProducerConfig::new(&cfg.servers, &cfg.producer_group)
-        .send_timeout(cfg.sync_timeout)
+    let mut pcfg = ProducerConfig::new(&cfg.servers, &cfg.producer_group);
+    pcfg.broker_addr_map = cfg.broker_addr_map.clone();
+    pcfg.send_timeout(cfg.sync_timeout)
         .queue_strategy(match cfg.queue_strategy {
             QueueStrategy::KeyDispatch => producer::QueueStrategy::KeyHash,
             QueueStrategy::RoundRobin => producer::QueueStrategy::RoundRobin,
@@ -355,7 +356,8 @@ impl Bridge {
                 &cfg.servers.join(";"),
                 &format!("{}_resolve", cfg.producer_group),
                 cfg.acl.clone(),
-            );
+            )
+            .with_broker_addr_map(cfg.broker_addr_map.clone());
             let mut lookup = super::resolve::Lookup::new(consumer);
             let sh = Arc::clone(shared);
             self.resolver = Some(
@@ -387,9 +389,17 @@ impl Bridge {
         }
         if let Some(addr) = cfg.metrics_listen {
             let (m, h) = (Arc::clone(shared), Arc::clone(shared));
+            // The counters only: a producer clone here would outlive the bridge's close.
+            let producer = self.producer.as_ref().map(Producer::stats_counters);
             let server = crate::metrics::MetricsServer::start(
                 &addr.to_string(),
-                move || super::health::metrics_of(&m.stats(), &m.health_status()),
+                move || {
+                    let mut stats = m.stats();
+                    if let Some(p) = &producer {
+                        stats.producer = p.snapshot();
+                    }
+                    super::health::metrics_of(&stats, &m.health_status())
+                },
                 move || {
                     let s = h.health_status();
                     crate::metrics::Health::new(s.healthy, s.to_json())
@@ -424,7 +434,11 @@ impl Bridge {
 
     /// The counters, per rule.
     pub fn stats(&self) -> BridgeStats {
-        self.shared.stats()
+        let mut s = self.shared.stats();
+        if let Some(p) = &self.producer {
+            s.producer = p.stats();
+        }
+        s
     }
 
     /// The key prefix of this run (`<bridge_id>-<run>`); keys are `<prefix>-<seq>`.

@@ -164,6 +164,9 @@ impl HealthTracker {
 /// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`) |
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
 /// | `rocketmq_bridge_loss_reports_sent_total` | counter | |
+/// | `rocketmq_bridge_batch_refused_brokers` | counter: brokers that refused batch sends and get single sends for the rest of the run | |
+/// | `rocketmq_bridge_batch_refused_total` | counter: batches a broker refused (re-sent one by one) | |
+/// | `rocketmq_bridge_batch_fallback_messages_total` | counter: messages of batches sent one by one | |
 pub fn metrics_of(
     stats: &super::outcome::BridgeStats,
     health: &BridgeHealth,
@@ -209,6 +212,21 @@ pub fn metrics_of(
             "rocketmq_bridge_loss_reports_sent_total",
             "Loss reports sent in band",
             stats.loss_reports_sent as f64,
+        ),
+        Metric::counter(
+            "rocketmq_bridge_batch_refused_brokers",
+            "Brokers that refused batch sends and get single sends for the rest of the run",
+            stats.producer.batch_refused_brokers as f64,
+        ),
+        Metric::counter(
+            "rocketmq_bridge_batch_refused_total",
+            "Batches a broker refused, re-sent one by one",
+            stats.producer.batch_refused_batches as f64,
+        ),
+        Metric::counter(
+            "rocketmq_bridge_batch_fallback_messages_total",
+            "Messages of batches sent one by one",
+            stats.producer.batch_fallback_messages as f64,
         ),
     ];
     if let Some(s) = &stats.spool {

@@ -43,7 +43,11 @@ pub(crate) fn holds(kind: &SendErrorKind) -> bool {
         SendErrorKind::NotSent { .. }
         | SendErrorKind::Route(_)
         | SendErrorKind::WindowFull { .. } => true,
-        SendErrorKind::Rejected { code, .. } => RETRYABLE_CODES.contains(code),
+        // NO_PERMISSION here is a broker or topic that took no writes (an ACL refusal is
+        // `AccessDenied`, never held: the credentials do not change while the bridge runs).
+        SendErrorKind::Rejected { code, .. } => {
+            RETRYABLE_CODES.contains(code) || *code == crate::remoting::codes::NO_PERMISSION
+        }
         _ => false,
     }
 }

@@ -172,6 +172,9 @@ pub struct BridgeStats {
     /// Outcome-unknown sends waiting for the broker lookup now ([`super::resolve`]); part of
     /// `in_flight` and `buffered_bytes`.
     pub resolving: usize,
+    /// The producer's counters: brokers that refused batch sends and now get single sends, and
+    /// the messages of batches sent one by one ([`crate::producer::ProducerStats`]).
+    pub producer: crate::producer::ProducerStats,
 }
 
 impl BridgeStats {

@@ -144,6 +144,8 @@ impl Settle {
             held: self.hold.as_ref().map_or(0, |h| h.len()),
             held_resent: self.hold.as_ref().map_or(0, |h| h.resent()),
             resolving: self.resolver.as_ref().map_or(0, |r| r.len()),
+            // Filled in by the bridge, which holds the producer.
+            producer: Default::default(),
         }
     }
 

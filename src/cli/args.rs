@@ -24,6 +24,8 @@ pub enum Failure {
     Run(crate::cli::run::RunError),
     /// `status`: the config or the endpoint.
     Status(crate::cli::status::StatusError),
+    /// `send`, `consume`, `route`: the `--config` file.
+    Config(crate::bridge::ConfigError),
     /// `send`: starting the producer.
     Producer(crate::producer::ProducerError),
     /// `send`: a send.
@@ -42,6 +44,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Run(e) => write!(f, "{}", Chain(e)),
             Failure::Status(e) => write!(f, "{}", Chain(e)),
+            Failure::Config(e) => write!(f, "{}", Chain(e)),
             Failure::Producer(e) => write!(f, "{}", Chain(e)),
             Failure::Send(e) => write!(f, "{}", Chain(e)),
             Failure::Consumer(e) => write!(f, "{}", Chain(e)),
@@ -64,6 +67,7 @@ macro_rules! failure_from {
 failure_from! {
     crate::cli::run::RunError => Run,
     crate::cli::status::StatusError => Status,
+    crate::bridge::ConfigError => Config,
     crate::producer::ProducerError => Producer,
     crate::producer::SendError => Send,
     crate::consumer::Error => Consumer,

@@ -1,9 +1,11 @@
 //! `send`, `consume` and `route`.
 
 use super::{Args, CliError};
+use crate::bridge::BridgeConfig;
 use crate::consumer::{PullConsumer, PullStatus, ReadQueue};
 use crate::message::{Message, MessageExt};
-use crate::producer::{Producer, ProducerConfig};
+use crate::producer::{with_namespace, Producer, ProducerConfig};
+use crate::remoting::acl::AclCredentials;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -14,20 +16,76 @@ fn failed(e: impl Into<super::Failure>) -> CliError {
     CliError::failed(e)
 }
 
-/// `send --namesrv ADDR --topic T [--key K] [--tag G] [--count N] BODY`
+/// Where a tool connects: `--namesrv ADDR`, or the name servers, ACL credentials, namespace and
+/// broker address map of the bridge's config file `--config FILE` (`--namesrv` given as well wins
+/// over the file's servers).
+struct Target {
+    servers: String,
+    acl: Option<AclCredentials>,
+    namespace: Option<String>,
+    addr_map: Vec<(String, String)>,
+}
+
+impl Target {
+    fn of(a: &Args) -> Result<Target, CliError> {
+        let cfg = match a.get("config") {
+            Some(path) => Some(BridgeConfig::load(path).map_err(failed)?),
+            None => None,
+        };
+        let servers = match (a.get("namesrv"), &cfg) {
+            (Some(ns), _) => ns.to_owned(),
+            (None, Some(c)) => c.servers.join(";"),
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "needs --namesrv ADDR or --config FILE".into(),
+                ))
+            }
+        };
+        Ok(match cfg {
+            Some(c) => Target {
+                servers,
+                acl: c.acl,
+                namespace: c.namespace,
+                addr_map: c.broker_addr_map,
+            },
+            None => Target {
+                servers,
+                acl: None,
+                namespace: None,
+                addr_map: Vec::new(),
+            },
+        })
+    }
+
+    /// `name` as the brokers know it (the namespace applied).
+    fn wire(&self, name: &str) -> String {
+        with_namespace(self.namespace.as_deref(), name)
+    }
+
+    /// A pull consumer in `group` (namespace applied) signing with the ACL credentials.
+    fn consumer(&self, group: &str) -> PullConsumer {
+        PullConsumer::new(&self.servers, &self.wire(group), self.acl.clone())
+            .with_broker_addr_map(self.addr_map.clone())
+    }
+}
+
+/// `send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] BODY`
 pub(super) fn send(a: &Args) -> Result<ExitCode, CliError> {
-    let ns = a.required("namesrv")?;
+    let target = Target::of(a)?;
     let topic = a.required("topic")?;
     let body = a
         .positional
         .first()
         .ok_or_else(|| CliError::Usage("missing BODY".into()))?;
     let count: u64 = a.number("count", 1)?;
-    let producer = Producer::start(ProducerConfig::new(
-        &[ns],
+    let mut cfg = ProducerConfig::new(
+        &[target.servers.as_str()],
         a.get("group").unwrap_or("rocketmq_bridge_cli"),
-    ))
-    .map_err(failed)?;
+    )
+    .namespace(target.namespace.clone())
+    .acl(target.acl.clone());
+    cfg.broker_addr_map = target.addr_map.clone();
+    let producer = Producer::start(cfg).map_err(failed)?;
     let mut out = std::io::stdout().lock();
     for _ in 0..count {
         let mut m = Message::new(topic, body.clone().into_bytes());
@@ -99,21 +157,18 @@ pub(crate) fn message_json(m: &MessageExt, broker: &str) -> Value {
     Value::Object(o)
 }
 
-/// `consume --namesrv ADDR --topic T [--from-beginning] [--count N] [--idle-timeout SECS]`
+/// `consume (--namesrv ADDR | --config FILE) --topic T [--from-beginning] [--count N]
+/// [--idle-timeout SECS] [--group G]`
 ///
 /// Prints one JSON line per message. Stops after `--count` messages, or when nothing new arrived
 /// for `--idle-timeout` seconds (default 3 with `--from-beginning`, 10 otherwise).
 pub(super) fn consume(a: &Args) -> Result<ExitCode, CliError> {
-    let ns = a.required("namesrv")?;
-    let topic = a.required("topic")?;
+    let target = Target::of(a)?;
+    let topic = &target.wire(a.required("topic")?);
     let count: u64 = a.number("count", u64::MAX)?;
     let from_beginning = a.flag("from-beginning");
     let idle: f64 = a.number("idle-timeout", if from_beginning { 3.0 } else { 10.0 })?;
-    let c = PullConsumer::new(
-        ns,
-        a.get("group").unwrap_or("rocketmq_bridge_cli_consumer"),
-        None,
-    );
+    let c = target.consumer(a.get("group").unwrap_or("rocketmq_bridge_cli_consumer"));
     let queues: Vec<ReadQueue> = c.queues(topic).map_err(failed)?;
     let mut offsets = Vec::with_capacity(queues.len());
     for q in &queues {
@@ -160,11 +215,11 @@ pub(super) fn consume(a: &Args) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `route --namesrv ADDR --topic T`
+/// `route (--namesrv ADDR | --config FILE) --topic T`
 pub(super) fn route(a: &Args) -> Result<ExitCode, CliError> {
-    let ns = a.required("namesrv")?;
-    let topic = a.required("topic")?;
-    let c = PullConsumer::new(ns, "rocketmq_bridge_cli_consumer", None);
+    let target = Target::of(a)?;
+    let topic = &target.wire(a.required("topic")?);
+    let c = target.consumer("rocketmq_bridge_cli_consumer");
     let r = c.nameserver().query_route(topic).map_err(failed)?;
     let brokers: Vec<Value> = r
         .broker_datas

@@ -123,6 +123,8 @@ pub struct PullConsumer {
     timeout: Duration,
     acl: Option<Arc<AclCredentials>>,
     conns: Mutex<HashMap<String, Arc<Connection>>>,
+    /// (route address, address to dial) pairs.
+    addr_map: Vec<(String, String)>,
 }
 
 impl fmt::Debug for PullConsumer {
@@ -157,7 +159,15 @@ impl PullConsumer {
             timeout: Duration::from_secs(5),
             acl,
             conns: Mutex::new(HashMap::new()),
+            addr_map: Vec::new(),
         }
+    }
+
+    /// Dials the second address of a pair whenever a route (or a caller) names the first: for
+    /// brokers that register an address this host cannot reach (NAT, Docker, Kubernetes).
+    pub fn with_broker_addr_map(mut self, map: Vec<(String, String)>) -> PullConsumer {
+        self.addr_map = map;
+        self
     }
 
     /// Sets the timeout of each broker request (5 s by default).
@@ -182,7 +192,12 @@ impl PullConsumer {
             Some(c) if c.is_alive() => c,
             dead => {
                 drop(dead);
-                let c = Arc::new(Connection::connect(addr, &self.cfg).map_err(Error::Remoting)?);
+                let dial = self
+                    .addr_map
+                    .iter()
+                    .find(|(from, _)| from == addr)
+                    .map_or(addr, |(_, to)| to.as_str());
+                let c = Arc::new(Connection::connect(dial, &self.cfg).map_err(Error::Remoting)?);
                 let replaced = self.conns.lock().insert(addr.to_owned(), Arc::clone(&c));
                 drop(replaced);
                 c

@@ -28,6 +28,19 @@ pub(crate) struct BrokerState {
 }
 
 impl BrokerState {
+    pub(super) fn new(addr: &str) -> BrokerState {
+        BrokerState {
+            addr: addr.to_owned(),
+            conn: Mutex::new(None),
+            direct: Mutex::new(Vec::new()),
+            avoid_until: Mutex::new(None),
+            no_batch: AtomicBool::new(false),
+            worker: Mutex::new(None),
+            left_routes_at: Mutex::new(None),
+            retired: AtomicBool::new(false),
+        }
+    }
+
     pub(super) fn connection(
         &self,
         inner: &Inner,
@@ -90,11 +103,45 @@ impl BrokerState {
         r
     }
 
+    /// Closes the shared and the idle direct connections (each dropped after its lock is released).
+    pub(super) fn close_connections(&self) {
+        let conn = self.conn.lock().take();
+        drop(conn);
+        let direct = std::mem::take(&mut *self.direct.lock());
+        drop(direct);
+    }
+
     pub(super) fn avoided(&self, now: Instant) -> bool {
         self.avoid_until.lock().is_some_and(|t| now < t)
     }
 
     pub(super) fn mark_failed(&self, avoid: Duration) {
         *self.avoid_until.lock() = Some(Instant::now() + avoid);
+    }
+}
+
+impl Inner {
+    /// The state of the broker at `addr` (created on first use).
+    pub(super) fn broker(&self, addr: &str) -> Arc<BrokerState> {
+        let mut map = self.brokers.lock();
+        Arc::clone(
+            map.entry(addr.to_owned())
+                .or_insert_with(|| BrokerState::new(addr).into()),
+        )
+    }
+
+    /// (brokers known, brokers with a worker thread), for tests.
+    pub(super) fn broker_counts(&self) -> (usize, usize) {
+        let map = self.brokers.lock();
+        let workers = map.values().filter(|b| b.worker.lock().is_some()).count();
+        (map.len(), workers)
+    }
+
+    /// True when the broker at `addr` failed recently and is avoided.
+    pub(super) fn avoided(&self, addr: &str, now: Instant) -> bool {
+        self.brokers
+            .lock()
+            .get(addr)
+            .is_some_and(|b| b.avoided(now))
     }
 }

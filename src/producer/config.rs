@@ -237,8 +237,9 @@ impl ProducerConfig {
     }
 }
 
-/// `ns%name`, unless `name` already carries the prefix or is a system topic.
-pub(crate) fn with_namespace(ns: Option<&str>, name: &str) -> String {
+/// `ns%name`, unless `name` already carries the prefix or is a system topic: a topic or group as
+/// the brokers know it under namespace `ns` (none: `name` itself).
+pub fn with_namespace(ns: Option<&str>, name: &str) -> String {
     match ns {
         Some(ns)
             if !name.starts_with(&format!("{ns}%")) && name != crate::nameserver::DEFAULT_TOPIC =>

@@ -75,6 +75,17 @@ pub enum SendErrorKind {
         /// Response remark.
         remark: String,
     },
+    /// The broker refused the request's credentials (code 16 `NO_PERMISSION` for anything but a
+    /// broker or topic that takes no writes now): a wrong ACL secret key (the signature does not
+    /// match), an unknown access key, no credentials for a broker that requires them, or a user
+    /// without the permission. Not stored; not retried, since every broker of a cluster checks the
+    /// same credentials.
+    AccessDenied {
+        /// Broker address.
+        broker: String,
+        /// The broker's reason (response remark).
+        remark: String,
+    },
     /// Every attempt failed before the request reached a broker (connect failures, dead
     /// connections): the message is certainly not stored.
     NotSent {
@@ -268,6 +279,11 @@ impl fmt::Display for SendErrorKind {
                 f,
                 "broker {broker} rejected the message with code {code} ({}): {remark}",
                 crate::remoting::codes::response_name(*code)
+            ),
+            SendErrorKind::AccessDenied { broker, remark } => write!(
+                f,
+                "broker {broker} refused the credentials (code 16, NO_PERMISSION: {remark}); check \
+                 the ACL access key and secret key (bridge.rocket.acl.*) and the user's permissions"
             ),
             SendErrorKind::NotSent { last } => write!(f, "not sent: {last}"),
             SendErrorKind::OutcomeUnknown { broker, detail } => {

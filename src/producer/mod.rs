@@ -19,20 +19,22 @@
 //! Here: the public [`Producer`] and the send path (job planning, queue selection, retries).
 //! Next to it: `broker` (per-broker connections and worker slot), `lifecycle` (the threads:
 //! housekeeping start, heartbeat, pruning loop, ordered shutdown), `worker` (the per-broker async
-//! worker), `request` (request building and outcome classification).
+//! worker), `request` (request building, outcome classification), `stats` (counters, batch refusal).
 
 mod broker;
 mod config;
 mod error;
 mod lifecycle;
 mod request;
+mod stats;
 mod worker;
 
-pub use config::{ProducerConfig, QueueStrategy, WindowFullPolicy};
+pub use config::{with_namespace, ProducerConfig, QueueStrategy, WindowFullPolicy};
 pub use error::{
     AttemptError, InvalidMessage, ProducerError, SendError, SendErrorKind, SendResult, SendStatus,
 };
 pub use request::RETRYABLE_CODES;
+pub use stats::ProducerStats;
 
 use broker::BrokerState;
 
@@ -88,6 +90,7 @@ pub(crate) struct Inner {
     /// Broker worker threads alive (at most [`MAX_BROKER_WORKERS`]).
     live_workers: Arc<AtomicUsize>,
     housekeeping: Mutex<Option<Worker>>,
+    stats: Arc<stats::Counters>,
 }
 
 /// A broker address that has left every cached route is forgotten (its worker thread stopped and
@@ -222,6 +225,7 @@ impl Producer {
             closing: AtomicBool::new(false),
             live_workers: Arc::new(AtomicUsize::new(0)),
             housekeeping: Mutex::new(None),
+            stats: Arc::default(),
             cfg,
         });
         lifecycle::start_housekeeping(&inner);
@@ -321,6 +325,16 @@ impl Producer {
     #[doc(hidden)]
     pub fn broker_counts(&self) -> (usize, usize) {
         self.inner.broker_counts()
+    }
+
+    /// The counters since the start (batch refusals and their one-by-one sends).
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.stats.snapshot()
+    }
+
+    /// The live counters behind [`Producer::stats`], for readers that must not keep the producer.
+    pub(crate) fn stats_counters(&self) -> Arc<stats::Counters> {
+        Arc::clone(&self.inner.stats)
     }
 
     /// Requests in flight or queued in the async workers.
@@ -461,22 +475,6 @@ impl Inner {
         })
     }
 
-    fn broker(&self, addr: &str) -> Arc<BrokerState> {
-        let mut map = self.brokers.lock();
-        Arc::clone(map.entry(addr.to_owned()).or_insert_with(|| {
-            Arc::new(BrokerState {
-                addr: addr.to_owned(),
-                conn: Mutex::new(None),
-                direct: Mutex::new(Vec::new()),
-                avoid_until: Mutex::new(None),
-                no_batch: AtomicBool::new(false),
-                worker: Mutex::new(None),
-                left_routes_at: Mutex::new(None),
-                retired: AtomicBool::new(false),
-            })
-        }))
-    }
-
     /// Forgets brokers absent from every cached route for [`BROKER_PRUNE_GRACE_REFRESHES`] refresh
     /// intervals with no async job: taken out of the map under its lock, then (without any lock
     /// held) retired, their worker joined and their connections closed. Called by the
@@ -529,25 +527,8 @@ impl Inner {
                     job.complete(Err(kind));
                 }
             }
-            let conn = b.conn.lock().take();
-            drop(conn);
-            let direct = std::mem::take(&mut *b.direct.lock());
-            drop(direct);
+            b.close_connections();
         }
-    }
-
-    /// (brokers known, brokers with a worker thread), for tests.
-    fn broker_counts(&self) -> (usize, usize) {
-        let map = self.brokers.lock();
-        let workers = map.values().filter(|b| b.worker.lock().is_some()).count();
-        (map.len(), workers)
-    }
-
-    fn avoided(&self, addr: &str, now: Instant) -> bool {
-        self.brokers
-            .lock()
-            .get(addr)
-            .is_some_and(|b| b.avoided(now))
     }
 
     /// Chooses a queue: by key (rendezvous hashing, [`TopicPublishInfo::key_queue`]) or
@@ -692,9 +673,8 @@ impl Inner {
                         return Err(SendError::new(kind, job.prepared.messages));
                     }
                 }
-                Outcome::BatchUnsupported => {
-                    broker.no_batch.store(true, Ordering::Relaxed);
-                    log::warn!("broker does not support batches, sending one by one addr={addr}");
+                Outcome::BatchUnsupported { code, remark } => {
+                    self.stats.batches_refused(&broker, code, &remark);
                     return self.batch_one_by_one_sync(job);
                 }
                 Outcome::Fail(kind) => return Err(SendError::new(kind, job.prepared.messages)),
@@ -704,6 +684,7 @@ impl Inner {
 
     /// The fallback for brokers without SEND_BATCH_MESSAGE: each member as its own sync send.
     fn batch_one_by_one_sync(&self, job: Job) -> Result<SendResult, SendError> {
+        self.stats.fallback_messages(job.prepared.messages.len());
         let key = job.key_hash;
         let mut msgs = job.prepared.messages.into_iter();
         let mut first: Option<SendResult> = None;

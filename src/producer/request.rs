@@ -7,13 +7,15 @@ use crate::remoting::codes::*;
 use crate::remoting::{ExtFields, RemotingCommand};
 use bytes::Bytes;
 
-/// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`).
-pub const RETRYABLE_CODES: [i32; 8] = [
+/// Response codes after which another broker is tried (Java 5.3's `retryResponseCodes`, less
+/// `NO_PERMISSION`: that code is retried only when its remark says the broker or the topic does not
+/// take writes now, "sending message is forbidden"; otherwise it is an ACL refusal, which fails at
+/// once as [`SendErrorKind::AccessDenied`]).
+pub const RETRYABLE_CODES: [i32; 7] = [
     TOPIC_NOT_EXIST,
     SERVICE_NOT_AVAILABLE,
     SYSTEM_ERROR,
     SYSTEM_BUSY,
-    NO_PERMISSION,
     NO_BUYER_ID,
     NOT_IN_CURRENT_UNIT,
     GO_AWAY,
@@ -30,8 +32,8 @@ pub(crate) enum Outcome {
         detail: AttemptError,
         code: Option<i32>,
     },
-    /// A batch the broker does not support: resend the members one by one.
-    BatchUnsupported,
+    /// A batch the broker does not support ([`batch_refused`]): resend the members one by one.
+    BatchUnsupported { code: i32, remark: String },
     /// Stop: not stored.
     Fail(SendErrorKind),
 }
@@ -99,6 +101,30 @@ pub(crate) fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// True when the answer to a SEND_BATCH_MESSAGE says the broker does not take batches at all (so
+/// the members must go one by one), as opposed to refusing this one batch:
+/// - code 3 (`REQUEST_CODE_NOT_SUPPORTED`): a broker without the request code;
+/// - any code with a remark like `request code 320 not supported` or Apache's
+///   ` request type 320 not supported` (proxies and brokers that answer an unknown request code
+///   with another code);
+/// - code 1 (`SYSTEM_ERROR`) with `not support` in the remark: cloud brokers and topics that refuse
+///   batches answer `the topic[X] is batch send , not support.`
+pub(crate) fn batch_refused(code: i32, remark: &str) -> bool {
+    let remark = remark.to_ascii_lowercase();
+    code == REQUEST_CODE_NOT_SUPPORTED
+        || ((remark.contains("request code") || remark.contains("request type"))
+            && remark.contains("not supported"))
+        || (code == SYSTEM_ERROR && remark.contains("not support"))
+}
+
+/// True when a `NO_PERMISSION` answer means the broker or the topic takes no writes now (Apache:
+/// `the broker[…] sending message is forbidden`, `the topic[…] sending message is forbidden`: a
+/// broker being drained, a read-only topic), which another broker may take, rather than an ACL
+/// refusal (a wrong signature or access key, a user without the permission).
+pub(crate) fn write_forbidden(remark: &str) -> bool {
+    remark.contains("sending message is forbidden")
+}
+
 /// Classifies a broker response to a send.
 pub(crate) fn classify_response(
     resp: &RemotingCommand,
@@ -112,8 +138,19 @@ pub(crate) fn classify_response(
         FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
         FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
         SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
-        REQUEST_CODE_NOT_SUPPORTED if prepared.batch => return Outcome::BatchUnsupported,
-        code if RETRYABLE_CODES.contains(&code) => {
+        code if prepared.batch && batch_refused(code, resp.remark.as_deref().unwrap_or("")) => {
+            return Outcome::BatchUnsupported {
+                code,
+                remark: resp.remark_clipped(),
+            }
+        }
+        NO_PERMISSION if !write_forbidden(resp.remark.as_deref().unwrap_or("")) => {
+            return Outcome::Fail(SendErrorKind::AccessDenied {
+                broker: broker_addr.to_owned(),
+                remark: resp.remark_clipped(),
+            })
+        }
+        code if RETRYABLE_CODES.contains(&code) || code == NO_PERMISSION => {
             return Outcome::Retry {
                 maybe_stored: false,
                 detail: AttemptError::Code {
@@ -177,5 +214,27 @@ pub(crate) fn classify_error(e: crate::remoting::Error) -> Outcome {
             detail: e.into(),
             code: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_refusals_are_told_from_other_failures() {
+        assert!(batch_refused(
+            1,
+            "the topic[T] is batch send , not support."
+        ));
+        assert!(batch_refused(REQUEST_CODE_NOT_SUPPORTED, ""));
+        assert!(batch_refused(1, " request type 320 not supported"));
+        assert!(batch_refused(SYSTEM_BUSY, "request code 320 not supported"));
+        assert!(!batch_refused(1, "store putMessage return null"));
+        assert!(!batch_refused(SYSTEM_BUSY, "not support"), "busy is busy");
+        assert!(!batch_refused(
+            TOPIC_NOT_EXIST,
+            "topic[T] not exist, apply first please!"
+        ));
     }
 }

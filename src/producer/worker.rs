@@ -424,12 +424,8 @@ impl Ctx {
         match outcome {
             Outcome::Stored(r) => job.complete(Ok(r)),
             Outcome::Fail(kind) => job.complete(Err(kind)),
-            Outcome::BatchUnsupported => {
-                self.broker.no_batch.store(true, Ordering::Relaxed);
-                log::warn!(
-                    "broker does not support batches, sending one by one addr={}",
-                    self.broker.addr
-                );
+            Outcome::BatchUnsupported { code, remark } => {
+                inner.stats.batches_refused(&self.broker, code, &remark);
                 self.load.fetch_add(1, Ordering::SeqCst);
                 self.one_by_one(inner, job);
             }

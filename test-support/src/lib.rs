@@ -210,7 +210,7 @@ impl Cluster {
     /// When the script fails; its stderr (with the server log tails) is shown by the test runner.
     #[track_caller]
     pub fn start(namesrvs: usize, brokers: usize) -> Cluster {
-        Cluster::start_shaped(namesrvs, brokers, false)
+        Cluster::start_shaped(namesrvs, brokers, false, None)
     }
 
     /// As [`Cluster::start`], and each master gets a slave (same broker name, brokerId 1, role
@@ -222,11 +222,23 @@ impl Cluster {
     /// As [`Cluster::start`].
     #[track_caller]
     pub fn start_with_slaves(namesrvs: usize, brokers: usize) -> Cluster {
-        Cluster::start_shaped(namesrvs, brokers, true)
+        Cluster::start_shaped(namesrvs, brokers, true, None)
+    }
+
+    /// As [`Cluster::start`], with authentication on the brokers (`scripts/rocketmq*.sh start --acl
+    /// USER:SECRET`): Apache RocketMQ 5.x's ACL 2.0, `user` the initial (super) user with `secret`
+    /// as its secret key. Only `RMQ_IMPL=java5` starts it; the other scripts refuse, and this
+    /// panics with their message.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    #[track_caller]
+    pub fn start_with_acl(namesrvs: usize, brokers: usize, user: &str, secret: &str) -> Cluster {
+        Cluster::start_shaped(namesrvs, brokers, false, Some(format!("{user}:{secret}")))
     }
 
     #[track_caller]
-    fn start_shaped(namesrvs: usize, brokers: usize, slaves: bool) -> Cluster {
+    fn start_shaped(namesrvs: usize, brokers: usize, slaves: bool, acl: Option<String>) -> Cluster {
         let group = std::panic::Location::caller().file();
         let exclusive = exclusive(group);
         init_log();
@@ -254,6 +266,7 @@ impl Cluster {
                 &brokers.to_string(),
             ])
             .args(slaves.then_some("--slaves"))
+            .args(acl.iter().flat_map(|a| ["--acl", a.as_str()]))
             .args([
                 "--impl",
                 &implementation,

@@ -530,3 +530,217 @@ fn sigterm_ends_a_run_blocked_on_a_full_budget() {
         "the blocked send is counted as dropped at shutdown: {summary}"
     );
 }
+
+/// Issue #21 item 4: `send`, `route` and `consume` with `--config FILE` take the config's name
+/// servers, namespace and broker address map (the broker reached only through a proxy the map
+/// names); the messages are read back from the broker under the namespaced topic.
+#[test]
+fn tools_read_servers_namespace_and_broker_addr_map_from_the_config() {
+    let c = Cluster::start(1, 1);
+    let (_, broker) = c.brokers[0].clone();
+    let proxy = support::fault_proxy::FaultProxy::start(&broker);
+    let topic = format!("ToolsCfg_{}", suffix());
+    let path = tmp(&format!("tools_{}.conf", suffix()));
+    std::fs::write(
+        &path,
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.namespace = ns21\n\
+             bridge.rocket.broker_addr_map = {broker}={}\n",
+            c.namesrv_addrs.join(","),
+            proxy.addr
+        ),
+    )
+    .unwrap();
+    let cfg = path.to_str().unwrap();
+    let out = run_bin(
+        &[
+            "send", "--config", cfg, "--topic", &topic, "--key", "k21", "--count", "3", "hello",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(
+        proxy.accepted() > 0,
+        "the send went through the mapped address"
+    );
+    let wire = format!("ns21%{topic}");
+    let got = read_back(&c.namesrv, &wire, 3, &ReadBack::new("tools_cfg_group"));
+    assert_eq!(got.len(), 3, "stored under the namespaced topic");
+    assert!(got
+        .iter()
+        .all(|m| &m.body[..] == b"hello" && m.keys() == ["k21"]));
+
+    let out = run_bin(&["route", "--config", cfg, "--topic", &topic], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let route: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(route["topic"], wire.as_str());
+    assert_eq!(route["brokers"][0]["addrs"]["0"], broker.as_str());
+
+    let before = proxy.accepted();
+    let out = run_bin(
+        &[
+            "consume",
+            "--config",
+            cfg,
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--count",
+            "3",
+            "--idle-timeout",
+            "20",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|m| m["body"] == "hello" && m["topic"] == wire.as_str()));
+    assert!(
+        proxy.accepted() > before,
+        "consume pulled through the mapped address"
+    );
+
+    let out = run_bin(&["route", "--topic", &topic], b"");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--namesrv ADDR or --config FILE"), "{err}");
+}
+
+/// Issue #21 item 5: `doctor` on a healthy cluster (exit 0, each check a line; with
+/// `--probe-topic` one batch is stored, read back from the broker), with a name server that is down
+/// and a broker address map pointing nowhere (exit 1, each named with its fix), and with a name
+/// server that knows neither the topic nor TBW102 (auto-creation off: exit 1).
+#[test]
+fn doctor_explains_what_a_run_needs_and_exits_by_it() {
+    let c = Cluster::start(1, 1);
+    let (_, broker) = c.brokers[0].clone();
+    let sfx = suffix();
+    let write = |name: &str, text: String| {
+        let p = tmp(&format!("doctor_{name}_{sfx}.conf"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let rule = format!(
+        "bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"Doc_{sfx}\"}}\n"
+    );
+    let probe = format!("DocProbe_{sfx}");
+    let healthy = write(
+        "healthy",
+        format!(
+            "bridge.rocket.servers = {}\n{rule}",
+            c.namesrv_addrs.join(",")
+        ),
+    );
+    let out = run_bin(
+        &[
+            "doctor",
+            "--config",
+            healthy.to_str().unwrap(),
+            "--probe-topic",
+            &probe,
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("doctor, healthy:\n{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[ok  ] name server {} answers",
+            c.namesrv_addrs[0]
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("topic Doc_{sfx}")), "{text}");
+    assert!(
+        text.contains(&format!("broker broker-a at {broker} is reachable")),
+        "{text}"
+    );
+    assert!(text.contains("[ok  ] batch sends accepted"), "{text}");
+    assert!(!text.contains("[FAIL]"), "{text}");
+    let got = read_back(&c.namesrv, &probe, 2, &ReadBack::new("doctor_probe_group"));
+    assert_eq!(got.len(), 2, "the probe batch is stored");
+    // Without --probe-topic nothing is written.
+    let out = run_bin(&["doctor", "--config", healthy.to_str().unwrap()], b"");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("[skip] batch sends: not tried"), "{text}");
+
+    let dead = dead_port();
+    let broken = write(
+        "broken",
+        format!(
+            "bridge.rocket.servers = {},127.0.0.1:{dead}\nbridge.rocket.broker_addr_map = {broker}=127.0.0.1:{dead}\n{rule}",
+            c.namesrv_addrs.join(",")
+        ),
+    );
+    let out = run_bin(&["doctor", "--config", broken.to_str().unwrap()], b"");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("doctor, broken:\n{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[FAIL] name server 127.0.0.1:{dead} is unreachable"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "[FAIL] broker broker-a at {broker} (dialled at 127.0.0.1:{dead}) is unreachable"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: bridge.rocket.broker_addr_map sends"),
+        "{text}"
+    );
+
+    // A name server answering TOPIC_NOT_EXIST for everything: no topic, no TBW102.
+    use rocketmq_bridge::remoting::RemotingCommand;
+    let ns = support::hostile::HostileServer::start(Duration::from_secs(60), |req| {
+        support::hostile::frame_of(&RemotingCommand::response_to(
+            req,
+            17,
+            Some("No topic route info".into()),
+        ))
+    });
+    let missing = write(
+        "missing",
+        format!("bridge.rocket.servers = {}\n{rule}", ns.addr),
+    );
+    let out = run_bin(&["doctor", "--config", missing.to_str().unwrap()], b"");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("doctor, missing topic:\n{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("topic auto-creation is off"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[FAIL] topic Doc_{sfx} has no route and topic auto-creation is off"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: create it: mqadmin updateTopic"),
+        "{text}"
+    );
+}

@@ -642,3 +642,33 @@ fn retry_max_hold_defaults_to_a_minute_and_zero_turns_the_hold_off() {
     let e = parse_err("bridge.rocket.retry.max_hold = soon\n");
     assert_at(&e, 1, Some("bridge.rocket.retry.max_hold"));
 }
+
+#[test]
+fn broker_addr_map_is_read_as_pairs_and_bad_pairs_are_named() {
+    let cfg = parse(
+        "bridge.rocket.broker_addr_map = 172.17.0.2:10911=127.0.0.1:20911, 10.0.0.5:10911 = broker.example:30911\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.broker_addr_map,
+        [
+            ("172.17.0.2:10911".to_owned(), "127.0.0.1:20911".to_owned()),
+            (
+                "10.0.0.5:10911".to_owned(),
+                "broker.example:30911".to_owned()
+            ),
+        ]
+    );
+    let p = rocketmq_bridge::bridge::producer_config(&cfg);
+    assert_eq!(p.dial_addr("172.17.0.2:10911"), "127.0.0.1:20911");
+    assert_eq!(
+        p.dial_addr("10.9.9.9:10911"),
+        "10.9.9.9:10911",
+        "unmapped: itself"
+    );
+    for bad in ["a:1", "a:1=b", "a=b:2", "a:1=b:0", ":1=b:2", "a:1=b:2=c:3"] {
+        let e = parse_err(&format!("\nbridge.rocket.broker_addr_map = {bad}\n"));
+        assert_at(&e, 2, Some("bridge.rocket.broker_addr_map"));
+        assert!(e.to_string().contains("dial_host:port"), "{bad}: {e}");
+    }
+}

@@ -2,6 +2,7 @@
 //! `rocketmq-bridge` binary (`cli`) and the bridge against a real RocketMQ (`real`, also run
 //! against the Java broker by `scripts/test.sh`), two `run` processes on one cluster (`two_bridges`).
 
+mod batch_refusal;
 mod cli;
 mod config;
 mod events;

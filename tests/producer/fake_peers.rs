@@ -30,7 +30,7 @@ struct FakeBroker {
 }
 
 /// Serves frames on a listener: `answer` maps a request to an optional response.
-fn serve<F>(answer: F) -> String
+pub(crate) fn serve<F>(answer: F) -> String
 where
     F: Fn(&RemotingCommand) -> Option<RemotingCommand> + Send + Sync + 'static,
 {
@@ -107,7 +107,7 @@ fn fake_publish_info(brokers: &[&str]) -> rocketmq_bridge::nameserver::TopicPubl
     info
 }
 
-fn fake_namesrv(brokers: &[(&str, &str)]) -> String {
+pub(crate) fn fake_namesrv(brokers: &[(&str, &str)]) -> String {
     let datas: Vec<String> = brokers
         .iter()
         .map(|(name, addr)| {

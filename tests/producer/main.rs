@@ -2,6 +2,7 @@
 //! mode, ordering and failover against a real RocketMQ (`real`, also run against the Java broker by
 //! `scripts/test.sh`).
 
+mod batch_refusal;
 mod fake_peers;
 mod query;
 mod real;

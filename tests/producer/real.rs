@@ -2,6 +2,7 @@
 //! failover across brokers and name servers, route refresh. Sizes: `TEST_SCALE=full` runs the
 //! issue's full sizes (10,000 messages per mode); the default keeps CI short.
 
+mod acl;
 mod cluster;
 
 use rocketmq_bridge_test_support as support;
@@ -171,6 +172,12 @@ fn sync_async_and_batch_sends_are_all_read_back_intact() {
     // Each member keeps its own unique id (no envelope UNIQ_KEY leaking into members).
     let ids: HashSet<&str> = got.iter().filter_map(|m| m.unique_key()).collect();
     assert_eq!(ids.len(), n);
+    let stats = p.stats();
+    assert_eq!(
+        (stats.batch_refused_brokers, stats.batch_fallback_messages),
+        (0, 0),
+        "the broker took the batches as batches"
+    );
     p.close(Duration::from_secs(5));
 }
 

@@ -158,6 +158,11 @@ pub struct BridgeConfig {
     pub namespace: Option<String>,
     /// `bridge.rocket.acl.*`.
     pub acl: Option<AclCredentials>,
+    /// `bridge.rocket.broker_addr_map`: (address a route names, address to dial) pairs, for brokers
+    /// that register an address this host cannot reach (NAT, Docker, Kubernetes). The bridge's
+    /// producer and its lookups dial the second address; the first still names the broker in
+    /// logs and errors. Written `route_addr=dial_addr`, comma separated.
+    pub broker_addr_map: Vec<(String, String)>,
     /// `bridge.rocket.buffer.max_bytes`.
     pub buffer_max_bytes: usize,
     /// `bridge.rocket.buffer.overflow`.
@@ -210,6 +215,7 @@ impl Default for BridgeConfig {
             node,
             namespace: None,
             acl: None,
+            broker_addr_map: Vec::new(),
             buffer_max_bytes: 4 * 1024 * 1024,
             buffer_overflow: OverflowPolicy::Block,
             queue_strategy: QueueStrategy::KeyDispatch,

@@ -235,6 +235,7 @@ impl Parser {
                         _ => acl.security_token = Some(v.to_owned()),
                     }
                 }
+                "bridge.rocket.broker_addr_map" => c.broker_addr_map = self.addr_map(n, key, v)?,
                 "bridge.rocket.buffer.max_bytes" => c.buffer_max_bytes = size(self, 1024, 1 << 40)?,
                 "bridge.rocket.buffer.overflow" => {
                     c.buffer_overflow = match v {
@@ -339,6 +340,39 @@ impl Parser {
             }
             Ok(())
         }
+    }
+
+    /// `route_addr=dial_addr` pairs, comma separated, each side `host:port`.
+    fn addr_map(&self, n: usize, key: &str, v: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let addr = |s: &str| {
+            let (host, port) = s.rsplit_once(':')?;
+            let ok = !host.is_empty()
+                && !host.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || c == '/' || c == '='
+                })
+                && port.parse::<u16>().is_ok_and(|p| p > 0);
+            ok.then(|| s.to_owned())
+        };
+        let mut out = Vec::new();
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let pair = part
+                .split_once('=')
+                .and_then(|(from, to)| Some((addr(from.trim())?, addr(to.trim())?)));
+            match pair {
+                Some(p) => out.push(p),
+                None => {
+                    return Err(self.bad(
+                        n,
+                        key,
+                        v,
+                        format!(
+                        "comma-separated route_host:port=dial_host:port pairs; bad pair {part:?}"
+                    ),
+                    ))
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn servers(&self, n: usize, key: &str, v: &str) -> Result<Vec<String>, ConfigError> {
