@@ -105,11 +105,14 @@ fn spool_on_broker_kills_and_a_bridge_sigkill_lose_no_accepted_event() {
                 .stdin
                 .as_mut()
                 .is_some_and(|s| s.write_all(event_line(i).as_bytes()).is_ok());
-            drop(g);
+            // Counted before the lock is let go: the kill (which takes the lock) then sees every
+            // line written to the process it kills.
             if ok {
                 i += 1;
                 w2.store(i, Ordering::SeqCst);
-            } else {
+            }
+            drop(g);
+            if !ok {
                 failed_writes += 1;
                 assert!(failed_writes < 10_000, "writes keep failing");
                 std::thread::sleep(Duration::from_millis(5));
