@@ -400,8 +400,9 @@ impl Settle {
         }
     }
 
-    /// A send proven not stored goes back to the dispatcher with its key; when it cannot (no
-    /// message handed back, the bridge closing, the channel full) it ends as `failed`, certain now.
+    /// A send proven not stored goes back to the dispatcher with its key, or to the hold when the
+    /// channel is full; when it cannot (no message handed back, the bridge closing, the channel
+    /// full and no hold) it ends as `failed`, certain now.
     fn resend(&self, p: Pending) {
         log::debug!(
             "bridge resolve: key={} proven not stored after {} lookup(s), sending again",
@@ -418,7 +419,19 @@ impl Settle {
             return;
         }
         if let Err(e) = self.tx.try_send(Outgoing { msg, meta: p.meta }) {
-            let out = e.into_inner();
+            let mut out = e.into_inner();
+            // The channel is full (a backlog after an outage): the hold sends it again shortly,
+            // when there is one; only without it does it end as failed.
+            if let (Some(h), None) = (&self.hold, &out.meta.spool) {
+                let now = Instant::now();
+                let (first, resends) = out.meta.held.unwrap_or((now, 0));
+                out.meta.held = Some((first, resends + 1));
+                let due = now + super::hold::backoff(resends + 1);
+                match h.push_unless_closed(&self.closed, out, due) {
+                    None => return,
+                    Some(back) => out = back,
+                }
+            }
             self.finish(out.meta, &p.topic, Err(UnsentReason::Failed(reason)));
         }
     }
