@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod events;
+mod help;
 mod metrics_http;
 mod real;
 mod rules;
