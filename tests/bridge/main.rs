@@ -9,6 +9,7 @@ mod help;
 mod metrics_http;
 mod real;
 mod rules;
+mod service_input;
 mod slaves;
 mod status;
 mod two_bridges;
