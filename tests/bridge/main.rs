@@ -7,6 +7,7 @@ mod config;
 mod events;
 mod help;
 mod metrics_http;
+mod observe;
 mod real;
 mod rules;
 mod service_input;
