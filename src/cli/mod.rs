@@ -2,8 +2,10 @@
 //!
 //! - [`run`](mod@run): `rocketmq-bridge run`, the bridge fed by NDJSON events (signals, summary).
 //! - [`status`]: `rocketmq-bridge status`, a running bridge's `/health`.
+//! - [`notify`]: systemd's readiness notification for `run` under `Type=notify`.
 
 mod args;
+pub mod notify;
 pub mod run;
 pub mod status;
 mod tools;

@@ -26,6 +26,9 @@
 //!   while the bridge runs; `rocketmq-bridge status --config FILE` asks `/health`.
 //! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
 //!   kept. A config error is reported and the old rules stay.
+//! - Under systemd (`Type=notify`, `$NOTIFY_SOCKET` set) it says `READY=1` once the bridge has
+//!   started, `RELOADING=1` / `READY=1` around a reload and `STOPPING=1` when the drain begins
+//!   (see [`notify`](super::notify)).
 //! - Progress: with `--input FILE` and stderr a terminal, one status line on stderr is rewritten
 //!   every [`PROGRESS_EVERY`] (lines read, messages the broker confirmed, their rate over the last
 //!   interval; see [`progress_line`]) and cleared before the summary. When stderr is not a terminal
@@ -311,6 +314,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     sys::install_signal_flags().map_err(RunError::Signals)?;
     let drain = cfg.drain_timeout;
     let bridge = Bridge::start(cfg).map_err(RunError::Start)?;
+    super::notify::notify_logged("READY=1\nSTATUS=forwarding events");
     let (tx, rx) = bounded(LINE_QUEUE);
     // The reader thread may stay blocked in read(2) on stdin after a signal; it ends with the process.
     std::thread::Builder::new()
@@ -351,6 +355,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     if let Some(p) = &progress {
         p.clear();
     }
+    super::notify::notify_logged("STOPPING=1\nSTATUS=draining");
     let report = bridge.shutdown(drain);
     Ok(RunSummary {
         lines,
@@ -503,18 +508,23 @@ fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
     let mut stop = None;
     for s in sys::take_signals() {
         match s {
-            Signal::Hangup => match BridgeConfig::load(config) {
-                Ok(cfg) => match bridge.reload(cfg) {
-                    Ok(()) => eprintln!(
+            Signal::Hangup => {
+                super::notify::notify_logged("RELOADING=1");
+                match BridgeConfig::load(config).map(|cfg| bridge.reload(cfg)) {
+                    Ok(Ok(())) => eprintln!(
                         "rocketmq-bridge: SIGHUP: rules reloaded from {}",
                         config.display()
                     ),
+                    Ok(Err(e)) => {
+                        eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                    }
                     Err(e) => {
                         eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
                     }
-                },
-                Err(e) => eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}"),
-            },
+                }
+                // The old or the new rules are in force either way.
+                super::notify::notify_logged("READY=1");
+            }
             Signal::Interrupt => stop = Some("SIGINT".to_owned()),
             Signal::Terminate => stop = Some("SIGTERM".to_owned()),
         }

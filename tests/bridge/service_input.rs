@@ -1,11 +1,14 @@
 //! `run --input FIFO` as the systemd unit runs it: a FIFO does not end the run when its writer
-//! closes (only SIGTERM does), and the progress line is shown on a terminal only. The terminal
-//! is a pseudo-terminal from util-linux `script`; every event is read back from a real broker.
+//! closes (only SIGTERM does), the readiness notifications of `Type=notify` arrive in order
+//! (`$NOTIFY_SOCKET` a path, then an abstract name), and the progress line is shown on a terminal
+//! only. The terminal is a pseudo-terminal from util-linux `script`; every event is read back from
+//! a real broker.
 
 use rocketmq_bridge_test_support as support;
 use support::{read_back, suffix, Cluster, ReadBack};
 
 use std::io::Write;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -47,10 +50,24 @@ fn read_back_now(ns: &str, topic: &str) -> usize {
 
 /// Runs `run --input FIFO` (under a pseudo-terminal when `tty`), writes [`EVENTS`] lines in two
 /// rounds, waits until all are read back, then sends SIGTERM. Returns what the terminal (or
-/// stderr) showed.
-fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> String {
+/// stderr) showed and the notifications received on a socket given as `$NOTIFY_SOCKET`
+/// (an abstract name with `tty`, a path otherwise). A SIGHUP comes before the SIGTERM.
+fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> (String, Vec<String>) {
     let d = dir();
     let tag = if tty { "tty" } else { "pipe" };
+    let (notify, notify_env) = if tty {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("rocketmq-bridge-test-{}-{tag}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        (UnixDatagram::bind_addr(&addr).unwrap(), format!("@{name}"))
+    } else {
+        let path = d.join(format!("{tag}.notify"));
+        let _ = std::fs::remove_file(&path);
+        (
+            UnixDatagram::bind(&path).unwrap(),
+            path.display().to_string(),
+        )
+    };
     let conf = d.join(format!("{tag}.conf"));
     std::fs::write(
         &conf,
@@ -83,6 +100,7 @@ fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> String {
             .args(["-qfe", "-c"])
             .arg(format!("echo $$ > {}; exec {run}", pid_file.display()))
             .arg("/dev/null")
+            .env("NOTIFY_SOCKET", &notify_env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -94,6 +112,7 @@ fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> String {
             .arg(&conf)
             .arg("--input")
             .arg(&fifo)
+            .env("NOTIFY_SOCKET", &notify_env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -119,14 +138,18 @@ fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> String {
     while read_back_now(&c.namesrv, topic) < EVENTS && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args(["-s", sig, pid.trim()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("HUP");
     // One more progress interval, so the terminal shows the final counts.
     std::thread::sleep(Duration::from_millis(1300));
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(Command::new("kill")
-        .args(["-s", "TERM", pid.trim()])
-        .status()
-        .unwrap()
-        .success());
+    kill("TERM");
     let out = wait_bounded(child, Duration::from_secs(60));
     assert_eq!(
         out.status.code(),
@@ -136,7 +159,25 @@ fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let shown = if tty { &out.stdout } else { &out.stderr };
-    String::from_utf8_lossy(shown).into_owned()
+    notify.set_nonblocking(true).unwrap();
+    let mut states = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = notify.recv(&mut buf) {
+        states.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    (String::from_utf8_lossy(shown).into_owned(), states)
+}
+
+/// What systemd is told over one run with one SIGHUP.
+fn want_states() -> Vec<String> {
+    [
+        "READY=1\nSTATUS=forwarding events",
+        "RELOADING=1",
+        "READY=1",
+        "STOPPING=1\nSTATUS=draining",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[test]
@@ -146,8 +187,10 @@ fn fifo_input_runs_until_sigterm_with_progress_only_on_a_terminal() {
     let summary = format!("ended by SIGTERM: {EVENTS} lines, {EVENTS} events");
 
     let topic = format!("ServiceInputTty_{sfx}");
-    let shown = run_on_fifo(&c, &topic, true);
+    let (shown, states) = run_on_fifo(&c, &topic, true);
     println!("terminal: {shown:?}");
+    assert_eq!(states, want_states());
+    assert!(shown.contains("SIGHUP: rules reloaded"), "{shown}");
     assert!(shown.contains(&summary), "{shown}");
     assert!(
         shown.contains(&format!("{EVENTS} lines read, {EVENTS} messages sent, ")),
@@ -161,7 +204,8 @@ fn fifo_input_runs_until_sigterm_with_progress_only_on_a_terminal() {
     );
 
     let topic = format!("ServiceInputPipe_{sfx}");
-    let shown = run_on_fifo(&c, &topic, false);
+    let (shown, states) = run_on_fifo(&c, &topic, false);
+    assert_eq!(states, want_states());
     assert!(shown.contains(&summary), "{shown}");
     assert!(!shown.contains("lines read"), "{shown}");
     assert!(!shown.contains('\r') && !shown.contains('\x1b'), "{shown}");
