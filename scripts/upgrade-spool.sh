@@ -5,11 +5,12 @@
 #
 # 1. builds the rocketmq-bridge binary of REV (default 51d7abd, the last commit before spool.id and the
 #    spool-id keys) in a temporary git worktree, and the working tree's binary;
-# 2. starts a cluster (1 name server, 1 broker), creates the topic, then SIGKILLs the broker (the name server
-#    still routes it, so any version starts);
+# 2. starts a cluster (1 name server, 1 broker), creates the topic, then freezes the broker with SIGSTOP (its
+#    connection stays open, so the name server still routes it and any version starts; nothing is answered);
 # 3. the OLD binary runs N events (async, spool, drain_timeout 1s) into the spool: nothing can be sent, so it
 #    exits leaving them pending (its summary says how many);
-# 4. the broker is started again; the NEW binary opens the same spool with empty input and drain_timeout 120s;
+# 4. the broker is thawed (SIGCONT; requests it had buffered may still be stored: the spool is at least once);
+#    the NEW binary opens the same spool with empty input and drain_timeout 120s;
 # 5. the topic is read back with `rocketmq-bridge consume`: every event (client_id u0..u<N-1>) must be there.
 # Prints each step's result and one JSON line. Everything it starts it stops (trap).
 set -euo pipefail
@@ -31,7 +32,9 @@ old_rev=$(git rev-parse --short "$old^{commit}")
 work=$root/target/upgrade-spool
 wt=$work/old-src
 mkdir -p "$work"
+broker_pid() { cat "$work/cluster/broker-1.pid" 2>/dev/null || cat "$work/cluster/broker-1/pid"; }
 cleanup() {
+    kill -CONT "$(broker_pid 2>/dev/null)" 2>/dev/null || true
     bash "$root/$cluster" stop --dir "$work/cluster" >/dev/null 2>&1 || true
     git -C "$root" worktree remove --force "$wt" >/dev/null 2>&1 || true
 }
@@ -54,7 +57,14 @@ ns=$RMQ_NAMESRV
 topic=UpgradeSpool_$$_$(date +%s)
 # The topic exists before the outage (a warm-up message creates it; not counted below).
 "$new_bin" send --namesrv "$ns" --topic "$topic" warmup >/dev/null
-bash "$cluster" kill-broker --dir "$work/cluster" --index 1 >/dev/null
+# Older binaries refuse a topic the name server does not route yet: wait for the broker's next
+# registration to carry it (bounded).
+for _ in $(seq 1 90); do
+    "$new_bin" route --namesrv "$ns" --topic "$topic" >/dev/null 2>&1 && break
+    sleep 1
+done
+"$new_bin" route --namesrv "$ns" --topic "$topic" >/dev/null
+kill -STOP "$(broker_pid)"
 
 spool=$work/spool
 rm -rf "$spool"
@@ -83,7 +93,7 @@ left=$(sed -n 's/.* \([0-9][0-9]*\) left for the next run.*/\1/p' <<< "$old_summ
 echo "upgrade-spool: spool after the old run: $(ls "$spool" | tr '\n' ' ')"
 [ -n "$left" ] && [ "$left" -gt 0 ] || { echo "upgrade-spool: the old run left nothing pending" >&2; cat "$work/old.log" >&2; exit 1; }
 
-bash "$cluster" start-broker --dir "$work/cluster" --index 1 >/dev/null
+kill -CONT "$(broker_pid)"
 t2=$SECONDS
 set +e
 "$new_bin" run --config "$work/new.conf" < /dev/null 2> "$work/new.log"
