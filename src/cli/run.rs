@@ -54,6 +54,20 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 const LINE_CHUNK: usize = 128;
 /// Chunks read ahead of the bridge (at most `LINE_QUEUE * LINE_CHUNK` lines).
 const LINE_QUEUE: usize = 8;
+/// True while the progress line is on the terminal: a report written then first erases it (the
+/// next tick writes it again below the report).
+static PROGRESS_ON: AtomicBool = AtomicBool::new(false);
+
+/// `eprintln!` that first erases the progress line when one is shown.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        if PROGRESS_ON.load(Ordering::Relaxed) {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!($($arg)*);
+    }};
+}
+
 /// How often the progress line (`--input FILE` on a terminal) is rewritten.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -407,7 +421,7 @@ fn pump(
                 lines += 1;
                 lines_read.store(lines, Ordering::Relaxed);
                 bad += 1;
-                eprintln!("rocketmq-bridge: {input}: {msg} (skipped)");
+                report!("rocketmq-bridge: {input}: {msg} (skipped)");
             }
             Line::Text(no, text) => {
                 lines += 1;
@@ -418,13 +432,13 @@ fn pump(
                 match Event::from_json_line(&text, no) {
                     Err(e) => {
                         bad += 1;
-                        eprintln!("rocketmq-bridge: {input}: {e} (skipped)");
+                        report!("rocketmq-bridge: {input}: {e} (skipped)");
                     }
                     Ok(ev) => {
                         events += 1;
                         if let Err(e) = sender.send(ev) {
                             send_errors += 1;
-                            eprintln!("rocketmq-bridge: {input}: line {no}: {e}");
+                            report!("rocketmq-bridge: {input}: line {no}: {e}");
                         }
                     }
                 }
@@ -472,10 +486,12 @@ impl Progress {
         self.last = now;
         self.last_sent = sent;
         self.shown = true;
+        PROGRESS_ON.store(true, Ordering::Relaxed);
     }
 
     /// Erases the line (before the summary is printed).
     fn clear(&self) {
+        PROGRESS_ON.store(false, Ordering::Relaxed);
         if self.shown {
             let _ = write!(io::stderr().lock(), "\r\x1b[K");
         }
@@ -511,15 +527,15 @@ fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
             Signal::Hangup => {
                 super::notify::notify_logged("RELOADING=1");
                 match BridgeConfig::load(config).map(|cfg| bridge.reload(cfg)) {
-                    Ok(Ok(())) => eprintln!(
+                    Ok(Ok(())) => report!(
                         "rocketmq-bridge: SIGHUP: rules reloaded from {}",
                         config.display()
                     ),
                     Ok(Err(e)) => {
-                        eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
                     }
                     Err(e) => {
-                        eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
                     }
                 }
                 // The old or the new rules are in force either way.
