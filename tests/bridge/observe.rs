@@ -3,7 +3,7 @@
 //! `/metrics` is scraped, and every `rocketmq_bridge_*` name in the two files must be there.
 
 use rocketmq_bridge_test_support as support;
-use support::{read_back, suffix, temp_dir, Cluster, ReadBack};
+use support::{read_back, suffix, temp_dir, warm_up_topics, Cluster, ReadBack};
 
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const READ_BACK: ReadBack = ReadBack::new("bridge_observe_readback");
+const READ_BACK: ReadBack = ReadBack::new("bridge_observe_readback").skip_warmup();
 const EVENTS: usize = 20;
 
 /// Every `rocketmq_bridge_<name>` token in `text`.
@@ -95,6 +95,8 @@ fn every_metric_the_dashboard_and_the_rules_use_is_exported() {
 
     let c = Cluster::start(1, 1);
     let topic = format!("Observe_{}", suffix());
+    // A cold JVM broker's first requests may time out: the bridge meets a warm broker and topic.
+    warm_up_topics(&c.namesrv, &[&topic]);
     let dir = temp_dir("bridge-observe", "spool");
     let text = format!(
         "bridge.rocket.servers = {}\nbridge.rocket.produce = async\n\
