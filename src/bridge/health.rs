@@ -157,7 +157,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_in_flight` | gauge: messages buffered or with the producer | |
 /// | `rocketmq_bridge_buffered_bytes` | gauge: bytes of those (`buffer.max_bytes` bounds it) | |
 /// | `rocketmq_bridge_held` / `_held_resent_total` | gauge / counter: messages held in memory for a re-send (no spool), re-sends | |
-/// | `rocketmq_bridge_spool_bytes` / `_spool_pending_records` | gauges | |
+/// | `rocketmq_bridge_spool_bytes` / `_spool_max_bytes` / `_spool_pending_records` | gauges (`_max_bytes`: the `spool.max_bytes` cap) | |
 /// | `rocketmq_bridge_spool_resent_total` | counter: messages sent again from the spool | |
 /// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`) |
 /// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total`, `_unknown_resolved_total` (label `result`: `stored`, `not_stored`, `unresolved`) | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
@@ -234,6 +234,11 @@ pub fn metrics_of(
             "rocketmq_bridge_spool_bytes",
             "Bytes of the spool's segments",
             s.bytes as f64,
+        ));
+        m.push(Metric::gauge(
+            "rocketmq_bridge_spool_max_bytes",
+            "The spool's size cap (spool.max_bytes); at it the oldest segment is dropped",
+            s.max_bytes as f64,
         ));
         m.push(Metric::gauge(
             "rocketmq_bridge_spool_pending_records",

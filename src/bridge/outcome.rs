@@ -398,6 +398,8 @@ impl DropReason {
 pub struct SpoolCounters {
     /// Bytes of all segments.
     pub bytes: u64,
+    /// The size cap (`spool.max_bytes`): at this size the oldest segment is dropped.
+    pub max_bytes: u64,
     /// Records appended and not yet confirmed (they are sent, or sent again after a restart).
     pub pending_records: u64,
     /// The sequence number the next accepted event gets: every event the spool ever accepted has

@@ -73,6 +73,7 @@ impl SpoolAcks {
         let s: SpoolStats = self.spool.stats();
         SpoolCounters {
             bytes: s.bytes,
+            max_bytes: self.spool.config().max_bytes,
             pending_records: s.pending_records,
             next_seq: s.next_seq,
             appended: s.appended,

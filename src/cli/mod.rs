@@ -3,9 +3,11 @@
 //! - [`run`](mod@run): `rocketmq-bridge run`, the bridge fed by NDJSON events (signals, summary).
 //! - [`status`]: `rocketmq-bridge status`, a running bridge's `/health`.
 //! - [`doctor`]: `rocketmq-bridge doctor`, a preflight of a config.
+//! - [`notify`]: systemd's readiness notification for `run` under `Type=notify`.
 
 mod args;
 pub mod doctor;
+pub mod notify;
 pub mod run;
 pub mod status;
 mod tools;
@@ -14,18 +16,128 @@ pub use args::{Args, CliError, Failure};
 
 use std::process::ExitCode;
 
-/// Usage text.
+/// Usage text: one line per subcommand (`rocketmq-bridge help`, and after a usage error).
 pub const USAGE: &str = "usage:
   rocketmq-bridge run --config FILE [--input FILE]     forward NDJSON events (stdin by default)
-  rocketmq-bridge send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] BODY
+  rocketmq-bridge send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] [--group G] BODY
   rocketmq-bridge consume (--namesrv ADDR | --config FILE) --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
   rocketmq-bridge route (--namesrv ADDR | --config FILE) --topic T
   rocketmq-bridge status (--config FILE | --addr IP:PORT)    a running bridge's /health; exit 0 healthy, 1 not, 2 unreachable
   rocketmq-bridge doctor --config FILE [--probe-topic T]   preflight: name servers, routes, brokers, ACL, batches; exit 0 when a run has what it needs
+  rocketmq-bridge --version
+  rocketmq-bridge SUBCOMMAND --help    (or: rocketmq-bridge help SUBCOMMAND)
 ADDR may list several name servers separated by ';' or ','. --config FILE (the bridge's config) gives the
 tools its name servers, ACL keys, namespace and broker address map (--namesrv, if given too, wins).";
 
+/// The version line `--version` prints: the package name and version from `Cargo.toml`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"));
+
+/// Each subcommand's `--help` text: (name, text).
+const SUBCOMMAND_HELP: &[(&str, &str)] = &[
+    (
+        "run",
+        "usage: rocketmq-bridge run --config FILE [--input FILE]
+
+Forwards MQTT broker events, one JSON object a line, to RocketMQ by the hook rules of the config
+file (the format of etc/emqx_bridge_rocket.conf). Reads stdin, or FILE with --input.
+
+  --config FILE   the bridge config (key = value, ## comments)
+  --input FILE    read events from FILE instead of stdin; on a terminal, progress (lines read,
+                  messages sent, rate) is shown on stderr
+
+Signals: SIGHUP re-reads the rules; SIGINT and SIGTERM drain the buffered events (up to
+bridge.rocket.drain_timeout), print a summary and exit. End of input does the same.
+Exit code: 0 when every matched event was confirmed by the broker, 1 otherwise, 2 when the run
+could not start (config, RocketMQ unreachable without a spool, missing topic, input).",
+    ),
+    (
+        "send",
+        "usage: rocketmq-bridge send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] [--group G] BODY
+
+Sends BODY to topic T with sync sends and prints each result as one JSON line (status, message
+id, broker, queue, offset).
+
+  --namesrv ADDR  name servers, separated by ';' or ','
+  --config FILE   the bridge's config: its name servers, ACL keys, namespace and broker address
+                  map (instead of --namesrv; --namesrv given too wins)
+  --topic T       the topic
+  --key K         message key
+  --tag G         message tag
+  --count N       how many copies to send (default 1)
+  --group G       producer group (default rocketmq_bridge_cli)",
+    ),
+    (
+        "consume",
+        "usage: rocketmq-bridge consume (--namesrv ADDR | --config FILE) --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
+
+Pulls messages of topic T and prints each as one JSON line.
+
+  --namesrv ADDR        name servers, separated by ';' or ','
+  --config FILE         the bridge's config: its name servers, ACL keys, namespace and broker
+                        address map (instead of --namesrv; --namesrv given too wins)
+  --topic T             the topic
+  --from-beginning      start at each queue's first offset (default: its end)
+  --count N             stop after N messages
+  --idle-timeout SECS   stop after SECS without a new message (default 3 with
+                        --from-beginning, 10 otherwise)
+  --group G             consumer group (default rocketmq_bridge_cli_consumer)",
+    ),
+    (
+        "route",
+        "usage: rocketmq-bridge route (--namesrv ADDR | --config FILE) --topic T
+
+Prints the route of topic T as one JSON line: its brokers (cluster, addresses) and queues.
+
+  --namesrv ADDR  name servers, separated by ';' or ','
+  --config FILE   the bridge's config: its name servers, ACL keys, namespace and broker address
+                  map (instead of --namesrv; --namesrv given too wins)
+  --topic T       the topic",
+    ),
+    (
+        "doctor",
+        "usage: rocketmq-bridge doctor --config FILE [--probe-topic T]
+
+A preflight of a config: every name server answers; every rule's topic is routed (namespace
+applied); every broker in those routes is reachable at its (mapped) address and accepts a signed
+read-only request; batch sends are accepted (only with --probe-topic). One line per finding with
+its fix. Writes nothing unless --probe-topic is given.
+
+  --config FILE       the bridge config to check
+  --probe-topic T     send one batch of two messages to topic T to check batch sends
+
+Exit code: 0 when nothing failed, 1 when something a run needs is missing, 2 when the config
+does not load.",
+    ),
+    (
+        "status",
+        "usage: rocketmq-bridge status (--config FILE | --addr IP:PORT)
+
+Prints a running bridge's GET /health JSON. The address is bridge.rocket.metrics.listen of the
+config file, or --addr.
+
+  --config FILE   the running bridge's config (needs bridge.rocket.metrics.listen)
+  --addr IP:PORT  the metrics endpoint
+
+Exit code: 0 healthy, 1 unhealthy, 2 when it cannot ask.",
+    ),
+];
+
+/// The `--help` text of subcommand `name`, if there is one.
+pub fn subcommand_help(name: &str) -> Option<&'static str> {
+    SUBCOMMAND_HELP
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, h)| *h)
+}
+
+fn is_help(arg: &str) -> bool {
+    matches!(arg, "--help" | "-h")
+}
+
 /// Runs the command line `args` (without the program name).
+///
+/// `--version` (or `-V`, `version`) prints [`VERSION`]; `--help` after a subcommand prints that
+/// subcommand's help; `help [SUBCOMMAND]` prints the usage or one subcommand's help.
 ///
 /// # Errors
 /// [`CliError`] for bad arguments or a failed command.
@@ -33,6 +145,35 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
     let Some((cmd, rest)) = args.split_first() else {
         return Err(CliError::Usage("missing subcommand".into()));
     };
+    match cmd.as_str() {
+        "--version" | "-V" | "version" => {
+            println!("{VERSION}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        "help" | "--help" | "-h" => {
+            return match rest.first() {
+                None => {
+                    println!("{VERSION}\n{USAGE}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(sub) => match subcommand_help(sub) {
+                    Some(h) => {
+                        println!("{h}");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => Err(CliError::Usage(format!("unknown subcommand {sub:?}"))),
+                },
+            };
+        }
+        _ => {}
+    }
+    let Some(help) = subcommand_help(cmd) else {
+        return Err(CliError::Usage(format!("unknown subcommand {cmd:?}")));
+    };
+    if rest.iter().any(|a| is_help(a)) {
+        println!("{help}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let a = Args::parse(rest)?;
     match cmd.as_str() {
         "send" => tools::send(&a),
@@ -41,10 +182,6 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         "run" => run_bridge(&a),
         "status" => status(&a),
         "doctor" => doctor(&a),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
         other => Err(CliError::Usage(format!("unknown subcommand {other:?}"))),
     }
 }

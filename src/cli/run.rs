@@ -6,6 +6,10 @@
 //!   [`MAX_EVENT_LINE_LEN`]) is reported on stderr with its line number and skipped; the run goes
 //!   on. Blank lines are skipped silently.
 //! - In sync mode a send that fails is reported with its line number; the run goes on.
+//! - `--input` may name a FIFO: it is opened for reading and writing, so the run never sees end of
+//!   input there (writers may come and go; a line of at most `PIPE_BUF`, 4096 bytes, is written
+//!   atomically, so concurrent writers do not interleave such lines); SIGTERM or SIGINT ends it.
+//!   This is how the systemd unit (`packaging/rocketmq-bridge.service`) feeds the bridge.
 //! - End of input, SIGINT or SIGTERM: the bridge drains (up to `bridge.rocket.drain_timeout`), a
 //!   summary goes to stderr, and the exit code is 0 when every matched event was confirmed, 1
 //!   otherwise (anything failed, unknown, dropped or not sent). Signals are watched on a thread of
@@ -22,18 +26,25 @@
 //!   while the bridge runs; `rocketmq-bridge status --config FILE` asks `/health`.
 //! - SIGHUP re-reads the config file and swaps the hook rules (and node name); buffered events are
 //!   kept. A config error is reported and the old rules stay.
+//! - Under systemd (`Type=notify`, `$NOTIFY_SOCKET` set) it says `READY=1` once the bridge has
+//!   started, `RELOADING=1` / `READY=1` around a reload and `STOPPING=1` when the drain begins
+//!   (see [`notify`](super::notify)).
+//! - Progress: with `--input FILE` and stderr a terminal, one status line on stderr is rewritten
+//!   every [`PROGRESS_EVERY`] (lines read, messages the broker confirmed, their rate over the last
+//!   interval; see [`progress_line`]) and cleared before the summary. When stderr is not a terminal
+//!   (a pipe, a file, the journal) nothing of it is written.
 
 use crate::bridge::event::MAX_EVENT_LINE_LEN;
 use crate::bridge::{Bridge, BridgeConfig, BridgeError, ConfigError, Event, ShutdownReport};
 use crate::sys::{self, Signal};
 use crossbeam_channel::{bounded, select, tick, Receiver};
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -43,6 +54,22 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 const LINE_CHUNK: usize = 128;
 /// Chunks read ahead of the bridge (at most `LINE_QUEUE * LINE_CHUNK` lines).
 const LINE_QUEUE: usize = 8;
+/// True while the progress line is on the terminal: a report written then first erases it (the
+/// next tick writes it again below the report).
+static PROGRESS_ON: AtomicBool = AtomicBool::new(false);
+
+/// `eprintln!` that first erases the progress line when one is shown.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        if PROGRESS_ON.load(Ordering::Relaxed) {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!($($arg)*);
+    }};
+}
+
+/// How often the progress line (`--input FILE` on a terminal) is rewritten.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Why `run` could not start or read its input.
 #[derive(Debug)]
@@ -275,6 +302,15 @@ fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool) -> Line {
     }
 }
 
+/// Opens `--input`: a regular file for reading; a FIFO (named pipe) for reading and writing, so
+/// that the run does not see end of input when the last writer closes it (a service fed through a
+/// FIFO runs until SIGTERM or SIGINT, and writers may come and go).
+fn open_input(p: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = std::fs::metadata(p)?.file_type().is_fifo();
+    std::fs::OpenOptions::new().read(true).write(fifo).open(p)
+}
+
 /// Runs the bridge over NDJSON input (stdin when `input` is `None`) until end of input, SIGINT or
 /// SIGTERM. Bad lines and failed sends are reported on stderr as they happen.
 ///
@@ -283,7 +319,7 @@ fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool) -> Line {
 pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> {
     let cfg = BridgeConfig::load(config).map_err(RunError::Config)?;
     let reader: Box<dyn Read + Send> = match input {
-        Some(p) => Box::new(std::fs::File::open(p).map_err(|source| RunError::Input {
+        Some(p) => Box::new(open_input(p).map_err(|source| RunError::Input {
             path: p.to_owned(),
             source,
         })?),
@@ -292,6 +328,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     sys::install_signal_flags().map_err(RunError::Signals)?;
     let drain = cfg.drain_timeout;
     let bridge = Bridge::start(cfg).map_err(RunError::Start)?;
+    super::notify::notify_logged("READY=1\nSTATUS=forwarding events");
     let (tx, rx) = bounded(LINE_QUEUE);
     // The reader thread may stay blocked in read(2) on stdin after a signal; it ends with the process.
     std::thread::Builder::new()
@@ -305,6 +342,9 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     // blocked send (its event is counted as dropped at shutdown); the pump then sees the reason.
     let stop_reason: OnceLock<String> = OnceLock::new();
     let pump_done = AtomicBool::new(false);
+    let lines_read = AtomicU64::new(0);
+    // The same thread shows the progress line: only for a file on a terminal.
+    let mut progress = (input.is_some() && io::stderr().is_terminal()).then(Progress::new);
     let (lines, events, bad_lines, send_errors, ended_by) = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("bridge-signals".into())
@@ -315,14 +355,21 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
                         bridge.close_intake();
                         return;
                     }
+                    if let Some(p) = progress.as_mut() {
+                        p.tick(&lines_read, || bridge.stats().total().sent);
+                    }
                     std::thread::sleep(SIGNAL_POLL);
                 }
             })
             .expect("spawn signal thread");
-        let r = pump(&bridge, &rx, &stop_reason, &input_name);
+        let r = pump(&bridge, &rx, &stop_reason, &input_name, &lines_read);
         pump_done.store(true, Ordering::SeqCst);
         r
     });
+    if let Some(p) = &progress {
+        p.clear();
+    }
+    super::notify::notify_logged("STOPPING=1\nSTATUS=draining");
     let report = bridge.shutdown(drain);
     Ok(RunSummary {
         lines,
@@ -339,6 +386,7 @@ fn pump(
     rx: &Receiver<Vec<Line>>,
     stop: &OnceLock<String>,
     input: &str,
+    lines_read: &AtomicU64,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
     let ticker = tick(SIGNAL_POLL);
@@ -371,24 +419,26 @@ fn pump(
             }
             Line::Bad(msg) => {
                 lines += 1;
+                lines_read.store(lines, Ordering::Relaxed);
                 bad += 1;
-                eprintln!("rocketmq-bridge: {input}: {msg} (skipped)");
+                report!("rocketmq-bridge: {input}: {msg} (skipped)");
             }
             Line::Text(no, text) => {
                 lines += 1;
+                lines_read.store(lines, Ordering::Relaxed);
                 if text.trim().is_empty() {
                     continue;
                 }
                 match Event::from_json_line(&text, no) {
                     Err(e) => {
                         bad += 1;
-                        eprintln!("rocketmq-bridge: {input}: {e} (skipped)");
+                        report!("rocketmq-bridge: {input}: {e} (skipped)");
                     }
                     Ok(ev) => {
                         events += 1;
                         if let Err(e) = sender.send(ev) {
                             send_errors += 1;
-                            eprintln!("rocketmq-bridge: {input}: line {no}: {e}");
+                            report!("rocketmq-bridge: {input}: line {no}: {e}");
                         }
                     }
                 }
@@ -397,23 +447,100 @@ fn pump(
     }
 }
 
+/// The progress line's state: when it was last written and the count of sent messages then.
+struct Progress {
+    start: Instant,
+    last: Instant,
+    last_sent: u64,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let now = Instant::now();
+        Progress {
+            start: now,
+            last: now,
+            last_sent: 0,
+            shown: false,
+        }
+    }
+
+    /// Rewrites the line when [`PROGRESS_EVERY`] has passed since the last one.
+    fn tick(&mut self, lines_read: &AtomicU64, sent: impl FnOnce() -> u64) {
+        let now = Instant::now();
+        let since = now.duration_since(self.last);
+        if since < PROGRESS_EVERY {
+            return;
+        }
+        let sent = sent();
+        let line = progress_line(
+            lines_read.load(Ordering::Relaxed),
+            sent,
+            sent.saturating_sub(self.last_sent),
+            since,
+            now.duration_since(self.start),
+        );
+        // A failed write to the terminal only loses the progress line.
+        let _ = write!(io::stderr().lock(), "\r\x1b[K{line}");
+        self.last = now;
+        self.last_sent = sent;
+        self.shown = true;
+        PROGRESS_ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Erases the line (before the summary is printed).
+    fn clear(&self) {
+        PROGRESS_ON.store(false, Ordering::Relaxed);
+        if self.shown {
+            let _ = write!(io::stderr().lock(), "\r\x1b[K");
+        }
+    }
+}
+
+/// The text of the progress line: `lines` read so far, `sent` messages confirmed so far, of which
+/// `sent_recent` within the last `interval`, `elapsed` since the start.
+pub fn progress_line(
+    lines: u64,
+    sent: u64,
+    sent_recent: u64,
+    interval: Duration,
+    elapsed: Duration,
+) -> String {
+    let secs = interval.as_secs_f64();
+    let rate = if secs > 0.0 {
+        sent_recent as f64 / secs
+    } else {
+        0.0
+    };
+    format!(
+        "rocketmq-bridge: {lines} lines read, {sent} messages sent, {rate:.0} msg/s, {}s",
+        elapsed.as_secs()
+    )
+}
+
 /// Acts on pending signals: SIGHUP reloads, SIGINT/SIGTERM end the run (returned as the reason).
 fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
     let mut stop = None;
     for s in sys::take_signals() {
         match s {
-            Signal::Hangup => match BridgeConfig::load(config) {
-                Ok(cfg) => match bridge.reload(cfg) {
-                    Ok(()) => eprintln!(
+            Signal::Hangup => {
+                super::notify::notify_logged("RELOADING=1");
+                match BridgeConfig::load(config).map(|cfg| bridge.reload(cfg)) {
+                    Ok(Ok(())) => report!(
                         "rocketmq-bridge: SIGHUP: rules reloaded from {}",
                         config.display()
                     ),
-                    Err(e) => {
-                        eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                    Ok(Err(e)) => {
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
                     }
-                },
-                Err(e) => eprintln!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}"),
-            },
+                    Err(e) => {
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                    }
+                }
+                // The old or the new rules are in force either way.
+                super::notify::notify_logged("READY=1");
+            }
             Signal::Interrupt => stop = Some("SIGINT".to_owned()),
             Signal::Terminate => stop = Some("SIGTERM".to_owned()),
         }
@@ -449,6 +576,24 @@ mod tests {
         }
         h.join().unwrap();
         out
+    }
+
+    #[test]
+    fn progress_line_shows_counts_and_the_recent_rate() {
+        assert_eq!(
+            progress_line(
+                1200,
+                900,
+                450,
+                Duration::from_millis(1500),
+                Duration::from_secs(7)
+            ),
+            "rocketmq-bridge: 1200 lines read, 900 messages sent, 300 msg/s, 7s"
+        );
+        assert_eq!(
+            progress_line(0, 0, 0, Duration::ZERO, Duration::ZERO),
+            "rocketmq-bridge: 0 lines read, 0 messages sent, 0 msg/s, 0s"
+        );
     }
 
     #[test]

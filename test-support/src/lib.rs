@@ -888,3 +888,31 @@ pub fn read_back(ns: &str, topic: &str, at_least: usize, how: &ReadBack) -> Vec<
         std::thread::sleep(how.poll);
     }
 }
+
+/// Sends one message with body `warmup` to each of `topics` (name servers `ns`) until one is
+/// accepted and the topic has its own route, so that a test's first sends do not meet a cold broker
+/// (a JVM broker's first requests may time out) or a topic still being created. At most 60 s a
+/// topic. [`ReadBack::skip_warmup`] leaves these messages out of a read-back.
+///
+/// # Panics
+/// When a topic has no route of its own after 60 s.
+pub fn warm_up_topics(ns: &str, topics: &[&str]) {
+    use rocketmq_bridge::message::Message;
+    use rocketmq_bridge::producer::{Producer, ProducerConfig};
+    let p = Producer::start(ProducerConfig::new(&[ns], "test_support_warmup")).unwrap();
+    for t in topics {
+        let start = Instant::now();
+        loop {
+            let sent = p.send(Message::new(*t, &b"warmup"[..])).is_ok();
+            if sent && p.check_route(t).is_ok_and(|i| !i.from_default_topic) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "topic {t} has no route after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    p.close(Duration::from_secs(2));
+}
