@@ -3,7 +3,7 @@
 
 use super::{
     AclCredentials, BridgeConfig, ConfigError, ConfigErrorKind, OverflowPolicy, ProduceMode,
-    QueueStrategy, DEFAULT_NAMESRV_PORT, HOOK_PREFIX, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+    QueueStrategy, TlsSettings, DEFAULT_NAMESRV_PORT, HOOK_PREFIX, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
 };
 use crate::bridge::event::EventKind;
 use crate::bridge::format::PayloadEncoding;
@@ -18,6 +18,14 @@ pub(super) struct Parser {
     seen: HashMap<String, usize>,
     rules: Vec<HookRule>,
     rule_lines: HashMap<RuleId, usize>,
+    /// The `bridge.rocket.tls.*` keys seen.
+    tls: Option<TlsKeys>,
+}
+
+#[derive(Default)]
+struct TlsKeys {
+    enable: bool,
+    settings: TlsSettings,
 }
 
 /// Keys whose values are never echoed in errors.
@@ -33,6 +41,7 @@ impl Parser {
             seen: HashMap::new(),
             rules: Vec::new(),
             rule_lines: HashMap::new(),
+            tls: None,
         }
     }
 
@@ -87,6 +96,7 @@ impl Parser {
             cfg.bridge_id = bridge_id_from_node(&cfg.node);
         }
         self.cross_checks(&cfg)?;
+        cfg.tls = self.tls_settings()?;
         cfg.rules = RuleSet::new(self.rules);
         Ok(cfg)
     }
@@ -108,7 +118,7 @@ impl Parser {
     }
 
     fn scalar(
-        &self,
+        &mut self,
         c: &mut BridgeConfig,
         n: usize,
         key: &str,
@@ -233,6 +243,34 @@ impl Parser {
                         "bridge.rocket.acl.access_key" => acl.access_key = v.to_owned(),
                         "bridge.rocket.acl.secret_key" => acl.secret_key = v.to_owned(),
                         _ => acl.security_token = Some(v.to_owned()),
+                    }
+                }
+                "bridge.rocket.tls.enable"
+                | "bridge.rocket.tls.ca_file"
+                | "bridge.rocket.tls.cert_file"
+                | "bridge.rocket.tls.key_file"
+                | "bridge.rocket.tls.server_name"
+                | "bridge.rocket.tls.verify" => {
+                    if v.chars().any(|ch| ch.is_control()) {
+                        return Err(self.bad(n, key, v, "a value without control characters"));
+                    }
+                    let bool_of = |this: &Self| match v {
+                        "true" | "on" => Ok(true),
+                        "false" | "off" => Ok(false),
+                        _ => Err(this.bad(n, key, v, "true or false")),
+                    };
+                    let flag = match key {
+                        "bridge.rocket.tls.enable" | "bridge.rocket.tls.verify" => bool_of(self)?,
+                        _ => false,
+                    };
+                    let t = self.tls.get_or_insert_with(TlsKeys::default);
+                    match key {
+                        "bridge.rocket.tls.enable" => t.enable = flag,
+                        "bridge.rocket.tls.verify" => t.settings.verify = flag,
+                        "bridge.rocket.tls.ca_file" => t.settings.ca_file = Some(v.into()),
+                        "bridge.rocket.tls.cert_file" => t.settings.cert_file = Some(v.into()),
+                        "bridge.rocket.tls.key_file" => t.settings.key_file = Some(v.into()),
+                        _ => t.settings.server_name = Some(v.to_owned()),
                     }
                 }
                 "bridge.rocket.buffer.max_bytes" => c.buffer_max_bytes = size(self, 1024, 1 << 40)?,
@@ -401,6 +439,69 @@ impl Parser {
         self.rule_lines.insert(id, n);
         self.rules.push(rule);
         Ok(())
+    }
+
+    /// `bridge.rocket.tls.*`: the settings when enabled, the connector built from their files
+    /// (with the `tls` feature; without it, enabling TLS is an error).
+    fn tls_settings(&mut self) -> Result<Option<TlsSettings>, ConfigError> {
+        const ENABLE: &str = "bridge.rocket.tls.enable";
+        let Some(keys) = self.tls.take() else {
+            return Ok(None);
+        };
+        let line_of = |k: &str| self.seen.get(k).copied().unwrap_or(0);
+        if !keys.enable {
+            return Ok(None);
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = keys;
+            Err(self.err(
+                line_of(ENABLE),
+                ENABLE,
+                ConfigErrorKind::Conflict(
+                    "this build has no TLS support (build with `--features tls`)".to_owned(),
+                ),
+            ))
+        }
+        #[cfg(feature = "tls")]
+        {
+            let mut settings = keys.settings;
+            let opts = crate::remoting::TlsOptions {
+                ca_file: settings.ca_file.clone(),
+                cert_file: settings.cert_file.clone(),
+                key_file: settings.key_file.clone(),
+                server_name: settings.server_name.clone(),
+                verify: settings.verify,
+                ..crate::remoting::TlsOptions::default()
+            };
+            match crate::remoting::TlsConnector::new(&opts) {
+                Ok(c) => settings.connector = Some(c),
+                Err(e) => {
+                    use crate::remoting::TlsSetupError as E;
+                    let key = match &e {
+                        E::File { path, .. } if Some(path) == settings.key_file.as_ref() => {
+                            "bridge.rocket.tls.key_file"
+                        }
+                        E::File { path, .. } if Some(path) == settings.cert_file.as_ref() => {
+                            "bridge.rocket.tls.cert_file"
+                        }
+                        E::File { .. } | E::NoCaFile => "bridge.rocket.tls.ca_file",
+                        E::IncompleteClientAuth => {
+                            if settings.cert_file.is_some() {
+                                "bridge.rocket.tls.cert_file"
+                            } else {
+                                "bridge.rocket.tls.key_file"
+                            }
+                        }
+                        E::InvalidServerName(_) => "bridge.rocket.tls.server_name",
+                        _ => ENABLE,
+                    };
+                    let line = self.seen.get(key).copied().unwrap_or(line_of(ENABLE));
+                    return Err(self.err(line, key, ConfigErrorKind::Tls(Box::new(e))));
+                }
+            }
+            Ok(Some(settings))
+        }
     }
 
     fn cross_checks(&self, cfg: &BridgeConfig) -> Result<(), ConfigError> {
@@ -596,6 +697,26 @@ pub fn parse_bytesize(s: &str) -> Result<u64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_keys_are_checked_when_the_config_is_loaded() {
+        let off =
+            "bridge.rocket.tls.enable = false\nbridge.rocket.tls.ca_file = /nonexistent.pem\n";
+        assert_eq!(BridgeConfig::parse(off, "t.conf").unwrap().tls, None);
+        let bad = BridgeConfig::parse("bridge.rocket.tls.verify = maybe\n", "t.conf").unwrap_err();
+        assert_eq!(bad.key.as_deref(), Some("bridge.rocket.tls.verify"));
+        let on =
+            "bridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = /nonexistent/ca.pem\n";
+        let e = BridgeConfig::parse(on, "t.conf").unwrap_err();
+        if cfg!(feature = "tls") {
+            // The file is read at load time and named with its key.
+            assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.ca_file"), "{e}");
+            assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        } else {
+            assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.enable"), "{e}");
+            assert!(e.to_string().contains("--features tls"), "{e}");
+        }
+    }
 
     #[test]
     fn durations_accept_units_in_any_case() {
