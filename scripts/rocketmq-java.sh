@@ -5,6 +5,7 @@
 #
 #   rocketmq-java.sh install      [--impl java5|java4]
 #   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--impl java5|java4] [--watch-pid PID]
+#                                 [--tls CERTDIR [--tls-client-auth]]
 #   rocketmq-java.sh stop         --dir DIR
 #   rocketmq-java.sh kill-broker  --dir DIR --index I [--signal KILL|TERM]      (default KILL)
 #   rocketmq-java.sh start-broker --dir DIR --index I
@@ -34,6 +35,9 @@ READY_DEFAULT=180
 # --slaves: each master gets a slave (brokerId 1, role SLAVE, its own listen/HA ports and store, DIR/slave-<i>);
 # it finds its master's HA port through the name server (the master registers haServerAddr).
 SLAVES_SUPPORTED=1
+# --tls: JVM options (TlsSystemConfig's system properties), not broker.conf: tls.server.mode=enforcing on every
+# server, tls.enable=true on brokers (their client to the name servers), test mode off so the given files are used.
+TLS_SUPPORTED=1
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
@@ -175,6 +179,23 @@ fileReservedTime=1
 EOF
 }
 
+# tls_opts KIND: the JVM options of a TLS-only server (nothing without --tls).
+tls_opts() {
+    local d auth
+    d=$(env_get RMQ_TLS_DIR) auth=$(env_get RMQ_TLS_CLIENT_AUTH)
+    [ -n "$d" ] || return 0
+    echo "-Dtls.server.mode=enforcing -Dtls.test.mode.enable=false"
+    echo "-Dtls.server.certPath=$d/server.pem -Dtls.server.keyPath=$d/server.key"
+    if [ "$auth" = 1 ]; then
+        echo "-Dtls.server.need.client.auth=require -Dtls.server.authClient=true"
+        echo "-Dtls.server.trustCertPath=$d/ca.pem"
+    fi
+    if [ "$1" != namesrv ]; then
+        echo "-Dtls.enable=true -Dtls.client.authServer=false"
+        [ "$auth" != 1 ] || echo "-Dtls.client.certPath=$d/client.pem -Dtls.client.keyPath=$d/client.key"
+    fi
+}
+
 # backend_launch KIND I: the config is written on the first launch and reused by restarts (same ports, store).
 # The JVM runs in its own session (setsid execs it: the pid is the JVM's).
 backend_launch() {
@@ -198,7 +219,7 @@ backend_launch() {
     fi
     [ -n "${LIB:-}" ] || LIB=$(lib_dir)
     # shellcheck disable=SC2086
-    setsid "$JAVA_BIN" $opts $(impl_opts) \
+    setsid "$JAVA_BIN" $opts $(impl_opts) $(tls_opts "$kind") \
         -Duser.home="$wd/home" -Drocketmq.home.dir="$wd/rmqhome" -Djava.io.tmpdir="$wd/home" \
         -Drocketmq.client.logRoot="$wd/home/logs" \
         -cp "$LIB/*" "$main" -c "$conf" >"$wd/stdout.log" 2>&1 </dev/null &
