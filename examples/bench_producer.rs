@@ -4,8 +4,14 @@
 //! RocketMQ.
 //!
 //! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
-//! [--window W] [--batch-window B] [--topic T]` (requests outstanding in async / batch100; both
-//! default to 256; the topic defaults to a new auto-created one)
+//! [--window W] [--batch-window B] [--topic T] [--tls-ca FILE]` (requests outstanding in async /
+//! batch100; both default to 256; the topic defaults to a new auto-created one)
+//!
+//! `--tls-ca FILE` (built with `--features tls`): every scenario runs twice in the same run, over
+//! plaintext and then over TLS (verified against FILE), against the same broker (started with
+//! `RMQ_TLS_SERVER_MODE=permissive scripts/rocketmq-java.sh start --tls CERTDIR`, which takes
+//! both); the TLS rows are named `<scenario>_tls` and the JSON line gets `<scenario>_tls_ratio`
+//! (TLS msgs/s over plaintext msgs/s).
 
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
@@ -176,26 +182,56 @@ fn main() {
     let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group")
         .async_window(256)
         .unique_ids(unique_ids);
-    let p = Producer::start(cfg).expect("start producer");
+    let p = Producer::start(cfg.clone()).expect("start producer");
+    #[cfg(feature = "tls")]
+    let tls_p = opt("--tls-ca").map(|ca| {
+        let mut o = rocketmq_bridge::remoting::TlsOptions::default();
+        o.ca_file = Some(ca.into());
+        let c = rocketmq_bridge::remoting::TlsConnector::new(&o).expect("tls files");
+        Producer::start(cfg.clone().tls(Some(c))).expect("start TLS producer")
+    });
+    #[cfg(not(feature = "tls"))]
+    if opt("--tls-ca").is_some() {
+        eprintln!("--tls-ca needs a build with --features tls");
+        std::process::exit(2);
+    }
+    #[cfg(not(feature = "tls"))]
+    let tls_p: Option<Producer> = None;
     // --topic: an existing topic (scripts/cluster-suite.sh creates it on every master first).
     let topic = opt("--topic").unwrap_or_else(|| format!("BenchTopic{}", std::process::id()));
     // Warm up: create the topic (unless it exists) and the connections.
     for _ in 0..50 {
         let _ = p.send(Message::new(topic.as_str(), body()));
+        if let Some(t) = &tls_p {
+            let _ = t.send(Message::new(topic.as_str(), body()));
+        }
     }
     let mut reports = Vec::new();
+    let mut ratios = Vec::new();
+    let runs: Vec<(&str, &Producer, bool)> = std::iter::once(("", &p, false))
+        .chain(tls_p.as_ref().map(|t| ("_tls", t, true)))
+        .collect();
     for s in scenarios.split(',') {
-        let r = match s {
-            "sync1" => sync_run(&p, &topic, n.min(20_000), 1, "sync1"),
-            "sync8" => sync_run(&p, &topic, n, 8, "sync8"),
-            "async" => async_run(&p, &topic, n, 1, window, "async"),
-            "batch100" => async_run(&p, &topic, n * 20, 100, batch_window, "batch100"),
-            other => {
-                eprintln!("unknown scenario {other}");
-                continue;
+        for &(sfx, p, tls) in &runs {
+            let name: &'static str = Box::leak(format!("{s}{sfx}").into_boxed_str());
+            let r = match s {
+                "sync1" => sync_run(p, &topic, n.min(20_000), 1, name),
+                "sync8" => sync_run(p, &topic, n, 8, name),
+                "async" => async_run(p, &topic, n, 1, window, name),
+                "batch100" => async_run(p, &topic, n * 20, 100, batch_window, name),
+                other => {
+                    eprintln!("unknown scenario {other}");
+                    continue;
+                }
+            };
+            if tls {
+                if let Some(plain) = reports.iter().rev().find(|x: &&Report| x.name == s) {
+                    let ratio = r.rate() / plain.rate();
+                    println!("{name}: TLS / plaintext throughput {ratio:.3}");
+                    ratios.push(format!("\"{name}_ratio\":{ratio:.3}"));
+                }
             }
-        };
-        println!(
+            println!(
             "{:<9} {:>8} msgs  {:>10.0} msgs/s  p50 {:>6} us  p99 {:>7} us  cpu {:>6.2} us/msg  failed {}",
             r.name,
             r.messages,
@@ -205,7 +241,8 @@ fn main() {
             r.cpu_us_per_msg(),
             r.failed
         );
-        reports.push(r);
+            reports.push(r);
+        }
     }
     let rss = peak_rss_kib();
     println!("peak RSS {rss} KiB");
@@ -224,9 +261,13 @@ fn main() {
             )
         })
         .collect();
+    let ratios: String = ratios.iter().map(|r| format!(",{r}")).collect();
     println!(
-        "{{\"bench\":\"producer\",{},\"peak_rss_kib\":{rss}}}",
+        "{{\"bench\":\"producer\",{}{ratios},\"peak_rss_kib\":{rss}}}",
         json.join(",")
     );
     p.close(Duration::from_secs(5));
+    if let Some(t) = tls_p {
+        t.close(Duration::from_secs(5));
+    }
 }

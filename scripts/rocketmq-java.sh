@@ -20,7 +20,9 @@
 #   RMQ_BROKER_<i>_NAME, RMQ_CLUSTER, RMQ_SLAVE_COUNT (and with --slaves RMQ_SLAVE_<i>, RMQ_SLAVE_<i>_NAME)
 #
 # Environment knobs: ROCKETMQ_CACHE, RMQ_MAX_LIFETIME (default 7200), RMQ_READY_TIMEOUT (seconds, default 180),
-# RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary).
+# RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary), RMQ_TLS_SERVER_MODE (with --tls: enforcing,
+# the default, or permissive, which also takes plaintext clients: a benchmark's TLS-versus-plaintext comparison on
+# one broker).
 set -euo pipefail
 
 ME=rocketmq-java.sh
@@ -184,7 +186,7 @@ tls_opts() {
     local d auth
     d=$(env_get RMQ_TLS_DIR) auth=$(env_get RMQ_TLS_CLIENT_AUTH)
     [ -n "$d" ] || return 0
-    echo "-Dtls.server.mode=enforcing -Dtls.test.mode.enable=false"
+    echo "-Dtls.server.mode=${RMQ_TLS_SERVER_MODE:-enforcing} -Dtls.test.mode.enable=false"
     echo "-Dtls.server.certPath=$d/server.pem -Dtls.server.keyPath=$d/server.key"
     if [ "$auth" = 1 ]; then
         echo "-Dtls.server.need.client.auth=require -Dtls.server.authClient=true"
