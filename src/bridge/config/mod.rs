@@ -41,6 +41,8 @@
 //! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
 //! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
 //! | `bridge.rocket.acl.security_token` | none | optional ACL security token; needs `access_key` |
+//! | `bridge.rocket.acl.secret_key_file` | none | the ACL secret read from this file (one line; a trailing newline is dropped) instead of `acl.secret_key` |
+//! | `bridge.rocket.acl.secret_key_env` | none | the ACL secret read from this environment variable instead of `acl.secret_key` |
 //! | `bridge.rocket.tls.enable` | `false` | TLS to name servers and brokers; needs a build with the `tls` cargo feature (the files below are read when the config is loaded) |
 //! | `bridge.rocket.tls.ca_file` | the system bundle | PEM file of the CAs that sign the servers' certificates |
 //! | `bridge.rocket.tls.cert_file` | none | PEM client certificate chain, for servers that require one (mutual TLS); needs `tls.key_file` |

