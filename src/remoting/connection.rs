@@ -197,6 +197,16 @@ impl Shared {
         if let Err(e) = self.put(&mut w) {
             drop(w);
             self.kill();
+            // The reader may have seen the peer refuse the session (a fatal alert) first: that
+            // is the reason, not the refused write.
+            #[cfg(feature = "tls")]
+            if let Some(source) = self.tls_error.lock().clone() {
+                return Err(Error::Tls {
+                    addr: self.addr.clone(),
+                    source,
+                    request_sent: false,
+                });
+            }
             return Err(Error::Io {
                 addr: self.addr.clone(),
                 source: e,

@@ -50,8 +50,11 @@ fn conn_cfg(tls: Option<TlsConnector>) -> ConnectionConfig {
 
 /// The bridge config of `c` with TLS on (CA `certs/ca.pem`) and `extra` TLS lines.
 fn tls_config(c: &Cluster, certs: &Path, extra: &str, rules: &str) -> BridgeConfig {
+    // A loaded machine slows the Java broker's first send to a new topic (auto-creation) past the
+    // default 3 s, and sync mode retries an unknown outcome (a second copy).
     let tls = format!(
-        "bridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = {}\n{extra}{rules}",
+        "bridge.rocket.produce.sync_timeout = 15s\nbridge.rocket.tls.enable = true\n\
+         bridge.rocket.tls.ca_file = {}\n{extra}{rules}",
         certs.join("ca.pem").display()
     );
     config(c, "sync", &tls)
@@ -67,15 +70,32 @@ fn ask_namesrv(c: &Cluster, cfg: &ConnectionConfig) -> Result<RemotingCommand, E
     conn.invoke(&route_request(), Duration::from_secs(5))
 }
 
-/// Reads `topic` over TLS until `n` messages are there (30 s bound).
+/// Reads `topic` over TLS until `n` messages are there (60 s bound: a loaded machine slows the
+/// Java broker's first reads of a new topic).
 fn read_back_tls(c: &Cluster, tls: TlsConnector, topic: &str, n: usize) -> Vec<MessageExt> {
     let consumer =
         PullConsumer::with_connection(&c.namesrv, "bridge_tls_readback", None, conn_cfg(Some(tls)));
     let start = Instant::now();
     loop {
-        let got = consumer.read_all(topic).unwrap_or_default();
-        if got.len() >= n || start.elapsed() > Duration::from_secs(30) {
+        let got = match consumer.read_all(topic) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("tls: reading {topic} back failed (retried): {e}");
+                Vec::new()
+            }
+        };
+        if got.len() >= n || start.elapsed() > Duration::from_secs(60) {
             return got;
+        }
+        if let Ok(qs) = consumer.queues(topic) {
+            for q in &qs {
+                eprintln!(
+                    "tls-diag: {topic} q{} min {:?} max {:?}",
+                    q.queue.queue_id,
+                    consumer.min_offset(q).map_err(|e| e.to_string()),
+                    consumer.max_offset(q).map_err(|e| e.to_string())
+                );
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -99,11 +119,17 @@ fn seven_events_land_over_tls_and_plaintext_wrong_ca_and_wrong_name_are_refused(
     let prefix = bridge.key_prefix().to_owned();
     for (i, (ev, (_, topic))) in seed_events().into_iter().zip(&topics).enumerate() {
         let got = read_back_tls(&c, good.clone(), topic, 1);
-        assert_eq!(got.len(), 1, "{topic}");
+        assert!(!got.is_empty(), "{topic}");
         let mut want = Vec::new();
         format_event(&ev, "emqx@127.0.0.1", PayloadEncoding::Base64, &mut want);
-        assert_eq!(got[0].body, want, "{topic}");
-        assert_eq!(got[0].keys(), vec![format!("{prefix}-{i}")], "{topic}");
+        // Every copy is this event (a sync send retried after a lost answer stores one more).
+        for m in &got {
+            assert_eq!(m.body, want, "{topic}");
+            assert_eq!(m.keys(), vec![format!("{prefix}-{i}")], "{topic}");
+        }
+        if got.len() > 1 {
+            eprintln!("tls: {topic}: {} copies (a retried sync send)", got.len());
+        }
     }
     let report = bridge.shutdown(Duration::from_secs(5));
     let t = report.stats.total();
@@ -252,8 +278,10 @@ fn client_auth_required_refuses_a_missing_client_certificate() {
         .send(seed_events().into_iter().next().unwrap())
         .unwrap();
     let got = read_back_tls(&c, connector(&certs, "ca.pem", None, true), &topic, 1);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].keys(), vec![format!("{}-0", bridge.key_prefix())]);
+    assert!(!got.is_empty());
+    for m in &got {
+        assert_eq!(m.keys(), vec![format!("{}-0", bridge.key_prefix())]);
+    }
     let report = bridge.shutdown(Duration::from_secs(5));
     assert_eq!(report.stats.total().sent, 1, "{report}");
 }
