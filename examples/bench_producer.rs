@@ -4,8 +4,16 @@
 //! RocketMQ.
 //!
 //! `cargo run --release --example bench_producer -- --namesrv ADDR [--messages N] [--scenarios a,b]
-//! [--window W] [--batch-window B] [--topic T]` (requests outstanding in async / batch100; both
-//! default to 256; the topic defaults to a new auto-created one)
+//! [--window W] [--batch-window B] [--topic T] [--tls-ca FILE]` (requests outstanding in async /
+//! batch100; both default to 256; the topic defaults to a new auto-created one)
+//!
+//! `--tls-ca FILE [--tls-rounds R]` (built with `--features tls`): every scenario runs R times
+//! (default 3) over plaintext and then over TLS (verified against FILE), alternating, in the same
+//! run against the same broker (started with `RMQ_TLS_SERVER_MODE=permissive
+//! scripts/rocketmq-java.sh start --tls CERTDIR`, which takes both); rows are named
+//! `<scenario>_r<k>` and `<scenario>_tls_r<k>`, each round's TLS msgs/s over the plaintext msgs/s
+//! of the same round is printed, and the JSON line gets `<scenario>_tls_ratios` and their median
+//! `<scenario>_tls_ratio`.
 
 use rocketmq_bridge::message::Message;
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
@@ -176,26 +184,74 @@ fn main() {
     let cfg = ProducerConfig::new(&[ns.as_str()], "bench_producer_group")
         .async_window(256)
         .unique_ids(unique_ids);
-    let p = Producer::start(cfg).expect("start producer");
+    let p = Producer::start(cfg.clone()).expect("start producer");
+    #[cfg(feature = "tls")]
+    let tls_p = opt("--tls-ca").map(|ca| {
+        let mut o = rocketmq_bridge::remoting::TlsOptions::default();
+        o.ca_file = Some(ca.into());
+        let c = rocketmq_bridge::remoting::TlsConnector::new(&o).expect("tls files");
+        Producer::start(cfg.clone().tls(Some(c))).expect("start TLS producer")
+    });
+    #[cfg(not(feature = "tls"))]
+    if opt("--tls-ca").is_some() {
+        eprintln!("--tls-ca needs a build with --features tls");
+        std::process::exit(2);
+    }
+    #[cfg(not(feature = "tls"))]
+    let tls_p: Option<Producer> = None;
     // --topic: an existing topic (scripts/cluster-suite.sh creates it on every master first).
     let topic = opt("--topic").unwrap_or_else(|| format!("BenchTopic{}", std::process::id()));
     // Warm up: create the topic (unless it exists) and the connections.
     for _ in 0..50 {
         let _ = p.send(Message::new(topic.as_str(), body()));
+        if let Some(t) = &tls_p {
+            let _ = t.send(Message::new(topic.as_str(), body()));
+        }
     }
     let mut reports = Vec::new();
-    for s in scenarios.split(',') {
-        let r = match s {
-            "sync1" => sync_run(&p, &topic, n.min(20_000), 1, "sync1"),
-            "sync8" => sync_run(&p, &topic, n, 8, "sync8"),
-            "async" => async_run(&p, &topic, n, 1, window, "async"),
-            "batch100" => async_run(&p, &topic, n * 20, 100, batch_window, "batch100"),
-            other => {
-                eprintln!("unknown scenario {other}");
-                continue;
-            }
+    let mut ratios = Vec::new();
+    let rounds: usize = match &tls_p {
+        Some(_) => opt("--tls-rounds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3),
+        None => 1,
+    };
+    let mut runs: Vec<(String, &Producer, bool)> = Vec::new();
+    for k in 1..=rounds {
+        let round = if tls_p.is_some() {
+            format!("_r{k}")
+        } else {
+            String::new()
         };
-        println!(
+        runs.push((round.clone(), &p, false));
+        if let Some(t) = &tls_p {
+            runs.push((format!("_tls{round}"), t, true));
+        }
+    }
+    for s in scenarios.split(',') {
+        let mut mine = Vec::new();
+        for (sfx, p, tls) in &runs {
+            let (p, tls) = (*p, *tls);
+            // The rows' names live as long as the reports (to the end of this one-shot program).
+            let name: &'static str = Box::leak(format!("{s}{sfx}").into_boxed_str());
+            let r = match s {
+                "sync1" => sync_run(p, &topic, n.min(20_000), 1, name),
+                "sync8" => sync_run(p, &topic, n, 8, name),
+                "async" => async_run(p, &topic, n, 1, window, name),
+                "batch100" => async_run(p, &topic, n * 20, 100, batch_window, name),
+                other => {
+                    eprintln!("unknown scenario {other}");
+                    continue;
+                }
+            };
+            if tls {
+                if let Some(plain) = reports.last() {
+                    let ratio = r.rate() / Report::rate(plain);
+                    println!("{name}: TLS / plaintext throughput {ratio:.3}");
+                    mine.push(ratio);
+                }
+            }
+            println!(
             "{:<9} {:>8} msgs  {:>10.0} msgs/s  p50 {:>6} us  p99 {:>7} us  cpu {:>6.2} us/msg  failed {}",
             r.name,
             r.messages,
@@ -205,7 +261,21 @@ fn main() {
             r.cpu_us_per_msg(),
             r.failed
         );
-        reports.push(r);
+            reports.push(r);
+        }
+        if !mine.is_empty() {
+            let list: Vec<String> = mine.iter().map(|r| format!("{r:.3}")).collect();
+            mine.sort_by(f64::total_cmp);
+            let median = mine[mine.len() / 2];
+            println!(
+                "{s}: TLS / plaintext throughput, median of {} rounds: {median:.3}",
+                mine.len()
+            );
+            ratios.push(format!(
+                "\"{s}_tls_ratios\":[{}],\"{s}_tls_ratio\":{median:.3}",
+                list.join(",")
+            ));
+        }
     }
     let rss = peak_rss_kib();
     println!("peak RSS {rss} KiB");
@@ -224,9 +294,13 @@ fn main() {
             )
         })
         .collect();
+    let ratios: String = ratios.iter().map(|r| format!(",{r}")).collect();
     println!(
-        "{{\"bench\":\"producer\",{},\"peak_rss_kib\":{rss}}}",
+        "{{\"bench\":\"producer\",{}{ratios},\"peak_rss_kib\":{rss}}}",
         json.join(",")
     );
     p.close(Duration::from_secs(5));
+    if let Some(t) = tls_p {
+        t.close(Duration::from_secs(5));
+    }
 }

@@ -5,7 +5,7 @@
 #
 #   rocketmq-java.sh install      [--impl java5|java4]
 #   rocketmq-java.sh start        --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--acl USER:SECRET]
-#                                 [--impl java5|java4] [--watch-pid PID]
+#                                 [--impl java5|java4] [--watch-pid PID] [--tls CERTDIR [--tls-client-auth]]
 #   rocketmq-java.sh stop         --dir DIR
 #   rocketmq-java.sh kill-broker  --dir DIR --index I [--signal KILL|TERM]      (default KILL)
 #   rocketmq-java.sh start-broker --dir DIR --index I
@@ -20,7 +20,9 @@
 #   RMQ_BROKER_<i>_NAME, RMQ_CLUSTER, RMQ_SLAVE_COUNT (and with --slaves RMQ_SLAVE_<i>, RMQ_SLAVE_<i>_NAME)
 #
 # Environment knobs: ROCKETMQ_CACHE, RMQ_MAX_LIFETIME (default 7200), RMQ_READY_TIMEOUT (seconds, default 180),
-# RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary).
+# RMQ_NAMESRV_JAVA_OPTS, RMQ_BROKER_JAVA_OPTS, RMQ_JAVA (java binary), RMQ_TLS_SERVER_MODE (with --tls: enforcing,
+# the default, or permissive, which also takes plaintext clients: a benchmark's TLS-versus-plaintext comparison on
+# one broker).
 set -euo pipefail
 
 ME=rocketmq-java.sh
@@ -37,6 +39,9 @@ READY_DEFAULT=180
 SLAVES_SUPPORTED=1
 # --acl (5.x only): ACL 2.0 authentication in broker.conf (see write_broker_config).
 ACL_SUPPORTED=1
+# --tls: JVM options (TlsSystemConfig's system properties), not broker.conf: tls.server.mode=enforcing on every
+# server, tls.enable=true on brokers (their client to the name servers), test mode off so the given files are used.
+TLS_SUPPORTED=1
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
@@ -196,6 +201,23 @@ EOF
     fi
 }
 
+# tls_opts KIND: the JVM options of a TLS-only server (nothing without --tls).
+tls_opts() {
+    local d auth
+    d=$(env_get RMQ_TLS_DIR) auth=$(env_get RMQ_TLS_CLIENT_AUTH)
+    [ -n "$d" ] || return 0
+    echo "-Dtls.server.mode=${RMQ_TLS_SERVER_MODE:-enforcing} -Dtls.test.mode.enable=false"
+    echo "-Dtls.server.certPath=$d/server.pem -Dtls.server.keyPath=$d/server.key"
+    if [ "$auth" = 1 ]; then
+        echo "-Dtls.server.need.client.auth=require -Dtls.server.authClient=true"
+        echo "-Dtls.server.trustCertPath=$d/ca.pem"
+    fi
+    if [ "$1" != namesrv ]; then
+        echo "-Dtls.enable=true -Dtls.client.authServer=false"
+        [ "$auth" != 1 ] || echo "-Dtls.client.certPath=$d/client.pem -Dtls.client.keyPath=$d/client.key"
+    fi
+}
+
 # backend_launch KIND I: the config is written on the first launch and reused by restarts (same ports, store).
 # The JVM runs in its own session (setsid execs it: the pid is the JVM's).
 backend_launch() {
@@ -219,7 +241,7 @@ backend_launch() {
     fi
     [ -n "${LIB:-}" ] || LIB=$(lib_dir)
     # shellcheck disable=SC2086
-    setsid "$JAVA_BIN" $opts $(impl_opts) \
+    setsid "$JAVA_BIN" $opts $(impl_opts) $(tls_opts "$kind") \
         -Duser.home="$wd/home" -Drocketmq.home.dir="$wd/rmqhome" -Djava.io.tmpdir="$wd/home" \
         -Drocketmq.client.logRoot="$wd/home/logs" \
         -cp "$LIB/*" "$main" -c "$conf" >"$wd/stdout.log" 2>&1 </dev/null &

@@ -47,4 +47,8 @@ if [[ ",$suites," == *",java5,"* ]]; then
     # bridge_real); the filter leaves out the fake-peer and offline modules of those binaries.
     RMQ_IMPL=java5 timeout --kill-after=30 "${TEST_TIMEOUT_JAVA:-1200}" \
         cargo test --locked --test remoting --test producer --test bridge -- real::
+    echo "=== TLS (--features tls), Apache RocketMQ 5.5.0 started TLS-only"
+    # real::tls starts its own TLS-only Java clusters (scripts/rocketmq-java.sh start --tls), one at a time.
+    timeout --kill-after=30 "${TEST_TIMEOUT_TLS:-600}" \
+        cargo test --locked --features tls --test bridge -- real::tls
 fi

@@ -4,7 +4,7 @@
 #
 #   SCRIPT install       [--impl IMPL]
 #   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--acl USER:SECRET] [--impl IMPL]
-#                        [--watch-pid PID]
+#                        [--watch-pid PID] [--tls CERTDIR [--tls-client-auth]]
 #   SCRIPT stop          --dir DIR
 #   SCRIPT kill-broker   --dir DIR --index I [--signal KILL|TERM]     (default KILL)
 #   SCRIPT start-broker  --dir DIR --index I
@@ -31,6 +31,11 @@
 # secret key, and the brokers' own requests use the same credentials; clients must sign every request with them.
 # DIR/env gets RMQ_ACL_USER. Only backends that set ACL_SUPPORTED=1 take it (they read ACL_USER / ACL_SECRET when
 # writing a broker's config); the others refuse with ACL_REFUSAL.
+# `--tls CERTDIR` starts every server TLS-only (plaintext clients refused) with CERTDIR/server.pem and
+# CERTDIR/server.key (PKCS#8); `--tls-client-auth` also makes the servers require a client certificate signed by
+# CERTDIR/ca.pem (the brokers present CERTDIR/client.pem and client.key to the name servers). DIR/env gets
+# RMQ_TLS_DIR (empty without --tls) and RMQ_TLS_CLIENT_AUTH (0 or 1); restarts keep them, and the readiness probe
+# speaks TLS then. Only backends that set TLS_SUPPORTED=1 take it; the others refuse with TLS_REFUSAL.
 #
 # Everything stops by itself: a watchdog stops the servers when the process given by --watch-pid exits (the
 # caller's pid by default; 0 watches nothing) or after RMQ_MAX_LIFETIME seconds (default 7200). Starting from a
@@ -79,7 +84,13 @@ usage() {
 # the Python probe: free ports and readiness
 
 need_python() { command -v python3 >/dev/null || die "python3 is needed (free-port picking and readiness probe)"; }
-probe() { python3 "$LIB_DIR/probe.py" "$@"; }
+probe() {
+    local tls="" auth=0
+    if [ -n "${DIR:-}" ] && [ -f "$DIR/env" ]; then
+        tls=$(env_get RMQ_TLS_DIR) auth=$(env_get RMQ_TLS_CLIENT_AUTH)
+    fi
+    RMQ_PROBE_TLS_DIR=$tls RMQ_PROBE_TLS_CLIENT_AUTH=${auth:-0} python3 "$LIB_DIR/probe.py" "$@"
+}
 
 # free_ports COUNT OFFSET...: COUNT base ports; every base+OFFSET is bindable on 127.0.0.1.
 free_ports() { probe ports "$@"; }
@@ -223,6 +234,15 @@ cmd_start() {
             die "--acl must be USER:SECRET (a secret of 6 or more characters, no spaces or quotes), got '$ACL'"
         ACL_USER=${ACL%%:*} ACL_SECRET=${ACL#*:}
     fi
+    if [ -n "$TLS_DIR" ]; then
+        [ "${TLS_SUPPORTED:-0}" = 1 ] || die "--tls: ${TLS_REFUSAL:-this backend cannot start TLS servers}"
+        TLS_DIR=$(cd "$TLS_DIR" && pwd) || die "--tls: no directory '$TLS_DIR'"
+        local f need=(server.pem server.key)
+        [ "$TLS_CLIENT_AUTH" = 0 ] || need+=(ca.pem client.pem client.key)
+        for f in "${need[@]}"; do [ -f "$TLS_DIR/$f" ] || die "--tls: $TLS_DIR/$f is missing"; done
+    elif [ "$TLS_CLIENT_AUTH" = 1 ]; then
+        die "--tls-client-auth needs --tls CERTDIR"
+    fi
     need_python
     backend_check
     mkdir -p "$DIR"
@@ -242,6 +262,8 @@ cmd_start() {
     rm -rf "$DIR"/namesrv-*/ "$DIR"/broker-*/ "$DIR"/slave-*/
     {
         backend_env
+        echo "RMQ_TLS_DIR=$TLS_DIR"
+        echo "RMQ_TLS_CLIENT_AUTH=$TLS_CLIENT_AUTH"
         echo "RMQ_SLAVE_COUNT=${#SL_PORTS[@]}"
         [ -z "$ACL" ] || echo "RMQ_ACL_USER=$ACL_USER"
         for ((i = 1; i <= ${#SL_PORTS[@]}; i++)); do
@@ -342,7 +364,8 @@ cluster_main() {
     [ $# -ge 1 ] && [ "$1" != -h ] && [ "$1" != --help ] || usage
     CMD=$1
     shift
-    DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID="" ACL=""
+    DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID="" ACL="" TLS_DIR=""
+    TLS_CLIENT_AUTH=0
     local args=("$@") other
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -355,6 +378,8 @@ cluster_main() {
         --index) INDEX=${2:?--index needs a value}; shift 2 ;;
         --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
         --watch-pid) WATCH_PID=${2:?--watch-pid needs a value}; shift 2 ;;
+        --tls) TLS_DIR=${2:?--tls needs a value}; shift 2 ;;
+        --tls-client-auth) TLS_CLIENT_AUTH=1; shift ;;
         -h | --help) usage ;;
         *) die "unknown argument '$1' (try --help)" ;;
         esac

@@ -8,9 +8,11 @@
                                      with code 0 and a route naming every listed broker at its address
 """
 import json
+import os
 import random
 import re
 import socket
+import ssl
 import struct
 import sys
 
@@ -51,12 +53,26 @@ def ports(count, offsets):
     print(" ".join(map(str, out)))
 
 
+def connect(host, port):
+    """A socket to the server; TLS (no verification) when RMQ_PROBE_TLS_DIR names the cluster's certificates."""
+    s = socket.create_connection((host, port), timeout=3)
+    tls_dir = os.environ.get("RMQ_PROBE_TLS_DIR", "")
+    if not tls_dir:
+        return s
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if os.environ.get("RMQ_PROBE_TLS_CLIENT_AUTH") == "1":
+        ctx.load_cert_chain(os.path.join(tls_dir, "client.pem"), os.path.join(tls_dir, "client.key"))
+    return ctx.wrap_socket(s)
+
+
 def call(addr, code, ext):
     """One JSON-header request; returns (header, body), header {"code": -1} for a binary-header answer."""
     host, port = addr.rsplit(":", 1)
     hdr = json.dumps({"code": code, "extFields": ext, "flag": 0, "language": "JAVA", "opaque": 1,
                       "serializeTypeCurrentRPC": "JSON", "version": 401}, separators=(",", ":")).encode()
-    with socket.create_connection((host, int(port)), timeout=3) as s:
+    with connect(host, int(port)) as s:
         s.settimeout(3)
         s.sendall(struct.pack(">II", 4 + len(hdr), len(hdr)) + hdr)
 

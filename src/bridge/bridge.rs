@@ -230,6 +230,8 @@ pub fn producer_config(cfg: &BridgeConfig) -> ProducerConfig {
     let acl = cfg.acl.clone();
     let mut pcfg = ProducerConfig::new(&cfg.servers, &cfg.producer_group);
     pcfg.broker_addr_map = cfg.broker_addr_map.clone();
+    #[cfg(feature = "tls")]
+    let pcfg = pcfg.tls(cfg.tls.as_ref().and_then(|t| t.connector.clone()));
     pcfg.send_timeout(cfg.sync_timeout)
         .queue_strategy(match cfg.queue_strategy {
             QueueStrategy::KeyDispatch => producer::QueueStrategy::KeyHash,
@@ -269,6 +271,12 @@ impl Bridge {
     pub fn start_with(cfg: BridgeConfig, pcfg: ProducerConfig) -> Result<Bridge, BridgeError> {
         if cfg.spool.is_some() && cfg.produce != ProduceMode::Async {
             return Err(BridgeError::SpoolNeedsAsync);
+        }
+        if cfg.tls.as_ref().is_some_and(|t| !t.verify) {
+            log::warn!(
+                "bridge.rocket.tls.verify = false: server certificates are not checked; the \
+                 connections are encrypted but anyone on the path can pose as the brokers"
+            );
         }
         let spool = match &cfg.spool {
             Some(scfg) => {

@@ -144,13 +144,23 @@ fn ext_i64(resp: &RemotingCommand, key: &'static str) -> Result<i64, Error> {
 impl PullConsumer {
     /// A consumer in `group` (auto-created by brokers that allow it) over `namesrv` ("a:p;b:p").
     pub fn new(namesrv: &str, group: &str, acl: Option<AclCredentials>) -> PullConsumer {
+        PullConsumer::with_connection(namesrv, group, acl, ConnectionConfig::default())
+    }
+
+    /// As [`PullConsumer::new`], with the connection settings (socket options, TLS) of every
+    /// name-server and broker connection.
+    pub fn with_connection(
+        namesrv: &str,
+        group: &str,
+        acl: Option<AclCredentials>,
+        cfg: ConnectionConfig,
+    ) -> PullConsumer {
         let addrs = namesrv
             .split([';', ','])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        let cfg = ConnectionConfig::default();
         let acl = acl.map(Arc::new);
         PullConsumer {
             ns: NameServerClient::new(addrs, cfg.clone(), Duration::from_secs(3), acl.clone()),

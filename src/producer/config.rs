@@ -215,6 +215,13 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets TLS for broker and name-server connections (the `tls` feature); `None`: plaintext.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: Option<crate::remoting::TlsConnector>) -> Self {
+        self.connection.tls = tls;
+        self
+    }
+
     /// Dials `dial` whenever a route names the broker `route_addr` (see
     /// [`ProducerConfig::broker_addr_map`]).
     pub fn map_broker_addr(mut self, route_addr: &str, dial: &str) -> Self {

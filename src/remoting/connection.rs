@@ -34,6 +34,9 @@ pub struct ConnectionConfig {
     pub recv_buffer: Option<usize>,
     /// Frame limits for both directions.
     pub limits: FrameLimits,
+    /// TLS to the peer (the `tls` feature); `None`: plaintext. Defaults to none.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::TlsConnector>,
 }
 
 impl Default for ConnectionConfig {
@@ -44,6 +47,8 @@ impl Default for ConnectionConfig {
             send_buffer: None,
             recv_buffer: None,
             limits: FrameLimits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -128,6 +133,9 @@ impl Drop for Waiter {
 struct Writer {
     stream: TcpStream,
     buf: BytesMut,
+    /// With TLS: the records of `buf`, written to the socket.
+    #[cfg(feature = "tls")]
+    sealed: Vec<u8>,
 }
 
 struct Shared {
@@ -140,6 +148,15 @@ struct Shared {
     /// Why the reader stopped, when it was the peer's bytes: waiters then get [`Error::Decode`].
     decode_error: Mutex<Option<DecodeError>>,
     stream: TcpStream,
+    /// The TLS session. Its lock is held only to encrypt or decrypt a buffer: the reader waits in
+    /// `read` without it, and a writer encrypts under it and writes the records after releasing
+    /// it (still under the writer's lock, which keeps records in order). Lock order: `writer`,
+    /// then `tls`.
+    #[cfg(feature = "tls")]
+    tls: Option<Mutex<super::tls::TlsSession>>,
+    /// Why the reader stopped, when TLS failed: waiters then get [`Error::Tls`].
+    #[cfg(feature = "tls")]
+    tls_error: Mutex<Option<super::tls::TlsError>>,
 }
 
 impl Shared {
@@ -153,6 +170,14 @@ impl Shared {
 
     /// The error for a waiter whose request was sent when the connection died.
     fn closed_error(&self) -> Error {
+        #[cfg(feature = "tls")]
+        if let Some(source) = self.tls_error.lock().clone() {
+            return Error::Tls {
+                addr: self.addr.clone(),
+                source,
+                request_sent: true,
+            };
+        }
         match self.decode_error.lock().clone() {
             Some(source) => Error::Decode {
                 addr: self.addr.clone(),
@@ -167,21 +192,61 @@ impl Shared {
 
     fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), Error> {
         let mut w = self.writer.lock();
-        let Writer { stream, buf } = &mut *w;
-        buf.clear();
-        codec::encode_frame(cmd, buf, &self.limits).map_err(Error::Encode)?;
-        if let Err(e) = stream.write_all(buf) {
+        w.buf.clear();
+        codec::encode_frame(cmd, &mut w.buf, &self.limits).map_err(Error::Encode)?;
+        if let Err(e) = self.put(&mut w) {
             drop(w);
             self.kill();
+            // The reader may have seen the peer refuse the session (a fatal alert) first: that
+            // is the reason, not the refused write.
+            #[cfg(feature = "tls")]
+            if let Some(source) = self.tls_error.lock().clone() {
+                return Err(Error::Tls {
+                    addr: self.addr.clone(),
+                    source,
+                    request_sent: false,
+                });
+            }
             return Err(Error::Io {
                 addr: self.addr.clone(),
                 source: e,
             });
         }
-        if buf.capacity() > 1024 * 1024 {
-            *buf = BytesMut::with_capacity(4096);
+        if w.buf.capacity() > 1024 * 1024 {
+            w.buf = BytesMut::with_capacity(4096);
         }
         Ok(())
+    }
+
+    /// Writes the writer's `buf` to the socket: as is, or encrypted.
+    fn put(&self, w: &mut Writer) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let Writer {
+                stream,
+                buf,
+                sealed,
+            } = w;
+            sealed.clear();
+            tls.lock().encrypt(buf, sealed)?;
+            let r = stream.write_all(sealed);
+            if sealed.capacity() > 1024 * 1024 {
+                *sealed = Vec::with_capacity(4096);
+            }
+            return r;
+        }
+        w.stream.write_all(&w.buf)
+    }
+
+    /// Writes what the TLS session has pending (an alert, a key update answer).
+    #[cfg(feature = "tls")]
+    fn flush_tls(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        let mut w = self.writer.lock();
+        let Writer { stream, sealed, .. } = &mut *w;
+        sealed.clear();
+        tls.lock().take_output(sealed)?;
+        stream.write_all(sealed)
     }
 }
 
@@ -324,7 +389,13 @@ impl Connection {
     /// # Errors
     /// [`Error::Connect`] when no address accepts within the connect timeout.
     pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<Connection, Error> {
-        let stream = open_stream(addr, cfg)?;
+        #[allow(unused_mut)]
+        let mut stream = open_stream(addr, cfg)?;
+        #[cfg(feature = "tls")]
+        let tls = match &cfg.tls {
+            Some(c) => Some(Mutex::new(tls_handshake(c, addr, &mut stream, cfg)?)),
+            None => None,
+        };
         let conn_err = |source| Error::Connect {
             addr: addr.to_owned(),
             source,
@@ -335,12 +406,18 @@ impl Connection {
             writer: Mutex::new(Writer {
                 stream: stream.try_clone().map_err(conn_err)?,
                 buf: BytesMut::with_capacity(4096),
+                #[cfg(feature = "tls")]
+                sealed: Vec::new(),
             }),
             pending: Mutex::new(PendingTable::default()),
             alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             decode_error: Mutex::new(None),
             stream: stream.try_clone().map_err(conn_err)?,
+            #[cfg(feature = "tls")]
+            tls,
+            #[cfg(feature = "tls")]
+            tls_error: Mutex::new(None),
         });
         let rs = Arc::clone(&shared);
         // The reader ends when the socket does (EOF, error, or `kill`'s shutdown), not on the
@@ -527,7 +604,13 @@ fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
                 }
             }
         }
-        let want = codec::read_hint(&buf, &shared.limits, READ_CHUNK);
+        #[allow(unused_mut)]
+        let mut want = codec::read_hint(&buf, &shared.limits, READ_CHUNK);
+        #[cfg(feature = "tls")]
+        if shared.tls.is_some() {
+            // Records do not line up with frames: read what is there.
+            want = READ_CHUNK;
+        }
         let len = buf.len();
         match stream.read(&mut chunk[..want]) {
             Ok(0) => {
@@ -536,6 +619,16 @@ fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
                 } else {
                     "peer closed".into()
                 };
+            }
+            #[cfg(feature = "tls")]
+            Ok(n) if shared.tls.is_some() => {
+                if let Some(reason) = absorb_tls(&shared, &chunk[..n], &mut buf) {
+                    // The frames decrypted before the failure or close_notify still count.
+                    while let Ok(Some(cmd)) = codec::decode_frame(&mut buf, &shared.limits) {
+                        dispatch(&shared, cmd);
+                    }
+                    break reason;
+                }
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -552,6 +645,53 @@ fn read_loop(shared: Arc<Shared>, mut stream: TcpStream) {
         log::debug!("connection lost addr={addr}: {reason}");
     }
     shared.kill();
+}
+
+/// The TLS handshake over `stream`, its failure as an [`Error`] naming `addr`.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_handshake(
+    tls: &super::tls::TlsConnector,
+    addr: &str,
+    stream: &mut TcpStream,
+    cfg: &ConnectionConfig,
+) -> Result<super::tls::TlsSession, Error> {
+    use super::tls::HandshakeFailure;
+    tls.handshake(addr, stream, cfg.connect_timeout)
+        .map_err(|f| match f {
+            HandshakeFailure::Tls(source) => Error::Tls {
+                addr: addr.to_owned(),
+                source,
+                request_sent: false,
+            },
+            HandshakeFailure::Io(source) => Error::Connect {
+                addr: addr.to_owned(),
+                source,
+            },
+        })
+}
+
+/// Decrypts `cipher` into `buf`; `Some(reason)` when the session ended (a TLS error, recorded for
+/// the waiters, or the peer's close_notify).
+#[cfg(feature = "tls")]
+fn absorb_tls(shared: &Shared, cipher: &[u8], buf: &mut BytesMut) -> Option<String> {
+    let tls = shared.tls.as_ref()?;
+    let res = tls.lock().decrypt(cipher, buf);
+    match res {
+        Ok(d) => {
+            if d.wants_write {
+                if let Err(e) = shared.flush_tls() {
+                    return Some(format!("tls write error: {e}"));
+                }
+            }
+            d.closed.then(|| "peer closed the TLS session".to_owned())
+        }
+        Err(e) => {
+            let reason = format!("tls error: {e}");
+            let _ = shared.flush_tls();
+            *shared.tls_error.lock() = Some(e);
+            Some(reason)
+        }
+    }
 }
 
 fn dispatch(shared: &Shared, cmd: RemotingCommand) {

@@ -74,6 +74,11 @@ pub struct DirectConnection {
     write_timeout: Duration,
     write_timeout_set: Duration,
     broken: bool,
+    /// The TLS session (the `tls` feature), and the records of the frame being written.
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::TlsSession>,
+    #[cfg(feature = "tls")]
+    sealed: Vec<u8>,
 }
 
 impl std::fmt::Debug for DirectConnection {
@@ -91,7 +96,13 @@ impl DirectConnection {
     /// # Errors
     /// [`Error::Connect`] when no address accepts within the connect timeout.
     pub fn connect(addr: &str, cfg: &ConnectionConfig) -> Result<DirectConnection, Error> {
-        let stream = open_stream(addr, cfg)?;
+        #[allow(unused_mut)]
+        let mut stream = open_stream(addr, cfg)?;
+        #[cfg(feature = "tls")]
+        let tls = match &cfg.tls {
+            Some(c) => Some(super::connection::tls_handshake(c, addr, &mut stream, cfg)?),
+            None => None,
+        };
         log::debug!("connected (direct) addr={addr}");
         Ok(DirectConnection {
             addr: addr.to_owned(),
@@ -104,6 +115,10 @@ impl DirectConnection {
             write_timeout: cfg.write_timeout,
             write_timeout_set: cfg.write_timeout,
             broken: false,
+            #[cfg(feature = "tls")]
+            tls,
+            #[cfg(feature = "tls")]
+            sealed: Vec::new(),
         })
     }
 
@@ -170,7 +185,10 @@ impl DirectConnection {
                         self.over_cap("byte cap");
                         return false;
                     }
-                    self.rbuf.extend_from_slice(&self.chunk[..n]);
+                    if let Err(e) = self.absorb(n, false) {
+                        log::debug!("direct connection lost while idle: {e}");
+                        return false;
+                    }
                     loop {
                         match codec::decode_frame(&mut self.rbuf, &self.limits) {
                             Ok(Some(cmd)) => {
@@ -237,6 +255,7 @@ impl DirectConnection {
             cmd.opaque,
             cmd.body.len()
         );
+        self.seal()?;
         self.write_request(deadline)?;
         if self.wbuf.capacity() > KEEP_BUFFER {
             self.wbuf = BytesMut::with_capacity(1024);
@@ -265,8 +284,77 @@ impl DirectConnection {
     /// deadline; when it passes the request is cut (a partial frame the peer cannot act on) and
     /// the connection broken.
     fn write_request(&mut self, deadline: Instant) -> Result<(), Error> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            let data = std::mem::take(&mut self.sealed);
+            let r = self.write_bytes(&data, deadline);
+            self.sealed = data;
+            if self.sealed.capacity() > KEEP_BUFFER {
+                self.sealed = Vec::new();
+            }
+            return r;
+        }
+        let data = std::mem::take(&mut self.wbuf);
+        let r = self.write_bytes(&data, deadline);
+        self.wbuf = data;
+        r
+    }
+
+    /// With TLS, encrypts `wbuf` into `sealed` (the bytes `write_request` then writes).
+    fn seal(&mut self) -> Result<(), Error> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            self.sealed.clear();
+            if let Err(e) = tls.encrypt(&self.wbuf, &mut self.sealed) {
+                return Err(self.fail_io(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the `n` bytes read into `chunk` to `rbuf`: as they are, or decrypted (writing what
+    /// the TLS session answers). An error breaks the connection; `sent` says whether a request
+    /// is waiting for its answer.
+    fn absorb(&mut self, n: usize, sent: bool) -> Result<(), Error> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let res = tls.decrypt(&self.chunk[..n], &mut self.rbuf);
+            let mut out = Vec::new();
+            let flushed = tls.take_output(&mut out);
+            if !out.is_empty() {
+                self.set_write_timeout(self.write_timeout)?;
+                if let Err(e) = self.stream.write_all(&out) {
+                    return Err(self.fail_io(e));
+                }
+            }
+            return match (res, flushed) {
+                (Err(source), _) => {
+                    self.break_off();
+                    Err(Error::Tls {
+                        addr: self.addr.clone(),
+                        source,
+                        request_sent: sent,
+                    })
+                }
+                (Ok(_), Err(e)) => Err(self.fail_io(e)),
+                (Ok(d), Ok(())) if d.closed => {
+                    self.break_off();
+                    Err(Error::ConnectionClosed {
+                        addr: self.addr.clone(),
+                        request_sent: sent,
+                    })
+                }
+                (Ok(_), Ok(())) => Ok(()),
+            };
+        }
+        let _ = sent;
+        self.rbuf.extend_from_slice(&self.chunk[..n]);
+        Ok(())
+    }
+
+    fn write_bytes(&mut self, data: &[u8], deadline: Instant) -> Result<(), Error> {
         let mut off = 0;
-        while off < self.wbuf.len() {
+        while off < data.len() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(self.fail_io(io::ErrorKind::TimedOut.into()));
@@ -274,7 +362,7 @@ impl DirectConnection {
             // Whole milliseconds, at least one (a zero SO_SNDTIMEO means "no timeout").
             let t = Duration::from_millis(left.as_millis() as u64 + 1).min(self.write_timeout);
             self.set_write_timeout(t)?;
-            match self.stream.write(&self.wbuf[off..]) {
+            match self.stream.write(&data[off..]) {
                 Ok(0) => return Err(self.fail_io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => off += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -340,10 +428,16 @@ impl DirectConnection {
                 }
                 self.read_timeout = Some(t);
             }
-            let want = codec::read_hint(&self.rbuf, &self.limits, DIRECT_READ_CHUNK);
+            #[allow(unused_mut)]
+            let mut want = codec::read_hint(&self.rbuf, &self.limits, DIRECT_READ_CHUNK);
+            #[cfg(feature = "tls")]
+            if self.tls.is_some() {
+                // Records do not line up with frames: read what is there.
+                want = DIRECT_READ_CHUNK;
+            }
             match self.stream.read(&mut self.chunk[..want]) {
                 Ok(0) => return Err(self.lost_after_send()),
-                Ok(n) => self.rbuf.extend_from_slice(&self.chunk[..n]),
+                Ok(n) => self.absorb(n, true)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -383,6 +477,14 @@ impl DirectConnection {
         let mut out = BytesMut::with_capacity(256);
         codec::encode_frame(&not_supported(&cmd), &mut out, &self.limits).map_err(Error::Encode)?;
         self.set_write_timeout(self.write_timeout)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let mut sealed = Vec::with_capacity(out.len() + 64);
+            if let Err(e) = tls.encrypt(&out, &mut sealed) {
+                return Err(self.fail_io(e));
+            }
+            return self.stream.write_all(&sealed).map_err(|e| self.fail_io(e));
+        }
         self.stream.write_all(&out).map_err(|e| self.fail_io(e))
     }
 

@@ -47,6 +47,18 @@ pub enum Error {
         /// The time waited.
         after: Duration,
     },
+    /// TLS failed (the `tls` feature): in the handshake (`request_sent: false`), or after it, when
+    /// the peer refused the session with an alert (`request_sent: true` for the requests written
+    /// by then).
+    #[cfg(feature = "tls")]
+    Tls {
+        /// The peer.
+        addr: String,
+        /// Why.
+        source: super::tls::TlsError,
+        /// Whether a request had been written on the session before it failed.
+        request_sent: bool,
+    },
     /// The connection was closed (by the peer, by an error, or by `close`) before a response came.
     ConnectionClosed {
         /// The peer.
@@ -72,7 +84,7 @@ impl Error {
                     request_sent: true,
                     ..
                 }
-        )
+        ) || self.tls_request_sent() == Some(true)
     }
 
     /// True when the request certainly never reached the peer.
@@ -85,7 +97,16 @@ impl Error {
                     request_sent: false,
                     ..
                 }
-        )
+        ) || self.tls_request_sent() == Some(false)
+    }
+
+    /// For [`Error::Tls`], whether a request had been written; `None` for other errors.
+    fn tls_request_sent(&self) -> Option<bool> {
+        match self {
+            #[cfg(feature = "tls")]
+            Error::Tls { request_sent, .. } => Some(*request_sent),
+            _ => None,
+        }
     }
 }
 
@@ -106,6 +127,8 @@ impl fmt::Display for Error {
                     "no response from {addr} for opaque {opaque} within {after:?}"
                 )
             }
+            #[cfg(feature = "tls")]
+            Error::Tls { addr, source, .. } => write!(f, "TLS with {addr} failed: {source}"),
             Error::ConnectionClosed { addr, request_sent } => {
                 write!(
                     f,
@@ -122,6 +145,9 @@ impl std::error::Error for Error {
             Error::Connect { source, .. } | Error::Io { source, .. } => Some(source),
             Error::Decode { source, .. } => Some(source),
             Error::Encode(e) => Some(e),
+            // Display prints the TLS reason; its own cause (a rustls error) comes next.
+            #[cfg(feature = "tls")]
+            Error::Tls { source, .. } => std::error::Error::source(source),
             _ => None,
         }
     }

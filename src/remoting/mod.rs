@@ -20,6 +20,8 @@ pub mod connection;
 pub mod direct;
 mod error;
 pub mod pending;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use acl::AclCredentials;
 pub use codec::{decode_frame, encode_frame, DecodeError, EncodeError, FrameLimits, MAX_FRAME_LEN};
@@ -28,3 +30,5 @@ pub use command::{ExtFields, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};
 pub use connection::{Connection, ConnectionConfig};
 pub use direct::DirectConnection;
 pub use error::Error;
+#[cfg(feature = "tls")]
+pub use tls::{TlsConnector, TlsError, TlsOptions, TlsSetupError};

@@ -191,6 +191,97 @@ pub struct Cluster {
     _exclusive: Exclusive,
 }
 
+/// Makes test certificates with `openssl` in `dir`: `ca.pem` (a CA), `server.pem` / `server.key`
+/// (signed by it, `CA:FALSE`, SAN `IP:127.0.0.1`, PKCS#8 key), `client.pem` / `client.key` (signed
+/// by it, for mutual TLS), and `other-ca.pem` (an unrelated CA). EC P-256 keys, valid two days.
+///
+/// # Panics
+/// When `openssl` fails.
+pub fn make_test_certs(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl is needed for the TLS tests");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        run(&[
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=rocketmq-bridge test {ca}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+    }
+    for leaf in ["server", "client"] {
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &format!("{leaf}.key"),
+        ]);
+        run(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{leaf}.key"),
+            "-out",
+            &format!("{leaf}.csr"),
+            "-subj",
+            &format!("/CN=rocketmq-bridge test {leaf}"),
+        ]);
+        std::fs::write(
+            dir.join(format!("{leaf}.ext")),
+            "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{leaf}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{leaf}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{leaf}.ext"),
+        ]);
+    }
+}
+
 /// Parses `KEY=VALUE` lines.
 pub fn parse_env(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -237,8 +328,31 @@ impl Cluster {
         Cluster::start_shaped(namesrvs, brokers, false, Some(format!("{user}:{secret}")))
     }
 
+    /// As [`Cluster::start`], every server TLS-only (`scripts/rocketmq-java.sh start --tls
+    /// CERTDIR`, with `--tls-client-auth` when `client_auth`) with the certificates of
+    /// [`make_test_certs`] in `certs`. Always Apache RocketMQ 5.5.0 (`java5`), whatever `RMQ_IMPL`
+    /// says: its TLS is what the script configures (the rocketmq-rust script refuses `--tls`).
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    #[track_caller]
+    pub fn start_tls(namesrvs: usize, brokers: usize, certs: &Path, client_auth: bool) -> Cluster {
+        Cluster::start_full(namesrvs, brokers, false, None, Some((certs, client_auth)))
+    }
+
     #[track_caller]
     fn start_shaped(namesrvs: usize, brokers: usize, slaves: bool, acl: Option<String>) -> Cluster {
+        Cluster::start_full(namesrvs, brokers, slaves, acl, None)
+    }
+
+    #[track_caller]
+    fn start_full(
+        namesrvs: usize,
+        brokers: usize,
+        slaves: bool,
+        acl: Option<String>,
+        tls: Option<(&Path, bool)>,
+    ) -> Cluster {
         let group = std::panic::Location::caller().file();
         let exclusive = exclusive(group);
         init_log();
@@ -254,7 +368,18 @@ impl Cluster {
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let implementation = std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned());
+        let implementation = match tls {
+            Some(_) => "java5".to_owned(),
+            None => std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned()),
+        };
+        let mut tls_args: Vec<std::ffi::OsString> = Vec::new();
+        if let Some((certs, client_auth)) = tls {
+            tls_args.push("--tls".into());
+            tls_args.push(certs.into());
+            if client_auth {
+                tls_args.push("--tls-client-auth".into());
+            }
+        }
         let out = Command::new("bash")
             .arg(script())
             .args(["start", "--dir"])
@@ -267,6 +392,7 @@ impl Cluster {
             ])
             .args(slaves.then_some("--slaves"))
             .args(acl.iter().flat_map(|a| ["--acl", a.as_str()]))
+            .args(&tls_args)
             .args([
                 "--impl",
                 &implementation,

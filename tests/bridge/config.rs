@@ -672,3 +672,50 @@ fn broker_addr_map_is_read_as_pairs_and_bad_pairs_are_named() {
         assert!(e.to_string().contains("dial_host:port"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn acl_secret_comes_from_a_file_or_the_environment() {
+    let dir = std::env::temp_dir().join(format!("rmq-bridge-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("secret");
+    std::fs::write(&f, "from-file\n").unwrap();
+    let text = format!(
+        "bridge.rocket.acl.access_key = AK\nbridge.rocket.acl.secret_key_file = {}\n",
+        f.display()
+    );
+    let c = BridgeConfig::parse(&text, "t.conf").unwrap();
+    assert_eq!(c.acl.unwrap().secret_key, "from-file");
+    // An environment variable only this test sets (tests of this binary run in threads).
+    let var = format!("RMQ_BRIDGE_TEST_SECRET_{}", std::process::id());
+    std::env::set_var(&var, "from-env");
+    let text =
+        format!("bridge.rocket.acl.access_key = AK\nbridge.rocket.acl.secret_key_env = {var}\n");
+    let c = BridgeConfig::parse(&text, "t.conf").unwrap();
+    assert_eq!(c.acl.unwrap().secret_key, "from-env");
+    let both = format!("{text}bridge.rocket.acl.secret_key = inline\n");
+    let e = BridgeConfig::parse(&both, "t.conf").unwrap_err();
+    assert!(e.to_string().contains("give the ACL secret once"), "{e}");
+    let missing = "bridge.rocket.acl.access_key = AK\n\
+                   bridge.rocket.acl.secret_key_env = RMQ_BRIDGE_TEST_UNSET_VARIABLE\n";
+    let e = BridgeConfig::parse(missing, "t.conf").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("bridge.rocket.acl.secret_key_env"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tls_keys_are_checked_when_the_config_is_loaded() {
+    let off = "bridge.rocket.tls.enable = false\nbridge.rocket.tls.ca_file = /nonexistent.pem\n";
+    assert_eq!(BridgeConfig::parse(off, "t.conf").unwrap().tls, None);
+    let bad = BridgeConfig::parse("bridge.rocket.tls.verify = maybe\n", "t.conf").unwrap_err();
+    assert_eq!(bad.key.as_deref(), Some("bridge.rocket.tls.verify"));
+    let on = "bridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = /nonexistent/ca.pem\n";
+    let e = BridgeConfig::parse(on, "t.conf").unwrap_err();
+    if cfg!(feature = "tls") {
+        // The file is read at load time and named with its key.
+        assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.ca_file"), "{e}");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    } else {
+        assert_eq!(e.key.as_deref(), Some("bridge.rocket.tls.enable"), "{e}");
+        assert!(e.to_string().contains("--features tls"), "{e}");
+    }
+}

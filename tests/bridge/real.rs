@@ -4,6 +4,8 @@
 //! sizes (8 threads × 100,000 events); the default keeps CI short.
 
 mod cluster;
+#[cfg(feature = "tls")]
+mod tls;
 
 use rocketmq_bridge_test_support as support;
 use support::{read_back, ReadBack};

@@ -41,6 +41,14 @@
 //! | `bridge.rocket.acl.access_key` | none | ACL access key; enables request signing |
 //! | `bridge.rocket.acl.secret_key` | none | ACL secret key; required with `access_key`, never logged |
 //! | `bridge.rocket.acl.security_token` | none | optional ACL security token; needs `access_key` |
+//! | `bridge.rocket.acl.secret_key_file` | none | the ACL secret read from this file (one line; a trailing newline is dropped) instead of `acl.secret_key` |
+//! | `bridge.rocket.acl.secret_key_env` | none | the ACL secret read from this environment variable instead of `acl.secret_key` |
+//! | `bridge.rocket.tls.enable` | `false` | TLS to name servers and brokers; needs a build with the `tls` cargo feature (the files below are read when the config is loaded) |
+//! | `bridge.rocket.tls.ca_file` | the system bundle | PEM file of the CAs that sign the servers' certificates |
+//! | `bridge.rocket.tls.cert_file` | none | PEM client certificate chain, for servers that require one (mutual TLS); needs `tls.key_file` |
+//! | `bridge.rocket.tls.key_file` | none | PEM private key of `tls.cert_file` (PKCS#8, PKCS#1 or SEC1, unencrypted) |
+//! | `bridge.rocket.tls.server_name` | the host of each address | the name (DNS name or IP) every server's certificate is checked against; by default each broker's certificate must carry its registered IP as a subject alternative name |
+//! | `bridge.rocket.tls.verify` | `true` | `false` accepts any server certificate (encrypted, not authenticated; for test brokers only, warned at start) |
 //! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
 //! | `bridge.rocket.buffer.overflow` | `block` | when the budget is full: `block` the host's call until room frees, `drop_new` (drop the incoming event), `drop_oldest` (drop the oldest waiting event); drops are counted per rule |
 //! | `bridge.rocket.producer.queue_strategy` | `key_dispatch` | `key_dispatch`: queue chosen by rendezvous hashing of the client id over the writable queues, so one client's events stay in order while its broker stays in the route (a route change moves only the clients of the broker that left or joined); a client whose broker left the route or is failing moves at once to its next-best broker, with no order across the move; `roundrobin`: spread over all queues, no order |
@@ -65,8 +73,9 @@
 //! parser in `config/parse.rs` (syntax, keys, values, cross-key checks).
 
 mod parse;
+mod units;
 
-pub use parse::{parse_bytesize, parse_duration};
+pub use units::{parse_bytesize, parse_duration};
 
 use super::format::PayloadEncoding;
 use super::rule::{RuleError, RuleSet};
@@ -122,6 +131,60 @@ pub enum QueueStrategy {
 /// ACL credentials: the remoting layer's type (its `Debug` never shows the secret or the token).
 pub use crate::remoting::acl::AclCredentials;
 
+/// `bridge.rocket.tls.*`: TLS to name servers and brokers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TlsSettings {
+    /// `tls.ca_file`; `None`: the system bundle.
+    pub ca_file: Option<PathBuf>,
+    /// `tls.cert_file`.
+    pub cert_file: Option<PathBuf>,
+    /// `tls.key_file`.
+    pub key_file: Option<PathBuf>,
+    /// `tls.server_name`.
+    pub server_name: Option<String>,
+    /// `tls.verify`.
+    pub verify: bool,
+    /// The client configuration built from the files when the config was loaded.
+    #[cfg(feature = "tls")]
+    pub connector: Option<crate::remoting::TlsConnector>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> TlsSettings {
+        TlsSettings {
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            verify: true,
+            #[cfg(feature = "tls")]
+            connector: None,
+        }
+    }
+}
+
+/// Settings compare by their keys (the connector is built from them).
+impl PartialEq for TlsSettings {
+    fn eq(&self, o: &TlsSettings) -> bool {
+        (
+            &self.ca_file,
+            &self.cert_file,
+            &self.key_file,
+            &self.server_name,
+            self.verify,
+        ) == (
+            &o.ca_file,
+            &o.cert_file,
+            &o.key_file,
+            &o.server_name,
+            o.verify,
+        )
+    }
+}
+
+impl Eq for TlsSettings {}
+
 /// The whole bridge configuration. Fields are public so embedders and tests can adjust a loaded
 /// config; [`BridgeConfig::default`] gives every default and no rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +226,8 @@ pub struct BridgeConfig {
     /// producer and its lookups dial the second address; the first still names the broker in
     /// logs and errors. Written `route_addr=dial_addr`, comma separated.
     pub broker_addr_map: Vec<(String, String)>,
+    /// `bridge.rocket.tls.*`, when `tls.enable = true`.
+    pub tls: Option<TlsSettings>,
     /// `bridge.rocket.buffer.max_bytes`.
     pub buffer_max_bytes: usize,
     /// `bridge.rocket.buffer.overflow`.
@@ -216,6 +281,7 @@ impl Default for BridgeConfig {
             namespace: None,
             acl: None,
             broker_addr_map: Vec::new(),
+            tls: None,
             buffer_max_bytes: 4 * 1024 * 1024,
             buffer_overflow: OverflowPolicy::Block,
             queue_strategy: QueueStrategy::KeyDispatch,
@@ -330,6 +396,9 @@ pub enum ConfigErrorKind {
     Rule(RuleError),
     /// Keys that cannot go together; carries the explanation.
     Conflict(String),
+    /// The TLS files cannot be used (the `tls` feature).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::remoting::TlsSetupError>),
 }
 
 impl fmt::Display for ConfigError {
@@ -367,6 +436,16 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::Rule(e) => write!(f, "{e}"),
             ConfigErrorKind::Conflict(msg) => write!(f, "{msg}"),
+            #[cfg(feature = "tls")]
+            ConfigErrorKind::Tls(e) => {
+                write!(f, "{e}")?;
+                let mut src = std::error::Error::source(&**e);
+                while let Some(s) = src {
+                    write!(f, ": {s}")?;
+                    src = s.source();
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The config file's parser: one `key = value` a line, each key once, values checked as they are
 //! read, then the checks across keys (see the module docs of [`super`] for the syntax and keys).
 
+use super::units::{parse_bytesize, parse_duration, show_size};
 use super::{
     AclCredentials, BridgeConfig, ConfigError, ConfigErrorKind, OverflowPolicy, ProduceMode,
-    QueueStrategy, DEFAULT_NAMESRV_PORT, HOOK_PREFIX, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+    QueueStrategy, TlsSettings, DEFAULT_NAMESRV_PORT, HOOK_PREFIX, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
 };
 use crate::bridge::event::EventKind;
 use crate::bridge::format::PayloadEncoding;
@@ -18,7 +19,22 @@ pub(super) struct Parser {
     seen: HashMap<String, usize>,
     rules: Vec<HookRule>,
     rule_lines: HashMap<RuleId, usize>,
+    /// The `bridge.rocket.tls.*` keys seen.
+    tls: Option<TlsKeys>,
 }
+
+#[derive(Default)]
+struct TlsKeys {
+    enable: bool,
+    settings: TlsSettings,
+}
+
+/// The keys that give the ACL secret: in the text, from a file, from the environment.
+const SECRET_SOURCES: [&str; 3] = [
+    "bridge.rocket.acl.secret_key",
+    "bridge.rocket.acl.secret_key_file",
+    "bridge.rocket.acl.secret_key_env",
+];
 
 /// Keys whose values are never echoed in errors.
 const SECRET_KEYS: [&str; 2] = [
@@ -33,6 +49,7 @@ impl Parser {
             seen: HashMap::new(),
             rules: Vec::new(),
             rule_lines: HashMap::new(),
+            tls: None,
         }
     }
 
@@ -87,6 +104,7 @@ impl Parser {
             cfg.bridge_id = bridge_id_from_node(&cfg.node);
         }
         self.cross_checks(&cfg)?;
+        cfg.tls = self.tls_settings()?;
         cfg.rules = RuleSet::new(self.rules);
         Ok(cfg)
     }
@@ -108,7 +126,7 @@ impl Parser {
     }
 
     fn scalar(
-        &self,
+        &mut self,
         c: &mut BridgeConfig,
         n: usize,
         key: &str,
@@ -220,9 +238,34 @@ impl Parser {
                 }
                 "bridge.rocket.acl.access_key"
                 | "bridge.rocket.acl.secret_key"
+                | "bridge.rocket.acl.secret_key_file"
+                | "bridge.rocket.acl.secret_key_env"
                 | "bridge.rocket.acl.security_token" => {
                     if v.chars().any(|ch| ch.is_control()) {
                         return Err(self.bad(n, key, v, "a value without control characters"));
+                    }
+                    // The secret from a file or the environment instead of the config text.
+                    let from = match key {
+                        "bridge.rocket.acl.secret_key_file" => Some(
+                            std::fs::read_to_string(v)
+                                .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+                                .map_err(|e| {
+                                    self.bad(n, key, v, format!("a readable file ({e})"))
+                                })?,
+                        ),
+                        "bridge.rocket.acl.secret_key_env" => {
+                            Some(std::env::var(v).map_err(|_| {
+                                self.bad(n, key, v, "the name of a set, UTF-8 environment variable")
+                            })?)
+                        }
+                        _ => None,
+                    };
+                    if from
+                        .as_ref()
+                        .is_some_and(|t| t.is_empty() || t.chars().any(char::is_control))
+                    {
+                        let what = "a secret of one line without control characters";
+                        return Err(self.bad(n, key, v, what));
                     }
                     let acl = c.acl.get_or_insert_with(|| AclCredentials {
                         access_key: String::new(),
@@ -232,7 +275,38 @@ impl Parser {
                     match key {
                         "bridge.rocket.acl.access_key" => acl.access_key = v.to_owned(),
                         "bridge.rocket.acl.secret_key" => acl.secret_key = v.to_owned(),
-                        _ => acl.security_token = Some(v.to_owned()),
+                        "bridge.rocket.acl.security_token" => {
+                            acl.security_token = Some(v.to_owned())
+                        }
+                        _ => acl.secret_key = from.unwrap_or_default(),
+                    }
+                }
+                "bridge.rocket.tls.enable"
+                | "bridge.rocket.tls.ca_file"
+                | "bridge.rocket.tls.cert_file"
+                | "bridge.rocket.tls.key_file"
+                | "bridge.rocket.tls.server_name"
+                | "bridge.rocket.tls.verify" => {
+                    if v.chars().any(|ch| ch.is_control()) {
+                        return Err(self.bad(n, key, v, "a value without control characters"));
+                    }
+                    let bool_of = |this: &Self| match v {
+                        "true" | "on" => Ok(true),
+                        "false" | "off" => Ok(false),
+                        _ => Err(this.bad(n, key, v, "true or false")),
+                    };
+                    let flag = match key {
+                        "bridge.rocket.tls.enable" | "bridge.rocket.tls.verify" => bool_of(self)?,
+                        _ => false,
+                    };
+                    let t = self.tls.get_or_insert_with(TlsKeys::default);
+                    match key {
+                        "bridge.rocket.tls.enable" => t.enable = flag,
+                        "bridge.rocket.tls.verify" => t.settings.verify = flag,
+                        "bridge.rocket.tls.ca_file" => t.settings.ca_file = Some(v.into()),
+                        "bridge.rocket.tls.cert_file" => t.settings.cert_file = Some(v.into()),
+                        "bridge.rocket.tls.key_file" => t.settings.key_file = Some(v.into()),
+                        _ => t.settings.server_name = Some(v.to_owned()),
                     }
                 }
                 "bridge.rocket.broker_addr_map" => c.broker_addr_map = self.addr_map(n, key, v)?,
@@ -437,6 +511,69 @@ impl Parser {
         Ok(())
     }
 
+    /// `bridge.rocket.tls.*`: the settings when enabled, the connector built from their files
+    /// (with the `tls` feature; without it, enabling TLS is an error).
+    fn tls_settings(&mut self) -> Result<Option<TlsSettings>, ConfigError> {
+        const ENABLE: &str = "bridge.rocket.tls.enable";
+        let Some(keys) = self.tls.take() else {
+            return Ok(None);
+        };
+        let line_of = |k: &str| self.seen.get(k).copied().unwrap_or(0);
+        if !keys.enable {
+            return Ok(None);
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = keys;
+            Err(self.err(
+                line_of(ENABLE),
+                ENABLE,
+                ConfigErrorKind::Conflict(
+                    "this build has no TLS support (build with `--features tls`)".to_owned(),
+                ),
+            ))
+        }
+        #[cfg(feature = "tls")]
+        {
+            let mut settings = keys.settings;
+            let opts = crate::remoting::TlsOptions {
+                ca_file: settings.ca_file.clone(),
+                cert_file: settings.cert_file.clone(),
+                key_file: settings.key_file.clone(),
+                server_name: settings.server_name.clone(),
+                verify: settings.verify,
+                ..crate::remoting::TlsOptions::default()
+            };
+            match crate::remoting::TlsConnector::new(&opts) {
+                Ok(c) => settings.connector = Some(c),
+                Err(e) => {
+                    use crate::remoting::TlsSetupError as E;
+                    let key = match &e {
+                        E::File { path, .. } if Some(path) == settings.key_file.as_ref() => {
+                            "bridge.rocket.tls.key_file"
+                        }
+                        E::File { path, .. } if Some(path) == settings.cert_file.as_ref() => {
+                            "bridge.rocket.tls.cert_file"
+                        }
+                        E::File { .. } | E::NoCaFile => "bridge.rocket.tls.ca_file",
+                        E::IncompleteClientAuth => {
+                            if settings.cert_file.is_some() {
+                                "bridge.rocket.tls.cert_file"
+                            } else {
+                                "bridge.rocket.tls.key_file"
+                            }
+                        }
+                        E::InvalidServerName(_) => "bridge.rocket.tls.server_name",
+                        _ => ENABLE,
+                    };
+                    let line = self.seen.get(key).copied().unwrap_or(line_of(ENABLE));
+                    return Err(self.err(line, key, ConfigErrorKind::Tls(Box::new(e))));
+                }
+            }
+            Ok(Some(settings))
+        }
+    }
+
     fn cross_checks(&self, cfg: &BridgeConfig) -> Result<(), ConfigError> {
         let line_of = |k: &str| self.seen.get(k).copied();
         if let Some(acl) = &cfg.acl {
@@ -444,9 +581,19 @@ impl Parser {
                 let line = line_of(k).unwrap_or(0);
                 self.err(line, k, ConfigErrorKind::Conflict(msg.to_owned()))
             };
+            let sources: Vec<&str> = SECRET_SOURCES
+                .into_iter()
+                .filter(|k| line_of(k).is_some())
+                .collect();
+            if sources.len() > 1 {
+                return Err(conflict(
+                    sources[1],
+                    &format!("give the ACL secret once (also {})", sources[0]),
+                ));
+            }
             if acl.access_key.is_empty() {
-                let k = if line_of("bridge.rocket.acl.secret_key").is_some() {
-                    "bridge.rocket.acl.secret_key"
+                let k = if let Some(k) = sources.first() {
+                    k
                 } else {
                     "bridge.rocket.acl.security_token"
                 };
@@ -455,7 +602,7 @@ impl Parser {
             if acl.secret_key.is_empty() {
                 return Err(conflict(
                     "bridge.rocket.acl.access_key",
-                    "needs bridge.rocket.acl.secret_key",
+                    "needs bridge.rocket.acl.secret_key (or secret_key_file, secret_key_env)",
                 ));
             }
         }
@@ -550,139 +697,4 @@ fn clip(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
-}
-
-fn show_size(b: u64) -> String {
-    for (unit, shift) in [("GB", 30), ("MB", 20), ("KB", 10)] {
-        if b >= 1 << shift && b.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", b >> shift);
-        }
-    }
-    format!("{b}B")
-}
-
-/// Parses a duration: one or more `<integer><unit>` pairs, units `ms`, `s`, `m`, `h`, `d`, `w`,
-/// case-insensitive (`5S`, `3s`, `500ms`, `1m30s`).
-///
-/// # Errors
-/// A short description of what was expected.
-pub fn parse_duration(s: &str) -> Result<Duration, &'static str> {
-    const EXPECTED: &str = "a duration such as 500ms, 3s, 5S, 1m, 1h (units ms s m h d w)";
-    let lower = s.to_ascii_lowercase();
-    let mut rest = lower.as_str();
-    if rest.is_empty() {
-        return Err(EXPECTED);
-    }
-    let mut total_ms: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(EXPECTED);
-        }
-        let num: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "a duration that is not this large")?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let mult: u64 = match &rest[..letters] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            _ => return Err(EXPECTED),
-        };
-        rest = &rest[letters..];
-        total_ms = num
-            .checked_mul(mult)
-            .and_then(|v| v.checked_add(total_ms))
-            .ok_or("a duration that is not this large")?;
-    }
-    Ok(Duration::from_millis(total_ms))
-}
-
-/// Parses a byte size: an integer with an optional unit `B`, `KB`, `MB`, `GB` (powers of 1024),
-/// case-insensitive (`32KB`, `1MB`, `4096`).
-///
-/// # Errors
-/// A short description of what was expected.
-pub fn parse_bytesize(s: &str) -> Result<u64, &'static str> {
-    const EXPECTED: &str = "a size such as 4096, 32KB, 1MB (units B KB MB GB)";
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return Err(EXPECTED);
-    }
-    let num: u64 = s[..digits]
-        .parse()
-        .map_err(|_| "a size that is not this large")?;
-    let shift = match s[digits..].to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "kb" => 10,
-        "mb" => 20,
-        "gb" => 30,
-        _ => return Err(EXPECTED),
-    };
-    num.checked_mul(1 << shift)
-        .ok_or("a size that is not this large")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_accept_units_in_any_case() {
-        assert_eq!(parse_duration("5S"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("500MS"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1M30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in [
-            "",
-            "5",
-            "s",
-            "5x",
-            "-1s",
-            "1.5s",
-            "5 s",
-            "99999999999999999999s",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
-        }
-    }
-
-    #[test]
-    fn byte_sizes_use_powers_of_1024() {
-        assert_eq!(parse_bytesize("32KB"), Ok(32 * 1024));
-        assert_eq!(parse_bytesize("32kb"), Ok(32 * 1024));
-        assert_eq!(parse_bytesize("1MB"), Ok(1024 * 1024));
-        assert_eq!(parse_bytesize("1mb"), Ok(1024 * 1024));
-        assert_eq!(parse_bytesize("2GB"), Ok(2 << 30));
-        assert_eq!(parse_bytesize("4096"), Ok(4096));
-        assert_eq!(parse_bytesize("7B"), Ok(7));
-        for bad in [
-            "",
-            "KB",
-            "1TB",
-            "1.5MB",
-            "-1KB",
-            "1 KB",
-            "99999999999999999999GB",
-        ] {
-            assert!(parse_bytesize(bad).is_err(), "{bad:?} should be rejected");
-        }
-    }
-
-    #[test]
-    fn sizes_are_shown_in_the_largest_exact_unit() {
-        assert_eq!(show_size(4 << 20), "4MB");
-        assert_eq!(show_size(1536), "1536B");
-        assert_eq!(show_size(2048), "2KB");
-    }
 }
