@@ -25,6 +25,16 @@ if ! command -v mosquitto >/dev/null || [ ! -f /usr/include/mosquitto_broker.h ]
         sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
     fi
 fi
+# The C ABI's test host runs under valgrind (capi/tests/c_abi.rs).
+if ! command -v valgrind >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+    else
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+    fi
+fi
 # A packaged mosquitto may start a system broker on 1883; the tests start their own on free ports.
 systemctl stop mosquitto 2>/dev/null || true
 

@@ -1,6 +1,7 @@
 //! The buffer between the hosts and the dispatcher: a buffered message ([`Outgoing`]: the message
 //! and its [`Meta`]), the byte budget that bounds what is buffered or in flight
-//! (`buffer.max_bytes`, [`budget_bytes`]), and a sync event's [`Waiter`].
+//! (`buffer.max_bytes`, [`budget_bytes`]), and the [`Waiter`] of a sync event or of an event sent
+//! with an outcome callback.
 //!
 //! Layering (see [`super`]): above [`super::outcome`] and [`super::spool_ack`] (a spooled message
 //! carries its ticket); the settle layer ([`super::settle`]) admits messages into the budget and
@@ -104,20 +105,38 @@ impl Budget {
     }
 }
 
-/// The outcome of a sync event: one result per message, first error wins.
+/// Called once with an event's combined outcome ([`super::EventSender::send_then`]).
+pub(crate) type OutcomeFn = Box<dyn FnOnce(Result<(), SendEventError>) + Send>;
+
+/// Where a [`Waiter`] reports: a sync sender's channel, or a host's callback.
+pub(crate) enum Notify {
+    /// A sync [`super::EventSender::send`] waits on the other end.
+    Channel(Sender<Result<(), SendEventError>>),
+    /// [`super::EventSender::send_then`]: called on the thread that ends the last message.
+    Call(OutcomeFn),
+}
+
+/// The outcome of an event whose sender wants it (sync mode, or a callback): one result per
+/// message, first error wins, reported once when the last message ended.
 pub(crate) struct Waiter {
     remaining: AtomicUsize,
     first_error: Mutex<Option<SendEventError>>,
-    tx: Sender<Result<(), SendEventError>>,
+    notify: Mutex<Option<Notify>>,
 }
 
 impl Waiter {
     /// A waiter for `n` messages that reports on `tx`.
     pub(crate) fn new(n: usize, tx: Sender<Result<(), SendEventError>>) -> Waiter {
+        Waiter::with(n, Notify::Channel(tx), None)
+    }
+
+    /// A waiter for `n` messages that reports to `notify`, with `first_error` already known (a
+    /// message of the event dropped before it was buffered).
+    pub(crate) fn with(n: usize, notify: Notify, first_error: Option<SendEventError>) -> Waiter {
         Waiter {
             remaining: AtomicUsize::new(n),
-            first_error: Mutex::new(None),
-            tx,
+            first_error: Mutex::new(first_error),
+            notify: Mutex::new(Some(notify)),
         }
     }
 
@@ -131,7 +150,15 @@ impl Waiter {
                 Some(e) => Err(e),
                 None => Ok(()),
             };
-            let _ = self.tx.try_send(res);
+            // Taken out of the lock first: the host's callback runs without any lock held.
+            let notify = self.notify.lock().take();
+            match notify {
+                Some(Notify::Channel(tx)) => {
+                    let _ = tx.try_send(res);
+                }
+                Some(Notify::Call(f)) => f(res),
+                None => {}
+            }
         }
     }
 }

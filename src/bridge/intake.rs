@@ -1,10 +1,11 @@
 //! The hosts' side: [`EventSender::send`] matches an event against the rules and formats its
 //! messages on the host's thread, then appends them to the spool (with one) or admits them into
-//! the buffer for the dispatcher, and in sync mode waits for their outcomes.
+//! the buffer for the dispatcher, and in sync mode waits for their outcomes;
+//! [`EventSender::send_then`] reports an event's outcome to a callback instead of waiting.
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{budget_bytes, Meta, Outgoing, Waiter};
+use super::buffer::{budget_bytes, Meta, Notify, Outgoing, Waiter};
 use super::config::ProduceMode;
 use super::event::Event;
 use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
@@ -48,7 +49,88 @@ impl EventSender {
     /// # Errors
     /// [`SendEventError`]: closed, a message dropped (too large, overflow), or in sync mode the
     /// broker's failure, an unknown outcome, or no outcome in time.
-    pub fn send(&self, mut ev: Event) -> Result<(), SendEventError> {
+    pub fn send(&self, ev: Event) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        let Prepared { ready, first_error } = match self.prepare(ev)? {
+            Some(p) => p,
+            None => return Ok(()),
+        };
+        if let Some(sp) = &sh.spool {
+            return spool_append(sh, sp, ready, first_error);
+        }
+        let mut first_error = first_error;
+        let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
+            let (tx, rx) = bounded(1);
+            let w = Arc::new(Waiter::new(ready.len(), tx));
+            Some((w, rx))
+        } else {
+            None
+        };
+        for mut out in ready {
+            out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
+            if let Err(e) = self.enqueue(out) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match waiter {
+            None => first_error.map_or(Ok(()), Err),
+            Some((_, rx)) => {
+                let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
+                let outcome = match rx.recv_timeout(limit) {
+                    Ok(r) => r,
+                    Err(_) => Err(SendEventError::Timeout { after: limit }),
+                };
+                match (first_error, outcome) {
+                    (Some(e), _) => Err(e),
+                    (None, r) => r,
+                }
+            }
+        }
+    }
+
+    /// Hands one event over and reports its outcome to `then` (in either mode; it never waits for
+    /// the broker). Returns [`Handover::Pending`] when `then` will be called, exactly once, with
+    /// the event's combined outcome (first error wins, as [`EventSender::send`] in sync mode) on
+    /// the bridge's thread that ends its last message, or on this thread when the event is refused
+    /// while it is being buffered. Returns [`Handover::Done`] when the outcome is known at once
+    /// (no rule matched, every message dropped before buffering, closed, or with a spool: stored
+    /// in the spool, which then owns the delivery); `then` is then dropped uncalled.
+    ///
+    /// `then` runs on a bridge thread that also ends other messages: it must return quickly and
+    /// must not send events itself when `buffer.overflow = block`.
+    pub fn send_then(
+        &self,
+        ev: Event,
+        then: impl FnOnce(Result<(), SendEventError>) + Send + 'static,
+    ) -> Handover {
+        let sh = &*self.shared;
+        let Prepared { ready, first_error } = match self.prepare(ev) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Handover::Done(Ok(())),
+            Err(e) => return Handover::Done(Err(e)),
+        };
+        if let Some(sp) = &sh.spool {
+            return Handover::Done(spool_append(sh, sp, ready, first_error));
+        }
+        if ready.is_empty() {
+            return Handover::Done(first_error.map_or(Ok(()), Err));
+        }
+        // A refusal while buffering ends its message through the waiter, so `then` hears of it.
+        let w = Arc::new(Waiter::with(
+            ready.len(),
+            Notify::Call(Box::new(then)),
+            first_error,
+        ));
+        for mut out in ready {
+            out.meta.waiter = Some(Arc::clone(&w));
+            let _ = self.enqueue(out);
+        }
+        Handover::Pending
+    }
+
+    /// Matches and formats `ev`: `None` when no rule matched (counted), else the messages ready
+    /// to buffer and the first drop (too large) among the rules.
+    fn prepare(&self, mut ev: Event) -> Result<Option<Prepared>, SendEventError> {
         let sh = &*self.shared;
         if sh.closed.load(Ordering::SeqCst) {
             return Err(SendEventError::Closed);
@@ -61,7 +143,7 @@ impl EventSender {
         let mut matched = active.rules.matching(&ev).peekable();
         if matched.peek().is_none() {
             sh.unmatched.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(None);
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
         let key = format!("{}-{seq}", sh.key_prefix);
@@ -142,51 +224,7 @@ impl EventSender {
             });
         }
         drop(active);
-        if let Some(sp) = &sh.spool {
-            // Spooled (async only): one record for all rules; the reader sends it.
-            if ready.is_empty() {
-                return first_error.map_or(Ok(()), Err);
-            }
-            return match super::spool_record::append(&sp.spool, &ready) {
-                Ok(_) => first_error.map_or(Ok(()), Err),
-                Err(reason) => {
-                    // Nothing was stored: every message of the event is dropped.
-                    let rule = ready[0].meta.rule;
-                    for out in ready {
-                        let _ = sh.admit(out, Room::Refused(reason.clone()));
-                    }
-                    Err(first_error.unwrap_or(SendEventError::Dropped { rule, reason }))
-                }
-            };
-        }
-
-        let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
-            let (tx, rx) = bounded(1);
-            let w = Arc::new(Waiter::new(ready.len(), tx));
-            Some((w, rx))
-        } else {
-            None
-        };
-        for mut out in ready {
-            out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
-            if let Err(e) = self.enqueue(out) {
-                first_error.get_or_insert(e);
-            }
-        }
-        match waiter {
-            None => first_error.map_or(Ok(()), Err),
-            Some((_, rx)) => {
-                let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
-                let outcome = match rx.recv_timeout(limit) {
-                    Ok(r) => r,
-                    Err(_) => Err(SendEventError::Timeout { after: limit }),
-                };
-                match (first_error, outcome) {
-                    (Some(e), _) => Err(e),
-                    (None, r) => r,
-                }
-            }
-        }
+        Ok(Some(Prepared { ready, first_error }))
     }
 
     /// Takes room in the budget per the overflow policy and puts the message in the channel.
@@ -203,6 +241,46 @@ impl EventSender {
             return Err(SendEventError::Closed);
         }
         Ok(())
+    }
+}
+
+/// What [`EventSender::send_then`] did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handover {
+    /// The event's messages are buffered: the callback will be called exactly once.
+    Pending,
+    /// The outcome is known now and the callback was dropped uncalled: `Ok` when no rule matched
+    /// or (with a spool) the spool stored the event, else the error.
+    Done(Result<(), SendEventError>),
+}
+
+/// An event's messages, formatted and not yet buffered.
+struct Prepared {
+    ready: Vec<Outgoing>,
+    first_error: Option<SendEventError>,
+}
+
+/// Spooled (async only): one record for all rules; the spool reader sends it.
+fn spool_append(
+    sh: &Settle,
+    sp: &super::spool_ack::SpoolAcks,
+    ready: Vec<Outgoing>,
+    first_error: Option<SendEventError>,
+) -> Result<(), SendEventError> {
+    if ready.is_empty() {
+        return first_error.map_or(Ok(()), Err);
+    }
+    match super::spool_record::append(&sp.spool, &ready) {
+        Ok(_) => first_error.map_or(Ok(()), Err),
+        Err(reason) => {
+            // Nothing was stored: every message of the event is dropped.
+            let rule = ready[0].meta.rule;
+            for out in ready {
+                let _ = sh.admit(out, Room::Refused(reason.clone()));
+            }
+            Err(first_error.unwrap_or(SendEventError::Dropped { rule, reason }))
+        }
     }
 }
 
@@ -344,6 +422,39 @@ mod tests {
             (1, 0, 1)
         );
         assert_eq!(sh.rx.len(), 1, "the channel's message stays");
+    }
+
+    #[test]
+    fn send_then_reports_once_when_the_last_message_ended() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+        let tx = EventSender::new(Arc::clone(&sh));
+        let (otx, orx) = bounded(4);
+        // "a/b" matches rules 1 and 2: one outcome for both messages.
+        let h = tx.send_then(publish("a/b", b"x"), move |r| otx.send(r).unwrap());
+        assert_eq!(h, Handover::Pending);
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        assert_eq!(got.len(), 2);
+        let mut got = got.into_iter();
+        let first = got.next().unwrap();
+        sh.finish_sent(vec![first.meta], "T1");
+        assert!(orx.try_recv().is_err(), "not before the last message");
+        let second = got.next().unwrap();
+        sh.drop_out(second, DropReason::Overflow);
+        assert_eq!(
+            orx.try_recv().unwrap(),
+            Err(SendEventError::Dropped {
+                rule: rule(2),
+                reason: DropReason::Overflow
+            })
+        );
+        assert!(orx.try_recv().is_err(), "exactly once");
+        let unmatched = tx.send_then(Event::client_connected("c1", None), |_| {
+            panic!("not called for an unmatched event")
+        });
+        assert_eq!(unmatched, Handover::Done(Ok(())));
+        sh.closed.store(true, Ordering::SeqCst);
+        let closed = tx.send_then(publish("z", b"1"), |_| panic!("not called when closed"));
+        assert_eq!(closed, Handover::Done(Err(SendEventError::Closed)));
     }
 
     fn not_sent(msgs: Vec<Message>) -> SendError {

@@ -67,7 +67,7 @@ pub use format::{
     format_event, message_properties, write_message_properties, Formatted, PayloadEncoding,
 };
 pub use health::{BridgeHealth, TopicHealth};
-pub use intake::EventSender;
+pub use intake::{EventSender, Handover};
 pub use outcome::{
     BridgeStats, DropReason, RuleCounters, SendEventError, ShutdownReport, Unsent, UnsentReason,
 };
