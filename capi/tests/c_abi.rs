@@ -34,13 +34,20 @@ fn header() -> String {
     std::fs::read_to_string(repo().join("include/rocketmq_bridge.h")).unwrap()
 }
 
-/// The cdylib cargo built for this test run (the crate's own library target).
+/// The cdylib cargo built for this test run (the crate's own library target). `cargo test` leaves
+/// it (and the staticlib) in `target/debug/deps/`; `cargo build` also copies them to
+/// `target/debug/`. The one in `deps/` is this run's, so it comes first.
 fn cdylib() -> PathBuf {
-    let so = support::target_dir()
-        .join("debug")
-        .join("librocketmq_bridge_capi.so");
-    assert!(so.exists(), "{} was not built", so.display());
-    so
+    let debug = support::target_dir().join("debug");
+    let candidates = [
+        debug.join("deps").join("librocketmq_bridge_capi.so"),
+        debug.join("librocketmq_bridge_capi.so"),
+    ];
+    candidates
+        .iter()
+        .find(|so| so.exists())
+        .unwrap_or_else(|| panic!("{} was not built", candidates[0].display()))
+        .clone()
 }
 
 /// The header without its comments.
