@@ -97,6 +97,9 @@ pub(crate) struct Dispatcher {
     max_busy: usize,
     /// Group count at which [`Dispatcher::sweep`] runs next (see [`GROUP_SWEEP_AT`]).
     sweep_at: usize,
+    /// The time read when the dispatcher last woke: `add` uses it instead of reading the clock
+    /// for every message (a wake handles at most [`MAX_COLLECT`] messages, a few milliseconds).
+    now: Instant,
 }
 
 impl Dispatcher {
@@ -116,6 +119,7 @@ impl Dispatcher {
             kick: bounded(1),
             max_busy,
             sweep_at: GROUP_SWEEP_AT,
+            now: Instant::now(),
         }
     }
 
@@ -163,7 +167,10 @@ impl Dispatcher {
             }
             select! {
                 recv(rx) -> out => match out {
-                    Ok(out) => self.add(out),
+                    Ok(out) => {
+                        self.now = Instant::now();
+                        self.add(out)
+                    }
                     Err(_) => break,
                 },
                 recv(stop.receiver()) -> _ => break,
@@ -192,11 +199,9 @@ impl Dispatcher {
     /// Puts held messages that are due back into their groups, in failure order; false when none
     /// was due.
     fn add_due_held(&mut self) -> bool {
-        let due = self
-            .shared
-            .hold
-            .as_ref()
-            .map(|h| h.take_due(Instant::now()));
+        self.now = Instant::now();
+        let now = self.now;
+        let due = self.shared.hold.as_ref().map(|h| h.take_due(now));
         let due = due.unwrap_or_default();
         let any = !due.is_empty();
         for out in due {
@@ -214,6 +219,7 @@ impl Dispatcher {
     /// completion wakes the dispatcher. So batches grow with the load instead of leaving as many
     /// small requests; a partial group waits at most [`MAX_PARTIAL_WAIT`] for its topic.
     fn collect(&mut self, rx: &Receiver<Outgoing>) {
+        self.now = Instant::now();
         let mut n = 0;
         while n < MAX_COLLECT {
             match rx.try_recv() {
@@ -249,7 +255,7 @@ impl Dispatcher {
 
     fn group_key(&mut self, out: &Outgoing) -> GroupKey {
         let key_dispatch = self.shared.strategy == QueueStrategy::KeyDispatch;
-        let now = Instant::now();
+        let now = self.now;
         let slot = match self.topics.get_mut(out.msg.topic.as_str()) {
             Some(slot) => slot,
             None => {
@@ -302,6 +308,7 @@ impl Dispatcher {
             self.flush(&gk);
         }
         let topics = &self.topics;
+        let now = self.now;
         let g = self.groups.entry(gk).or_insert_with(|| Group {
             topic: out.msg.topic.clone(),
             msgs: Vec::new(),
@@ -314,11 +321,11 @@ impl Dispatcher {
                 .get(out.msg.topic.as_str())
                 .map(|t| Arc::clone(&t.in_flight))
                 .unwrap_or_default(),
-            since: Instant::now(),
+            since: now,
         });
         if g.msgs.is_empty() {
             g.key = out.meta.client_id.clone();
-            g.since = Instant::now();
+            g.since = now;
             self.order.push(gk);
         }
         g.bytes += rec;

@@ -162,7 +162,9 @@ pub fn write_message_properties(ev: &Event, props: &mut Properties) {
     let mut text = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v {
             // An empty value cannot be a RocketMQ property (it would not read back).
-            if !v.is_empty() && v.len() <= MAX_PROPERTY_VALUE_LEN && !v.contains(['\u{1}', '\u{2}'])
+            if !v.is_empty()
+                && v.len() <= MAX_PROPERTY_VALUE_LEN
+                && !crate::message::properties::has_separator(v)
             {
                 props.push(name, v);
             }

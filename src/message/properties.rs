@@ -86,7 +86,14 @@ pub struct Properties {
 }
 
 fn valid_part(s: &str) -> bool {
-    !s.is_empty() && !s.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR])
+    !s.is_empty() && !has_separator(s)
+}
+
+/// True when `s` contains 0x01 or 0x02 (either separator). A byte scan: both are ASCII, so no
+/// byte of a multi-byte character can match, and it is several times faster than `str::contains`
+/// with a `[char; 2]` pattern, which decodes every character (issue #22's profile: 3% of `run`).
+pub fn has_separator(s: &str) -> bool {
+    s.bytes().any(|b| b == 1 || b == 2)
 }
 
 impl Properties {

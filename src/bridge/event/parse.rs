@@ -471,7 +471,7 @@ fn check_topic(kind: EventKind, topic: &str) -> Result<(), EventErrorKind> {
     if topic.contains('\0') {
         return Err(EventErrorKind::InvalidTopic("contains NUL"));
     }
-    if kind.is_message_event() && topic.contains(['+', '#']) {
+    if kind.is_message_event() && topic.bytes().any(|b| b == b'+' || b == b'#') {
         return Err(EventErrorKind::InvalidTopic(
             "a message's topic name cannot contain the wildcards '+' or '#'",
         ));
