@@ -248,7 +248,9 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
+        // Fast path: no escapes. The word-at-a-time scan of the writer finds the first quote,
+        // backslash or control character, the only bytes that end this path.
+        self.pos += first_escape(&self.s[start..]).unwrap_or(self.s.len() - start);
         loop {
             match self.s.get(self.pos) {
                 None => return Err(self.err("unterminated string")),
@@ -378,6 +380,18 @@ impl<'a> Scanner<'a> {
                 exp = -exp;
             }
             float = true;
+        }
+        // The usual case, a short integer: its value from the digits already checked.
+        if !float && n <= 18 {
+            let v = self.s[int_start..self.pos]
+                .iter()
+                .fold(0i64, |v, &d| v * 10 + (d - b'0') as i64);
+            return Ok(match (int_start > start, v) {
+                // serde_json keeps "-0" as a float (it parses negatives as i64 only when non-zero).
+                (true, 0) => Scalar::Float,
+                (true, v) => Scalar::Int(-(v as i128)),
+                (false, v) => Scalar::Int(v as i128),
+            });
         }
         // Only ASCII digits, signs, '.' and 'e' were accepted above.
         let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("x");
@@ -890,6 +904,56 @@ mod tests {
             let fast = decode_json_header(h.as_bytes());
             let slow = decode_json_header_via_value(h.as_bytes());
             assert_eq!(fast.is_ok(), slow.is_ok(), "{n}: {fast:?} vs {slow:?}");
+        }
+    }
+
+    #[test]
+    fn short_integers_read_from_their_digits_agree_with_serde_json() {
+        // Up to 18 digits take the fast path, 19 and more the general one: both sides of it, the
+        // sign, "-0" (a float for serde_json) and the i32 range of the fields that must fit it.
+        for n in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+        ] {
+            for h in [
+                format!(r#"{{"code":{n},"opaque":1}}"#),
+                format!(r#"{{"code":0,"opaque":1,"extFields":{{"k":{n}}}}}"#),
+            ] {
+                let fast = decode_json_header(h.as_bytes());
+                let slow = decode_json_header_via_value(h.as_bytes());
+                assert_eq!(fast, slow, "{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn strings_end_at_the_first_quote_backslash_or_control_at_any_position() {
+        for len in 0..40 {
+            let plain = "v".repeat(len);
+            for tail in ["", "\\n", "\\u0041", "\\\"", "\u{1}"] {
+                let h = format!(r#"{{"code":0,"opaque":1,"remark":"{plain}{tail}x"}}"#);
+                let fast = decode_json_header(h.as_bytes());
+                let slow = decode_json_header_via_value(h.as_bytes());
+                assert_eq!(fast.is_ok(), slow.is_ok(), "{h:?}");
+                if let (Ok(a), Ok(b)) = (&fast, &slow) {
+                    assert_eq!(a, b, "{h:?}");
+                }
+            }
+            let unterminated = format!(r#"{{"code":0,"opaque":1,"remark":"{plain}"#);
+            assert!(decode_json_header(unterminated.as_bytes()).is_err());
         }
     }
 }
