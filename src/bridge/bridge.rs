@@ -61,13 +61,14 @@ use super::config::{BridgeConfig, ProduceMode, QueueStrategy};
 use super::dispatcher::Dispatcher;
 use super::format::now_ms;
 use super::health::BridgeHealth;
+use super::intake::DirectProducer;
 use super::loss_report::{ReportTarget, Reporter};
 use super::settle::{build_active, Settle};
 use super::spool_ack::SpoolAcks;
 use super::spooled::SpoolReader;
 use crate::producer::{self, Producer, ProducerConfig, ProducerError};
 use crate::util::worker::Worker;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -206,6 +207,8 @@ impl std::error::Error for BridgeError {}
 /// with `drain_timeout`) stops it.
 pub struct Bridge {
     shared: Arc<Settle>,
+    /// The producer sync sends use on the hosts' threads (sync mode without a spool).
+    direct: DirectProducer,
     producer: Option<Producer>,
     dispatcher: Option<Worker>,
     spool_reader: Option<SpoolReader>,
@@ -323,6 +326,9 @@ impl Bridge {
         let shared = Arc::new(Settle::new(&cfg, key_prefix, spool));
         let mut bridge = Bridge {
             shared,
+            direct: Arc::new(RwLock::new(
+                (cfg.produce == ProduceMode::Sync && cfg.spool.is_none()).then(|| producer.clone()),
+            )),
             producer: Some(producer),
             dispatcher: None,
             spool_reader: None,
@@ -437,7 +443,7 @@ impl Bridge {
 
     /// A handle for hosts (cheap to clone, any thread).
     pub fn sender(&self) -> EventSender {
-        EventSender::new(Arc::clone(&self.shared))
+        EventSender::new(Arc::clone(&self.shared)).with_direct(Arc::clone(&self.direct))
     }
 
     /// The counters, per rule.
@@ -511,6 +517,8 @@ impl Bridge {
         // 1. Intake: refuse new events (the shutdown log is kept when close_intake started it: it
         //    lists the sends it refused). Held messages are not tried again: they end as failed.
         sh.close_intake();
+        // Sync sends on the hosts' threads: no new one starts (those in progress end in step 4).
+        self.direct.write().take();
         sh.fail_held();
         // 2. Spool reader: sends what the spool holds until `end`, then stops (joined; it ends
         //    within one poll). What is left waits for the next run.

@@ -3,20 +3,38 @@
 //! the buffer for the dispatcher, and in sync mode waits for their outcomes;
 //! [`EventSender::send_then`] reports an event's outcome to a callback instead of waiting.
 //!
+//! Sync mode without a spool sends on the host's own thread ([`EventSender::send`] calls the
+//! producer's sync send, which writes the request and reads its answer on the calling thread):
+//! no hand-off to the dispatcher and back, so a host's call costs about what a producer send
+//! costs. The message is admitted into the budget and ended through [`Settle`] as the
+//! dispatcher's messages are, so counters, health, losses and shutdown see no difference. Order
+//! holds as before: sync mode has no hold and no lookups, so a message has ended when the call
+//! returns, and one host thread's next event leaves after it; the queue is chosen by the same
+//! key (`key_dispatch`: the client id). `send_then` still goes through the dispatcher (it must
+//! not wait).
+//!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
 use super::buffer::{budget_bytes, Meta, Notify, Outgoing, Waiter};
 use super::config::ProduceMode;
+use super::config::QueueStrategy;
 use super::event::Event;
 use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
 use super::outcome::{DropReason, SendEventError};
 use super::settle::{Room, Settle};
 use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
+use crate::producer::Producer;
 use crossbeam_channel::bounded;
+use parking_lot::RwLock;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The producer sync sends use on the host's thread: set by the bridge in sync mode without a
+/// spool, taken out when its shutdown begins (a send in progress keeps its own handle until it
+/// returns, and the shutdown waits for it as for any admitted message).
+pub(crate) type DirectProducer = Arc<RwLock<Option<Producer>>>;
 
 /// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
 const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
@@ -25,6 +43,7 @@ const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct EventSender {
     shared: Arc<Settle>,
+    direct: DirectProducer,
 }
 
 impl fmt::Debug for EventSender {
@@ -37,7 +56,16 @@ impl fmt::Debug for EventSender {
 
 impl EventSender {
     pub(crate) fn new(shared: Arc<Settle>) -> EventSender {
-        EventSender { shared }
+        EventSender {
+            shared,
+            direct: DirectProducer::default(),
+        }
+    }
+
+    /// This sender with the bridge's producer for sync sends on the host's thread.
+    pub(crate) fn with_direct(mut self, direct: DirectProducer) -> EventSender {
+        self.direct = direct;
+        self
     }
 
     /// Sends one event to every rule it matches. An event no rule matches returns `Ok` at once.
@@ -59,6 +87,10 @@ impl EventSender {
             return spool_append(sh, sp, ready, first_error);
         }
         let mut first_error = first_error;
+        let direct = match sh.mode {
+            ProduceMode::Sync => self.direct.read().clone(),
+            ProduceMode::Async => None,
+        };
         let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
             let (tx, rx) = bounded(1);
             let w = Arc::new(Waiter::new(ready.len(), tx));
@@ -68,7 +100,11 @@ impl EventSender {
         };
         for mut out in ready {
             out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
-            if let Err(e) = self.enqueue(out) {
+            let r = match &direct {
+                Some(p) => self.send_direct(out, p),
+                None => self.enqueue(out),
+            };
+            if let Err(e) = r {
                 first_error.get_or_insert(e);
             }
         }
@@ -225,6 +261,33 @@ impl EventSender {
         }
         drop(active);
         Ok(Some(Prepared { ready, first_error }))
+    }
+
+    /// Takes room in the budget per the overflow policy and sends the message on this thread,
+    /// ending it (and so its waiter's count) before returning.
+    fn send_direct(&self, out: Outgoing, producer: &Producer) -> Result<(), SendEventError> {
+        let sh = &*self.shared;
+        let rule = out.meta.rule;
+        let Outgoing { msg, meta } = match sh.admit(out, Room::Policy(sh.overflow)) {
+            Ok(out) => out,
+            Err(DropReason::Shutdown) => return Err(SendEventError::Closed),
+            Err(reason) => return Err(SendEventError::Dropped { rule, reason }),
+        };
+        let topic = msg.topic.clone();
+        // The dispatcher's ordering key: the client id under key_dispatch.
+        let key = match sh.strategy {
+            QueueStrategy::KeyDispatch => meta.client_id.as_deref().map(str::as_bytes),
+            QueueStrategy::RoundRobin => None,
+        };
+        let sent_at = Instant::now();
+        match producer.send_with_key(msg, key) {
+            Ok(r) => {
+                sh.acked(&r.broker_addr, &topic, &meta.key, sent_at);
+                sh.finish(meta, &topic, Ok(()));
+            }
+            Err(mut e) => sh.fail_or_hold(e.messages.pop(), meta, &topic, &e.kind),
+        }
+        Ok(())
     }
 
     /// Takes room in the budget per the overflow policy and puts the message in the channel.
