@@ -38,7 +38,7 @@ pub use stats::ProducerStats;
 
 use broker::BrokerState;
 
-use crate::message::{encode_batch_body, Message, UniqIdGenerator};
+use crate::message::{batch_record_len, encode_batch_body, Message, UniqIdGenerator};
 use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublishInfo};
 use crate::remoting::acl::AclCredentials;
 use crate::util::worker::Worker;
@@ -428,7 +428,9 @@ impl Inner {
             }
             (p, m.body.clone(), m.flag)
         } else {
-            let mut body = BytesMut::new();
+            // Sized once: growing it record by record reallocated a 100-message batch several
+            // times (issue #22's profile: 5% of the dispatcher's thread in realloc).
+            let mut body = BytesMut::with_capacity(msgs.iter().map(batch_record_len).sum());
             if let Err(e) = encode_batch_body(&msgs, &mut body) {
                 return fail(
                     SendErrorKind::InvalidMessage(InvalidMessage::Message(e)),

@@ -800,3 +800,24 @@ fn properties_find_whole_names_and_replace_or_remove_in_place() {
     bad.set("A\u{2}B", "v");
     assert!(bad.to_encoded().is_err());
 }
+
+#[test]
+fn get_finds_only_whole_names_at_entry_starts() {
+    let mut p = Properties::new();
+    p.push("KEYSX", "a");
+    p.push("XKEYS", "b");
+    p.push("K", "KEYS");
+    p.push("KEY", "c");
+    p.push("KEYS", "d");
+    assert_eq!(p.get("KEYS"), Some("d"));
+    assert_eq!(p.get("KEY"), Some("c"));
+    assert_eq!(p.get("K"), Some("KEYS"));
+    assert_eq!(p.get("EYS"), None);
+    assert_eq!(p.get("KEYSXY"), None);
+    assert_eq!(p.get(""), None);
+    // Against the entries as iterated, for every name and a few that are not there.
+    for name in ["KEYSX", "XKEYS", "K", "KEY", "KEYS", "X", "a", "KEYSX\u{1}a"] {
+        let want = p.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        assert_eq!(p.get(name), want, "{name:?}");
+    }
+}
