@@ -266,11 +266,54 @@ fn seven_seed_events_through_the_proxy_in_async_batches_and_sync_sends() {
     }
     let brokers: BTreeSet<String> = c.brokers.iter().map(|b| b.1.clone()).collect();
     assert!(batch_members > 0, "no event was stored as a batch member");
-    assert_eq!(sync_hosts, brokers, "the sync run's round-robin reached both brokers");
+    assert_eq!(
+        sync_hosts, brokers,
+        "the sync run's round-robin reached both brokers"
+    );
     eprintln!(
         "proxy: {} events ({} per topic: {rounds} async rounds in {async_took:?}, 1 sync) read back from the brokers, {batch_members} as batch members, {copies} extra copies; total {:?}",
         want.len(),
         rounds + 1,
         started.elapsed()
     );
+}
+
+/// A "name server" that answers as the proxy does where the bridge's start asks more than routes:
+/// GET_BROKER_CLUSTER_INFO with code 3 (` request type 106 not supported`). With every route
+/// missing (TBW102 too, as with auto-creation off), the start still says which topics are missing
+/// instead of failing on the unanswered broker list.
+#[test]
+fn a_name_server_without_the_broker_list_still_gets_missing_topics_reported() {
+    use rocketmq_bridge::bridge::BridgeError;
+    use rocketmq_bridge::remoting::codes::{
+        GET_BROKER_CLUSTER_INFO, REQUEST_CODE_NOT_SUPPORTED, TOPIC_NOT_EXIST,
+    };
+    use rocketmq_bridge::remoting::RemotingCommand;
+    use rocketmq_bridge_test_support::hostile::{frame_of, HostileServer};
+    let ns = HostileServer::start(Duration::from_secs(30), |req| {
+        let (code, remark) = if req.code == GET_BROKER_CLUSTER_INFO {
+            (
+                REQUEST_CODE_NOT_SUPPORTED,
+                " request type 106 not supported",
+            )
+        } else {
+            (TOPIC_NOT_EXIST, "No topic route info in name server")
+        };
+        frame_of(&RemotingCommand::response_to(
+            req,
+            code,
+            Some(remark.to_owned()),
+        ))
+    });
+    let rules =
+        "bridge.rocket.hook.message.publish.1 = {\"filter\": \"#\", \"topic\": \"Missing\"}\n";
+    let err = Bridge::start(proxy_config(&ns.addr, "async", "", rules)).unwrap_err();
+    match &err {
+        BridgeError::MissingTopics(list) => {
+            assert_eq!(list.len(), 1, "{err}");
+            assert_eq!(list[0].0, "Missing", "{err}");
+        }
+        other => panic!("expected MissingTopics, got {other:?}"),
+    }
+    eprintln!("proxy-like name server: {err}");
 }
