@@ -8,7 +8,7 @@
 //! brokers), and are read back from the brokers themselves: every event is there, with its JSON,
 //! key and tag; some were stored as batch members; the sync run's seven landed on both brokers.
 //! A producer's round-robin sends check that each message is stored on the broker its result
-//! names.
+//! names, and the pull consumer reads a topic through the proxy as well.
 //!
 //! Topics are created on the brokers first: the proxy refuses a send to a topic it has not seen
 //! with code 13 (`TopicMessageType validate failed`), where a broker would auto-create it.
@@ -264,6 +264,17 @@ fn seven_seed_events_through_the_proxy_in_async_batches_and_sync_sends() {
             }
         }
     }
+    // The pull consumer through the proxy (its requests carry `bname`) reads the same messages.
+    let t = &topics[4];
+    let direct: BTreeSet<String> = read_back(&c.namesrv, t, rounds + 1, &READ_BACK)
+        .iter()
+        .map(|m| m.keys().join(","))
+        .collect();
+    let via_proxy: BTreeSet<String> = read_back(&proxy, t, direct.len(), &READ_BACK.strict())
+        .iter()
+        .map(|m| m.keys().join(","))
+        .collect();
+    assert_eq!(via_proxy, direct, "{t} read through the proxy");
     let brokers: BTreeSet<String> = c.brokers.iter().map(|b| b.1.clone()).collect();
     assert!(batch_members > 0, "no event was stored as a batch member");
     assert_eq!(
