@@ -39,7 +39,8 @@
 # `--proxy` also starts one proxy in front of the brokers (Apache RocketMQ's rocketmq-proxy in cluster mode, its
 # remoting port for clients that take it as their name server), after the brokers, and waits until it routes TBW102
 # to every broker (at its own address: a proxy answers routes with itself as every broker). DIR/env gets
-# RMQ_PROXY_COUNT (0 without --proxy), RMQ_PROXY_1 and RMQ_PROXY (its remoting address); `stop` stops it first.
+# RMQ_PROXY_COUNT (0 without --proxy), RMQ_PROXY_1 and RMQ_PROXY (its remoting address); `stop` stops it with the
+# brokers.
 # `install --proxy` resolves it as well. Only backends that set PROXY_SUPPORTED=1 take it; the others refuse with
 # PROXY_REFUSAL.
 #
@@ -331,20 +332,24 @@ cmd_stop() {
     [ -n "$DIR" ] || die "stop needs --dir DIR"
     [ -d "$DIR" ] || return 0
     local f kind i n waits
-    # The proxy first (it fronts the brokers), then brokers (they unregister from the name servers), then name
-    # servers; all in parallel, each bounded.
+    # Slaves first, then brokers (they unregister from the name servers) together with the proxy (it keeps
+    # nothing; its 10 s shutdown need not add to theirs), then name servers; each wave in parallel, each
+    # server bounded.
     # Waits name the stoppers: when a failed start stops its own cluster, the servers and the watchdog are
     # children of this shell too, and a bare `wait` would wait for them (the watchdog for hours).
-    for kind in proxy slave broker namesrv; do
+    local wave
+    for wave in slave "proxy broker" namesrv; do
         waits=()
-        n=99
-        [ ! -f "$DIR/env" ] || n=$(env_get "RMQ_${kind^^}_COUNT")
-        n=${n:-0}
-        for ((i = 1; i <= n; i++)); do
-            f=$(backend_pidfile "$kind" "$i")
-            [ -e "$f" ] || continue
-            stop_pidfile "$f" TERM &
-            waits+=($!)
+        for kind in $wave; do
+            n=99
+            [ ! -f "$DIR/env" ] || n=$(env_get "RMQ_${kind^^}_COUNT")
+            n=${n:-0}
+            for ((i = 1; i <= n; i++)); do
+                f=$(backend_pidfile "$kind" "$i")
+                [ -e "$f" ] || continue
+                stop_pidfile "$f" TERM &
+                waits+=($!)
+            done
         done
         ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
     done
