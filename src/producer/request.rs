@@ -247,7 +247,11 @@ mod tests {
         };
         for batch in [false, true] {
             let cmd = prepared(batch).command(&mq, false);
-            let want = if batch { SEND_BATCH_MESSAGE } else { SEND_MESSAGE_V2 };
+            let want = if batch {
+                SEND_BATCH_MESSAGE
+            } else {
+                SEND_MESSAGE_V2
+            };
             assert_eq!(cmd.code, want);
             assert_eq!(cmd.ext("n"), Some("broker-b"), "batch {batch}");
             assert_eq!(cmd.ext("b"), Some("T"));

@@ -340,7 +340,14 @@ impl Cluster {
     /// As [`Cluster::start`].
     #[track_caller]
     pub fn start_tls(namesrvs: usize, brokers: usize, certs: &Path, client_auth: bool) -> Cluster {
-        Cluster::start_full(namesrvs, brokers, false, None, Some((certs, client_auth)), false)
+        Cluster::start_full(
+            namesrvs,
+            brokers,
+            false,
+            None,
+            Some((certs, client_auth)),
+            false,
+        )
     }
 
     /// As [`Cluster::start`], and an Apache RocketMQ proxy (rocketmq-proxy, cluster mode) in front
@@ -455,7 +462,12 @@ impl Cluster {
             })
             .collect();
         let proxy = env.get("RMQ_PROXY").cloned();
-        assert_eq!(proxy.is_some(), with_proxy, "RMQ_PROXY in {}/env", dir.display());
+        assert_eq!(
+            proxy.is_some(),
+            with_proxy,
+            "RMQ_PROXY in {}/env",
+            dir.display()
+        );
         Cluster {
             slaves,
             proxy,
