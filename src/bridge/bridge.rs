@@ -591,7 +591,7 @@ fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result
     for t in topics {
         match producer.check_route(t) {
             Ok(info) if info.from_default_topic => log::warn!(
-                "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable)"
+                "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable; a RocketMQ proxy will not: create it first)"
             ),
             Ok(_) => {}
             Err(e) => failed.push((t.clone(), e)),
