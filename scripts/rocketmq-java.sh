@@ -129,22 +129,19 @@ check_proxy_impl() {
     [ "$IMPL" = java5 ] || die "--proxy needs --impl java5 (rocketmq-proxy exists from 5.0; 4.x has none)"
 }
 
+# Both check --proxy against the implementation before anything is resolved.
 backend_install() {
+    [ "$PROXY" = 0 ] || check_proxy_impl
     lib_dir
-    if [ "$PROXY" = 1 ]; then
-        check_proxy_impl
-        proxy_lib_dir
-    fi
+    [ "$PROXY" = 0 ] || proxy_lib_dir
 }
 backend_check() {
     if [ -n "$ACL" ] && [ "$IMPL" != java5 ]; then
         die "--acl: ACL 2.0 needs --impl java5 (4.x has only ACL 1.0's plain_acl.yml, not set up here)"
     fi
+    [ "$PROXY" = 0 ] || check_proxy_impl
     LIB=$(lib_dir)
-    if [ "$PROXY" = 1 ]; then
-        check_proxy_impl
-        PROXY_LIB=$(proxy_lib_dir)
-    fi
+    [ "$PROXY" = 0 ] || PROXY_LIB=$(proxy_lib_dir)
 }
 backend_label() { echo "Apache RocketMQ $(version_of "$IMPL") ($IMPL)"; }
 backend_pidfile() { echo "$DIR/$1-$2/pid"; }
