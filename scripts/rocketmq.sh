@@ -5,6 +5,7 @@
 #
 #   scripts/rocketmq.sh install
 #   scripts/rocketmq.sh start --dir DIR [--namesrvs N] [--brokers M] [--impl rust|java5|java4] [--watch-pid PID]
+#                             (--slaves, --acl, --tls and --proxy are refused: use --impl java5)
 #   scripts/rocketmq.sh stop --dir DIR
 #   scripts/rocketmq.sh kill-broker --dir DIR --index I [--signal KILL|TERM]      (default KILL)
 #   scripts/rocketmq.sh start-broker --dir DIR --index I
@@ -36,6 +37,9 @@ SLAVES_SUPPORTED=0
 SLAVES_REFUSAL="rocketmq-rust 1.0 is run by $ME as masters only (no slave / HA replication set up here); use --impl java5 for a master with a slave"
 ACL_SUPPORTED=0
 ACL_REFUSAL="rocketmq-rust 1.0 is run by $ME without authentication; use --impl java5 for a broker with ACL 2.0"
+# The proxy (rocketmq-proxy) is Apache RocketMQ's; rocketmq-rust 1.0 ships none.
+PROXY_SUPPORTED=0
+PROXY_REFUSAL="rocketmq-rust 1.0 has no proxy (rocketmq-proxy is Apache RocketMQ's, 5.x); use --impl java5 for brokers behind a proxy"
 # shellcheck source=lib/cluster.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing (rocketmq-rust 1.0 from crates.io,
-# Apache RocketMQ 5.5.0 from Maven Central, mosquitto 2.0 from Debian), then runs every test against the
-# rocketmq-rust broker, and the integration suites of the remoting layer, the producer and the bridge a
-# second time against the Apache RocketMQ 5.x (Java) broker.
+# Apache RocketMQ 5.5.0 and its rocketmq-proxy from Maven Central, mosquitto 2.0 from Debian), then runs every
+# test against the rocketmq-rust broker, and the integration suites of the remoting layer, the producer and the
+# bridge a second time against the Apache RocketMQ 5.x (Java) broker.
 #
 #   scripts/test.sh            CI sizes
 #   TEST_SCALE=full scripts/test.sh    the issues' full sizes (10,000 messages per producer mode, ...)
@@ -14,7 +14,8 @@ suites=${RMQ_SUITES:-rust,java5}
 bash scripts/rocketmq.sh install
 if [[ ",$suites," == *",java5,"* ]]; then
     command -v java >/dev/null && command -v mvn >/dev/null || { echo "test.sh: java and mvn are needed" >&2; exit 1; }
-    bash scripts/rocketmq-java.sh install --impl java5
+    # --proxy: rocketmq-proxy too, for real::proxy (its own jars, next to the broker's).
+    bash scripts/rocketmq-java.sh install --impl java5 --proxy
 fi
 if ! command -v mosquitto >/dev/null || [ ! -f /usr/include/mosquitto_broker.h ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -54,7 +55,8 @@ fi
 if [[ ",$suites," == *",java5,"* ]]; then
     echo "=== integration suites, Apache RocketMQ 5.5.0 (Java) broker"
     # The `real` module of each layer's test binary (what used to be remoting_real, producer_real and
-    # bridge_real); the filter leaves out the fake-peer and offline modules of those binaries.
+    # bridge_real); the filter leaves out the fake-peer and offline modules of those binaries. It takes
+    # real::proxy, which starts its own cluster with rocketmq-proxy 5.5.0 in front of two brokers.
     RMQ_IMPL=java5 timeout --kill-after=30 "${TEST_TIMEOUT_JAVA:-1200}" \
         cargo test --locked --test remoting --test producer --test bridge -- real::
     echo "=== TLS (--features tls), Apache RocketMQ 5.5.0 started TLS-only"

@@ -2,9 +2,9 @@
 # The cluster script's shared part, sourced by its two backends: scripts/rocketmq.sh (rocketmq-rust 1.0) and
 # scripts/rocketmq-java.sh (Apache RocketMQ 5.5.0 / 4.9.7). Both have the same subcommands, flags and defaults:
 #
-#   SCRIPT install       [--impl IMPL]
+#   SCRIPT install       [--impl IMPL] [--proxy]
 #   SCRIPT start         --dir DIR [--namesrvs N] [--brokers M] [--slaves] [--acl USER:SECRET] [--impl IMPL]
-#                        [--watch-pid PID] [--tls CERTDIR [--tls-client-auth]]
+#                        [--watch-pid PID] [--tls CERTDIR [--tls-client-auth]] [--proxy]
 #   SCRIPT stop          --dir DIR
 #   SCRIPT kill-broker   --dir DIR --index I [--signal KILL|TERM]     (default KILL)
 #   SCRIPT start-broker  --dir DIR --index I
@@ -36,6 +36,13 @@
 # CERTDIR/ca.pem (the brokers present CERTDIR/client.pem and client.key to the name servers). DIR/env gets
 # RMQ_TLS_DIR (empty without --tls) and RMQ_TLS_CLIENT_AUTH (0 or 1); restarts keep them, and the readiness probe
 # speaks TLS then. Only backends that set TLS_SUPPORTED=1 take it; the others refuse with TLS_REFUSAL.
+# `--proxy` also starts one proxy in front of the brokers (Apache RocketMQ's rocketmq-proxy in cluster mode, its
+# remoting port for clients that take it as their name server), after the brokers, and waits until it routes TBW102
+# to every broker (at its own address: a proxy answers routes with itself as every broker). DIR/env gets
+# RMQ_PROXY_COUNT (0 without --proxy), RMQ_PROXY_1 and RMQ_PROXY (its remoting address); `stop` stops it with the
+# brokers.
+# `install --proxy` resolves it as well. Only backends that set PROXY_SUPPORTED=1 take it; the others refuse with
+# PROXY_REFUSAL.
 #
 # Everything stops by itself: a watchdog stops the servers when the process given by --watch-pid exits (the
 # caller's pid by default; 0 watches nothing) or after RMQ_MAX_LIFETIME seconds (default 7200). Starting from a
@@ -46,18 +53,19 @@
 # RMQ_STORE_DISK_LIMIT (scripts/store-place.sh), RMQ_IMPL (scripts/rocketmq.sh's default --impl).
 #
 # A backend sets ME (its name for messages), SELF (its path), DEFAULT_IMPL, IMPLS (the --impl values it runs),
-# NS_OFFSETS / BR_OFFSETS (the ports a name server / broker binds, as offsets from its listen port), READY_DEFAULT,
+# NS_OFFSETS / BR_OFFSETS (the ports a name server / broker binds, as offsets from its listen port; a proxy gets
+# ports from the brokers' pick, so BR_OFFSETS must cover the proxy's ports too), READY_DEFAULT,
 # and defines:
 #   backend_install              install (cached) what `start` needs for $IMPL
 #   backend_check                before `start`: fail early when something is missing
 #   backend_env                  print the env lines, from NS_PORTS / BR_PORTS (arrays of listen ports)
-#   backend_launch KIND I        start name server / broker I in the background (configs under DIR/KIND-I);
+#   backend_launch KIND I        start name server / broker / slave / proxy I in the background (configs under DIR/KIND-I);
 #                                writes its pid file
 #   backend_ready KIND I         an extra readiness check (e.g. an HTTP health endpoint), or `true`
 #   backend_pidfile KIND I       the pid file of KIND I
 #   backend_logfile KIND I       the log file to show when KIND I fails to start
 #   backend_label                what is running, for the "ready" log line
-# then calls cluster_main "$@". KIND is namesrv or broker.
+# then calls cluster_main "$@". KIND is namesrv, broker, slave or proxy.
 
 LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT_DIR=$(dirname "$LIB_DIR")
@@ -151,7 +159,15 @@ log_tail() {
 ready() {
     local kind=$1 i=$2 k addr want=()
     backend_ready "$kind" "$i" || return 1
-    if [ "$kind" = slave ]; then
+    if [ "$kind" = proxy ]; then
+        # The proxy routes every broker at its own address.
+        addr=$(env_get "RMQ_PROXY_$i")
+        probe alive "$addr" || return 1
+        for ((k = 1; k <= $(env_get RMQ_BROKER_COUNT); k++)); do
+            running broker "$k" && want+=("$(broker_name "$k")=$addr")
+        done
+        probe route "$addr" "${want[@]}"
+    elif [ "$kind" = slave ]; then
         addr=$(env_get "RMQ_SLAVE_$i")
         probe alive "$addr" || return 1
         want=("$(env_get "RMQ_SLAVE_${i}_NAME")=$addr")
@@ -243,28 +259,41 @@ cmd_start() {
     elif [ "$TLS_CLIENT_AUTH" = 1 ]; then
         die "--tls-client-auth needs --tls CERTDIR"
     fi
+    if [ "$PROXY" = 1 ]; then
+        [ "${PROXY_SUPPORTED:-0}" = 1 ] || die "--proxy: ${PROXY_REFUSAL:-this backend cannot start a proxy}"
+        ((BROKERS > 0)) || die "--proxy needs at least one broker"
+        [ -z "$TLS_DIR" ] || die "--proxy with --tls is not set up here"
+        [ -z "$ACL" ] || die "--proxy with --acl is not set up here"
+    fi
     need_python
     backend_check
     mkdir -p "$DIR"
     [ ! -e "$DIR/env" ] || die "$DIR/env exists: stop that cluster first or use a fresh dir"
     DIR=$(cd "$DIR" && pwd)
-    local i t0 t1 t2 t3 ns=() br=() all=()
+    local i t0 t1 t2 t3 t4 ns=() br=() all=()
     read -r -a NS_PORTS <<<"$(free_ports "$NAMESRVS" "${NS_OFFSETS[@]}")"
     BR_PORTS=()
     SL_PORTS=()
-    # One call for masters and slaves, so no two of them get the same ports.
+    PX_PORTS=()
+    # One call for masters, slaves and the proxy, so no two of them get the same ports.
     if ((BROKERS > 0)); then
-        read -r -a all <<<"$(free_ports $((BROKERS * (1 + SLAVES))) "${BR_OFFSETS[@]}")"
+        read -r -a all <<<"$(free_ports $((BROKERS * (1 + SLAVES) + PROXY)) "${BR_OFFSETS[@]}")"
         BR_PORTS=("${all[@]:0:BROKERS}")
-        ((SLAVES == 0)) || SL_PORTS=("${all[@]:BROKERS}")
+        ((SLAVES == 0)) || SL_PORTS=("${all[@]:BROKERS:BROKERS}")
+        ((PROXY == 0)) || PX_PORTS=("${all[@]:BROKERS*(1+SLAVES)}")
     fi
     # Servers of an earlier cluster in this dir (stopped) leave configs and homes: start afresh.
-    rm -rf "$DIR"/namesrv-*/ "$DIR"/broker-*/ "$DIR"/slave-*/
+    rm -rf "$DIR"/namesrv-*/ "$DIR"/broker-*/ "$DIR"/slave-*/ "$DIR"/proxy-*/
     {
         backend_env
         echo "RMQ_TLS_DIR=$TLS_DIR"
         echo "RMQ_TLS_CLIENT_AUTH=$TLS_CLIENT_AUTH"
         echo "RMQ_SLAVE_COUNT=${#SL_PORTS[@]}"
+        echo "RMQ_PROXY_COUNT=${#PX_PORTS[@]}"
+        if ((${#PX_PORTS[@]} > 0)); then
+            echo "RMQ_PROXY_1=127.0.0.1:${PX_PORTS[0]}"
+            echo "RMQ_PROXY=127.0.0.1:${PX_PORTS[0]}"
+        fi
         [ -z "$ACL" ] || echo "RMQ_ACL_USER=$ACL_USER"
         for ((i = 1; i <= ${#SL_PORTS[@]}; i++)); do
             echo "RMQ_SLAVE_$i=127.0.0.1:${SL_PORTS[$((i - 1))]}"
@@ -289,8 +318,13 @@ cmd_start() {
         wait_ready slave "${br[@]}"
     fi
     t3=$(now_ms)
+    if ((${#PX_PORTS[@]} > 0)); then
+        backend_launch proxy 1
+        wait_ready proxy 1
+    fi
+    t4=$(now_ms)
     STARTED=1
-    log "$(backend_label) ready: name servers $NAMESRVS in $((t1 - t0)) ms, brokers $BROKERS in $((t2 - t1)) ms more, slaves ${#SL_PORTS[@]} in $((t3 - t2)) ms more (total $((t3 - t0)) ms)"
+    log "$(backend_label) ready: name servers $NAMESRVS in $((t1 - t0)) ms, brokers $BROKERS in $((t2 - t1)) ms more, slaves ${#SL_PORTS[@]} in $((t3 - t2)) ms more, proxies ${#PX_PORTS[@]} in $((t4 - t3)) ms more (total $((t4 - t0)) ms)"
     cat "$DIR/env"
 }
 
@@ -298,19 +332,24 @@ cmd_stop() {
     [ -n "$DIR" ] || die "stop needs --dir DIR"
     [ -d "$DIR" ] || return 0
     local f kind i n waits
-    # Brokers first (they unregister from the name servers), then name servers; all in parallel, each bounded.
+    # Slaves first, then brokers (they unregister from the name servers) together with the proxy (it keeps
+    # nothing; its 10 s shutdown need not add to theirs), then name servers; each wave in parallel, each
+    # server bounded.
     # Waits name the stoppers: when a failed start stops its own cluster, the servers and the watchdog are
     # children of this shell too, and a bare `wait` would wait for them (the watchdog for hours).
-    for kind in slave broker namesrv; do
+    local wave
+    for wave in slave "proxy broker" namesrv; do
         waits=()
-        n=99
-        [ ! -f "$DIR/env" ] || n=$(env_get "RMQ_${kind^^}_COUNT")
-        n=${n:-0}
-        for ((i = 1; i <= n; i++)); do
-            f=$(backend_pidfile "$kind" "$i")
-            [ -e "$f" ] || continue
-            stop_pidfile "$f" TERM &
-            waits+=($!)
+        for kind in $wave; do
+            n=99
+            [ ! -f "$DIR/env" ] || n=$(env_get "RMQ_${kind^^}_COUNT")
+            n=${n:-0}
+            for ((i = 1; i <= n; i++)); do
+                f=$(backend_pidfile "$kind" "$i")
+                [ -e "$f" ] || continue
+                stop_pidfile "$f" TERM &
+                waits+=($!)
+            done
         done
         ((${#waits[@]} == 0)) || wait "${waits[@]}" || true
     done
@@ -365,7 +404,7 @@ cluster_main() {
     CMD=$1
     shift
     DIR="" NAMESRVS=1 BROKERS=1 SLAVES=0 IMPL=$DEFAULT_IMPL INDEX="" SIGNAL=KILL WATCH_PID="" ACL="" TLS_DIR=""
-    TLS_CLIENT_AUTH=0
+    TLS_CLIENT_AUTH=0 PROXY=0
     local args=("$@") other
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -380,6 +419,7 @@ cluster_main() {
         --watch-pid) WATCH_PID=${2:?--watch-pid needs a value}; shift 2 ;;
         --tls) TLS_DIR=${2:?--tls needs a value}; shift 2 ;;
         --tls-client-auth) TLS_CLIENT_AUTH=1; shift ;;
+        --proxy) PROXY=1; shift ;;
         -h | --help) usage ;;
         *) die "unknown argument '$1' (try --help)" ;;
         esac

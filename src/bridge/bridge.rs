@@ -599,7 +599,7 @@ fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result
     for t in topics {
         match producer.check_route(t) {
             Ok(info) if info.from_default_topic => log::warn!(
-                "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable)"
+                "topic {t} does not exist yet; the broker will create it on the first send (autoCreateTopicEnable; a RocketMQ proxy will not: create it first)"
             ),
             Ok(_) => {}
             Err(e) => failed.push((t.clone(), e)),
@@ -650,6 +650,14 @@ fn classify_route_failures(
             Err(source @ NsError::Unreachable { .. }) => {
                 return BridgeError::NameServerUnreachable { servers, source }
             }
+            // An Apache RocketMQ proxy taken as the name server answers code 3 (not supported):
+            // the topics are then reported as missing, which is what they are behind it.
+            Err(e @ NsError::Remote {
+                code: crate::remoting::codes::REQUEST_CODE_NOT_SUPPORTED,
+                ..
+            }) => log::info!(
+                "the name server does not list its brokers (GET_BROKER_CLUSTER_INFO not supported: a RocketMQ proxy?): {e}"
+            ),
             Err(e) => log::warn!("cannot ask the name servers for their brokers: {e}"),
         }
     }

@@ -175,7 +175,7 @@ pub fn check(
                 if info.from_default_topic {
                     out.push(
                         Status::Warn,
-                        format!("{shown} does not exist yet; brokers create it on the first send (autoCreateTopicEnable)"),
+                        format!("{shown} does not exist yet; brokers create it on the first send (autoCreateTopicEnable; a RocketMQ proxy refuses the send instead)"),
                         Some(format!("create it with the queues you want: mqadmin updateTopic -n <namesrv> -c <cluster> -t {wire}")),
                     );
                 } else {

@@ -1,5 +1,7 @@
 //! A pull consumer good enough to read back what was sent: queue offsets (GET_MIN_OFFSET /
-//! GET_MAX_OFFSET) and PULL_MESSAGE with the stored-message layout (reference §13).
+//! GET_MAX_OFFSET) and PULL_MESSAGE with the stored-message layout (reference §13). Each carries the
+//! queue's broker name (`bname`), which brokers ignore and an Apache RocketMQ proxy routes by (it
+//! refuses these requests without it, code 15).
 
 use crate::message::{decode_stored_messages, MessageExt};
 use crate::nameserver::route::{MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_ROUTE, PERM_READ};
@@ -256,7 +258,8 @@ impl PullConsumer {
     fn offset(&self, q: &ReadQueue, code: i32, name: &'static str) -> Result<i64, Error> {
         let cmd = RemotingCommand::request(code)
             .with_ext("topic", &q.queue.topic)
-            .with_ext("queueId", &q.queue.queue_id.to_string());
+            .with_ext("queueId", &q.queue.queue_id.to_string())
+            .with_ext("bname", &q.queue.broker_name);
         let resp = self.invoke(&q.addr, cmd)?;
         if resp.code != SUCCESS {
             return Err(Error::Remote {
@@ -300,7 +303,8 @@ impl PullConsumer {
             .with_ext("suspendTimeoutMillis", "0")
             .with_ext("subscription", "*")
             .with_ext("subVersion", "0")
-            .with_ext("expressionType", "TAG");
+            .with_ext("expressionType", "TAG")
+            .with_ext("bname", &q.queue.broker_name);
         let resp = self.invoke(&q.addr, cmd)?;
         let status = match resp.code {
             SUCCESS => PullStatus::Found(

@@ -68,8 +68,8 @@ impl Prepared {
             SEND_MESSAGE_V2
         };
         let mut ext = ExtFields::with_capacity(
-            12,
-            self.group.len() + self.topic.len() + self.properties.len() + 64,
+            13,
+            self.group.len() + self.topic.len() + self.properties.len() + mq.broker_name.len() + 64,
         );
         ext.push("a", &self.group);
         ext.push("b", &self.topic);
@@ -85,6 +85,10 @@ impl Prepared {
         ext.push("j", "0");
         ext.push("k", "false");
         ext.push("m", if self.batch { "true" } else { "false" });
+        // The broker name (`brokerName`, V1's `bname`): a broker ignores it, an Apache RocketMQ 5.x
+        // proxy in remoting mode routes by it and refuses a send without it (code 15, see
+        // docs/protocol-notes.md "The proxy").
+        ext.push("n", &mq.broker_name);
         let _ = default_topic; // `c`/`d` are always sent; brokers use them only for unknown topics.
         let mut cmd = RemotingCommand::request(code);
         cmd.ext_fields = ext;
@@ -220,6 +224,41 @@ pub(crate) fn classify_error(e: crate::remoting::Error) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prepared(batch: bool) -> Prepared {
+        Prepared {
+            topic: "T".into(),
+            group: "G".into(),
+            messages: Vec::new(),
+            batch,
+            properties: String::new(),
+            body: Bytes::from_static(b"x"),
+            msg_ids: String::new(),
+            flag: 0,
+        }
+    }
+
+    #[test]
+    fn send_headers_carry_the_broker_name_a_proxy_routes_by() {
+        let mq = MessageQueue {
+            topic: "T".into(),
+            broker_name: "broker-b".into(),
+            queue_id: 3,
+        };
+        for batch in [false, true] {
+            let cmd = prepared(batch).command(&mq, false);
+            let want = if batch {
+                SEND_BATCH_MESSAGE
+            } else {
+                SEND_MESSAGE_V2
+            };
+            assert_eq!(cmd.code, want);
+            assert_eq!(cmd.ext("n"), Some("broker-b"), "batch {batch}");
+            assert_eq!(cmd.ext("b"), Some("T"));
+            assert_eq!(cmd.ext("e"), Some("3"));
+            assert_eq!(cmd.ext("m"), Some(if batch { "true" } else { "false" }));
+        }
+    }
 
     #[test]
     fn batch_refusals_are_told_from_other_failures() {

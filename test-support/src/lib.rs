@@ -185,6 +185,9 @@ pub struct Cluster {
     pub slaves: Vec<(String, String)>,
     /// The cluster name.
     pub cluster: String,
+    /// The remoting address of the proxy in front of the brokers (`RMQ_PROXY`); `None` unless
+    /// started by [`Cluster::start_with_proxy`].
+    pub proxy: Option<String>,
     /// Every line of `DIR/env`.
     pub env: BTreeMap<String, String>,
     /// Keeps the tests of other source files from starting brokers while this one lives.
@@ -337,12 +340,31 @@ impl Cluster {
     /// As [`Cluster::start`].
     #[track_caller]
     pub fn start_tls(namesrvs: usize, brokers: usize, certs: &Path, client_auth: bool) -> Cluster {
-        Cluster::start_full(namesrvs, brokers, false, None, Some((certs, client_auth)))
+        Cluster::start_full(
+            namesrvs,
+            brokers,
+            false,
+            None,
+            Some((certs, client_auth)),
+            false,
+        )
+    }
+
+    /// As [`Cluster::start`], and an Apache RocketMQ proxy (rocketmq-proxy, cluster mode) in front
+    /// of the brokers (`scripts/rocketmq*.sh start --proxy`); its remoting address is
+    /// [`Cluster::proxy`]. Only `RMQ_IMPL=java5` starts it; the rocketmq-rust script refuses (it
+    /// has no proxy), and this panics with its message.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    #[track_caller]
+    pub fn start_with_proxy(namesrvs: usize, brokers: usize) -> Cluster {
+        Cluster::start_full(namesrvs, brokers, false, None, None, true)
     }
 
     #[track_caller]
     fn start_shaped(namesrvs: usize, brokers: usize, slaves: bool, acl: Option<String>) -> Cluster {
-        Cluster::start_full(namesrvs, brokers, slaves, acl, None)
+        Cluster::start_full(namesrvs, brokers, slaves, acl, None, false)
     }
 
     #[track_caller]
@@ -352,6 +374,7 @@ impl Cluster {
         slaves: bool,
         acl: Option<String>,
         tls: Option<(&Path, bool)>,
+        with_proxy: bool,
     ) -> Cluster {
         let group = std::panic::Location::caller().file();
         let exclusive = exclusive(group);
@@ -392,6 +415,7 @@ impl Cluster {
             ])
             .args(slaves.then_some("--slaves"))
             .args(acl.iter().flat_map(|a| ["--acl", a.as_str()]))
+            .args(with_proxy.then_some("--proxy"))
             .args(&tls_args)
             .args([
                 "--impl",
@@ -437,8 +461,16 @@ impl Cluster {
                 )
             })
             .collect();
+        let proxy = env.get("RMQ_PROXY").cloned();
+        assert_eq!(
+            proxy.is_some(),
+            with_proxy,
+            "RMQ_PROXY in {}/env",
+            dir.display()
+        );
         Cluster {
             slaves,
+            proxy,
             namesrv: get("RMQ_NAMESRV"),
             cluster: get("RMQ_CLUSTER"),
             implementation,
