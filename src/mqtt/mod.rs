@@ -37,6 +37,10 @@
 //!
 //! Sources: OASIS MQTT Version 3.1.1 (2014) and MQTT Version 5.0 (2019), sections 2 and 3.
 //!
+//! Files, imported one way: `kinds` (version, QoS, reason codes, names) → `error` → `wire` (the
+//! data representations) → `properties` → `packet` (the values) → `decode` → `encode`; this file
+//! frames them.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use rocketmq_bridge::mqtt::{decode_packet, encode_packet, Ack, MqttLimits, Packet, Version};

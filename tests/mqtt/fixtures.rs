@@ -153,3 +153,27 @@ fn puback_5_from_mosquitto_says_no_matching_subscribers() {
         read("puback_v5_no_matching_subscribers.bin")
     );
 }
+
+/// The fuzz seeds `fuzz/corpus/mqtt_packet/golden_*` are these captures behind a selector byte
+/// whose bit 0 names the version they were captured with.
+#[test]
+fn fuzz_seeds_are_the_captures() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/mqtt_packet");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(capture) = name.strip_prefix("golden_") else {
+            continue;
+        };
+        let seed = std::fs::read(&path).unwrap();
+        assert_eq!(&seed[1..], read(&format!("{capture}.bin")), "{name}");
+        assert_eq!(
+            seed[0] & 1 == 1,
+            capture.contains("_v5"),
+            "{name}: version bit"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 6);
+}
