@@ -91,8 +91,9 @@ pub enum MqttError {
         /// The code.
         code: u8,
     },
-    /// A property identifier that MQTT 5 does not define.
-    UnknownProperty(u8),
+    /// A property identifier that MQTT 5 does not define (identifiers are variable byte
+    /// integers; all defined ones fit one byte).
+    UnknownProperty(u32),
     /// A property that is defined, but not for this packet.
     PropertyNotAllowed {
         /// The packet (or `will` for the will properties).

@@ -196,11 +196,11 @@ pub fn decode_packet(
 }
 
 /// How many more bytes to read for the packet at the front of `src`: at least one, at most
-/// `chunk`, never more than the packet still needs.
+/// `chunk`, and once its length is known never more than the packet still needs. Lets a reader
+/// grow its buffer step by step instead of by what a peer announces.
 pub fn read_hint(src: &[u8], lim: &MqttLimits, chunk: usize) -> usize {
     match peek_header(src, lim) {
         Ok(Some(h)) if src.len() < h.packet_len() => (h.packet_len() - src.len()).clamp(1, chunk),
-        Ok(None) => 1,
         _ => chunk.max(1),
     }
 }

@@ -193,15 +193,13 @@ pub(crate) fn decode(r: &mut ByteReader<'_>, cx: Context) -> Result<Properties, 
     let mut r = ByteReader::new(block);
     let mut p = Properties::default();
     while !r.is_empty() {
-        let id = match wire::read_var_int(&mut r, "property identifier")? {
-            id @ 0..=0x7F => id as u8,
-            // Every defined identifier fits one byte; a longer one is unknown by definition.
-            _ => return Err(MqttError::UnknownProperty(0xFF)),
+        let raw = wire::read_var_int(&mut r, "property identifier")?;
+        // Every defined identifier fits one byte; a longer one is unknown by definition.
+        let id = match u8::try_from(raw) {
+            Ok(id) if property_name(id) != "unknown" => id,
+            _ => return Err(MqttError::UnknownProperty(raw)),
         };
         let name = property_name(id);
-        if name == "unknown" {
-            return Err(MqttError::UnknownProperty(id));
-        }
         if cx.allowed & (1 << id) == 0 {
             return Err(MqttError::PropertyNotAllowed {
                 packet: cx.packet,
@@ -305,7 +303,7 @@ pub(crate) fn decode(r: &mut ByteReader<'_>, cx: Context) -> Result<Properties, 
                 id,
             )?,
             0x2A => set(&mut p.shared_subscription_available, flag(&mut r, id)?, id)?,
-            _ => return Err(MqttError::UnknownProperty(id)),
+            _ => return Err(MqttError::UnknownProperty(u32::from(id))),
         }
     }
     Ok(p)
@@ -537,7 +535,7 @@ mod tests {
         // An identifier written in two bytes.
         assert_eq!(
             dec(&[3, 0x80, 0x01, 0], PUBLISH),
-            Err(MqttError::UnknownProperty(0xFF))
+            Err(MqttError::UnknownProperty(128))
         );
     }
 
