@@ -3,9 +3,10 @@
 //! decoder reads the body through one [`ByteReader`] and refuses bytes left over.
 
 use super::error::MqttError;
+use super::kinds::{QoS, ReasonCode, Version};
 use super::packet::{
-    check_code, Ack, ConnAck, Connect, Disconnect, LastWill, Packet, Publish, QoS, ReasonCode,
-    RetainHandling, SubAck, Subscribe, SubscribeOptions, Version,
+    check_code, Ack, ConnAck, Connect, Disconnect, LastWill, Packet, Publish, RetainHandling,
+    SubAck, Subscribe, SubscribeOptions,
 };
 use super::properties::{self, Properties};
 use super::wire;

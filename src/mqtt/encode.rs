@@ -6,9 +6,10 @@
 
 use super::decode::check_topic;
 use super::error::MqttError;
+use super::kinds::{QoS, ReasonCode, Version};
 use super::packet::{
-    check_code, Ack, ConnAck, Connect, Disconnect, Packet, Publish, QoS, ReasonCode,
-    RetainHandling, SubAck, Subscribe, Version,
+    check_code, Ack, ConnAck, Connect, Disconnect, Packet, Publish, RetainHandling, SubAck,
+    Subscribe,
 };
 use super::properties::{self, Properties};
 use super::wire;

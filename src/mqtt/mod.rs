@@ -67,10 +67,10 @@ mod properties;
 mod wire;
 
 pub use error::MqttError;
-pub use kinds::property_name;
+pub use kinds::{property_name, QoS, ReasonCode, Version};
 pub use packet::{
-    Ack, ConnAck, Connect, Disconnect, LastWill, Packet, Publish, QoS, ReasonCode, RetainHandling,
-    SubAck, Subscribe, SubscribeOptions, Version,
+    Ack, ConnAck, Connect, Disconnect, LastWill, Packet, Publish, RetainHandling, SubAck,
+    Subscribe, SubscribeOptions,
 };
 pub use properties::Properties;
 pub use wire::{MAX_STRING_LEN, MAX_VAR_INT};

@@ -3,8 +3,7 @@
 //! decides the layout on the wire, so one value can be written as 3.1.1 or 5.0 (fields that 3.1.1
 //! cannot carry must then be empty or default, or the encoder refuses them).
 
-use super::kinds::packet_name;
-pub use super::kinds::{QoS, ReasonCode, Version};
+use super::kinds::{packet_name, QoS, ReasonCode, Version};
 use super::properties::Properties;
 use bytes::Bytes;
 

@@ -1,9 +1,10 @@
 //! Real mosquitto 2.0 as the peer: connect (3.1.1 and 5.0), subscribe, receive what
 //! `mosquitto_pub` publishes at QoS 0, 1 and 2 (with MQTT 5 user properties) and acknowledge it
 //! as the protocol requires (PUBACK; PUBREC, PUBREL, PUBCOMP), publish through our encoder,
-//! ping, disconnect; and a session resumed after a dropped connection re-delivers an
-//! unacknowledged message with DUP set. Each test runs under a 30 s deadline; every read and
-//! every client process is bounded by it, and the broker is killed when the test ends.
+//! ping, disconnect. A session resumed after a dropped connection re-delivers an unacknowledged
+//! message with DUP set; a will (in a CONNECT with user name and password) is published when its
+//! connection drops. Each test runs under a 30 s deadline; every read and every client process is
+//! bounded by it, and the broker is killed when the test ends.
 //!
 //! Server packets whose bytes do not depend on timing are compared with the captures in
 //! `tests/fixtures/mqtt/` (`WRITE_MQTT_FIXTURES=1` rewrites them; see the README there).
@@ -11,8 +12,8 @@
 use crate::client::Client;
 use bytes::Bytes;
 use rocketmq_bridge::mqtt::{
-    Ack, ConnAck, Connect, Disconnect, Packet, Properties, Publish, QoS, ReasonCode, SubAck,
-    Subscribe, SubscribeOptions, Version,
+    Ack, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Publish, QoS, ReasonCode,
+    SubAck, Subscribe, SubscribeOptions, Version,
 };
 use rocketmq_bridge_test_support::mosquitto::{self as mosq, Broker};
 use std::path::PathBuf;
@@ -349,4 +350,63 @@ fn mosquitto_resumed_session_redelivers_with_dup_3_1_1() {
 #[test]
 fn mosquitto_resumed_session_redelivers_with_dup_5() {
     resumed_session_redelivers_with_dup(Version::V5);
+}
+
+/// Our CONNECT with a will, a user name and a password is accepted, and the will is published
+/// (with its MQTT 5 user property) when the connection drops without a DISCONNECT.
+fn will_is_published_when_the_connection_drops(v: Version) {
+    let deadline = Instant::now() + DEADLINE;
+    let broker = start_broker(&format!("mqtt-codec-will-{}", tag(v)));
+    let mut watcher = Client::open(broker.port, v, deadline);
+    watcher.send(&connect_packet(v, &format!("rb-watch-{}", tag(v)), true));
+    assert_eq!(connack(&mut watcher).0.code, ReasonCode::SUCCESS);
+    subscribe(&mut watcher, v, "rb/will/#", QoS::AtLeastOnce);
+
+    let will_props = match v {
+        Version::V311 => Properties::default(),
+        Version::V5 => Properties {
+            will_delay_interval: Some(0),
+            user_properties: vec![("client_id".into(), "rb-dying".into())],
+            ..Properties::default()
+        },
+    };
+    let Packet::Connect(mut connect) = connect_packet(v, &format!("rb-dying-{}", tag(v)), true)
+    else {
+        unreachable!()
+    };
+    connect.username = Some("bridge".into());
+    connect.password = Some(Bytes::from_static(b"secret\x00bytes"));
+    connect.will = Some(LastWill {
+        topic: "rb/will/dying".into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: will_props,
+    });
+    let mut dying = Client::open(broker.port, v, deadline);
+    dying.send(&Packet::Connect(connect));
+    assert_eq!(connack(&mut dying).0.code, ReasonCode::SUCCESS);
+    drop(dying); // no DISCONNECT: the will is published
+
+    let (m, _) = publish(&mut watcher);
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..], m.qos),
+        ("rb/will/dying", &b"gone"[..], QoS::AtLeastOnce)
+    );
+    if v == Version::V5 {
+        assert_eq!(m.properties.user_property("client_id"), Some("rb-dying"));
+    }
+    acknowledge(&mut watcher, &m);
+    watcher.send(&Packet::PingReq);
+    assert_eq!(watcher.recv().0, Packet::PingResp);
+}
+
+#[test]
+fn mosquitto_will_is_published_when_the_connection_drops_3_1_1() {
+    will_is_published_when_the_connection_drops(Version::V311);
+}
+
+#[test]
+fn mosquitto_will_is_published_when_the_connection_drops_5() {
+    will_is_published_when_the_connection_drops(Version::V5);
 }
