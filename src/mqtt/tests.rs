@@ -649,3 +649,133 @@ fn forbidden_headers_and_fields_are_named() {
     assert_eq!(MqttError::DuplicateProperty(0x11).disconnect_reason(), 0x82);
     assert_eq!(MqttError::WildcardInTopic.disconnect_reason(), 0x81);
 }
+
+/// The encoder refuses what the decoder would refuse (so whatever encodes, decodes) and leaves
+/// the buffer as it was.
+#[test]
+fn the_encoder_refuses_what_the_decoder_refuses() {
+    let publish = |qos, packet_id, dup| Publish {
+        dup,
+        qos,
+        retain: false,
+        topic: "t".into(),
+        packet_id,
+        properties: Properties::default(),
+        payload: Bytes::new(),
+    };
+    let connect = Connect {
+        version: Version::V311,
+        client_id: "c".into(),
+        clean_start: true,
+        keep_alive: 0,
+        username: None,
+        password: Some(Bytes::from_static(b"p")),
+        will: None,
+        properties: Properties::default(),
+    };
+    let sub = |filters: Vec<(String, SubscribeOptions)>, properties| {
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters,
+            properties,
+        })
+    };
+    let v5_opts = SubscribeOptions {
+        no_local: true,
+        ..SubscribeOptions::qos(QoS::AtMostOnce)
+    };
+    let cases: Vec<(Packet, Version, MqttError)> = vec![
+        (
+            Packet::Publish(publish(QoS::AtMostOnce, Some(1), false)),
+            Version::V5,
+            MqttError::ValueOutOfRange {
+                field: "packet identifier of a QoS 0 PUBLISH",
+                value: 1,
+            },
+        ),
+        (
+            Packet::Publish(publish(QoS::AtLeastOnce, None, false)),
+            Version::V5,
+            MqttError::ZeroPacketId,
+        ),
+        (
+            Packet::Publish(publish(QoS::AtMostOnce, None, true)),
+            Version::V311,
+            MqttError::InvalidFlags {
+                packet: "PUBLISH",
+                flags: 8,
+            },
+        ),
+        (
+            Packet::Connect(Box::new(connect)),
+            Version::V311,
+            MqttError::NotInVersion {
+                field: "a password without a user name",
+            },
+        ),
+        (
+            sub(vec![], Properties::default()),
+            Version::V5,
+            MqttError::Empty {
+                field: "SUBSCRIBE topic filters",
+            },
+        ),
+        (
+            sub(vec![("a".into(), v5_opts)], Properties::default()),
+            Version::V311,
+            MqttError::NotInVersion {
+                field: "subscription options",
+            },
+        ),
+        (
+            sub(
+                vec![("a".into(), v5_opts)],
+                Properties {
+                    subscription_identifiers: vec![0],
+                    ..Properties::default()
+                },
+            ),
+            Version::V5,
+            MqttError::ValueOutOfRange {
+                field: "subscription identifier",
+                value: 0,
+            },
+        ),
+        (
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: ReasonCode::SUCCESS,
+                properties: Properties {
+                    maximum_qos: Some(QoS::ExactlyOnce),
+                    ..Properties::default()
+                },
+            }),
+            Version::V5,
+            MqttError::ValueOutOfRange {
+                field: "maximum qos",
+                value: 2,
+            },
+        ),
+        (
+            Packet::PubAck(Ack::new(0)),
+            Version::V5,
+            MqttError::ZeroPacketId,
+        ),
+        (
+            Packet::PubComp(Ack {
+                reason: ReasonCode::NO_MATCHING_SUBSCRIBERS,
+                ..Ack::new(1)
+            }),
+            Version::V5,
+            MqttError::InvalidReasonCode {
+                packet: "PUBCOMP",
+                code: 0x10,
+            },
+        ),
+    ];
+    for (p, v, want) in cases {
+        let mut out = BytesMut::from(&b"before"[..]);
+        assert_eq!(encode_packet(&p, v, &mut out, &lim()), Err(want), "{p:?}");
+        assert_eq!(&out[..], b"before");
+    }
+}
