@@ -25,6 +25,7 @@ pub mod cli;
 pub mod consumer;
 pub mod message;
 pub mod metrics;
+pub mod mqtt;
 pub mod nameserver;
 pub mod producer;
 pub mod remoting;

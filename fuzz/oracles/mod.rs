@@ -11,4 +11,5 @@ pub(crate) mod alloc;
 pub(crate) mod config_loader;
 pub(crate) mod event_line;
 pub(crate) mod inflate;
+pub(crate) mod mqtt_packet;
 pub(crate) mod stored_message;

@@ -106,3 +106,8 @@ fn spool_record_corpus_round_trips_and_recovery_stays_bounded() {
         ) >= 8
     );
 }
+
+#[test]
+fn mqtt_packet_corpus_round_trips_within_caps() {
+    assert!(replay("mqtt_packet", oracles::mqtt_packet::check_mqtt_packet) >= 8);
+}
