@@ -321,6 +321,7 @@ impl Bridge {
             format!("{}-{run:x}", cfg.bridge_id)
         };
         let shared = Arc::new(Settle::new(&cfg, key_prefix, spool));
+        shared.topics.set_lookup(route_lookup(&producer));
         let mut bridge = Bridge {
             shared,
             producer: Some(producer),
@@ -608,6 +609,31 @@ fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result
         }
         _ => Err(err),
     }
+}
+
+/// The lookup of a templated topic's route on its first use ([`super::topic_gate`]). It holds
+/// the route cache weakly: a host's sender outliving the bridge keeps no refresh thread alive.
+fn route_lookup(producer: &Producer) -> super::topic_gate::RouteLookup {
+    use super::topic_gate::Route;
+    use crate::nameserver::Error as NsError;
+    let routes = Arc::downgrade(producer.routes());
+    let namespace = producer.config().namespace.clone();
+    Box::new(move |topic| {
+        let Some(routes) = routes.upgrade() else {
+            return Route::Unknown;
+        };
+        match routes.fetch(&crate::producer::with_namespace(
+            namespace.as_deref(),
+            topic,
+        )) {
+            Ok(_) => Route::Found,
+            Err(NsError::TopicNotExist { .. } | NsError::NoWritableQueue { .. }) => Route::Missing,
+            Err(e) => {
+                log::debug!("bridge template topic={topic}: route lookup got no answer: {e}");
+                Route::Unknown
+            }
+        }
+    })
 }
 
 /// Turns route lookup failures into the error that tells the operator what is wrong.
