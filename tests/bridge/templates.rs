@@ -326,3 +326,15 @@ bridge.rocket.hook.session.subscribed.1 = {"filter": "#", "topic": "Subs", "body
     // Templated topics are looked up on first use, not at start.
     assert_eq!(cfg.rules.topics(), vec!["Conn", "Subs"]);
 }
+
+#[test]
+fn the_shipped_template_example_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/templates.conf");
+    let cfg = BridgeConfig::load(&path).unwrap();
+    assert_eq!(cfg.rules.len(), 2);
+    let publish = cfg.rules.for_event(EventKind::MessagePublish);
+    assert_eq!(publish[0].body, BodyFormat::Payload);
+    assert_eq!(publish[0].topic, "Sensors_${topic.1}");
+    assert!(publish[0].key.is_some() && publish[0].tag_template.is_some());
+    assert_eq!(cfg.template_max_topics, 100);
+}
