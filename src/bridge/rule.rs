@@ -172,8 +172,8 @@ impl HookRule {
             Some(k) => {
                 let t = Template::parse(k, event).map_err(|error| RuleError::Template {
                     key: "key",
-                    template: k.to_owned(),
-                    error,
+                    template: k.into(),
+                    error: Box::new(error),
                 })?;
                 if let Some((l, why)) = t.literals().find_map(|l| {
                     if l.contains(' ') {
@@ -249,8 +249,8 @@ fn parse_template(
     }
     let t = Template::parse(text, event).map_err(|error| RuleError::Template {
         key,
-        template: text.to_owned(),
-        error,
+        template: text.into(),
+        error: Box::new(error),
     })?;
     if let Some((l, why)) = t.literals().find_map(|l| bad_fixed(l).map(|why| (l, why))) {
         return Err(bad_text(key, text, l, why));
@@ -265,11 +265,11 @@ fn parse_template(
 fn bad_text(key: &'static str, text: &str, fixed: &str, why: &'static str) -> RuleError {
     RuleError::Template {
         key,
-        template: text.to_owned(),
-        error: TemplateError::InvalidText {
+        template: text.into(),
+        error: Box::new(TemplateError::InvalidText {
             text: fixed.to_owned(),
             why,
-        },
+        }),
     }
 }
 
@@ -362,9 +362,9 @@ pub enum RuleError {
         /// The rule key: `topic`, `tag` or `key`.
         key: &'static str,
         /// The template as written.
-        template: String,
-        /// Why.
-        error: TemplateError,
+        template: Box<str>,
+        /// Why (boxed: the config error stays small).
+        error: Box<TemplateError>,
     },
 }
 

@@ -19,8 +19,8 @@ struct Bad {
 fn tmpl(key: &'static str, template: &str, error: TemplateError) -> RuleError {
     RuleError::Template {
         key,
-        template: template.to_owned(),
-        error,
+        template: template.into(),
+        error: Box::new(error),
     }
 }
 
