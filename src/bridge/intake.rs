@@ -244,11 +244,20 @@ impl EventSender {
                 None => props.push(PROPERTY_KEYS, &key),
                 Some(t) => {
                     // The bridge's key first, then the rendered one (no space, no control
-                    // character); left out when it renders empty.
+                    // character, at most MAX_PROPERTY_VALUE_LEN bytes); left out when it renders
+                    // empty.
                     keys.clear();
                     keys.push_str(&key);
                     keys.push(' ');
+                    let start = keys.len();
                     t.render_with(&ev, &active.node, &mut keys, push_key_safe);
+                    if keys.len() - start > MAX_PROPERTY_VALUE_LEN {
+                        let mut end = start + MAX_PROPERTY_VALUE_LEN;
+                        while !keys.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        keys.truncate(end);
+                    }
                     props.push(PROPERTY_KEYS, keys.trim_end_matches(' '));
                 }
             }
@@ -552,6 +561,23 @@ bridge.rocket.hook.client.connected.1 = {"topic": "Conn", "tag": "${username}", 
             "one counter entry per rule: {stats:?}"
         );
         assert_eq!(stats.total().matched, 2);
+    }
+
+    #[test]
+    fn a_rendered_key_is_cut_at_1024_bytes_on_a_character_boundary() {
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T", "key": "/${topic}", "body": "payload"}
+"##,
+        );
+        let tx = EventSender::new(Arc::clone(&sh));
+        // "/" and 1022 bytes of "a" make 1023; the 2-byte "é" would end at 1025.
+        let long = format!("{}é", "a".repeat(1022));
+        tx.send(publish(&long, b"p")).unwrap();
+        let m = sh.rx.try_recv().unwrap().msg;
+        assert_eq!(m.keys()[1], format!("/{}", "a".repeat(1022)));
+        tx.send(publish("short", b"p")).unwrap();
+        let m = sh.rx.try_recv().unwrap().msg;
+        assert_eq!(m.keys(), vec!["b1-run-1", "/short"]);
     }
 
     #[test]

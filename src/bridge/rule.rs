@@ -28,8 +28,8 @@
 //!   (100): a new one beyond drops as `topic_cap`;
 //! - a tag that renders empty is left out; one that is not a valid tag (see the table) drops the
 //!   message as `bad_tag`;
-//! - a key has each space and control character of the fields' values replaced by `_`, and is
-//!   left out when it renders empty. The bridge's own key (`<bridge_id>-<run>-<seq>`) stays the
+//! - a key has each space and control character of the fields' values replaced by `_`, is cut
+//!   to its first 1024 bytes (on a character boundary), and is left out when it renders empty. The bridge's own key (`<bridge_id>-<run>-<seq>`) stays the
 //!   first of `KEYS`, so deduplication by key keeps working.
 
 use super::event::{Event, EventKind};
