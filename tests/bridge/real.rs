@@ -4,6 +4,7 @@
 //! sizes (8 threads × 100,000 events); the default keeps CI short.
 
 mod cluster;
+mod templates;
 #[cfg(feature = "tls")]
 mod tls;
 
