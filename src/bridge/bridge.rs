@@ -482,7 +482,14 @@ impl Bridge {
         check_routes(producer, &new, self.shared.spool.is_some())?;
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
-        *self.shared.active.write() = Arc::new(active);
+        let old = std::mem::replace(&mut *self.shared.active.write(), Arc::new(active));
+        // A rule whose topic template changed starts its topic count afresh; an unchanged one
+        // keeps it (the cap is per rule for the bridge's life, not per reload).
+        for r in old.rules.iter() {
+            if cfg.rules.get(r.id()).map(|n| &n.topic_template) != Some(&r.topic_template) {
+                self.shared.topics.forget(r.id());
+            }
+        }
         log::debug!("bridge rules reloaded rules={}", cfg.rules.len());
         Ok(())
     }

@@ -4,8 +4,9 @@
 //!
 //! Invariants:
 //! - A rule's topics are counted once each, in the order first seen; a new topic beyond the cap
-//!   is refused (`topic_cap`) and not counted, so the cap holds for the life of the bridge
-//!   (reloads keep the counts: a rule keeps its id).
+//!   is refused (`topic_cap`) and not counted, so the cap holds for the life of the bridge: a
+//!   reload keeps a rule's count unless it changed or removed the rule's topic template
+//!   ([`TopicGate::forget`]).
 //! - A topic is looked up at the name servers on its first use, outside the gate's lock. Found
 //!   (or to be created by the broker, TBW102): it passes from then on without a lookup (the
 //!   producer's route cache keeps it fresh). Missing: refused as `no_topic`, and looked up again
@@ -117,6 +118,11 @@ impl TopicGate {
         verdict
     }
 
+    /// Forgets `rule`'s topics (a reload changed or removed its topic template).
+    pub(crate) fn forget(&self, rule: RuleId) {
+        self.rules.lock().remove(&rule);
+    }
+
     /// The distinct topics `rule` has rendered so far.
     #[cfg(test)]
     pub(crate) fn topics_of(&self, rule: RuleId) -> usize {
@@ -170,6 +176,13 @@ mod tests {
         assert_eq!(gate.check(rule(1), "A"), Ok(()), "known topics still pass");
         assert_eq!(gate.check(rule(2), "B"), Ok(()), "the cap is per rule");
         assert_eq!((gate.topics_of(rule(1)), gate.topics_of(rule(2))), (2, 1));
+        gate.forget(rule(1));
+        assert_eq!(
+            gate.check(rule(1), "B"),
+            Ok(()),
+            "a forgotten rule counts afresh"
+        );
+        assert_eq!((gate.topics_of(rule(1)), gate.topics_of(rule(2))), (1, 1));
     }
 
     #[test]
