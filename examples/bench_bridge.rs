@@ -22,6 +22,11 @@
 //! issue #22 figure with 10,000 client ids); the producer reference sends the same messages.
 //! `--warmup W` runs W whole rounds first and discards their figures (the Java broker's JIT).
 //!
+//! 5. With `--body-compare`, only this: `run_async_batch100` (key_dispatch) on the same input with
+//!    the seed's JSON body (the rule without `"body"`) and with `"body": "payload"` (the MQTT
+//!    payload as the body, issue 24), alternating which goes first each round (json, payload,
+//!    payload, json, ...); medians of the rates and of the per-round ratio payload/json.
+//!
 //! With `--rounds R` both runs repeat R times on the same broker. Its speed drifts as its store
 //! grows, so every run is bracketed by reference runs (ref, key_dispatch, ref, roundrobin, ref,
 //! ...) and its ratio is taken against the mean of the two around it; the figures are medians over
@@ -29,8 +34,8 @@
 //!
 //! `cargo build --release --bin rocketmq-bridge --example bench_bridge &&
 //!  target/release/examples/bench_bridge --namesrv ADDR [--events N] [--sync-events N] [--rounds R]
-//!  [--warmup W] [--clients C] [--bin PATH] [--topic T]` (the topic defaults to a new auto-created
-//!  one)
+//!  [--warmup W] [--clients C] [--bin PATH] [--topic T] [--body-compare]` (the topic defaults to a
+//!  new auto-created one)
 
 use bytes::Bytes;
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, Event};
@@ -236,6 +241,7 @@ fn run_binary(
     topic: &str,
     n: usize,
     strategy: &str,
+    body: Body,
 ) -> (f64, u64, bool, f64) {
     let input = dir.join("events.ndjson");
     let conf = dir.join("bridge.conf");
@@ -245,7 +251,11 @@ fn run_binary(
             "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\nbridge.rocket.producer.batch_size = 100\n\
              bridge.rocket.stats_interval = 0s\nbridge.rocket.drain_timeout = 120s\n\
              bridge.rocket.producer.queue_strategy = {strategy}\n\
-             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"sensors/#\", \"topic\": \"{topic}\"}}\n"
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"sensors/#\", \"topic\": \"{topic}\"{}}}\n",
+            match body {
+                Body::Json => "",
+                Body::Payload => ", \"body\": \"payload\"",
+            }
         ),
     )
     .unwrap();
@@ -296,6 +306,54 @@ fn run_binary(
         status.success(),
         cpu * 1e6 / n as f64,
     )
+}
+
+/// The rule's body: the seed's JSON (no `"body"` key) or `"body": "payload"`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Body {
+    Json,
+    Payload,
+}
+
+/// `--body-compare`: the run command's rate with the JSON body and with the payload body, same
+/// input, same broker, alternating order; prints each run, the medians and one JSON line.
+fn body_compare(
+    bin: &PathBuf,
+    dir: &std::path::Path,
+    ns: &str,
+    topic: &str,
+    n: usize,
+    rounds: usize,
+) {
+    let (mut json, mut payload, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ok = true;
+    for r in 1..=rounds {
+        let order = if r % 2 == 1 {
+            [Body::Json, Body::Payload]
+        } else {
+            [Body::Payload, Body::Json]
+        };
+        let mut rates = [0.0; 2];
+        for body in order {
+            let (rate, peak, exit_ok, _) = run_binary(bin, dir, ns, topic, n, "key_dispatch", body);
+            println!(
+                "round {r}: run_async_batch100 body={body:?} {n:>9} events {rate:>10.0} events/s peak RSS {peak} KiB exit ok={exit_ok}"
+            );
+            ok &= exit_ok;
+            rates[usize::from(body == Body::Payload)] = rate;
+        }
+        json.push(rates[0]);
+        payload.push(rates[1]);
+        ratios.push(rates[1] / rates[0]);
+    }
+    let (j, p, ratio) = (median(&json), median(&payload), median(&ratios));
+    println!(
+        "median of {rounds} round(s): body json {j:.0} events/s, body payload {p:.0} events/s, payload/json {ratio:.3}"
+    );
+    println!(
+        "{{\"bench\":\"bridge_body\",\"events\":{n},\"rounds\":{rounds},\"json_events_per_s\":{j:.0},\
+         \"payload_events_per_s\":{p:.0},\"ratio_payload_to_json\":{ratio:.3},\"ok\":{ok}}}"
+    );
 }
 
 fn sync_run(ns: &str, topic: &str, n: usize, threads: usize) -> (f64, usize) {
@@ -376,6 +434,11 @@ fn main() {
     );
     // Create the topic (auto-creation, unless it exists) before timing anything.
     sync_run(&ns, &topic, 100, 1);
+    if args.iter().any(|a| a == "--body-compare") {
+        body_compare(&bin, &dir, &ns, &topic, n, rounds);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let (plain, _) = producer_batch(&ns, &topic, n, body.len(), false, Shape::Plain);
     println!(
         "producer_batch100_plain {n:>5} msgs   {plain:>10.0} msgs/s   body {} bytes of 'x', a key and no other property, round-robin",
@@ -426,7 +489,8 @@ fn main() {
             format!("warm-up {r} (discarded)")
         };
         for (strategy, series) in [("key_dispatch", &mut kd), ("roundrobin", &mut rr)] {
-            let (rate, peak, exit_ok, cpu) = run_binary(&bin, &dir, &ns, &topic, n, strategy);
+            let (rate, peak, exit_ok, cpu) =
+                run_binary(&bin, &dir, &ns, &topic, n, strategy, Body::Json);
             println!(
                 "{label}: run_async_batch100  {n:>9} events {rate:>10.0} events/s {cpu:.2} us CPU/event {strategy} peak RSS {peak} KiB exit ok={exit_ok}"
             );

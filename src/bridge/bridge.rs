@@ -324,6 +324,7 @@ impl Bridge {
             format!("{}-{run:x}", cfg.bridge_id)
         };
         let shared = Arc::new(Settle::new(&cfg, key_prefix, spool));
+        shared.topics.set_lookup(route_lookup(&producer));
         let mut bridge = Bridge {
             shared,
             direct: Arc::new(RwLock::new(
@@ -487,7 +488,14 @@ impl Bridge {
         check_routes(producer, &new, self.shared.spool.is_some())?;
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
-        *self.shared.active.write() = Arc::new(active);
+        let old = std::mem::replace(&mut *self.shared.active.write(), Arc::new(active));
+        // A rule whose topic template changed starts its topic count afresh; an unchanged one
+        // keeps it (the cap is per rule for the bridge's life, not per reload).
+        for r in old.rules.iter() {
+            if cfg.rules.get(r.id()).map(|n| &n.topic_template) != Some(&r.topic_template) {
+                self.shared.topics.forget(r.id());
+            }
+        }
         log::debug!("bridge rules reloaded rules={}", cfg.rules.len());
         Ok(())
     }
@@ -616,6 +624,31 @@ fn check_routes(producer: &Producer, topics: &[String], spooled: bool) -> Result
         }
         _ => Err(err),
     }
+}
+
+/// The lookup of a templated topic's route on its first use ([`super::topic_gate`]). It holds
+/// the route cache weakly: a host's sender outliving the bridge keeps no refresh thread alive.
+fn route_lookup(producer: &Producer) -> super::topic_gate::RouteLookup {
+    use super::topic_gate::Route;
+    use crate::nameserver::Error as NsError;
+    let routes = Arc::downgrade(producer.routes());
+    let namespace = producer.config().namespace.clone();
+    Box::new(move |topic| {
+        let Some(routes) = routes.upgrade() else {
+            return Route::Unknown;
+        };
+        match routes.fetch(&crate::producer::with_namespace(
+            namespace.as_deref(),
+            topic,
+        )) {
+            Ok(_) => Route::Found,
+            Err(NsError::TopicNotExist { .. } | NsError::NoWritableQueue { .. }) => Route::Missing,
+            Err(e) => {
+                log::debug!("bridge template topic={topic}: route lookup got no answer: {e}");
+                Route::Unknown
+            }
+        }
+    })
 }
 
 /// Turns route lookup failures into the error that tells the operator what is wrong.

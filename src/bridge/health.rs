@@ -161,7 +161,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_spool_resent_total` | counter: messages sent again from the spool | |
 /// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`) |
 /// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total`, `_unknown_resolved_total` (label `result`: `stored`, `not_stored`, `unresolved`) | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
-/// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`) |
+/// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`, `bad_topic`, `bad_tag`, `no_topic`, `topic_cap`) |
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
 /// | `rocketmq_bridge_loss_reports_sent_total` | counter | |
 /// | `rocketmq_bridge_batch_refused_brokers` | counter: brokers that refused batch sends and get single sends for the rest of the run | |
@@ -312,6 +312,10 @@ pub fn metrics_of(
             ("overflow", r.dropped_overflow),
             ("shutdown", r.dropped_shutdown),
             ("spool_error", r.dropped_spool_error),
+            ("bad_topic", r.dropped_bad_topic),
+            ("bad_tag", r.dropped_bad_tag),
+            ("no_topic", r.dropped_no_topic),
+            ("topic_cap", r.dropped_topic_cap),
         ] {
             m.push(
                 per("rocketmq_bridge_dropped_total", "Messages dropped", v).label("reason", reason),

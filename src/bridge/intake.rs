@@ -21,9 +21,12 @@ use super::config::QueueStrategy;
 use super::event::Event;
 use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
 use super::outcome::{DropReason, SendEventError};
+use super::rule::{validate_resource_name, validate_tag, BodyFormat, MAX_TOPIC_LEN};
 use super::settle::{Room, Settle};
+use super::template::push_key_safe;
 use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::Producer;
+use bytes::Bytes;
 use crossbeam_channel::bounded;
 use parking_lot::RwLock;
 use std::fmt;
@@ -196,53 +199,116 @@ impl EventSender {
 
         let mut first_error: Option<SendEventError> = None;
         let mut ready: Vec<Outgoing> = Vec::new();
+        // Scratch strings for the rendered tag and keys, reused by every rule of this event.
+        let (mut scratch, mut keys) = (String::new(), String::new());
         for rule in matched {
             let stats = Arc::clone(&active.stats[&rule.id()]);
             stats.matched.fetch_add(1, Ordering::Relaxed);
-            let mut body =
-                Vec::with_capacity(128 + ev.payload.as_ref().map_or(0, |p| p.len() * 4 / 3));
-            let info = format_event(&ev, &active.node, rule.payload_encoding, &mut body);
-            if info.lossy_payload {
-                stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
-            }
-            if body.len() > sh.max_message_size {
-                stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+            let mut drop_it = |topic: &str, reason: DropReason| {
+                stats.dropped(&reason).fetch_add(1, Ordering::Relaxed);
                 sh.losses.record(
                     rule.id(),
-                    &rule.topic,
-                    "too_large",
+                    topic,
+                    reason.name(),
                     sh.spool.is_none().then_some(seq),
                 );
                 log::debug!(
-                    "bridge message too large rule={} key={key} size={} max={}",
-                    rule.id(),
-                    body.len(),
-                    sh.max_message_size
+                    "bridge message dropped rule={} topic={topic} key={key}: {reason}",
+                    rule.id()
                 );
                 first_error.get_or_insert(SendEventError::Dropped {
                     rule: rule.id(),
-                    reason: DropReason::TooLarge {
-                        size: body.len(),
-                        max: sh.max_message_size,
-                    },
+                    reason,
                 });
+            };
+            let topic = match &rule.topic_template {
+                None => rule.topic.clone(),
+                Some(t) => {
+                    let mut topic = String::with_capacity(rule.topic.len() + 32);
+                    t.render(&ev, &active.node, &mut topic);
+                    if validate_resource_name(&topic, MAX_TOPIC_LEN).is_err() {
+                        drop_it(&rule.topic, DropReason::BadTopic);
+                        continue;
+                    }
+                    if let Err(reason) = sh.topics.check(rule.id(), &topic) {
+                        drop_it(&topic, reason);
+                        continue;
+                    }
+                    topic
+                }
+            };
+            scratch.clear();
+            let tag: Option<&str> = match (&rule.tag_template, &rule.tag) {
+                (Some(t), _) => {
+                    t.render(&ev, &active.node, &mut scratch);
+                    if scratch.is_empty() {
+                        None
+                    } else if validate_tag(&scratch).is_err() {
+                        drop_it(&topic, DropReason::BadTag);
+                        continue;
+                    } else {
+                        Some(&scratch)
+                    }
+                }
+                (None, t) => t.as_deref(),
+            };
+            let body: Bytes = match rule.body {
+                BodyFormat::Payload => ev.payload.clone().unwrap_or_default(),
+                BodyFormat::Json => {
+                    let mut body = Vec::with_capacity(
+                        128 + ev.payload.as_ref().map_or(0, |p| p.len() * 4 / 3),
+                    );
+                    let info = format_event(&ev, &active.node, rule.payload_encoding, &mut body);
+                    if info.lossy_payload {
+                        stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Bytes::from(body)
+                }
+            };
+            if body.len() > sh.max_message_size {
+                let reason = DropReason::TooLarge {
+                    size: body.len(),
+                    max: sh.max_message_size,
+                };
+                drop_it(&topic, reason);
                 continue;
             }
-            let mut props =
-                Properties::with_capacity(props_room + rule.tag.as_ref().map_or(0, String::len));
-            props.push(PROPERTY_KEYS, &key);
-            if let Some(tag) = &rule.tag {
+            let mut props = Properties::with_capacity(
+                props_room + tag.map_or(0, str::len) + rule.key.as_ref().map_or(0, |_| 64),
+            );
+            match &rule.key {
+                None => props.push(PROPERTY_KEYS, &key),
+                Some(t) => {
+                    // The bridge's key first, then the rendered one (no space, no control
+                    // character, at most MAX_PROPERTY_VALUE_LEN bytes); left out when it renders
+                    // empty.
+                    keys.clear();
+                    keys.push_str(&key);
+                    keys.push(' ');
+                    let start = keys.len();
+                    t.render_with(&ev, &active.node, &mut keys, push_key_safe);
+                    if keys.len() - start > MAX_PROPERTY_VALUE_LEN {
+                        let mut end = start + MAX_PROPERTY_VALUE_LEN;
+                        while !keys.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        keys.truncate(end);
+                    }
+                    props.push(PROPERTY_KEYS, keys.trim_end_matches(' '));
+                }
+            }
+            if let Some(tag) = tag {
                 props.push(PROPERTY_TAGS, tag);
             }
             write_message_properties(&ev, &mut props);
             let bytes = budget_bytes(
                 body.len(),
                 props.encoded_len(),
-                rule.topic.len(),
+                topic.len(),
                 key.len(),
                 client_id.as_ref().map_or(0, String::len),
             );
-            let mut msg = Message::new(rule.topic.clone(), body);
+            let mut msg = Message::new(topic, body);
             msg.properties = props;
             ready.push(Outgoing {
                 msg,
@@ -352,7 +418,9 @@ mod tests {
     use super::*;
     use crate::bridge::config::{OverflowPolicy, ProduceMode};
     use crate::bridge::rule::RuleId;
-    use crate::bridge::settle::testing::{publish, rule, shared, shared_with_hold};
+    use crate::bridge::settle::testing::{
+        publish, rule, shared, shared_with_hold, shared_with_rules,
+    };
     use crate::producer::{SendError, SendErrorKind};
     use bytes::Bytes;
 
@@ -518,6 +586,126 @@ mod tests {
         sh.closed.store(true, Ordering::SeqCst);
         let closed = tx.send_then(publish("z", b"1"), |_| panic!("not called when closed"));
         assert_eq!(closed, Handover::Done(Err(SendEventError::Closed)));
+    }
+
+    #[test]
+    fn templates_shape_topic_tag_keys_and_body() {
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "${topic.0}_${qos}", "tag": "${client_id}", "key": "${username}/${topic}", "body": "payload"}
+bridge.rocket.hook.client.connected.1 = {"topic": "Conn", "tag": "${username}", "key": "${node}-${event}"}
+"##,
+        );
+        let tx = EventSender::new(Arc::clone(&sh));
+        let mut ev = publish("site/a b/t", b"\x00raw\xff");
+        ev.username = Some("u 1	".into());
+        ev.qos = Some(2);
+        tx.send(ev).unwrap();
+        tx.send(Event::client_connected("c1", None)).unwrap();
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        assert_eq!(got.len(), 2);
+        let m = &got[0].msg;
+        assert_eq!(m.topic, "site_2");
+        assert_eq!(m.tags(), Some("c1"));
+        assert_eq!(m.keys(), vec!["b1-run-0", "u_1_/site/a_b/t"]);
+        assert_eq!(&m.body[..], b"\x00raw\xff", "the payload byte for byte");
+        assert_eq!(
+            got[0].meta.key, "b1-run-0",
+            "the dedup key stays the bridge's"
+        );
+        let c = &got[1].msg;
+        assert_eq!(c.topic, "Conn");
+        assert_eq!(c.tags(), None, "an empty rendered tag is left out");
+        assert_eq!(c.keys(), vec!["b1-run-1", "n1-client.connected"]);
+        assert!(c.body.starts_with(br#"{"client_id":"c1""#));
+        let stats = sh.stats();
+        assert_eq!(
+            stats.rules.len(),
+            2,
+            "one counter entry per rule: {stats:?}"
+        );
+        assert_eq!(stats.total().matched, 2);
+    }
+
+    #[test]
+    fn a_rendered_key_is_cut_at_1024_bytes_on_a_character_boundary() {
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T", "key": "/${topic}", "body": "payload"}
+"##,
+        );
+        let tx = EventSender::new(Arc::clone(&sh));
+        // "/" and 1022 bytes of "a" make 1023; the 2-byte "é" would end at 1025.
+        let long = format!("{}é", "a".repeat(1022));
+        tx.send(publish(&long, b"p")).unwrap();
+        let m = sh.rx.try_recv().unwrap().msg;
+        assert_eq!(m.keys()[1], format!("/{}", "a".repeat(1022)));
+        tx.send(publish("short", b"p")).unwrap();
+        let m = sh.rx.try_recv().unwrap().msg;
+        assert_eq!(m.keys(), vec!["b1-run-1", "/short"]);
+    }
+
+    #[test]
+    fn bad_rendered_topics_and_tags_and_the_cap_are_counted_drops() {
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "${topic.1}", "tag": "${topic.0}"}
+bridge.rocket.template.max_topics = 2
+"##,
+        );
+        use crate::bridge::topic_gate::Route;
+        sh.topics.set_lookup(Box::new(|t| {
+            if t == "Gone" {
+                Route::Missing
+            } else {
+                Route::Found
+            }
+        }));
+        let tx = EventSender::new(Arc::clone(&sh));
+        let dropped = |reason| {
+            Err(SendEventError::Dropped {
+                rule: rule(1),
+                reason,
+            })
+        };
+        assert_eq!(tx.send(publish("a/T1", b"1")), Ok(()));
+        assert_eq!(
+            tx.send(publish("a/T.2", b"1")),
+            dropped(DropReason::BadTopic)
+        );
+        assert_eq!(tx.send(publish("a", b"1")), dropped(DropReason::BadTopic));
+        let long = format!("a/{}", "x".repeat(128));
+        assert_eq!(tx.send(publish(&long, b"1")), dropped(DropReason::BadTopic));
+        assert_eq!(
+            tx.send(publish("a||b/T1", b"1")),
+            dropped(DropReason::BadTag)
+        );
+        assert_eq!(
+            tx.send(publish("a/Gone", b"1")),
+            dropped(DropReason::NoTopic)
+        );
+        assert_eq!(
+            tx.send(publish("a/T3", b"1")),
+            dropped(DropReason::TopicCap { max: 2 })
+        );
+        assert_eq!(tx.send(publish("b/T1", b"1")), Ok(()), "known topics pass");
+        let c = sh.stats().total();
+        assert_eq!(
+            (
+                c.matched,
+                c.dropped_bad_topic,
+                c.dropped_bad_tag,
+                c.dropped_no_topic,
+                c.dropped_topic_cap,
+                sh.rx.len()
+            ),
+            (8, 3, 1, 1, 1, 2)
+        );
+        let m = crate::bridge::health::metrics_of(&sh.stats(), &sh.health_status());
+        let text = crate::metrics::render(&m);
+        for reason in ["bad_topic", "bad_tag", "topic_cap", "no_topic"] {
+            assert!(
+                text.contains(&format!("reason=\"{reason}\"")),
+                "{reason} in /metrics"
+            );
+        }
     }
 
     fn not_sent(msgs: Vec<Message>) -> SendError {

@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: the `key = value` file ([`BridgeConfig::load`]); every key, default and unit.
 //! - [`topic_filter`]: MQTT topic filters, validated once ([`TopicFilter::parse`]).
-//! - [`rule`]: hook rules and the rule set an event is matched against ([`RuleSet::matching`]).
+//! - [`rule`]: hook rules and the rule set an event is matched against ([`RuleSet::matching`]);
+//!   [`template`]: the rules' `${...}` templates for topic, tag and key.
 //! - [`event`]: the seven events ([`Event`]) and the NDJSON input format of `rocketmq-bridge run`.
 //! - [`bridge`](mod@bridge): the running bridge ([`Bridge::start`], reload, shutdown report), and
 //!   the guarantees of the whole path; [`EventSender::send`] is the hosts' entry.
@@ -27,13 +28,13 @@
 //!    spool's counters).
 //! 3. `buffer`: a buffered message and its metadata, the byte budget, a sync event's waiter.
 //! 4. [`hold`], [`resolve`] (the outcome-unknown lookups), [`loss_report`] (the ledger and its reporter), [`health`], `spool_record` (the
-//!    spool's record format and append).
+//!    spool's record format and append), `topic_gate` (templated topics: first-use route lookup, the cap).
 //! 5. `settle`: the state the core shares; admits messages into the budget and ends each once.
 //! 6. [`spooled`] (the spool reader thread), `intake` ([`EventSender`]), `dispatcher` (groups,
 //!    batches, the producer's callbacks), in this order.
 //! 7. [`bridge`](mod@bridge): [`Bridge`]: start, reload, shutdown, the route check.
 //!
-//! The leaf modules ([`config`], [`event`], [`rule`], [`topic_filter`], [`format`](mod@format))
+//! The leaf modules ([`config`], [`event`], [`rule`], [`template`], [`topic_filter`], [`format`](mod@format))
 //! import none of these.
 
 #[allow(clippy::module_inception)]
@@ -55,7 +56,9 @@ mod settle;
 mod spool_ack;
 mod spool_record;
 pub mod spooled;
+pub mod template;
 pub mod topic_filter;
+mod topic_gate;
 
 pub use bridge::{producer_config, Bridge, BridgeError};
 pub use config::{
@@ -71,6 +74,7 @@ pub use intake::{EventSender, Handover};
 pub use outcome::{
     BridgeStats, DropReason, RuleCounters, SendEventError, ShutdownReport, Unsent, UnsentReason,
 };
-pub use rule::{HookRule, RuleError, RuleId, RuleSet};
+pub use rule::{BodyFormat, HookRule, RuleError, RuleId, RuleSet};
 pub use spooled::SpoolCounters;
+pub use template::{Template, TemplateError};
 pub use topic_filter::{FilterError, TopicFilter};

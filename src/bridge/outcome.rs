@@ -28,6 +28,17 @@ pub enum DropReason {
     Shutdown,
     /// The spool could not store the event (a write failed).
     SpoolError,
+    /// The rule's topic template rendered a name that is not a RocketMQ topic.
+    BadTopic,
+    /// The rule's tag template rendered a value that is not a valid tag.
+    BadTag,
+    /// The rule's topic template rendered a topic the name servers say does not exist.
+    NoTopic,
+    /// The rule's topic template rendered a new topic beyond `template.max_topics`.
+    TopicCap {
+        /// The cap.
+        max: usize,
+    },
 }
 
 impl fmt::Display for DropReason {
@@ -42,6 +53,19 @@ impl fmt::Display for DropReason {
             ),
             DropReason::Shutdown => write!(f, "bridge shut down before the message was sent"),
             DropReason::SpoolError => write!(f, "the spool could not store the event"),
+            DropReason::BadTopic => {
+                write!(f, "the topic template rendered an invalid RocketMQ topic")
+            }
+            DropReason::BadTag => write!(f, "the tag template rendered an invalid tag"),
+            DropReason::NoTopic => write!(
+                f,
+                "the topic template rendered a topic the name servers do not know"
+            ),
+            DropReason::TopicCap { max } => write!(
+                f,
+                "the rule's topic template reached its cap of {max} distinct topics \
+                 (bridge.rocket.template.max_topics)"
+            ),
         }
     }
 }
@@ -139,6 +163,14 @@ pub struct RuleCounters {
     pub dropped_shutdown: u64,
     /// Messages dropped because the spool could not store their event.
     pub dropped_spool_error: u64,
+    /// Messages dropped because the topic template rendered an invalid topic name.
+    pub dropped_bad_topic: u64,
+    /// Messages dropped because the tag template rendered an invalid tag.
+    pub dropped_bad_tag: u64,
+    /// Messages dropped because their rendered topic does not exist.
+    pub dropped_no_topic: u64,
+    /// Messages dropped because their rule reached `template.max_topics` distinct topics.
+    pub dropped_topic_cap: u64,
     /// Plain payloads that were not UTF-8 and were written with U+FFFD replacements.
     pub lossy_payload: u64,
 }
@@ -193,6 +225,10 @@ impl BridgeStats {
             t.dropped_overflow += r.dropped_overflow;
             t.dropped_shutdown += r.dropped_shutdown;
             t.dropped_spool_error += r.dropped_spool_error;
+            t.dropped_bad_topic += r.dropped_bad_topic;
+            t.dropped_bad_tag += r.dropped_bad_tag;
+            t.dropped_no_topic += r.dropped_no_topic;
+            t.dropped_topic_cap += r.dropped_topic_cap;
             t.lossy_payload += r.lossy_payload;
         }
         t
@@ -265,7 +301,8 @@ impl fmt::Display for ShutdownReport {
             f,
             "shutdown in {:?}: {} sent during shutdown, {} not sent; totals: matched={} sent={} failed={} \
              outcome_unknown={} resolved_stored={} resolved_not_stored={} unresolved={} \
-             dropped_too_large={} dropped_overflow={} dropped_shutdown={} unmatched={}",
+             dropped_too_large={} dropped_overflow={} dropped_shutdown={} dropped_bad_topic={} \
+             dropped_bad_tag={} dropped_no_topic={} dropped_topic_cap={} unmatched={}",
             self.elapsed,
             self.sent_during_shutdown,
             self.unsent.len(),
@@ -279,6 +316,10 @@ impl fmt::Display for ShutdownReport {
             t.dropped_too_large,
             t.dropped_overflow,
             t.dropped_shutdown,
+            t.dropped_bad_topic,
+            t.dropped_bad_tag,
+            t.dropped_no_topic,
+            t.dropped_topic_cap,
             self.stats.unmatched
         )?;
         for u in &self.unsent {
@@ -311,6 +352,10 @@ pub(crate) struct RuleStats {
     pub(crate) dropped_overflow: AtomicU64,
     pub(crate) dropped_shutdown: AtomicU64,
     pub(crate) dropped_spool_error: AtomicU64,
+    pub(crate) dropped_bad_topic: AtomicU64,
+    pub(crate) dropped_bad_tag: AtomicU64,
+    pub(crate) dropped_no_topic: AtomicU64,
+    pub(crate) dropped_topic_cap: AtomicU64,
     pub(crate) lossy_payload: AtomicU64,
 }
 
@@ -330,6 +375,10 @@ impl RuleStats {
             DropReason::Overflow => &self.dropped_overflow,
             DropReason::Shutdown => &self.dropped_shutdown,
             DropReason::SpoolError => &self.dropped_spool_error,
+            DropReason::BadTopic => &self.dropped_bad_topic,
+            DropReason::BadTag => &self.dropped_bad_tag,
+            DropReason::NoTopic => &self.dropped_no_topic,
+            DropReason::TopicCap { .. } => &self.dropped_topic_cap,
         }
     }
 
@@ -349,6 +398,10 @@ impl RuleStats {
             dropped_overflow: self.dropped_overflow.load(Ordering::Relaxed),
             dropped_shutdown: self.dropped_shutdown.load(Ordering::Relaxed),
             dropped_spool_error: self.dropped_spool_error.load(Ordering::Relaxed),
+            dropped_bad_topic: self.dropped_bad_topic.load(Ordering::Relaxed),
+            dropped_bad_tag: self.dropped_bad_tag.load(Ordering::Relaxed),
+            dropped_no_topic: self.dropped_no_topic.load(Ordering::Relaxed),
+            dropped_topic_cap: self.dropped_topic_cap.load(Ordering::Relaxed),
             lossy_payload: self.lossy_payload.load(Ordering::Relaxed),
         }
     }
@@ -388,6 +441,10 @@ impl DropReason {
             DropReason::Overflow => "overflow",
             DropReason::Shutdown => "shutdown",
             DropReason::SpoolError => "spool_error",
+            DropReason::BadTopic => "bad_topic",
+            DropReason::BadTag => "bad_tag",
+            DropReason::NoTopic => "no_topic",
+            DropReason::TopicCap { .. } => "topic_cap",
         }
     }
 }

@@ -8,11 +8,33 @@
 //! | `filter`           | for session.* and message.* hooks; not allowed for client.* | MQTT topic filter matched against the event's MQTT topic |
 //! | `tag`              | no (no tag)                     | RocketMQ message tag (extension): 1–255 characters, no control characters, no `\|\|`, not `*`, no surrounding spaces |
 //! | `payload_encoding` | no (`bridge.rocket.encode_payload_type`) | `base64` or `plain` for this rule (extension) |
+//! | `body`             | no (`json`)                     | `json`: the seed's JSON; `payload`: the MQTT payload's bytes as they are (message.* hooks only) |
+//! | `key`              | no (none)                       | a key template added to the message's `KEYS` after the bridge's own key |
 //!
 //! Several rules may exist per event (`.1`, `.2`, …); an event is sent once to every rule it matches.
+//!
+//! # Templates
+//!
+//! `topic`, `tag` and `key` may hold `${...}` placeholders ([`super::template`]): `${client_id}`,
+//! `${username}`, `${topic}`, `${topic.N}`, `${qos}`, `${event}`, `${node}`. They are parsed
+//! when the config is loaded, and their fixed text is checked there too: a topic's fixed text may
+//! only hold topic characters, a tag's no control character and no `||`, a key's no space and no
+//! control character. Per message, after rendering:
+//!
+//! - a topic that is not a RocketMQ topic name (empty, over 127 characters, a character outside
+//!   `A-Z a-z 0-9 _ - % |`) drops the message as `bad_topic`; a topic is looked up at the name
+//!   servers on its first use by the rule: one found missing drops as `no_topic` (looked up again
+//!   after 5 s), and a rule sends to at most `bridge.rocket.template.max_topics` distinct topics
+//!   (100): a new one beyond drops as `topic_cap`;
+//! - a tag that renders empty is left out; one that is not a valid tag (see the table) drops the
+//!   message as `bad_tag`;
+//! - a key has each space and control character of the fields' values replaced by `_`, is cut
+//!   to its first 1024 bytes (on a character boundary), and is left out when it renders empty. The bridge's own key (`<bridge_id>-<run>-<seq>`) stays the
+//!   first of `KEYS`, so deduplication by key keeps working.
 
 use super::event::{Event, EventKind};
 use super::format::PayloadEncoding;
+use super::template::{Template, TemplateError};
 use super::topic_filter::{FilterError, TopicFilter};
 use serde_json::Value;
 use std::fmt;
@@ -53,6 +75,25 @@ pub struct HookRule {
     pub tag: Option<String>,
     /// How the payload is written for this rule.
     pub payload_encoding: PayloadEncoding,
+    /// The body: the seed's JSON or the payload itself.
+    pub body: BodyFormat,
+    /// `topic` when it has placeholders (rendered per message; `topic` is then its text).
+    pub topic_template: Option<Template>,
+    /// `tag` when it has placeholders (rendered per message; `tag` is then its text).
+    pub tag_template: Option<Template>,
+    /// The key template, added to `KEYS` after the bridge's key.
+    pub key: Option<Template>,
+}
+
+/// What a rule's message body is (`"body"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BodyFormat {
+    /// The seed's JSON ([`super::format`]).
+    #[default]
+    Json,
+    /// The MQTT payload, byte for byte.
+    Payload,
 }
 
 impl HookRule {
@@ -75,7 +116,7 @@ impl HookRule {
         for key in obj.keys() {
             if !matches!(
                 key.as_str(),
-                "filter" | "topic" | "tag" | "payload_encoding"
+                "filter" | "topic" | "tag" | "payload_encoding" | "body" | "key"
             ) {
                 return Err(RuleError::UnknownKey(key.clone()));
             }
@@ -88,25 +129,71 @@ impl HookRule {
             }
         };
         let topic = get("topic")?.ok_or(RuleError::MissingKey("topic"))?;
-        validate_resource_name(topic, MAX_TOPIC_LEN).map_err(|why| RuleError::InvalidTopic {
-            topic: topic.to_owned(),
-            why,
-        })?;
+        let topic_template =
+            parse_template("topic", topic, event, |t| validate_resource_chars(t).err())?;
+        if topic_template.is_none() {
+            validate_resource_name(topic, MAX_TOPIC_LEN).map_err(|why| {
+                RuleError::InvalidTopic {
+                    topic: topic.to_owned(),
+                    why,
+                }
+            })?;
+        }
         let filter = match (get("filter")?, event.is_client_event()) {
             (Some(_), true) => return Err(RuleError::FilterNotAllowed(event)),
             (None, true) => None,
             (None, false) => return Err(RuleError::MissingKey("filter")),
             (Some(f), false) => Some(TopicFilter::parse(f).map_err(RuleError::InvalidFilter)?),
         };
+        let mut tag_template = None;
         let tag = match get("tag")? {
             None => None,
             Some(t) => {
-                validate_tag(t).map_err(|why| RuleError::InvalidTag {
-                    tag: t.to_owned(),
-                    why,
+                tag_template = parse_template("tag", t, event, |l| {
+                    if l.chars().any(char::is_control) {
+                        Some("contains a control character")
+                    } else if l.contains("||") {
+                        Some("contains \"||\", the subscription separator")
+                    } else {
+                        None
+                    }
                 })?;
+                if tag_template.is_none() {
+                    validate_tag(t).map_err(|why| RuleError::InvalidTag {
+                        tag: t.to_owned(),
+                        why,
+                    })?;
+                }
                 Some(t.to_owned())
             }
+        };
+        let key = match get("key")? {
+            None => None,
+            Some(k) => {
+                let t = Template::parse(k, event).map_err(|error| RuleError::Template {
+                    key: "key",
+                    template: k.into(),
+                    error: Box::new(error),
+                })?;
+                if let Some((l, why)) = t.literals().find_map(|l| {
+                    if l.contains(' ') {
+                        Some((l, "contains a space, which separates keys"))
+                    } else if l.chars().any(char::is_control) {
+                        Some((l, "contains a control character"))
+                    } else {
+                        None
+                    }
+                }) {
+                    return Err(bad_text("key", k, l, why));
+                }
+                Some(t)
+            }
+        };
+        let body = match get("body")? {
+            None | Some("json") => BodyFormat::Json,
+            Some("payload") if event.is_message_event() => BodyFormat::Payload,
+            Some("payload") => return Err(RuleError::NoPayload(event)),
+            Some(b) => return Err(RuleError::InvalidBody(b.to_owned())),
         };
         let payload_encoding = match get("payload_encoding")? {
             None => default_encoding,
@@ -121,6 +208,10 @@ impl HookRule {
             topic: topic.to_owned(),
             tag,
             payload_encoding,
+            body,
+            topic_template,
+            tag_template,
+            key,
         })
     }
 
@@ -145,6 +236,55 @@ impl HookRule {
     }
 }
 
+/// Parses `text` as the template of rule key `key`: `None` when it has no placeholder (the
+/// caller checks it as a fixed value), else the template, each fixed part checked by `bad_fixed`.
+fn parse_template(
+    key: &'static str,
+    text: &str,
+    event: EventKind,
+    bad_fixed: impl Fn(&str) -> Option<&'static str>,
+) -> Result<Option<Template>, RuleError> {
+    if !text.contains("${") {
+        return Ok(None);
+    }
+    let t = Template::parse(text, event).map_err(|error| RuleError::Template {
+        key,
+        template: text.into(),
+        error: Box::new(error),
+    })?;
+    if let Some((l, why)) = t.literals().find_map(|l| bad_fixed(l).map(|why| (l, why))) {
+        return Err(bad_text(key, text, l, why));
+    }
+    if key == "topic" && t.literals().map(str::len).sum::<usize>() > MAX_TOPIC_LEN {
+        let fixed: String = t.literals().collect();
+        return Err(bad_text(key, text, &fixed, "is longer than 127 characters"));
+    }
+    Ok(Some(t))
+}
+
+fn bad_text(key: &'static str, text: &str, fixed: &str, why: &'static str) -> RuleError {
+    RuleError::Template {
+        key,
+        template: text.into(),
+        error: Box::new(TemplateError::InvalidText {
+            text: fixed.to_owned(),
+            why,
+        }),
+    }
+}
+
+/// Only the characters of a RocketMQ resource name (`A-Z a-z 0-9 _ - % |`).
+pub(crate) fn validate_resource_chars(name: &str) -> Result<(), &'static str> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'))
+    {
+        Ok(())
+    } else {
+        Err("may only contain A-Z a-z 0-9 _ - % |")
+    }
+}
+
 /// Checks a RocketMQ resource name (topic, group, namespace): 1..=`max` characters from
 /// `A-Z a-z 0-9 _ - % |`, as the Java `TopicValidator` allows.
 pub(crate) fn validate_resource_name(name: &str, max: usize) -> Result<(), &'static str> {
@@ -154,16 +294,10 @@ pub(crate) fn validate_resource_name(name: &str, max: usize) -> Result<(), &'sta
     if name.len() > max {
         return Err("is too long");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'|'))
-    {
-        return Err("may only contain A-Z a-z 0-9 _ - % |");
-    }
-    Ok(())
+    validate_resource_chars(name)
 }
 
-fn validate_tag(tag: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), &'static str> {
     if tag.is_empty() {
         return Err("is empty");
     }
@@ -219,6 +353,19 @@ pub enum RuleError {
     },
     /// `payload_encoding` is neither `base64` nor `plain`.
     InvalidEncoding(String),
+    /// `body` is neither `json` nor `payload`.
+    InvalidBody(String),
+    /// `"body": "payload"` on a hook whose events have no payload.
+    NoPayload(EventKind),
+    /// A `topic`, `tag` or `key` template is not acceptable.
+    Template {
+        /// The rule key: `topic`, `tag` or `key`.
+        key: &'static str,
+        /// The template as written.
+        template: Box<str>,
+        /// Why (boxed: the config error stays small).
+        error: Box<TemplateError>,
+    },
 }
 
 impl RuleError {
@@ -232,6 +379,8 @@ impl RuleError {
             RuleError::InvalidTopic { .. } => Some("topic"),
             RuleError::InvalidTag { .. } => Some("tag"),
             RuleError::InvalidEncoding(_) => Some("payload_encoding"),
+            RuleError::InvalidBody(_) | RuleError::NoPayload(_) => Some("body"),
+            RuleError::Template { key, .. } => Some(key),
         }
     }
 }
@@ -247,7 +396,7 @@ impl fmt::Display for RuleError {
             RuleError::UnknownKey(k) => {
                 write!(
                     f,
-                    "unknown rule key {k:?}; expected filter, topic, tag or payload_encoding"
+                    "unknown rule key {k:?}; expected filter, topic, tag, payload_encoding, body or key"
                 )
             }
             RuleError::MissingKey(k) => write!(f, "rule has no {k:?}"),
@@ -264,6 +413,16 @@ impl fmt::Display for RuleError {
             RuleError::InvalidEncoding(e) => {
                 write!(f, "payload_encoding {e:?} is not one of base64, plain")
             }
+            RuleError::InvalidBody(b) => write!(f, "body {b:?} is not one of json, payload"),
+            RuleError::NoPayload(ev) => write!(
+                f,
+                "\"body\": \"payload\" needs a payload, and {ev} events have none"
+            ),
+            RuleError::Template {
+                key,
+                template,
+                error,
+            } => write!(f, "{key:?} template {template:?}: {error}"),
         }
     }
 }
@@ -317,9 +476,14 @@ impl RuleSet {
             .find(|r| r.index == id.index)
     }
 
-    /// The distinct RocketMQ topics the rules send to, sorted.
+    /// The distinct fixed RocketMQ topics the rules send to, sorted (topic templates are left
+    /// out: their topics are looked up on first use).
     pub fn topics(&self) -> Vec<&str> {
-        let mut t: Vec<&str> = self.iter().map(|r| r.topic.as_str()).collect();
+        let mut t: Vec<&str> = self
+            .iter()
+            .filter(|r| r.topic_template.is_none())
+            .map(|r| r.topic.as_str())
+            .collect();
         t.sort_unstable();
         t.dedup();
         t

@@ -15,6 +15,7 @@ use super::outcome::{BridgeStats, DropReason, RuleStats, SendEventError, Unsent,
 use super::resolve::{Lookup, Pending, Resolver, Verdict};
 use super::rule::{RuleId, RuleSet};
 use super::spool_ack::SpoolAcks;
+use super::topic_gate::TopicGate;
 use crate::message::Message;
 use crate::producer::SendErrorKind;
 use crate::util::worker::Stop;
@@ -78,6 +79,8 @@ pub(crate) struct Settle {
     pub(crate) hold: Option<HoldQueue>,
     /// Async mode: outcome-unknown sends waiting for the broker lookup ([`super::resolve`]).
     pub(crate) resolver: Option<Resolver>,
+    /// Templated topics per rule: first-use route lookups and the cap ([`super::topic_gate`]).
+    pub(crate) topics: TopicGate,
 }
 
 impl Settle {
@@ -121,6 +124,7 @@ impl Settle {
             hold,
             resolver: (cfg.produce == ProduceMode::Async && !cfg.retry_resolve_unknown.is_zero())
                 .then(|| Resolver::new(cfg.namespace.clone(), cfg.retry_resolve_unknown)),
+            topics: TopicGate::new(cfg.template_max_topics),
         }
     }
 
@@ -150,13 +154,20 @@ impl Settle {
     }
 
     /// The counters of `rule` sending to `topic` (created when a reload or a restart changed the
-    /// rules since the event was spooled).
+    /// rules since the event was spooled). A rule with a topic template counts all its rendered
+    /// topics in one entry, under the template's text.
     pub(crate) fn rule_stats(&self, rule: RuleId, topic: &str) -> Arc<RuleStats> {
-        if let Some(s) = self.active.read().stats.get(&rule) {
-            if s.topic == topic {
+        let active = self.active.read();
+        if let Some(s) = active.stats.get(&rule) {
+            let templated = active
+                .rules
+                .get(rule)
+                .is_some_and(|r| r.topic_template.is_some());
+            if s.topic == topic || templated {
                 return Arc::clone(s);
             }
         }
+        drop(active);
         let mut all = self.all_stats.lock();
         Arc::clone(
             all.entry((rule, topic.to_owned()))
@@ -649,6 +660,17 @@ pub(crate) mod testing {
         ))
     }
 
+    /// Async, no hold, these rules (and their other keys) instead of the two default ones.
+    pub(crate) fn shared_with_rules(rules: &str) -> Arc<Settle> {
+        Arc::new(settle_with(
+            rules,
+            ProduceMode::Async,
+            OverflowPolicy::Block,
+            1 << 20,
+            Duration::ZERO,
+        ))
+    }
+
     /// Two rules (`#` to T1, `a/#` to T2), node n1, key prefix `b1-run`, health window 30 s, no
     /// loss report, no spool; no hold when `hold` is zero.
     fn settle(
@@ -657,12 +679,21 @@ pub(crate) mod testing {
         max_bytes: usize,
         hold: Duration,
     ) -> Settle {
-        let text = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
+        let rules = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
 bridge.rocket.hook.message.publish.2 = {"filter": "a/#", "topic": "T2"}
-bridge.rocket.node = n1
-bridge.rocket.bridge_id = b1
 "##;
-        let mut cfg = BridgeConfig::parse(text, "unit.conf").unwrap();
+        settle_with(rules, mode, overflow, max_bytes, hold)
+    }
+
+    fn settle_with(
+        rules: &str,
+        mode: ProduceMode,
+        overflow: OverflowPolicy,
+        max_bytes: usize,
+        hold: Duration,
+    ) -> Settle {
+        let text = format!("{rules}bridge.rocket.node = n1\nbridge.rocket.bridge_id = b1\n");
+        let mut cfg = BridgeConfig::parse(&text, "unit.conf").unwrap();
         cfg.produce = mode;
         cfg.buffer_overflow = overflow;
         cfg.buffer_max_bytes = max_bytes;

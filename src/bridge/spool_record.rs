@@ -10,8 +10,12 @@ use crate::spool::{Spool, SpoolError};
 use crate::util::{ByteReader, ReadError};
 use std::fmt;
 
-/// Record format version (first payload byte).
+/// Record format version (first payload byte) of records without template keys, readable by
+/// every earlier bridge with a spool.
 const RECORD_VERSION: u8 = 1;
+/// Record format version of records where a message carries a key template's keys: each
+/// message adds `keys?` after `client_id?`. Written only when needed, read always.
+const RECORD_VERSION_KEYS: u8 = 2;
 
 /// One message of a spooled event, as formatted on the host's thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub(crate) struct SpooledMessage {
     pub(crate) topic: String,
     pub(crate) tag: Option<String>,
     pub(crate) client_id: Option<String>,
+    /// The keys a key template added after the bridge's own (space separated), if any.
+    pub(crate) keys: Option<String>,
     pub(crate) properties: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
@@ -56,11 +62,18 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// Encodes an event's messages:
-/// `version u8, count u16, { kind u8, index u32, topic, tag?, client_id?, nprops u16,
-/// {name, value}*, body }*`, strings and the body as `len u32` + bytes, options as a flag byte.
+/// `version u8, count u16, { kind u8, index u32, topic, tag?, client_id?, [keys?,] nprops u16,
+/// {name, value}*, body }*`, strings and the body as `len u32` + bytes, options as a flag byte;
+/// `keys?` only in version 2, which is written only when a message has template keys. The
+/// topic and tag are the rendered ones, so a record is sent again to the same place.
 pub(crate) fn encode_record(msgs: &[SpooledMessage]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + msgs.iter().map(|m| m.body.len() + 256).sum::<usize>());
-    out.push(RECORD_VERSION);
+    let with_keys = msgs.iter().any(|m| m.keys.is_some());
+    out.push(if with_keys {
+        RECORD_VERSION_KEYS
+    } else {
+        RECORD_VERSION
+    });
     out.extend_from_slice(&(msgs.len() as u16).to_be_bytes());
     for m in msgs {
         out.push(m.rule.event.index() as u8);
@@ -68,6 +81,9 @@ pub(crate) fn encode_record(msgs: &[SpooledMessage]) -> Vec<u8> {
         put_str(&mut out, &m.topic);
         put_opt(&mut out, m.tag.as_deref());
         put_opt(&mut out, m.client_id.as_deref());
+        if with_keys {
+            put_opt(&mut out, m.keys.as_deref());
+        }
         out.extend_from_slice(&(m.properties.len() as u16).to_be_bytes());
         for (k, v) in &m.properties {
             put_str(&mut out, k);
@@ -118,9 +134,11 @@ impl<'a> Rd<'a> {
 /// Decodes [`encode_record`]'s output; every length is checked against the bytes left.
 pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, RecordDecodeError> {
     let mut r = Rd(ByteReader::new(payload));
-    if r.u8("version")? != RECORD_VERSION {
-        return Err(RecordDecodeError { field: "version" });
-    }
+    let with_keys = match r.u8("version")? {
+        RECORD_VERSION => false,
+        RECORD_VERSION_KEYS => true,
+        _ => return Err(RecordDecodeError { field: "version" }),
+    };
     let n = r.u16("count")? as usize;
     let mut out = Vec::with_capacity(n.min(payload.len() / 16 + 1));
     for _ in 0..n {
@@ -131,6 +149,7 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, Recor
         let topic = r.string("topic")?;
         let tag = r.opt("tag")?;
         let client_id = r.opt("client_id")?;
+        let keys = if with_keys { r.opt("keys")? } else { None };
         let np = r.u16("properties")? as usize;
         let mut properties = Vec::with_capacity(np.min(r.0.remaining() / 8 + 1));
         for _ in 0..np {
@@ -144,6 +163,7 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, Recor
             topic,
             tag,
             client_id,
+            keys,
             properties,
             body,
         });
@@ -154,13 +174,23 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<SpooledMessage>, Recor
     Ok(out)
 }
 
-/// The spooled form of a formatted message (key and tags travel separately).
+/// The spooled form of a formatted message (key and tags travel separately; the bridge's key is
+/// made again from the spool's sequence number, a key template's keys are kept).
 pub(crate) fn spooled_message(out: &Outgoing) -> SpooledMessage {
+    let keys = out
+        .msg
+        .properties
+        .get(PROPERTY_KEYS)
+        .and_then(|k| k.strip_prefix(out.meta.key.as_str()))
+        .and_then(|rest| rest.strip_prefix(' '))
+        .filter(|rest| !rest.is_empty())
+        .map(str::to_owned);
     SpooledMessage {
         rule: out.meta.rule,
         topic: out.msg.topic.clone(),
         tag: out.msg.tags().map(str::to_owned),
         client_id: out.meta.client_id.clone(),
+        keys,
         properties: out
             .msg
             .properties
@@ -210,6 +240,7 @@ mod tests {
                 topic: "T".into(),
                 tag: Some("pub".into()),
                 client_id: Some("c1".into()),
+                keys: None,
                 properties: vec![("mqtt_qos".into(), "1".into())],
                 body: b"{\"a\":1}".to_vec(),
             },
@@ -221,6 +252,7 @@ mod tests {
                 topic: "U".into(),
                 tag: None,
                 client_id: None,
+                keys: None,
                 properties: vec![],
                 body: vec![],
             },
@@ -236,5 +268,43 @@ mod tests {
             decode_record(&long),
             Err(RecordDecodeError { field: "trailing" })
         );
+        assert_eq!(b[0], RECORD_VERSION, "no template keys: the old format");
+    }
+
+    #[test]
+    fn template_keys_use_version_2_and_version_1_records_still_decode() {
+        let mut m = vec![SpooledMessage {
+            rule: RuleId {
+                event: EventKind::MessagePublish,
+                index: 1,
+            },
+            topic: "site".into(),
+            tag: Some("c1".into()),
+            client_id: Some("c1".into()),
+            keys: Some("c1".into()),
+            properties: vec![],
+            body: b"21.5".to_vec(),
+        }];
+        let b = encode_record(&m);
+        assert_eq!(b[0], RECORD_VERSION_KEYS);
+        assert_eq!(decode_record(&b).unwrap(), m);
+        for cut in 0..b.len() {
+            assert!(decode_record(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        // A version 1 record as an earlier bridge wrote it: the same fields without keys.
+        let v1: Vec<u8> = [
+            &[1u8, 0, 1, 4, 0, 0, 0, 1][..],
+            &[0, 0, 0, 4],
+            b"site",
+            &[1, 0, 0, 0, 2],
+            b"c1",
+            &[1, 0, 0, 0, 2],
+            b"c1",
+            &[0, 0, 0, 0, 0, 4],
+            b"21.5",
+        ]
+        .concat();
+        m[0].keys = None;
+        assert_eq!(decode_record(&v1).unwrap(), m);
     }
 }

@@ -95,12 +95,20 @@ impl ReaderCtx {
                 .sum();
             let bytes = budget_bytes(
                 m.body.len(),
-                props_len + PROPERTY_KEYS.len() + key.len() + 2,
+                props_len
+                    + PROPERTY_KEYS.len()
+                    + key.len()
+                    + m.keys.as_ref().map_or(0, |k| k.len() + 1)
+                    + 2,
                 m.topic.len(),
                 key.len(),
                 m.client_id.as_ref().map_or(0, String::len),
             );
-            let mut msg = Message::new(m.topic, m.body).with_keys(&[&key]);
+            // The bridge's key again from the sequence number, a key template's keys as spooled.
+            let mut msg = match &m.keys {
+                None => Message::new(m.topic, m.body).with_keys(&[&key]),
+                Some(k) => Message::new(m.topic, m.body).with_keys(&[&key, k]),
+            };
             if let Some(tag) = &m.tag {
                 msg = msg.with_tags(tag);
             }

@@ -144,7 +144,20 @@ pub fn check(
     };
     let ns = cfg.namespace.as_deref();
     let topics = cfg.rules.topics();
-    if topics.is_empty() {
+    for r in cfg.rules.iter().filter(|r| r.topic_template.is_some()) {
+        out.push(
+            Status::Skip,
+            format!(
+                "rule {}: topic template {} is looked up per rendered topic on first use \
+                 (at most {} topics, bridge.rocket.template.max_topics)",
+                r.id(),
+                r.topic,
+                cfg.template_max_topics
+            ),
+            None,
+        );
+    }
+    if cfg.rules.is_empty() {
         out.push(
             Status::Warn,
             "no rules (bridge.rocket.hook.*): nothing would be forwarded".into(),

@@ -136,6 +136,10 @@ impl RunSummary {
             && t.dropped_overflow == 0
             && t.dropped_shutdown == 0
             && t.dropped_spool_error == 0
+            && t.dropped_bad_topic == 0
+            && t.dropped_bad_tag == 0
+            && t.dropped_no_topic == 0
+            && t.dropped_topic_cap == 0
             && self.report.stats.spool.as_ref().is_none_or(|s| {
                 s.pending_records == 0
                     && s.dropped_cap_reached == 0
@@ -151,7 +155,8 @@ impl fmt::Display for RunSummary {
         write!(
             f,
             "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, \
-             outcome unknown {} (lookups: resolved stored {}, resolved not stored {}, unresolved {}), dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}); \
+             outcome unknown {} (lookups: resolved stored {}, resolved not stored {}, unresolved {}), dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}, \
+             bad topic {}, bad tag {}, no topic {}, topic cap {}); \
              {} events matched no rule",
             self.ended_by,
             self.lines,
@@ -168,6 +173,10 @@ impl fmt::Display for RunSummary {
             t.dropped_overflow,
             t.dropped_shutdown,
             t.dropped_spool_error,
+            t.dropped_bad_topic,
+            t.dropped_bad_tag,
+            t.dropped_no_topic,
+            t.dropped_topic_cap,
             self.report.stats.unmatched
         )?;
         if self.report.stats.held_resent > 0 {

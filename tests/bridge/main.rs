@@ -14,4 +14,5 @@ mod rules;
 mod service_input;
 mod slaves;
 mod status;
+mod templates;
 mod two_bridges;

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod proxy;
+mod templates;
 #[cfg(feature = "tls")]
 mod tls;
 

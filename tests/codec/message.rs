@@ -816,7 +816,16 @@ fn get_finds_only_whole_names_at_entry_starts() {
     assert_eq!(p.get("KEYSXY"), None);
     assert_eq!(p.get(""), None);
     // Against the entries as iterated, for every name and a few that are not there.
-    for name in ["KEYSX", "XKEYS", "K", "KEY", "KEYS", "X", "a", "KEYSX\u{1}a"] {
+    for name in [
+        "KEYSX",
+        "XKEYS",
+        "K",
+        "KEY",
+        "KEYS",
+        "X",
+        "a",
+        "KEYSX\u{1}a",
+    ] {
         let want = p.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
         assert_eq!(p.get(name), want, "{name:?}");
     }

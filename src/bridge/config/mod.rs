@@ -64,6 +64,7 @@
 //! | `bridge.rocket.health.window` | `30s` | a topic is unhealthy when no broker accepted a send for it within this window while there was something to send |
 //! | `bridge.rocket.metrics.listen` | none (off) | loopback `host:port` of the Prometheus `/metrics` and `/health` endpoint |
 //! | `bridge.rocket.retry.resolve_unknown` | `60s` | async mode: an outcome-unknown send (timeout or connection loss after the write) is looked up at the brokers by its key (QUERY_MESSAGE) for up to this long, at most 40 lookups: found stored, it counts as sent and is not sent again; proven not stored (its connection closed, the broker's send-queue wait passed, and a later acknowledged message of the same broker is found by the same lookup), it is sent again; otherwise it stays `outcome_unknown` (counted also as `unresolved`). `0s`: no lookups. See `bridge::resolve` |
+//! | `bridge.rocket.template.max_topics` | `100` | the most distinct topics one rule's topic template may send to (1 to 100000); an event that renders a new topic beyond it is dropped as `topic_cap` (a broker that creates topics on first use, Apache's default, would otherwise let MQTT clients create any number) |
 //! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
 //!
 //! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
@@ -259,7 +260,12 @@ pub struct BridgeConfig {
     /// waits for the broker lookup ([`crate::bridge::resolve`]) before it stays unknown (zero:
     /// no lookups, every unknown outcome stays unknown).
     pub retry_resolve_unknown: Duration,
+    /// `bridge.rocket.template.max_topics`: distinct topics per rule's topic template.
+    pub template_max_topics: usize,
 }
+
+/// The largest `bridge.rocket.template.max_topics`.
+pub const MAX_TEMPLATE_TOPICS: usize = 100_000;
 
 impl Default for BridgeConfig {
     fn default() -> BridgeConfig {
@@ -296,6 +302,7 @@ impl Default for BridgeConfig {
             metrics_listen: None,
             retry_max_hold: Duration::from_secs(60),
             retry_resolve_unknown: crate::bridge::resolve::MAX_RESOLVE_TIME,
+            template_max_topics: 100,
         }
     }
 }

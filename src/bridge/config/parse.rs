@@ -394,6 +394,12 @@ impl Parser {
                     c.loss_report_topic = Some(v.to_owned());
                 }
                 "bridge.rocket.health.window" => c.health_window = dur(self, false)?,
+                "bridge.rocket.template.max_topics" => {
+                    c.template_max_topics = match v.parse::<usize>() {
+                        Ok(m) if (1..=super::MAX_TEMPLATE_TOPICS).contains(&m) => m,
+                        _ => return Err(self.bad(n, key, v, "an integer from 1 to 100000")),
+                    }
+                }
                 "bridge.rocket.retry.max_hold" => c.retry_max_hold = dur(self, true)?,
                 "bridge.rocket.retry.resolve_unknown" => c.retry_resolve_unknown = dur(self, true)?,
                 "bridge.rocket.metrics.listen" => {
