@@ -168,7 +168,8 @@ pub(crate) struct Meta {
     pub(crate) rule: RuleId,
     pub(crate) stats: Arc<RuleStats>,
     pub(crate) key: String,
-    pub(crate) client_id: Option<String>,
+    /// Shared by the event's messages and the dispatcher's group (a count, not a copy, each).
+    pub(crate) client_id: Option<Arc<str>>,
     pub(crate) bytes: usize,
     pub(crate) waiter: Option<Arc<Waiter>>,
     /// The event's sequence number (the key's last part), for the loss report.

@@ -70,7 +70,7 @@ struct Group {
     metas: Vec<Meta>,
     bytes: usize,
     /// The ordering key handed to the producer (the first message's client id).
-    key: Option<String>,
+    key: Option<Arc<str>>,
     /// Requests of this group with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
     /// Its topic's requests in flight ([`TopicSlot::in_flight`]).

@@ -195,7 +195,7 @@ impl EventSender {
             + ev.topic
                 .as_ref()
                 .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
-        let client_id = ev.client_id.clone();
+        let client_id: Option<Arc<str>> = ev.client_id.as_deref().map(Arc::from);
 
         let mut first_error: Option<SendEventError> = None;
         let mut ready: Vec<Outgoing> = Vec::new();
@@ -306,7 +306,7 @@ impl EventSender {
                 props.encoded_len(),
                 topic.len(),
                 key.len(),
-                client_id.as_ref().map_or(0, String::len),
+                client_id.as_deref().map_or(0, str::len),
             );
             let mut msg = Message::new(topic, body);
             msg.properties = props;

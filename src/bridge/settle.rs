@@ -273,7 +273,7 @@ impl Settle {
                     rule,
                     topic: topic.to_owned(),
                     key: meta.key.clone(),
-                    client_id: meta.client_id.clone(),
+                    client_id: meta.client_id.as_deref().map(str::to_owned),
                     reason,
                 }),
             }

@@ -189,7 +189,7 @@ pub(crate) fn spooled_message(out: &Outgoing) -> SpooledMessage {
         rule: out.meta.rule,
         topic: out.msg.topic.clone(),
         tag: out.msg.tags().map(str::to_owned),
-        client_id: out.meta.client_id.clone(),
+        client_id: out.meta.client_id.as_deref().map(str::to_owned),
         keys,
         properties: out
             .msg

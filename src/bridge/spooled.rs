@@ -119,7 +119,7 @@ impl ReaderCtx {
                 rule: m.rule,
                 stats,
                 key: key.clone(),
-                client_id: m.client_id,
+                client_id: m.client_id.map(Arc::from),
                 bytes,
                 waiter: None,
                 seq: Some(rec.seq),
