@@ -50,6 +50,11 @@ struct TopicSlot {
 /// While groups gather behind requests in flight, how often the dispatcher looks at the channel
 /// for groups that filled up (it is woken at once by every completion).
 const GATHER_POLL: Duration = Duration::from_millis(1);
+/// A wake that collected at least this many messages means a busy channel: the dispatcher then
+/// looks at it every [`GATHER_POLL`] instead of parking on it, so the hosts' sends do not wake it
+/// one message at a time (a futex wake per event: issue #22's profile, 12% of `run`'s main
+/// thread). At this rate or below (64 per millisecond) it parks and wakes for each message.
+const BUSY_COLLECT: usize = 64;
 
 /// How long the dispatcher uses a topic's cached route before it reads the route cache again.
 const QUEUE_COUNT_TTL: Duration = Duration::from_millis(500);
@@ -100,6 +105,8 @@ pub(crate) struct Dispatcher {
     /// The time read when the dispatcher last woke: `add` uses it instead of reading the clock
     /// for every message (a wake handles at most [`MAX_COLLECT`] messages, a few milliseconds).
     now: Instant,
+    /// Messages the last [`Dispatcher::collect`] took (see [`BUSY_COLLECT`]).
+    last_collected: usize,
 }
 
 impl Dispatcher {
@@ -120,6 +127,7 @@ impl Dispatcher {
             max_busy,
             sweep_at: GROUP_SWEEP_AT,
             now: Instant::now(),
+            last_collected: 0,
         }
     }
 
@@ -149,10 +157,10 @@ impl Dispatcher {
             never()
         };
         loop {
-            if !self.order.is_empty() {
-                // Groups are gathering behind requests in flight: new events only join them, so
-                // there is no need to wake for each one. Wake for a completion, or every
-                // GATHER_POLL to send groups that filled up meanwhile.
+            if !self.order.is_empty() || self.last_collected >= BUSY_COLLECT {
+                // Groups are gathering behind requests in flight (new events only join them), or
+                // the channel is busy: no need to wake for each event. Wake for a completion, or
+                // every GATHER_POLL to take what came and send groups that filled up meanwhile.
                 select! {
                     recv(stop.receiver()) -> _ => break,
                     recv(self.kick.1) -> _ => {}
@@ -230,6 +238,7 @@ impl Dispatcher {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        self.last_collected = n;
         self.flush_ready();
     }
 
