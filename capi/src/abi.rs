@@ -14,8 +14,9 @@ use rocketmq_bridge::bridge::{
 
 /// The ABI's major version (`RMQB_ABI_VERSION_MAJOR`).
 pub const ABI_VERSION_MAJOR: u32 = 1;
-/// The ABI's minor version (`RMQB_ABI_VERSION_MINOR`).
-pub const ABI_VERSION_MINOR: u32 = 0;
+/// The ABI's minor version (`RMQB_ABI_VERSION_MINOR`): 1 added `rmqb_stats_templates` and
+/// `rmqb_template_counters_t`.
+pub const ABI_VERSION_MINOR: u32 = 1;
 
 /// `RMQB_PENDING`: buffered, the outcome callback will come.
 pub const PENDING: i32 = 1;
@@ -168,6 +169,20 @@ pub struct RmqbCounters {
     pub spool_undecodable: u64,
 }
 
+/// `rmqb_template_counters_t` (ABI 1.1): the drops of rule templates, totals over all rules.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RmqbTemplateCounters {
+    /// A topic template rendered a name that is not a RocketMQ topic (`bad_topic`).
+    pub dropped_bad_topic: u64,
+    /// A tag template rendered an invalid tag (`bad_tag`).
+    pub dropped_bad_tag: u64,
+    /// A topic template rendered a topic the name servers do not know (`no_topic`).
+    pub dropped_no_topic: u64,
+    /// A topic template rendered a new topic beyond `template.max_topics` (`topic_cap`).
+    pub dropped_topic_cap: u64,
+}
+
 /// `rmqb_report_t`: what `rmqb_stop` achieved.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -205,7 +220,8 @@ pub type LogFn = unsafe extern "C" fn(
 );
 
 /// The `RMQB_LAYOUT_*` items in header order, with their names (the header check compares both).
-pub const LAYOUT: [(&str, usize); 16] = [
+/// A minor version only appends items (1.1: the last two).
+pub const LAYOUT: [(&str, usize); 18] = [
     ("SIZEOF_STR", size_of::<RmqbStr>()),
     ("SIZEOF_BYTES", size_of::<RmqbBytes>()),
     ("SIZEOF_EVENT", size_of::<RmqbEvent>()),
@@ -231,6 +247,14 @@ pub const LAYOUT: [(&str, usize); 16] = [
         offset_of!(RmqbReport, elapsed_ms),
     ),
     ("OFFSETOF_REPORT_COUNTERS", offset_of!(RmqbReport, counters)),
+    (
+        "SIZEOF_TEMPLATE_COUNTERS",
+        size_of::<RmqbTemplateCounters>(),
+    ),
+    (
+        "OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP",
+        offset_of!(RmqbTemplateCounters, dropped_topic_cap),
+    ),
 ];
 
 /// `rmqb_layout(item)`: the size or offset, 0 for an unknown item.
@@ -451,6 +475,17 @@ pub fn counters(s: &BridgeStats) -> RmqbCounters {
         c.spool_undecodable = sp.undecodable;
     }
     c
+}
+
+/// The C template counters of `s` (ABI 1.1), summed over the rules as [`counters`] does.
+pub fn template_counters(s: &BridgeStats) -> RmqbTemplateCounters {
+    let t = s.total();
+    RmqbTemplateCounters {
+        dropped_bad_topic: t.dropped_bad_topic,
+        dropped_bad_tag: t.dropped_bad_tag,
+        dropped_no_topic: t.dropped_no_topic,
+        dropped_topic_cap: t.dropped_topic_cap,
+    }
 }
 
 /// The C report of `r`.

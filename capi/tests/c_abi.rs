@@ -117,7 +117,9 @@ fn header_declares_exactly_the_exported_functions() {
         .collect();
     exported.sort();
     assert_eq!(declared, exported);
-    assert_eq!(exported.len(), 13, "{exported:?}");
+    // 13 functions in ABI 1.0, rmqb_stats_templates in 1.1.
+    assert_eq!(exported.len(), 14, "{exported:?}");
+    assert!(exported.iter().any(|f| f == "rmqb_stats_templates"));
 }
 
 #[test]
@@ -166,6 +168,22 @@ fn seed_config(c: &Cluster, sfx: &str, dir: &Path) -> (PathBuf, Vec<String>) {
         path,
         SEED_TOPICS.iter().map(|t| format!("{t}_{sfx}")).collect(),
     )
+}
+
+/// The second config of `send_all.c` (ABI 1.1): one templated rule on `cap/#` with a cap of one
+/// topic, pointed at `c`; returns the file and the one topic it may send to.
+fn cap_config(c: &Cluster, sfx: &str, dir: &Path) -> (PathBuf, String) {
+    let text = format!(
+        "bridge.rocket.servers = {}\n\
+         bridge.rocket.produce = sync\n\
+         bridge.rocket.node = {NODE}\n\
+         bridge.rocket.template.max_topics = 1\n\
+         bridge.rocket.hook.message.publish.1 = {{\"filter\": \"cap/#\", \"topic\": \"Cap_${{topic.1}}_{sfx}\"}}\n",
+        c.namesrv_addrs.join(",")
+    );
+    let path = dir.join("cap.conf");
+    std::fs::write(&path, text).unwrap();
+    (path, format!("Cap_a_{sfx}"))
 }
 
 /// The events `send_all.c` sends, in its order.
@@ -272,7 +290,7 @@ fn c_host_links_against_the_static_library() {
     // without the shared library.
     let run = Command::new(&exe).output().unwrap();
     assert_eq!(run.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("argc == 2"));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("argc == 3"));
 }
 
 /// Each topic holds exactly the message of its event, as the library formats it.
@@ -300,6 +318,7 @@ fn run_c_host(valgrind: bool) {
     let dir = temp_dir("capi", if valgrind { "valgrind" } else { "c" });
     let sfx = suffix();
     let (conf, topics) = seed_config(&c, &sfx, &dir);
+    let (cap_conf, cap_topic) = cap_config(&c, &sfx, &dir);
     let exe = compile(&dir);
     let mut cmd = if valgrind {
         let mut v = Command::new("valgrind");
@@ -320,16 +339,30 @@ fn run_c_host(valgrind: bool) {
     } else {
         Command::new(&exe)
     };
-    let out = cmd.arg(&conf).output().expect("the C host runs");
+    let out = cmd
+        .arg(&conf)
+        .arg(&cap_conf)
+        .output()
+        .expect("the C host runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3"),
+        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3 topic_cap=1"),
         "{stdout}"
     );
     assert_read_back(&c, &topics);
+    // The cap bridge's two sends to cap/a (cap/b was dropped as topic_cap, so its topic
+    // Cap_b_<sfx> was never created).
+    let got = read_back(&c.namesrv, &cap_topic, 2, &READ_BACK);
+    assert_eq!(got.len(), 2, "{cap_topic}");
+    let ev = Event::message_publish("c-cap", "cap/a", "1".into(), 0).with_ts(1_700_000_000_004);
+    let mut want = Vec::new();
+    format_event(&ev, NODE, PayloadEncoding::Base64, &mut want);
+    for m in &got {
+        assert_eq!(m.body, want, "{}", String::from_utf8_lossy(&m.body));
+    }
 }
 
 #[test]
