@@ -46,8 +46,7 @@
  *
  * THREADS
  *   - rmqb_send, rmqb_send_async, rmqb_stats, rmqb_stats_templates, rmqb_reload_file and
- *     rmqb_reload_text may be called
- *     on one handle from any number of threads at the same time.
+ *     rmqb_reload_text may be called on one handle from any number of threads at the same time.
  *   - rmqb_stop frees the handle: no other call on that handle may run or start at the same time
  *     or afterwards (the host must order it after every other call, e.g. by joining its threads).
  *   - The outcome and log callbacks are called on the library's threads (and, for a refusal
@@ -240,7 +239,7 @@ typedef void (*rmqb_log_fn)(void *user, int32_t level, const char *target, size_
 #define RMQB_LAYOUT_SIZEOF_REPORT 13
 #define RMQB_LAYOUT_OFFSETOF_REPORT_ELAPSED_MS 14
 #define RMQB_LAYOUT_OFFSETOF_REPORT_COUNTERS 15
-#define RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS 16                 /* 1.1 */
+#define RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS 16                     /* 1.1 */
 #define RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP 17 /* 1.1 */
 #define RMQB_LAYOUT_COUNT 18 /* 16 in 1.0 */
 

@@ -411,4 +411,10 @@ fn python_ctypes_example_sends_and_reads_back() {
         String::from_utf8_lossy(&got[0].body)
     );
     assert!(stdout.contains("sent=1"), "{stdout}");
+    let abi = format!(
+        "abi={}.{} dropped_topic_cap=0",
+        abi::ABI_VERSION_MAJOR,
+        abi::ABI_VERSION_MINOR
+    );
+    assert!(stdout.contains(&abi), "{stdout}");
 }
