@@ -601,6 +601,62 @@ mod tests {
     }
 
     #[test]
+    fn template_counters_are_totals_over_rules() {
+        let mut s = BridgeStats::default();
+        for k in 1..=2u64 {
+            let mut r = rocketmq_bridge::bridge::RuleCounters::default();
+            r.dropped_bad_topic = k;
+            r.dropped_bad_tag = 10 * k;
+            r.dropped_no_topic = 100 * k;
+            r.dropped_topic_cap = 1000 * k;
+            r.dropped_too_large = 7;
+            s.rules.push(r);
+        }
+        let want = RmqbTemplateCounters {
+            dropped_bad_topic: 3,
+            dropped_bad_tag: 30,
+            dropped_no_topic: 300,
+            dropped_topic_cap: 3000,
+        };
+        assert_eq!(template_counters(&s), want);
+        assert_eq!(counters(&s).dropped_too_large, 14);
+    }
+
+    /// ABI 1.0's layout items keep their numbers and values (64-bit); a minor version only
+    /// appends items.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn abi_1_0_layout_is_frozen() {
+        let v1_0: [(&str, usize); 16] = [
+            ("SIZEOF_STR", 16),
+            ("SIZEOF_BYTES", 16),
+            ("SIZEOF_EVENT", 120),
+            ("OFFSETOF_EVENT_TS_MS", 16),
+            ("OFFSETOF_EVENT_CLIENT_ID", 24),
+            ("OFFSETOF_EVENT_USERNAME", 40),
+            ("OFFSETOF_EVENT_TOPIC", 56),
+            ("OFFSETOF_EVENT_FROM", 72),
+            ("OFFSETOF_EVENT_REASON", 88),
+            ("OFFSETOF_EVENT_PAYLOAD", 104),
+            ("SIZEOF_COUNTERS", 256),
+            ("OFFSETOF_COUNTERS_UNMATCHED", 96),
+            ("OFFSETOF_COUNTERS_SPOOL_UNDECODABLE", 248),
+            ("SIZEOF_REPORT", 288),
+            ("OFFSETOF_REPORT_ELAPSED_MS", 8),
+            ("OFFSETOF_REPORT_COUNTERS", 32),
+        ];
+        assert_eq!(LAYOUT[..16], v1_0);
+        assert_eq!(
+            LAYOUT[16..],
+            [
+                ("SIZEOF_TEMPLATE_COUNTERS", 32),
+                ("OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP", 24)
+            ]
+        );
+        assert_eq!(layout(18), 0);
+    }
+
+    #[test]
     fn status_names_match_the_table() {
         for (code, name) in STATUS_NAMES {
             assert_eq!(status_name(code).trim_end_matches('\0'), name);
