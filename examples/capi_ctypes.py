@@ -117,7 +117,8 @@ def main():
     has_templates = (abi & 0xFFFF) >= 1
     if has_templates:
         lib.rmqb_stats_templates.argtypes = [ctypes.c_void_p, ctypes.POINTER(TemplateCounters)]
-        assert lib.rmqb_layout(16) == ctypes.sizeof(TemplateCounters)
+        # RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS: the 1.1 items are numbered from 1 << 16.
+        assert lib.rmqb_layout(1 << 16) == ctypes.sizeof(TemplateCounters)
     # The structs above must have the library's layout (RMQB_LAYOUT_SIZEOF_EVENT = 2, ..._REPORT = 13).
     assert lib.rmqb_layout(2) == ctypes.sizeof(Event)
     assert lib.rmqb_layout(13) == ctypes.sizeof(Report)

@@ -12,13 +12,12 @@
  *   rmqb_abi_version() returns (RMQB_ABI_VERSION_MAJOR << 16) | RMQB_ABI_VERSION_MINOR of the
  *   library. Within one major version:
  *   - no function is removed or changes its signature or meaning;
- *   - no struct changes its size, field order or field meaning, no constant changes its value
- *     (except RMQB_LAYOUT_COUNT, the number of layout items this header names);
+ *   - no struct changes its size, field order or field meaning, no constant changes its value;
  *   - a minor version only adds functions, new structs (which later minors then keep as they
- *     are), layout items (appended: an item's number never changes), status codes and
- *     constants (a host built against minor N runs with any library of the same major and
- *     minor >= N). Counters a minor version adds come in a new struct read by a new function,
- *     never as fields appended to an existing struct.
+ *     are), layout items (numbered from minor << 16, see LAYOUT), status codes and constants (a
+ *     host built against minor N runs with any library of the same major and minor >= N).
+ *     Counters a minor version adds come in a new struct read by a new function, never as
+ *     fields appended to an existing struct.
  *   Anything else is a new major version. A host should check at start:
  *     (rmqb_abi_version() >> 16) == RMQB_ABI_VERSION_MAJOR &&
  *     (rmqb_abi_version() & 0xffff) >= RMQB_ABI_VERSION_MINOR
@@ -30,7 +29,7 @@
  *     1.0  everything not listed below.
  *     1.1  rmqb_stats_templates, rmqb_template_counters_t (the drops of rule templates),
  *          layout items RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS and
- *          RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP.
+ *          RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP (RMQB_LAYOUT_COUNT_1_1).
  *
  * MEMORY AND STRINGS
  *   - Every pointer argument is checked: a NULL where a value is required returns
@@ -59,7 +58,10 @@
  *   The RMQB_LAYOUT_* items name sizes and offsets that rmqb_layout() returns for the library's
  *   structs; RMQB_SIZEOF_* / RMQB_OFFSETOF_* are their values on 64-bit targets (checked against
  *   the Rust side by the crate's tests). A host can compare rmqb_layout() with sizeof/offsetof.
- *   A library returns 0 for an item of a later minor version (a 1.0 library for items 16, 17).
+ *   Items of ABI 1.0 are 0 .. RMQB_LAYOUT_COUNT - 1; those a minor version m added are
+ *   (m << 16) .. (m << 16) + RMQB_LAYOUT_COUNT_1_m - 1, so no item's number or count changes
+ *   with a minor version. rmqb_layout() is 0 for an item the library does not know (a 1.0
+ *   library for the 1.1 items).
  */
 #ifndef ROCKETMQ_BRIDGE_H
 #define ROCKETMQ_BRIDGE_H
@@ -239,9 +241,11 @@ typedef void (*rmqb_log_fn)(void *user, int32_t level, const char *target, size_
 #define RMQB_LAYOUT_SIZEOF_REPORT 13
 #define RMQB_LAYOUT_OFFSETOF_REPORT_ELAPSED_MS 14
 #define RMQB_LAYOUT_OFFSETOF_REPORT_COUNTERS 15
-#define RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS 16                     /* 1.1 */
-#define RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP 17 /* 1.1 */
-#define RMQB_LAYOUT_COUNT 18 /* 16 in 1.0 */
+#define RMQB_LAYOUT_COUNT 16 /* the items of 1.0, above */
+/* ABI 1.1, numbered from 1 << 16: */
+#define RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS 65536
+#define RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP 65537
+#define RMQB_LAYOUT_COUNT_1_1 2
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
 #define RMQB_SIZEOF_STR 16

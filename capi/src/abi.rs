@@ -219,9 +219,10 @@ pub type LogFn = unsafe extern "C" fn(
     message_len: usize,
 );
 
-/// The `RMQB_LAYOUT_*` items in header order, with their names (the header check compares both).
-/// A minor version only appends items (1.1: the last two).
-pub const LAYOUT: [(&str, usize); 18] = [
+/// The `RMQB_LAYOUT_*` items of ABI 1.0 in header order (items 0 to 15), with their names (the
+/// header check compares both). Frozen: a minor version adds its items in an array of its own,
+/// numbered from `minor << 16` ([`LAYOUT_MINOR`]).
+pub const LAYOUT: [(&str, usize); 16] = [
     ("SIZEOF_STR", size_of::<RmqbStr>()),
     ("SIZEOF_BYTES", size_of::<RmqbBytes>()),
     ("SIZEOF_EVENT", size_of::<RmqbEvent>()),
@@ -247,6 +248,10 @@ pub const LAYOUT: [(&str, usize); 18] = [
         offset_of!(RmqbReport, elapsed_ms),
     ),
     ("OFFSETOF_REPORT_COUNTERS", offset_of!(RmqbReport, counters)),
+];
+
+/// The `RMQB_LAYOUT_*` items ABI 1.1 added, numbered from `1 << 16` (`RMQB_LAYOUT_COUNT_1_1`).
+pub const LAYOUT_1_1: [(&str, usize); 2] = [
     (
         "SIZEOF_TEMPLATE_COUNTERS",
         size_of::<RmqbTemplateCounters>(),
@@ -257,9 +262,15 @@ pub const LAYOUT: [(&str, usize); 18] = [
     ),
 ];
 
+/// The layout items of each minor version: `LAYOUT_MINOR[m]` are items `(m << 16) + i`.
+pub const LAYOUT_MINOR: [&[(&str, usize)]; 2] = [&LAYOUT, &LAYOUT_1_1];
+
 /// `rmqb_layout(item)`: the size or offset, 0 for an unknown item.
 pub fn layout(item: u32) -> usize {
-    LAYOUT.get(item as usize).map_or(0, |(_, v)| *v)
+    LAYOUT_MINOR
+        .get((item >> 16) as usize)
+        .and_then(|items| items.get((item & 0xffff) as usize))
+        .map_or(0, |(_, v)| *v)
 }
 
 /// An event as read from C memory: the scalars, and each string or byte field as its bytes
@@ -622,8 +633,8 @@ mod tests {
         assert_eq!(counters(&s).dropped_too_large, 14);
     }
 
-    /// ABI 1.0's layout items keep their numbers and values (64-bit); a minor version only
-    /// appends items.
+    /// ABI 1.0's layout items keep their numbers and values (64-bit); 1.1's are numbered from
+    /// 1 << 16.
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn abi_1_0_layout_is_frozen() {
@@ -645,15 +656,22 @@ mod tests {
             ("OFFSETOF_REPORT_ELAPSED_MS", 8),
             ("OFFSETOF_REPORT_COUNTERS", 32),
         ];
-        assert_eq!(LAYOUT[..16], v1_0);
+        assert_eq!(LAYOUT, v1_0);
         assert_eq!(
-            LAYOUT[16..],
+            layout(16),
+            0,
+            "a 1.0 host's first unknown item stays unknown"
+        );
+        assert_eq!(
+            LAYOUT_1_1,
             [
                 ("SIZEOF_TEMPLATE_COUNTERS", 32),
                 ("OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP", 24)
             ]
         );
-        assert_eq!(layout(18), 0);
+        assert_eq!((layout(1 << 16), layout((1 << 16) + 1)), (32, 24));
+        assert_eq!(layout((1 << 16) + 2), 0);
+        assert_eq!(layout(2 << 16), 0);
     }
 
     #[test]

@@ -143,10 +143,21 @@ fn header_constants_match_the_rust_side() {
         assert_eq!(define(&name), i as i64, "{name}");
     }
     assert_eq!(define("RMQB_LAYOUT_COUNT"), abi::LAYOUT.len() as i64);
-    for (i, (item, value)) in abi::LAYOUT.into_iter().enumerate() {
-        assert_eq!(define(&format!("RMQB_LAYOUT_{item}")), i as i64, "{item}");
-        assert_eq!(define(&format!("RMQB_{item}")), value as i64, "{item}");
-        assert_eq!(abi::layout(i as u32), value);
+    assert_eq!(
+        define("RMQB_LAYOUT_COUNT_1_1"),
+        abi::LAYOUT_1_1.len() as i64
+    );
+    for (minor, items) in abi::LAYOUT_MINOR.into_iter().enumerate() {
+        for (i, (item, value)) in items.iter().enumerate() {
+            let number = (minor << 16) + i;
+            assert_eq!(
+                define(&format!("RMQB_LAYOUT_{item}")),
+                number as i64,
+                "{item}"
+            );
+            assert_eq!(define(&format!("RMQB_{item}")), *value as i64, "{item}");
+            assert_eq!(abi::layout(number as u32), *value);
+        }
     }
 }
 

@@ -77,6 +77,9 @@ static const size_t LAYOUT[RMQB_LAYOUT_COUNT] = {
     sizeof(rmqb_report_t),
     offsetof(rmqb_report_t, elapsed_ms),
     offsetof(rmqb_report_t, counters),
+};
+/* The items ABI 1.1 added, numbered from 1 << 16. */
+static const size_t LAYOUT_1_1[RMQB_LAYOUT_COUNT_1_1] = {
     sizeof(rmqb_template_counters_t),
     offsetof(rmqb_template_counters_t, dropped_topic_cap),
 };
@@ -150,6 +153,11 @@ int main(int argc, char **argv) {
         CHECK(rmqb_layout(i) == LAYOUT[i]);
     }
     CHECK(rmqb_layout(RMQB_LAYOUT_COUNT) == 0);
+    CHECK(RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS == 1u << 16);
+    for (uint32_t i = 0; i < RMQB_LAYOUT_COUNT_1_1; i++) {
+        CHECK(rmqb_layout((1u << 16) + i) == LAYOUT_1_1[i]);
+    }
+    CHECK(rmqb_layout((1u << 16) + RMQB_LAYOUT_COUNT_1_1) == 0);
     CHECK(strcmp(rmqb_status_name(RMQB_ERR_DROPPED), "RMQB_ERR_DROPPED") == 0);
     CHECK(strcmp(rmqb_status_name(12345), "unknown") == 0);
 
