@@ -243,14 +243,20 @@ fn c_events() -> Vec<Event> {
 
 /// Compiles `send_all.c` against the header and the cdylib with warnings as errors.
 fn compile(dir: &Path) -> PathBuf {
+    compile_from(dir, &repo().join("include"), "tests/c/send_all.c")
+}
+
+/// Compiles the C host `source` (relative to the crate) against the header in `include` and the
+/// cdylib with warnings as errors.
+fn compile_from(dir: &Path, include: &Path, source: &str) -> PathBuf {
     let so = cdylib();
     let libdir = so.parent().unwrap();
     let exe = dir.join("send_all");
     let out = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
         .arg("-I")
-        .arg(repo().join("include"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/send_all.c"))
+        .arg(include)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(source))
         .arg("-o")
         .arg(&exe)
         .arg("-L")
@@ -379,6 +385,37 @@ fn run_c_host(valgrind: bool) {
 #[test]
 fn c_host_sends_the_seven_events_and_they_read_back() {
     run_c_host(false);
+}
+
+/// The semver promise: a host built against ABI 1.0 (the header and C host of 498f62d, frozen in
+/// `tests/c/abi-1.0/`) runs unchanged with this library: its layout checks (including
+/// `rmqb_layout(RMQB_LAYOUT_COUNT) == 0`), its calls and its seven events, read back.
+#[test]
+fn c_host_built_against_abi_1_0_runs_with_this_library() {
+    let c = shared_cluster(1, 1);
+    let dir = temp_dir("capi", "abi-1.0");
+    let sfx = suffix();
+    let (conf, topics) = seed_config(&c, &sfx, &dir);
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = compile_from(
+        &dir,
+        &crate_dir.join("tests/c/abi-1.0"),
+        "tests/c/abi-1.0/send_all.c",
+    );
+    let out = Command::new(&exe)
+        .arg(&conf)
+        .output()
+        .expect("the C host runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let abi = format!("abi={}.{} ", abi::ABI_VERSION_MAJOR, abi::ABI_VERSION_MINOR);
+    assert!(
+        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3") && stdout.contains(&abi),
+        "{stdout}"
+    );
+    assert_read_back(&c, &topics);
 }
 
 #[test]
