@@ -5,7 +5,8 @@
     python3 examples/capi_ctypes.py target/debug/librocketmq_bridge_capi.so etc/emqx_bridge_rocket.conf
 
 Starts a bridge from the config file, sends one message.publish event (rmqb_send: with
-`bridge.rocket.produce = sync` it returns once the broker stored it), prints the counters and
+`bridge.rocket.produce = sync` it returns once the broker stored it), prints the counters (with
+a library of ABI 1.1 or later also the template drop counters, rmqb_stats_templates) and
 stops the bridge. Exits 1 on any failure. Run by capi/tests/c_abi.rs, which reads the message back.
 """
 import ctypes
@@ -52,6 +53,15 @@ COUNTER_NAMES = (
 
 class Counters(ctypes.Structure):
     _fields_ = [(n, ctypes.c_uint64) for n in COUNTER_NAMES]
+
+
+class TemplateCounters(ctypes.Structure):
+    """rmqb_template_counters_t (ABI 1.1)."""
+
+    _fields_ = [
+        (n, ctypes.c_uint64)
+        for n in ("dropped_bad_topic", "dropped_bad_tag", "dropped_no_topic", "dropped_topic_cap")
+    ]
 
 
 class Report(ctypes.Structure):
@@ -103,6 +113,12 @@ def main():
     abi = lib.rmqb_abi_version()
     if abi >> 16 != 1:
         sys.exit(f"ABI major {abi >> 16}, this example speaks 1")
+    # rmqb_stats_templates came with ABI 1.1: looked up only when the library has it.
+    has_templates = (abi & 0xFFFF) >= 1
+    if has_templates:
+        lib.rmqb_stats_templates.argtypes = [ctypes.c_void_p, ctypes.POINTER(TemplateCounters)]
+        # RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS: the 1.1 items are numbered from 1 << 16.
+        assert lib.rmqb_layout(1 << 16) == ctypes.sizeof(TemplateCounters)
     # The structs above must have the library's layout (RMQB_LAYOUT_SIZEOF_EVENT = 2, ..._REPORT = 13).
     assert lib.rmqb_layout(2) == ctypes.sizeof(Event)
     assert lib.rmqb_layout(13) == ctypes.sizeof(Report)
@@ -134,12 +150,16 @@ def main():
 
     c = Counters()
     lib.rmqb_stats(bridge, ctypes.byref(c))
+    tc = TemplateCounters()
+    if has_templates and lib.rmqb_stats_templates(bridge, ctypes.byref(tc)) != RMQB_OK:
+        sys.exit("rmqb_stats_templates failed")
     report = Report()
     status = lib.rmqb_stop(bridge, 5000, ctypes.byref(report), None, 0)
     lib.rmqb_set_log_callback(LOG_FN(), None, 0)
     print(
         f"version={lib.rmqb_version().decode()} matched={c.matched} sent={c.sent} "
-        f"stop={lib.rmqb_status_name(status).decode()} drained={report.drained}"
+        f"stop={lib.rmqb_status_name(status).decode()} drained={report.drained} "
+        f"abi={abi >> 16}.{abi & 0xFFFF} dropped_topic_cap={tc.dropped_topic_cap}"
     )
     return 0 if status == RMQB_OK and c.sent == 1 else 1
 

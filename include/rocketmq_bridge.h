@@ -13,12 +13,23 @@
  *   library. Within one major version:
  *   - no function is removed or changes its signature or meaning;
  *   - no struct changes its size, field order or field meaning, no constant changes its value;
- *   - a minor version only adds functions, status codes and constants (a host built against
- *     minor N runs with any library of the same major and minor >= N).
+ *   - a minor version only adds functions, new structs (which later minors then keep as they
+ *     are), layout items (numbered from minor << 16, see LAYOUT), status codes and constants (a
+ *     host built against minor N runs with any library of the same major and minor >= N).
+ *     Counters a minor version adds come in a new struct read by a new function, never as
+ *     fields appended to an existing struct.
  *   Anything else is a new major version. A host should check at start:
  *     (rmqb_abi_version() >> 16) == RMQB_ABI_VERSION_MAJOR &&
  *     (rmqb_abi_version() & 0xffff) >= RMQB_ABI_VERSION_MINOR
+ *   A host that must also run with an older minor links the newer functions lazily (dlsym) and
+ *   calls them only when the library's minor is high enough.
  *   rmqb_version() is the library's own version (the crate's), for logs only.
+ *
+ *   Minor versions:
+ *     1.0  everything not listed below.
+ *     1.1  rmqb_stats_templates, rmqb_template_counters_t (the drops of rule templates),
+ *          layout items RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS and
+ *          RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP (RMQB_LAYOUT_COUNT_1_1).
  *
  * MEMORY AND STRINGS
  *   - Every pointer argument is checked: a NULL where a value is required returns
@@ -33,8 +44,8 @@
  *     the start functions; rmqb_stop still frees the handle).
  *
  * THREADS
- *   - rmqb_send, rmqb_send_async, rmqb_stats, rmqb_reload_file and rmqb_reload_text may be called
- *     on one handle from any number of threads at the same time.
+ *   - rmqb_send, rmqb_send_async, rmqb_stats, rmqb_stats_templates, rmqb_reload_file and
+ *     rmqb_reload_text may be called on one handle from any number of threads at the same time.
  *   - rmqb_stop frees the handle: no other call on that handle may run or start at the same time
  *     or afterwards (the host must order it after every other call, e.g. by joining its threads).
  *   - The outcome and log callbacks are called on the library's threads (and, for a refusal
@@ -47,6 +58,10 @@
  *   The RMQB_LAYOUT_* items name sizes and offsets that rmqb_layout() returns for the library's
  *   structs; RMQB_SIZEOF_* / RMQB_OFFSETOF_* are their values on 64-bit targets (checked against
  *   the Rust side by the crate's tests). A host can compare rmqb_layout() with sizeof/offsetof.
+ *   Items of ABI 1.0 are 0 .. RMQB_LAYOUT_COUNT - 1; those a minor version m added are
+ *   (m << 16) .. (m << 16) + RMQB_LAYOUT_COUNT_1_m - 1, so no item's number or count changes
+ *   with a minor version. rmqb_layout() is 0 for an item the library does not know (a 1.0
+ *   library for the 1.1 items).
  */
 #ifndef ROCKETMQ_BRIDGE_H
 #define ROCKETMQ_BRIDGE_H
@@ -59,7 +74,7 @@ extern "C" {
 #endif
 
 #define RMQB_ABI_VERSION_MAJOR 1
-#define RMQB_ABI_VERSION_MINOR 0
+#define RMQB_ABI_VERSION_MINOR 1
 
 /* ---- status codes (int32_t) ------------------------------------------------------------------ */
 /** rmqb_send_async: the event is buffered; the outcome callback will be called exactly once. */
@@ -177,6 +192,17 @@ typedef struct rmqb_counters {
     uint64_t spool_undecodable;
 } rmqb_counters_t;
 
+/** ABI 1.1: the drops of rule templates (README "Rule templates"), totals over all rules as in
+ *  rmqb_counters_t; monotonic. Each is also a reason of RMQB_ERR_DROPPED. They are counted when
+ *  an event is handed over, on the calling thread, so after a host's last send they are final
+ *  (rmqb_stop's report does not carry them). */
+typedef struct rmqb_template_counters {
+    uint64_t dropped_bad_topic;   /* a topic template rendered an invalid RocketMQ topic name */
+    uint64_t dropped_bad_tag;     /* a tag template rendered an invalid tag */
+    uint64_t dropped_no_topic;    /* a rendered topic the name servers do not know */
+    uint64_t dropped_topic_cap;   /* a new rendered topic beyond bridge.rocket.template.max_topics */
+} rmqb_template_counters_t;
+
 /** What rmqb_stop achieved. */
 typedef struct rmqb_report {
     uint32_t drained;             /* 1: every buffered message got its outcome before the deadline */
@@ -215,7 +241,11 @@ typedef void (*rmqb_log_fn)(void *user, int32_t level, const char *target, size_
 #define RMQB_LAYOUT_SIZEOF_REPORT 13
 #define RMQB_LAYOUT_OFFSETOF_REPORT_ELAPSED_MS 14
 #define RMQB_LAYOUT_OFFSETOF_REPORT_COUNTERS 15
-#define RMQB_LAYOUT_COUNT 16
+#define RMQB_LAYOUT_COUNT 16 /* the items of 1.0, above */
+/* ABI 1.1, numbered from 1 << 16: */
+#define RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS 65536
+#define RMQB_LAYOUT_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP 65537
+#define RMQB_LAYOUT_COUNT_1_1 2
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
 #define RMQB_SIZEOF_STR 16
@@ -234,6 +264,8 @@ typedef void (*rmqb_log_fn)(void *user, int32_t level, const char *target, size_
 #define RMQB_SIZEOF_REPORT 288
 #define RMQB_OFFSETOF_REPORT_ELAPSED_MS 8
 #define RMQB_OFFSETOF_REPORT_COUNTERS 32
+#define RMQB_SIZEOF_TEMPLATE_COUNTERS 32
+#define RMQB_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP 24
 #endif
 
 /* ---- functions --------------------------------------------------------------------------------- */
@@ -281,6 +313,9 @@ int32_t rmqb_send_async(rmqb_bridge_t *bridge, const rmqb_event_t *event, uint64
 
 /** Copies the counters into `out`. RMQB_OK or RMQB_ERR_INVALID. */
 int32_t rmqb_stats(const rmqb_bridge_t *bridge, rmqb_counters_t *out);
+
+/** ABI 1.1: copies the template drop counters into `out`. RMQB_OK or RMQB_ERR_INVALID. */
+int32_t rmqb_stats_templates(const rmqb_bridge_t *bridge, rmqb_template_counters_t *out);
 
 /** Replaces the rules and the node name with those of the config file at `path`; buffered
  *  events are sent as formatted. Other keys (servers, mode, buffer...) need a restart. RMQB_OK, or RMQB_ERR_CONFIG / RMQB_ERR_START

@@ -14,8 +14,9 @@ use rocketmq_bridge::bridge::{
 
 /// The ABI's major version (`RMQB_ABI_VERSION_MAJOR`).
 pub const ABI_VERSION_MAJOR: u32 = 1;
-/// The ABI's minor version (`RMQB_ABI_VERSION_MINOR`).
-pub const ABI_VERSION_MINOR: u32 = 0;
+/// The ABI's minor version (`RMQB_ABI_VERSION_MINOR`): 1 added `rmqb_stats_templates` and
+/// `rmqb_template_counters_t`.
+pub const ABI_VERSION_MINOR: u32 = 1;
 
 /// `RMQB_PENDING`: buffered, the outcome callback will come.
 pub const PENDING: i32 = 1;
@@ -168,6 +169,20 @@ pub struct RmqbCounters {
     pub spool_undecodable: u64,
 }
 
+/// `rmqb_template_counters_t` (ABI 1.1): the drops of rule templates, totals over all rules.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RmqbTemplateCounters {
+    /// A topic template rendered a name that is not a RocketMQ topic (`bad_topic`).
+    pub dropped_bad_topic: u64,
+    /// A tag template rendered an invalid tag (`bad_tag`).
+    pub dropped_bad_tag: u64,
+    /// A topic template rendered a topic the name servers do not know (`no_topic`).
+    pub dropped_no_topic: u64,
+    /// A topic template rendered a new topic beyond `template.max_topics` (`topic_cap`).
+    pub dropped_topic_cap: u64,
+}
+
 /// `rmqb_report_t`: what `rmqb_stop` achieved.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -204,7 +219,9 @@ pub type LogFn = unsafe extern "C" fn(
     message_len: usize,
 );
 
-/// The `RMQB_LAYOUT_*` items in header order, with their names (the header check compares both).
+/// The `RMQB_LAYOUT_*` items of ABI 1.0 in header order (items 0 to 15), with their names (the
+/// header check compares both). Frozen: a minor version adds its items in an array of its own,
+/// numbered from `minor << 16` ([`LAYOUT_MINOR`]).
 pub const LAYOUT: [(&str, usize); 16] = [
     ("SIZEOF_STR", size_of::<RmqbStr>()),
     ("SIZEOF_BYTES", size_of::<RmqbBytes>()),
@@ -233,9 +250,27 @@ pub const LAYOUT: [(&str, usize); 16] = [
     ("OFFSETOF_REPORT_COUNTERS", offset_of!(RmqbReport, counters)),
 ];
 
+/// The `RMQB_LAYOUT_*` items ABI 1.1 added, numbered from `1 << 16` (`RMQB_LAYOUT_COUNT_1_1`).
+pub const LAYOUT_1_1: [(&str, usize); 2] = [
+    (
+        "SIZEOF_TEMPLATE_COUNTERS",
+        size_of::<RmqbTemplateCounters>(),
+    ),
+    (
+        "OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP",
+        offset_of!(RmqbTemplateCounters, dropped_topic_cap),
+    ),
+];
+
+/// The layout items of each minor version: `LAYOUT_MINOR[m]` are items `(m << 16) + i`.
+pub const LAYOUT_MINOR: [&[(&str, usize)]; 2] = [&LAYOUT, &LAYOUT_1_1];
+
 /// `rmqb_layout(item)`: the size or offset, 0 for an unknown item.
 pub fn layout(item: u32) -> usize {
-    LAYOUT.get(item as usize).map_or(0, |(_, v)| *v)
+    LAYOUT_MINOR
+        .get((item >> 16) as usize)
+        .and_then(|items| items.get((item & 0xffff) as usize))
+        .map_or(0, |(_, v)| *v)
 }
 
 /// An event as read from C memory: the scalars, and each string or byte field as its bytes
@@ -453,6 +488,17 @@ pub fn counters(s: &BridgeStats) -> RmqbCounters {
     c
 }
 
+/// The C template counters of `s` (ABI 1.1), summed over the rules as [`counters`] does.
+pub fn template_counters(s: &BridgeStats) -> RmqbTemplateCounters {
+    let t = s.total();
+    RmqbTemplateCounters {
+        dropped_bad_topic: t.dropped_bad_topic,
+        dropped_bad_tag: t.dropped_bad_tag,
+        dropped_no_topic: t.dropped_no_topic,
+        dropped_topic_cap: t.dropped_topic_cap,
+    }
+}
+
 /// The C report of `r`.
 pub fn report(r: &ShutdownReport) -> RmqbReport {
     RmqbReport {
@@ -563,6 +609,69 @@ mod tests {
         write_text(&mut buf, "añ");
         assert_eq!(&buf[..2], b"a\0", "ñ does not fit whole");
         write_text(&mut [], "x");
+    }
+
+    #[test]
+    fn template_counters_are_totals_over_rules() {
+        let mut s = BridgeStats::default();
+        for k in 1..=2u64 {
+            let mut r = rocketmq_bridge::bridge::RuleCounters::default();
+            r.dropped_bad_topic = k;
+            r.dropped_bad_tag = 10 * k;
+            r.dropped_no_topic = 100 * k;
+            r.dropped_topic_cap = 1000 * k;
+            r.dropped_too_large = 7;
+            s.rules.push(r);
+        }
+        let want = RmqbTemplateCounters {
+            dropped_bad_topic: 3,
+            dropped_bad_tag: 30,
+            dropped_no_topic: 300,
+            dropped_topic_cap: 3000,
+        };
+        assert_eq!(template_counters(&s), want);
+        assert_eq!(counters(&s).dropped_too_large, 14);
+    }
+
+    /// ABI 1.0's layout items keep their numbers and values (64-bit); 1.1's are numbered from
+    /// 1 << 16.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn abi_1_0_layout_is_frozen() {
+        let v1_0: [(&str, usize); 16] = [
+            ("SIZEOF_STR", 16),
+            ("SIZEOF_BYTES", 16),
+            ("SIZEOF_EVENT", 120),
+            ("OFFSETOF_EVENT_TS_MS", 16),
+            ("OFFSETOF_EVENT_CLIENT_ID", 24),
+            ("OFFSETOF_EVENT_USERNAME", 40),
+            ("OFFSETOF_EVENT_TOPIC", 56),
+            ("OFFSETOF_EVENT_FROM", 72),
+            ("OFFSETOF_EVENT_REASON", 88),
+            ("OFFSETOF_EVENT_PAYLOAD", 104),
+            ("SIZEOF_COUNTERS", 256),
+            ("OFFSETOF_COUNTERS_UNMATCHED", 96),
+            ("OFFSETOF_COUNTERS_SPOOL_UNDECODABLE", 248),
+            ("SIZEOF_REPORT", 288),
+            ("OFFSETOF_REPORT_ELAPSED_MS", 8),
+            ("OFFSETOF_REPORT_COUNTERS", 32),
+        ];
+        assert_eq!(LAYOUT, v1_0);
+        assert_eq!(
+            layout(16),
+            0,
+            "a 1.0 host's first unknown item stays unknown"
+        );
+        assert_eq!(
+            LAYOUT_1_1,
+            [
+                ("SIZEOF_TEMPLATE_COUNTERS", 32),
+                ("OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP", 24)
+            ]
+        );
+        assert_eq!((layout(1 << 16), layout((1 << 16) + 1)), (32, 24));
+        assert_eq!(layout((1 << 16) + 2), 0);
+        assert_eq!(layout(2 << 16), 0);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use rocketmq_bridge::bridge::{Bridge, BridgeConfig, EventSender, Handover};
 
-use crate::abi::{self, EventFields, LogFn, OutcomeFn, RmqbCounters, RmqbEvent, RmqbReport};
+use crate::abi::{
+    self, EventFields, LogFn, OutcomeFn, RmqbCounters, RmqbEvent, RmqbReport, RmqbTemplateCounters,
+};
 use crate::logger;
 
 /// The library version, NUL-terminated, for `rmqb_version`.
@@ -365,6 +367,29 @@ pub unsafe extern "C" fn rmqb_stats(bridge: *const Handle, out: *mut RmqbCounter
         // SAFETY: non-NULL and live (the caller's promise).
         let h = unsafe { &*bridge };
         let c = abi::counters(&h.bridge.stats());
+        // SAFETY: non-NULL and writable; `write` does not read the old (maybe uninitialised) value.
+        unsafe { out.write(c) };
+        abi::OK
+    })
+}
+
+/// `rmqb_stats_templates` (ABI 1.1).
+///
+/// # Safety
+/// `bridge` is NULL or a live handle; `out` is NULL or points to a writable
+/// `rmqb_template_counters_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rmqb_stats_templates(
+    bridge: *const Handle,
+    out: *mut RmqbTemplateCounters,
+) -> i32 {
+    guarded(abi::ERR_PANIC, || {
+        if bridge.is_null() || out.is_null() {
+            return abi::ERR_INVALID;
+        }
+        // SAFETY: non-NULL and live (the caller's promise).
+        let h = unsafe { &*bridge };
+        let c = abi::template_counters(&h.bridge.stats());
         // SAFETY: non-NULL and writable; `write` does not read the old (maybe uninitialised) value.
         unsafe { out.write(c) };
         abi::OK

@@ -117,7 +117,9 @@ fn header_declares_exactly_the_exported_functions() {
         .collect();
     exported.sort();
     assert_eq!(declared, exported);
-    assert_eq!(exported.len(), 13, "{exported:?}");
+    // 13 functions in ABI 1.0, rmqb_stats_templates in 1.1.
+    assert_eq!(exported.len(), 14, "{exported:?}");
+    assert!(exported.iter().any(|f| f == "rmqb_stats_templates"));
 }
 
 #[test]
@@ -141,10 +143,21 @@ fn header_constants_match_the_rust_side() {
         assert_eq!(define(&name), i as i64, "{name}");
     }
     assert_eq!(define("RMQB_LAYOUT_COUNT"), abi::LAYOUT.len() as i64);
-    for (i, (item, value)) in abi::LAYOUT.into_iter().enumerate() {
-        assert_eq!(define(&format!("RMQB_LAYOUT_{item}")), i as i64, "{item}");
-        assert_eq!(define(&format!("RMQB_{item}")), value as i64, "{item}");
-        assert_eq!(abi::layout(i as u32), value);
+    assert_eq!(
+        define("RMQB_LAYOUT_COUNT_1_1"),
+        abi::LAYOUT_1_1.len() as i64
+    );
+    for (minor, items) in abi::LAYOUT_MINOR.into_iter().enumerate() {
+        for (i, (item, value)) in items.iter().enumerate() {
+            let number = (minor << 16) + i;
+            assert_eq!(
+                define(&format!("RMQB_LAYOUT_{item}")),
+                number as i64,
+                "{item}"
+            );
+            assert_eq!(define(&format!("RMQB_{item}")), *value as i64, "{item}");
+            assert_eq!(abi::layout(number as u32), *value);
+        }
     }
 }
 
@@ -166,6 +179,22 @@ fn seed_config(c: &Cluster, sfx: &str, dir: &Path) -> (PathBuf, Vec<String>) {
         path,
         SEED_TOPICS.iter().map(|t| format!("{t}_{sfx}")).collect(),
     )
+}
+
+/// The second config of `send_all.c` (ABI 1.1): one templated rule on `cap/#` with a cap of one
+/// topic, pointed at `c`; returns the file and the one topic it may send to.
+fn cap_config(c: &Cluster, sfx: &str, dir: &Path) -> (PathBuf, String) {
+    let text = format!(
+        "bridge.rocket.servers = {}\n\
+         bridge.rocket.produce = sync\n\
+         bridge.rocket.node = {NODE}\n\
+         bridge.rocket.template.max_topics = 1\n\
+         bridge.rocket.hook.message.publish.1 = {{\"filter\": \"cap/#\", \"topic\": \"Cap_${{topic.1}}_{sfx}\"}}\n",
+        c.namesrv_addrs.join(",")
+    );
+    let path = dir.join("cap.conf");
+    std::fs::write(&path, text).unwrap();
+    (path, format!("Cap_a_{sfx}"))
 }
 
 /// The events `send_all.c` sends, in its order.
@@ -214,14 +243,20 @@ fn c_events() -> Vec<Event> {
 
 /// Compiles `send_all.c` against the header and the cdylib with warnings as errors.
 fn compile(dir: &Path) -> PathBuf {
+    compile_from(dir, &repo().join("include"), "tests/c/send_all.c")
+}
+
+/// Compiles the C host `source` (relative to the crate) against the header in `include` and the
+/// cdylib with warnings as errors.
+fn compile_from(dir: &Path, include: &Path, source: &str) -> PathBuf {
     let so = cdylib();
     let libdir = so.parent().unwrap();
     let exe = dir.join("send_all");
     let out = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
         .arg("-I")
-        .arg(repo().join("include"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/send_all.c"))
+        .arg(include)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(source))
         .arg("-o")
         .arg(&exe)
         .arg("-L")
@@ -272,7 +307,7 @@ fn c_host_links_against_the_static_library() {
     // without the shared library.
     let run = Command::new(&exe).output().unwrap();
     assert_eq!(run.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("argc == 2"));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("argc == 3"));
 }
 
 /// Each topic holds exactly the message of its event, as the library formats it.
@@ -300,6 +335,7 @@ fn run_c_host(valgrind: bool) {
     let dir = temp_dir("capi", if valgrind { "valgrind" } else { "c" });
     let sfx = suffix();
     let (conf, topics) = seed_config(&c, &sfx, &dir);
+    let (cap_conf, cap_topic) = cap_config(&c, &sfx, &dir);
     let exe = compile(&dir);
     let mut cmd = if valgrind {
         let mut v = Command::new("valgrind");
@@ -320,21 +356,66 @@ fn run_c_host(valgrind: bool) {
     } else {
         Command::new(&exe)
     };
-    let out = cmd.arg(&conf).output().expect("the C host runs");
+    let out = cmd
+        .arg(&conf)
+        .arg(&cap_conf)
+        .output()
+        .expect("the C host runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3"),
+        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3 topic_cap=1"),
         "{stdout}"
     );
     assert_read_back(&c, &topics);
+    // The cap bridge's two sends to cap/a (cap/b was dropped as topic_cap, so its topic
+    // Cap_b_<sfx> was never created).
+    let got = read_back(&c.namesrv, &cap_topic, 2, &READ_BACK);
+    assert_eq!(got.len(), 2, "{cap_topic}");
+    let ev = Event::message_publish("c-cap", "cap/a", "1".into(), 0).with_ts(1_700_000_000_004);
+    let mut want = Vec::new();
+    format_event(&ev, NODE, PayloadEncoding::Base64, &mut want);
+    for m in &got {
+        assert_eq!(m.body, want, "{}", String::from_utf8_lossy(&m.body));
+    }
 }
 
 #[test]
 fn c_host_sends_the_seven_events_and_they_read_back() {
     run_c_host(false);
+}
+
+/// The semver promise: a host built against ABI 1.0 (the header and C host of 498f62d, frozen in
+/// `tests/c/abi-1.0/`) runs unchanged with this library: its layout checks (including
+/// `rmqb_layout(RMQB_LAYOUT_COUNT) == 0`), its calls and its seven events, read back.
+#[test]
+fn c_host_built_against_abi_1_0_runs_with_this_library() {
+    let c = shared_cluster(1, 1);
+    let dir = temp_dir("capi", "abi-1.0");
+    let sfx = suffix();
+    let (conf, topics) = seed_config(&c, &sfx, &dir);
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = compile_from(
+        &dir,
+        &crate_dir.join("tests/c/abi-1.0"),
+        "tests/c/abi-1.0/send_all.c",
+    );
+    let out = Command::new(&exe)
+        .arg(&conf)
+        .output()
+        .expect("the C host runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let abi = format!("abi={}.{} ", abi::ABI_VERSION_MAJOR, abi::ABI_VERSION_MINOR);
+    assert!(
+        stdout.contains("c-abi: ok events=7 sent=7 outcomes=3") && stdout.contains(&abi),
+        "{stdout}"
+    );
+    assert_read_back(&c, &topics);
 }
 
 #[test]
@@ -378,4 +459,10 @@ fn python_ctypes_example_sends_and_reads_back() {
         String::from_utf8_lossy(&got[0].body)
     );
     assert!(stdout.contains("sent=1"), "{stdout}");
+    let abi = format!(
+        "abi={}.{} dropped_topic_cap=0",
+        abi::ABI_VERSION_MAJOR,
+        abi::ABI_VERSION_MINOR
+    );
+    assert!(stdout.contains(&abi), "{stdout}");
 }

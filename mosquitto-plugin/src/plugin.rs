@@ -282,7 +282,8 @@ impl Plugin {
                 let t = b.total();
                 s.push_str(&format!(
                     "; bridge matched={} sent={} failed={} outcome_unknown={} dropped_overflow={} \
-                     dropped_too_large={} dropped_shutdown={} unmatched={}",
+                     dropped_too_large={} dropped_shutdown={} dropped_bad_topic={} \
+                     dropped_bad_tag={} dropped_no_topic={} dropped_topic_cap={} unmatched={}",
                     t.matched,
                     t.sent,
                     t.failed,
@@ -290,6 +291,10 @@ impl Plugin {
                     t.dropped_overflow,
                     t.dropped_too_large,
                     t.dropped_shutdown,
+                    t.dropped_bad_topic,
+                    t.dropped_bad_tag,
+                    t.dropped_no_topic,
+                    t.dropped_topic_cap,
                     b.unmatched
                 ));
             }

@@ -2,8 +2,11 @@
  * The C ABI's test host: includes the header, checks the struct layout at compile time and
  * against the library at run time, calls every function of the header, and sends the seven
  * events (four with rmqb_send, three with rmqb_send_async) to the bridge started from the config
- * file given as argv[1] (produce = sync). capi/tests/c_abi.rs compiles it with the system cc,
- * runs it against the real broker (also under valgrind) and reads the messages back.
+ * file given as argv[1] (produce = sync). Then (ABI 1.1) starts a second bridge from argv[2], one
+ * templated rule `"topic": "Cap_${topic.1}_<sfx>"` on `cap/#` with
+ * `bridge.rocket.template.max_topics = 1`, sends cap/a, cap/b (dropped as topic_cap) and cap/a
+ * again, and reads the drop with rmqb_stats_templates. capi/tests/c_abi.rs compiles it with the
+ * system cc, runs it against the real broker (also under valgrind) and reads the messages back.
  *
  * Exits 0 and prints "c-abi: ok ..." when every check passed; prints the failed check and exits 1
  * otherwise.
@@ -42,6 +45,11 @@ _Static_assert(sizeof(rmqb_report_t) == RMQB_SIZEOF_REPORT, "rmqb_report_t size"
 _Static_assert(offsetof(rmqb_report_t, elapsed_ms) == RMQB_OFFSETOF_REPORT_ELAPSED_MS,
                "elapsed_ms");
 _Static_assert(offsetof(rmqb_report_t, counters) == RMQB_OFFSETOF_REPORT_COUNTERS, "counters");
+_Static_assert(sizeof(rmqb_template_counters_t) == RMQB_SIZEOF_TEMPLATE_COUNTERS,
+               "rmqb_template_counters_t size");
+_Static_assert(offsetof(rmqb_template_counters_t, dropped_topic_cap) ==
+                   RMQB_OFFSETOF_TEMPLATE_COUNTERS_DROPPED_TOPIC_CAP,
+               "dropped_topic_cap");
 
 #define CHECK(cond)                                                                       \
     do {                                                                                  \
@@ -69,6 +77,11 @@ static const size_t LAYOUT[RMQB_LAYOUT_COUNT] = {
     sizeof(rmqb_report_t),
     offsetof(rmqb_report_t, elapsed_ms),
     offsetof(rmqb_report_t, counters),
+};
+/* The items ABI 1.1 added, numbered from 1 << 16. */
+static const size_t LAYOUT_1_1[RMQB_LAYOUT_COUNT_1_1] = {
+    sizeof(rmqb_template_counters_t),
+    offsetof(rmqb_template_counters_t, dropped_topic_cap),
 };
 
 static int USER_MARK; /* its address is the callbacks' user pointer */
@@ -127,8 +140,9 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-    CHECK(argc == 2);
+    CHECK(argc == 3);
     const char *config = argv[1];
+    const char *cap_config = argv[2];
     char err[512];
 
     /* Version and layout. */
@@ -139,6 +153,11 @@ int main(int argc, char **argv) {
         CHECK(rmqb_layout(i) == LAYOUT[i]);
     }
     CHECK(rmqb_layout(RMQB_LAYOUT_COUNT) == 0);
+    CHECK(RMQB_LAYOUT_SIZEOF_TEMPLATE_COUNTERS == 1u << 16);
+    for (uint32_t i = 0; i < RMQB_LAYOUT_COUNT_1_1; i++) {
+        CHECK(rmqb_layout((1u << 16) + i) == LAYOUT_1_1[i]);
+    }
+    CHECK(rmqb_layout((1u << 16) + RMQB_LAYOUT_COUNT_1_1) == 0);
     CHECK(strcmp(rmqb_status_name(RMQB_ERR_DROPPED), "RMQB_ERR_DROPPED") == 0);
     CHECK(strcmp(rmqb_status_name(12345), "unknown") == 0);
 
@@ -261,6 +280,14 @@ int main(int argc, char **argv) {
     CHECK(rmqb_stats(b, &c) == RMQB_OK);
     CHECK(c.matched == 7 && c.sent == 7 && c.failed == 0 && c.unmatched == 0);
     CHECK(c.in_flight == 0 && c.spool_present == 0);
+    /* The seed's rules have no templates: nothing dropped by one. */
+    rmqb_template_counters_t tc;
+    memset(&tc, 0xff, sizeof tc);
+    CHECK(rmqb_stats_templates(NULL, &tc) == RMQB_ERR_INVALID);
+    CHECK(rmqb_stats_templates(b, NULL) == RMQB_ERR_INVALID);
+    CHECK(rmqb_stats_templates(b, &tc) == RMQB_OK);
+    CHECK(tc.dropped_bad_topic == 0 && tc.dropped_bad_tag == 0 && tc.dropped_no_topic == 0 &&
+          tc.dropped_topic_cap == 0);
 
     /* Reload: the same rules from the file and from text; a bad text keeps the old rules. */
     CHECK(rmqb_reload_file(b, config, err, sizeof err) == RMQB_OK);
@@ -286,11 +313,55 @@ int main(int argc, char **argv) {
     CHECK(rep.drained == 1 && rep.unsent == 0 && rep.counters.sent == 7);
     CHECK(strstr(report_text, "shutdown in") != NULL);
 
+    /* Rule templates (ABI 1.1): the rule's cap of one topic drops the second topic as
+     * topic_cap; the first keeps flowing. */
+    err[0] = '\0';
+    rmqb_bridge_t *cb = rmqb_start_file(cap_config, NULL, NULL, err, sizeof err);
+    if (cb == NULL) {
+        fprintf(stderr, "c-abi: start of the cap bridge failed: %s\n", err);
+        return 1;
+    }
+    const char *cap_topics[3] = {"cap/a", "cap/b", "cap/a"};
+    const int32_t cap_want[3] = {RMQB_OK, RMQB_ERR_DROPPED, RMQB_OK};
+    for (int i = 0; i < 3; i++) {
+        rmqb_event_t e = event(RMQB_EVENT_MESSAGE_PUBLISH);
+        e.client_id = S("c-cap");
+        e.topic = S(cap_topics[i]);
+        e.payload.ptr = (const uint8_t *)"1";
+        e.payload.len = 1;
+        e.qos = 0;
+        err[0] = '\0';
+        int32_t cst = rmqb_send(cb, &e, err, sizeof err);
+        if (cst != cap_want[i]) {
+            fprintf(stderr, "c-abi: cap send %d (%s): %s: %s\n", i, cap_topics[i],
+                    rmqb_status_name(cst), err);
+            return 1;
+        }
+        if (cst == RMQB_ERR_DROPPED) {
+            CHECK(strstr(err, "max_topics") != NULL);
+        }
+    }
+    memset(&tc, 0xff, sizeof tc);
+    CHECK(rmqb_stats_templates(cb, &tc) == RMQB_OK);
+    CHECK(tc.dropped_topic_cap == 1);
+    CHECK(tc.dropped_bad_topic == 0 && tc.dropped_bad_tag == 0 && tc.dropped_no_topic == 0);
+    CHECK(rmqb_stats(cb, &c) == RMQB_OK);
+    CHECK(c.matched == 3 && c.sent == 2 && c.dropped_too_large == 0);
+    rmqb_report_t cap_rep;
+    st = rmqb_stop(cb, 5000, &cap_rep, NULL, 0);
+    if (st != RMQB_OK) {
+        fprintf(stderr, "c-abi: stop of the cap bridge: %s\n", rmqb_status_name(st));
+        return 1;
+    }
+    CHECK(cap_rep.counters.sent == 2);
+
     int logged = atomic_load(&logs);
     CHECK(logged > 0);
     CHECK(rmqb_set_log_callback(NULL, NULL, RMQB_LOG_OFF) == RMQB_OK);
-    printf("c-abi: ok events=7 sent=%llu outcomes=%d logs=%d abi=%u.%u version=%s\n",
-           (unsigned long long)rep.counters.sent, atomic_load(&outcomes), logged, abi >> 16,
-           abi & 0xffff, rmqb_version());
+    printf("c-abi: ok events=7 sent=%llu outcomes=%d topic_cap=%llu logs=%d abi=%u.%u "
+           "version=%s\n",
+           (unsigned long long)rep.counters.sent, atomic_load(&outcomes),
+           (unsigned long long)tc.dropped_topic_cap, logged, abi >> 16, abi & 0xffff,
+           rmqb_version());
     return 0;
 }

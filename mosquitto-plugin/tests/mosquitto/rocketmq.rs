@@ -338,7 +338,11 @@ fn rocketmq_killed_while_clients_publish_mosquitto_keeps_serving_and_losses_are_
         + final_counter(&log, "outcome_unknown")
         + final_counter(&log, "dropped_overflow")
         + final_counter(&log, "dropped_too_large")
-        + final_counter(&log, "dropped_shutdown");
+        + final_counter(&log, "dropped_shutdown")
+        + final_counter(&log, "dropped_bad_topic")
+        + final_counter(&log, "dropped_bad_tag")
+        + final_counter(&log, "dropped_no_topic")
+        + final_counter(&log, "dropped_topic_cap");
     assert_eq!(final_counter(&log, "publish"), 400);
     assert_eq!(
         final_counter(&log, "dropped_queue_full") + final_counter(&log, "handed_over"),
