@@ -285,3 +285,101 @@ fn client_auth_required_refuses_a_missing_client_certificate() {
     let report = bridge.shutdown(Duration::from_secs(5));
     assert_eq!(report.stats.total().sent, 1, "{report}");
 }
+
+/// A reload re-reads the TLS files and the ACL keys (issue 21): the CA file is replaced by another
+/// CA's and the reload makes new connections (the producer's connector, shared by its name-server
+/// client and the lookups) refuse the server as signed by an unknown CA, while the connection
+/// already open keeps sending; the right CA back, new connections work again; a CA file that
+/// cannot be read refuses the config, naming the key and the file, and the running settings stay;
+/// turning TLS off needs a restart; the ACL secret is re-read from `acl.secret_key_file`.
+#[test]
+fn reload_re_reads_the_tls_files_for_new_connections_and_the_acl_keys() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let certs = certs("reload");
+    let live_ca = certs.join("live-ca.pem");
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+    let secret_file = certs.join("acl-secret");
+    std::fs::write(&secret_file, "secret-one\n").unwrap();
+    let c = Cluster::start_tls(1, 1, &certs, false);
+    let sfx = suffix();
+    let topic = format!("TlsReload_{sfx}");
+    let text = |tls: bool, acl: &str| {
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.produce = sync\nbridge.rocket.node = emqx@127.0.0.1\n\
+             bridge.rocket.bridge_id = test-bridge\nbridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.produce.sync_timeout = 15s\nbridge.rocket.tls.enable = {tls}\n\
+             bridge.rocket.tls.ca_file = {}\n{acl}\
+             bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic}\"}}\n",
+            c.namesrv_addrs.join(","),
+            live_ca.display()
+        )
+    };
+    let load = |tls: bool, acl: &str| BridgeConfig::parse(&text(tls, acl), "reload.conf");
+    let bridge = Bridge::start(load(true, "").unwrap()).unwrap();
+    let tx = bridge.sender();
+    let event = || seed_events().into_iter().next().unwrap();
+    tx.send(event()).unwrap();
+    // What the producer dials new connections with (name servers, brokers, the lookups).
+    let producer_conn = bridge.producer().unwrap().config().connection.clone();
+    ask_namesrv(&c, &producer_conn).unwrap();
+
+    // The CA file now holds an unrelated CA: reloaded, new connections refuse the server.
+    std::fs::copy(certs.join("other-ca.pem"), &live_ca).unwrap();
+    bridge.reload(load(true, "").unwrap()).unwrap();
+    let e = ask_namesrv(&c, &producer_conn).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Tls {
+                source: TlsError::UnknownCa,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    eprintln!("tls-reload: wrong CA reloaded, new connection refused: {e}");
+    // The broker connection made before the reload keeps its session and keeps sending.
+    tx.send(event()).unwrap();
+
+    // The right CA back: new connections work again.
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+    bridge.reload(load(true, "").unwrap()).unwrap();
+    ask_namesrv(&c, &producer_conn).unwrap();
+
+    // A CA file that cannot be used: the config is refused, naming the key and the file, and the
+    // running settings stay.
+    std::fs::write(&live_ca, "not a certificate\n").unwrap();
+    let ce = load(true, "").unwrap_err().to_string();
+    assert!(ce.contains("bridge.rocket.tls.ca_file"), "{ce}");
+    assert!(ce.contains(&live_ca.display().to_string()), "{ce}");
+    eprintln!("tls-reload: unusable CA file refused: {ce}");
+    ask_namesrv(&c, &producer_conn).unwrap();
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+
+    // Turning TLS off is a restart.
+    let be = bridge.reload(load(false, "").unwrap()).unwrap_err();
+    assert!(be.to_string().contains("needs a restart"), "{be}");
+
+    // ACL keys: the secret is re-read from its file (this broker does not check signatures; the
+    // signature itself is checked against a fake peer in tests/remoting/fake_peer.rs).
+    let acl = format!(
+        "bridge.rocket.acl.access_key = ak-reload\nbridge.rocket.acl.secret_key_file = {}\n",
+        secret_file.display()
+    );
+    bridge.reload(load(true, &acl).unwrap()).unwrap();
+    let creds = bridge.producer().unwrap().shared_acl().get().unwrap();
+    assert_eq!(
+        (creds.access_key.as_str(), creds.secret_key.as_str()),
+        ("ak-reload", "secret-one")
+    );
+    std::fs::write(&secret_file, "secret-two\n").unwrap();
+    bridge.reload(load(true, &acl).unwrap()).unwrap();
+    let creds = bridge.producer().unwrap().shared_acl().get().unwrap();
+    assert_eq!(creds.secret_key, "secret-two");
+    tx.send(event()).unwrap();
+
+    let got = read_back_tls(&c, connector(&certs, "ca.pem", None, false), &topic, 3);
+    assert!(got.len() >= 3, "{} of 3", got.len());
+    let report = bridge.shutdown(Duration::from_secs(5));
+    assert_eq!(report.stats.total().sent, 3, "{report}");
+}
