@@ -52,8 +52,12 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// PEM certificate chain presented to servers that ask for one (mutual TLS); needs `key_file`.
     pub cert_file: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted) of `cert_file`.
+    /// PEM private key of `cert_file`: PKCS#8, PKCS#1 or SEC1 unencrypted, or encrypted PKCS#8
+    /// (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, PBES2, as `openssl pkcs8 -topk8 -v2 aes-256-cbc`
+    /// writes) with `key_password`.
     pub key_file: Option<PathBuf>,
+    /// The passphrase of an encrypted `key_file`.
+    pub key_password: Option<crate::util::Secret>,
     /// The name (DNS name or IP) every server's certificate is checked against, instead of the
     /// host of the address dialled.
     pub server_name: Option<String>,
@@ -68,6 +72,7 @@ impl Default for TlsOptions {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            key_password: None,
             server_name: None,
             verify: true,
         }
@@ -93,6 +98,24 @@ pub enum TlsSetupError {
     IncompleteClientAuth,
     /// `tls.server_name` is neither a DNS name nor an IP address.
     InvalidServerName(String),
+    /// The key file holds an encrypted PKCS#8 key and no passphrase was given.
+    KeyPasswordMissing {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The encrypted key could not be decrypted with the passphrase given: a wrong passphrase.
+    WrongKeyPassword {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The encrypted key is malformed or encrypted with a scheme this build cannot decrypt (it
+    /// decrypts PBES2 with PBKDF2 or scrypt and AES-CBC or AES-GCM).
+    EncryptedKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong (never the passphrase).
+        reason: String,
+    },
     /// rustls refused the certificates or the key (for example a key that does not match the
     /// certificate, or a CA certificate it cannot parse).
     Rustls(rustls::Error),
@@ -118,6 +141,22 @@ impl fmt::Display for TlsSetupError {
             TlsSetupError::InvalidServerName(n) => {
                 write!(f, "{n:?} is neither a DNS name nor an IP address")
             }
+            TlsSetupError::KeyPasswordMissing { path } => write!(
+                f,
+                "{} holds an encrypted private key and no passphrase is given \
+                 (bridge.rocket.tls.key_password_file or key_password_env)",
+                path.display()
+            ),
+            TlsSetupError::WrongKeyPassword { path } => write!(
+                f,
+                "cannot decrypt the private key in {}: wrong passphrase",
+                path.display()
+            ),
+            TlsSetupError::EncryptedKey { path, reason } => write!(
+                f,
+                "cannot decrypt the private key in {}: {reason}",
+                path.display()
+            ),
             TlsSetupError::Rustls(_) => write!(f, "the certificates or the key are not usable"),
         }
     }
@@ -310,12 +349,7 @@ impl TlsConnector {
         let mut config = match (&opts.cert_file, &opts.key_file) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert, "a certificate chain")?;
-                let key =
-                    PrivateKeyDer::from_pem_file(key).map_err(|source| TlsSetupError::File {
-                        path: key.clone(),
-                        what: "a private key",
-                        source,
-                    })?;
+                let key = read_key(key, opts.key_password.as_ref())?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(TlsSetupError::Rustls)?
@@ -458,6 +492,28 @@ impl TlsConnector {
         );
         Ok(TlsSession { conn, expected })
     }
+}
+
+/// The private key in `path` ([`super::tls_key::read_key`]), its errors as [`TlsSetupError`].
+fn read_key(
+    path: &Path,
+    password: Option<&crate::util::Secret>,
+) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    use super::tls_key::KeyError;
+    let path_buf = || path.to_owned();
+    super::tls_key::read_key(path, password).map_err(|e| match e {
+        KeyError::File(source) => TlsSetupError::File {
+            path: path_buf(),
+            what: "a private key",
+            source,
+        },
+        KeyError::PasswordMissing => TlsSetupError::KeyPasswordMissing { path: path_buf() },
+        KeyError::WrongPassword => TlsSetupError::WrongKeyPassword { path: path_buf() },
+        KeyError::Malformed(reason) => TlsSetupError::EncryptedKey {
+            path: path_buf(),
+            reason,
+        },
+    })
 }
 
 fn read_certs(

@@ -3,7 +3,7 @@
 //! certificates made by the test with openssl: the seven seed events land and are read back over
 //! TLS; a plaintext client, a wrong CA, a wrong server name and a plaintext peer are refused with
 //! their reasons; with client auth required, a missing client certificate is refused and a
-//! present one works. The two tests take turns (one Java cluster at a time).
+//! present one works, also as a passphrase-protected key. The tests take turns (one Java cluster at a time).
 
 use super::{config, seed_events, seed_rules};
 use rocketmq_bridge::bridge::{format_event, Bridge, BridgeConfig, PayloadEncoding};
@@ -284,6 +284,77 @@ fn client_auth_required_refuses_a_missing_client_certificate() {
     }
     let report = bridge.shutdown(Duration::from_secs(5));
     assert_eq!(report.stats.total().sent, 1, "{report}");
+
+    // The client key encrypted with a passphrase (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC, as
+    // `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes), the passphrase from a file.
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-v2prf",
+            "hmacWithSHA256",
+        ])
+        .arg("-in")
+        .arg(certs.join("client.key"))
+        .arg("-out")
+        .arg(certs.join("client-enc.key"))
+        .args(["-passout", "pass:client-key-passphrase"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pass_file = certs.join("client-key.pass");
+    let extra = |pass: &str| {
+        std::fs::write(&pass_file, format!("{pass}\n")).unwrap();
+        format!(
+            "bridge.rocket.tls.cert_file = {}\nbridge.rocket.tls.key_file = {}\n\
+             bridge.rocket.tls.key_password_file = {}\n",
+            certs.join("client.pem").display(),
+            certs.join("client-enc.key").display(),
+            pass_file.display()
+        )
+    };
+    // A wrong passphrase: a config error naming the key and the key file, not the passphrase.
+    let text = format!(
+        "bridge.rocket.servers = {}\nbridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = {}\n{}{rules}",
+        c.namesrv_addrs.join(","),
+        certs.join("ca.pem").display(),
+        extra("not-it")
+    );
+    let ce = BridgeConfig::parse(&text, "pass.conf")
+        .unwrap_err()
+        .to_string();
+    assert!(ce.contains("bridge.rocket.tls.key_password_file"), "{ce}");
+    assert!(
+        ce.contains("client-enc.key") && ce.contains("wrong passphrase"),
+        "{ce}"
+    );
+    assert!(!ce.contains("not-it"), "{ce}");
+    eprintln!("tls: wrong key passphrase refused: {ce}");
+    // The right one: mutual TLS with the decrypted key; an event lands and is read back.
+    let topic2 = format!("TlsClientAuthEnc_{sfx}");
+    let rules2 = format!("bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic2}\"}}\n");
+    let bridge = Bridge::start(tls_config(
+        &c,
+        &certs,
+        &extra("client-key-passphrase"),
+        &rules2,
+    ))
+    .unwrap();
+    bridge
+        .sender()
+        .send(seed_events().into_iter().next().unwrap())
+        .unwrap();
+    let got = read_back_tls(&c, connector(&certs, "ca.pem", None, true), &topic2, 1);
+    assert!(!got.is_empty());
+    let report = bridge.shutdown(Duration::from_secs(5));
+    assert_eq!(report.stats.total().sent, 1, "{report}");
+    eprintln!("tls: encrypted client key with its passphrase: sent and read back");
 }
 
 /// A reload re-reads the TLS files and the ACL keys (issue 21): the CA file is replaced by another
