@@ -235,10 +235,9 @@ impl Producer {
         })
     }
 
-    /// The settings the producer started with. `connection.tls` is a clone of the connector every
-    /// connection uses (a [`TlsConnector::replace_with`](crate::remoting::TlsConnector::replace_with)
-    /// on it changes the producer's next handshakes); `acl` is not updated by a reload: see
-    /// [`Producer::shared_acl`].
+    /// The settings the producer started with. `connection.tls` (the `tls` feature) is a clone of
+    /// the connector every connection uses (`TlsConnector::replace_with` on it changes the
+    /// producer's next handshakes); `acl` is not updated by a reload: see [`Producer::shared_acl`].
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.cfg
     }
