@@ -74,3 +74,101 @@ pub(super) fn swap(
         tls,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::ProducerConfig;
+    use crate::remoting::AclCredentials;
+    use std::time::Duration;
+
+    fn producer(acl: Option<AclCredentials>) -> Producer {
+        // Nothing is dialled: the name server is asked on first use only.
+        Producer::start(
+            ProducerConfig::new(&["127.0.0.1:1"], "credentials_unit")
+                .heartbeat_interval(Duration::ZERO)
+                .acl(acl),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn swap_replaces_the_acl_and_restore_puts_the_old_back() {
+        let p = producer(Some(AclCredentials::new("ak-old", "s-old")));
+        let cfg = BridgeConfig {
+            acl: Some(AclCredentials::new("ak-new", "s-new")),
+            ..BridgeConfig::default()
+        };
+        let undo = swap(&p, &cfg).unwrap();
+        assert_eq!(p.shared_acl().get().unwrap().secret_key, "s-new");
+        undo.restore(&p);
+        assert_eq!(p.shared_acl().get().unwrap().secret_key, "s-old");
+        // ACL off by a reload, then back.
+        let undo = swap(&p, &BridgeConfig::default()).unwrap();
+        assert!(!p.shared_acl().is_set());
+        undo.restore(&p);
+        assert_eq!(p.shared_acl().get().unwrap().access_key, "ak-old");
+        p.close(Duration::from_millis(200));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn turning_tls_on_by_a_reload_is_refused_and_changes_nothing() {
+        let p = producer(Some(AclCredentials::new("ak-old", "s-old")));
+        let connector = crate::remoting::TlsConnector::new(&crate::remoting::TlsOptions {
+            verify: false,
+            ..crate::remoting::TlsOptions::default()
+        })
+        .unwrap();
+        let tls = super::super::config::TlsSettings {
+            connector: Some(connector),
+            ..Default::default()
+        };
+        let cfg = BridgeConfig {
+            tls: Some(tls),
+            acl: Some(AclCredentials::new("ak-new", "s-new")),
+            ..BridgeConfig::default()
+        };
+        assert!(matches!(swap(&p, &cfg), Err(TlsSwitched { now: true })));
+        assert_eq!(p.shared_acl().get().unwrap().access_key, "ak-old");
+        p.close(Duration::from_millis(200));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn swap_replaces_the_tls_configuration_and_restore_puts_the_old_back() {
+        let named = |n: &str| {
+            crate::remoting::TlsConnector::new(&crate::remoting::TlsOptions {
+                verify: false,
+                server_name: Some(n.to_owned()),
+                ..crate::remoting::TlsOptions::default()
+            })
+            .unwrap()
+        };
+        let p = Producer::start(
+            ProducerConfig::new(&["127.0.0.1:1"], "credentials_unit")
+                .heartbeat_interval(Duration::ZERO)
+                .tls(Some(named("old.example"))),
+        )
+        .unwrap();
+        let running = || format!("{:?}", p.config().connection.tls.as_ref().unwrap());
+        let tls = super::super::config::TlsSettings {
+            connector: Some(named("new.example")),
+            ..Default::default()
+        };
+        let cfg = BridgeConfig {
+            tls: Some(tls),
+            ..BridgeConfig::default()
+        };
+        let undo = swap(&p, &cfg).unwrap();
+        assert!(running().contains("new.example"), "{}", running());
+        undo.restore(&p);
+        assert!(running().contains("old.example"), "{}", running());
+        // Turning TLS off is refused as well.
+        assert!(matches!(
+            swap(&p, &BridgeConfig::default()),
+            Err(TlsSwitched { now: false })
+        ));
+        p.close(Duration::from_millis(200));
+    }
+}
