@@ -356,7 +356,7 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
                                 log::info!("bridge rules reloaded rules={}", new.rules.len());
                                 cfg = new;
                             }
-                            Err(e) => log::warn!("bridge reload refused, old rules kept: {e}"),
+                            Err(e) => log::warn!("bridge reload refused, old rules, ACL keys and TLS files kept: {e}"),
                         },
                         None => cfg = new,
                     }

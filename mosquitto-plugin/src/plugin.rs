@@ -194,7 +194,8 @@ impl Plugin {
         self.with_tracker(|t| t.set_tail_ready(ready));
     }
 
-    /// `RELOAD`: re-reads the bridge rules from `plugin_opt_config` without losing buffered events.
+    /// `RELOAD`: re-reads the bridge rules, the ACL keys and the TLS files from `plugin_opt_config`
+    /// without losing buffered events (new connections use the new TLS files).
     pub fn reload(&self) {
         self.set_tail_ready(false);
         match BridgeConfig::load(&self.opts.config) {
@@ -215,7 +216,9 @@ impl Plugin {
                     f.reload(cfg);
                 }
             }
-            Err(e) => log::warn!("reload: bridge config not reloaded, old rules kept: {e}"),
+            Err(e) => log::warn!(
+                "reload: bridge config not reloaded, old rules, ACL keys and TLS files kept: {e}"
+            ),
         }
     }
 

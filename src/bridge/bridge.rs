@@ -133,6 +133,11 @@ pub enum BridgeError {
     /// A spool was configured with `produce = sync` (the config loader refuses this; a config
     /// built in code gets this error).
     SpoolNeedsAsync,
+    /// A reload would turn `bridge.rocket.tls.enable` on or off (a restart); nothing changed.
+    TlsEnableChanged {
+        /// Whether the new config enables TLS.
+        now: bool,
+    },
     /// The OS refused one of the bridge's threads (nothing keeps running then).
     Thread {
         /// The thread's name.
@@ -190,6 +195,11 @@ impl fmt::Display for BridgeError {
             BridgeError::SpoolNeedsAsync => {
                 write!(f, "a spool needs bridge.rocket.produce = async")
             }
+            BridgeError::TlsEnableChanged { now } => write!(
+                f,
+                "bridge.rocket.tls.enable changed to {now}: turning TLS on or off needs a restart \
+                 (a reload re-reads the TLS files and the ACL keys, not the TLS switch)"
+            ),
             BridgeError::Thread { name, source } => {
                 write!(f, "cannot start the thread {name}: {}", Chain(source))
             }
@@ -367,10 +377,13 @@ impl Bridge {
                 .map_err(|e| BridgeError::thread(DISPATCH_THREAD, e))?,
         );
         if shared.resolver.is_some() {
-            let consumer = crate::consumer::PullConsumer::new(
+            // The producer's credentials and connection settings (TLS included), shared: a reload
+            // that replaces them replaces them for the lookups too.
+            let consumer = crate::consumer::PullConsumer::with_shared_acl(
                 &cfg.servers.join(";"),
                 &format!("{}_resolve", cfg.producer_group),
-                cfg.acl.clone(),
+                producer.shared_acl().clone(),
+                producer.config().connection.clone(),
             )
             .with_broker_addr_map(cfg.broker_addr_map.clone());
             let mut lookup = super::resolve::Lookup::new(consumer);
@@ -466,18 +479,24 @@ impl Bridge {
         self.producer.as_ref()
     }
 
-    /// Replaces the rules and the node name with those of `cfg`. Messages already buffered are sent
-    /// as formatted. Other settings (servers, mode, buffer, …) need a restart and are ignored here.
+    /// Replaces the rules, the node name, the ACL credentials (`acl.*`) and the TLS files (CA,
+    /// client certificate and key, `tls.server_name`, `tls.verify`) with those of `cfg`; buffered
+    /// messages are sent as formatted. The new credentials sign every request from now on; the TLS
+    /// files, read when `cfg` was loaded (unusable files refuse the config), are used by the
+    /// connections made from now on, while established ones keep their session until they close.
+    /// Other settings (servers, mode, buffer, turning TLS on or off, …) need a restart.
     ///
     /// # Errors
-    /// As [`Bridge::start`] for the new target topics (the old rules stay), or
-    /// [`BridgeError::Closed`].
+    /// As [`Bridge::start`] for the new target topics, [`BridgeError::TlsEnableChanged`], or
+    /// [`BridgeError::Closed`]; on any error the old rules, credentials and TLS files stay.
     pub fn reload(&self, cfg: BridgeConfig) -> Result<(), BridgeError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(BridgeError::Closed);
         }
         let producer = self.producer.as_ref().ok_or(BridgeError::Closed)?;
         let mut checked = self.checked_topics.lock();
+        let undo = super::credentials::swap(producer, &cfg)
+            .map_err(|t| BridgeError::TlsEnableChanged { now: t.now })?;
         let new: Vec<String> = cfg
             .rules
             .topics()
@@ -485,7 +504,10 @@ impl Bridge {
             .filter(|t| !checked.iter().any(|c| c == t))
             .map(str::to_owned)
             .collect();
-        check_routes(producer, &new, self.shared.spool.is_some())?;
+        if let Err(e) = check_routes(producer, &new, self.shared.spool.is_some()) {
+            undo.restore(producer);
+            return Err(e);
+        }
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
         let old = std::mem::replace(&mut *self.shared.active.write(), Arc::new(active));

@@ -42,6 +42,7 @@ pub mod bridge;
 mod buffer;
 pub(crate) mod chain;
 pub mod config;
+mod credentials;
 mod dispatcher;
 pub mod event;
 pub mod format;

@@ -537,14 +537,14 @@ fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
                 super::notify::notify_logged("RELOADING=1");
                 match BridgeConfig::load(config).map(|cfg| bridge.reload(cfg)) {
                     Ok(Ok(())) => report!(
-                        "rocketmq-bridge: SIGHUP: rules reloaded from {}",
+                        "rocketmq-bridge: SIGHUP: rules reloaded from {} (ACL keys and TLS files re-read)",
                         config.display()
                     ),
                     Ok(Err(e)) => {
-                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules, ACL keys and TLS files kept: {e}")
                     }
                     Err(e) => {
-                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules kept: {e}")
+                        report!("rocketmq-bridge: SIGHUP: reload refused, old rules, ACL keys and TLS files kept: {e}")
                     }
                 }
                 // The old or the new rules are in force either way.

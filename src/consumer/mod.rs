@@ -6,7 +6,7 @@
 use crate::message::{decode_stored_messages, MessageExt};
 use crate::nameserver::route::{MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_ROUTE, PERM_READ};
 use crate::nameserver::{MessageQueue, NameServerClient};
-use crate::remoting::acl::AclCredentials;
+use crate::remoting::acl::{AclCredentials, SharedAcl};
 use crate::remoting::codes::*;
 use crate::remoting::{Connection, ConnectionConfig, RemotingCommand};
 use parking_lot::Mutex;
@@ -123,7 +123,7 @@ pub struct PullConsumer {
     group: String,
     cfg: ConnectionConfig,
     timeout: Duration,
-    acl: Option<Arc<AclCredentials>>,
+    acl: SharedAcl,
     conns: Mutex<HashMap<String, Arc<Connection>>>,
     /// (route address, address to dial) pairs.
     addr_map: Vec<(String, String)>,
@@ -157,15 +157,30 @@ impl PullConsumer {
         acl: Option<AclCredentials>,
         cfg: ConnectionConfig,
     ) -> PullConsumer {
+        PullConsumer::with_shared_acl(namesrv, group, SharedAcl::new(acl), cfg)
+    }
+
+    /// As [`PullConsumer::with_connection`], signing with `acl`'s credentials current at each
+    /// request (shared with a producer, replaced by a config reload).
+    pub fn with_shared_acl(
+        namesrv: &str,
+        group: &str,
+        acl: SharedAcl,
+        cfg: ConnectionConfig,
+    ) -> PullConsumer {
         let addrs = namesrv
             .split([';', ','])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        let acl = acl.map(Arc::new);
         PullConsumer {
-            ns: NameServerClient::new(addrs, cfg.clone(), Duration::from_secs(3), acl.clone()),
+            ns: NameServerClient::with_shared_acl(
+                addrs,
+                cfg.clone(),
+                Duration::from_secs(3),
+                acl.clone(),
+            ),
             group: group.to_owned(),
             cfg,
             timeout: Duration::from_secs(5),
@@ -194,9 +209,7 @@ impl PullConsumer {
     }
 
     fn invoke(&self, addr: &str, mut cmd: RemotingCommand) -> Result<RemotingCommand, Error> {
-        if let Some(acl) = &self.acl {
-            acl.sign(&mut cmd);
-        }
+        self.acl.sign(&mut cmd);
         // Connecting, and dropping a dead connection (which joins its reader thread), happen
         // without the lock, so one slow broker does not hold up requests to the others.
         let cached = self.conns.lock().get(addr).cloned();

@@ -2,7 +2,7 @@
 
 use super::route::TopicRouteData;
 use super::Error;
-use crate::remoting::acl::AclCredentials;
+use crate::remoting::acl::{AclCredentials, SharedAcl};
 use crate::remoting::codes::{GET_ROUTEINFO_BY_TOPIC, SUCCESS, TOPIC_NOT_EXIST};
 use crate::remoting::{Connection, ConnectionConfig, RemotingCommand};
 use parking_lot::Mutex;
@@ -15,7 +15,7 @@ use std::time::Duration;
 pub struct NameServerClient {
     cfg: ConnectionConfig,
     timeout: Duration,
-    acl: Option<Arc<AclCredentials>>,
+    acl: SharedAcl,
     state: Mutex<State>,
 }
 
@@ -39,6 +39,17 @@ impl NameServerClient {
         cfg: ConnectionConfig,
         timeout: Duration,
         acl: Option<Arc<AclCredentials>>,
+    ) -> Self {
+        NameServerClient::with_shared_acl(addrs, cfg, timeout, SharedAcl::from_arc(acl))
+    }
+
+    /// As [`NameServerClient::new`], signing with `acl`'s credentials current at each request
+    /// (shared with a producer or consumer, replaced by a config reload).
+    pub fn with_shared_acl(
+        addrs: Vec<String>,
+        cfg: ConnectionConfig,
+        timeout: Duration,
+        acl: SharedAcl,
     ) -> Self {
         NameServerClient {
             cfg,
@@ -103,9 +114,7 @@ impl NameServerClient {
             return Err(Error::NoNameServer);
         }
         let mut cmd = cmd.clone();
-        if let Some(acl) = &self.acl {
-            acl.sign(&mut cmd);
-        }
+        self.acl.sign(&mut cmd);
         let mut last = None;
         for addr in &order {
             let res = self.conn(addr).and_then(|c| {

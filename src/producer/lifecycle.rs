@@ -43,9 +43,7 @@ impl Inner {
             if let Some(c) = conn.filter(|c| c.is_alive()) {
                 let mut cmd =
                     RemotingCommand::request(HEART_BEAT).with_body(Bytes::from(body.clone()));
-                if let Some(acl) = &self.acl {
-                    acl.sign(&mut cmd);
-                }
+                self.acl.sign(&mut cmd);
                 match c.invoke(&cmd, self.cfg.namesrv_timeout) {
                     Ok(r) if r.code == 0 => log::trace!("heartbeat ok addr={}", b.addr),
                     Ok(r) => log::debug!("heartbeat answered code={} addr={}", r.code, b.addr),

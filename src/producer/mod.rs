@@ -40,7 +40,7 @@ use broker::BrokerState;
 
 use crate::message::{batch_record_len, encode_batch_body, Message, UniqIdGenerator};
 use crate::nameserver::{MessageQueue, NameServerClient, RouteCache, TopicPublishInfo};
-use crate::remoting::acl::AclCredentials;
+use crate::remoting::acl::SharedAcl;
 use crate::util::worker::Worker;
 use bytes::BytesMut;
 use parking_lot::Mutex;
@@ -82,7 +82,7 @@ pub(crate) struct Inner {
     group: String,
     routes: Arc<RouteCache>,
     brokers: Mutex<HashMap<String, Arc<BrokerState>>>,
-    acl: Option<Arc<AclCredentials>>,
+    acl: SharedAcl,
     ids: UniqIdGenerator,
     rr: AtomicUsize,
     client_id: String,
@@ -204,8 +204,8 @@ impl Producer {
         if cfg.group.is_empty() || cfg.group.len() > 120 {
             return Err(ProducerError::InvalidGroup(cfg.group.clone()));
         }
-        let acl = cfg.acl.clone().map(Arc::new);
-        let ns = NameServerClient::new(
+        let acl = SharedAcl::new(cfg.acl.clone());
+        let ns = NameServerClient::with_shared_acl(
             cfg.namesrv_addrs.clone(),
             cfg.connection.clone(),
             cfg.namesrv_timeout,
@@ -235,9 +235,18 @@ impl Producer {
         })
     }
 
-    /// The settings.
+    /// The settings the producer started with. `connection.tls` (the `tls` feature) is a clone of
+    /// the connector every connection uses (`TlsConnector::replace_with` on it changes the
+    /// producer's next handshakes); `acl` is not updated by a reload: see [`Producer::shared_acl`].
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.cfg
+    }
+
+    /// The ACL credentials requests are signed with, shared with the producer's name-server client:
+    /// [`SharedAcl::set`] on it (a config reload) makes every request signed from then on, to the
+    /// brokers and the name servers, use the new credentials.
+    pub fn shared_acl(&self) -> &SharedAcl {
+        &self.inner.acl
     }
 
     /// The route cache (for route checks and tests).
@@ -656,9 +665,7 @@ impl Inner {
             }
             let timeout = self.cfg.attempt_timeout.min(remaining);
             let mut cmd = job.prepared.command(&mq, default_topic);
-            if let Some(acl) = &self.acl {
-                acl.sign(&mut cmd);
-            }
+            self.acl.sign(&mut cmd);
             let outcome = match broker.invoke_direct(self, &cmd, timeout) {
                 Ok(resp) => classify_response(&resp, &job.prepared, &mq, &addr, job.attempts),
                 Err(e) => classify_error(e),

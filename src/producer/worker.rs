@@ -372,9 +372,7 @@ impl Ctx {
             return None;
         }
         let mut cmd = job.prepared.command(&mq, default_topic);
-        if let Some(acl) = &inner.acl {
-            acl.sign(&mut cmd);
-        }
+        inner.acl.sign(&mut cmd);
         let timeout = inner.cfg.attempt_timeout.min(remaining);
         match self
             .broker

@@ -12,7 +12,9 @@
 use super::command::RemotingCommand;
 use crate::util::hmac_sha1;
 use base64::Engine as _;
+use parking_lot::RwLock;
 use std::fmt;
+use std::sync::Arc;
 
 /// Ext-field key carrying the access key.
 pub const ACCESS_KEY: &str = "AccessKey";
@@ -93,6 +95,65 @@ impl AclCredentials {
     }
 }
 
+/// Credentials that a config reload can replace: the producer, its name-server client and the
+/// bridge's lookup consumer share one `SharedAcl` (clones share one slot), and every request is
+/// signed with the credentials current when it is signed. `None`: requests are not signed.
+///
+/// `Debug` shows only whether credentials are set and their access key.
+#[derive(Clone, Default)]
+pub struct SharedAcl {
+    slot: Arc<RwLock<Option<Arc<AclCredentials>>>>,
+}
+
+impl fmt::Debug for SharedAcl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedAcl").field(&self.get()).finish()
+    }
+}
+
+impl SharedAcl {
+    /// A new slot holding `acl`.
+    pub fn new(acl: Option<AclCredentials>) -> SharedAcl {
+        SharedAcl::from_arc(acl.map(Arc::new))
+    }
+
+    /// A new slot holding `acl` (already shared).
+    pub fn from_arc(acl: Option<Arc<AclCredentials>>) -> SharedAcl {
+        SharedAcl {
+            slot: Arc::new(RwLock::new(acl)),
+        }
+    }
+
+    /// The credentials requests are signed with now.
+    pub fn get(&self) -> Option<Arc<AclCredentials>> {
+        self.slot.read().clone()
+    }
+
+    /// Replaces the credentials for every clone: requests signed from now on use `acl` (`None`:
+    /// they are no longer signed). Returns the credentials replaced.
+    pub fn set(&self, acl: Option<AclCredentials>) -> Option<Arc<AclCredentials>> {
+        self.set_arc(acl.map(Arc::new))
+    }
+
+    /// As [`SharedAcl::set`], with credentials already shared (to put back those `set` returned).
+    pub fn set_arc(&self, acl: Option<Arc<AclCredentials>>) -> Option<Arc<AclCredentials>> {
+        std::mem::replace(&mut *self.slot.write(), acl)
+    }
+
+    /// Whether credentials are set.
+    pub fn is_set(&self) -> bool {
+        self.slot.read().is_some()
+    }
+
+    /// Signs `cmd` with the current credentials ([`AclCredentials::sign`]); does nothing without
+    /// credentials. The lock is held only to take a reference, not while signing.
+    pub fn sign(&self, cmd: &mut RemotingCommand) {
+        if let Some(acl) = self.get() {
+            acl.sign(cmd);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +217,30 @@ mod tests {
         assert_eq!(cmd.ext(SIGNATURE), Some(expected.as_str()));
         // Independently computed (python3 hmac/base64) for the same content:
         assert_eq!(expected, "RTiMgR54QW1xwRHHU0hhOQzAo2E=");
+    }
+
+    #[test]
+    fn shared_acl_swap_changes_the_signature_of_every_clone() {
+        let shared = SharedAcl::new(Some(AclCredentials::new("rocketmq2", "12345678")));
+        let clone = shared.clone();
+        let mut cmd = RemotingCommand::request(105).with_ext("topic", "MessagePublish");
+        clone.sign(&mut cmd);
+        assert_eq!(cmd.ext(SIGNATURE), Some("DliIcy4ndn0gQCMkT2AjOgQ5b/w="));
+        let old = shared.set(Some(AclCredentials::new("rocketmq3", "other-secret")));
+        assert_eq!(old.unwrap().access_key, "rocketmq2");
+        let mut cmd = RemotingCommand::request(105).with_ext("topic", "MessagePublish");
+        clone.sign(&mut cmd);
+        assert_eq!(cmd.ext(ACCESS_KEY), Some("rocketmq3"));
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha1(b"other-secret", b"rocketmq3MessagePublish"));
+        assert_eq!(cmd.ext(SIGNATURE), Some(expected.as_str()));
+        // Unset: not signed at all.
+        shared.set(None);
+        let mut cmd = RemotingCommand::request(105).with_ext("topic", "MessagePublish");
+        clone.sign(&mut cmd);
+        assert_eq!(cmd.ext(SIGNATURE), None);
+        assert!(!clone.is_set());
+        assert!(!format!("{clone:?}").contains("other-secret"));
     }
 
     #[test]

@@ -22,8 +22,10 @@ mod error;
 pub mod pending;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tls")]
+mod tls_key;
 
-pub use acl::AclCredentials;
+pub use acl::{AclCredentials, SharedAcl};
 pub use codec::{decode_frame, encode_frame, DecodeError, EncodeError, FrameLimits, MAX_FRAME_LEN};
 pub use codes::{LanguageCode, SerializeType};
 pub use command::{ExtFields, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};

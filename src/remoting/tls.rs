@@ -1,7 +1,9 @@
 //! TLS for remoting connections (the `tls` cargo feature), on rustls with the `ring` provider.
 //!
-//! [`TlsConnector`] is built once from [`TlsOptions`] (the CA file, an optional client certificate
-//! and key, whether to verify the server) and shared by every connection. A connection does the
+//! [`TlsConnector`] is built from [`TlsOptions`] (the CA file, an optional client certificate
+//! and key, whether to verify the server) and shared by every connection; its clones share one
+//! swappable configuration, so [`TlsConnector::replace_with`] (a config reload) changes what every
+//! *new* handshake uses while established sessions keep theirs until they close. A connection does the
 //! handshake in `connect`, before anything else is written, bounded by the connect timeout: a
 //! failed handshake is an [`Error::Tls`](super::Error::Tls) naming the address and a
 //! [`TlsError`] reason (an unknown CA, a name mismatch, a peer that does not speak TLS, an alert
@@ -18,6 +20,7 @@
 //! (see [`Connection`](super::Connection)).
 
 use bytes::BytesMut;
+use parking_lot::RwLock;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -49,8 +52,12 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// PEM certificate chain presented to servers that ask for one (mutual TLS); needs `key_file`.
     pub cert_file: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted) of `cert_file`.
+    /// PEM private key of `cert_file`: PKCS#8, PKCS#1 or SEC1 unencrypted, or encrypted PKCS#8
+    /// (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, PBES2, as `openssl pkcs8 -topk8 -v2 aes-256-cbc`
+    /// writes) with `key_password`.
     pub key_file: Option<PathBuf>,
+    /// The passphrase of an encrypted `key_file`.
+    pub key_password: Option<crate::util::Secret>,
     /// The name (DNS name or IP) every server's certificate is checked against, instead of the
     /// host of the address dialled.
     pub server_name: Option<String>,
@@ -65,6 +72,7 @@ impl Default for TlsOptions {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            key_password: None,
             server_name: None,
             verify: true,
         }
@@ -90,6 +98,24 @@ pub enum TlsSetupError {
     IncompleteClientAuth,
     /// `tls.server_name` is neither a DNS name nor an IP address.
     InvalidServerName(String),
+    /// The key file holds an encrypted PKCS#8 key and no passphrase was given.
+    KeyPasswordMissing {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The encrypted key could not be decrypted with the passphrase given: a wrong passphrase.
+    WrongKeyPassword {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The encrypted key is malformed or encrypted with a scheme this build cannot decrypt (it
+    /// decrypts PBES2 with PBKDF2 or scrypt and AES-CBC or AES-GCM).
+    EncryptedKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong (never the passphrase).
+        reason: String,
+    },
     /// rustls refused the certificates or the key (for example a key that does not match the
     /// certificate, or a CA certificate it cannot parse).
     Rustls(rustls::Error),
@@ -115,6 +141,22 @@ impl fmt::Display for TlsSetupError {
             TlsSetupError::InvalidServerName(n) => {
                 write!(f, "{n:?} is neither a DNS name nor an IP address")
             }
+            TlsSetupError::KeyPasswordMissing { path } => write!(
+                f,
+                "{} holds an encrypted private key and no passphrase is given \
+                 (bridge.rocket.tls.key_password_file or key_password_env)",
+                path.display()
+            ),
+            TlsSetupError::WrongKeyPassword { path } => write!(
+                f,
+                "cannot decrypt the private key in {}: wrong passphrase",
+                path.display()
+            ),
+            TlsSetupError::EncryptedKey { path, reason } => write!(
+                f,
+                "cannot decrypt the private key in {}: {reason}",
+                path.display()
+            ),
             TlsSetupError::Rustls(_) => write!(f, "the certificates or the key are not usable"),
         }
     }
@@ -236,8 +278,18 @@ impl TlsError {
 }
 
 /// The client side of TLS, shared by every connection (cheap to clone).
+///
+/// Clones share one configuration slot: [`TlsConnector::replace_with`] on any clone changes the
+/// files (CA, client certificate and key), the server name and the verification of every clone's
+/// next handshake. A handshake takes the configuration current when it starts; sessions already
+/// established are not touched.
 #[derive(Clone)]
 pub struct TlsConnector {
+    slot: Arc<RwLock<Arc<ConnectorState>>>,
+}
+
+/// One configuration of a [`TlsConnector`], replaced as a whole.
+struct ConnectorState {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
     verify: bool,
@@ -245,12 +297,13 @@ pub struct TlsConnector {
 
 impl fmt::Debug for TlsConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.current();
         f.debug_struct("TlsConnector")
-            .field("server_name", &self.server_name)
-            .field("verify", &self.verify)
+            .field("server_name", &st.server_name)
+            .field("verify", &st.verify)
             .field(
                 "client_auth",
-                &self.config.client_auth_cert_resolver.has_certs(),
+                &st.config.client_auth_cert_resolver.has_certs(),
             )
             .finish()
     }
@@ -296,12 +349,7 @@ impl TlsConnector {
         let mut config = match (&opts.cert_file, &opts.key_file) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert, "a certificate chain")?;
-                let key =
-                    PrivateKeyDer::from_pem_file(key).map_err(|source| TlsSetupError::File {
-                        path: key.clone(),
-                        what: "a private key",
-                        source,
-                    })?;
+                let key = read_key(key, opts.key_password.as_ref())?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(TlsSetupError::Rustls)?
@@ -318,15 +366,46 @@ impl TlsConnector {
             None => None,
         };
         Ok(TlsConnector {
-            config: Arc::new(config),
-            server_name,
-            verify: opts.verify,
+            slot: Arc::new(RwLock::new(Arc::new(ConnectorState {
+                config: Arc::new(config),
+                server_name,
+                verify: opts.verify,
+            }))),
         })
     }
 
     /// Whether server certificates are verified.
     pub fn verifies(&self) -> bool {
-        self.verify
+        self.current().verify
+    }
+
+    /// Makes this connector and all its clones use `other`'s current configuration for their
+    /// next handshakes (a reload: build `other` with [`TlsConnector::new`] from the new files
+    /// first, so files that cannot be used leave this one as it was). Established sessions keep
+    /// the configuration they were made with until they close.
+    pub fn replace_with(&self, other: &TlsConnector) {
+        if Arc::ptr_eq(&self.slot, &other.slot) {
+            return;
+        }
+        let new = other.current();
+        *self.slot.write() = new;
+    }
+
+    /// A connector with this one's current configuration in a slot of its own (not shared with
+    /// `self`'s clones): kept to undo a [`TlsConnector::replace_with`].
+    pub fn detached(&self) -> TlsConnector {
+        TlsConnector {
+            slot: Arc::new(RwLock::new(self.current())),
+        }
+    }
+
+    /// Whether `self` and `other` are clones of one connector (share one configuration slot).
+    pub fn shares_with(&self, other: &TlsConnector) -> bool {
+        Arc::ptr_eq(&self.slot, &other.slot)
+    }
+
+    fn current(&self) -> Arc<ConnectorState> {
+        Arc::clone(&self.slot.read())
     }
 
     /// Connects TLS over `stream` to `addr` ("host:port"): the whole handshake, bounded by
@@ -337,8 +416,9 @@ impl TlsConnector {
         stream: &mut TcpStream,
         timeout: Duration,
     ) -> Result<TlsSession, HandshakeFailure> {
+        let st = self.current();
         let host = host_of(addr);
-        let name = match &self.server_name {
+        let name = match &st.server_name {
             Some(n) => n.clone(),
             None => server_name(host)
                 .map_err(|_| HandshakeFailure::Tls(TlsError::InvalidServerName(host.to_owned())))?,
@@ -350,7 +430,7 @@ impl TlsConnector {
         };
         let fail = HandshakeFailure::Tls;
         let io_fail = HandshakeFailure::Io;
-        let mut conn = ClientConnection::new(Arc::clone(&self.config), name)
+        let mut conn = ClientConnection::new(Arc::clone(&st.config), name)
             .map_err(|e| fail(TlsError::Protocol(Box::new(e))))?;
         conn.set_buffer_limit(None);
         let deadline = Instant::now() + timeout;
@@ -412,6 +492,28 @@ impl TlsConnector {
         );
         Ok(TlsSession { conn, expected })
     }
+}
+
+/// The private key in `path` ([`super::tls_key::read_key`]), its errors as [`TlsSetupError`].
+fn read_key(
+    path: &Path,
+    password: Option<&crate::util::Secret>,
+) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    use super::tls_key::KeyError;
+    let path_buf = || path.to_owned();
+    super::tls_key::read_key(path, password).map_err(|e| match e {
+        KeyError::File(source) => TlsSetupError::File {
+            path: path_buf(),
+            what: "a private key",
+            source,
+        },
+        KeyError::PasswordMissing => TlsSetupError::KeyPasswordMissing { path: path_buf() },
+        KeyError::WrongPassword => TlsSetupError::WrongKeyPassword { path: path_buf() },
+        KeyError::Malformed(reason) => TlsSetupError::EncryptedKey {
+            path: path_buf(),
+            reason,
+        },
+    })
 }
 
 fn read_certs(
@@ -579,6 +681,32 @@ mod tests {
         assert_eq!(host_of("127.0.0.1:10911"), "127.0.0.1");
         assert_eq!(host_of("[::1]:9876"), "::1");
         assert_eq!(host_of("broker.example:9876"), "broker.example");
+    }
+
+    fn unverified(name: &str) -> TlsConnector {
+        TlsConnector::new(&TlsOptions {
+            verify: false,
+            server_name: Some(name.to_owned()),
+            ..TlsOptions::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn replace_with_changes_every_clone_and_detached_keeps_the_old() {
+        let running = unverified("old.example");
+        let clone = running.clone();
+        let kept = running.detached();
+        assert!(running.shares_with(&clone) && !running.shares_with(&kept));
+        running.replace_with(&unverified("new.example"));
+        assert!(format!("{clone:?}").contains("new.example"), "{clone:?}");
+        assert!(format!("{kept:?}").contains("old.example"), "{kept:?}");
+        // Undo.
+        clone.replace_with(&kept);
+        assert!(format!("{running:?}").contains("old.example"));
+        // Replacing with itself is a no-op (and no deadlock).
+        running.replace_with(&clone);
+        assert!(format!("{running:?}").contains("old.example"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod crc32;
 pub mod hmac;
 pub mod inflate;
 pub mod reader;
+pub mod secret;
 pub mod sha1;
 pub mod worker;
 
@@ -28,4 +29,5 @@ pub(crate) fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
 pub use reader::{ByteReader, ReadError};
+pub use secret::Secret;
 pub use sha1::{sha1, Sha1};

@@ -252,3 +252,45 @@ fn connect_to_a_closed_port_fails_fast_with_connect_error() {
     assert!(matches!(e, Error::Connect { .. }) && e.not_sent(), "{e:?}");
     assert!(t0.elapsed() < ms(3000));
 }
+
+/// A reload's new ACL secret (issue 21): requests are signed with the credentials current when
+/// they are signed, so after [`SharedAcl::set`] (what `Bridge::reload` does to the producer's
+/// `shared_acl()`, which its name-server client shares) the peer receives the new access key and
+/// a signature made with the new secret, on the same connection.
+#[test]
+fn requests_after_an_acl_swap_are_signed_with_the_new_secret() {
+    use rocketmq_bridge::nameserver::NameServerClient;
+    use rocketmq_bridge::remoting::acl::{ACCESS_KEY, SIGNATURE};
+    use rocketmq_bridge::remoting::{AclCredentials, SharedAcl};
+    let peer = FakePeer::start(Script::Answer);
+    let old = AclCredentials::new("ak-old", "secret-old");
+    let new = AclCredentials::new("ak-new", "secret-new");
+    let acl = SharedAcl::new(Some(old.clone()));
+    let ns = NameServerClient::with_shared_acl(
+        vec![peer.addr.clone()],
+        ConnectionConfig::default(),
+        ms(5000),
+        acl.clone(),
+    );
+    let last = || peer.received.lock().unwrap().last().cloned().unwrap();
+    ns.invoke(&req("before")).unwrap();
+    let first = last();
+    assert_eq!(first.ext(ACCESS_KEY), Some("ak-old"));
+    assert_eq!(
+        first.ext(SIGNATURE),
+        Some(old.signature_of(&first).as_str())
+    );
+    acl.set(Some(new.clone()));
+    ns.invoke(&req("after")).unwrap();
+    let second = last();
+    assert_eq!(second.ext("id"), Some("after"));
+    assert_eq!(second.ext(ACCESS_KEY), Some("ak-new"));
+    assert_eq!(
+        second.ext(SIGNATURE),
+        Some(new.signature_of(&second).as_str())
+    );
+    assert_ne!(
+        second.ext(SIGNATURE),
+        Some(old.signature_of(&second).as_str())
+    );
+}

@@ -46,7 +46,10 @@
 //! | `bridge.rocket.tls.enable` | `false` | TLS to name servers and brokers; needs a build with the `tls` cargo feature (the files below are read when the config is loaded) |
 //! | `bridge.rocket.tls.ca_file` | the system bundle | PEM file of the CAs that sign the servers' certificates |
 //! | `bridge.rocket.tls.cert_file` | none | PEM client certificate chain, for servers that require one (mutual TLS); needs `tls.key_file` |
-//! | `bridge.rocket.tls.key_file` | none | PEM private key of `tls.cert_file` (PKCS#8, PKCS#1 or SEC1, unencrypted) |
+//! | `bridge.rocket.tls.key_file` | none | PEM private key of `tls.cert_file` (PKCS#8, PKCS#1 or SEC1 unencrypted, or encrypted PKCS#8 with a passphrase) |
+//! | `bridge.rocket.tls.key_password_file` | none | the passphrase of an encrypted `tls.key_file`, read from this file (one line; a trailing newline is dropped) |
+//! | `bridge.rocket.tls.key_password_env` | none | the passphrase read from this environment variable |
+//! | `bridge.rocket.tls.key_password` | none | the passphrase in the config text (warned; never logged) |
 //! | `bridge.rocket.tls.server_name` | the host of each address | the name (DNS name or IP) every server's certificate is checked against; by default each broker's certificate must carry its registered IP as a subject alternative name |
 //! | `bridge.rocket.tls.verify` | `true` | `false` accepts any server certificate (encrypted, not authenticated; for test brokers only, warned at start) |
 //! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
@@ -142,6 +145,9 @@ pub struct TlsSettings {
     pub cert_file: Option<PathBuf>,
     /// `tls.key_file`.
     pub key_file: Option<PathBuf>,
+    /// The passphrase of an encrypted `tls.key_file`: `tls.key_password_file`,
+    /// `tls.key_password_env` or `tls.key_password` (never shown by `Debug`).
+    pub key_password: Option<crate::util::Secret>,
     /// `tls.server_name`.
     pub server_name: Option<String>,
     /// `tls.verify`.
@@ -157,6 +163,7 @@ impl Default for TlsSettings {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            key_password: None,
             server_name: None,
             verify: true,
             #[cfg(feature = "tls")]
@@ -172,12 +179,14 @@ impl PartialEq for TlsSettings {
             &self.ca_file,
             &self.cert_file,
             &self.key_file,
+            &self.key_password,
             &self.server_name,
             self.verify,
         ) == (
             &o.ca_file,
             &o.cert_file,
             &o.key_file,
+            &o.key_password,
             &o.server_name,
             o.verify,
         )
@@ -476,5 +485,104 @@ mod tests {
         assert!(s.contains("AK"));
         assert!(!s.contains("very-secret"));
         assert!(!s.contains("tok\""));
+    }
+
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// TLS keys with `extra` (TLS itself off: the passphrase keys are read in every build).
+    fn with_pass(extra: &str) -> Result<BridgeConfig, ConfigError> {
+        BridgeConfig::parse(
+            &format!(
+                "bridge.rocket.servers = 127.0.0.1:9876\nbridge.rocket.tls.key_file = {}\n{extra}",
+                fixture("encrypted-key.pem")
+            ),
+            "pass.conf",
+        )
+    }
+
+    #[test]
+    fn key_password_sources_errors_name_the_key_and_never_show_the_passphrase() {
+        let e = with_pass("bridge.rocket.tls.key_password_env = RMQB_TEST_SURELY_UNSET_VAR\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bridge.rocket.tls.key_password_env"), "{e}");
+        assert!(e.contains("RMQB_TEST_SURELY_UNSET_VAR"), "{e}");
+        let e = with_pass("bridge.rocket.tls.key_password_file = /nonexistent/pass.txt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bridge.rocket.tls.key_password_file"), "{e}");
+        assert!(e.contains("/nonexistent/pass.txt"), "{e}");
+        let e = with_pass("bridge.rocket.tls.key_password = abc\u{7}def\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("<redacted>") && !e.contains("abc"), "{e}");
+        let e = with_pass(
+            "bridge.rocket.tls.key_password = one\nbridge.rocket.tls.key_password_env = HOME\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("once"), "{e}");
+        let e = BridgeConfig::parse(
+            "bridge.rocket.servers = 127.0.0.1:9876\nbridge.rocket.tls.key_password = x\n",
+            "pass.conf",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs bridge.rocket.tls.key_file"), "{e}");
+        let cfg = with_pass("bridge.rocket.tls.key_password = in-the-text-1\n").unwrap();
+        assert!(!format!("{cfg:?}").contains("in-the-text-1"));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn encrypted_key_with_its_passphrase_from_a_file_or_the_environment() {
+        let dir = std::env::temp_dir().join(format!("rmqb-pass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tls = |extra: &str| {
+            BridgeConfig::parse(
+                &format!(
+                    "bridge.rocket.servers = 127.0.0.1:9876\nbridge.rocket.tls.enable = true\n\
+                     bridge.rocket.tls.verify = false\nbridge.rocket.tls.cert_file = {}\n\
+                     bridge.rocket.tls.key_file = {}\n{extra}",
+                    fixture("cert.pem"),
+                    fixture("encrypted-key.pem")
+                ),
+                "pass.conf",
+            )
+        };
+        // No passphrase: the key file is named.
+        let e = tls("").unwrap_err().to_string();
+        assert!(
+            e.contains("bridge.rocket.tls.key_file") && e.contains("encrypted"),
+            "{e}"
+        );
+        // A wrong one from a file: the key that gave it and the key file are named.
+        let f = dir.join("pass");
+        std::fs::write(&f, "not-the-passphrase\n").unwrap();
+        let e = tls(&format!(
+            "bridge.rocket.tls.key_password_file = {}\n",
+            f.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bridge.rocket.tls.key_password_file"), "{e}");
+        assert!(
+            e.contains("encrypted-key.pem") && e.contains("wrong passphrase"),
+            "{e}"
+        );
+        assert!(!e.contains("not-the-passphrase"), "{e}");
+        // The right one, from a file or the environment.
+        std::fs::write(&f, "fixture-passphrase\n").unwrap();
+        let cfg = tls(&format!(
+            "bridge.rocket.tls.key_password_file = {}\n",
+            f.display()
+        ))
+        .unwrap();
+        assert!(cfg.tls.unwrap().connector.is_some());
+        std::env::set_var("RMQB_TEST_KEY_PASSPHRASE", "fixture-passphrase");
+        tls("bridge.rocket.tls.key_password_env = RMQB_TEST_KEY_PASSPHRASE\n").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -37,9 +37,17 @@ const SECRET_SOURCES: [&str; 3] = [
 ];
 
 /// Keys whose values are never echoed in errors.
-const SECRET_KEYS: [&str; 2] = [
+const SECRET_KEYS: [&str; 3] = [
     "bridge.rocket.acl.secret_key",
     "bridge.rocket.acl.security_token",
+    "bridge.rocket.tls.key_password",
+];
+
+/// The keys that give the TLS key's passphrase: in the text, from a file, from the environment.
+const KEY_PASSWORD_SOURCES: [&str; 3] = [
+    "bridge.rocket.tls.key_password",
+    "bridge.rocket.tls.key_password_file",
+    "bridge.rocket.tls.key_password_env",
 ];
 
 impl Parser {
@@ -309,6 +317,33 @@ impl Parser {
                         _ => t.settings.server_name = Some(v.to_owned()),
                     }
                 }
+                "bridge.rocket.tls.key_password"
+                | "bridge.rocket.tls.key_password_file"
+                | "bridge.rocket.tls.key_password_env" => {
+                    let secret = |t: &str| !t.is_empty() && !t.chars().any(char::is_control);
+                    let what = "a passphrase of one line without control characters";
+                    let pass = match key {
+                        "bridge.rocket.tls.key_password_file" => std::fs::read_to_string(v)
+                            .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+                            .map_err(|e| self.bad(n, key, v, format!("a readable file ({e})")))?,
+                        "bridge.rocket.tls.key_password_env" => std::env::var(v).map_err(|_| {
+                            self.bad(n, key, v, "the name of a set, UTF-8 environment variable")
+                        })?,
+                        _ => {
+                            log::warn!(
+                                "{}:{n}: bridge.rocket.tls.key_password holds the key's passphrase \
+                                 in the config text; prefer key_password_file or key_password_env",
+                                self.file.display()
+                            );
+                            v.to_owned()
+                        }
+                    };
+                    if !secret(&pass) {
+                        return Err(self.bad(n, key, v, what));
+                    }
+                    let t = self.tls.get_or_insert_with(TlsKeys::default);
+                    t.settings.key_password = Some(crate::util::Secret::new(pass));
+                }
                 "bridge.rocket.broker_addr_map" => c.broker_addr_map = self.addr_map(n, key, v)?,
                 "bridge.rocket.buffer.max_bytes" => c.buffer_max_bytes = size(self, 1024, 1 << 40)?,
                 "bridge.rocket.buffer.overflow" => {
@@ -546,6 +581,7 @@ impl Parser {
                 ca_file: settings.ca_file.clone(),
                 cert_file: settings.cert_file.clone(),
                 key_file: settings.key_file.clone(),
+                key_password: settings.key_password.clone(),
                 server_name: settings.server_name.clone(),
                 verify: settings.verify,
                 ..crate::remoting::TlsOptions::default()
@@ -558,6 +594,13 @@ impl Parser {
                         E::File { path, .. } if Some(path) == settings.key_file.as_ref() => {
                             "bridge.rocket.tls.key_file"
                         }
+                        E::KeyPasswordMissing { .. } | E::EncryptedKey { .. } => {
+                            "bridge.rocket.tls.key_file"
+                        }
+                        E::WrongKeyPassword { .. } => KEY_PASSWORD_SOURCES
+                            .into_iter()
+                            .find(|k| self.seen.contains_key(*k))
+                            .unwrap_or("bridge.rocket.tls.key_file"),
                         E::File { path, .. } if Some(path) == settings.cert_file.as_ref() => {
                             "bridge.rocket.tls.cert_file"
                         }
@@ -582,6 +625,23 @@ impl Parser {
 
     fn cross_checks(&self, cfg: &BridgeConfig) -> Result<(), ConfigError> {
         let line_of = |k: &str| self.seen.get(k).copied();
+        let pass: Vec<&str> = KEY_PASSWORD_SOURCES
+            .into_iter()
+            .filter(|k| line_of(k).is_some())
+            .collect();
+        if let Some(first) = pass.first() {
+            let conflict = |k: &str, msg: String| {
+                self.err(line_of(k).unwrap_or(0), k, ConfigErrorKind::Conflict(msg))
+            };
+            if pass.len() > 1 {
+                let msg = format!("give the key passphrase once (also {first})");
+                return Err(conflict(pass[1], msg));
+            }
+            if line_of("bridge.rocket.tls.key_file").is_none() {
+                let msg = "needs bridge.rocket.tls.key_file (an encrypted key)".to_owned();
+                return Err(conflict(first, msg));
+            }
+        }
         if let Some(acl) = &cfg.acl {
             let conflict = |k: &str, msg: &str| {
                 let line = line_of(k).unwrap_or(0);

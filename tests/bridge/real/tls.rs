@@ -3,7 +3,7 @@
 //! certificates made by the test with openssl: the seven seed events land and are read back over
 //! TLS; a plaintext client, a wrong CA, a wrong server name and a plaintext peer are refused with
 //! their reasons; with client auth required, a missing client certificate is refused and a
-//! present one works. The two tests take turns (one Java cluster at a time).
+//! present one works, also as a passphrase-protected key. The tests take turns (one Java cluster at a time).
 
 use super::{config, seed_events, seed_rules};
 use rocketmq_bridge::bridge::{format_event, Bridge, BridgeConfig, PayloadEncoding};
@@ -284,4 +284,173 @@ fn client_auth_required_refuses_a_missing_client_certificate() {
     }
     let report = bridge.shutdown(Duration::from_secs(5));
     assert_eq!(report.stats.total().sent, 1, "{report}");
+
+    // The client key encrypted with a passphrase (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC, as
+    // `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes), the passphrase from a file.
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-v2prf",
+            "hmacWithSHA256",
+        ])
+        .arg("-in")
+        .arg(certs.join("client.key"))
+        .arg("-out")
+        .arg(certs.join("client-enc.key"))
+        .args(["-passout", "pass:client-key-passphrase"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pass_file = certs.join("client-key.pass");
+    let extra = |pass: &str| {
+        std::fs::write(&pass_file, format!("{pass}\n")).unwrap();
+        format!(
+            "bridge.rocket.tls.cert_file = {}\nbridge.rocket.tls.key_file = {}\n\
+             bridge.rocket.tls.key_password_file = {}\n",
+            certs.join("client.pem").display(),
+            certs.join("client-enc.key").display(),
+            pass_file.display()
+        )
+    };
+    // A wrong passphrase: a config error naming the key and the key file, not the passphrase.
+    let text = format!(
+        "bridge.rocket.servers = {}\nbridge.rocket.tls.enable = true\nbridge.rocket.tls.ca_file = {}\n{}{rules}",
+        c.namesrv_addrs.join(","),
+        certs.join("ca.pem").display(),
+        extra("not-it")
+    );
+    let ce = BridgeConfig::parse(&text, "pass.conf")
+        .unwrap_err()
+        .to_string();
+    assert!(ce.contains("bridge.rocket.tls.key_password_file"), "{ce}");
+    assert!(
+        ce.contains("client-enc.key") && ce.contains("wrong passphrase"),
+        "{ce}"
+    );
+    assert!(!ce.contains("not-it"), "{ce}");
+    eprintln!("tls: wrong key passphrase refused: {ce}");
+    // The right one: mutual TLS with the decrypted key; an event lands and is read back.
+    let topic2 = format!("TlsClientAuthEnc_{sfx}");
+    let rules2 = format!("bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic2}\"}}\n");
+    let bridge = Bridge::start(tls_config(
+        &c,
+        &certs,
+        &extra("client-key-passphrase"),
+        &rules2,
+    ))
+    .unwrap();
+    bridge
+        .sender()
+        .send(seed_events().into_iter().next().unwrap())
+        .unwrap();
+    let got = read_back_tls(&c, connector(&certs, "ca.pem", None, true), &topic2, 1);
+    assert!(!got.is_empty());
+    let report = bridge.shutdown(Duration::from_secs(5));
+    assert_eq!(report.stats.total().sent, 1, "{report}");
+    eprintln!("tls: encrypted client key with its passphrase: sent and read back");
+}
+
+/// A reload re-reads the TLS files and the ACL keys (issue 21): the CA file is replaced by another
+/// CA's and the reload makes new connections (the producer's connector, shared by its name-server
+/// client and the lookups) refuse the server as signed by an unknown CA, while the connection
+/// already open keeps sending; the right CA back, new connections work again; a CA file that
+/// cannot be read refuses the config, naming the key and the file, and the running settings stay;
+/// turning TLS off needs a restart; the ACL secret is re-read from `acl.secret_key_file`.
+#[test]
+fn reload_re_reads_the_tls_files_for_new_connections_and_the_acl_keys() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let certs = certs("reload");
+    let live_ca = certs.join("live-ca.pem");
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+    let secret_file = certs.join("acl-secret");
+    std::fs::write(&secret_file, "secret-one\n").unwrap();
+    let c = Cluster::start_tls(1, 1, &certs, false);
+    let sfx = suffix();
+    let topic = format!("TlsReload_{sfx}");
+    let text = |tls: bool, acl: &str| {
+        format!(
+            "bridge.rocket.servers = {}\nbridge.rocket.produce = sync\nbridge.rocket.node = emqx@127.0.0.1\n\
+             bridge.rocket.bridge_id = test-bridge\nbridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.produce.sync_timeout = 15s\nbridge.rocket.tls.enable = {tls}\n\
+             bridge.rocket.tls.ca_file = {}\n{acl}\
+             bridge.rocket.hook.client.connected.1 = {{\"topic\": \"{topic}\"}}\n",
+            c.namesrv_addrs.join(","),
+            live_ca.display()
+        )
+    };
+    let load = |tls: bool, acl: &str| BridgeConfig::parse(&text(tls, acl), "reload.conf");
+    let bridge = Bridge::start(load(true, "").unwrap()).unwrap();
+    let tx = bridge.sender();
+    let event = || seed_events().into_iter().next().unwrap();
+    tx.send(event()).unwrap();
+    // What the producer dials new connections with (name servers, brokers, the lookups).
+    let producer_conn = bridge.producer().unwrap().config().connection.clone();
+    ask_namesrv(&c, &producer_conn).unwrap();
+
+    // The CA file now holds an unrelated CA: reloaded, new connections refuse the server.
+    std::fs::copy(certs.join("other-ca.pem"), &live_ca).unwrap();
+    bridge.reload(load(true, "").unwrap()).unwrap();
+    let e = ask_namesrv(&c, &producer_conn).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Tls {
+                source: TlsError::UnknownCa,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    eprintln!("tls-reload: wrong CA reloaded, new connection refused: {e}");
+    // The broker connection made before the reload keeps its session and keeps sending.
+    tx.send(event()).unwrap();
+
+    // The right CA back: new connections work again.
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+    bridge.reload(load(true, "").unwrap()).unwrap();
+    ask_namesrv(&c, &producer_conn).unwrap();
+
+    // A CA file that cannot be used: the config is refused, naming the key and the file, and the
+    // running settings stay.
+    std::fs::write(&live_ca, "not a certificate\n").unwrap();
+    let ce = load(true, "").unwrap_err().to_string();
+    assert!(ce.contains("bridge.rocket.tls.ca_file"), "{ce}");
+    assert!(ce.contains(&live_ca.display().to_string()), "{ce}");
+    eprintln!("tls-reload: unusable CA file refused: {ce}");
+    ask_namesrv(&c, &producer_conn).unwrap();
+    std::fs::copy(certs.join("ca.pem"), &live_ca).unwrap();
+
+    // Turning TLS off is a restart.
+    let be = bridge.reload(load(false, "").unwrap()).unwrap_err();
+    assert!(be.to_string().contains("needs a restart"), "{be}");
+
+    // ACL keys: the secret is re-read from its file (this broker does not check signatures; the
+    // signature itself is checked against a fake peer in tests/remoting/fake_peer.rs).
+    let acl = format!(
+        "bridge.rocket.acl.access_key = ak-reload\nbridge.rocket.acl.secret_key_file = {}\n",
+        secret_file.display()
+    );
+    bridge.reload(load(true, &acl).unwrap()).unwrap();
+    let creds = bridge.producer().unwrap().shared_acl().get().unwrap();
+    assert_eq!(
+        (creds.access_key.as_str(), creds.secret_key.as_str()),
+        ("ak-reload", "secret-one")
+    );
+    std::fs::write(&secret_file, "secret-two\n").unwrap();
+    bridge.reload(load(true, &acl).unwrap()).unwrap();
+    let creds = bridge.producer().unwrap().shared_acl().get().unwrap();
+    assert_eq!(creds.secret_key, "secret-two");
+    tx.send(event()).unwrap();
+
+    let got = read_back_tls(&c, connector(&certs, "ca.pem", None, false), &topic, 3);
+    assert!(got.len() >= 3, "{} of 3", got.len());
+    let report = bridge.shutdown(Duration::from_secs(5));
+    assert_eq!(report.stats.total().sent, 3, "{report}");
 }
