@@ -231,7 +231,15 @@ impl EventSender {
                         continue;
                     }
                     if let Err(reason) = sh.topics.check(rule.id(), &topic) {
-                        drop_it(&topic, reason);
+                        // A topic over the cap is any topic a client chose: recorded under the
+                        // template's text, so the loss ledger keeps one entry per rule and not
+                        // one per distinct topic. A missing topic holds a place in the gate (so
+                        // at most the cap of them) and keeps its name.
+                        let at = match reason {
+                            DropReason::TopicCap { .. } => &rule.topic,
+                            _ => &topic,
+                        };
+                        drop_it(at, reason);
                         continue;
                     }
                     topic
@@ -706,6 +714,58 @@ bridge.rocket.template.max_topics = 2
                 "{reason} in /metrics"
             );
         }
+    }
+
+    #[test]
+    fn topics_over_the_cap_keep_the_loss_ledger_at_one_entry_per_rule() {
+        // An MQTT client publishing to ever new topics of a templated rule: past the cap every
+        // drop named its own rendered topic, one loss-ledger entry each (10,000 distinct topics:
+        // 10,000 entries, and a report body that outgrows the message size and is put back on
+        // every failed send), without bound.
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "S_${topic.1}"}
+bridge.rocket.template.max_topics = 3
+bridge.rocket.loss_report.topic = Loss
+"##,
+        );
+        let tx = EventSender::new(Arc::clone(&sh));
+        for i in 0..10_000 {
+            let _ = tx.send(publish(&format!("s/t{i}"), b"1"));
+        }
+        let c = sh.stats().total();
+        assert_eq!((c.matched, c.dropped_topic_cap), (10_000, 9_997));
+        assert_eq!(sh.rx.len(), 3);
+        assert_eq!(
+            sh.losses.pending(),
+            1,
+            "one entry for the rule's topic_cap drops"
+        );
+        // Hostile shapes of the topic itself: 64 KiB, thousands of segments, `${topic.N}` past
+        // the end, empty segments, non-ASCII, control characters and property separators: each
+        // a counted drop or a send, never a panic.
+        let huge = format!("s/{}", "x".repeat(64 * 1024));
+        let segments = "/".repeat(5_000);
+        for t in [
+            huge.as_str(),
+            segments.as_str(),
+            "s",
+            "s//x",
+            "s/é",
+            "s/a\u{1}b",
+            "s/a\u{2}b",
+            "s/a b",
+            "s/t1",
+        ] {
+            let _ = tx.send(publish(t, b"1"));
+        }
+        let c = sh.stats().total();
+        assert_eq!(c.matched, 10_009);
+        assert_eq!(
+            c.matched,
+            c.dropped_topic_cap + c.dropped_bad_topic + sh.rx.len() as u64,
+            "{c:?}"
+        );
+        assert!(sh.losses.pending() <= 2, "{}", sh.losses.pending());
     }
 
     fn not_sent(msgs: Vec<Message>) -> SendError {
