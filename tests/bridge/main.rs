@@ -14,5 +14,6 @@ mod rules;
 mod service_input;
 mod slaves;
 mod status;
+mod sync_race;
 mod templates;
 mod two_bridges;
