@@ -30,7 +30,8 @@
 //!   of one event), by reason: `cap_reached` (size cap), `corrupt` (damaged bytes, found at open or
 //!   while reading), `missing` (found at open: numbers used but their records gone, e.g. a segment
 //!   emptied by a power loss), `possibly_lost` (after a crash: numbers reserved past the last record
-//!   found; `records` is an upper bound).
+//!   found; `records` is an upper bound), `undecodable` (CRC-valid but not an event record this
+//!   bridge reads: skipped and acknowledged).
 //! - `first_ms` / `last_ms`: wall-clock time of the first and last loss in the entry.
 //!
 //! A report is taken from the ledger when sent and put back when the send fails, so a loss is

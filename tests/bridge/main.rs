@@ -13,6 +13,7 @@ mod real;
 mod rules;
 mod service_input;
 mod slaves;
+mod spool_undecodable;
 mod status;
 mod sync_race;
 mod templates;
