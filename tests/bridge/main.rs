@@ -16,5 +16,6 @@ mod slaves;
 mod spool_undecodable;
 mod status;
 mod sync_race;
+mod template_lookup;
 mod templates;
 mod two_bridges;
