@@ -10,6 +10,7 @@ mod help;
 mod metrics_http;
 mod observe;
 mod real;
+mod reload_storm;
 mod rules;
 mod service_input;
 mod slaves;
