@@ -94,6 +94,11 @@ impl EventSender {
             ProduceMode::Sync => self.direct.read().clone(),
             ProduceMode::Async => None,
         };
+        // The event's budget: its messages are sent on this thread until `sync_timeout` passed,
+        // the rest go to the dispatcher, and the wait for every outcome ends at `sync_timeout`
+        // plus the margin from here (was: `sync_timeout` per matching rule, then the wait).
+        let start = Instant::now();
+        let send_until = start + sh.sync_timeout;
         let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
             let (tx, rx) = bounded(1);
             let w = Arc::new(Waiter::new(ready.len(), tx));
@@ -104,8 +109,8 @@ impl EventSender {
         for mut out in ready {
             out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
             let r = match &direct {
-                Some(p) => self.send_direct(out, p),
-                None => self.enqueue(out),
+                Some(p) if Instant::now() < send_until => self.send_direct(out, p, send_until),
+                _ => self.enqueue(out),
             };
             if let Err(e) = r {
                 first_error.get_or_insert(e);
@@ -115,9 +120,12 @@ impl EventSender {
             None => first_error.map_or(Ok(()), Err),
             Some((_, rx)) => {
                 let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
-                let outcome = match rx.recv_timeout(limit) {
+                let left = (start + limit).saturating_duration_since(Instant::now());
+                let outcome = match rx.recv_timeout(left) {
                     Ok(r) => r,
-                    Err(_) => Err(SendEventError::Timeout { after: limit }),
+                    Err(_) => Err(SendEventError::Timeout {
+                        after: start.elapsed(),
+                    }),
                 };
                 match (first_error, outcome) {
                     (Some(e), _) => Err(e),
@@ -339,7 +347,12 @@ impl EventSender {
 
     /// Takes room in the budget per the overflow policy and sends the message on this thread,
     /// ending it (and so its waiter's count) before returning.
-    fn send_direct(&self, out: Outgoing, producer: &Producer) -> Result<(), SendEventError> {
+    fn send_direct(
+        &self,
+        out: Outgoing,
+        producer: &Producer,
+        until: Instant,
+    ) -> Result<(), SendEventError> {
         let sh = &*self.shared;
         let rule = out.meta.rule;
         let Outgoing { msg, meta } = match sh.admit(out, Room::Policy(sh.overflow)) {
@@ -354,7 +367,7 @@ impl EventSender {
             QueueStrategy::RoundRobin => None,
         };
         let sent_at = Instant::now();
-        match producer.send_with_key(msg, key) {
+        match producer.send_with_key_until(msg, key, until) {
             Ok(r) => {
                 sh.acked(&r.broker_addr, &topic, &meta.key, sent_at);
                 sh.finish(meta, &topic, Ok(()));

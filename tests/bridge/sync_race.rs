@@ -180,3 +180,46 @@ fn sync_sends_racing_shutdown_drop_new() {
 fn sync_sends_racing_close_intake_and_shutdown_drop_oldest() {
     run("drop_oldest", true);
 }
+
+/// One event matching 10 rules, in sync mode, against a broker that accepts and never answers:
+/// the host's send is bounded by `produce.sync_timeout` plus the 2 s margin for the whole event,
+/// not `sync_timeout` per matching rule.
+#[test]
+fn a_sync_event_of_many_rules_is_bounded_by_one_sync_timeout() {
+    let broker = HostileServer::start(Duration::from_secs(60), |_| Vec::new());
+    let ns = FakeNameServer::start(&broker.addr);
+    let mut text = format!(
+        "bridge.rocket.servers = {}\nbridge.rocket.produce = sync\n\
+         bridge.rocket.produce.sync_timeout = 500ms\nbridge.rocket.drain_timeout = 1s\n\
+         bridge.rocket.bridge_id = many\nbridge.rocket.stats_interval = 0s\n",
+        ns.addr
+    );
+    for i in 1..=10 {
+        text.push_str(&format!(
+            "bridge.rocket.hook.message.publish.{i} = {{\"filter\": \"#\", \"topic\": \"T{i}\"}}\n"
+        ));
+    }
+    let bridge = Bridge::start(BridgeConfig::parse(&text, "many.conf").unwrap()).unwrap();
+    let at = Instant::now();
+    let r = bridge.sender().send(Event::message_publish(
+        "c1",
+        "a/b",
+        Bytes::from_static(b"p"),
+        1,
+    ));
+    let took = at.elapsed();
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        took < Duration::from_millis(500 + 2_000 + 700),
+        "a sync send of one event took {took:?}"
+    );
+    let t = bridge.stats().total();
+    assert_eq!(t.matched, 10);
+    let report = bridge.shutdown(Duration::from_secs(1));
+    let t = report.stats.total();
+    assert_eq!(
+        t.matched,
+        t.sent + t.failed + t.outcome_unknown + t.dropped_shutdown,
+        "{t:?}"
+    );
+}
