@@ -488,14 +488,15 @@ impl Bridge {
     ///
     /// # Errors
     /// As [`Bridge::start`] for the new target topics, [`BridgeError::TlsEnableChanged`], or
-    /// [`BridgeError::Closed`]; on any error the old rules, credentials and TLS files stay.
+    /// [`BridgeError::Closed`]; on any error the old rules, credentials and TLS files stay (the new
+    /// topics are checked first, with them): no request is signed with refused credentials.
     pub fn reload(&self, cfg: BridgeConfig) -> Result<(), BridgeError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(BridgeError::Closed);
         }
         let producer = self.producer.as_ref().ok_or(BridgeError::Closed)?;
         let mut checked = self.checked_topics.lock();
-        let undo = super::credentials::swap(producer, &cfg)
+        super::credentials::refuse_tls_switch(producer, &cfg)
             .map_err(|t| BridgeError::TlsEnableChanged { now: t.now })?;
         let new: Vec<String> = cfg
             .rules
@@ -504,10 +505,9 @@ impl Bridge {
             .filter(|t| !checked.iter().any(|c| c == t))
             .map(str::to_owned)
             .collect();
-        if let Err(e) = check_routes(producer, &new, self.shared.spool.is_some()) {
-            undo.restore(producer);
-            return Err(e);
-        }
+        check_routes(producer, &new, self.shared.spool.is_some())?;
+        super::credentials::swap(producer, &cfg)
+            .map_err(|t| BridgeError::TlsEnableChanged { now: t.now })?;
         checked.extend(new);
         let active = build_active(&cfg, &mut self.shared.all_stats.lock());
         let old = std::mem::replace(&mut *self.shared.active.write(), Arc::new(active));

@@ -26,6 +26,9 @@ pub(super) struct CredentialsUndo {
 }
 
 impl CredentialsUndo {
+    /// Puts back what [`swap`] replaced (the reload swaps last, once nothing can refuse it, so
+    /// only the unit tests undo a swap).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn restore(self, producer: &Producer) {
         producer.shared_acl().set_arc(self.acl);
         #[cfg(feature = "tls")]
@@ -33,6 +36,28 @@ impl CredentialsUndo {
             running.replace_with(&old);
         }
     }
+}
+
+/// Refuses a reload that would turn TLS on or off, without changing anything.
+pub(super) fn refuse_tls_switch(
+    producer: &Producer,
+    cfg: &BridgeConfig,
+) -> Result<(), TlsSwitched> {
+    #[cfg(feature = "tls")]
+    {
+        let running = producer.config().connection.tls.is_some();
+        let new = cfg
+            .tls
+            .as_ref()
+            .and_then(|t| t.connector.as_ref())
+            .is_some();
+        if running != new {
+            return Err(TlsSwitched { now: new });
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = (producer, cfg);
+    Ok(())
 }
 
 /// Puts `cfg`'s ACL credentials and TLS configuration into the running producer (shared with its

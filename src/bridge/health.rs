@@ -159,7 +159,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_held` / `_held_resent_total` | gauge / counter: messages held in memory for a re-send (no spool), re-sends | |
 /// | `rocketmq_bridge_spool_bytes` / `_spool_max_bytes` / `_spool_pending_records` | gauges (`_max_bytes`: the `spool.max_bytes` cap) | |
 /// | `rocketmq_bridge_spool_resent_total` | counter: messages sent again from the spool | |
-/// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`) |
+/// | `rocketmq_bridge_spool_dropped_total` | counter: records the spool dropped | `reason` (`cap_reached`, `corrupt`, `missing`, `possibly_lost`, `undecodable`) |
 /// | `rocketmq_bridge_matched_total`, `_sent_total`, `_failed_total`, `_outcome_unknown_total`, `_unknown_resolved_total` (label `result`: `stored`, `not_stored`, `unresolved`) | counters (`failed` is the drop reason `failed`: not stored after retries and the hold) | `rule`, `topic` |
 /// | `rocketmq_bridge_dropped_total` | counter | `rule`, `topic`, `reason` (`too_large`, `overflow`, `shutdown`, `spool_error`, `bad_topic`, `bad_tag`, `no_topic`, `topic_cap`) |
 /// | `rocketmq_bridge_unmatched_total` | counter: events no rule matched | |
@@ -255,6 +255,7 @@ pub fn metrics_of(
             ("corrupt", s.dropped_corrupt),
             ("missing", s.dropped_missing),
             ("possibly_lost", s.possibly_lost),
+            ("undecodable", s.undecodable),
         ] {
             m.push(
                 Metric::counter(

@@ -94,6 +94,11 @@ impl EventSender {
             ProduceMode::Sync => self.direct.read().clone(),
             ProduceMode::Async => None,
         };
+        // The event's budget: its messages are sent on this thread until `sync_timeout` passed,
+        // the rest go to the dispatcher, and the wait for every outcome ends at `sync_timeout`
+        // plus the margin from here (was: `sync_timeout` per matching rule, then the wait).
+        let start = Instant::now();
+        let send_until = start + sh.sync_timeout;
         let waiter = if sh.mode == ProduceMode::Sync && !ready.is_empty() {
             let (tx, rx) = bounded(1);
             let w = Arc::new(Waiter::new(ready.len(), tx));
@@ -104,8 +109,8 @@ impl EventSender {
         for mut out in ready {
             out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
             let r = match &direct {
-                Some(p) => self.send_direct(out, p),
-                None => self.enqueue(out),
+                Some(p) if Instant::now() < send_until => self.send_direct(out, p, send_until),
+                _ => self.enqueue(out),
             };
             if let Err(e) = r {
                 first_error.get_or_insert(e);
@@ -115,9 +120,12 @@ impl EventSender {
             None => first_error.map_or(Ok(()), Err),
             Some((_, rx)) => {
                 let limit = sh.sync_timeout + SYNC_WAIT_MARGIN;
-                let outcome = match rx.recv_timeout(limit) {
+                let left = (start + limit).saturating_duration_since(Instant::now());
+                let outcome = match rx.recv_timeout(left) {
                     Ok(r) => r,
-                    Err(_) => Err(SendEventError::Timeout { after: limit }),
+                    Err(_) => Err(SendEventError::Timeout {
+                        after: start.elapsed(),
+                    }),
                 };
                 match (first_error, outcome) {
                     (Some(e), _) => Err(e),
@@ -231,7 +239,15 @@ impl EventSender {
                         continue;
                     }
                     if let Err(reason) = sh.topics.check(rule.id(), &topic) {
-                        drop_it(&topic, reason);
+                        // A topic over the cap is any topic a client chose: recorded under the
+                        // template's text, so the loss ledger keeps one entry per rule and not
+                        // one per distinct topic. A missing topic holds a place in the gate (so
+                        // at most the cap of them) and keeps its name.
+                        let at = match reason {
+                            DropReason::TopicCap { .. } => &rule.topic,
+                            _ => &topic,
+                        };
+                        drop_it(at, reason);
                         continue;
                     }
                     topic
@@ -331,7 +347,12 @@ impl EventSender {
 
     /// Takes room in the budget per the overflow policy and sends the message on this thread,
     /// ending it (and so its waiter's count) before returning.
-    fn send_direct(&self, out: Outgoing, producer: &Producer) -> Result<(), SendEventError> {
+    fn send_direct(
+        &self,
+        out: Outgoing,
+        producer: &Producer,
+        until: Instant,
+    ) -> Result<(), SendEventError> {
         let sh = &*self.shared;
         let rule = out.meta.rule;
         let Outgoing { msg, meta } = match sh.admit(out, Room::Policy(sh.overflow)) {
@@ -346,7 +367,7 @@ impl EventSender {
             QueueStrategy::RoundRobin => None,
         };
         let sent_at = Instant::now();
-        match producer.send_with_key(msg, key) {
+        match producer.send_with_key_until(msg, key, until) {
             Ok(r) => {
                 sh.acked(&r.broker_addr, &topic, &meta.key, sent_at);
                 sh.finish(meta, &topic, Ok(()));
@@ -706,6 +727,58 @@ bridge.rocket.template.max_topics = 2
                 "{reason} in /metrics"
             );
         }
+    }
+
+    #[test]
+    fn topics_over_the_cap_keep_the_loss_ledger_at_one_entry_per_rule() {
+        // An MQTT client publishing to ever new topics of a templated rule: past the cap every
+        // drop named its own rendered topic, one loss-ledger entry each (10,000 distinct topics:
+        // 10,000 entries, and a report body that outgrows the message size and is put back on
+        // every failed send), without bound.
+        let sh = shared_with_rules(
+            r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "S_${topic.1}"}
+bridge.rocket.template.max_topics = 3
+bridge.rocket.loss_report.topic = Loss
+"##,
+        );
+        let tx = EventSender::new(Arc::clone(&sh));
+        for i in 0..10_000 {
+            let _ = tx.send(publish(&format!("s/t{i}"), b"1"));
+        }
+        let c = sh.stats().total();
+        assert_eq!((c.matched, c.dropped_topic_cap), (10_000, 9_997));
+        assert_eq!(sh.rx.len(), 3);
+        assert_eq!(
+            sh.losses.pending(),
+            1,
+            "one entry for the rule's topic_cap drops"
+        );
+        // Hostile shapes of the topic itself: 64 KiB, thousands of segments, `${topic.N}` past
+        // the end, empty segments, non-ASCII, control characters and property separators: each
+        // a counted drop or a send, never a panic.
+        let huge = format!("s/{}", "x".repeat(64 * 1024));
+        let segments = "/".repeat(5_000);
+        for t in [
+            huge.as_str(),
+            segments.as_str(),
+            "s",
+            "s//x",
+            "s/é",
+            "s/a\u{1}b",
+            "s/a\u{2}b",
+            "s/a b",
+            "s/t1",
+        ] {
+            let _ = tx.send(publish(t, b"1"));
+        }
+        let c = sh.stats().total();
+        assert_eq!(c.matched, 10_009);
+        assert_eq!(
+            c.matched,
+            c.dropped_topic_cap + c.dropped_bad_topic + sh.rx.len() as u64,
+            "{c:?}"
+        );
+        assert!(sh.losses.pending() <= 2, "{}", sh.losses.pending());
     }
 
     fn not_sent(msgs: Vec<Message>) -> SendError {

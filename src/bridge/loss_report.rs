@@ -19,7 +19,8 @@
 //! - `reason` (`UnsentReason::name`): the drop reasons `too_large`, `overflow`, `shutdown`, `failed` (not stored after the
 //!   producer's retries and, without a spool, the in-memory hold of `retry.max_hold`; the
 //!   `failed` counter), `spool_error` (the spool could not store the event), the template drops `bad_topic`, `bad_tag`, `no_topic` and
-//!   `topic_cap` (see [`super::rule`]), and `outcome_unknown` (not a drop:
+//!   `topic_cap` (see [`super::rule`]; `topic` of a `topic_cap` or `bad_topic` entry is the rule's
+//!   template text, not the topic a client made up, so such entries stay one per rule), and `outcome_unknown` (not a drop:
 //!   the broker may have stored it; listed so a consumer can tell a gap from a maybe).
 //! - `seqs`: the events' sequence numbers as inclusive ranges; an event's message key is
 //!   `<key_prefix>-<seq>`. At most [`MAX_RANGES`] ranges per entry; past that the last range is
@@ -29,7 +30,8 @@
 //!   of one event), by reason: `cap_reached` (size cap), `corrupt` (damaged bytes, found at open or
 //!   while reading), `missing` (found at open: numbers used but their records gone, e.g. a segment
 //!   emptied by a power loss), `possibly_lost` (after a crash: numbers reserved past the last record
-//!   found; `records` is an upper bound).
+//!   found; `records` is an upper bound), `undecodable` (CRC-valid but not an event record this
+//!   bridge reads: skipped and acknowledged).
 //! - `first_ms` / `last_ms`: wall-clock time of the first and last loss in the entry.
 //!
 //! A report is taken from the ledger when sent and put back when the send fails, so a loss is

@@ -482,6 +482,8 @@ pub struct SpoolCounters {
     /// `spool::RecordDropReason::PossiblyLost`). Reported, but not counted against this run's
     /// `all_sent`: it is a bound on what an earlier process may have lost, not a known loss.
     pub possibly_lost: u64,
-    /// Records that did not decode (skipped and acknowledged).
+    /// Records that did not decode (skipped and acknowledged, so never sent): counted in
+    /// `rocketmq_bridge_spool_dropped_total{reason="undecodable"}` and the loss report's `spool`
+    /// list, and a run with any is not `all_sent`.
     pub undecodable: u64,
 }

@@ -76,6 +76,9 @@ impl ReaderCtx {
             Err(e) => {
                 log::warn!("bridge spool record seq={} skipped: {e}", rec.seq);
                 self.acks.undecodable.fetch_add(1, Ordering::Relaxed);
+                // Acknowledged, so never sent: a loss like a damaged record, reported as one.
+                sh.losses
+                    .record_spool("undecodable", 1, rec.seq, rec.seq, None);
                 let _ = self.acks.spool.ack(rec.seq);
                 return true;
             }

@@ -12,7 +12,13 @@
 //!   producer's route cache keeps it fresh). Missing: refused as `no_topic`, and looked up again
 //!   after [`RECHECK_MISSING`]. No answer (name servers down): it passes (the producer, the hold
 //!   or the spool deal with the send) and is looked up again after [`RECHECK_UNKNOWN`].
-//! - The lookup runs on the host's thread, at most once per topic per recheck period.
+//! - The lookup runs on the host's thread, at most once per topic per recheck period. A lookup
+//!   that got no answer costs the host a name-server timeout (3 s), so after one the whole gate
+//!   looks nothing up for a while ([`RECHECK_UNKNOWN`], doubling up to [`MAX_SILENT_BACKOFF`]
+//!   while lookups keep getting no answer, back to the start after an answer): topics due for a
+//!   lookup meanwhile pass as unanswered (and take their place under the cap). A host thread
+//!   waits for at most one unanswered lookup per such period, not one per topic (was: 20 new
+//!   topics behind a silent name server held an async host 60 s).
 //!
 //! Layering (see [`super`]): beside the hold; imports only [`super::outcome`] and the rule id.
 
@@ -27,6 +33,8 @@ use std::time::{Duration, Instant};
 pub(crate) const RECHECK_MISSING: Duration = Duration::from_secs(5);
 /// How long a topic whose lookup got no answer passes before it is looked up again.
 pub(crate) const RECHECK_UNKNOWN: Duration = Duration::from_secs(1);
+/// The longest the gate skips lookups after lookups got no answer.
+pub(crate) const MAX_SILENT_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What a route lookup said about a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +61,8 @@ enum Seen {
 pub(crate) struct TopicGate {
     max: usize,
     rules: Mutex<HashMap<RuleId, HashMap<String, Seen>>>,
+    /// After an unanswered lookup: no lookup before this instant, and the next backoff.
+    silent: Mutex<(Option<Instant>, Duration)>,
     lookup: OnceLock<RouteLookup>,
 }
 
@@ -63,6 +73,7 @@ impl TopicGate {
         TopicGate {
             max,
             rules: Mutex::new(HashMap::new()),
+            silent: Mutex::new((None, RECHECK_UNKNOWN)),
             lookup: OnceLock::new(),
         }
     }
@@ -93,7 +104,25 @@ impl TopicGate {
                 None => {}
             }
         }
-        let route = self.lookup.get().map_or(Route::Found, |f| f(topic));
+        let route = match self.lookup.get() {
+            None => Route::Found,
+            // The name servers gave no answer lately: no lookup (and no wait) for now.
+            Some(_) if self.silent.lock().0.is_some_and(|until| now < until) => Route::Unknown,
+            Some(f) => {
+                let route = f(topic);
+                let mut silent = self.silent.lock();
+                if route == Route::Unknown {
+                    let backoff = silent.1;
+                    *silent = (
+                        Some(Instant::now() + backoff),
+                        (backoff * 2).min(MAX_SILENT_BACKOFF),
+                    );
+                } else {
+                    *silent = (None, RECHECK_UNKNOWN);
+                }
+                route
+            }
+        };
         let mut rules = self.rules.lock();
         let seen = rules.entry(rule).or_default();
         // Another host thread may have filled the last place meanwhile.
@@ -183,6 +212,35 @@ mod tests {
             "a forgotten rule counts afresh"
         );
         assert_eq!((gate.topics_of(rule(1)), gate.topics_of(rule(2))), (1, 1));
+    }
+
+    #[test]
+    fn after_an_unanswered_lookup_new_topics_pass_without_one_for_a_growing_while() {
+        let gate = TopicGate::new(100);
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let l = Arc::clone(&lookups);
+        gate.set_lookup(Box::new(move |_| {
+            l.fetch_add(1, Ordering::SeqCst);
+            Route::Unknown
+        }));
+        for i in 0..50 {
+            assert_eq!(gate.check(rule(1), &format!("T{i}")), Ok(()));
+        }
+        assert_eq!(lookups.load(Ordering::SeqCst), 1, "one wait, not fifty");
+        assert_eq!(gate.topics_of(rule(1)), 50, "each still takes a place");
+        {
+            let s = gate.silent.lock();
+            assert_eq!(s.1, RECHECK_UNKNOWN * 2, "the next backoff doubles");
+        }
+        // Past the backoff, one lookup again; an answer ends the backoff.
+        gate.silent.lock().0 = Some(Instant::now());
+        let gate2 = TopicGate::new(100);
+        gate2.set_lookup(Box::new(|_| Route::Found));
+        *gate2.silent.lock() = (Some(Instant::now()), MAX_SILENT_BACKOFF);
+        assert_eq!(gate2.check(rule(1), "A"), Ok(()));
+        assert_eq!(*gate2.silent.lock(), (None, RECHECK_UNKNOWN));
+        assert_eq!(gate.check(rule(1), "T50"), Ok(()));
+        assert_eq!(lookups.load(Ordering::SeqCst), 2);
     }
 
     #[test]

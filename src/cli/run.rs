@@ -145,6 +145,7 @@ impl RunSummary {
                     && s.dropped_cap_reached == 0
                     && s.dropped_corrupt == 0
                     && s.dropped_missing == 0
+                    && s.undecodable == 0
             })
     }
 }
@@ -190,7 +191,7 @@ impl fmt::Display for RunSummary {
             write!(
                 f,
                 "; spool: next seq {}, {} appended, {} confirmed, {} recovered from the last run, {} resent, \
-                 {} left for the next run, dropped (cap {}, corrupt {}, missing {}), possibly lost by an earlier \
+                 {} left for the next run, dropped (cap {}, corrupt {}, missing {}, undecodable {}), possibly lost by an earlier \
                  crash {}, {} bytes",
                 sp.next_seq,
                 sp.appended,
@@ -201,6 +202,7 @@ impl fmt::Display for RunSummary {
                 sp.dropped_cap_reached,
                 sp.dropped_corrupt,
                 sp.dropped_missing,
+                sp.undecodable,
                 sp.possibly_lost,
                 sp.bytes
             )?;

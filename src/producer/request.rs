@@ -1,4 +1,5 @@
-//! Building send requests and classifying their answers (reference §5, §7, §11).
+//! Building send requests and classifying their answers (reference §5, §7, §11); a sync send
+//! within a caller's deadline ([`Producer::send_with_key_until`](super::Producer::send_with_key_until)).
 
 use super::error::{AttemptError, InvalidMessage, SendErrorKind, SendResult, SendStatus};
 use crate::message::Message;
@@ -218,6 +219,25 @@ pub(crate) fn classify_error(e: crate::remoting::Error) -> Outcome {
             detail: e.into(),
             code: None,
         },
+    }
+}
+
+impl super::Producer {
+    /// [`Producer::send_with_key`](super::Producer::send_with_key) within the send timeout and at
+    /// most until `until` (a caller's budget for several sends: the bridge's sync send of an
+    /// event's messages).
+    ///
+    /// # Errors
+    /// As [`Producer::send`](super::Producer::send).
+    pub fn send_with_key_until(
+        &self,
+        msg: crate::message::Message,
+        key: Option<&[u8]>,
+        until: std::time::Instant,
+    ) -> Result<super::SendResult, super::SendError> {
+        let mut job = self.inner.job(vec![msg], false, key, None)?;
+        job.deadline = job.deadline.min(until);
+        self.inner.run_sync(job)
     }
 }
 
