@@ -385,12 +385,16 @@ impl Cluster {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let dir = target_dir().join("rmq-test").join(format!(
-            "{}-{}-{nanos:08x}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let new_dir = || {
+            let dir = target_dir().join("rmq-test").join(format!(
+                "{}-{}-{nanos:08x}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        };
+        let mut dir = new_dir();
         let implementation = match tls {
             Some(_) => "java5".to_owned(),
             None => std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned()),
@@ -403,33 +407,49 @@ impl Cluster {
                 tls_args.push("--tls-client-auth".into());
             }
         }
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["start", "--dir"])
-            .arg(&dir)
-            .args([
-                "--namesrvs",
-                &namesrvs.to_string(),
-                "--brokers",
-                &brokers.to_string(),
-            ])
-            .args(slaves.then_some("--slaves"))
-            .args(acl.iter().flat_map(|a| ["--acl", a.as_str()]))
-            .args(with_proxy.then_some("--proxy"))
-            .args(&tls_args)
-            .args([
-                "--impl",
-                &implementation,
-                "--watch-pid",
-                &std::process::id().to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
+        let start = |dir: &Path| {
+            Command::new("bash")
+                .arg(script())
+                .args(["start", "--dir"])
+                .arg(dir)
+                .args([
+                    "--namesrvs",
+                    &namesrvs.to_string(),
+                    "--brokers",
+                    &brokers.to_string(),
+                ])
+                .args(slaves.then_some("--slaves"))
+                .args(acl.iter().flat_map(|a| ["--acl", a.as_str()]))
+                .args(with_proxy.then_some("--proxy"))
+                .args(&tls_args)
+                .args([
+                    "--impl",
+                    &implementation,
+                    "--watch-pid",
+                    &std::process::id().to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap()
+        };
+        let mut out = start(&dir);
+        if !out.status.success() {
+            // A server that exits during its start (seen in a CI run: a rocketmq-rust broker's
+            // start-up rolled back with "core.service.failed") is the cluster's flake, not the
+            // test's subject: one more start in a fresh directory, with fresh ports; a second
+            // failure fails the test.
+            eprintln!(
+                "test-support: scripts/rocketmq.sh start failed ({}), see {}; starting once more",
+                out.status,
+                dir.display()
+            );
+            dir = new_dir();
+            out = start(&dir);
+        }
         assert!(
             out.status.success(),
-            "scripts/rocketmq.sh start failed ({}), see {}",
+            "scripts/rocketmq.sh start failed twice ({}), see {}",
             out.status,
             dir.display()
         );
