@@ -55,6 +55,7 @@ fn name_server(bodies: Vec<Vec<u8>>) -> String {
                     }
                 }
                 match s.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => break,
                     Ok(k) => buf.extend_from_slice(&chunk[..k]),
                 }

@@ -433,6 +433,7 @@ fn linger(s: &mut TcpStream, wait: Duration) {
     let mut left = LINGER_BYTES;
     while left > 0 && Instant::now() < deadline {
         match s.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Ok(0) | Err(_) => return,
             Ok(n) => left = left.saturating_sub(n),
         }
@@ -455,7 +456,10 @@ fn read_head(s: &mut TcpStream, timeout: Duration) -> io::Result<Option<Vec<u8>>
             return Err(io::ErrorKind::TimedOut.into());
         }
         s.set_read_timeout(Some(left))?;
-        let n = s.read(&mut chunk)?;
+        let n = match s.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => r?,
+        };
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }

@@ -81,13 +81,21 @@ impl Client {
     fn read_some(&mut self, want: usize) -> Option<usize> {
         self.stream.set_read_timeout(Some(self.wait())).unwrap();
         let mut chunk = vec![0u8; want];
-        match self.stream.read(&mut chunk) {
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Some(n)
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Some(n);
+                }
+                // A signal (a CI runner's SIGSTOP/SIGCONT) interrupts a read with a timeout.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {
+                    self.stream.set_read_timeout(Some(self.wait())).unwrap();
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return None
+                }
+                Err(e) => panic!("read: {e}"),
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
-            Err(e) => panic!("read: {e}"),
         }
     }
 

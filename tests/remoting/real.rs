@@ -80,7 +80,10 @@ fn raw_exchange(addr: &str, frame: &[u8]) -> RemotingCommand {
         }
         assert!(Instant::now() < deadline, "no answer from {addr}");
         let mut chunk = [0u8; 4096];
-        let n = s.read(&mut chunk).unwrap();
+        let n = match s.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.unwrap(),
+        };
         assert!(n > 0, "{addr} closed the connection without answering");
         buf.extend_from_slice(&chunk[..n]);
     }
