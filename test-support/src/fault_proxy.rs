@@ -302,7 +302,12 @@ fn pump(mut from: TcpStream, mut to: TcpStream, up: bool, shared: Arc<Shared>) {
             match from.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => pending.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
                     continue
                 }
                 Err(_) => break,

@@ -82,6 +82,7 @@ impl HostileServer {
                                             e.kind(),
                                             std::io::ErrorKind::WouldBlock
                                                 | std::io::ErrorKind::TimedOut
+                                                | std::io::ErrorKind::Interrupted
                                         ) =>
                                     {
                                         continue
@@ -215,7 +216,11 @@ impl FloodingBroker {
                             idle = false;
                             buf.extend_from_slice(&chunk[..n]);
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                            ) => {}
                         Err(_) => break 'conn,
                     }
                     while let Ok(Some(req)) = decode_frame(&mut buf, &FrameLimits::default()) {
