@@ -123,6 +123,37 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
+/// Runs `scripts/rocketmq.sh start ARGS` in a fresh directory and checks that the script refuses
+/// it (for an option the running implementation lacks, such as rocketmq-rust's `--proxy`): a
+/// failed exit, stderr holding each of `wants`, and nothing started. Returns stderr, trimmed.
+pub fn assert_cluster_script_refuses(args: &[&str], wants: &[&str]) -> String {
+    let dir = target_dir()
+        .join("rmq-test")
+        .join(format!("refusal-{}", suffix()));
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("start")
+        .args(args)
+        .args(["--watch-pid", "0", "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert!(
+        !out.status.success(),
+        "rocketmq.sh start {args:?} must refuse: {err}"
+    );
+    for w in wants {
+        assert!(
+            err.contains(w),
+            "the refusal of {args:?} lacks {w:?}: {err}"
+        );
+    }
+    assert!(!dir.join("env").exists(), "nothing started");
+    err
+}
+
 /// Runs `scripts/rocketmq.sh install` once per test process (it returns at once when installed).
 pub fn ensure_installed() {
     static ONCE: OnceLock<()> = OnceLock::new();

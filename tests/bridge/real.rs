@@ -96,7 +96,12 @@ fn seed_rules(sfx: &str) -> (String, Vec<(EventKind, String)>) {
 }
 
 fn seed_events() -> Vec<Event> {
-    let p = Bytes::from_static(b"21.5");
+    seed_events_with(Bytes::from_static(b"21.5"))
+}
+
+/// The seven seed events, one of each kind, with `p` as the payload of the three message events
+/// (shared with [`templates`]).
+fn seed_events_with(p: Bytes) -> Vec<Event> {
     vec![
         Event::client_connected("c1", Some("alice".into())).with_ts(1_700_000_000_000),
         Event::client_disconnected("c1", Some("alice".into()), "normal").with_ts(1_700_000_000_001),

@@ -55,24 +55,10 @@ fn port_of(addr: &str) -> u16 {
 fn a_slave_in_the_route_is_never_connected_to() {
     let implementation = std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned());
     if implementation == "rust" {
-        let dir = tmp(&format!("rust_slaves_{}", suffix()));
-        let out = Command::new("bash")
-            .arg(support::repo_root().join("scripts/rocketmq.sh"))
-            .args(["start", "--slaves", "--watch-pid", "0", "--dir"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "rocketmq.sh start --slaves must refuse: {err}"
+        support::assert_cluster_script_refuses(
+            &["--slaves"],
+            &["--slaves", "masters only", "java5"],
         );
-        assert!(
-            err.contains("--slaves") && err.contains("masters only") && err.contains("java5"),
-            "{err}"
-        );
-        assert!(!dir.join("env").exists(), "nothing started");
         return;
     }
 

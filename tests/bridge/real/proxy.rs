@@ -22,10 +22,9 @@ use rocketmq_bridge::bridge::{format_event, Bridge, BridgeConfig, PayloadEncodin
 use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig};
 use rocketmq_bridge_test_support::{
-    create_topic, read_back, repo_root, scale, suffix, target_dir, Cluster, ReadBack,
+    assert_cluster_script_refuses, create_topic, read_back, scale, suffix, Cluster, ReadBack,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Read-back from the brokers (60 s bound: a loaded machine slows a fresh Java broker's reads).
@@ -113,29 +112,10 @@ fn run_bridge(
 fn seven_seed_events_through_the_proxy_in_async_batches_and_sync_sends() {
     let implementation = std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned());
     if implementation == "rust" {
-        let dir = target_dir()
-            .join("rmq-test")
-            .join(format!("proxy-refusal-{}", suffix()));
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/rocketmq.sh"))
-            .args(["start", "--proxy", "--watch-pid", "0", "--dir"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "rocketmq.sh start --proxy must refuse: {err}"
-        );
-        assert!(
-            err.contains("--proxy") && err.contains("has no proxy") && err.contains("java5"),
-            "{err}"
-        );
-        assert!(!dir.join("env").exists(), "nothing started");
+        let err =
+            assert_cluster_script_refuses(&["--proxy"], &["--proxy", "has no proxy", "java5"]);
         eprintln!(
-            "proxy: NOT RUN on rocketmq-rust (it has no proxy); scripts/rocketmq.sh start --proxy refused: {}",
-            err.trim()
+            "proxy: NOT RUN on rocketmq-rust (it has no proxy); scripts/rocketmq.sh start --proxy refused: {err}"
         );
         return;
     }

@@ -44,23 +44,7 @@ struct Want {
 
 fn events() -> Vec<Event> {
     // Binary, with a space and bytes that are not UTF-8: only "payload" keeps them as they are.
-    let p = Bytes::from_static(b"\x00\x01 21.5 \xff\xfe");
-    vec![
-        Event::client_connected("c1", Some("alice".into())).with_ts(1_700_000_000_000),
-        Event::client_disconnected("c1", Some("alice".into()), "normal").with_ts(1_700_000_000_001),
-        Event::session_subscribed("c1", "sensors/+/temp", 1).with_ts(1_700_000_000_002),
-        Event::session_unsubscribed("c1", "sensors/+/temp", Some(1)).with_ts(1_700_000_000_003),
-        Event::message_publish("c1", "sensors/1/temp", p.clone(), 1)
-            .with_username("alice")
-            .with_retain(true)
-            .with_ts(1_700_000_000_004),
-        Event::message_delivered("c2", "c1", "sensors/1/temp", p.clone(), 1)
-            .with_username("bob")
-            .with_ts(1_700_000_000_005),
-        Event::message_acked("c2", "c1", "sensors/1/temp", p, 1)
-            .with_username("bob")
-            .with_ts(1_700_000_000_006),
-    ]
+    super::seed_events_with(Bytes::from_static(b"\x00\x01 21.5 \xff\xfe"))
 }
 
 fn wants(sfx: &str) -> Vec<Want> {

@@ -17,7 +17,9 @@ use rocketmq_bridge::message::{Message, MessageExt};
 use rocketmq_bridge::producer::{Producer, ProducerConfig, SendErrorKind};
 use rocketmq_bridge::remoting::acl::AclCredentials;
 use rocketmq_bridge_test_support::fault_proxy::FaultProxy;
-use rocketmq_bridge_test_support::{repo_root, scale, suffix, target_dir, Cluster};
+use rocketmq_bridge_test_support::{
+    assert_cluster_script_refuses, scale, suffix, target_dir, Cluster,
+};
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -58,28 +60,10 @@ fn read_signed(ns: &str, topic: &str, n: usize, acl: AclCredentials) -> Vec<Mess
 fn acl2_accepts_our_signature_and_a_wrong_secret_fails_at_once() {
     let implementation = std::env::var("RMQ_IMPL").unwrap_or_else(|_| "rust".to_owned());
     if implementation == "rust" {
-        let dir = target_dir()
-            .join("rmq-test")
-            .join(format!("acl-refusal-{}", suffix()));
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/rocketmq.sh"))
-            .args(["start", "--acl", "u:secret-1", "--watch-pid", "0", "--dir"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "rocketmq.sh start --acl must refuse: {err}"
+        assert_cluster_script_refuses(
+            &["--acl", "u:secret-1"],
+            &["--acl", "without authentication", "java5"],
         );
-        assert!(
-            err.contains("--acl")
-                && err.contains("without authentication")
-                && err.contains("java5"),
-            "{err}"
-        );
-        assert!(!dir.join("env").exists(), "nothing started");
         return;
     }
 
