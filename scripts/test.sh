@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing (rocketmq-rust 1.0 from crates.io,
-# Apache RocketMQ 5.5.0 and its rocketmq-proxy from Maven Central, mosquitto 2.0 from Debian), then runs every
+# Apache RocketMQ 5.5.0 and its rocketmq-proxy from Maven Central, mosquitto 2.0 from Debian, aedes from npm), then runs every
 # test against the rocketmq-rust broker, and the integration suites of the remoting layer, the producer and the
 # bridge a second time against the Apache RocketMQ 5.x (Java) broker.
 #
@@ -38,6 +38,8 @@ if ! command -v valgrind >/dev/null; then
 fi
 # A packaged mosquitto may start a system broker on 1883; the tests start their own on free ports.
 systemctl stop mosquitto 2>/dev/null || true
+# aedes (npm), the second real MQTT broker of tests/mqtt/ (Node.js 20 or later; about 2 s when not cached).
+bash scripts/aedes.sh install >/dev/null
 
 # A hung test must fail the run, not outlast it: each cargo test run has a bound (seconds; the full sizes
 # need more, so TEST_SCALE=full raises them).

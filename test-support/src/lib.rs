@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests of the workspace (`tests/` and `mosquitto-plugin/tests/`;
 //! `publish = false`, a dev-dependency only): a real RocketMQ cluster started through
 //! `scripts/rocketmq.sh`, a scripted fake peer for what a real broker cannot be made to do, the
-//! fault proxy ([`fault_proxy`]), hostile peers ([`hostile`]), real mosquitto ([`mosquitto`]),
+//! fault proxy ([`fault_proxy`]), hostile peers ([`hostile`]), real mosquitto ([`mosquitto`]) and aedes ([`aedes`]),
 //! [`read_back`], fresh temp dirs ([`temp_dir`]), [`eventually`], logging, `ms(n)` and a seeded
 //! xorshift.
 //!
@@ -10,6 +10,7 @@
 //! in parallel threads, where the old binaries ran one after another; [`exclusive`] keeps the tests
 //! of different old files that start real brokers apart ([`Cluster::start`] takes it by itself).
 
+pub mod aedes;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod mosquitto;

@@ -61,7 +61,7 @@ fn mosquitto_pub(port: u16, deadline: Instant, args: &[&str]) {
     assert!(out.status.success(), "mosquitto_pub {args:?}: {out:?}");
 }
 
-fn connect_packet(v: Version, client_id: &str, clean: bool) -> Packet {
+pub(crate) fn connect_packet(v: Version, client_id: &str, clean: bool) -> Packet {
     let properties = match v {
         Version::V311 => Properties::default(),
         Version::V5 => Properties {
@@ -83,14 +83,14 @@ fn connect_packet(v: Version, client_id: &str, clean: bool) -> Packet {
     }))
 }
 
-fn connack(c: &mut Client) -> (ConnAck, Vec<u8>) {
+pub(crate) fn connack(c: &mut Client) -> (ConnAck, Vec<u8>) {
     match c.recv() {
         (Packet::ConnAck(a), raw) => (a, raw),
         (p, raw) => panic!("expected CONNACK, got {p:?} {raw:02x?}"),
     }
 }
 
-fn subscribe(c: &mut Client, v: Version, filter: &str, qos: QoS) -> (SubAck, Vec<u8>) {
+pub(crate) fn subscribe(c: &mut Client, v: Version, filter: &str, qos: QoS) -> (SubAck, Vec<u8>) {
     let properties = match v {
         Version::V311 => Properties::default(),
         Version::V5 => Properties {
@@ -109,7 +109,7 @@ fn subscribe(c: &mut Client, v: Version, filter: &str, qos: QoS) -> (SubAck, Vec
     }
 }
 
-fn publish(c: &mut Client) -> (Publish, Vec<u8>) {
+pub(crate) fn publish(c: &mut Client) -> (Publish, Vec<u8>) {
     match c.recv() {
         (Packet::Publish(m), raw) => (m, raw),
         (p, raw) => panic!("expected PUBLISH, got {p:?} {raw:02x?}"),
@@ -118,7 +118,7 @@ fn publish(c: &mut Client) -> (Publish, Vec<u8>) {
 
 /// Acknowledges `m` as its QoS requires: PUBACK, or PUBREC then (after the broker's PUBREL)
 /// PUBCOMP.
-fn acknowledge(c: &mut Client, m: &Publish) {
+pub(crate) fn acknowledge(c: &mut Client, m: &Publish) {
     match (m.qos, m.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce, Some(id)) => {
