@@ -19,7 +19,10 @@ use super::buffer::{budget_bytes, Meta, Notify, Outgoing, Waiter};
 use super::config::ProduceMode;
 use super::config::QueueStrategy;
 use super::event::Event;
-use super::format::{format_event, now_ms, write_message_properties, MAX_PROPERTY_VALUE_LEN};
+use super::format::{
+    format_event, now_ms, write_message_properties, Formatted, PayloadEncoding,
+    MAX_PROPERTY_VALUE_LEN,
+};
 use super::outcome::{DropReason, SendEventError};
 use super::rule::{validate_resource_name, validate_tag, BodyFormat, MAX_TOPIC_LEN};
 use super::settle::{Room, Settle};
@@ -193,7 +196,7 @@ impl EventSender {
             return Ok(None);
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
-        let key = format!("{}-{seq}", sh.key_prefix);
+        let mut key = format!("{}-{seq}", sh.key_prefix);
         // Room for KEYS, TAGS and the MQTT metadata in one allocation per message.
         // The fixed names and values (about 80 bytes) and the producer's UNIQ_KEY (42), so that
         // no property push reallocates.
@@ -209,7 +212,7 @@ impl EventSender {
         let mut ready: Vec<Outgoing> = Vec::new();
         // Scratch strings for the rendered tag and keys, reused by every rule of this event.
         let (mut scratch, mut keys) = (String::new(), String::new());
-        for rule in matched {
+        while let Some(rule) = matched.next() {
             let stats = Arc::clone(&active.stats[&rule.id()]);
             stats.matched.fetch_add(1, Ordering::Relaxed);
             let mut drop_it = |topic: &str, reason: DropReason| {
@@ -271,14 +274,11 @@ impl EventSender {
             let body: Bytes = match rule.body {
                 BodyFormat::Payload => ev.payload.clone().unwrap_or_default(),
                 BodyFormat::Json => {
-                    let mut body = Vec::with_capacity(
-                        128 + ev.payload.as_ref().map_or(0, |p| p.len() * 4 / 3),
-                    );
-                    let info = format_event(&ev, &active.node, rule.payload_encoding, &mut body);
+                    let (body, info) = format_body(&ev, &active.node, rule.payload_encoding);
                     if info.lossy_payload {
                         stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
                     }
-                    Bytes::from(body)
+                    body
                 }
             };
             if body.len() > sh.max_message_size {
@@ -331,7 +331,13 @@ impl EventSender {
                 meta: Meta {
                     rule: rule.id(),
                     stats,
-                    key: key.clone(),
+                    // The last rule's message takes the key itself (one copy fewer for the
+                    // usual event that matches one rule).
+                    key: if matched.peek().is_none() {
+                        std::mem::take(&mut key)
+                    } else {
+                        key.clone()
+                    },
                     client_id: client_id.clone(),
                     bytes,
                     waiter: None,
@@ -341,6 +347,7 @@ impl EventSender {
                 },
             });
         }
+        drop(matched);
         drop(active);
         Ok(Some(Prepared { ready, first_error }))
     }
@@ -403,6 +410,32 @@ pub enum Handover {
     /// The outcome is known now and the callback was dropped uncalled: `Ok` when no rule matched
     /// or (with a spool) the spool stored the event, else the error.
     Done(Result<(), SendEventError>),
+}
+
+/// Largest JSON scratch buffer a host thread keeps between events (a larger one, for a large
+/// payload, is given back after use).
+const BODY_SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// The host thread's buffer the JSON body is formatted into before it is copied out.
+    static BODY_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Formats the seed's JSON body of `ev` into this thread's scratch buffer, then copies it into a
+/// buffer of exactly its length: no growth while formatting, and a body whose `Bytes` needs no
+/// shared header of its own (`Bytes` from a vector with spare capacity allocates one).
+fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
+    BODY_SCRATCH.with(|scratch| {
+        // Only this function borrows it, and format_event does not call back here.
+        let mut buf = scratch.borrow_mut();
+        buf.clear();
+        let info = format_event(ev, node, encoding, &mut buf);
+        let body = Bytes::copy_from_slice(&buf);
+        if buf.capacity() > BODY_SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        (body, info)
+    })
 }
 
 /// An event's messages, formatted and not yet buffered.
