@@ -31,13 +31,14 @@ const PARTIAL_IN_FLIGHT: usize = 4;
 /// [`PARTIAL_IN_FLIGHT`] (checked whenever the dispatcher wakes, at least every [`GATHER_POLL`]).
 const MAX_PARTIAL_WAIT: Duration = Duration::from_millis(50);
 
-/// A group: (the topic's number in [`Dispatcher::topics`], the queue bucket). Copy, so the per-message
+/// A group: (the topic's number in [`Dispatcher::slots`], the queue bucket). Copy, so the per-message
 /// path allocates no key.
 type GroupKey = (u32, u64);
 
 /// What the dispatcher knows of one target topic.
 struct TopicSlot {
-    id: u32,
+    /// The topic's name.
+    name: String,
     /// The cached route while it has writable queues (`None` while no route is cached), and when
     /// it was read: the key's queue is chosen in it as the producer does
     /// ([`crate::nameserver::TopicPublishInfo::key_queue`]).
@@ -90,8 +91,13 @@ pub(crate) struct Dispatcher {
     batch_size: usize,
     max_batch_bytes: usize,
     groups: HashMap<GroupKey, Group>,
-    /// Target topics by name, numbered for [`GroupKey`].
-    topics: HashMap<String, TopicSlot>,
+    /// Target topics by name: their number in `slots`, used in [`GroupKey`].
+    topics: HashMap<String, u32>,
+    /// What the dispatcher knows of each target topic, by number.
+    slots: Vec<TopicSlot>,
+    /// The number of the topic the last message went to: a run of messages to one topic (the
+    /// usual stream) compares the name instead of hashing it for every message.
+    last_topic: Option<u32>,
     /// Group keys in first-use order, so flushes keep the arrival order across groups.
     order: Vec<GroupKey>,
     /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
@@ -122,6 +128,8 @@ impl Dispatcher {
             batch_size: batch_size.max(1),
             groups: HashMap::new(),
             topics: HashMap::new(),
+            slots: Vec::new(),
+            last_topic: None,
             order: Vec::new(),
             kick: bounded(1),
             max_busy,
@@ -265,20 +273,26 @@ impl Dispatcher {
     fn group_key(&mut self, out: &Outgoing) -> GroupKey {
         let key_dispatch = self.shared.strategy == QueueStrategy::KeyDispatch;
         let now = self.now;
-        let slot = match self.topics.get_mut(out.msg.topic.as_str()) {
-            Some(slot) => slot,
-            None => {
-                let id = self.topics.len() as u32;
-                self.topics
-                    .entry(out.msg.topic.clone())
-                    .or_insert(TopicSlot {
-                        id,
+        let topic = out.msg.topic.as_str();
+        let id = match self.last_topic {
+            Some(id) if self.slots[id as usize].name == topic => id,
+            _ => match self.topics.get(topic) {
+                Some(&id) => id,
+                None => {
+                    let id = self.slots.len() as u32;
+                    self.topics.insert(topic.to_owned(), id);
+                    self.slots.push(TopicSlot {
+                        name: topic.to_owned(),
                         route: None,
                         read_at: now - QUEUE_COUNT_TTL * 2,
                         in_flight: Arc::new(AtomicUsize::new(0)),
-                    })
-            }
+                    });
+                    id
+                }
+            },
         };
+        self.last_topic = Some(id);
+        let slot = &mut self.slots[id as usize];
         if key_dispatch && now.saturating_duration_since(slot.read_at) >= QUEUE_COUNT_TTL {
             let wire = self.producer.config().wire_topic(&out.msg.topic);
             slot.route = self
@@ -300,7 +314,7 @@ impl Dispatcher {
             (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),
             _ => u64::MAX,
         };
-        (slot.id, bucket)
+        (id, bucket)
     }
 
     fn add(&mut self, out: Outgoing) {
@@ -316,7 +330,7 @@ impl Dispatcher {
         if full {
             self.flush(&gk);
         }
-        let topics = &self.topics;
+        let slots = &self.slots;
         let now = self.now;
         let g = self.groups.entry(gk).or_insert_with(|| Group {
             topic: out.msg.topic.clone(),
@@ -326,10 +340,7 @@ impl Dispatcher {
             key: None,
             in_flight: Arc::new(AtomicUsize::new(0)),
             // `group_key` registered the topic just before; the default is never taken.
-            topic_in_flight: topics
-                .get(out.msg.topic.as_str())
-                .map(|t| Arc::clone(&t.in_flight))
-                .unwrap_or_default(),
+            topic_in_flight: Arc::clone(&slots[gk.0 as usize].in_flight),
             since: now,
         });
         if g.msgs.is_empty() {

@@ -29,6 +29,7 @@ use super::settle::{Room, Settle};
 use super::template::push_key_safe;
 use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::Producer;
+use crate::util::push_decimal;
 use bytes::Bytes;
 use crossbeam_channel::bounded;
 use parking_lot::RwLock;
@@ -196,7 +197,11 @@ impl EventSender {
             return Ok(None);
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
-        let mut key = format!("{}-{seq}", sh.key_prefix);
+        // `<prefix>-<seq>`, built at its length (format! would grow it twice).
+        let mut key = String::with_capacity(sh.key_prefix.len() + 21);
+        key.push_str(&sh.key_prefix);
+        key.push('-');
+        push_decimal(&mut key, seq);
         // Room for KEYS, TAGS and the MQTT metadata in one allocation per message.
         // The fixed names and values (about 80 bytes) and the producer's UNIQ_KEY (42), so that
         // no property push reallocates.
@@ -209,7 +214,8 @@ impl EventSender {
         let client_id: Option<Arc<str>> = ev.client_id.as_deref().map(Arc::from);
 
         let mut first_error: Option<SendEventError> = None;
-        let mut ready: Vec<Outgoing> = Vec::new();
+        // Room for one message, the usual case (a push would reserve four).
+        let mut ready: Vec<Outgoing> = Vec::with_capacity(1);
         // Scratch strings for the rendered tag and keys, reused by every rule of this event.
         let (mut scratch, mut keys) = (String::new(), String::new());
         while let Some(rule) = matched.next() {

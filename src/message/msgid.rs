@@ -20,13 +20,18 @@ pub fn create_offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> S
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex_upper(&mut s, bytes);
+    s
+}
+
+/// Appends `bytes` to `s` as upper-case hex, two digits a byte.
+fn push_hex_upper(s: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         s.push(HEX[(b >> 4) as usize] as char);
         s.push(HEX[(b & 0xF) as usize] as char);
     }
-    s
 }
 
 /// §6.3 offset message id → (store address, commit-log offset). Accepts either case.
@@ -194,9 +199,9 @@ impl UniqIdGenerator {
         let mut tail = [0u8; 6];
         tail[..4].copy_from_slice(&time_part.to_be_bytes());
         tail[4..].copy_from_slice(&counter.to_be_bytes());
-        let mut id = String::with_capacity(32);
+        let mut id = String::with_capacity(self.prefix.len() + 2 * tail.len());
         id.push_str(&self.prefix);
-        id.push_str(&hex_upper(&tail));
+        push_hex_upper(&mut id, &tail);
         id
     }
 }

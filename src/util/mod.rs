@@ -26,6 +26,16 @@ pub(crate) fn write_decimal(buf: &mut [u8; 20], mut n: u64) -> usize {
         }
     }
 }
+
+/// Appends the decimal digits of `n` to `s`, without allocating beyond `s`'s own growth.
+pub(crate) fn push_decimal(s: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let i = write_decimal(&mut buf, n);
+    for &d in &buf[i..] {
+        s.push(d as char);
+    }
+}
+
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
 pub use reader::{ByteReader, ReadError};

@@ -45,6 +45,7 @@ impl Event {
         };
         let kind = match raw.take(Field::Event) {
             None | Some(Scalar::Null) => return Err(err(Some("event"), EventErrorKind::Missing)),
+            Some(Scalar::Kind(kind)) => kind,
             Some(Scalar::Str(name)) => EventKind::from_hook_name(&name)
                 .ok_or_else(|| err(Some("event"), EventErrorKind::UnknownEvent(name.clone())))?,
             Some(_) => return Err(err(Some("event"), EventErrorKind::WrongType("a string"))),
@@ -302,6 +303,8 @@ enum Scalar {
     NegInt,
     Float,
     Str(String),
+    /// The `event` field's value when it names a known event (no copy of the name is made).
+    Kind(EventKind),
     /// An array or an object (always the wrong type here).
     Composite,
 }
@@ -341,7 +344,9 @@ impl<'de> Visitor<'de> for LineVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawLine::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value = map.next_value_seed(ScalarSeed)?;
+            let value = map.next_value_seed(ScalarSeed {
+                event: key == Ok(Field::Event),
+            })?;
             match key {
                 Ok(f) => raw.values[f as usize] = Some(value),
                 Err(name) => raw.unknown.push(name),
@@ -351,7 +356,7 @@ impl<'de> Visitor<'de> for LineVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element_seed(ScalarSeed)?.is_some() {}
+        while seq.next_element_seed(ScalarSeed::ANY)?.is_some() {}
         Ok(None)
     }
 
@@ -404,7 +409,14 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 /// A value, of any JSON type.
-struct ScalarSeed;
+struct ScalarSeed {
+    /// The value of the `event` field: a known event name becomes [`Scalar::Kind`].
+    event: bool,
+}
+
+impl ScalarSeed {
+    const ANY: ScalarSeed = ScalarSeed { event: false };
+}
 
 impl<'de> DeserializeSeed<'de> for ScalarSeed {
     type Value = Scalar;
@@ -442,6 +454,11 @@ impl<'de> Visitor<'de> for ScalarSeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        if self.event {
+            if let Some(kind) = EventKind::from_hook_name(v) {
+                return Ok(Scalar::Kind(kind));
+            }
+        }
         Ok(Scalar::Str(v.to_owned()))
     }
 
@@ -452,13 +469,13 @@ impl<'de> Visitor<'de> for ScalarSeed {
     // Nested values are parsed as fully as a `serde_json::Value` would be (strings included), so
     // that a syntax error in them is reported at the same column.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-        while seq.next_element_seed(ScalarSeed)?.is_some() {}
+        while seq.next_element_seed(ScalarSeed::ANY)?.is_some() {}
         Ok(Scalar::Composite)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
         while map.next_key_seed(KeySeed)?.is_some() {
-            map.next_value_seed(ScalarSeed)?;
+            map.next_value_seed(ScalarSeed::ANY)?;
         }
         Ok(Scalar::Composite)
     }
