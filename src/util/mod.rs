@@ -36,6 +36,44 @@ pub(crate) fn push_decimal(s: &mut String, n: u64) {
     }
 }
 
+/// Bytes that must be escaped inside a JSON string: controls, `"` and the backslash.
+pub(crate) const JSON_NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Index of the first byte of `b` that needs escaping in a JSON string (a control character, `"`
+/// or `\`), the only bytes that end an unescaped string literal. Looks at eight bytes at a time (a byte
+/// below 0x20, a quote or a backslash in the word), then finds the exact byte one by one.
+pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when some byte of `w` is zero (exact as to "some", Bit Twiddling Hacks `haszero`).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| JSON_NEEDS_ESCAPE[c as usize])
+        .map(|p| p + i)
+}
+
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
 pub use reader::{ByteReader, ReadError};

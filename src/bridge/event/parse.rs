@@ -28,18 +28,25 @@ impl Event {
         }
         // One pass over the line into the fields' raw values: no tree of maps and strings. A
         // syntax error anywhere wins over any field error, as when the whole line is parsed first.
-        let mut de = serde_json::Deserializer::from_str(line);
-        let raw = serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-            .and_then(|raw| de.end().map(|()| raw))
-            .map_err(|e| {
-                err(
-                    None,
-                    EventErrorKind::InvalidJson {
-                        column: e.column(),
-                        message: e.to_string(),
-                    },
-                )
-            })?;
+        // The usual line takes the hand-written path; anything it does not take (escapes, floats,
+        // nesting, any syntax error) goes through serde_json, which also words the errors.
+        let raw = match fast_raw_line(line) {
+            Some(raw) => Some(raw),
+            None => {
+                let mut de = serde_json::Deserializer::from_str(line);
+                serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+                    .and_then(|raw| de.end().map(|()| raw))
+                    .map_err(|e| {
+                        err(
+                            None,
+                            EventErrorKind::InvalidJson {
+                                column: e.column(),
+                                message: e.to_string(),
+                            },
+                        )
+                    })?
+            }
+        };
         let Some(mut raw) = raw else {
             return Err(err(None, EventErrorKind::NotAnObject));
         };
@@ -310,7 +317,7 @@ enum Scalar {
 }
 
 /// The values of one line: the last value of each known field, and the names of unknown ones.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct RawLine {
     values: [Option<Scalar>; 11],
     unknown: Vec<String>,
@@ -328,6 +335,94 @@ impl RawLine {
             Some(_) => Err(EventErrorKind::WrongType("a string")),
         }
     }
+}
+
+/// The usual line without serde_json: one flat object whose keys and string values have no
+/// escape, whose numbers are non-negative integers of at most 19 digits without a leading zero,
+/// and whose other values are `true`, `false` or `null`, with JSON whitespace anywhere between.
+/// Gives exactly the [`RawLine`] the serde path gives for such a line; `None` for any other line
+/// (which the serde path then parses, or refuses with its own error).
+fn fast_raw_line(line: &str) -> Option<RawLine> {
+    let b = line.as_bytes();
+    let ws = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    };
+    // A string literal without escapes starting at the quote at `i`: its text and the index
+    // after its closing quote.
+    let string = |i: usize| -> Option<(&str, usize)> {
+        let start = i + 1;
+        let len = crate::util::json_first_escape(b.get(start..)?)?;
+        // Both ends are next to an ASCII quote, so they are char boundaries.
+        (b[start + len] == b'"').then(|| (&line[start..start + len], start + len + 1))
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut raw = RawLine::default();
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key, next) = string(i)?;
+            i = ws(next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(i + 1);
+            let field = Field::of(key);
+            let (value, next) = match *b.get(i)? {
+                b'"' => {
+                    let (text, next) = string(i)?;
+                    let kind = match field {
+                        Some(Field::Event) => EventKind::from_hook_name(text),
+                        _ => None,
+                    };
+                    let value = kind.map_or_else(|| Scalar::Str(text.to_owned()), Scalar::Kind);
+                    (value, next)
+                }
+                b'0'..=b'9' => {
+                    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let end = i + digits;
+                    if digits > 19
+                        || (digits > 1 && b[i] == b'0')
+                        || matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+                    {
+                        return None;
+                    }
+                    let n = b[i..end]
+                        .iter()
+                        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                    (Scalar::UInt(n), end)
+                }
+                b't' if b[i..].starts_with(b"true") => (Scalar::Bool(true), i + 4),
+                b'f' if b[i..].starts_with(b"false") => (Scalar::Bool(false), i + 5),
+                b'n' if b[i..].starts_with(b"null") => (Scalar::Null, i + 4),
+                _ => return None,
+            };
+            match field {
+                Some(f) => raw.values[f as usize] = Some(value),
+                None => raw.unknown.push(key.to_owned()),
+            }
+            i = ws(next);
+            match b.get(i)? {
+                b',' => i = ws(i + 1),
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (ws(i) == b.len()).then_some(raw)
 }
 
 /// The whole line: `Some` fields for an object, `None` for any other JSON value (consumed, so
@@ -503,6 +598,9 @@ mod tests {
     /// Lines for the parser comparison: every shape of the input format, good and bad.
     const SAMPLE_LINES: &[&str] = &[
         r#"{"event":"client.connected","client_id":"c1","username":"u1","ts":1700000000000}"#,
+        r#"{"event":"message.publish","client_id":"c-9","username":"u","topic":"s/1/t","payload":"x=1;y=2","qos":1,"retain":false,"ts":0}"#,
+        " {\t\"event\" :\r\n\"client.connected\" , \"ts\" : 12 ,\"zz\":true}\n",
+        "{\t\"event\" :\r\n\"message.publish\",\"qos\":10,\"qos\":01}",
         r#"{"event":"client.disconnected","client_id":"c1","username":"u1","reason":"normal"}"#,
         r#"{"event":"session.subscribed","client_id":"c1","topic":"a/+/#","qos":2}"#,
         r#"{"event":"session.unsubscribed","client_id":"c1","topic":"a/b","qos":0,"ts":5}"#,
@@ -589,5 +687,60 @@ mod tests {
             }
         }
         assert!(checked > 15_000, "only {checked} mutated lines were UTF-8");
+    }
+
+    /// The hand-written path gives the serde path's raw values for every line it takes, and it
+    /// takes the usual lines (a stream of them must not fall back to serde_json).
+    #[test]
+    fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
+        let serde_raw = |line: &str| {
+            let mut de = serde_json::Deserializer::from_str(line);
+            serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+                .and_then(|raw| de.end().map(|()| raw))
+                .ok()
+                .flatten()
+        };
+        let mut taken = 0;
+        let mut check = |line: &str| {
+            if let Some(fast) = fast_raw_line(line) {
+                taken += 1;
+                let slow = serde_raw(line).unwrap_or_else(|| panic!("serde refuses {line:?}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "line {line:?}");
+            }
+        };
+        for line in SAMPLE_LINES {
+            check(line);
+        }
+        for line in &SAMPLE_LINES[..3] {
+            assert!(fast_raw_line(line).is_some(), "{line:?} fell back");
+        }
+        const BYTES: &[u8] = b"{}[]\":,\\ -.0129aeEnt\x01\t";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut b = SAMPLE_LINES[next(SAMPLE_LINES.len())].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                if b.is_empty() {
+                    break;
+                }
+                let i = next(b.len());
+                match next(3) {
+                    0 => {
+                        b.remove(i);
+                    }
+                    1 => b.insert(i, b[i]),
+                    _ => b[i] = BYTES[next(BYTES.len())],
+                }
+            }
+            if let Ok(line) = std::str::from_utf8(&b) {
+                check(line);
+            }
+        }
+        assert!(taken > 2_000, "the fast path took only {taken} lines");
     }
 }

@@ -16,6 +16,8 @@ use super::error::DecodeError;
 use super::MAX_EXT_FIELDS;
 use crate::remoting::codes::{LanguageCode, SerializeType};
 use crate::remoting::command::{ExtFields, RemotingCommand, TAG_INVALID, TAG_NULL, TAG_VALUE};
+use crate::util::json_first_escape as first_escape;
+use crate::util::JSON_NEEDS_ESCAPE as NEEDS_ESCAPE;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 
@@ -29,43 +31,6 @@ const EXT_INITIAL_BYTES: usize = 4096;
 
 // ---------------------------------------------------------------------------------------------
 // Writer
-
-/// Bytes that must be escaped inside a JSON string: controls, `"` and the backslash.
-const NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-/// Index of the first byte of `b` that needs escaping. Looks at eight bytes at a time (a byte
-/// below 0x20, a quote or a backslash in the word), then finds the exact byte one by one.
-fn first_escape(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero when some byte of `w` is zero (exact as to "some", Bit Twiddling Hacks `haszero`).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0 {
-            break;
-        }
-        i += 8;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| NEEDS_ESCAPE[c as usize])
-        .map(|p| p + i)
-}
 
 /// Appends `s` as a JSON string literal (quotes included), escaping as Java's fastjson does.
 pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
