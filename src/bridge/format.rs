@@ -47,6 +47,7 @@
 use super::event::{Event, EventKind};
 use crate::message::Properties;
 use base64::Engine as _;
+use bytes::Bytes;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The longest value copied into a message property, in bytes; longer values are left out.
@@ -138,6 +139,32 @@ pub fn format_event(
     field_u64(out, "ts", Some(ev.ts.unwrap_or_else(now_ms)));
     out.push(b'}');
     info
+}
+
+/// Largest JSON scratch buffer a host thread keeps between events (a larger one, for a large
+/// payload, is given back after use).
+const BODY_SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// The host thread's buffer the JSON body is formatted into before it is copied out.
+    static BODY_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Formats the seed's JSON body of `ev` into this thread's scratch buffer, then copies it into a
+/// buffer of exactly its length: no growth while formatting, and a body whose `Bytes` needs no
+/// shared header of its own (`Bytes` from a vector with spare capacity allocates one).
+pub(crate) fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
+    BODY_SCRATCH.with(|scratch| {
+        // Only this function borrows it, and format_event does not call back here.
+        let mut buf = scratch.borrow_mut();
+        buf.clear();
+        let info = format_event(ev, node, encoding, &mut buf);
+        let body = Bytes::copy_from_slice(&buf);
+        if buf.capacity() > BODY_SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        (body, info)
+    })
 }
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
