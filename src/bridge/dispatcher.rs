@@ -323,15 +323,9 @@ impl Dispatcher {
         }
         let gk = self.group_key(&out);
         let rec = batch_record_len(&out.msg);
-        let full = self.groups.get(&gk).is_some_and(|g| {
-            g.msgs.len() >= self.batch_size
-                || (!g.msgs.is_empty() && g.bytes + rec > self.max_batch_bytes)
-        });
-        if full {
-            self.flush(&gk);
-        }
+        let (batch_size, max_batch_bytes, now) = (self.batch_size, self.max_batch_bytes, self.now);
         let slots = &self.slots;
-        let now = self.now;
+        // One lookup for the usual message; a group too full to take it is sent first.
         let g = self.groups.entry(gk).or_insert_with(|| Group {
             topic: out.msg.topic.clone(),
             msgs: Vec::new(),
@@ -339,19 +333,20 @@ impl Dispatcher {
             bytes: 0,
             key: None,
             in_flight: Arc::new(AtomicUsize::new(0)),
-            // `group_key` registered the topic just before; the default is never taken.
+            // `group_key` registered the topic just before.
             topic_in_flight: Arc::clone(&slots[gk.0 as usize].in_flight),
             since: now,
         });
-        if g.msgs.is_empty() {
-            g.key = out.meta.client_id.clone();
-            g.since = now;
-            self.order.push(gk);
-        }
-        g.bytes += rec;
-        g.msgs.push(out.msg);
-        g.metas.push(out.meta);
-        if g.msgs.len() >= self.batch_size {
+        let len = if g.msgs.len() >= batch_size
+            || (!g.msgs.is_empty() && g.bytes + rec > max_batch_bytes)
+        {
+            self.flush(&gk);
+            let g = self.groups.get_mut(&gk).expect("a sent group stays");
+            join(g, &mut self.order, gk, out, rec, now)
+        } else {
+            join(g, &mut self.order, gk, out, rec, now)
+        };
+        if len >= batch_size {
             self.flush(&gk);
         }
     }
@@ -485,6 +480,27 @@ impl Dispatcher {
 }
 
 /// Undoes a group's in-flight counts for a request the producer refused (its callback never runs).
+/// Adds `out` to group `g` (keyed `gk`; a group that was empty enters `order` and takes the
+/// message's ordering key); returns the group's message count.
+fn join(
+    g: &mut Group,
+    order: &mut Vec<GroupKey>,
+    gk: GroupKey,
+    out: Outgoing,
+    rec: usize,
+    now: Instant,
+) -> usize {
+    if g.msgs.is_empty() {
+        g.key = out.meta.client_id.clone();
+        g.since = now;
+        order.push(gk);
+    }
+    g.bytes += rec;
+    g.msgs.push(out.msg);
+    g.metas.push(out.meta);
+    g.msgs.len()
+}
+
 fn release(groups: &HashMap<GroupKey, Group>, gk: &GroupKey) {
     if let Some(g) = groups.get(gk) {
         g.in_flight.fetch_sub(1, Ordering::SeqCst);

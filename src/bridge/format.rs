@@ -185,7 +185,7 @@ pub fn message_properties(ev: &Event) -> Properties {
 /// Appends the MQTT metadata of `ev` (as [`message_properties`] lists it) to `props` directly,
 /// without an allocation per entry; `props` must not hold these names yet.
 pub fn write_message_properties(ev: &Event, props: &mut Properties) {
-    props.push("mqtt_event", ev.kind.hook_name());
+    props.push_valid("mqtt_event", ev.kind.hook_name());
     let mut text = |name: &'static str, v: Option<&str>| {
         if let Some(v) = v {
             // An empty value cannot be a RocketMQ property (it would not read back).
@@ -193,7 +193,7 @@ pub fn write_message_properties(ev: &Event, props: &mut Properties) {
                 && v.len() <= MAX_PROPERTY_VALUE_LEN
                 && !crate::message::properties::has_separator(v)
             {
-                props.push(name, v);
+                props.push_valid(name, v);
             }
         }
     };
@@ -202,12 +202,12 @@ pub fn write_message_properties(ev: &Event, props: &mut Properties) {
     if let Some(q) = ev.qos {
         const DIGITS: [&str; 3] = ["0", "1", "2"];
         match DIGITS.get(usize::from(q)) {
-            Some(d) => props.push("mqtt_qos", d),
+            Some(d) => props.push_valid("mqtt_qos", d),
             None => props.push("mqtt_qos", &q.to_string()),
         }
     }
     if let Some(r) = ev.retain {
-        props.push("mqtt_retain", if r { "true" } else { "false" });
+        props.push_valid("mqtt_retain", if r { "true" } else { "false" });
     }
 }
 

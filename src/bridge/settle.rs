@@ -21,7 +21,7 @@ use crate::producer::SendErrorKind;
 use crate::util::worker::Stop;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 /// The rules in force, with their counters and the node name.
 pub(crate) struct Active {
     pub(crate) rules: RuleSet,
-    pub(crate) stats: HashMap<RuleId, Arc<RuleStats>>,
+    /// By rule: an ordered map, as a hash of the rule id per event cost more than comparing the
+    /// few ids a config has.
+    pub(crate) stats: BTreeMap<RuleId, Arc<RuleStats>>,
     pub(crate) node: String,
 }
 
@@ -619,7 +621,7 @@ pub(crate) fn build_active(
     cfg: &BridgeConfig,
     all: &mut BTreeMap<(RuleId, String), Arc<RuleStats>>,
 ) -> Active {
-    let mut stats = HashMap::new();
+    let mut stats = BTreeMap::new();
     for r in cfg.rules.iter() {
         let s = all
             .entry((r.id(), r.topic.clone()))

@@ -414,7 +414,8 @@ impl Inner {
                 None if !self.cfg.unique_ids => String::new(),
                 None => {
                     let id = self.ids.next_id();
-                    m.properties.push(crate::message::PROPERTY_UNIQ_KEY, &id);
+                    m.properties
+                        .push_valid(crate::message::PROPERTY_UNIQ_KEY, &id);
                     id
                 }
             };
