@@ -271,7 +271,7 @@ fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Vec<Line>>) {
             flush(&mut pending);
             return;
         }
-        let (part, found) = match chunk.iter().position(|&b| b == b'\n') {
+        let (part, found) = match crate::util::find_byte(chunk, 0, b'\n') {
             Some(i) => (&chunk[..i], Some(i + 1)),
             None => (chunk, None),
         };

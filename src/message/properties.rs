@@ -97,27 +97,6 @@ pub fn has_separator(s: &str) -> bool {
     s.bytes().any(|b| b == 1 || b == 2)
 }
 
-/// Index of the first `needle` in `b` at or after `from`, eight bytes at a time. The lowest byte
-/// flagged by the zero-byte test (Bit Twiddling Hacks `haszero`) is always a true match, so the
-/// first flagged one is the answer.
-fn position_from(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * needle as u64;
-    let mut i = from;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word) ^ pattern;
-        let zero = w.wrapping_sub(ONES) & !w & HIGH;
-        if zero != 0 {
-            return Some(i + (zero.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b.get(i..)?.iter().position(|&c| c == needle).map(|p| p + i)
-}
-
 impl Properties {
     /// No properties.
     pub fn new() -> Properties {
@@ -166,7 +145,7 @@ impl Properties {
             // Entries are short (tens of bytes): a word-at-a-time scan beats both the char
             // searcher's set-up and a byte loop (issue #22's profiles: 2% of the dispatcher in
             // `str::find`, then about 900 instructions a message in the byte loop).
-            let end = position_from(b, from, PROPERTY_SEPARATOR as u8)?;
+            let end = crate::util::find_byte(b, from, PROPERTY_SEPARATOR as u8)?;
             if hit {
                 return Some((start, start + n, end));
             }
@@ -334,7 +313,7 @@ pub(crate) fn split_keys(keys: Option<&str>) -> Vec<&str> {
 
 #[cfg(test)]
 mod position_tests {
-    use super::position_from;
+    use crate::util::find_byte as position_from;
 
     #[test]
     fn has_separator_finds_what_a_byte_scan_finds() {

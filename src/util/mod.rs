@@ -74,6 +74,27 @@ pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
         .map(|p| p + i)
 }
 
+/// Index of the first `needle` in `b` at or after `from`, eight bytes at a time. The lowest byte
+/// flagged by the zero-byte test (Bit Twiddling Hacks `haszero`) is always a true match, so the
+/// first flagged one is the answer.
+pub(crate) fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * needle as u64;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word) ^ pattern;
+        let zero = w.wrapping_sub(ONES) & !w & HIGH;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == needle).map(|p| p + i)
+}
+
 pub use hmac::hmac_sha1;
 pub use inflate::{adler32, inflate_zlib, InflateError};
 pub use reader::{ByteReader, ReadError};
