@@ -356,6 +356,9 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
     let lines_read = AtomicU64::new(0);
     // The same thread shows the progress line: only for a file on a terminal.
     let mut progress = (input.is_some() && io::stderr().is_terminal()).then(Progress::new);
+    // Dropped when the pump ends: the signal thread's wait between polls ends at once, so the
+    // drain does not begin up to a poll interval late.
+    let (pump_end_tx, pump_end_rx) = crossbeam_channel::bounded::<()>(0);
     let (lines, events, bad_lines, send_errors, ended_by) = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("bridge-signals".into())
@@ -369,12 +372,17 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
                     if let Some(p) = progress.as_mut() {
                         p.tick(&lines_read, || bridge.stats().total().sent);
                     }
-                    std::thread::sleep(SIGNAL_POLL);
+                    if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) =
+                        pump_end_rx.recv_timeout(SIGNAL_POLL)
+                    {
+                        return;
+                    }
                 }
             })
             .expect("spawn signal thread");
         let r = pump(&bridge, &rx, &stop_reason, &input_name, &lines_read);
         pump_done.store(true, Ordering::SeqCst);
+        drop(pump_end_tx);
         r
     });
     if let Some(p) = &progress {
