@@ -203,7 +203,12 @@ impl EventSender {
             + ev.topic
                 .as_ref()
                 .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
-        let client_id: Option<Arc<str>> = ev.client_id.as_deref().map(Arc::from);
+        // The ordering key: the client id, or the event's own key when the client is unknown.
+        let client_id: Option<Arc<str>> = ev
+            .client_id
+            .as_deref()
+            .or(ev.order_key.as_deref())
+            .map(Arc::from);
 
         let mut first_error: Option<SendEventError> = None;
         let mut ready: Vec<Outgoing> = Vec::new();

@@ -1,0 +1,444 @@
+//! `rocketmq-bridge mqtt --config FILE`: the bridge fed by an MQTT broker instead of NDJSON
+//! (issue 23). It subscribes, as one MQTT client with a persistent session, to the filters of the
+//! `message.publish` rules and forwards each PUBLISH it receives as a `message.publish` event
+//! (see [`map`] for the fields, and for EMQX's client lifecycle messages).
+//!
+//! **Acknowledged after acceptance, in the order received.** One thread (the caller's) reads the
+//! connection and hands each PUBLISH to [`EventSender::send`]; the PUBACK (QoS 1) or PUBREC (QoS 2;
+//! PUBCOMP follows the broker's PUBREL) is written only when the send returned `Ok`: in sync mode
+//! once RocketMQ confirmed every message of the event, in async mode once the event is appended
+//! to the spool. Async mode without a spool is refused: its `Ok` means "in memory", and an
+//! acknowledged message would be lost with the process. A send that fails (RocketMQ down, outcome
+//! unknown, sync timeout) is tried again with backoff, keeping the connection alive with PINGREQ,
+//! until it is accepted or the connection is lost (the broker then sends the message again on the
+//! next connection); nothing after it is read meanwhile, so the broker's receive maximum (MQTT 5)
+//! or its in-flight window (mosquitto's `max_inflight_messages`) and TCP flow control hold the
+//! rest at the broker: at most one event is in the bridge's hands at a time, plus what the
+//! socket buffers hold. An event the bridge drops (too large, a template's bad topic, ...) is
+//! counted and reported as in `run`, and acknowledged. Each failed attempt is counted by the
+//! bridge as `failed` (or `outcome_unknown`) before it is tried again, so the summary and
+//! `/metrics` show the attempts, and the exit code is 1 after any.
+//!
+//! **Sessions.** CONNECT has clean start off (MQTT 5 with the configured session expiry): the
+//! broker keeps the subscriptions and the unacknowledged messages while the bridge is away, also
+//! after a SIGKILL, and sends them again (DUP set, counted as redelivered) when it returns. The
+//! SUBSCRIBE is sent only when the CONNACK says no session is present, so a resumed session is
+//! not subscribed again and retained messages are not fetched again. Changing the rules' filters
+//! therefore needs a new `mqtt.client_id` (or the old session to expire). Reconnects back off from
+//! `mqtt.reconnect_min`, doubling to `mqtt.reconnect_max`, back to the minimum after a connection
+//! that got as far as its subscription. A refused CONNECT (bad credentials, not authorized) or a
+//! refused subscription ends the subcommand: retrying would not mend it.
+//!
+//! **Signals.** SIGHUP reloads the rules (the subscriptions stay); SIGINT and SIGTERM send
+//! DISCONNECT (the session stays) and drain as `run` does. Signals are looked at between reads
+//! (every 100 ms at most) and between send attempts; a sync send in progress finishes first.
+//!
+//! Files: `conn` (one connection: CONNECT, SUBSCRIBE, packets, keep-alive) → `map` (PUBLISH to
+//! event) → this file (the session loop, the summary).
+
+mod conn;
+mod map;
+
+pub use conn::SessionError;
+
+use super::run::{handle_signals, report_all_sent, write_report};
+use crate::bridge::config::{ConfigErrorKind, MqttSettings};
+use crate::bridge::{
+    Bridge, BridgeConfig, BridgeError, ConfigError, EventKind, EventSender, ProduceMode,
+    SendEventError, ShutdownReport,
+};
+use crate::mqtt::{Ack, MqttLimits, Packet, Publish, QoS, MAX_PACKET_LEN};
+use crate::sys;
+use conn::Conn;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Why `mqtt` could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MqttRunError {
+    /// The config file is unusable for this subcommand.
+    Config(ConfigError),
+    /// The bridge could not start.
+    Start(BridgeError),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+}
+
+impl fmt::Display for MqttRunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MqttRunError::Config(e) => write!(f, "{e}"),
+            MqttRunError::Start(e) => write!(f, "{e}"),
+            MqttRunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MqttRunError {}
+
+/// What an `mqtt` run did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct MqttSummary {
+    /// PUBLISH packets received.
+    pub received: u64,
+    /// Of them, with DUP set (sent again by the broker: duplicates are possible).
+    pub redelivered: u64,
+    /// PUBACK and PUBREC packets sent (QoS 0 messages need none).
+    pub acknowledged: u64,
+    /// Send attempts that failed and were made again.
+    pub send_retries: u64,
+    /// Connections made (CONNACK received).
+    pub connections: u64,
+    /// Of them, with the session present (no SUBSCRIBE sent).
+    pub resumed: u64,
+    /// Connections that ended with an error, or could not be made.
+    pub connection_errors: u64,
+    /// Why it ended: a signal, or a permanent error.
+    pub ended_by: String,
+    /// True when it ended by an error a reconnect cannot mend.
+    pub failed: bool,
+    /// The bridge's shutdown report.
+    pub report: ShutdownReport,
+}
+
+impl fmt::Display for MqttSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ended by {}: {} PUBLISH received ({} redelivered with DUP), {} acknowledged, {} send \
+             retries, {} connections ({} resumed a session), {} connection errors; ",
+            self.ended_by,
+            self.received,
+            self.redelivered,
+            self.acknowledged,
+            self.send_retries,
+            self.connections,
+            self.resumed,
+            self.connection_errors
+        )?;
+        write_report(f, &self.report)
+    }
+}
+
+/// The exit code of a finished `mqtt` run: 0 when every matched event was confirmed and it was
+/// not stopped by a permanent error, 1 otherwise.
+pub fn exit_code(s: &MqttSummary) -> ExitCode {
+    if !s.failed && report_all_sent(&s.report) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The topic filters to subscribe: each `message.publish` rule's filter once (in rule order), the
+/// EMQX lifecycle filters when asked for and a client rule exists, each as
+/// `$share/<group>/<filter>` with a share group.
+pub fn subscriptions(cfg: &BridgeConfig) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in cfg.rules.for_event(EventKind::MessagePublish) {
+        if let Some(f) = &r.filter {
+            if !out.iter().any(|o| o == f.as_str()) {
+                out.push(f.as_str().to_owned());
+            }
+        }
+    }
+    let client_rules = !cfg.rules.for_event(EventKind::ClientConnected).is_empty()
+        || !cfg
+            .rules
+            .for_event(EventKind::ClientDisconnected)
+            .is_empty();
+    if cfg.mqtt.emqx_client_events && client_rules {
+        out.extend(map::EMQX_CLIENT_FILTERS.iter().map(|f| (*f).to_owned()));
+    }
+    if let Some(g) = &cfg.mqtt.share_group {
+        out = out.into_iter().map(|f| format!("$share/{g}/{f}")).collect();
+    }
+    out
+}
+
+/// Checks what this subcommand needs beyond a loadable config: a spool in async mode, and at
+/// least one filter to subscribe.
+///
+/// # Errors
+/// A [`ConfigError`] naming the file and the key.
+pub fn check(cfg: &BridgeConfig, file: &Path) -> Result<(), ConfigError> {
+    let conflict = |key: &str, msg: &str| ConfigError {
+        file: file.to_owned(),
+        line: None,
+        key: Some(key.to_owned()),
+        kind: ConfigErrorKind::Conflict(msg.to_owned()),
+    };
+    if cfg.produce == ProduceMode::Async && cfg.spool.is_none() {
+        return Err(conflict(
+            "bridge.rocket.produce",
+            "`rocketmq-bridge mqtt` acknowledges a message once it is accepted: with async it \
+             needs bridge.rocket.spool.dir (without a spool an acknowledged message would only be \
+             in memory); use produce = sync or set a spool",
+        ));
+    }
+    if subscriptions(cfg).is_empty() {
+        return Err(conflict(
+            "bridge.rocket.hook.message.publish",
+            "`rocketmq-bridge mqtt` subscribes to the filters of the message.publish rules, and \
+             there are none",
+        ));
+    }
+    Ok(())
+}
+
+/// The packet limit: the codec's default, or more when RocketMQ takes larger messages (a PUBLISH
+/// the limit refuses would end every connection that receives it).
+fn limits(cfg: &BridgeConfig) -> MqttLimits {
+    MqttLimits {
+        max_packet_len: MAX_PACKET_LEN.max(cfg.max_message_size.saturating_add(64 * 1024)),
+    }
+}
+
+/// Runs the bridge fed by the MQTT broker of `bridge.rocket.mqtt.server` until SIGINT or SIGTERM
+/// (or a permanent error), then drains and returns the summary. Connection errors are reported
+/// on stderr as they happen.
+///
+/// # Errors
+/// [`MqttRunError`] when the config, the bridge or the signal handlers cannot be set up.
+pub fn run(config: &Path) -> Result<MqttSummary, MqttRunError> {
+    let cfg = BridgeConfig::load(config).map_err(MqttRunError::Config)?;
+    check(&cfg, config).map_err(MqttRunError::Config)?;
+    sys::install_signal_flags().map_err(MqttRunError::Signals)?;
+    let filters = subscriptions(&cfg);
+    let lim = limits(&cfg);
+    let drain = cfg.drain_timeout;
+    let settings = cfg.mqtt.clone();
+    let bridge = Bridge::start(cfg).map_err(MqttRunError::Start)?;
+    super::notify::notify_logged("READY=1\nSTATUS=forwarding MQTT messages");
+    let mut src = Source {
+        bridge: &bridge,
+        sender: bridge.sender(),
+        config,
+        settings,
+        filters,
+        lim,
+        released: HashSet::new(),
+        stop: None,
+        counts: Counts::default(),
+    };
+    let (ended_by, failed) = src.run();
+    let counts = src.counts;
+    super::notify::notify_logged("STOPPING=1\nSTATUS=draining");
+    let report = bridge.shutdown(drain);
+    Ok(MqttSummary {
+        received: counts.received,
+        redelivered: counts.redelivered,
+        acknowledged: counts.acknowledged,
+        send_retries: counts.send_retries,
+        connections: counts.connections,
+        resumed: counts.resumed,
+        connection_errors: counts.connection_errors,
+        ended_by,
+        failed,
+        report,
+    })
+}
+
+/// `e` and its causes, `": "` between them.
+fn describe(e: &SessionError) -> String {
+    crate::bridge::chain::Chain(e).to_string()
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    received: u64,
+    redelivered: u64,
+    acknowledged: u64,
+    send_retries: u64,
+    connections: u64,
+    resumed: u64,
+    connection_errors: u64,
+}
+
+/// How handing one event over ended.
+enum Accept {
+    /// Accepted (or dropped by the bridge, counted): acknowledge it.
+    Done,
+    /// A stop signal came, or the bridge closed: do not acknowledge.
+    Stopped,
+}
+
+struct Source<'a> {
+    bridge: &'a Bridge,
+    sender: EventSender,
+    config: &'a Path,
+    settings: MqttSettings,
+    filters: Vec<String>,
+    lim: MqttLimits,
+    /// QoS 2 packet ids answered with PUBREC and not yet released: a PUBLISH sent again with one
+    /// of them is answered without a second event.
+    released: HashSet<u16>,
+    stop: Option<String>,
+    counts: Counts,
+}
+
+impl Source<'_> {
+    /// Sessions until a stop signal or a permanent error: (why it ended, whether it failed).
+    fn run(&mut self) -> (String, bool) {
+        let mut backoff = self.settings.reconnect_min;
+        loop {
+            if self.poll_signals() {
+                return (self.stop.clone().unwrap_or_default(), false);
+            }
+            let mut subscribed = false;
+            match self.session(&mut subscribed) {
+                Ok(()) => return (self.stop.clone().unwrap_or_default(), false),
+                Err(e) => {
+                    self.counts.connection_errors += 1;
+                    let e = (describe(&e), e.is_permanent());
+                    if e.1 {
+                        eprintln!("rocketmq-bridge: mqtt: {}: giving up", e.0);
+                        return (e.0, true);
+                    }
+                    if subscribed {
+                        backoff = self.settings.reconnect_min;
+                    }
+                    eprintln!(
+                        "rocketmq-bridge: mqtt: {}; reconnecting in {backoff:?}",
+                        e.0
+                    );
+                }
+            }
+            let until = Instant::now() + backoff;
+            while Instant::now() < until {
+                if self.poll_signals() {
+                    return (self.stop.clone().unwrap_or_default(), false);
+                }
+                std::thread::sleep(conn::POLL.min(until.saturating_duration_since(Instant::now())));
+            }
+            backoff = (backoff * 2).min(self.settings.reconnect_max);
+        }
+    }
+
+    /// True when a stop signal came (SIGHUP reloads on the way).
+    fn poll_signals(&mut self) -> bool {
+        if self.stop.is_none() {
+            self.stop = handle_signals(self.bridge, self.config);
+        }
+        self.stop.is_some()
+    }
+
+    /// One connection: `Ok` when a stop signal ended it.
+    fn session(&mut self, subscribed: &mut bool) -> Result<(), SessionError> {
+        let mut c = Conn::open(&self.settings, self.lim)?;
+        self.counts.connections += 1;
+        if c.session_present {
+            self.counts.resumed += 1;
+            log::debug!("mqtt: session present, not subscribing again");
+        } else {
+            c.subscribe(&self.settings, &self.filters)?;
+        }
+        *subscribed = true;
+        loop {
+            if self.poll_signals() {
+                c.close();
+                return Ok(());
+            }
+            match c.next()? {
+                None => {}
+                Some(Packet::Publish(p)) => {
+                    if let Accept::Stopped = self.on_publish(&mut c, p)? {
+                        c.close();
+                        return Ok(());
+                    }
+                }
+                Some(Packet::PubRel(r)) => {
+                    self.released.remove(&r.packet_id);
+                    c.send(&Packet::PubComp(Ack::new(r.packet_id)))?;
+                }
+                Some(p) => {
+                    return Err(SessionError::Unexpected {
+                        packet: p.name(),
+                        during: "receiving messages",
+                    })
+                }
+            }
+        }
+    }
+
+    fn on_publish(&mut self, c: &mut Conn, p: Publish) -> Result<Accept, SessionError> {
+        self.counts.received += 1;
+        if p.dup {
+            self.counts.redelivered += 1;
+        }
+        if p.topic.is_empty() {
+            // A topic alias: the bridge allows none (its CONNECT has no Topic Alias Maximum).
+            return Err(SessionError::Unexpected {
+                packet: "PUBLISH with a topic alias",
+                during: "receiving messages",
+            });
+        }
+        log::trace!(
+            "mqtt: PUBLISH topic={} qos={} dup={} id={:?} payload={} bytes",
+            p.topic,
+            p.qos.level(),
+            p.dup,
+            p.packet_id,
+            p.payload.len()
+        );
+        let id = p.packet_id.unwrap_or(0);
+        if p.qos == QoS::ExactlyOnce && self.released.contains(&id) {
+            // Accepted before; the broker did not see our PUBREC.
+            c.send(&Packet::PubRec(Ack::new(id)))?;
+            self.counts.acknowledged += 1;
+            return Ok(Accept::Done);
+        }
+        let ev = map::event_of(&p, self.settings.emqx_client_events);
+        if let Accept::Stopped = self.accept(c, ev)? {
+            return Ok(Accept::Stopped);
+        }
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {
+                c.send(&Packet::PubAck(Ack::new(id)))?;
+                self.counts.acknowledged += 1;
+            }
+            QoS::ExactlyOnce => {
+                c.send(&Packet::PubRec(Ack::new(id)))?;
+                self.released.insert(id);
+                self.counts.acknowledged += 1;
+            }
+        }
+        Ok(Accept::Done)
+    }
+
+    /// Hands `ev` to the bridge until it is accepted; between attempts it backs off (100 ms
+    /// doubling to 5 s) and keeps the connection alive.
+    fn accept(&mut self, c: &mut Conn, ev: crate::bridge::Event) -> Result<Accept, SessionError> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.sender.send(ev.clone()) {
+                Ok(()) => return Ok(Accept::Done),
+                Err(SendEventError::Closed) => return Ok(Accept::Stopped),
+                Err(e @ SendEventError::Dropped { .. }) => {
+                    // Counted and reported by the bridge (loss ledger); sending it again would
+                    // meet the same reason.
+                    log::warn!("mqtt: event dropped by the bridge: {e}");
+                    return Ok(Accept::Done);
+                }
+                Err(e) => {
+                    self.counts.send_retries += 1;
+                    log::warn!("mqtt: send failed, trying again in {wait:?}: {e}");
+                }
+            }
+            let until = Instant::now() + wait;
+            while Instant::now() < until {
+                if self.poll_signals() {
+                    return Ok(Accept::Stopped);
+                }
+                c.idle(until)?;
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}
