@@ -1,19 +1,21 @@
 //! The hosts' side: [`EventSender::send`] matches an event against the rules and formats its
-//! messages on the host's thread, then appends them to the spool (with one) or admits them into
-//! the buffer for the dispatcher, and in sync mode waits for their outcomes;
-//! [`EventSender::send_then`] reports an event's outcome to a callback instead of waiting.
+//! messages on the host's thread, then appends them to the spool (with one) or admits them into the
+//! buffer for the dispatcher, and in sync mode waits for their outcomes; [`EventSender::send_then`]
+//! reports an event's outcome to a callback instead of waiting.
 //!
 //! Sync mode without a spool sends on the host's own thread ([`EventSender::send`] calls the
-//! producer's sync send, which writes the request and reads its answer on the calling thread):
-//! no hand-off to the dispatcher and back, so a host's call costs about what a producer send
-//! costs. The message is admitted into the budget and ended through [`Settle`] as the
-//! dispatcher's messages are, so counters, health, losses and shutdown see no difference. Order
-//! holds as before: sync mode has no hold and no lookups, so a message has ended when the call
-//! returns, and one host thread's next event leaves after it; the queue is chosen by the same
-//! key (`key_dispatch`: the client id). `send_then` still goes through the dispatcher (it must
-//! not wait).
+//! producer's sync send, which writes the request and reads its answer on the calling thread): no
+//! hand-off to the dispatcher and back, so a host's call costs about what a producer send costs.
+//! The message is admitted into the budget and ended through [`Settle`] as the dispatcher's
+//! messages are, so counters, health, losses and shutdown see no difference. Order holds as before:
+//! sync mode has no hold and no lookups, so a message has ended when the call returns, and one host
+//! thread's next event leaves after it; the queue is chosen by the same key (`key_dispatch`: the
+//! client id). `send_then` still goes through the dispatcher (it must not wait).
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
+//! This file is long (just over 800 lines with its tests): the three ways an event goes (spool, sync on the
+//! host's thread, dispatcher) share the matching and formatting above them, and split apart they
+//! would import each other.
 
 use super::buffer::{budget_bytes, Meta, Notify, Outgoing, Waiter};
 use super::config::ProduceMode;
@@ -133,6 +135,15 @@ impl EventSender {
                 }
             }
         }
+    }
+
+    /// With a spool, writes what earlier sends appended to its file now (no fsync beyond
+    /// `spool.sync`'s): they then survive a process kill. Without one, nothing.
+    pub fn persist(&self) -> Result<(), crate::spool::SpoolError> {
+        self.shared
+            .spool
+            .as_ref()
+            .map_or(Ok(()), |s| s.spool.write_out())
     }
 
     /// Hands one event over and reports its outcome to `then` (in either mode; it never waits for

@@ -11,8 +11,9 @@
 
 use crate::bridge::config::MqttSettings;
 use crate::mqtt::{
-    decode_packet, encode_packet, read_hint, Connect, Disconnect, MqttError, MqttLimits, Packet,
-    Properties, ReasonCode, RetainHandling, Subscribe, SubscribeOptions, Version,
+    decode_packet, encode_packet, peek_header, read_hint, Connect, Disconnect, MqttError,
+    MqttLimits, Packet, Properties, ReasonCode, RetainHandling, Subscribe, SubscribeOptions,
+    Version,
 };
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -74,6 +75,9 @@ pub enum SessionError {
         /// How long.
         after: Duration,
     },
+    /// The spool could not write accepted messages; they were not acknowledged (the broker sends
+    /// them again on the next connection).
+    Spool(crate::spool::SpoolError),
     /// The broker sent DISCONNECT (MQTT 5).
     Disconnected {
         /// Its reason code.
@@ -129,6 +133,7 @@ impl fmt::Display for SessionError {
             SessionError::Timeout { waiting_for, after } => {
                 write!(f, "no {waiting_for} from the broker within {after:?}")
             }
+            SessionError::Spool(_) => write!(f, "the spool could not write accepted messages"),
             SessionError::Disconnected { code, reason } => {
                 write!(f, "the broker sent DISCONNECT, code 0x{:02x}", code.0)?;
                 if let Some(r) = reason {
@@ -146,6 +151,7 @@ impl std::error::Error for SessionError {
             SessionError::Connect { source, .. } => Some(source),
             SessionError::Io(e) => Some(e),
             SessionError::Protocol(e) => Some(e),
+            SessionError::Spool(e) => Some(e),
             _ => None,
         }
     }
@@ -333,7 +339,7 @@ impl Conn {
         match self.ping_sent {
             Some(t) if now.duration_since(t) > self.keepalive => Err(SessionError::Timeout {
                 waiting_for: "PINGRESP",
-                after: now.duration_since(t),
+                after: Duration::from_millis(now.duration_since(t).as_millis() as u64),
             }),
             Some(_) => Ok(()),
             None if now.duration_since(self.last_sent) >= self.keepalive / 2 => {
@@ -343,6 +349,12 @@ impl Conn {
             }
             None => Ok(()),
         }
+    }
+
+    /// True when a whole packet is already read (so the next [`Conn::next`] will not wait).
+    pub(super) fn packet_ready(&self) -> bool {
+        !self.early.is_empty()
+            || matches!(peek_header(&self.buf, &self.lim), Ok(Some(h)) if self.buf.len() >= h.packet_len())
     }
 
     /// For a caller that is busy elsewhere (retrying a send) until `until`: keeps the connection

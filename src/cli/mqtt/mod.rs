@@ -56,6 +56,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// Most acknowledgements held back for one write of the spool's buffer.
+const ACK_BATCH: usize = 256;
+
 /// Why `mqtt` could not start or had to stop.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -225,6 +228,7 @@ pub fn run(config: &Path) -> Result<MqttSummary, MqttRunError> {
         released: HashSet::new(),
         stop: None,
         counts: Counts::default(),
+        acks: Vec::new(),
     };
     let (ended_by, failed) = src.run();
     let counts = src.counts;
@@ -280,6 +284,8 @@ struct Source<'a> {
     released: HashSet<u16>,
     stop: Option<String>,
     counts: Counts,
+    /// Acknowledgements of accepted messages not sent yet, in the order received.
+    acks: Vec<Packet>,
 }
 
 impl Source<'_> {
@@ -339,8 +345,15 @@ impl Source<'_> {
             c.subscribe(&self.settings, &self.filters)?;
         }
         *subscribed = true;
+        self.acks.clear();
         loop {
+            // Acknowledge what was accepted once no whole packet is waiting (or a batch is full):
+            // with a spool, one write of the spool's buffer covers them all.
+            if !self.acks.is_empty() && (!c.packet_ready() || self.acks.len() >= ACK_BATCH) {
+                self.flush_acks(&mut c)?;
+            }
             if self.poll_signals() {
+                self.flush_acks(&mut c)?;
                 c.close();
                 return Ok(());
             }
@@ -348,6 +361,7 @@ impl Source<'_> {
                 None => {}
                 Some(Packet::Publish(p)) => {
                     if let Accept::Stopped = self.on_publish(&mut c, p)? {
+                        self.flush_acks(&mut c)?;
                         c.close();
                         return Ok(());
                     }
@@ -389,8 +403,7 @@ impl Source<'_> {
         let id = p.packet_id.unwrap_or(0);
         if p.qos == QoS::ExactlyOnce && self.released.contains(&id) {
             // Accepted before; the broker did not see our PUBREC.
-            c.send(&Packet::PubRec(Ack::new(id)))?;
-            self.counts.acknowledged += 1;
+            self.acks.push(Packet::PubRec(Ack::new(id)));
             return Ok(Accept::Done);
         }
         let ev = map::event_of(&p, self.settings.emqx_client_events);
@@ -399,17 +412,27 @@ impl Source<'_> {
         }
         match p.qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                c.send(&Packet::PubAck(Ack::new(id)))?;
-                self.counts.acknowledged += 1;
-            }
-            QoS::ExactlyOnce => {
-                c.send(&Packet::PubRec(Ack::new(id)))?;
-                self.released.insert(id);
-                self.counts.acknowledged += 1;
-            }
+            QoS::AtLeastOnce => self.acks.push(Packet::PubAck(Ack::new(id))),
+            QoS::ExactlyOnce => self.acks.push(Packet::PubRec(Ack::new(id))),
         }
         Ok(Accept::Done)
+    }
+
+    /// Makes the accepted events survive a process kill (with a spool: writes its buffer), then
+    /// sends their acknowledgements in the order the messages came.
+    fn flush_acks(&mut self, c: &mut Conn) -> Result<(), SessionError> {
+        if self.acks.is_empty() {
+            return Ok(());
+        }
+        self.sender.persist().map_err(SessionError::Spool)?;
+        for a in self.acks.drain(..) {
+            c.send(&a)?;
+            if let Packet::PubRec(r) = &a {
+                self.released.insert(r.packet_id);
+            }
+            self.counts.acknowledged += 1;
+        }
+        Ok(())
     }
 
     /// Hands `ev` to the bridge until it is accepted; between attempts it backs off (100 ms
@@ -429,6 +452,8 @@ impl Source<'_> {
                 Err(e) => {
                     self.counts.send_retries += 1;
                     log::warn!("mqtt: send failed, trying again in {wait:?}: {e}");
+                    // What was accepted before it need not wait for it.
+                    self.flush_acks(c)?;
                 }
             }
             let until = Instant::now() + wait;
