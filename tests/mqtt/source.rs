@@ -4,9 +4,10 @@
 //!   (`RMQ_IMPL`, rocketmq-rust by default): QoS 1 publishes by `mosquitto_pub` on two MQTT
 //!   topics, the bridge SIGKILLed once mid-stream and started again on the same session; every
 //!   publish is read back from RocketMQ (duplicates allowed, counted and printed), the second
-//!   process resumes the session without subscribing again, and each MQTT topic's messages are
-//!   in one queue in publish order (first copies). Once with a spool (async) and once in sync
-//!   mode. 500 publishes by default, 100,000 with `TEST_SCALE=full`.
+//!   process resumes the session without subscribing again, a retained message is forwarded
+//!   once, and each MQTT topic's messages are in one queue in publish order (first copies). Once
+//!   with a spool (async, MQTT 5, QoS 1) and once in sync mode (MQTT 3.1.1, one topic at QoS 2).
+//!   500 publishes by default, 100,000 with `TEST_SCALE=full`.
 //! - against a hostile scripted broker (no RocketMQ needed: async with a spool starts without
 //!   one): garbage, a 256 MiB remaining length, no CONNACK, no PINGRESP; each is reported as a
 //!   clean error and followed by a reconnect, memory stays small, SIGTERM ends it in time.
@@ -74,13 +75,14 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `mosquitto_pub -l` at QoS 1 on `topic`, fed `lines` in 50 parts 50 ms apart (so the stream
+/// `mosquitto_pub -l` at `qos` on `topic`, fed `lines` in 50 parts 50 ms apart (so the stream
 /// spans the bridge's SIGKILL); returns whether it published them all.
-fn publisher(port: u16, topic: &str, lines: Vec<String>) -> std::thread::JoinHandle<bool> {
+fn publisher(port: u16, topic: &str, qos: u8, lines: Vec<String>) -> std::thread::JoinHandle<bool> {
     let topic = topic.to_owned();
     std::thread::spawn(move || {
         let mut c = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-q", &qos.to_string()])
             .args(["-i", &format!("pub-{}", topic.replace('/', "-"))])
             .args(["-t", &topic, "-l"])
             .stdin(Stdio::piped())
@@ -116,8 +118,10 @@ fn publisher(port: u16, topic: &str, lines: Vec<String>) -> std::thread::JoinHan
     })
 }
 
-/// Publishes, SIGKILLs the bridge once mid-stream, starts it again, and reads everything back.
-fn kill_and_restart_loses_nothing(mode: &str) {
+/// Publishes (`mq/a` at QoS 1, `mq/b` at `qos_b`, one retained message before the bridge's
+/// first start), SIGKILLs the bridge once mid-stream, starts it again, and reads everything back.
+/// `version` and `sub_qos` are the bridge's `mqtt.version` and `mqtt.qos`.
+fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b: u8) {
     let n = scale(500, 100_000);
     let c = Cluster::start(1, 1);
     let sfx = suffix();
@@ -146,12 +150,17 @@ fn kill_and_restart_loses_nothing(mode: &str) {
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"mq/#\", \"topic\": \"{topic}\"}}\n\
              bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.client_id = {client_id}\n\
              bridge.rocket.mqtt.keepalive = 10s\nbridge.rocket.mqtt.reconnect_min = 100ms\n\
-             bridge.rocket.mqtt.reconnect_max = 1s\n",
+             bridge.rocket.mqtt.reconnect_max = 1s\nbridge.rocket.mqtt.version = {version}\n\
+             bridge.rocket.mqtt.qos = {sub_qos}\n",
             ns = c.namesrv,
             port = broker.port,
         ),
     )
     .unwrap();
+    assert!(mosq::publish(
+        broker.port,
+        &["-t", "mq/r", "-q", "1", "-r", "-m", "retained"]
+    ));
     let log1 = dir.join("bridge-1.stderr");
     let mut first = spawn_bridge(&config, &log1);
     let subscribed = format!("Received SUBSCRIBE from {client_id}");
@@ -172,7 +181,7 @@ fn kill_and_restart_loses_nothing(mode: &str) {
                 .filter(|i| i % 2 == t)
                 .map(|i| i.to_string())
                 .collect();
-            publisher(broker.port, mt, lines)
+            publisher(broker.port, mt, if t == 0 { 1 } else { qos_b }, lines)
         })
         .collect();
     // SIGKILL once about a fifth of the stream is stored, restart after a pause.
@@ -193,7 +202,7 @@ fn kill_and_restart_loses_nothing(mode: &str) {
         Duration::from_secs(scale(60, 600) as u64),
         Duration::from_millis(200),
     );
-    let got = read_back(&c.namesrv, &topic, n, &how);
+    let got = read_back(&c.namesrv, &topic, n + 1, &how);
     let status = term_and_wait(&mut second, Duration::from_secs(30));
     let elapsed = start.elapsed();
     let summary = std::fs::read_to_string(&log2).unwrap();
@@ -201,8 +210,13 @@ fn kill_and_restart_loses_nothing(mode: &str) {
     // Every publish, by index; first copies in order per MQTT topic, each topic in one queue.
     let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
     let mut by_topic: BTreeMap<String, Vec<(i32, i64, u64)>> = BTreeMap::new();
+    let mut retained = 0;
     for m in &got {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        if v["payload"] == "retained" {
+            retained += 1;
+            continue;
+        }
         let i: u64 = v["payload"].as_str().unwrap().parse().unwrap();
         *copies.entry(i).or_default() += 1;
         let mt = v["topic"].as_str().unwrap().to_owned();
@@ -215,8 +229,9 @@ fn kill_and_restart_loses_nothing(mode: &str) {
     let missing: Vec<u64> = (0..n as u64).filter(|i| !copies.contains_key(i)).collect();
     let dups: usize = copies.values().map(|c| c - 1).sum();
     println!(
-        "mqtt source ({mode}, {}): {n} QoS 1 publishes, bridge SIGKILLed at {killed_at:?}, \
-         {} read back, {} missing, {dups} duplicates, {elapsed:?} in all\nsecond run: {}",
+        "mqtt source ({mode}, MQTT {version}, {}): {n} publishes (QoS 1 and {qos_b}), bridge \
+         SIGKILLed at {killed_at:?}, {} read back, {} missing, {dups} duplicates, {elapsed:?} in \
+         all\nsecond run: {}",
         c.implementation,
         got.len(),
         missing.len(),
@@ -239,6 +254,7 @@ fn kill_and_restart_loses_nothing(mode: &str) {
             "{mt}: first copies out of order"
         );
     }
+    assert_eq!(retained, 1, "the retained message was fetched again");
     assert!(
         summary.contains("1 connections (1 resumed a session)"),
         "the second run did not resume the session: {summary}"
@@ -252,12 +268,104 @@ fn kill_and_restart_loses_nothing(mode: &str) {
 
 #[test]
 fn mosquitto_to_rocketmq_with_a_spool_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing("spool");
+    kill_and_restart_loses_nothing("spool", "5", 1, 1);
 }
 
 #[test]
-fn mosquitto_to_rocketmq_in_sync_mode_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing("sync");
+fn mosquitto_to_rocketmq_in_sync_mode_over_3_1_1_with_qos_2_survives_a_bridge_sigkill() {
+    kill_and_restart_loses_nothing("sync", "3.1.1", 2, 2);
+}
+
+fn signal(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Sync mode with the RocketMQ broker frozen (SIGSTOP): the first message's send fails (timeout)
+/// and is tried again while the rest wait unacknowledged at mosquitto; the bridge is SIGKILLed
+/// then, the broker resumed, and the second process gets every message again (DUP) and sends it.
+#[test]
+fn a_frozen_rocketmq_holds_acknowledgements_back_until_a_restarted_bridge_sends_them() {
+    let n = 100;
+    let c = Cluster::start(1, 1);
+    let sfx = suffix();
+    let topic = format!("MqttFrozen_{sfx}");
+    support::warm_up_topics(&c.namesrv, &[&topic]);
+    let dir = mosq::temp_dir("source-frozen");
+    let broker = Broker::start(&dir, "allow_anonymous true\nmax_queued_messages 0\n");
+    let client_id = format!("bridge-frozen-{sfx}");
+    let config = dir.join("bridge.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "bridge.rocket.servers = {ns}\nbridge.rocket.produce = sync\n\
+             bridge.rocket.produce.sync_timeout = 1s\n\
+             bridge.rocket.encode_payload_type = plain\nbridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"f/#\", \"topic\": \"{topic}\"}}\n\
+             bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.client_id = {client_id}\n\
+             bridge.rocket.mqtt.keepalive = 4s\nbridge.rocket.mqtt.reconnect_min = 100ms\n",
+            ns = c.namesrv,
+            port = broker.port,
+        ),
+    )
+    .unwrap();
+    let log1 = dir.join("bridge-1.stderr");
+    let mut first = spawn_bridge(&config, &log1);
+    let subscribed = format!("Received SUBSCRIBE from {client_id}");
+    assert!(eventually(Duration::from_secs(20), || broker
+        .log()
+        .contains(&subscribed)));
+    let rmq = c.broker_pid(0);
+    signal(rmq, "STOP");
+    let lines = (0..n).map(|i| i.to_string()).collect();
+    let published = publisher(broker.port, "f/x", 1, lines).join().unwrap();
+    // Two failed attempts at least (1 s sync timeout each), the connection kept alive meanwhile.
+    let retried = eventually(Duration::from_secs(15), || {
+        std::fs::read_to_string(&log1)
+            .unwrap_or_default()
+            .matches("send failed, trying again")
+            .count()
+            >= 2
+    });
+    first.kill().unwrap();
+    let _ = first.wait();
+    signal(rmq, "CONT");
+    assert!(published, "mosquitto_pub failed");
+    assert!(
+        retried,
+        "no retry: {}",
+        std::fs::read_to_string(&log1).unwrap()
+    );
+    let log2 = dir.join("bridge-2.stderr");
+    let mut second = spawn_bridge(&config, &log2);
+    let how = ReadBack::new("mqtt_frozen_rb")
+        .bounded(Duration::from_secs(30), Duration::from_millis(200))
+        .skip_warmup();
+    let got = read_back(&c.namesrv, &topic, n, &how);
+    term_and_wait(&mut second, Duration::from_secs(30));
+    let summary = std::fs::read_to_string(&log2).unwrap();
+    let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+    for m in &got {
+        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        *copies
+            .entry(v["payload"].as_str().unwrap().parse().unwrap())
+            .or_default() += 1;
+    }
+    let dups: usize = copies.values().map(|c| c - 1).sum();
+    println!(
+        "frozen RocketMQ ({}): {n} publishes, {} distinct read back, {dups} duplicates\nsecond run: {}",
+        c.implementation,
+        copies.len(),
+        summary.trim()
+    );
+    assert_eq!(copies.len(), n, "missing some of {n}");
+    assert!(
+        summary.contains(&format!("{n} PUBLISH received ({n} redelivered with DUP)")),
+        "{summary}"
+    );
 }
 
 /// Reads one packet (bounded by 5 s) from a fake broker's connection.
