@@ -15,7 +15,9 @@
 //! (`clientid`, `username`, `ts` in ms, and `reason` for a disconnect). They become
 //! `client.connected` (`client_id`, `username`, `ts`) and `client.disconnected` (also `reason`);
 //! a field the payload lacks, or a payload that is not JSON, is taken from the topic (the client
-//! id) or left `null`.
+//! id) or left `null` (EMQX 4's user name `undefined` too). EMQX 5 can also publish
+//! `.../subscribed` and `.../unsubscribed` (off by default); they are not mapped (forwarded as
+//! `message.publish` if a rule's filter matches them).
 
 use crate::bridge::{Event, EventKind};
 use crate::mqtt::Publish;
@@ -71,7 +73,8 @@ fn emqx_client_event(topic: &str, payload: &[u8]) -> Option<Event> {
     let text = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     let mut ev = Event::new(kind);
     ev.client_id = text("clientid").or_else(|| Some(client.to_owned()));
-    ev.username = text("username");
+    // EMQX 4 writes the atom `undefined` for a client without a user name.
+    ev.username = text("username").filter(|u| u != "undefined");
     ev.ts = json.get("ts").and_then(serde_json::Value::as_u64);
     if kind == EventKind::ClientDisconnected {
         ev.reason = text("reason");
@@ -147,7 +150,14 @@ mod tests {
         assert_eq!(ev.username.as_deref(), Some("u1"));
         assert_eq!(ev.ts, Some(1_700_000_000_000));
         let t = "$SYS/brokers/n1/clients/c2/disconnected";
-        let ev = event_of(&publish(t, br#"{"reason":"normal","ts":5}"#, &[]), true);
+        let ev = event_of(
+            &publish(
+                t,
+                br#"{"reason":"normal","ts":5,"username":"undefined"}"#,
+                &[],
+            ),
+            true,
+        );
         assert_eq!(ev.kind, EventKind::ClientDisconnected);
         assert_eq!(ev.client_id.as_deref(), Some("c2"));
         assert_eq!(ev.reason.as_deref(), Some("normal"));
