@@ -1,7 +1,7 @@
 //! `rocketmq-bridge mqtt --config FILE`: the bridge fed by an MQTT broker instead of NDJSON
 //! (issue 23). It subscribes, as one MQTT client with a persistent session, to the filters of the
 //! `message.publish` rules and forwards each PUBLISH it receives as a `message.publish` event
-//! (see [`map`] for the fields, and for EMQX's client lifecycle messages).
+//! (see `map.rs` for the fields, and for EMQX's client lifecycle messages).
 //!
 //! **Acknowledged after acceptance, in the order received.** One thread (the caller's) reads the
 //! connection and hands each PUBLISH to [`EventSender::send`]; the PUBACK (QoS 1) or PUBREC (QoS 2;
