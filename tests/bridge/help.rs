@@ -55,7 +55,15 @@ fn every_subcommand_has_its_own_help() {
 fn help_lists_every_subcommand_and_refuses_unknown_ones() {
     let (code, stdout, _) = bin(&["help"]);
     assert_eq!(code, Some(0));
-    for sub in ["run", "mqtt", "send", "consume", "route", "status", "--version"] {
+    for sub in [
+        "run",
+        "mqtt",
+        "send",
+        "consume",
+        "route",
+        "status",
+        "--version",
+    ] {
         assert!(
             stdout.contains(&format!("rocketmq-bridge {sub}")),
             "{sub}: {stdout}"

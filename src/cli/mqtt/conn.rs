@@ -351,6 +351,20 @@ impl Conn {
         }
     }
 
+    /// The next packet when a whole one is already read, without waiting; `None` otherwise.
+    pub(super) fn try_next(&mut self) -> Result<Option<Packet>, SessionError> {
+        if self.packet_ready() {
+            self.next()
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Puts `p` back in front: the next [`Conn::next`] returns it.
+    pub(super) fn put_back(&mut self, p: Packet) {
+        self.early.push_front(p);
+    }
+
     /// True when a whole packet is already read (so the next [`Conn::next`] will not wait).
     pub(super) fn packet_ready(&self) -> bool {
         !self.early.is_empty()

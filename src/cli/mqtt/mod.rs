@@ -44,7 +44,7 @@ pub use conn::SessionError;
 use super::run::{handle_signals, report_all_sent, write_report};
 use crate::bridge::config::{ConfigErrorKind, MqttSettings};
 use crate::bridge::{
-    Bridge, BridgeConfig, BridgeError, ConfigError, EventKind, EventSender, ProduceMode,
+    Bridge, BridgeConfig, BridgeError, ConfigError, EventKind, EventSender, Handover, ProduceMode,
     SendEventError, ShutdownReport,
 };
 use crate::mqtt::{Ack, MqttLimits, Packet, Publish, QoS, MAX_PACKET_LEN};
@@ -360,7 +360,7 @@ impl Source<'_> {
             match c.next()? {
                 None => {}
                 Some(Packet::Publish(p)) => {
-                    if let Accept::Stopped = self.on_publish(&mut c, p)? {
+                    if let Accept::Stopped = self.on_publishes(&mut c, p)? {
                         self.flush_acks(&mut c)?;
                         c.close();
                         return Ok(());
@@ -380,40 +380,113 @@ impl Source<'_> {
         }
     }
 
-    fn on_publish(&mut self, c: &mut Conn, p: Publish) -> Result<Accept, SessionError> {
-        self.counts.received += 1;
-        if p.dup {
-            self.counts.redelivered += 1;
+    /// Hands over `first` and the PUBLISH packets already read behind it (at most [`ACK_BATCH`])
+    /// at once, waits for every outcome (sync mode: RocketMQ's answers; with a spool each is
+    /// known at once), tries each failed one again in turn, and queues the acknowledgements in
+    /// the order received.
+    fn on_publishes(&mut self, c: &mut Conn, first: Publish) -> Result<Accept, SessionError> {
+        let mut batch = vec![first];
+        while batch.len() < ACK_BATCH {
+            match c.try_next()? {
+                Some(Packet::Publish(p)) => batch.push(p),
+                Some(other) => {
+                    c.put_back(other);
+                    break;
+                }
+                None => break,
+            }
         }
-        if p.topic.is_empty() {
-            // A topic alias: the bridge allows none (its CONNECT has no Topic Alias Maximum).
-            return Err(SessionError::Unexpected {
-                packet: "PUBLISH with a topic alias",
-                during: "receiving messages",
-            });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut results: Vec<Option<Result<(), SendEventError>>> = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut pending = 0usize;
+        for (i, p) in batch.iter().enumerate() {
+            self.counts.received += 1;
+            if p.dup {
+                self.counts.redelivered += 1;
+            }
+            if p.topic.is_empty() {
+                // A topic alias: the bridge allows none (its CONNECT has no Topic Alias Maximum).
+                return Err(SessionError::Unexpected {
+                    packet: "PUBLISH with a topic alias",
+                    during: "receiving messages",
+                });
+            }
+            log::trace!(
+                "mqtt: PUBLISH topic={} qos={} dup={} id={:?} payload={} bytes",
+                p.topic,
+                p.qos.level(),
+                p.dup,
+                p.packet_id,
+                p.payload.len()
+            );
+            let id = p.packet_id.unwrap_or(0);
+            if p.qos == QoS::ExactlyOnce && self.released.contains(&id) {
+                // Accepted before; the broker did not see our PUBREC.
+                results.push(Some(Ok(())));
+                events.push(None);
+                continue;
+            }
+            let ev = map::event_of(p, self.settings.emqx_client_events);
+            let tx = tx.clone();
+            match self.sender.send_then(ev.clone(), move |r| {
+                let _ = tx.send((i, r));
+            }) {
+                Handover::Done(r) => results.push(Some(r)),
+                Handover::Pending => {
+                    results.push(None);
+                    pending += 1;
+                }
+            }
+            events.push(Some(ev));
         }
-        log::trace!(
-            "mqtt: PUBLISH topic={} qos={} dup={} id={:?} payload={} bytes",
-            p.topic,
-            p.qos.level(),
-            p.dup,
-            p.packet_id,
-            p.payload.len()
-        );
-        let id = p.packet_id.unwrap_or(0);
-        if p.qos == QoS::ExactlyOnce && self.released.contains(&id) {
-            // Accepted before; the broker did not see our PUBREC.
-            self.acks.push(Packet::PubRec(Ack::new(id)));
-            return Ok(Accept::Done);
+        drop(tx);
+        while pending > 0 {
+            match rx.recv_timeout(conn::POLL) {
+                Ok((i, r)) => {
+                    results[i] = Some(r);
+                    pending -= 1;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if self.poll_signals() {
+                        break;
+                    }
+                    c.idle(Instant::now() + Duration::from_millis(1))?;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
         }
-        let ev = map::event_of(&p, self.settings.emqx_client_events);
-        if let Accept::Stopped = self.accept(c, ev)? {
-            return Ok(Accept::Stopped);
-        }
-        match p.qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.acks.push(Packet::PubAck(Ack::new(id))),
-            QoS::ExactlyOnce => self.acks.push(Packet::PubRec(Ack::new(id))),
+        for (i, p) in batch.iter().enumerate() {
+            let ok = match results[i].take() {
+                Some(Ok(())) => true,
+                Some(Err(e @ SendEventError::Dropped { .. })) => {
+                    // Counted and reported by the bridge (loss ledger); sending it again would
+                    // meet the same reason.
+                    log::warn!("mqtt: event dropped by the bridge: {e}");
+                    true
+                }
+                // Not accepted, and not to be acknowledged: the broker sends it again.
+                None | Some(Err(SendEventError::Closed)) => false,
+                Some(Err(e)) => {
+                    self.counts.send_retries += 1;
+                    log::warn!("mqtt: send failed, trying again: {e}");
+                    // What was accepted before it need not wait for it.
+                    self.flush_acks(c)?;
+                    match events[i].take() {
+                        Some(ev) => matches!(self.accept(c, ev)?, Accept::Done),
+                        None => true,
+                    }
+                }
+            };
+            if !ok {
+                return Ok(Accept::Stopped);
+            }
+            let id = p.packet_id.unwrap_or(0);
+            match p.qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => self.acks.push(Packet::PubAck(Ack::new(id))),
+                QoS::ExactlyOnce => self.acks.push(Packet::PubRec(Ack::new(id))),
+            }
         }
         Ok(Accept::Done)
     }
