@@ -4,20 +4,26 @@
 //! (see `map.rs` for the fields, and for EMQX's client lifecycle messages).
 //!
 //! **Acknowledged after acceptance, in the order received.** One thread (the caller's) reads the
-//! connection and hands each PUBLISH to [`EventSender::send`]; the PUBACK (QoS 1) or PUBREC (QoS 2;
-//! PUBCOMP follows the broker's PUBREL) is written only when the send returned `Ok`: in sync mode
-//! once RocketMQ confirmed every message of the event, in async mode once the event is appended
-//! to the spool. Async mode without a spool is refused: its `Ok` means "in memory", and an
-//! acknowledged message would be lost with the process. A send that fails (RocketMQ down, outcome
-//! unknown, sync timeout) is tried again with backoff, keeping the connection alive with PINGREQ,
-//! until it is accepted or the connection is lost (the broker then sends the message again on the
-//! next connection); nothing after it is read meanwhile, so the broker's receive maximum (MQTT 5)
-//! or its in-flight window (mosquitto's `max_inflight_messages`) and TCP flow control hold the
-//! rest at the broker: at most one event is in the bridge's hands at a time, plus what the
-//! socket buffers hold. An event the bridge drops (too large, a template's bad topic, ...) is
-//! counted and reported as in `run`, and acknowledged. Each failed attempt is counted by the
-//! bridge as `failed` (or `outcome_unknown`) before it is tried again, so the summary and
-//! `/metrics` show the attempts, and the exit code is 1 after any.
+//! connection. Each PUBLISH, together with those already read behind it (at most `ACK_BATCH`, 256,
+//! and at most what one 64 KiB read brought), is handed to [`EventSender::send_then`] at once and
+//! the outcomes are awaited; the PUBACK (QoS 1) or PUBREC (QoS 2; PUBCOMP follows the broker's
+//! PUBREL) of each is written only when its event was accepted: in sync mode once RocketMQ
+//! confirmed every message of it (the dispatcher sends the batch's messages together), in async
+//! mode once it is appended to the spool and the spool's buffer is written to its file
+//! ([`EventSender::persist`]; one write per batch), so a SIGKILL after the acknowledgement loses
+//! nothing. Acknowledgements go out in the order the messages came. Async mode without a spool
+//! is refused: its "accepted" means "in memory", and an acknowledged message would be lost with
+//! the process. A send that fails (RocketMQ down, outcome unknown, a timeout) is tried again with
+//! [`EventSender::send`] (100 ms doubling to 5 s), keeping the connection alive with PINGREQ,
+//! until it is accepted or the connection is lost (the broker then sends the message again on
+//! the next connection); the messages of its batch received after it that were accepted are
+//! then stored before it (order holds among messages whose first send succeeded). Nothing more
+//! is read from the socket while a batch is in the bridge's hands, so the broker's receive
+//! maximum (MQTT 5) or its in-flight window (mosquitto's `max_inflight_messages`) and TCP flow
+//! control hold the rest at the broker. An event the bridge drops (too large, a template's bad
+//! topic, ...) is counted and reported as in `run`, and acknowledged. Each failed attempt is
+//! counted by the bridge as `failed` (or `outcome_unknown`) before it is tried again, so the
+//! summary and `/metrics` show the attempts, and the exit code is 1 after any.
 //!
 //! **Sessions.** CONNECT has clean start off (MQTT 5 with the configured session expiry): the
 //! broker keeps the subscriptions and the unacknowledged messages while the bridge is away, also
