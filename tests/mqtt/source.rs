@@ -75,7 +75,7 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `mosquitto_pub -l` at `qos` on `topic`, fed `lines` in 50 parts 50 ms apart (so the stream
+/// `mosquitto_pub -l` at `qos` on `topic`, fed `lines` in parts 50 ms apart (so the stream
 /// spans the bridge's SIGKILL); returns whether it published them all.
 fn publisher(port: u16, topic: &str, qos: u8, lines: Vec<String>) -> std::thread::JoinHandle<bool> {
     let topic = topic.to_owned();
@@ -91,7 +91,10 @@ fn publisher(port: u16, topic: &str, qos: u8, lines: Vec<String>) -> std::thread
             .spawn()
             .unwrap();
         let mut stdin = c.stdin.take().unwrap();
-        let part = lines.len().div_ceil(50).max(1);
+        // 50 parts; at full size parts of 50 lines, so that the queue mosquitto keeps while the
+        // bridge is away stays below 65,535 messages (mosquitto numbers queued messages when it
+        // queues them, and past that it reuses packet ids and ends the connection).
+        let part = lines.len().div_ceil(50).clamp(1, 50);
         for chunk in lines.chunks(part) {
             let text: String = chunk.iter().map(|l| format!("{l}\n")).collect();
             if stdin.write_all(text.as_bytes()).is_err() {
@@ -366,6 +369,98 @@ fn a_frozen_rocketmq_holds_acknowledgements_back_until_a_restarted_bridge_sends_
         summary.contains(&format!("{n} PUBLISH received ({n} redelivered with DUP)")),
         "{summary}"
     );
+}
+
+/// TLS (a `tls` build): mosquitto with a TLS listener, the bridge trusting its CA receives what
+/// `mosquitto_pub` publishes over TLS (spooled: no RocketMQ needed); trusting another CA, it
+/// reports the unknown CA and retries.
+#[cfg(feature = "tls")]
+#[test]
+fn over_tls_messages_arrive_and_an_unknown_ca_is_a_clean_error() {
+    let dir = mosq::temp_dir("source-tls");
+    support::make_test_certs(&dir);
+    let file = |f: &str| dir.join(f).display().to_string();
+    let broker = Broker::start(
+        &dir,
+        &format!(
+            "allow_anonymous true\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            file("ca.pem"),
+            file("server.pem"),
+            file("server.key")
+        ),
+    );
+    let dead_ns = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ns = dead_ns.local_addr().unwrap();
+    drop(dead_ns);
+    let config_with = |name: &str, ca: &str| {
+        let config = dir.join(format!("{name}.conf"));
+        std::fs::write(
+            &config,
+            format!(
+                "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\n\
+                 bridge.rocket.spool.dir = {}\nbridge.rocket.stats_interval = 0s\n\
+                 bridge.rocket.drain_timeout = 1s\n\
+                 bridge.rocket.hook.message.publish.1 = {{\"filter\": \"t/#\", \"topic\": \"T\"}}\n\
+                 bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.client_id = {name}\n\
+                 bridge.rocket.mqtt.tls.enable = true\nbridge.rocket.mqtt.tls.ca_file = {ca}\n\
+                 bridge.rocket.mqtt.reconnect_min = 100ms\nbridge.rocket.mqtt.reconnect_max = 200ms\n",
+                dir.join(format!("spool-{name}")).display(),
+                port = broker.port,
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let log = dir.join("good.stderr");
+    let mut good = spawn_bridge(&config_with("good", &file("ca.pem")), &log);
+    assert!(
+        eventually(Duration::from_secs(20), || broker
+            .log()
+            .contains("Received SUBSCRIBE from good")),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    for i in 0..20 {
+        let m = format!("m{i}");
+        assert!(mosq::publish(
+            broker.port,
+            &[
+                "--cafile",
+                &file("ca.pem"),
+                "-q",
+                "1",
+                "-t",
+                "t/x",
+                "-m",
+                &m
+            ]
+        ));
+    }
+    assert!(eventually(Duration::from_secs(10), || broker
+        .log()
+        .matches("Received PUBACK from good")
+        .count()
+        == 20));
+    term_and_wait(&mut good, Duration::from_secs(10));
+    let summary = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        summary.contains("20 PUBLISH received") && summary.contains("20 appended"),
+        "{summary}"
+    );
+    let log = dir.join("bad.stderr");
+    let mut bad = spawn_bridge(&config_with("bad", &file("other-ca.pem")), &log);
+    let want =
+        "TLS with the MQTT broker failed (bridge.rocket.mqtt.tls.*): the server's certificate \
+                is signed by an unknown CA";
+    let seen = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches(want)
+            .count()
+            >= 2
+    });
+    term_and_wait(&mut bad, Duration::from_secs(10));
+    assert!(seen, "{}", std::fs::read_to_string(&log).unwrap());
 }
 
 /// Reads one packet (bounded by 5 s) from a fake broker's connection.

@@ -83,7 +83,7 @@ mod mqtt;
 mod parse;
 mod units;
 
-pub use mqtt::{MqttSettings, DEFAULT_MQTT_PORT};
+pub use mqtt::{MqttSettings, MqttTls, DEFAULT_MQTT_PORT};
 pub use units::{parse_bytesize, parse_duration};
 
 use super::format::PayloadEncoding;

@@ -15,6 +15,7 @@
 //! | `bridge.rocket.mqtt.receive_maximum` | `100` | MQTT 5 receive maximum: QoS 1/2 messages the broker may have unacknowledged at us (1 to 65535) |
 //! | `bridge.rocket.mqtt.reconnect_min` / `reconnect_max` | `500ms` / `30s` | reconnect backoff, doubling from the first to the second |
 //! | `bridge.rocket.mqtt.connect_timeout` | `10s` | TCP connect, CONNACK and SUBACK wait |
+//! | `bridge.rocket.mqtt.tls.enable` | `false` | TLS to the MQTT broker (a build with the `tls` feature): `tls.ca_file` (default the system bundle), `tls.cert_file` and `tls.key_file` (unencrypted; mutual TLS), `tls.server_name` (default the server's host), `tls.verify` (`true`) |
 //! | `bridge.rocket.mqtt.emqx_client_events` | `false` | also subscribe to EMQX's `$SYS/brokers/+/clients/+/connected` and `disconnected` and feed them as `client.connected` / `client.disconnected` (only when a rule of that hook exists) |
 //!
 //! Layering: a leaf of `config/` below `parse.rs`; it imports `units` and the MQTT codec's
@@ -30,6 +31,38 @@ pub const DEFAULT_MQTT_PORT: u16 = 1883;
 
 /// Prefix of the keys of this file.
 pub(super) const MQTT_PREFIX: &str = "bridge.rocket.mqtt.";
+
+/// `bridge.rocket.mqtt.tls.*`: paths and names only; the files are read when the subcommand
+/// starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MqttTls {
+    /// `mqtt.tls.enable`.
+    pub enable: bool,
+    /// `mqtt.tls.ca_file`; `None`: the system bundle.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `mqtt.tls.cert_file`.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// `mqtt.tls.key_file`.
+    pub key_file: Option<std::path::PathBuf>,
+    /// `mqtt.tls.server_name`.
+    pub server_name: Option<String>,
+    /// `mqtt.tls.verify`.
+    pub verify: bool,
+}
+
+impl Default for MqttTls {
+    fn default() -> MqttTls {
+        MqttTls {
+            enable: false,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            verify: true,
+        }
+    }
+}
 
 /// `bridge.rocket.mqtt.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +96,8 @@ pub struct MqttSettings {
     pub connect_timeout: Duration,
     /// `mqtt.emqx_client_events`.
     pub emqx_client_events: bool,
+    /// `mqtt.tls.*`.
+    pub tls: MqttTls,
 }
 
 impl Default for MqttSettings {
@@ -82,6 +117,7 @@ impl Default for MqttSettings {
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             emqx_client_events: false,
+            tls: MqttTls::default(),
         }
     }
 }
@@ -207,6 +243,22 @@ pub(super) fn set_key(m: &mut MqttSettings, key: &str, v: &str) -> Result<(), Ke
                 _ => return Err(expected("true or false")),
             }
         }
+        "tls.enable" | "tls.verify" => {
+            let flag = match v {
+                "true" | "on" => true,
+                "false" | "off" => false,
+                _ => return Err(expected("true or false")),
+            };
+            if name == "tls.enable" {
+                m.tls.enable = flag;
+            } else {
+                m.tls.verify = flag;
+            }
+        }
+        "tls.ca_file" => m.tls.ca_file = Some(no_ctl("a path")?.into()),
+        "tls.cert_file" => m.tls.cert_file = Some(no_ctl("a path")?.into()),
+        "tls.key_file" => m.tls.key_file = Some(no_ctl("a path")?.into()),
+        "tls.server_name" => m.tls.server_name = Some(no_ctl("a name")?),
         _ => return Err(KeyError::Unknown),
     }
     Ok(())
@@ -230,6 +282,10 @@ pub(super) fn cross_check(
             let msg = "MQTT 3.1.1 sends a password only with bridge.rocket.mqtt.username";
             return Err((first, msg.to_owned()));
         }
+    }
+    if m.tls.enable && cfg!(not(feature = "tls")) {
+        let msg = "this build has no TLS support (build with `--features tls`)";
+        return Err(("bridge.rocket.mqtt.tls.enable", msg.to_owned()));
     }
     if m.reconnect_min > m.reconnect_max {
         let k = if seen("bridge.rocket.mqtt.reconnect_min") {
@@ -367,5 +423,30 @@ mod tests {
         assert_eq!((m.version, m.receive_maximum), (Version::V311, 10));
         assert_eq!(m.session_expiry, Duration::from_secs(3600));
         assert!(m.emqx_client_events);
+    }
+
+    #[test]
+    fn tls_keys_load_and_need_a_tls_build() {
+        let text =
+            "bridge.rocket.mqtt.tls.enable = true\nbridge.rocket.mqtt.tls.ca_file = /x/ca.pem\n\
+                    bridge.rocket.mqtt.tls.verify = false\n";
+        match crate::bridge::BridgeConfig::parse(text, "m.conf") {
+            Ok(cfg) => {
+                assert!(cfg!(feature = "tls"));
+                assert!(cfg.mqtt.tls.enable && !cfg.mqtt.tls.verify);
+                assert_eq!(
+                    cfg.mqtt.tls.ca_file.as_deref(),
+                    Some(std::path::Path::new("/x/ca.pem"))
+                );
+            }
+            Err(e) => {
+                assert!(cfg!(not(feature = "tls")));
+                assert_eq!(
+                    e.to_string(),
+                    "m.conf:1: bridge.rocket.mqtt.tls.enable: this build has no TLS support (build \
+                     with `--features tls`)"
+                );
+            }
+        }
     }
 }

@@ -78,6 +78,9 @@ pub enum SessionError {
     /// The spool could not write accepted messages; they were not acknowledged (the broker sends
     /// them again on the next connection).
     Spool(crate::spool::SpoolError),
+    /// The TLS handshake or a record failed (a `tls` build).
+    #[cfg(feature = "tls")]
+    Tls(crate::remoting::TlsError),
     /// The broker sent DISCONNECT (MQTT 5).
     Disconnected {
         /// Its reason code.
@@ -134,6 +137,13 @@ impl fmt::Display for SessionError {
                 write!(f, "no {waiting_for} from the broker within {after:?}")
             }
             SessionError::Spool(_) => write!(f, "the spool could not write accepted messages"),
+            #[cfg(feature = "tls")]
+            SessionError::Tls(_) => {
+                write!(
+                    f,
+                    "TLS with the MQTT broker failed (bridge.rocket.mqtt.tls.*)"
+                )
+            }
             SessionError::Disconnected { code, reason } => {
                 write!(f, "the broker sent DISCONNECT, code 0x{:02x}", code.0)?;
                 if let Some(r) = reason {
@@ -152,6 +162,8 @@ impl std::error::Error for SessionError {
             SessionError::Io(e) => Some(e),
             SessionError::Protocol(e) => Some(e),
             SessionError::Spool(e) => Some(e),
+            #[cfg(feature = "tls")]
+            SessionError::Tls(e) => Some(e),
             _ => None,
         }
     }
@@ -171,11 +183,28 @@ pub(super) struct Conn {
     early: VecDeque<Packet>,
     /// The broker had a session for the client id (CONNACK).
     pub(super) session_present: bool,
+    /// The TLS session (`mqtt.tls.enable`), and its records read but not yet decrypted.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::remoting::tls::TlsSession>,
+    #[cfg(feature = "tls")]
+    cipher: Vec<u8>,
 }
+
+/// What TLS connections are made with: the connector in a `tls` build, nothing otherwise (no
+/// value of it exists, so no connection asks for TLS).
+#[cfg(feature = "tls")]
+pub(super) type Tls = crate::remoting::TlsConnector;
+/// What TLS connections are made with: nothing in a build without `tls`.
+#[cfg(not(feature = "tls"))]
+pub(super) type Tls = std::convert::Infallible;
 
 impl Conn {
     /// Connects, sends CONNECT (clean start off) and reads the CONNACK.
-    pub(super) fn open(m: &MqttSettings, lim: MqttLimits) -> Result<Conn, SessionError> {
+    pub(super) fn open(
+        m: &MqttSettings,
+        lim: MqttLimits,
+        tls: Option<&Tls>,
+    ) -> Result<Conn, SessionError> {
         let connect_err = |source| SessionError::Connect {
             addr: m.server.clone(),
             source,
@@ -186,7 +215,24 @@ impl Conn {
             .map_err(connect_err)?
             .next()
             .ok_or_else(|| connect_err(io::Error::new(io::ErrorKind::NotFound, "no address")))?;
-        let stream = TcpStream::connect_timeout(&addr, m.connect_timeout).map_err(connect_err)?;
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut stream =
+            TcpStream::connect_timeout(&addr, m.connect_timeout).map_err(connect_err)?;
+        #[cfg(feature = "tls")]
+        let session = match tls {
+            Some(t) => Some(
+                t.handshake(&m.server, &mut stream, m.connect_timeout)
+                    .map_err(|e| match e {
+                        crate::remoting::tls::HandshakeFailure::Tls(e) => SessionError::Tls(e),
+                        crate::remoting::tls::HandshakeFailure::Io(e) => SessionError::Io(e),
+                    })?,
+            ),
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        if let Some(never) = tls {
+            match *never {}
+        }
         stream.set_nodelay(true).map_err(SessionError::Io)?;
         stream
             .set_write_timeout(Some(m.connect_timeout))
@@ -202,6 +248,10 @@ impl Conn {
             ping_sent: None,
             early: VecDeque::new(),
             session_present: false,
+            #[cfg(feature = "tls")]
+            tls: session,
+            #[cfg(feature = "tls")]
+            cipher: Vec::new(),
         };
         let mut properties = Properties::default();
         if m.version == Version::V5 {
@@ -402,6 +452,16 @@ impl Conn {
     pub(super) fn send(&mut self, p: &Packet) -> Result<(), SessionError> {
         self.out.clear();
         encode_packet(p, self.version, &mut self.out, &self.lim).map_err(SessionError::Protocol)?;
+        #[cfg(feature = "tls")]
+        if let Some(session) = self.tls.as_mut() {
+            let mut records = Vec::with_capacity(self.out.len() + 64);
+            session
+                .encrypt(&self.out, &mut records)
+                .map_err(SessionError::Io)?;
+            self.stream.write_all(&records).map_err(SessionError::Io)?;
+            self.last_sent = Instant::now();
+            return Ok(());
+        }
         self.stream.write_all(&self.out).map_err(SessionError::Io)?;
         self.last_sent = Instant::now();
         Ok(())
@@ -434,25 +494,52 @@ impl Conn {
                 .set_read_timeout(Some(left.min(POLL).max(Duration::from_millis(1))))
                 .map_err(SessionError::Io)?;
             let want = read_hint(&self.buf, &self.lim, READ_CHUNK);
-            let start = self.buf.len();
-            self.buf.resize(start + want, 0);
-            let r = self.stream.read(&mut self.buf[start..]);
-            match r {
-                Ok(0) => {
-                    self.buf.truncate(start);
-                    return Err(SessionError::Closed);
-                }
-                Ok(n) => self.buf.truncate(start + n),
-                Err(e) => {
-                    self.buf.truncate(start);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted => {}
-                        _ => return Err(SessionError::Io(e)),
-                    }
-                }
-            }
+            self.fill(want)?;
         }
+    }
+
+    /// Reads at most `want` bytes into the buffer (with TLS: what `want` bytes of records
+    /// decrypt to); a read timeout or an interrupted read adds nothing.
+    fn fill(&mut self, want: usize) -> Result<(), SessionError> {
+        #[cfg(feature = "tls")]
+        if let Some(session) = self.tls.as_mut() {
+            self.cipher.resize(want, 0);
+            let n = match read_some(&mut self.stream, &mut self.cipher)? {
+                0 => return Ok(()),
+                n => n,
+            };
+            let d = session
+                .decrypt(&self.cipher[..n], &mut self.buf)
+                .map_err(SessionError::Tls)?;
+            if d.wants_write {
+                let mut out = Vec::new();
+                session.take_output(&mut out).map_err(SessionError::Io)?;
+                self.stream.write_all(&out).map_err(SessionError::Io)?;
+            }
+            if d.closed {
+                return Err(SessionError::Closed);
+            }
+            return Ok(());
+        }
+        let start = self.buf.len();
+        self.buf.resize(start + want, 0);
+        let r = read_some(&mut self.stream, &mut self.buf[start..]);
+        self.buf.truncate(start + *r.as_ref().unwrap_or(&0));
+        r.map(|_| ())
+    }
+}
+
+/// One read: the bytes read, 0 after a timeout or an interruption; end of stream is
+/// [`SessionError::Closed`].
+fn read_some(stream: &mut TcpStream, into: &mut [u8]) -> Result<usize, SessionError> {
+    match stream.read(into) {
+        Ok(0) => Err(SessionError::Closed),
+        Ok(n) => Ok(n),
+        Err(e) => match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => {
+                Ok(0)
+            }
+            _ => Err(SessionError::Io(e)),
+        },
     }
 }

@@ -75,6 +75,12 @@ pub enum MqttRunError {
     Start(BridgeError),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
+    /// The `bridge.rocket.mqtt.tls.*` files cannot be used.
+    #[cfg(feature = "tls")]
+    Tls(crate::remoting::TlsSetupError),
+    /// Never: a build without `tls` has no TLS setup to fail.
+    #[cfg(not(feature = "tls"))]
+    Tls(std::convert::Infallible),
 }
 
 impl fmt::Display for MqttRunError {
@@ -83,6 +89,14 @@ impl fmt::Display for MqttRunError {
             MqttRunError::Config(e) => write!(f, "{e}"),
             MqttRunError::Start(e) => write!(f, "{e}"),
             MqttRunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            #[cfg(feature = "tls")]
+            MqttRunError::Tls(e) => write!(
+                f,
+                "bridge.rocket.mqtt.tls: {}",
+                crate::bridge::chain::Chain(e)
+            ),
+            #[cfg(not(feature = "tls"))]
+            MqttRunError::Tls(never) => match *never {},
         }
     }
 }
@@ -208,6 +222,29 @@ fn limits(cfg: &BridgeConfig) -> MqttLimits {
     }
 }
 
+/// The connector of `mqtt.tls.*` (files read now), `None` when TLS is off.
+#[cfg(feature = "tls")]
+fn tls_connector(m: &MqttSettings) -> Result<Option<conn::Tls>, crate::remoting::TlsSetupError> {
+    if !m.tls.enable {
+        return Ok(None);
+    }
+    let opts = crate::remoting::TlsOptions {
+        ca_file: m.tls.ca_file.clone(),
+        cert_file: m.tls.cert_file.clone(),
+        key_file: m.tls.key_file.clone(),
+        server_name: m.tls.server_name.clone(),
+        verify: m.tls.verify,
+        ..crate::remoting::TlsOptions::default()
+    };
+    crate::remoting::TlsConnector::new(&opts).map(Some)
+}
+
+/// Without the `tls` feature the config loader refuses `mqtt.tls.enable`: no connector.
+#[cfg(not(feature = "tls"))]
+fn tls_connector(_: &MqttSettings) -> Result<Option<conn::Tls>, std::convert::Infallible> {
+    Ok(None)
+}
+
 /// Runs the bridge fed by the MQTT broker of `bridge.rocket.mqtt.server` until SIGINT or SIGTERM
 /// (or a permanent error), then drains and returns the summary. Connection errors are reported
 /// on stderr as they happen.
@@ -222,6 +259,7 @@ pub fn run(config: &Path) -> Result<MqttSummary, MqttRunError> {
     let lim = limits(&cfg);
     let drain = cfg.drain_timeout;
     let settings = cfg.mqtt.clone();
+    let tls = tls_connector(&settings).map_err(MqttRunError::Tls)?;
     let bridge = Bridge::start(cfg).map_err(MqttRunError::Start)?;
     super::notify::notify_logged("READY=1\nSTATUS=forwarding MQTT messages");
     let mut src = Source {
@@ -235,6 +273,7 @@ pub fn run(config: &Path) -> Result<MqttSummary, MqttRunError> {
         stop: None,
         counts: Counts::default(),
         acks: Vec::new(),
+        tls,
     };
     let (ended_by, failed) = src.run();
     let counts = src.counts;
@@ -292,6 +331,8 @@ struct Source<'a> {
     counts: Counts,
     /// Acknowledgements of accepted messages not sent yet, in the order received.
     acks: Vec<Packet>,
+    /// `mqtt.tls.*`, built when the subcommand starts.
+    tls: Option<conn::Tls>,
 }
 
 impl Source<'_> {
@@ -342,7 +383,7 @@ impl Source<'_> {
 
     /// One connection: `Ok` when a stop signal ended it.
     fn session(&mut self, subscribed: &mut bool) -> Result<(), SessionError> {
-        let mut c = Conn::open(&self.settings, self.lim)?;
+        let mut c = Conn::open(&self.settings, self.lim, self.tls.as_ref())?;
         self.counts.connections += 1;
         if c.session_present {
             self.counts.resumed += 1;
@@ -427,8 +468,10 @@ impl Source<'_> {
                 p.payload.len()
             );
             let id = p.packet_id.unwrap_or(0);
-            if p.qos == QoS::ExactlyOnce && self.released.contains(&id) {
-                // Accepted before; the broker did not see our PUBREC.
+            if p.qos == QoS::ExactlyOnce && p.dup && self.released.contains(&id) {
+                // Accepted before; the broker did not see our PUBREC. (Without DUP it is taken
+                // as a new message: a broker that reuses the id early gets a duplicate, not a
+                // loss.)
                 results.push(Some(Ok(())));
                 events.push(None);
                 continue;
