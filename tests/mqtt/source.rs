@@ -601,6 +601,61 @@ fn a_hostile_broker_gets_clean_errors_bounded_memory_and_reconnects() {
 }
 
 #[test]
+fn a_refused_connect_ends_the_subcommand_with_exit_code_2() {
+    let dir = mosq::temp_dir("source-refused-connect");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dead_ns = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ns = dead_ns.local_addr().unwrap();
+    drop(dead_ns);
+    let config = dir.join("bridge.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\n\
+             bridge.rocket.spool.dir = {}\nbridge.rocket.drain_timeout = 1s\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"T\"}}\n\
+             bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.username = u\n\
+             bridge.rocket.mqtt.password = pw-Xy7-secret\n",
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("bridge.stderr");
+    let start = Instant::now();
+    let mut child = spawn_bridge(&config, &log);
+    let (mut s, _) = listener.accept().unwrap();
+    let mut buf = BytesMut::new();
+    let Some(Packet::Connect(c)) = read_packet(&mut s, &mut buf) else {
+        panic!("no CONNECT")
+    };
+    assert_eq!(c.username.as_deref(), Some("u"));
+    assert_eq!(c.password.as_deref(), Some(&b"pw-Xy7-secret"[..]));
+    write(
+        &mut s,
+        &Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ReasonCode(0x86),
+            properties: Properties::default(),
+        }),
+    );
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the broker refused the connection, code 0x86: giving up"),
+        "{err}"
+    );
+    assert!(!err.contains("pw-Xy7"), "the password was printed: {err}");
+}
+
+#[test]
 fn async_without_a_spool_is_refused_naming_the_key() {
     let dir = mosq::temp_dir("source-refused");
     let config = dir.join("bridge.conf");
