@@ -290,6 +290,7 @@ fn signal(pid: u32, sig: &str) {
 /// Sync mode with the RocketMQ broker frozen (SIGSTOP): the first message's send fails (timeout)
 /// and is tried again while the rest wait unacknowledged at mosquitto; the bridge is SIGKILLed
 /// then, the broker resumed, and the second process gets every message again (DUP) and sends it.
+/// The bridge subscribes as a shared subscription (`$share/g1/f/#`).
 #[test]
 fn a_frozen_rocketmq_holds_acknowledgements_back_until_a_restarted_bridge_sends_them() {
     let n = 100;
@@ -309,7 +310,8 @@ fn a_frozen_rocketmq_holds_acknowledgements_back_until_a_restarted_bridge_sends_
              bridge.rocket.encode_payload_type = plain\nbridge.rocket.stats_interval = 0s\n\
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"f/#\", \"topic\": \"{topic}\"}}\n\
              bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.client_id = {client_id}\n\
-             bridge.rocket.mqtt.keepalive = 4s\nbridge.rocket.mqtt.reconnect_min = 100ms\n",
+             bridge.rocket.mqtt.keepalive = 4s\nbridge.rocket.mqtt.reconnect_min = 100ms\n\
+             bridge.rocket.mqtt.share_group = g1\n",
             ns = c.namesrv,
             port = broker.port,
         ),
