@@ -13,10 +13,11 @@
 //!   clean error and followed by a reconnect, memory stays small, SIGTERM ends it in time.
 //! - a config the subcommand refuses (async without a spool).
 
+use bytes::Bytes;
 use bytes::BytesMut;
 use rocketmq_bridge::mqtt::{
-    decode_packet, encode_to_vec, ConnAck, MqttLimits, Packet, Properties, ReasonCode, SubAck,
-    Version,
+    decode_packet, encode_to_vec, Ack, ConnAck, MqttLimits, Packet, Properties, Publish, QoS,
+    ReasonCode, SubAck, Version,
 };
 use rocketmq_bridge_test_support as support;
 use std::collections::BTreeMap;
@@ -600,6 +601,111 @@ fn a_hostile_broker_gets_clean_errors_bounded_memory_and_reconnects() {
     assert!(peak_rss > 0 && peak_rss < 64 * 1024, "RSS {peak_rss} kB");
     assert!(elapsed < Duration::from_secs(25), "{elapsed:?}");
     assert!(status.code().is_some(), "{status:?}");
+}
+
+fn publish(id: u16, qos: QoS, dup: bool) -> Packet {
+    Packet::Publish(Publish {
+        dup,
+        qos,
+        retain: false,
+        topic: "t/1".to_owned(),
+        packet_id: Some(id),
+        properties: Properties::default(),
+        payload: Bytes::from(format!("p{id}")),
+    })
+}
+
+/// The protocol as a scripted broker sees it: CONNECT with clean start off, the session expiry
+/// and the receive maximum; one SUBSCRIBE; five QoS 1 messages in one write acknowledged in
+/// order; a QoS 2 message answered with PUBREC, its DUP copy answered again without a second
+/// event, PUBREL answered with PUBCOMP.
+#[test]
+fn a_scripted_broker_sees_acknowledgements_in_order_and_the_qos_2_flow() {
+    let dir = mosq::temp_dir("source-scripted");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dead_ns = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ns = dead_ns.local_addr().unwrap();
+    drop(dead_ns);
+    let config = dir.join("bridge.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\n\
+             bridge.rocket.spool.dir = {}\nbridge.rocket.drain_timeout = 1s\n\
+             bridge.rocket.hook.message.publish.1 = {{\"filter\": \"t/#\", \"topic\": \"T\"}}\n\
+             bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.qos = 2\n\
+             bridge.rocket.mqtt.session_expiry = 2h\nbridge.rocket.mqtt.receive_maximum = 7\n",
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("bridge.stderr");
+    let mut child = spawn_bridge(&config, &log);
+    let (mut s, _) = listener.accept().unwrap();
+    let mut buf = BytesMut::new();
+    let Some(Packet::Connect(c)) = read_packet(&mut s, &mut buf) else {
+        panic!("no CONNECT")
+    };
+    assert!(!c.clean_start);
+    assert_eq!(c.client_id, "rocketmq_bridge");
+    assert_eq!(c.properties.session_expiry_interval, Some(7200));
+    assert_eq!(c.properties.receive_maximum, Some(7));
+    write(&mut s, &connack());
+    let Some(Packet::Subscribe(sub)) = read_packet(&mut s, &mut buf) else {
+        panic!("no SUBSCRIBE")
+    };
+    assert_eq!(sub.filters.len(), 1);
+    assert_eq!(sub.filters[0].0, "t/#");
+    assert_eq!(sub.filters[0].1.qos, QoS::ExactlyOnce);
+    write(
+        &mut s,
+        &Packet::SubAck(SubAck {
+            packet_id: sub.packet_id,
+            codes: vec![ReasonCode::GRANTED_QOS_2],
+            properties: Properties::default(),
+        }),
+    );
+    let mut burst = Vec::new();
+    for id in 1..=5 {
+        burst.extend(
+            encode_to_vec(
+                &publish(id, QoS::AtLeastOnce, false),
+                Version::V5,
+                &MqttLimits::default(),
+            )
+            .unwrap(),
+        );
+    }
+    s.write_all(&burst).unwrap();
+    for id in 1..=5 {
+        assert_eq!(
+            read_packet(&mut s, &mut buf),
+            Some(Packet::PubAck(Ack::new(id)))
+        );
+    }
+    write(&mut s, &publish(7, QoS::ExactlyOnce, false));
+    assert_eq!(
+        read_packet(&mut s, &mut buf),
+        Some(Packet::PubRec(Ack::new(7)))
+    );
+    write(&mut s, &publish(7, QoS::ExactlyOnce, true));
+    assert_eq!(
+        read_packet(&mut s, &mut buf),
+        Some(Packet::PubRec(Ack::new(7)))
+    );
+    write(&mut s, &Packet::PubRel(Ack::new(7)));
+    assert_eq!(
+        read_packet(&mut s, &mut buf),
+        Some(Packet::PubComp(Ack::new(7)))
+    );
+    term_and_wait(&mut child, Duration::from_secs(10));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        err.contains("7 PUBLISH received (1 redelivered with DUP), 7 acknowledged"),
+        "{err}"
+    );
+    assert!(err.contains("6 appended"), "{err}");
 }
 
 #[test]
