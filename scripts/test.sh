@@ -65,4 +65,7 @@ if [[ ",$suites," == *",java5,"* ]]; then
     # real::tls starts its own TLS-only Java clusters (scripts/rocketmq-java.sh start --tls), one at a time.
     timeout --kill-after=30 "${TEST_TIMEOUT_TLS:-600}" \
         cargo test --locked --features tls --test bridge -- real::tls
+    # `rocketmq-bridge mqtt` over TLS to a mosquitto TLS listener (no RocketMQ needed: it spools).
+    timeout --kill-after=30 "${TEST_TIMEOUT_TLS:-600}" \
+        cargo test --locked --features tls --test mqtt -- source::over_tls
 fi

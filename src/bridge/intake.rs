@@ -1,17 +1,16 @@
 //! The hosts' side: [`EventSender::send`] matches an event against the rules and formats its
-//! messages on the host's thread, then appends them to the spool (with one) or admits them into
-//! the buffer for the dispatcher, and in sync mode waits for their outcomes;
-//! [`EventSender::send_then`] reports an event's outcome to a callback instead of waiting.
+//! messages on the host's thread, then appends them to the spool (with one) or admits them into the
+//! buffer for the dispatcher, and in sync mode waits for their outcomes; [`EventSender::send_then`]
+//! reports an event's outcome to a callback instead of waiting.
 //!
 //! Sync mode without a spool sends on the host's own thread ([`EventSender::send`] calls the
-//! producer's sync send, which writes the request and reads its answer on the calling thread):
-//! no hand-off to the dispatcher and back, so a host's call costs about what a producer send
-//! costs. The message is admitted into the budget and ended through [`Settle`] as the
-//! dispatcher's messages are, so counters, health, losses and shutdown see no difference. Order
-//! holds as before: sync mode has no hold and no lookups, so a message has ended when the call
-//! returns, and one host thread's next event leaves after it; the queue is chosen by the same
-//! key (`key_dispatch`: the client id). `send_then` still goes through the dispatcher (it must
-//! not wait).
+//! producer's sync send, which writes the request and reads its answer on the calling thread): no
+//! hand-off to the dispatcher and back, so a host's call costs about what a producer send costs.
+//! The message is admitted into the budget and ended through [`Settle`] as the dispatcher's
+//! messages are, so counters, health, losses and shutdown see no difference. Order holds as before:
+//! sync mode has no hold and no lookups, so a message has ended when the call returns, and one host
+//! thread's next event leaves after it; the queue is chosen by the same key (`key_dispatch`: the
+//! client id). `send_then` still goes through the dispatcher (it must not wait).
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
@@ -136,6 +135,15 @@ impl EventSender {
         }
     }
 
+    /// With a spool, writes what earlier sends appended to its file now (no fsync beyond
+    /// `spool.sync`'s): they then survive a process kill. Without one, nothing.
+    pub fn persist(&self) -> Result<(), crate::spool::SpoolError> {
+        self.shared
+            .spool
+            .as_ref()
+            .map_or(Ok(()), |s| s.spool.write_out())
+    }
+
     /// Hands one event over and reports its outcome to `then` (in either mode; it never waits for
     /// the broker). Returns [`Handover::Pending`] when `then` will be called, exactly once, with
     /// the event's combined outcome (first error wins, as [`EventSender::send`] in sync mode) on
@@ -208,7 +216,12 @@ impl EventSender {
             + ev.topic
                 .as_ref()
                 .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
-        let client_id: Option<Arc<str>> = ev.client_id.as_deref().map(Arc::from);
+        // The ordering key: the client id, or the event's own key when the client is unknown.
+        let client_id: Option<Arc<str>> = ev
+            .client_id
+            .as_deref()
+            .or(ev.order_key.as_deref())
+            .map(Arc::from);
 
         let mut first_error: Option<SendEventError> = None;
         // Room for one message, the usual case (a push would reserve four).

@@ -22,6 +22,8 @@ pub enum CliError {
 pub enum Failure {
     /// `run`: the config, the bridge's start or the input.
     Run(crate::cli::run::RunError),
+    /// `mqtt`: the config, the bridge's start.
+    Mqtt(crate::cli::mqtt::MqttRunError),
     /// `status`: the config or the endpoint.
     Status(crate::cli::status::StatusError),
     /// `send`, `consume`, `route`: the `--config` file.
@@ -43,6 +45,7 @@ impl fmt::Display for Failure {
         use crate::bridge::chain::Chain;
         match self {
             Failure::Run(e) => write!(f, "{}", Chain(e)),
+            Failure::Mqtt(e) => write!(f, "{}", Chain(e)),
             Failure::Status(e) => write!(f, "{}", Chain(e)),
             Failure::Config(e) => write!(f, "{}", Chain(e)),
             Failure::Producer(e) => write!(f, "{}", Chain(e)),
@@ -66,6 +69,7 @@ macro_rules! failure_from {
 
 failure_from! {
     crate::cli::run::RunError => Run,
+    crate::cli::mqtt::MqttRunError => Mqtt,
     crate::cli::status::StatusError => Status,
     crate::bridge::ConfigError => Config,
     crate::producer::ProducerError => Producer,

@@ -1,12 +1,14 @@
 //! The command-line front end: argument parsing and the subcommands. Thin: it calls the library.
 //!
 //! - [`run`](mod@run): `rocketmq-bridge run`, the bridge fed by NDJSON events (signals, summary).
+//! - [`mqtt`](mod@mqtt): `rocketmq-bridge mqtt`, the bridge fed by an MQTT broker's messages.
 //! - [`status`]: `rocketmq-bridge status`, a running bridge's `/health`.
 //! - [`doctor`]: `rocketmq-bridge doctor`, a preflight of a config.
 //! - [`notify`]: systemd's readiness notification for `run` under `Type=notify`.
 
 mod args;
 pub mod doctor;
+pub mod mqtt;
 pub mod notify;
 pub mod run;
 pub mod status;
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 /// Usage text: one line per subcommand (`rocketmq-bridge help`, and after a usage error).
 pub const USAGE: &str = "usage:
   rocketmq-bridge run --config FILE [--input FILE]     forward NDJSON events (stdin by default)
+  rocketmq-bridge mqtt --config FILE     subscribe to bridge.rocket.mqtt.server and forward its messages
   rocketmq-bridge send (--namesrv ADDR | --config FILE) --topic T [--key K] [--tag G] [--count N] [--group G] BODY
   rocketmq-bridge consume (--namesrv ADDR | --config FILE) --topic T [--from-beginning] [--count N] [--idle-timeout SECS] [--group G]
   rocketmq-bridge route (--namesrv ADDR | --config FILE) --topic T
@@ -49,6 +52,30 @@ Signals: SIGHUP re-reads the rules; SIGINT and SIGTERM drain the buffered events
 bridge.rocket.drain_timeout), print a summary and exit. End of input does the same.
 Exit code: 0 when every matched event was confirmed by the broker, 1 otherwise, 2 when the run
 could not start (config, RocketMQ unreachable without a spool, missing topic, input).",
+    ),
+    (
+        "mqtt",
+        "usage: rocketmq-bridge mqtt --config FILE
+
+Subscribes to the MQTT broker bridge.rocket.mqtt.server (one client, clean start off, so the
+broker keeps the session and the unacknowledged messages while the bridge is away) with the
+filters of the message.publish rules, and forwards each message it receives as a message.publish
+event by the rules of the config file. A QoS 1/2 message is acknowledged (PUBACK, PUBREC) only
+after the bridge accepted it: confirmed by RocketMQ (produce = sync) or appended to the spool
+(produce = async with bridge.rocket.spool.dir; async without a spool is refused). The client id
+of an event is the publisher's MQTT 5 user property client_id, otherwise null, and one MQTT
+topic's messages then keep their order.
+
+  --config FILE   the bridge config; bridge.rocket.mqtt.* (server, client_id, username,
+                  password/password_file/password_env, keepalive, session_expiry, version,
+                  qos, share_group, receive_maximum, reconnect_min, reconnect_max,
+                  connect_timeout, emqx_client_events, tls.*) say where and how to subscribe
+
+mosquitto: set max_queued_messages 0 (its default 1000 drops messages queued for the bridge
+while it is away). Signals: SIGHUP re-reads the rules; SIGINT and SIGTERM disconnect (the
+session stays), drain and print a summary. Exit code: 0 when every matched event was confirmed
+first time, 1 otherwise, 2 when it could not start or the broker refused the credentials or a
+subscription.",
     ),
     (
         "send",
@@ -180,6 +207,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         "consume" => tools::consume(&a),
         "route" => tools::route(&a),
         "run" => run_bridge(&a),
+        "mqtt" => mqtt_bridge(&a),
         "status" => status(&a),
         "doctor" => doctor(&a),
         other => Err(CliError::Usage(format!("unknown subcommand {other:?}"))),
@@ -193,6 +221,17 @@ fn run_bridge(a: &Args) -> Result<ExitCode, CliError> {
     let summary = run::run(std::path::Path::new(config), input).map_err(CliError::failed)?;
     eprintln!("rocketmq-bridge: {summary}");
     Ok(run::exit_code(&summary))
+}
+
+/// `mqtt --config FILE`: the bridge fed by an MQTT broker (see [`mqtt`](mod@mqtt)).
+fn mqtt_bridge(a: &Args) -> Result<ExitCode, CliError> {
+    let config = a.required("config")?;
+    let summary = mqtt::run(std::path::Path::new(config)).map_err(CliError::failed)?;
+    eprintln!("rocketmq-bridge: {summary}");
+    if summary.failed {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(mqtt::exit_code(&summary))
 }
 
 /// `doctor --config FILE [--probe-topic T]`: prints each finding (see [`doctor`]).

@@ -127,42 +127,56 @@ impl RunSummary {
     /// True when every matched event was confirmed by the broker and the spool lost nothing it
     /// knows of (a "possibly lost" range left by an earlier crash is reported, not counted here).
     pub fn all_sent(&self) -> bool {
-        let t = self.report.stats.total();
-        self.report.unsent.is_empty()
-            && self.send_errors == 0
-            && t.failed == 0
-            && t.outcome_unknown == 0
-            && t.dropped_too_large == 0
-            && t.dropped_overflow == 0
-            && t.dropped_shutdown == 0
-            && t.dropped_spool_error == 0
-            && t.dropped_bad_topic == 0
-            && t.dropped_bad_tag == 0
-            && t.dropped_no_topic == 0
-            && t.dropped_topic_cap == 0
-            && self.report.stats.spool.as_ref().is_none_or(|s| {
-                s.pending_records == 0
-                    && s.dropped_cap_reached == 0
-                    && s.dropped_corrupt == 0
-                    && s.dropped_missing == 0
-                    && s.undecodable == 0
-            })
+        self.send_errors == 0 && report_all_sent(&self.report)
     }
+}
+
+/// True when the shutdown report shows every matched event confirmed by the broker and nothing
+/// the spool knows of lost ([`RunSummary::all_sent`] without the sync send errors; also the
+/// `mqtt` subcommand's exit code).
+pub fn report_all_sent(report: &ShutdownReport) -> bool {
+    let t = report.stats.total();
+    report.unsent.is_empty()
+        && t.failed == 0
+        && t.outcome_unknown == 0
+        && t.dropped_too_large == 0
+        && t.dropped_overflow == 0
+        && t.dropped_shutdown == 0
+        && t.dropped_spool_error == 0
+        && t.dropped_bad_topic == 0
+        && t.dropped_bad_tag == 0
+        && t.dropped_no_topic == 0
+        && t.dropped_topic_cap == 0
+        && report.stats.spool.as_ref().is_none_or(|s| {
+            s.pending_records == 0
+                && s.dropped_cap_reached == 0
+                && s.dropped_corrupt == 0
+                && s.dropped_missing == 0
+                && s.undecodable == 0
+        })
 }
 
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.report.stats.total();
         write!(
             f,
-            "ended by {}: {} lines, {} events, {} bad lines skipped; matched {} messages: sent {}, \
+            "ended by {}: {} lines, {} events, {} bad lines skipped; ",
+            self.ended_by, self.lines, self.events, self.bad_lines,
+        )?;
+        write_report(f, &self.report)
+    }
+}
+
+/// The shutdown report's part of a summary: matched, sent, unknown, dropped by reason, the
+/// hold's re-sends, the spool, the loss reports, and each message not sent.
+pub(super) fn write_report(f: &mut fmt::Formatter<'_>, report: &ShutdownReport) -> fmt::Result {
+    let t = report.stats.total();
+    write!(
+            f,
+            "matched {} messages: sent {}, \
              outcome unknown {} (lookups: resolved stored {}, resolved not stored {}, unresolved {}), dropped (failed {}, too large {}, overflow {}, shutdown {}, spool error {}, \
              bad topic {}, bad tag {}, no topic {}, topic cap {}); \
              {} events matched no rule",
-            self.ended_by,
-            self.lines,
-            self.events,
-            self.bad_lines,
             t.matched,
             t.sent,
             t.outcome_unknown,
@@ -178,17 +192,17 @@ impl fmt::Display for RunSummary {
             t.dropped_bad_tag,
             t.dropped_no_topic,
             t.dropped_topic_cap,
-            self.report.stats.unmatched
+            report.stats.unmatched
         )?;
-        if self.report.stats.held_resent > 0 {
-            write!(
-                f,
-                "; {} re-sends of messages held after a failed send",
-                self.report.stats.held_resent
-            )?;
-        }
-        if let Some(sp) = &self.report.stats.spool {
-            write!(
+    if report.stats.held_resent > 0 {
+        write!(
+            f,
+            "; {} re-sends of messages held after a failed send",
+            report.stats.held_resent
+        )?;
+    }
+    if let Some(sp) = &report.stats.spool {
+        write!(
                 f,
                 "; spool: next seq {}, {} appended, {} confirmed, {} recovered from the last run, {} resent, \
                  {} left for the next run, dropped (cap {}, corrupt {}, missing {}, undecodable {}), possibly lost by an earlier \
@@ -206,27 +220,26 @@ impl fmt::Display for RunSummary {
                 sp.possibly_lost,
                 sp.bytes
             )?;
-        }
-        if self.report.stats.loss_reports_sent > 0 || self.report.stats.loss_report_failures > 0 {
-            write!(
-                f,
-                "; loss reports sent {} (failed sends {})",
-                self.report.stats.loss_reports_sent, self.report.stats.loss_report_failures
-            )?;
-        }
-        for u in &self.report.unsent {
-            write!(
-                f,
-                "\n  not sent: rule={} topic={} key={} client_id={} {}",
-                u.rule,
-                u.topic,
-                u.key,
-                u.client_id.as_deref().unwrap_or("-"),
-                u.reason
-            )?;
-        }
-        Ok(())
     }
+    if report.stats.loss_reports_sent > 0 || report.stats.loss_report_failures > 0 {
+        write!(
+            f,
+            "; loss reports sent {} (failed sends {})",
+            report.stats.loss_reports_sent, report.stats.loss_report_failures
+        )?;
+    }
+    for u in &report.unsent {
+        write!(
+            f,
+            "\n  not sent: rule={} topic={} key={} client_id={} {}",
+            u.rule,
+            u.topic,
+            u.key,
+            u.client_id.as_deref().unwrap_or("-"),
+            u.reason
+        )?;
+    }
+    Ok(())
 }
 
 enum Line {
@@ -539,7 +552,7 @@ pub fn progress_line(
 }
 
 /// Acts on pending signals: SIGHUP reloads, SIGINT/SIGTERM end the run (returned as the reason).
-fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
+pub(super) fn handle_signals(bridge: &Bridge, config: &Path) -> Option<String> {
     let mut stop = None;
     for s in sys::take_signals() {
         match s {

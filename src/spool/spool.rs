@@ -191,6 +191,15 @@ impl Spool {
         self.shared.state.lock().dropped.drain(..).collect()
     }
 
+    /// Writes buffered appends to the segment file now, without an fsync: once it returns they
+    /// survive a kill of the process (not a power loss; that is the sync policy's part).
+    ///
+    /// # Errors
+    /// The write failure.
+    pub fn write_out(&self) -> Result<(), SpoolError> {
+        self.shared.flush(false)
+    }
+
     /// Writes buffered appends and fsyncs everything now, whatever the policy.
     ///
     /// # Errors

@@ -25,7 +25,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn every_subcommand_has_its_own_help() {
-    for sub in ["run", "send", "consume", "route", "status"] {
+    for sub in ["run", "mqtt", "send", "consume", "route", "status"] {
         let usage = format!("usage: rocketmq-bridge {sub} ");
         for args in [vec![sub, "--help"], vec![sub, "-h"], vec!["help", sub]] {
             let (code, stdout, stderr) = bin(&args);
@@ -55,7 +55,15 @@ fn every_subcommand_has_its_own_help() {
 fn help_lists_every_subcommand_and_refuses_unknown_ones() {
     let (code, stdout, _) = bin(&["help"]);
     assert_eq!(code, Some(0));
-    for sub in ["run", "send", "consume", "route", "status", "--version"] {
+    for sub in [
+        "run",
+        "mqtt",
+        "send",
+        "consume",
+        "route",
+        "status",
+        "--version",
+    ] {
         assert!(
             stdout.contains(&format!("rocketmq-bridge {sub}")),
             "{sub}: {stdout}"

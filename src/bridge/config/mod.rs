@@ -70,15 +70,20 @@
 //! | `bridge.rocket.template.max_topics` | `100` | the most distinct topics one rule's topic template may send to (1 to 100000); an event that renders a new topic beyond it is dropped as `topic_cap` (a broker that creates topics on first use, Apache's default, would otherwise let MQTT clients create any number) |
 //! | `bridge.rocket.retry.max_hold` | `60s` | async without a spool: how long a message the broker did not store (not sent, or refused with a retryable code) is held in memory and re-sent (backoff 500 ms doubling to 5 s) before it is dropped as `failed`; `0s`: no hold, fail at once. Held messages keep their budget bytes, so `buffer.overflow` applies to new events meanwhile; no effect with a spool (it retries from disk) or with `produce = sync` (the host gets the error) |
 //!
+//! The `bridge.rocket.mqtt.*` keys (the broker `rocketmq-bridge mqtt` subscribes to) are in
+//! [`MqttSettings`]'s module.
+//!
 //! A spool needs `produce = async`: a sync host waits for the broker anyway, so a spool would only
 //! add a disk write; `spool.dir` with `produce = sync` is refused at load.
 //!
 //! This file holds the model (the settings, their defaults, the error); the text is read by the
 //! parser in `config/parse.rs` (syntax, keys, values, cross-key checks).
 
+mod mqtt;
 mod parse;
 mod units;
 
+pub use mqtt::{MqttSettings, MqttTls, DEFAULT_MQTT_PORT};
 pub use units::{parse_bytesize, parse_duration};
 
 use super::format::PayloadEncoding;
@@ -271,6 +276,9 @@ pub struct BridgeConfig {
     pub retry_resolve_unknown: Duration,
     /// `bridge.rocket.template.max_topics`: distinct topics per rule's topic template.
     pub template_max_topics: usize,
+    /// `bridge.rocket.mqtt.*`: the broker `rocketmq-bridge mqtt` subscribes to (nothing else
+    /// reads it).
+    pub mqtt: MqttSettings,
 }
 
 /// The largest `bridge.rocket.template.max_topics`.
@@ -312,6 +320,7 @@ impl Default for BridgeConfig {
             retry_max_hold: Duration::from_secs(60),
             retry_resolve_unknown: crate::bridge::resolve::MAX_RESOLVE_TIME,
             template_max_topics: 100,
+            mqtt: MqttSettings::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The config file's parser: one `key = value` a line, each key once, values checked as they are
 //! read, then the checks across keys (see the module docs of [`super`] for the syntax and keys).
 
+use super::mqtt;
 use super::units::{parse_bytesize, parse_duration, show_size};
 use super::{
     AclCredentials, BridgeConfig, ConfigError, ConfigErrorKind, OverflowPolicy, ProduceMode,
@@ -37,10 +38,11 @@ const SECRET_SOURCES: [&str; 3] = [
 ];
 
 /// Keys whose values are never echoed in errors.
-const SECRET_KEYS: [&str; 3] = [
+const SECRET_KEYS: [&str; 4] = [
     "bridge.rocket.acl.secret_key",
     "bridge.rocket.acl.security_token",
     "bridge.rocket.tls.key_password",
+    "bridge.rocket.mqtt.password",
 ];
 
 /// The keys that give the TLS key's passphrase: in the text, from a file, from the environment.
@@ -451,6 +453,11 @@ impl Parser {
                     }
                     c.metrics_listen = Some(addr);
                 }
+                _ if key.starts_with(mqtt::MQTT_PREFIX) => mqtt::set_key(&mut c.mqtt, key, v)
+                    .map_err(|e| match e {
+                        mqtt::KeyError::Unknown => self.err(n, key, ConfigErrorKind::UnknownKey),
+                        mqtt::KeyError::Expected(what) => self.bad(n, key, v, what),
+                    })?,
                 _ => return Err(self.err(n, key, ConfigErrorKind::UnknownKey)),
             }
             Ok(())
@@ -641,6 +648,9 @@ impl Parser {
                 let msg = "needs bridge.rocket.tls.key_file (an encrypted key)".to_owned();
                 return Err(conflict(first, msg));
             }
+        }
+        if let Err((k, msg)) = mqtt::cross_check(&cfg.mqtt, |k| line_of(k).is_some()) {
+            return Err(self.err(line_of(k).unwrap_or(0), k, ConfigErrorKind::Conflict(msg)));
         }
         if let Some(acl) = &cfg.acl {
             let conflict = |k: &str, msg: &str| {

@@ -185,6 +185,11 @@ pub struct Event {
     pub reason: Option<String>,
     /// When the event happened, in milliseconds since the Unix epoch; `None` means "when formatted".
     pub ts: Option<u64>,
+    /// The ordering key under `key_dispatch` when `client_id` is `None`: `rocketmq-bridge mqtt`
+    /// sets the MQTT topic when the publisher is unknown, so one topic's messages keep their
+    /// order. Not written to the JSON and not an NDJSON field; with a spool it is stored in the
+    /// record as the client id is, and shown where the client id would be (`not sent: ...`).
+    pub order_key: Option<String>,
 }
 
 impl Event {
@@ -201,6 +206,7 @@ impl Event {
             from: None,
             reason: None,
             ts: None,
+            order_key: None,
         }
     }
 
@@ -320,6 +326,7 @@ impl Event {
             + s(&self.topic)
             + s(&self.from)
             + s(&self.reason)
+            + s(&self.order_key)
             + self.payload.as_ref().map_or(0, |p| p.len())
     }
 }
