@@ -2,7 +2,7 @@
 # Benchmark of the mosquitto plugin (issue 11 acceptance): starts a local RocketMQ with scripts/rocketmq.sh,
 # builds the plugin and the benchmark in release mode, runs mosquitto with and without the plugin at a fixed
 # offered rate (default 5,000 publishes/s for 60 s, QoS 0 and QoS 1), prints figures and one JSON line.
-#   scripts/bench-mosquitto.sh [--rate N] [--secs N] [--qos 0,1] [--search-secs N] [--search-rates a,b,c|none]
+#   scripts/bench-mosquitto.sh [--rate N] [--secs N] [--qos 0,1] [--search-secs N] [--search-rates a,b,c|none] [--linger D]
 # --rate is publishes/s offered (each makes a publish and a delivery event), --secs the duration per QoS;
 # the search runs QoS 0 at each rate for --search-secs and stops at the first rate that loses an event.
 # Short debugging run: scripts/bench-mosquitto.sh --secs 10 --qos 0 --search-rates none

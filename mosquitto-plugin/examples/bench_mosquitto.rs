@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release -p rocketmq-bridge-mosquitto --example bench_mosquitto -- \
-//!     --namesrv 127.0.0.1:9876 [--rate 5000] [--secs 60] [--search-secs 10] [--search-rates 5000,10000,20000]
+//!     --namesrv 127.0.0.1:9876 [--rate 5000] [--secs 60] [--search-secs 10] [--search-rates 5000,10000,20000] \
+//!     [--linger 2ms]
 //! ```
 //! `scripts/bench-mosquitto.sh` starts RocketMQ and runs this.
 
@@ -407,13 +408,15 @@ fn distinct_keys(ns: &str, topic: &str) -> (u64, u64) {
 
 fn bridge_conf(dir: &Path, ns: &str, run: &str) -> (PathBuf, String, String) {
     let (tp, td) = (format!("BenchPublish_{run}"), format!("BenchDeliver_{run}"));
+    // `--linger D`: the plugin's `producer.linger` (default 0s, the config's default).
+    let linger = arg("--linger").unwrap_or_else(|| "0s".to_owned());
     let p = dir.join(format!("bridge-{run}.conf"));
     std::fs::write(
         &p,
         format!(
             "bridge.rocket.servers = {ns}\nbridge.rocket.produce = async\nbridge.rocket.producer.batch_size = 100\n\
              bridge.rocket.buffer.max_bytes = 8MB\nbridge.rocket.buffer.overflow = block\nbridge.rocket.drain_timeout = 60s\n\
-             bridge.rocket.stats_interval = 0s\n\
+             bridge.rocket.stats_interval = 0s\nbridge.rocket.producer.linger = {linger}\n\
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"bench/#\", \"topic\": \"{tp}\"}}\n\
              bridge.rocket.hook.message.delivered.1 = {{\"filter\": \"bench/#\", \"topic\": \"{td}\"}}\n"
         ),

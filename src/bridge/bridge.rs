@@ -370,7 +370,8 @@ impl Bridge {
     fn start_parts(&mut self, cfg: &BridgeConfig, run: u128) -> Result<(), BridgeError> {
         let shared = &self.shared;
         let producer = self.producer.clone().ok_or(BridgeError::Closed)?;
-        let d = Dispatcher::new(Arc::clone(shared), producer.clone(), cfg.batch_size);
+        let d = Dispatcher::new(Arc::clone(shared), producer.clone(), cfg.batch_size)
+            .with_linger(cfg.linger);
         let stats_interval = cfg.stats_interval;
         self.dispatcher = Some(
             Worker::spawn(DISPATCH_THREAD, move |stop| d.run(stop, stats_interval))

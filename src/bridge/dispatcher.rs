@@ -113,6 +113,11 @@ pub(crate) struct Dispatcher {
     now: Instant,
     /// Messages the last [`Dispatcher::collect`] took (see [`BUSY_COLLECT`]).
     last_collected: usize,
+    /// `producer.linger`: a partial group is sent only once its oldest message waited this long.
+    linger: Duration,
+    /// How often the dispatcher looks at gathering groups: [`GATHER_POLL`], or the linger when
+    /// that is shorter.
+    poll: Duration,
 }
 
 impl Dispatcher {
@@ -136,7 +141,18 @@ impl Dispatcher {
             sweep_at: GROUP_SWEEP_AT,
             now: Instant::now(),
             last_collected: 0,
+            linger: Duration::ZERO,
+            poll: GATHER_POLL,
         }
+    }
+
+    /// Lets a partial group wait up to `linger` for more messages (`producer.linger`).
+    pub(crate) fn with_linger(mut self, linger: Duration) -> Dispatcher {
+        self.linger = linger;
+        if !linger.is_zero() {
+            self.poll = GATHER_POLL.min(linger);
+        }
+        self
     }
 
     /// Removes the groups with no message gathering and no request in flight (a new message of
@@ -176,7 +192,7 @@ impl Dispatcher {
                         self.add_due_held();
                     }
                     recv(ticker) -> _ => self.log_stats(),
-                    default(GATHER_POLL) => {}
+                    default(self.poll) => {}
                 }
                 self.collect(&rx);
                 continue;
@@ -258,7 +274,8 @@ impl Dispatcher {
             .iter()
             .filter(|gk| {
                 self.groups.get(*gk).is_some_and(|g| {
-                    g.in_flight.load(Ordering::SeqCst) < self.max_busy
+                    now.saturating_duration_since(g.since) >= self.linger
+                        && g.in_flight.load(Ordering::SeqCst) < self.max_busy
                         && (g.topic_in_flight.load(Ordering::SeqCst) < PARTIAL_IN_FLIGHT
                             || now.saturating_duration_since(g.since) >= MAX_PARTIAL_WAIT)
                 })
@@ -708,6 +725,46 @@ mod tests {
             (s.rule(rule(1)).unwrap().failed, s.held, s.in_flight),
             (2, 0, 0)
         );
+    }
+
+    /// `producer.linger`: a partial group waits until its oldest message is that old, and is
+    /// then sent with what joined it meanwhile; without a linger it leaves at once.
+    #[test]
+    fn a_partial_group_lingers_then_leaves_with_what_joined_it() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+        let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+        let producer = Producer::start(pcfg).unwrap();
+        let sender = EventSender::new(Arc::clone(&sh));
+        let ev = || Event::message_publish("c1", "z", Bytes::from_static(b"1"), 0).with_ts(1);
+        let linger = Duration::from_millis(300);
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100).with_linger(linger);
+        assert_eq!(d.poll, GATHER_POLL);
+        let t0 = Instant::now();
+        sender.send(ev()).unwrap();
+        d.collect(&sh.rx);
+        sender.send(ev()).unwrap();
+        d.collect(&sh.rx);
+        let gathering = |d: &Dispatcher| d.groups.values().map(|g| g.msgs.len()).sum::<usize>();
+        if t0.elapsed() < linger {
+            assert_eq!(gathering(&d), 2, "both wait in one group");
+        }
+        while t0.elapsed() < linger + Duration::from_millis(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        d.flush_ready();
+        assert_eq!(gathering(&d), 0, "sent once the linger passed");
+
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100);
+        sender.send(ev()).unwrap();
+        d.collect(&sh.rx);
+        assert_eq!(gathering(&d), 0, "no linger: sent at once");
+        assert_eq!(
+            Dispatcher::new(Arc::clone(&sh), producer.clone(), 1)
+                .with_linger(Duration::from_micros(200))
+                .poll,
+            Duration::from_micros(200)
+        );
+        producer.close(Duration::from_millis(100));
     }
 
     /// Issue #18 case 9a: while a topic has no route every client id gets a group of its own; idle

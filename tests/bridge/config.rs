@@ -159,6 +159,7 @@ fn empty_file_gives_documented_defaults() {
     let cfg = parse("").unwrap();
     assert_eq!(cfg.servers, vec!["127.0.0.1:9876".to_owned()]);
     assert_eq!(cfg.max_in_flight, 8);
+    assert_eq!(cfg.linger, Duration::ZERO);
     assert_eq!(cfg.refresh_topic_route_interval, Duration::from_secs(5));
     assert_eq!(cfg.produce, ProduceMode::Sync);
     assert_eq!(cfg.sync_timeout, Duration::from_secs(3));
@@ -210,6 +211,7 @@ bridge.rocket.buffer.max_bytes = 64MB
 bridge.rocket.buffer.overflow = drop_oldest
 bridge.rocket.producer.queue_strategy = roundrobin
 bridge.rocket.producer.max_in_flight = 32
+bridge.rocket.producer.linger = 5ms
 bridge.rocket.producer.max_message_size = 1MB
 bridge.rocket.drain_timeout = 0s
 bridge.rocket.stats_interval = 10S
@@ -224,6 +226,7 @@ bridge.rocket.stats_interval = 10S
     assert_eq!(cfg.sync_timeout, Duration::from_millis(500));
     assert_eq!(cfg.batch_size, 32);
     assert_eq!(cfg.max_in_flight, 32);
+    assert_eq!(cfg.linger, Duration::from_millis(5));
     assert_eq!(cfg.encode_payload_type, PayloadEncoding::Plain);
     assert_eq!(
         (cfg.sock_buffer, cfg.sock_recbuf, cfg.sock_sndbuf),
@@ -338,6 +341,11 @@ fn bad_values_are_rejected_with_what_was_expected() {
             "bridge.rocket.producer.max_in_flight = 2000",
             "integer from 1 to 1024",
         ),
+        (
+            "bridge.rocket.producer.linger = 2s",
+            "a duration from 0s to 1s",
+        ),
+        ("bridge.rocket.producer.linger = soon", "duration"),
         ("bridge.rocket.encode_payload_type = hex", "base64 or plain"),
         ("bridge.rocket.sock.buffer = 32QB", "size"),
         ("bridge.rocket.sock.sndbuf = 1", "a size from 1KB to 64MB"),

@@ -55,6 +55,7 @@
 //! | `bridge.rocket.buffer.max_bytes` | `4MB` | memory budget for events waiting to be sent or in flight, counted as the heap they hold (about 2 KB per 250-byte event); at least `producer.max_message_size` |
 //! | `bridge.rocket.buffer.overflow` | `block` | when the budget is full: `block` the host's call until room frees, `drop_new` (drop the incoming event), `drop_oldest` (drop the oldest waiting event); drops are counted per rule |
 //! | `bridge.rocket.producer.queue_strategy` | `key_dispatch` | `key_dispatch`: queue chosen by rendezvous hashing of the client id over the writable queues, so one client's events stay in order while its broker stays in the route (a route change moves only the clients of the broker that left or joined); a client whose broker left the route or is failing moves at once to its next-best broker, with no order across the move; `roundrobin`: spread over all queues, no order |
+//! | `bridge.rocket.producer.linger` | `0s` | how long a batch that is not full may wait for more messages before it is sent (up to `1s`; async mode and `send_then` hosts such as the mosquitto plugin; a sync send on the host's thread never waits): at low rates each event would otherwise be a request of its own, so a few milliseconds trade that much delivery latency for fewer, larger requests and less CPU per event |
 //! | `bridge.rocket.producer.max_in_flight` | `8` | requests (batches or single messages) in flight at once per broker connection, 1 to 1024; more only add latency against a local broker, which takes requests one after another, while a distant one may need more to stay busy |
 //! | `bridge.rocket.producer.max_message_size` | `4MB` | largest encoded message; a larger event is dropped and counted as `too_large` (RocketMQ's broker default is 4 MiB) |
 //! | `bridge.rocket.drain_timeout` | `5s` | how long shutdown waits for buffered events to be sent |
@@ -99,6 +100,9 @@ pub const HOOK_PREFIX: &str = "bridge.rocket.hook.";
 pub const DEFAULT_NAMESRV_PORT: u16 = 9876;
 /// Most events per batch accepted for `producer.batch_size`.
 pub const MAX_BATCH_SIZE: usize = 1024;
+/// Longest `producer.linger` accepted.
+pub const MAX_LINGER: Duration = Duration::from_secs(1);
+
 /// Most requests accepted for `producer.max_in_flight`.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
@@ -251,6 +255,8 @@ pub struct BridgeConfig {
     pub queue_strategy: QueueStrategy,
     /// `bridge.rocket.producer.max_in_flight`: requests in flight per broker connection.
     pub max_in_flight: usize,
+    /// `bridge.rocket.producer.linger`: how long a partial batch may wait for more messages.
+    pub linger: Duration,
     /// `bridge.rocket.producer.max_message_size`, bytes.
     pub max_message_size: usize,
     /// `bridge.rocket.drain_timeout`.
@@ -309,6 +315,7 @@ impl Default for BridgeConfig {
             buffer_overflow: OverflowPolicy::Block,
             queue_strategy: QueueStrategy::KeyDispatch,
             max_in_flight: 8,
+            linger: Duration::ZERO,
             max_message_size: 4 * 1024 * 1024,
             drain_timeout: Duration::from_secs(5),
             stats_interval: Duration::from_secs(60),

@@ -369,6 +369,12 @@ impl Parser {
                         }
                     }
                 }
+                "bridge.rocket.producer.linger" => {
+                    c.linger = dur(self, true)?;
+                    if c.linger > super::MAX_LINGER {
+                        return Err(self.bad(n, key, v, "a duration from 0s to 1s"));
+                    }
+                }
                 "bridge.rocket.producer.queue_strategy" => {
                     c.queue_strategy = match v {
                         "key_dispatch" => QueueStrategy::KeyDispatch,
