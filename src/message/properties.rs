@@ -78,12 +78,22 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 /// properties cost one allocation instead of two per entry, and encoding is a copy. An entry that
 /// could not be stored that way (an empty name or value, or one containing 0x01/0x02) is not kept;
 /// its name is remembered and [`Properties::encode`] refuses it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Properties {
     buf: String,
     /// The first invalid name given to `set` (see the type docs).
     invalid: Option<String>,
+    /// Whether an entry named `UNIQ_KEY` was ever appended: the producer looks that name up for
+    /// every message it sends, and most messages have none, so the search is skipped then.
+    maybe_uniq_key: bool,
 }
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Properties) -> bool {
+        self.buf == other.buf && self.invalid == other.invalid
+    }
+}
+impl Eq for Properties {}
 
 fn valid_part(s: &str) -> bool {
     !s.is_empty() && !has_separator(s)
@@ -108,6 +118,7 @@ impl Properties {
         Properties {
             buf: String::with_capacity(bytes),
             invalid: None,
+            maybe_uniq_key: false,
         }
     }
 
@@ -130,6 +141,9 @@ impl Properties {
     }
 
     fn find(&self, name: &str) -> Option<(usize, usize, usize)> {
+        if !self.maybe_uniq_key && name == PROPERTY_UNIQ_KEY {
+            return None;
+        }
         let b = self.buf.as_bytes();
         let n = name.len();
         let first = *name.as_bytes().first()?;
@@ -181,6 +195,7 @@ impl Properties {
 
     /// Appends `name 0x01 value 0x02`.
     fn append(&mut self, name: &str, value: &str) {
+        self.maybe_uniq_key |= name == PROPERTY_UNIQ_KEY;
         self.buf.reserve(name.len() + value.len() + 2);
         self.buf.push_str(name);
         self.buf.push(NAME_VALUE_SEPARATOR);
@@ -314,6 +329,27 @@ pub(crate) fn split_keys(keys: Option<&str>) -> Vec<&str> {
 #[cfg(test)]
 mod position_tests {
     use crate::util::find_byte as position_from;
+
+    #[test]
+    fn uniq_key_is_found_however_it_came_in_and_equality_ignores_the_shortcut() {
+        use super::{Properties, PROPERTY_UNIQ_KEY};
+        let mut p = Properties::new();
+        p.push("KEYS", "k1");
+        assert_eq!(p.get(PROPERTY_UNIQ_KEY), None);
+        p.set(PROPERTY_UNIQ_KEY, "A1");
+        assert_eq!(p.get(PROPERTY_UNIQ_KEY), Some("A1"));
+        let decoded = Properties::decode("KEYS\u{1}k1\u{2}UNIQ_KEY\u{1}A1\u{2}");
+        assert_eq!(decoded.get(PROPERTY_UNIQ_KEY), Some("A1"));
+        assert_eq!(decoded, p);
+        assert_eq!(p.remove(PROPERTY_UNIQ_KEY).as_deref(), Some("A1"));
+        assert_eq!(p.get(PROPERTY_UNIQ_KEY), None);
+        let mut q = Properties::new();
+        q.push("KEYS", "k1");
+        assert_eq!(p, q, "a removed UNIQ_KEY leaves equal properties");
+        let mut v = Properties::new();
+        v.push_valid(PROPERTY_UNIQ_KEY, "B2");
+        assert_eq!(v.get(PROPERTY_UNIQ_KEY), Some("B2"));
+    }
 
     #[test]
     fn has_separator_finds_what_a_byte_scan_finds() {
