@@ -3,7 +3,7 @@
 //! second broker (`aedes`, MQTT 3.1.1), the raw server
 //! packets captured from it decoded again from `tests/fixtures/mqtt/` (`fixtures`), and the small
 //! blocking client both use (`client`). `source` runs `rocketmq-bridge mqtt` against mosquitto or aedes
-//! (`brokers`) and RocketMQ, and against a hostile scripted broker. Unit tests of the codec itself (the specification's
+//! (`brokers`) and RocketMQ, `lifecycle` its EMQX client events under a configured prefix, and against a hostile scripted broker. Unit tests of the codec itself (the specification's
 //! examples, round trips, errors) are in `src/mqtt/tests.rs`; its fuzz oracle's seeds are replayed
 //! by `tests/codec/corpus_replay.rs`.
 
@@ -11,5 +11,6 @@ mod aedes;
 mod brokers;
 mod client;
 mod fixtures;
+mod lifecycle;
 mod mosquitto;
 mod source;
