@@ -2,8 +2,10 @@
 //! mosquitto 2.0 started per test on a free loopback port (`mosquitto` module), aedes 1.2.0 as a
 //! second broker (`aedes`, MQTT 3.1.1), the raw server
 //! packets captured from it decoded again from `tests/fixtures/mqtt/` (`fixtures`), and the small
-//! blocking client both use (`client`). `source` runs `rocketmq-bridge mqtt` against mosquitto or aedes
-//! (`brokers`) and RocketMQ, `lifecycle` its EMQX client events under a configured prefix, and against a hostile scripted broker. Unit tests of the codec itself (the specification's
+//! blocking client both use (`client`). `source` runs `rocketmq-bridge mqtt` against mosquitto
+//! or aedes (`brokers`) and RocketMQ, and against a hostile scripted broker; `lifecycle` maps
+//! EMQX-shaped client events under a configured prefix; `share` puts two bridges on one shared
+//! subscription and SIGKILLs one. Unit tests of the codec itself (the specification's
 //! examples, round trips, errors) are in `src/mqtt/tests.rs`; its fuzz oracle's seeds are replayed
 //! by `tests/codec/corpus_replay.rs`.
 
@@ -13,4 +15,5 @@ mod client;
 mod fixtures;
 mod lifecycle;
 mod mosquitto;
+mod share;
 mod source;
