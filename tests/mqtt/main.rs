@@ -5,7 +5,7 @@
 //! blocking client both use (`client`). `source` runs `rocketmq-bridge mqtt` against mosquitto
 //! or aedes (`brokers`) and RocketMQ, and against a hostile scripted broker; `lifecycle` maps
 //! EMQX-shaped client events under a configured prefix; `share` puts two bridges on one shared
-//! subscription and SIGKILLs one. Unit tests of the codec itself (the specification's
+//! subscription and SIGKILLs one; `restart` restarts aedes under the bridge. Unit tests of the codec itself (the specification's
 //! examples, round trips, errors) are in `src/mqtt/tests.rs`; its fuzz oracle's seeds are replayed
 //! by `tests/codec/corpus_replay.rs`.
 
@@ -15,5 +15,6 @@ mod client;
 mod fixtures;
 mod lifecycle;
 mod mosquitto;
+mod restart;
 mod share;
 mod source;
