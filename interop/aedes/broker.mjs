@@ -31,6 +31,7 @@ const { Aedes } = await import(pathToFileURL(entry).href)
 const broker = await Aedes.createBroker()
 broker.on('client', (c) => console.error(`client connected ${c.id}`))
 broker.on('clientDisconnect', (c) => console.error(`client disconnected ${c.id}`))
+broker.on('subscribe', (subs, c) => console.error(`client subscribed ${c && c.id} ${subs.map((s) => s.topic).join(' ')}`))
 broker.on('clientError', (c, e) => console.error(`client error ${c && c.id}: ${e.message}`))
 broker.on('connectionError', (c, e) => console.error(`connection error ${c && c.id}: ${e.message}`))
 

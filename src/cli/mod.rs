@@ -69,7 +69,8 @@ topic's messages then keep their order.
   --config FILE   the bridge config; bridge.rocket.mqtt.* (server, client_id, username,
                   password/password_file/password_env, keepalive, session_expiry, version,
                   qos, share_group, receive_maximum, reconnect_min, reconnect_max,
-                  connect_timeout, emqx_client_events, tls.*) say where and how to subscribe
+                  connect_timeout, emqx_client_events, emqx_client_topic, tls.*) say where
+                  and how to subscribe
 
 mosquitto: set max_queued_messages 0 (its default 1000 drops messages queued for the bridge
 while it is away). Signals: SIGHUP re-reads the rules; SIGINT and SIGTERM disconnect (the

@@ -45,11 +45,16 @@ pub struct Aedes {
 }
 
 impl Aedes {
-    /// Starts aedes in `dir` and waits (at most 10 s) until it accepts connections.
+    /// Starts aedes in `dir` on a free port and waits (at most 10 s) until it accepts connections.
     pub fn start(dir: &Path) -> Aedes {
+        Aedes::start_on(dir, free_port())
+    }
+
+    /// Starts aedes in `dir` on `port` (e.g. the port of one killed before: a broker restart; its
+    /// log, `dir/aedes.log`, starts anew) and waits (at most 10 s) until it accepts connections.
+    pub fn start_on(dir: &Path, port: u16) -> Aedes {
         let modules = install();
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
         let log = std::fs::File::create(dir.join("aedes.log")).unwrap();
         let mut child = Command::new("node")
             .arg(repo_root().join("interop/aedes/broker.mjs"))

@@ -1,7 +1,8 @@
 //! A second real broker, aedes 1.2.0 (Node.js; MQTT 3.1.1 only), so the codec is not tuned to
 //! mosquitto alone: connect, subscribe, receive what `mosquitto_pub` publishes at QoS 0, 1 and 2
 //! and acknowledge it, publish through our encoder, ping, disconnect; a session resumed after a
-//! dropped connection re-delivers an unacknowledged QoS 1 message (without DUP, unlike mosquitto). Each test runs
+//! dropped connection re-delivers an unacknowledged QoS 1 message (without DUP, unlike mosquitto);
+//! `$share/<group>/<filter>` is an ordinary filter to it (no shared subscriptions). Each test runs
 //! under a 30 s deadline; the broker is killed when the test ends.
 
 use crate::client::Client;
@@ -165,4 +166,45 @@ fn aedes_resumed_session_redelivers_with_dup_3_1_1() {
         properties: Properties::default(),
     }));
     c.expect_closed();
+}
+
+/// aedes 1.2.0 has no shared subscriptions: `$share/g/rb/sh` is granted as an ordinary filter,
+/// which `rb/sh` does not match, so a bridge with `mqtt.share_group` on aedes is subscribed and
+/// receives nothing (the README says so). A plain subscription after it shows the order: the
+/// message on `rb/sh`, published first, never comes; the marker does.
+#[test]
+fn aedes_takes_a_shared_subscription_for_an_ordinary_filter_3_1_1() {
+    let deadline = Instant::now() + DEADLINE;
+    let broker = start("share");
+    let mut c = Client::open(broker.port, V, deadline);
+    c.send(&connect_packet(V, "rb-aedes-share", true));
+    assert!(!connack(&mut c).0.session_present);
+    let (suback, _) = subscribe(&mut c, V, "$share/g/rb/sh", QoS::AtLeastOnce);
+    assert_eq!(
+        suback.codes,
+        [ReasonCode::GRANTED_QOS_1],
+        "{}",
+        broker.log()
+    );
+    let (suback, _) = subscribe(&mut c, V, "rb/marker", QoS::AtLeastOnce);
+    assert_eq!(suback.codes, [ReasonCode::GRANTED_QOS_1]);
+    pub_311(
+        broker.port,
+        deadline,
+        &["-t", "rb/sh", "-m", "shared", "-q", "1"],
+    );
+    pub_311(
+        broker.port,
+        deadline,
+        &["-t", "rb/marker", "-m", "marker", "-q", "1"],
+    );
+    let (m, _) = publish(&mut c);
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("rb/marker", &b"marker"[..]),
+        "aedes now serves $share: update the README"
+    );
+    acknowledge(&mut c, &m);
+    c.send(&Packet::PingReq);
+    assert_eq!(c.recv().0, Packet::PingResp, "nothing else was delivered");
 }

@@ -1,4 +1,4 @@
-//! `rocketmq-bridge mqtt` (issue 23 item 2), the binary as a process:
+//! `rocketmq-bridge mqtt` (issue 23 items 2 and 3), the binary as a process:
 //!
 //! - against real mosquitto 2.0 (`max_queued_messages 0`) and a real RocketMQ cluster
 //!   (`RMQ_IMPL`, rocketmq-rust by default): QoS 1 publishes by `mosquitto_pub` on two MQTT
@@ -8,11 +8,17 @@
 //!   once, and each MQTT topic's messages are in one queue in publish order (first copies). Once
 //!   with a spool (async, MQTT 5, QoS 1) and once in sync mode (MQTT 3.1.1, one topic at QoS 2).
 //!   500 publishes by default, 100,000 with `TEST_SCALE=full`.
+//! - the same test against aedes 1.2.0 (issue 23 item 3; `brokers.rs` holds what differs: port,
+//!   start, `mosquitto_pub -V mqttv311`, its log), MQTT 3.1.1 and QoS 1, with a spool and in sync
+//!   mode. aedes keeps no order across the restart (moscajs/aedes#649): out-of-order first copies
+//!   are counted and printed there, not refused; it re-delivers without DUP, so the second run's
+//!   `redelivered` counter is 0 whatever the duplicates (asserted, so a change is noticed).
 //! - against a hostile scripted broker (no RocketMQ needed: async with a spool starts without
 //!   one): garbage, a 256 MiB remaining length, no CONNACK, no PINGRESP; each is reported as a
 //!   clean error and followed by a reconnect, memory stays small, SIGTERM ends it in time.
 //! - a config the subcommand refuses (async without a spool).
 
+use crate::brokers::{pub_command, Kind, TestBroker};
 use bytes::Bytes;
 use bytes::BytesMut;
 use rocketmq_bridge::mqtt::{
@@ -31,7 +37,7 @@ use support::{eventually, read_back, scale, suffix, Cluster, ReadBack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-bridge");
 
-fn spawn_bridge(config: &Path, log: &Path) -> Child {
+pub(crate) fn spawn_bridge(config: &Path, log: &Path) -> Child {
     let err = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -49,7 +55,7 @@ fn spawn_bridge(config: &Path, log: &Path) -> Child {
 }
 
 /// SIGTERM, then the exit status within `limit` (killed and panics after it).
-fn term_and_wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) fn term_and_wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -76,13 +82,18 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `mosquitto_pub -l` at `qos` on `topic`, fed `lines` in parts 50 ms apart (so the stream
+/// `mosquitto_pub -l` (with `kind`'s arguments) at `qos` on `topic`, fed `lines` in parts 50 ms apart (so the stream
 /// spans the bridge's SIGKILL); returns whether it published them all.
-fn publisher(port: u16, topic: &str, qos: u8, lines: Vec<String>) -> std::thread::JoinHandle<bool> {
+pub(crate) fn publisher(
+    kind: Kind,
+    port: u16,
+    topic: &str,
+    qos: u8,
+    lines: Vec<String>,
+) -> std::thread::JoinHandle<bool> {
     let topic = topic.to_owned();
     std::thread::spawn(move || {
-        let mut c = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        let mut c = pub_command(kind, port)
             .args(["-q", &qos.to_string()])
             .args(["-i", &format!("pub-{}", topic.replace('/', "-"))])
             .args(["-t", &topic, "-l"])
@@ -124,19 +135,21 @@ fn publisher(port: u16, topic: &str, qos: u8, lines: Vec<String>) -> std::thread
 
 /// Publishes (`mq/a` at QoS 1, `mq/b` at `qos_b`, one retained message before the bridge's
 /// first start), SIGKILLs the bridge once mid-stream, starts it again, and reads everything back.
-/// `version` and `sub_qos` are the bridge's `mqtt.version` and `mqtt.qos`.
-fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b: u8) {
+/// `version` and `sub_qos` are the bridge's `mqtt.version` and `mqtt.qos`; `kind` the MQTT broker.
+fn kill_and_restart_loses_nothing(kind: Kind, mode: &str, version: &str, sub_qos: u8, qos_b: u8) {
     let n = scale(500, 100_000);
     let c = Cluster::start(1, 1);
     let sfx = suffix();
-    let topic = format!("MqttSrc_{mode}_{sfx}");
+    let b = kind.name();
+    let topic = format!("MqttSrc_{b}_{mode}_{sfx}");
     support::warm_up_topics(&c.namesrv, &[&topic]);
-    let dir = mosq::temp_dir(&format!("source-{mode}"));
-    let broker = Broker::start(
+    let dir = mosq::temp_dir(&format!("source-{b}-{mode}"));
+    let broker = TestBroker::start(
+        kind,
         &dir,
         "allow_anonymous true\nmax_queued_messages 0\npersistent_client_expiration 1h\n",
     );
-    let client_id = format!("bridge-{mode}-{sfx}");
+    let client_id = format!("bridge-{b}-{mode}-{sfx}");
     let produce = match mode {
         "spool" => format!(
             "bridge.rocket.produce = async\nbridge.rocket.spool.dir = {}\n",
@@ -157,21 +170,16 @@ fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b:
              bridge.rocket.mqtt.reconnect_max = 1s\nbridge.rocket.mqtt.version = {version}\n\
              bridge.rocket.mqtt.qos = {sub_qos}\n",
             ns = c.namesrv,
-            port = broker.port,
+            port = broker.port(),
         ),
     )
     .unwrap();
-    assert!(mosq::publish(
-        broker.port,
-        &["-t", "mq/r", "-q", "1", "-r", "-m", "retained"]
-    ));
+    assert!(broker.publish(&["-t", "mq/r", "-q", "1", "-r", "-m", "retained"]));
     let log1 = dir.join("bridge-1.stderr");
     let mut first = spawn_bridge(&config, &log1);
-    let subscribed = format!("Received SUBSCRIBE from {client_id}");
     assert!(
-        eventually(Duration::from_secs(20), || broker
-            .log()
-            .contains(&subscribed)),
+        eventually(Duration::from_secs(20), || broker.subscribes(&client_id)
+            == 1),
         "the bridge did not subscribe: {}",
         std::fs::read_to_string(&log1).unwrap_or_default()
     );
@@ -185,7 +193,13 @@ fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b:
                 .filter(|i| i % 2 == t)
                 .map(|i| i.to_string())
                 .collect();
-            publisher(broker.port, mt, if t == 0 { 1 } else { qos_b }, lines)
+            publisher(
+                kind,
+                broker.port(),
+                mt,
+                if t == 0 { 1 } else { qos_b },
+                lines,
+            )
         })
         .collect();
     // SIGKILL once about a fifth of the stream is stored, restart after a pause.
@@ -233,7 +247,7 @@ fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b:
     let missing: Vec<u64> = (0..n as u64).filter(|i| !copies.contains_key(i)).collect();
     let dups: usize = copies.values().map(|c| c - 1).sum();
     println!(
-        "mqtt source ({mode}, MQTT {version}, {}): {n} publishes (QoS 1 and {qos_b}), bridge \
+        "mqtt source ({b}, {mode}, MQTT {version}, {}): {n} publishes (QoS 1 and {qos_b}), bridge \
          SIGKILLed at {killed_at:?}, {} read back, {} missing, {dups} duplicates, {elapsed:?} in \
          all\nsecond run: {}",
         c.implementation,
@@ -247,37 +261,66 @@ fn kill_and_restart_loses_nothing(mode: &str, version: &str, sub_qos: u8, qos_b:
         missing.len(),
         &missing[..missing.len().min(10)]
     );
+    // Order: mosquitto keeps it across the restart. aedes 1.2.0 does not: a resumed session gets
+    // new messages while its stored ones are still being sent (moscajs/aedes#649), so the bridge,
+    // which forwards in the order it receives, stores some of the queued ones after newer ones.
+    // Measured and printed there, not asserted.
+    let mut out_of_order = 0;
     for (mt, mut v) in by_topic {
         let q = v[0].0;
         assert!(v.iter().all(|e| e.0 == q), "{mt}: in more than one queue");
         v.sort_by_key(|e| e.1);
         let mut seen = std::collections::HashSet::new();
         let firsts: Vec<u64> = v.iter().filter(|e| seen.insert(e.2)).map(|e| e.2).collect();
+        let bad = firsts.windows(2).position(|w| w[0] > w[1]);
+        out_of_order += firsts.windows(2).filter(|w| w[0] > w[1]).count();
         assert!(
-            firsts.windows(2).all(|w| w[0] < w[1]),
-            "{mt}: first copies out of order"
+            bad.is_none() || kind == Kind::Aedes,
+            "{mt}: first copies out of order at {bad:?}: {:?}",
+            &firsts[bad.unwrap_or(0).saturating_sub(5)..(bad.unwrap_or(0) + 20).min(firsts.len())]
         );
     }
+    println!("{b}: {out_of_order} places where a first copy follows a later publish of its topic");
     assert_eq!(retained, 1, "the retained message was fetched again");
     assert!(
         summary.contains("1 connections (1 resumed a session)"),
         "the second run did not resume the session: {summary}"
     );
-    assert!(
-        broker.log().matches(&subscribed).count() == 1,
+    assert_eq!(
+        broker.subscribes(&client_id),
+        1,
         "subscribed again with a session present"
     );
+    if kind == Kind::Aedes {
+        // aedes 1.2.0 re-delivers without DUP: the bridge's `redelivered` counter stays 0 however
+        // many copies came again (the README's broker table says so).
+        assert!(
+            summary.contains("(0 redelivered with DUP)"),
+            "aedes now sets DUP: update the README: {summary}"
+        );
+    }
     assert!(status.code().is_some(), "{status:?}");
 }
 
 #[test]
 fn mosquitto_to_rocketmq_with_a_spool_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing("spool", "5", 1, 1);
+    kill_and_restart_loses_nothing(Kind::Mosquitto, "spool", "5", 1, 1);
 }
 
 #[test]
 fn mosquitto_to_rocketmq_in_sync_mode_over_3_1_1_with_qos_2_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing("sync", "3.1.1", 2, 2);
+    kill_and_restart_loses_nothing(Kind::Mosquitto, "sync", "3.1.1", 2, 2);
+}
+
+/// The same test against aedes 1.2.0 (MQTT 3.1.1 only, so both modes over 3.1.1; QoS 1).
+#[test]
+fn aedes_to_rocketmq_with_a_spool_survives_a_bridge_sigkill() {
+    kill_and_restart_loses_nothing(Kind::Aedes, "spool", "3.1.1", 1, 1);
+}
+
+#[test]
+fn aedes_to_rocketmq_in_sync_mode_survives_a_bridge_sigkill() {
+    kill_and_restart_loses_nothing(Kind::Aedes, "sync", "3.1.1", 1, 1);
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -327,7 +370,9 @@ fn a_frozen_rocketmq_holds_acknowledgements_back_until_a_restarted_bridge_sends_
     let rmq = c.broker_pid(0);
     signal(rmq, "STOP");
     let lines = (0..n).map(|i| i.to_string()).collect();
-    let published = publisher(broker.port, "f/x", 1, lines).join().unwrap();
+    let published = publisher(Kind::Mosquitto, broker.port, "f/x", 1, lines)
+        .join()
+        .unwrap();
     // Two failed attempts at least (1 s sync timeout each), the connection kept alive meanwhile.
     let retried = eventually(Duration::from_secs(15), || {
         std::fs::read_to_string(&log1)

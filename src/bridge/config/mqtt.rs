@@ -17,6 +17,7 @@
 //! | `bridge.rocket.mqtt.connect_timeout` | `10s` | TCP connect, CONNACK and SUBACK wait |
 //! | `bridge.rocket.mqtt.tls.enable` | `false` | TLS to the MQTT broker (a build with the `tls` feature): `tls.ca_file` (default the system bundle), `tls.cert_file` and `tls.key_file` (unencrypted; mutual TLS), `tls.server_name` (default the server's host), `tls.verify` (`true`) |
 //! | `bridge.rocket.mqtt.emqx_client_events` | `false` | also subscribe to EMQX's `$SYS/brokers/+/clients/+/connected` and `disconnected` and feed them as `client.connected` / `client.disconnected` (only when a rule of that hook exists) |
+//! | `bridge.rocket.mqtt.emqx_client_topic` | `$SYS/brokers/+/clients/+` | where those lifecycle messages are: a topic filter of literal and `+` levels (no `#`, no empty level) whose last level is the `+` of the client id; the bridge subscribes to it plus `/connected` and `/disconnected` |
 //!
 //! Layering: a leaf of `config/` below `parse.rs`; it imports `units` and the MQTT codec's
 //! `Version` and `QoS`.
@@ -28,6 +29,10 @@ use std::time::Duration;
 
 /// The default MQTT port, used when `mqtt.server` gives a host only.
 pub const DEFAULT_MQTT_PORT: u16 = 1883;
+
+/// The default of `mqtt.emqx_client_topic`: EMQX's own lifecycle topics, without the
+/// `/connected` / `/disconnected` level.
+pub(crate) const DEFAULT_EMQX_CLIENT_TOPIC: &str = "$SYS/brokers/+/clients/+";
 
 /// Prefix of the keys of this file.
 pub(super) const MQTT_PREFIX: &str = "bridge.rocket.mqtt.";
@@ -96,6 +101,8 @@ pub struct MqttSettings {
     pub connect_timeout: Duration,
     /// `mqtt.emqx_client_events`.
     pub emqx_client_events: bool,
+    /// `mqtt.emqx_client_topic`: a filter whose last level is the `+` of the client id.
+    pub emqx_client_topic: String,
     /// `mqtt.tls.*`.
     pub tls: MqttTls,
 }
@@ -117,6 +124,7 @@ impl Default for MqttSettings {
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             emqx_client_events: false,
+            emqx_client_topic: DEFAULT_EMQX_CLIENT_TOPIC.to_owned(),
             tls: MqttTls::default(),
         }
     }
@@ -242,6 +250,18 @@ pub(super) fn set_key(m: &mut MqttSettings, key: &str, v: &str) -> Result<(), Ke
                 "false" | "off" => false,
                 _ => return Err(expected("true or false")),
             }
+        }
+        "emqx_client_topic" => {
+            let levels_ok = v
+                .split('/')
+                .all(|l| !l.is_empty() && !l.contains('#') && (l == "+" || !l.contains('+')));
+            if v.len() > 1024 || v.contains(char::is_control) || !levels_ok || !v.ends_with('+') {
+                return Err(expected(
+                    "a topic filter of non-empty literal and `+` levels, no `#`, ending in the `+` \
+                     of the client id (the default: $SYS/brokers/+/clients/+)",
+                ));
+            }
+            m.emqx_client_topic = v.to_owned();
         }
         "tls.enable" | "tls.verify" => {
             let flag = match v {
@@ -410,7 +430,8 @@ mod tests {
              bridge.rocket.mqtt.keepalive = 10s\nbridge.rocket.mqtt.session_expiry = 1h\n\
              bridge.rocket.mqtt.version = 3.1.1\nbridge.rocket.mqtt.share_group = g\n\
              bridge.rocket.mqtt.receive_maximum = 10\nbridge.rocket.mqtt.reconnect_min = 1s\n\
-             bridge.rocket.mqtt.reconnect_max = 2s\nbridge.rocket.mqtt.emqx_client_events = on\n",
+             bridge.rocket.mqtt.reconnect_max = 2s\nbridge.rocket.mqtt.emqx_client_events = on\n\
+             bridge.rocket.mqtt.emqx_client_topic = lab/emqx/+/clients/+\n",
             "m.conf",
         )
         .unwrap();
@@ -423,6 +444,39 @@ mod tests {
         assert_eq!((m.version, m.receive_maximum), (Version::V311, 10));
         assert_eq!(m.session_expiry, Duration::from_secs(3600));
         assert!(m.emqx_client_events);
+        assert_eq!(m.emqx_client_topic, "lab/emqx/+/clients/+");
+    }
+
+    #[test]
+    fn the_lifecycle_topic_must_end_in_the_client_id_level() {
+        assert_eq!(
+            MqttSettings::default().emqx_client_topic,
+            "$SYS/brokers/+/clients/+"
+        );
+        assert_eq!(
+            set("emqx_client_topic", "+").unwrap().emqx_client_topic,
+            "+"
+        );
+        for bad in ["", "a/b", "a/#/+", "a//+", "a/b+/+", "a/+/x", "a/\n/+"] {
+            let e = set("emqx_client_topic", bad).unwrap_err();
+            assert!(
+                matches!(&e, KeyError::Expected(m) if m.contains("ending in the `+`")),
+                "{bad:?}: {e:?}"
+            );
+        }
+        let e = crate::bridge::BridgeConfig::parse(
+            "bridge.rocket.mqtt.emqx_client_events = on\n\
+             bridge.rocket.mqtt.emqx_client_topic = lab/#\n",
+            "m.conf",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "m.conf:2: bridge.rocket.mqtt.emqx_client_topic: invalid value \"lab/#\""
+            ),
+            "{e}"
+        );
     }
 
     const TLS_TEXT: &str = "bridge.rocket.mqtt.tls.enable = true\n\

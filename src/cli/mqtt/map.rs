@@ -18,20 +18,29 @@
 //! id) or left `null` (EMQX 4's user name `undefined` too). EMQX 5 can also publish
 //! `.../subscribed` and `.../unsubscribed` (off by default); they are not mapped (forwarded as
 //! `message.publish` if a rule's filter matches them).
+//!
+//! The topic pattern is `bridge.rocket.mqtt.emqx_client_topic` (default
+//! `$SYS/brokers/+/clients/+`, EMQX's own): a filter of literal and `+` levels whose last `+` is
+//! the client id, followed by `/connected` or `/disconnected`. Another prefix serves a broker rule
+//! that republishes the lifecycle messages elsewhere, and the tests (a client cannot publish to
+//! `$SYS`, so they publish EMQX-shaped payloads under a prefix of their own).
 
 use crate::bridge::{Event, EventKind};
 use crate::mqtt::Publish;
 
-/// The filters of EMQX's client lifecycle messages.
-pub(super) const EMQX_CLIENT_FILTERS: [&str; 2] = [
-    "$SYS/brokers/+/clients/+/connected",
-    "$SYS/brokers/+/clients/+/disconnected",
-];
+/// The filters of EMQX's client lifecycle messages under `pattern` (`mqtt.emqx_client_topic`).
+pub(super) fn emqx_client_filters(pattern: &str) -> [String; 2] {
+    [
+        format!("{pattern}/connected"),
+        format!("{pattern}/disconnected"),
+    ]
+}
 
-/// The event of `p`. `lifecycle`: map EMQX's lifecycle topics to client events.
-pub(super) fn event_of(p: &Publish, lifecycle: bool) -> Event {
-    if lifecycle {
-        if let Some(ev) = emqx_client_event(&p.topic, &p.payload) {
+/// The event of `p`. `lifecycle`: the pattern of EMQX's lifecycle topics when they are mapped to
+/// client events (`mqtt.emqx_client_events`).
+pub(super) fn event_of(p: &Publish, lifecycle: Option<&str>) -> Event {
+    if let Some(pattern) = lifecycle {
+        if let Some(ev) = emqx_client_event(pattern, &p.topic, &p.payload) {
             return ev;
         }
     }
@@ -55,13 +64,22 @@ pub(super) fn event_of(p: &Publish, lifecycle: bool) -> Event {
     ev
 }
 
-/// `client.connected` / `client.disconnected` for an EMQX lifecycle topic, else `None`.
-fn emqx_client_event(topic: &str, payload: &[u8]) -> Option<Event> {
-    let rest = topic.strip_prefix("$SYS/brokers/")?;
-    let mut parts = rest.split('/');
-    let (_node, clients, client, what) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if clients != "clients" || parts.next().is_some() {
+/// `client.connected` / `client.disconnected` for a lifecycle topic under `pattern` (levels:
+/// literal or `+`, the last `+` the client id; checked at load), else `None`.
+fn emqx_client_event(pattern: &str, topic: &str, payload: &[u8]) -> Option<Event> {
+    let (head, what) = topic.rsplit_once('/')?;
+    let mut levels = head.split('/');
+    let mut client = None;
+    for want in pattern.split('/') {
+        let got = levels.next()?;
+        if want == "+" {
+            client = Some(got);
+        } else if want != got {
+            return None;
+        }
+    }
+    let client = client?;
+    if levels.next().is_some() {
         return None;
     }
     let kind = match what {
@@ -107,9 +125,11 @@ mod tests {
         }
     }
 
+    const EMQX: Option<&str> = Some("$SYS/brokers/+/clients/+");
+
     #[test]
     fn a_publish_without_a_client_id_orders_by_its_topic() {
-        let ev = event_of(&publish("s/1", b"21.5", &[]), false);
+        let ev = event_of(&publish("s/1", b"21.5", &[]), None);
         assert_eq!(ev.kind, EventKind::MessagePublish);
         assert_eq!(ev.client_id, None);
         assert_eq!(ev.username, None);
@@ -127,7 +147,7 @@ mod tests {
                 b"x",
                 &[("k", "v"), ("client_id", "c9"), ("username", "u9")],
             ),
-            false,
+            None,
         );
         assert_eq!(ev.client_id.as_deref(), Some("c9"));
         assert_eq!(ev.username.as_deref(), Some("u9"));
@@ -143,7 +163,7 @@ mod tests {
                 br#"{"clientid":"c1","username":"u1","ts":1700000000000,"proto_ver":5}"#,
                 &[],
             ),
-            true,
+            EMQX,
         );
         assert_eq!(ev.kind, EventKind::ClientConnected);
         assert_eq!(ev.client_id.as_deref(), Some("c1"));
@@ -156,24 +176,56 @@ mod tests {
                 br#"{"reason":"normal","ts":5,"username":"undefined"}"#,
                 &[],
             ),
-            true,
+            EMQX,
         );
         assert_eq!(ev.kind, EventKind::ClientDisconnected);
         assert_eq!(ev.client_id.as_deref(), Some("c2"));
         assert_eq!(ev.reason.as_deref(), Some("normal"));
         assert_eq!(ev.username, None);
         // Not JSON: the client id from the topic, the rest null.
-        let ev = event_of(&publish(t, b"\xff", &[]), true);
+        let ev = event_of(&publish(t, b"\xff", &[]), EMQX);
         assert_eq!((ev.client_id.as_deref(), ev.ts), (Some("c2"), None));
         // Off, or another $SYS topic: a message.publish.
         assert_eq!(
-            event_of(&publish(t, b"{}", &[]), false).kind,
+            event_of(&publish(t, b"{}", &[]), None).kind,
             EventKind::MessagePublish
         );
         let other = "$SYS/brokers/n1/clients/c2/subscribed";
         assert_eq!(
-            event_of(&publish(other, b"{}", &[]), true).kind,
+            event_of(&publish(other, b"{}", &[]), EMQX).kind,
             EventKind::MessagePublish
         );
+    }
+
+    #[test]
+    fn a_configured_pattern_takes_the_client_id_from_its_last_plus() {
+        let pat = Some("lab/emqx/+/clients/+");
+        let ev = event_of(
+            &publish("lab/emqx/n1/clients/c7/connected", b"{}", &[]),
+            pat,
+        );
+        assert_eq!(ev.kind, EventKind::ClientConnected);
+        assert_eq!(ev.client_id.as_deref(), Some("c7"));
+        let ev = event_of(
+            &publish("lab/emqx/n1/clients/c7/disconnected", b"{}", &[]),
+            pat,
+        );
+        assert_eq!(ev.kind, EventKind::ClientDisconnected);
+        // Not under the pattern, a level too many or too few, or EMQX's own topic: a publish.
+        for t in [
+            "lab/other/n1/clients/c7/connected",
+            "lab/emqx/n1/clients/c7/x/connected",
+            "lab/emqx/n1/clients/connected",
+            "$SYS/brokers/n1/clients/c7/connected",
+        ] {
+            assert_eq!(
+                event_of(&publish(t, b"{}", &[]), pat).kind,
+                EventKind::MessagePublish,
+                "{t}"
+            );
+        }
+        let ev = event_of(&publish("c9/connected", b"{}", &[]), Some("+"));
+        assert_eq!(ev.client_id.as_deref(), Some("c9"));
+        assert_eq!(emqx_client_filters("+"), ["+/connected", "+/disconnected"]);
     }
 }

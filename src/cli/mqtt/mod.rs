@@ -176,7 +176,7 @@ pub fn subscriptions(cfg: &BridgeConfig) -> Vec<String> {
             .for_event(EventKind::ClientDisconnected)
             .is_empty();
     if cfg.mqtt.emqx_client_events && client_rules {
-        out.extend(map::EMQX_CLIENT_FILTERS.iter().map(|f| (*f).to_owned()));
+        out.extend(map::emqx_client_filters(&cfg.mqtt.emqx_client_topic));
     }
     if let Some(g) = &cfg.mqtt.share_group {
         out = out.into_iter().map(|f| format!("$share/{g}/{f}")).collect();
@@ -476,7 +476,8 @@ impl Source<'_> {
                 events.push(None);
                 continue;
             }
-            let ev = map::event_of(p, self.settings.emqx_client_events);
+            let lifecycle = self.settings.emqx_client_events;
+            let ev = map::event_of(p, lifecycle.then_some(&*self.settings.emqx_client_topic));
             let tx = tx.clone();
             match self.sender.send_then(ev.clone(), move |r| {
                 let _ = tx.send((i, r));
