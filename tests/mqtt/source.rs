@@ -137,6 +137,20 @@ pub(crate) fn publisher(
 /// first start), SIGKILLs the bridge once mid-stream, starts it again, and reads everything back.
 /// `version` and `sub_qos` are the bridge's `mqtt.version` and `mqtt.qos`; `kind` the MQTT broker.
 fn kill_and_restart_loses_nothing(kind: Kind, mode: &str, version: &str, sub_qos: u8, qos_b: u8) {
+    kill_and_restart_with(kind, mode, version, sub_qos, qos_b, false)
+}
+
+/// As [`kill_and_restart_loses_nothing`], and with `rocketmq_too` the whole sequence: the
+/// bridge SIGKILLed at a fifth of the stream and restarted, the RocketMQ broker SIGKILLed at two
+/// fifths and restarted, the bridge SIGKILLed again at three fifths and restarted.
+fn kill_and_restart_with(
+    kind: Kind,
+    mode: &str,
+    version: &str,
+    sub_qos: u8,
+    qos_b: u8,
+    rocketmq_too: bool,
+) {
     let n = scale(500, 100_000);
     let c = Cluster::start(1, 1);
     let sfx = suffix();
@@ -211,8 +225,25 @@ fn kill_and_restart_loses_nothing(kind: Kind, mode: &str, version: &str, sub_qos
     let _ = first.wait();
     let killed_at = start.elapsed();
     std::thread::sleep(Duration::from_millis(300));
-    let log2 = dir.join("bridge-2.stderr");
+    let mut log2 = dir.join("bridge-2.stderr");
     let mut second = spawn_bridge(&config, &log2);
+    if rocketmq_too {
+        let _ = read_back(&c.namesrv, &topic, 2 * n / 5, &how);
+        c.kill_broker(0);
+        std::thread::sleep(Duration::from_millis(500));
+        c.start_broker(0);
+        println!(
+            "RocketMQ broker SIGKILLed and restarted at {:?}",
+            start.elapsed()
+        );
+        let _ = read_back(&c.namesrv, &topic, 3 * n / 5, &how);
+        second.kill().unwrap();
+        let _ = second.wait();
+        println!("bridge SIGKILLed again at {:?}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+        log2 = dir.join("bridge-3.stderr");
+        second = spawn_bridge(&config, &log2);
+    }
     for p in pubs {
         assert!(p.join().unwrap(), "mosquitto_pub failed");
     }
@@ -303,13 +334,14 @@ fn kill_and_restart_loses_nothing(kind: Kind, mode: &str, version: &str, sub_qos
 }
 
 #[test]
-fn mosquitto_to_rocketmq_with_a_spool_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing(Kind::Mosquitto, "spool", "5", 1, 1);
+fn mosquitto_to_rocketmq_with_a_spool_survives_two_bridge_and_one_rocketmq_sigkills() {
+    kill_and_restart_with(Kind::Mosquitto, "spool", "5", 1, 1, true);
 }
 
 #[test]
-fn mosquitto_to_rocketmq_in_sync_mode_over_3_1_1_with_qos_2_survives_a_bridge_sigkill() {
-    kill_and_restart_loses_nothing(Kind::Mosquitto, "sync", "3.1.1", 2, 2);
+fn mosquitto_to_rocketmq_in_sync_mode_over_3_1_1_with_qos_2_survives_two_bridge_and_one_rocketmq_sigkills(
+) {
+    kill_and_restart_with(Kind::Mosquitto, "sync", "3.1.1", 2, 2, true);
 }
 
 /// The same test against aedes 1.2.0 (MQTT 3.1.1 only, so both modes over 3.1.1; QoS 1).
