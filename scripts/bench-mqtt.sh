@@ -10,7 +10,8 @@
 # the latency includes that wait). First to a plain `mosquitto_sub -q QOS -F '%U %p'` (mosquitto's own delivery:
 # received time), then to the bridge (mqtt.qos = QOS), read back with `rocketmq-bridge consume` (RocketMQ's
 # store_timestamp). For each: messages/s from the first publish to the last receipt or store, and p50 / p99 / max
-# of that time minus the publish time (ms; one machine, one clock). Measured 2026-12-06 (debug machine, 2 shared
+# of that time minus the publish time (ms; one machine, one clock); the bridge process's CPU per message and
+# peak RSS. Measured 2026-12-06 (debug machine, 2 shared
 # cores, release build, sync mode, MQTT 5, QoS 1): see the README's mqtt section.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -103,13 +104,17 @@ grep -q "bench/e2e" "$DIR/mosquitto.log" || { echo "the bridge did not subscribe
 lines | mosquitto_pub -h 127.0.0.1 -p "$PORT" -q "$QOS" -t bench/e2e -l
 timeout 900 "$BIN" consume --namesrv "$RMQ_NAMESRV" --topic "$TOPIC" --from-beginning --count $((N + 1)) \
     --idle-timeout 20 --group "bench_mqtt_$$" >"$DIR/consumed.ndjson"
+# The bridge's CPU (user + system, in USER_HZ ticks of 1/100 s) and peak RSS, read before it stops (the drain
+# and exit add little: everything is stored by now).
+CPU_TICKS=$(awk '{print $14 + $15}' "/proc/$BRIDGE/stat")
+PEAK_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$BRIDGE/status")
 kill -TERM "$BRIDGE"
 wait "$BRIDGE" || true
 echo "bridge: $(tail -1 "$DIR/bridge.stderr")" >&2
 
-python3 - "$N" "$QOS" "$MODE" "$VERSION" "$DIR/sub.out" "$DIR/consumed.ndjson" <<'EOF'
+python3 - "$N" "$QOS" "$MODE" "$VERSION" "$DIR/sub.out" "$DIR/consumed.ndjson" "$CPU_TICKS" "$PEAK_KB" <<'EOF'
 import json, sys
-n, qos, mode, version, sub, path = sys.argv[1:]
+n, qos, mode, version, sub, path, cpu_ticks, peak_kb = sys.argv[1:]
 n = int(n)
 # (publish ms, received or stored ms) of each first copy, by index.
 def figures(first, copies):
@@ -142,5 +147,7 @@ print(json.dumps({
     "bench": "mqtt", "count": n, "qos": int(qos), "mode": mode, "mqtt_version": version,
     "mosquitto_sub": figures(base, base_copies),
     "bridge_to_rocketmq": figures(first, copies),
+    "bridge_cpu_us_per_message": round(int(cpu_ticks) * 10000 / max(1, n), 2),
+    "bridge_peak_rss_kib": int(peak_kb),
 }))
 EOF
