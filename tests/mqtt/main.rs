@@ -10,5 +10,6 @@
 mod aedes;
 mod client;
 mod fixtures;
+mod hostile;
 mod mosquitto;
 mod source;
