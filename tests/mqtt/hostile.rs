@@ -325,3 +325,86 @@ fn a_flood_while_a_send_is_retried_is_left_unread_past_a_byte_budget_and_nothing
     assert!(peak > 0 && peak < 64 * 1024, "RSS {peak} kB");
     assert!(!err.contains("reconnecting"), "{err}");
 }
+
+/// Answers a CONNECT with a CONNACK saying whether a session is present; with none, also
+/// answers the SUBSCRIBE. The stream is returned ready for messages.
+fn connect_with_session(listener: &TcpListener, present: bool) -> (TcpStream, BytesMut) {
+    listener.set_nonblocking(true).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the bridge did not connect: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    let mut buf = BytesMut::new();
+    let first = read_packet(&mut s, &mut buf, Duration::from_secs(5));
+    assert!(matches!(first, Some(Packet::Connect(_))), "{first:?}");
+    s.write_all(&bytes_of(&Packet::ConnAck(ConnAck {
+        session_present: present,
+        code: ReasonCode::SUCCESS,
+        properties: Properties::default(),
+    })))
+    .unwrap();
+    if !present {
+        let Some(Packet::Subscribe(sub)) = read_packet(&mut s, &mut buf, Duration::from_secs(5))
+        else {
+            panic!("no SUBSCRIBE")
+        };
+        s.write_all(&bytes_of(&suback(sub.packet_id))).unwrap();
+    }
+    (s, buf)
+}
+
+/// A QoS 2 packet id answered with PUBREC belongs to the session it was answered in: when the
+/// broker says the session is gone (CONNACK without a session), a later message that reuses the
+/// id with DUP set (its first copy lost with a connection of the new session) is a new message
+/// and is forwarded (was: answered with PUBREC as a copy of the old one, without an event: lost).
+#[test]
+fn qos_2_ids_of_a_lost_session_do_not_swallow_a_new_message() {
+    let (dir, listener, config) = setup(
+        "hostile-lost-session",
+        &dead_addr(),
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = SPOOL\n\
+         bridge.rocket.mqtt.qos = 2",
+    );
+    let log = dir.join("bridge.stderr");
+    let mut child = spawn_bridge(&config, &log);
+    let qos2 = |id: u16, dup: bool, payload: &'static [u8]| {
+        let Packet::Publish(mut p) = publish(QoS::ExactlyOnce, id, Bytes::from_static(payload))
+        else {
+            unreachable!()
+        };
+        p.dup = dup;
+        bytes_of(&Packet::Publish(p))
+    };
+    // Session 1: message "a" as id 7, PUBREC; the connection ends before PUBREL.
+    let (mut s, mut buf) = connect_with_session(&listener, false);
+    s.write_all(&qos2(7, false, b"a")).unwrap();
+    let rec = read_packet(&mut s, &mut buf, Duration::from_secs(5));
+    assert!(
+        matches!(rec, Some(Packet::PubRec(ref a)) if a.packet_id == 7),
+        "{rec:?}"
+    );
+    drop(s);
+    // The broker lost the session; its first connection ends before "b" (id 7) was read.
+    let (s, _) = connect_with_session(&listener, false);
+    drop(s);
+    // The new session resumed: "b" comes again, with DUP.
+    let (mut s, mut buf) = connect_with_session(&listener, true);
+    s.write_all(&qos2(7, true, b"b")).unwrap();
+    let rec = read_packet(&mut s, &mut buf, Duration::from_secs(5));
+    assert!(
+        matches!(rec, Some(Packet::PubRec(ref a)) if a.packet_id == 7),
+        "{rec:?}"
+    );
+    term_and_wait(&mut child, Duration::from_secs(10));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(err.contains("2 PUBLISH received"), "{err}");
+    assert!(
+        err.contains("2 appended"),
+        "message b was not forwarded: {err}"
+    );
+}

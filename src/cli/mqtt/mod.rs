@@ -325,7 +325,8 @@ struct Source<'a> {
     filters: Vec<String>,
     lim: MqttLimits,
     /// QoS 2 packet ids answered with PUBREC and not yet released: a PUBLISH sent again with one
-    /// of them is answered without a second event.
+    /// of them is answered without a second event. Session state: cleared when a CONNACK says
+    /// the broker has no session.
     released: HashSet<u16>,
     stop: Option<String>,
     counts: Counts,
@@ -389,6 +390,9 @@ impl Source<'_> {
             self.counts.resumed += 1;
             log::debug!("mqtt: session present, not subscribing again");
         } else {
+            // The QoS 2 ids answered in a session the broker no longer has are not its ids: one
+            // reused with DUP (its first copy lost with a connection) is a new message.
+            self.released.clear();
             c.subscribe(&self.settings, &self.filters)?;
         }
         *subscribed = true;
