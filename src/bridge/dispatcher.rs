@@ -267,14 +267,22 @@ impl Dispatcher {
     }
 
     /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
+    /// Once the intake is closed (shutdown) nothing can join a group: none lingers any more, so
+    /// the spool's drain is not kept waiting up to the linger (with a drain timeout no longer
+    /// than the linger, its records were left for the next run and sent as well: duplicates).
     fn flush_ready(&mut self) {
         let now = Instant::now();
+        let linger = if self.shared.closed.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.linger
+        };
         let ready: Vec<GroupKey> = self
             .order
             .iter()
             .filter(|gk| {
                 self.groups.get(*gk).is_some_and(|g| {
-                    now.saturating_duration_since(g.since) >= self.linger
+                    now.saturating_duration_since(g.since) >= linger
                         && g.in_flight.load(Ordering::SeqCst) < self.max_busy
                         && (g.topic_in_flight.load(Ordering::SeqCst) < PARTIAL_IN_FLIGHT
                             || now.saturating_duration_since(g.since) >= MAX_PARTIAL_WAIT)
@@ -764,6 +772,27 @@ mod tests {
                 .poll,
             Duration::from_micros(200)
         );
+        producer.close(Duration::from_millis(100));
+    }
+
+    /// A lingering group leaves as soon as the intake is closed (shutdown): nothing more can join
+    /// it, and the drain should not wait out the linger.
+    #[test]
+    fn a_lingering_group_leaves_once_the_intake_is_closed() {
+        let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+        let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+        let producer = Producer::start(pcfg).unwrap();
+        let sender = EventSender::new(Arc::clone(&sh));
+        let ev = Event::message_publish("c1", "z", Bytes::from_static(b"1"), 0).with_ts(1);
+        let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), 100)
+            .with_linger(Duration::from_secs(1));
+        sender.send(ev).unwrap();
+        d.collect(&sh.rx);
+        let gathering = |d: &Dispatcher| d.groups.values().map(|g| g.msgs.len()).sum::<usize>();
+        assert_eq!(gathering(&d), 1, "it lingers");
+        sh.close_intake();
+        d.flush_ready();
+        assert_eq!(gathering(&d), 0, "sent once the intake closed");
         producer.close(Duration::from_millis(100));
     }
 
