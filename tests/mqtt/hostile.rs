@@ -408,3 +408,52 @@ fn qos_2_ids_of_a_lost_session_do_not_swallow_a_new_message() {
         "message b was not forwarded: {err}"
     );
 }
+
+/// Async mode with a spool that cannot write (its next segment's name is taken by a directory,
+/// as a full disk would refuse the file): a message the spool did not store was not accepted, so
+/// it is not acknowledged but tried again; every PUBACK is of a stored message (was: dropped as
+/// `spool_error` and acknowledged, so the broker forgot it: lost).
+#[test]
+fn a_message_the_spool_could_not_store_is_not_acknowledged() {
+    let (dir, listener, config) = setup(
+        "hostile-spool-error",
+        &dead_addr(),
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = SPOOL\n\
+         bridge.rocket.spool.segment_size = 64KB\nbridge.rocket.spool.max_bytes = 1MB",
+    );
+    let log = dir.join("bridge.stderr");
+    let mut child = spawn_bridge(&config, &log);
+    let mut buf = BytesMut::new();
+    let (mut s, id) = handshake(&listener, &mut buf);
+    s.write_all(&bytes_of(&suback(id))).unwrap();
+    // The spool is open: from now on no new segment can be made.
+    let spool = dir.join("spool");
+    for seq in 1..=400u64 {
+        let _ = std::fs::create_dir(spool.join(format!("seg-{seq:020}.spool")));
+    }
+    let n = 200u16;
+    for i in 1..=n {
+        let p = publish(QoS::AtLeastOnce, i, Bytes::from(vec![b'p'; 1024]));
+        s.write_all(&bytes_of(&p)).unwrap();
+    }
+    let mut acks = 0;
+    while let Some(p) = read_packet(&mut s, &mut buf, Duration::from_millis(1500)) {
+        if matches!(p, Packet::PubAck(_)) {
+            acks += 1;
+        }
+    }
+    term_and_wait(&mut child, Duration::from_secs(15));
+    let err = std::fs::read_to_string(&log).unwrap();
+    println!("spool that cannot roll: {acks} PUBACKs of {n}\n{err}");
+    let appended: u64 = err
+        .split(" appended")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no appended count in {err}"));
+    assert!(appended < u64::from(n), "the spool stored all: {err}");
+    assert_eq!(
+        acks, appended,
+        "acknowledged what the spool did not store: {err}"
+    );
+}
