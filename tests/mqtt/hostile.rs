@@ -110,7 +110,10 @@ fn setup(name: &str, ns: &str, produce: &str) -> (PathBuf, TcpListener, PathBuf)
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = dir.join("bridge.conf");
-    let produce = produce.replace("SPOOL", &dir.join("spool").display().to_string());
+    let mut produce = produce.replace("SPOOL", &dir.join("spool").display().to_string());
+    if !produce.contains("connect_timeout") {
+        produce.push_str("\nbridge.rocket.mqtt.connect_timeout = 3s");
+    }
     std::fs::write(
         &config,
         format!(
@@ -118,7 +121,7 @@ fn setup(name: &str, ns: &str, produce: &str) -> (PathBuf, TcpListener, PathBuf)
              bridge.rocket.drain_timeout = 1s\n\
              bridge.rocket.hook.message.publish.1 = {{\"filter\": \"t/#\", \"topic\": \"T\"}}\n\
              bridge.rocket.mqtt.server = 127.0.0.1:{port}\nbridge.rocket.mqtt.keepalive = 30s\n\
-             bridge.rocket.mqtt.connect_timeout = 3s\nbridge.rocket.mqtt.reconnect_min = 50ms\n\
+             bridge.rocket.mqtt.reconnect_min = 50ms\n\
              bridge.rocket.mqtt.reconnect_max = 100ms\n"
         ),
     )
@@ -456,4 +459,42 @@ fn a_message_the_spool_could_not_store_is_not_acknowledged() {
         acks, appended,
         "acknowledged what the spool did not store: {err}"
     );
+}
+
+/// SIGTERM while the broker keeps the CONNACK (or the SUBACK) back ends the subcommand at once,
+/// not once `mqtt.connect_timeout` (here 60 s) passed (was: the wait ran out first).
+#[test]
+fn sigterm_while_the_broker_keeps_the_connack_back_ends_it_at_once() {
+    let (dir, listener, config) = setup(
+        "hostile-slow-connack",
+        &dead_addr(),
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = SPOOL\n\
+         bridge.rocket.mqtt.connect_timeout = 60s",
+    );
+    let log = dir.join("bridge.stderr");
+    let mut child = spawn_bridge(&config, &log);
+    listener.set_nonblocking(true).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the bridge did not connect: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    let mut buf = BytesMut::new();
+    let first = read_packet(&mut s, &mut buf, Duration::from_secs(5));
+    assert!(matches!(first, Some(Packet::Connect(_))), "{first:?}");
+    // One byte of a CONNACK, then nothing.
+    s.write_all(&[0x20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let status = term_and_wait(&mut child, Duration::from_secs(30));
+    let took = start.elapsed();
+    let err = std::fs::read_to_string(&log).unwrap();
+    println!("SIGTERM while waiting for the CONNACK: exit after {took:?}\n{err}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {err}");
+    assert!(err.contains("ended by SIGTERM"), "{err}");
+    assert!(status.code().is_some(), "{status:?}");
 }

@@ -84,6 +84,8 @@ pub enum SessionError {
     /// The TLS handshake or a record failed (a `tls` build).
     #[cfg(feature = "tls")]
     Tls(crate::remoting::TlsError),
+    /// SIGINT or SIGTERM came while waiting for the CONNACK or the SUBACK.
+    Stopped,
     /// The broker sent DISCONNECT (MQTT 5).
     Disconnected {
         /// Its reason code.
@@ -140,6 +142,7 @@ impl fmt::Display for SessionError {
                 write!(f, "no {waiting_for} from the broker within {after:?}")
             }
             SessionError::Spool(_) => write!(f, "the spool could not write accepted messages"),
+            SessionError::Stopped => write!(f, "stopped by a signal while connecting"),
             #[cfg(feature = "tls")]
             SessionError::Tls(_) => {
                 write!(
@@ -281,7 +284,7 @@ impl Conn {
         };
         c.send(&Packet::Connect(Box::new(connect)))?;
         let until = Instant::now() + m.connect_timeout;
-        match c.read_packet(until)? {
+        match c.read_packet(until, true)? {
             Some(Packet::ConnAck(ack)) => {
                 if ack.code != ReasonCode::SUCCESS {
                     return Err(SessionError::Refused {
@@ -328,7 +331,7 @@ impl Conn {
         self.send(&Packet::Subscribe(sub))?;
         let until = Instant::now() + m.connect_timeout;
         loop {
-            match self.read_packet(until)? {
+            match self.read_packet(until, true)? {
                 Some(Packet::SubAck(ack)) if ack.packet_id == packet_id => {
                     if ack.codes.len() != filters.len() {
                         return Err(SessionError::Unexpected {
@@ -379,7 +382,7 @@ impl Conn {
             return Ok(Some(p));
         }
         self.keep_alive()?;
-        match self.read_packet(Instant::now() + POLL)? {
+        match self.read_packet(Instant::now() + POLL, false)? {
             Some(Packet::PingResp) => {
                 self.ping_sent = None;
                 Ok(None)
@@ -462,7 +465,7 @@ impl Conn {
             return Ok(());
         }
         self.keep_alive()?;
-        match self.read_packet(until)? {
+        match self.read_packet(until, false)? {
             None => Ok(()),
             Some(Packet::PingResp) => {
                 self.ping_sent = None;
@@ -509,8 +512,14 @@ impl Conn {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Reads until one packet is complete or `until` passed (`None`).
-    fn read_packet(&mut self, until: Instant) -> Result<Option<Packet>, SessionError> {
+    /// Reads until one packet is complete or `until` passed (`None`). `stoppable`: a pending
+    /// SIGINT or SIGTERM ends the wait ([`SessionError::Stopped`]; the CONNACK and SUBACK waits
+    /// last up to `mqtt.connect_timeout`, which may be minutes).
+    fn read_packet(
+        &mut self,
+        until: Instant,
+        stoppable: bool,
+    ) -> Result<Option<Packet>, SessionError> {
         loop {
             if let Some(mut p) = decode_packet(&mut self.buf, self.version, &self.lim)
                 .map_err(SessionError::Protocol)?
@@ -530,6 +539,9 @@ impl Conn {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
+            }
+            if stoppable && crate::sys::stop_pending() {
+                return Err(SessionError::Stopped);
             }
             self.stream
                 .set_read_timeout(Some(left.min(POLL).max(Duration::from_millis(1))))

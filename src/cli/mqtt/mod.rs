@@ -363,6 +363,9 @@ impl Source<'_> {
             let mut subscribed = false;
             match self.session(&mut subscribed) {
                 Ok(()) => return (self.stop.clone().unwrap_or_default(), false),
+                Err(SessionError::Stopped) if self.poll_signals() => {
+                    return (self.stop.clone().unwrap_or_default(), false)
+                }
                 Err(e) => {
                     self.counts.connection_errors += 1;
                     let e = (describe(&e), e.is_permanent());
