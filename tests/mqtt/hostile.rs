@@ -498,3 +498,94 @@ fn sigterm_while_the_broker_keeps_the_connack_back_ends_it_at_once() {
     assert!(err.contains("ended by SIGTERM"), "{err}");
     assert!(status.code().is_some(), "{status:?}");
 }
+
+/// One connection per misbehaviour, each a clean error and a reconnect, nothing acknowledged: a
+/// QoS 1 PUBLISH with packet id 0, a wildcard topic name, an empty topic without an alias; a
+/// PUBREL of an unknown id is answered with PUBCOMP, and a DISCONNECT behind it ends the
+/// connection; a refused subscription ends the subcommand with exit code 2.
+#[test]
+fn malformed_publishes_a_stray_pubrel_and_a_refused_subscription_end_cleanly() {
+    let (dir, listener, config) = setup(
+        "hostile-misc",
+        &dead_addr(),
+        "bridge.rocket.produce = async\nbridge.rocket.spool.dir = SPOOL",
+    );
+    let log = dir.join("bridge.stderr");
+    let start = Instant::now();
+    let mut child = spawn_bridge(&config, &log);
+    let bad: [&[u8]; 3] = [
+        // QoS 1, topic "t/1", packet id 0, no properties, payload "x".
+        &[0x32, 9, 0, 3, b't', b'/', b'1', 0, 0, 0, b'x'],
+        // QoS 0, topic "t/+".
+        &[0x30, 7, 0, 3, b't', b'/', b'+', 0, b'x'],
+        // QoS 0, empty topic, no topic alias.
+        &[0x30, 4, 0, 0, 0, b'x'],
+    ];
+    for (step, bytes) in bad.iter().enumerate() {
+        let mut buf = BytesMut::new();
+        let (mut s, id) = handshake(&listener, &mut buf);
+        s.write_all(&bytes_of(&suback(id))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut got = Vec::new();
+        while let Some(p) = read_packet(&mut s, &mut buf, Duration::from_millis(500)) {
+            got.push(p);
+        }
+        assert!(
+            !got.iter().any(|p| matches!(p, Packet::PubAck(_))),
+            "step {step}: {got:?}"
+        );
+    }
+    // A PUBREL of an id never seen, then DISCONNECT.
+    let mut buf = BytesMut::new();
+    let (mut s, id) = handshake(&listener, &mut buf);
+    s.write_all(&bytes_of(&suback(id))).unwrap();
+    s.write_all(&bytes_of(&Packet::PubRel(rocketmq_bridge::mqtt::Ack::new(
+        9,
+    ))))
+    .unwrap();
+    let comp = read_packet(&mut s, &mut buf, Duration::from_secs(5));
+    assert!(
+        matches!(comp, Some(Packet::PubComp(ref a)) if a.packet_id == 9),
+        "{comp:?}"
+    );
+    s.write_all(&bytes_of(&Packet::Disconnect(
+        rocketmq_bridge::mqtt::Disconnect {
+            reason: ReasonCode(0x8B),
+            properties: Properties::default(),
+        },
+    )))
+    .unwrap();
+    // A refused subscription: the end.
+    let mut buf = BytesMut::new();
+    let (mut s, id) = handshake(&listener, &mut buf);
+    s.write_all(&bytes_of(&Packet::SubAck(SubAck {
+        packet_id: id,
+        codes: vec![ReasonCode(0x87)],
+        properties: Properties::default(),
+    })))
+    .unwrap();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    println!("{err}");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.matches("the broker sent an invalid packet").count()
+            + err.matches("PUBLISH with a topic alias").count(),
+        3,
+        "{err}"
+    );
+    assert!(
+        err.contains("the broker sent DISCONNECT, code 0x8b"),
+        "{err}"
+    );
+    assert!(
+        err.contains("refused the subscription \"t/#\", code 0x87: giving up"),
+        "{err}"
+    );
+}
