@@ -135,6 +135,12 @@ pub fn install_signal_flags() -> io::Result<()> {
     Ok(())
 }
 
+/// True when SIGINT or SIGTERM was received and not yet taken by [`take_signals`] (which still
+/// returns it): for a wait that should end early on a stop request.
+pub fn stop_pending() -> bool {
+    PENDING_SIGNALS.load(Ordering::SeqCst) & 3 != 0
+}
+
 /// Returns and clears the signals received since the last call.
 pub fn take_signals() -> Vec<Signal> {
     let bits = PENDING_SIGNALS.swap(0, Ordering::SeqCst);

@@ -1,5 +1,6 @@
 //! Oracle for the NDJSON event input (`Event::from_json_line`): any line either parses into an
-//! event or gives an error naming the line; never a panic. A parsed event holds only what the
+//! event or gives an error naming the line; never a panic; the hand-written path for the usual
+//! line gives exactly what the serde_json path gives. A parsed event holds only what the
 //! input format allows, and writing it back as a JSON line (payload as base64) parses to the
 //! same event.
 
@@ -22,6 +23,13 @@ pub(crate) fn check_event_line(data: &[u8]) {
     let (got, _) = with_caps("Event::from_json_line", cap, cap, || {
         Event::from_json_line(line, LINE_NO)
     });
+    // The hand-written path for the usual line gives what serde_json gives: the same event, or
+    // the same error (kind, field, message, column).
+    assert_eq!(
+        got,
+        Event::from_json_line_without_fast_path(line, LINE_NO),
+        "the fast path differs on {line:?}"
+    );
     let ev = match got {
         Ok(ev) => ev,
         Err(e) => {

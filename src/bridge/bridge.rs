@@ -276,8 +276,7 @@ impl Bridge {
         Bridge::start_with(cfg, pcfg)
     }
 
-    /// As [`Bridge::start`], with producer settings the embedder adjusted (start from
-    /// [`producer_config`]).
+    /// As [`Bridge::start`], with the embedder's producer settings (from [`producer_config`]).
     ///
     /// # Errors
     /// As [`Bridge::start`].

@@ -267,14 +267,22 @@ impl Dispatcher {
     }
 
     /// Sends every group with messages whose queue has room (see [`Dispatcher::collect`]).
+    /// Once the intake is closed (shutdown) nothing can join a group: none lingers any more, so
+    /// the spool's drain is not kept waiting up to the linger (with a drain timeout no longer
+    /// than the linger, its records were left for the next run and sent as well: duplicates).
     fn flush_ready(&mut self) {
         let now = Instant::now();
+        let linger = if self.shared.closed.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.linger
+        };
         let ready: Vec<GroupKey> = self
             .order
             .iter()
             .filter(|gk| {
                 self.groups.get(*gk).is_some_and(|g| {
-                    now.saturating_duration_since(g.since) >= self.linger
+                    now.saturating_duration_since(g.since) >= linger
                         && g.in_flight.load(Ordering::SeqCst) < self.max_busy
                         && (g.topic_in_flight.load(Ordering::SeqCst) < PARTIAL_IN_FLIGHT
                             || now.saturating_duration_since(g.since) >= MAX_PARTIAL_WAIT)

@@ -13,6 +13,7 @@ mod aedes;
 mod brokers;
 mod client;
 mod fixtures;
+mod hostile;
 mod lifecycle;
 mod mosquitto;
 mod restart;

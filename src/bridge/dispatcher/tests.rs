@@ -1,4 +1,5 @@
-//! Unit tests of [`super`]: grouping, holds, linger, bounded groups.
+//! Unit tests of [`super`]: batch outcomes, held messages, the linger, group sweeping.
+
 use super::*;
 use crate::bridge::config::{OverflowPolicy, ProduceMode};
 use crate::bridge::event::Event;
@@ -200,6 +201,27 @@ fn a_partial_group_lingers_then_leaves_with_what_joined_it() {
             .poll,
         Duration::from_micros(200)
     );
+    producer.close(Duration::from_millis(100));
+}
+
+/// A lingering group leaves as soon as the intake is closed (shutdown): nothing more can join
+/// it, and the drain should not wait out the linger.
+#[test]
+fn a_lingering_group_leaves_once_the_intake_is_closed() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 8 << 20);
+    let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+    let producer = Producer::start(pcfg).unwrap();
+    let sender = EventSender::new(Arc::clone(&sh));
+    let ev = Event::message_publish("c1", "z", Bytes::from_static(b"1"), 0).with_ts(1);
+    let mut d =
+        Dispatcher::new(Arc::clone(&sh), producer.clone(), 100).with_linger(Duration::from_secs(1));
+    sender.send(ev).unwrap();
+    d.collect(&sh.rx);
+    let gathering = |d: &Dispatcher| d.groups.values().map(|g| g.msgs.len()).sum::<usize>();
+    assert_eq!(gathering(&d), 1, "it lingers");
+    sh.close_intake();
+    d.flush_ready();
+    assert_eq!(gathering(&d), 0, "sent once the intake closed");
     producer.close(Duration::from_millis(100));
 }
 

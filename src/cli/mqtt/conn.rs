@@ -27,8 +27,11 @@ pub(super) const POLL: Duration = Duration::from_millis(100);
 /// Bytes asked of the socket per read at most.
 const READ_CHUNK: usize = 64 * 1024;
 /// The most PUBLISH packets kept while waiting for the SUBACK (a broker may send messages of the
-/// new subscription before its SUBACK).
+/// new subscription before its SUBACK) or while a send is retried.
 const MAX_EARLY: usize = 65_536;
+/// The most bytes (payloads, topics, user properties) of the packets kept so (see [`MAX_EARLY`]); one packet
+/// more may take it past this. Without it 65,536 packets of up to the packet limit could be held.
+const MAX_EARLY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Why an MQTT connection ended or could not be made. `Display` leaves the cause to `source()`.
 #[derive(Debug)]
@@ -81,6 +84,8 @@ pub enum SessionError {
     /// The TLS handshake or a record failed (a `tls` build).
     #[cfg(feature = "tls")]
     Tls(crate::remoting::TlsError),
+    /// SIGINT or SIGTERM came while waiting for the CONNACK or the SUBACK.
+    Stopped,
     /// The broker sent DISCONNECT (MQTT 5).
     Disconnected {
         /// Its reason code.
@@ -137,6 +142,7 @@ impl fmt::Display for SessionError {
                 write!(f, "no {waiting_for} from the broker within {after:?}")
             }
             SessionError::Spool(_) => write!(f, "the spool could not write accepted messages"),
+            SessionError::Stopped => write!(f, "stopped by a signal while connecting"),
             #[cfg(feature = "tls")]
             SessionError::Tls(_) => {
                 write!(
@@ -181,6 +187,8 @@ pub(super) struct Conn {
     ping_sent: Option<Instant>,
     /// PUBLISH packets that came before the SUBACK, handed out first by [`Conn::next`].
     early: VecDeque<Packet>,
+    /// The bytes of `early` as [`held_bytes`] counts them.
+    early_bytes: usize,
     /// The broker had a session for the client id (CONNACK).
     pub(super) session_present: bool,
     /// The TLS session (`mqtt.tls.enable`), and its records read but not yet decrypted.
@@ -247,6 +255,7 @@ impl Conn {
             last_sent: Instant::now(),
             ping_sent: None,
             early: VecDeque::new(),
+            early_bytes: 0,
             session_present: false,
             #[cfg(feature = "tls")]
             tls: session,
@@ -275,7 +284,7 @@ impl Conn {
         };
         c.send(&Packet::Connect(Box::new(connect)))?;
         let until = Instant::now() + m.connect_timeout;
-        match c.read_packet(until)? {
+        match c.read_packet(until, true)? {
             Some(Packet::ConnAck(ack)) => {
                 if ack.code != ReasonCode::SUCCESS {
                     return Err(SessionError::Refused {
@@ -322,7 +331,7 @@ impl Conn {
         self.send(&Packet::Subscribe(sub))?;
         let until = Instant::now() + m.connect_timeout;
         loop {
-            match self.read_packet(until)? {
+            match self.read_packet(until, true)? {
                 Some(Packet::SubAck(ack)) if ack.packet_id == packet_id => {
                     if ack.codes.len() != filters.len() {
                         return Err(SessionError::Unexpected {
@@ -340,10 +349,14 @@ impl Conn {
                     }
                     return Ok(());
                 }
-                Some(p @ (Packet::Publish(_) | Packet::PubRel(_)))
-                    if self.early.len() < MAX_EARLY =>
-                {
-                    self.early.push_back(p)
+                Some(p @ (Packet::Publish(_) | Packet::PubRel(_))) if !self.early_full() => {
+                    self.hold_back(p)
+                }
+                Some(p @ (Packet::Publish(_) | Packet::PubRel(_))) => {
+                    return Err(SessionError::Unexpected {
+                        packet: p.name(),
+                        during: "waiting for SUBACK (too many packets held before it)",
+                    })
                 }
                 Some(p) => {
                     return Err(SessionError::Unexpected {
@@ -365,10 +378,11 @@ impl Conn {
     /// first (PINGREQ; a missing PINGRESP is an error) and swallows PINGRESP.
     pub(super) fn next(&mut self) -> Result<Option<Packet>, SessionError> {
         if let Some(p) = self.early.pop_front() {
+            self.early_bytes -= held_bytes(&p);
             return Ok(Some(p));
         }
         self.keep_alive()?;
-        match self.read_packet(Instant::now() + POLL)? {
+        match self.read_packet(Instant::now() + POLL, false)? {
             Some(Packet::PingResp) => {
                 self.ping_sent = None;
                 Ok(None)
@@ -412,7 +426,19 @@ impl Conn {
 
     /// Puts `p` back in front: the next [`Conn::next`] returns it.
     pub(super) fn put_back(&mut self, p: Packet) {
+        self.early_bytes += held_bytes(&p);
         self.early.push_front(p);
+    }
+
+    /// Keeps `p` for [`Conn::next`], behind those kept before.
+    fn hold_back(&mut self, p: Packet) {
+        self.early_bytes += held_bytes(&p);
+        self.early.push_back(p);
+    }
+
+    /// True when no more packets may be kept ([`MAX_EARLY`], [`MAX_EARLY_BYTES`]).
+    fn early_full(&self) -> bool {
+        self.early.len() >= MAX_EARLY || self.early_bytes >= MAX_EARLY_BYTES
     }
 
     /// True when a whole packet is already read (so the next [`Conn::next`] will not wait).
@@ -423,11 +449,23 @@ impl Conn {
 
     /// For a caller that is busy elsewhere (retrying a send) until `until`: keeps the connection
     /// alive and reads what comes (PINGRESP is taken, other packets wait for [`Conn::next`]; at
-    /// most the broker's window of them, and never more than [`MAX_EARLY`]).
+    /// most the broker's window of them, and never more than [`MAX_EARLY`] packets or
+    /// [`MAX_EARLY_BYTES`]). Once that many are kept nothing more is read (TCP flow control holds
+    /// the rest at the broker, QoS 0 messages included, which no receive maximum limits); a
+    /// PINGREQ still goes out when nothing was sent for half the keep-alive, so the broker keeps
+    /// the connection, but its PINGRESP waits unread.
     pub(super) fn idle(&mut self, until: Instant) -> Result<(), SessionError> {
-        self.keep_alive()?;
         let until = until.min(Instant::now() + POLL);
-        match self.read_packet(until)? {
+        if self.early_full() {
+            self.ping_sent = None;
+            if self.last_sent.elapsed() >= self.keepalive / 2 {
+                self.send(&Packet::PingReq)?;
+            }
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            return Ok(());
+        }
+        self.keep_alive()?;
+        match self.read_packet(until, false)? {
             None => Ok(()),
             Some(Packet::PingResp) => {
                 self.ping_sent = None;
@@ -437,14 +475,10 @@ impl Conn {
                 code: d.reason,
                 reason: d.properties.reason_string,
             }),
-            Some(p) if self.early.len() < MAX_EARLY => {
-                self.early.push_back(p);
+            Some(p) => {
+                self.hold_back(p);
                 Ok(())
             }
-            Some(p) => Err(SessionError::Unexpected {
-                packet: p.name(),
-                during: "holding too many packets while a send is retried",
-            }),
         }
     }
 
@@ -478,17 +512,36 @@ impl Conn {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Reads until one packet is complete or `until` passed (`None`).
-    fn read_packet(&mut self, until: Instant) -> Result<Option<Packet>, SessionError> {
+    /// Reads until one packet is complete or `until` passed (`None`). `stoppable`: a pending
+    /// SIGINT or SIGTERM ends the wait ([`SessionError::Stopped`]; the CONNACK and SUBACK waits
+    /// last up to `mqtt.connect_timeout`, which may be minutes).
+    fn read_packet(
+        &mut self,
+        until: Instant,
+        stoppable: bool,
+    ) -> Result<Option<Packet>, SessionError> {
         loop {
-            if let Some(p) = decode_packet(&mut self.buf, self.version, &self.lim)
+            if let Some(mut p) = decode_packet(&mut self.buf, self.version, &self.lim)
                 .map_err(SessionError::Protocol)?
             {
+                // The payload is a slice of the read buffer, which keeps the whole buffer (a
+                // 64 KiB read) alive as long as the message lives: a small message that came
+                // alone in a read would hold 64 KiB in the bridge (or in `early`) for its few
+                // bytes. Those get their own copy; a larger one was read into a buffer of about
+                // its own size.
+                if let Packet::Publish(publish) = &mut p {
+                    if publish.payload.len() < READ_CHUNK {
+                        publish.payload = Bytes::copy_from_slice(&publish.payload);
+                    }
+                }
                 return Ok(Some(p));
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
+            }
+            if stoppable && crate::sys::stop_pending() {
+                return Err(SessionError::Stopped);
             }
             self.stream
                 .set_read_timeout(Some(left.min(POLL).max(Duration::from_millis(1))))
@@ -526,6 +579,22 @@ impl Conn {
         let r = read_some(&mut self.stream, &mut self.buf[start..]);
         self.buf.truncate(start + *r.as_ref().unwrap_or(&0));
         r.map(|_| ())
+    }
+}
+
+/// What a kept packet costs beyond its fixed size: its payload, topic and user properties.
+fn held_bytes(p: &Packet) -> usize {
+    match p {
+        Packet::Publish(publish) => {
+            let user: usize = publish
+                .properties
+                .user_properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum();
+            publish.payload.len() + publish.topic.len() + user
+        }
+        _ => 0,
     }
 }
 

@@ -21,7 +21,8 @@
 //! is read from the socket while a batch is in the bridge's hands, so the broker's receive
 //! maximum (MQTT 5) or its in-flight window (mosquitto's `max_inflight_messages`) and TCP flow
 //! control hold the rest at the broker. An event the bridge drops (too large, a template's bad
-//! topic, ...) is counted and reported as in `run`, and acknowledged. Each failed attempt is
+//! topic, ...) is counted and reported as in `run`, and acknowledged; one dropped because the
+//! spool could not write or the buffer was full is not: it is tried again. Each failed attempt is
 //! counted by the bridge as `failed` (or `outcome_unknown`) before it is tried again, so the
 //! summary and `/metrics` show the attempts, and the exit code is 1 after any.
 //!
@@ -50,8 +51,8 @@ pub use conn::SessionError;
 use super::run::{handle_signals, report_all_sent, write_report};
 use crate::bridge::config::{ConfigErrorKind, MqttSettings};
 use crate::bridge::{
-    Bridge, BridgeConfig, BridgeError, ConfigError, EventKind, EventSender, Handover, ProduceMode,
-    SendEventError, ShutdownReport,
+    Bridge, BridgeConfig, BridgeError, ConfigError, DropReason, EventKind, EventSender, Handover,
+    ProduceMode, SendEventError, ShutdownReport,
 };
 use crate::mqtt::{Ack, MqttLimits, Packet, Publish, QoS, MAX_PACKET_LEN};
 use crate::sys;
@@ -293,6 +294,21 @@ pub fn run(config: &Path) -> Result<MqttSummary, MqttRunError> {
     })
 }
 
+/// A drop that a later attempt need not meet: the spool could not write (a full disk), or the
+/// buffer was full (`buffer.overflow = drop_new` or `drop_oldest`). Such a message was not
+/// accepted, so it is not acknowledged but tried again, as a failed send is (the broker keeps it
+/// meanwhile); the other drops (too large, a template's bad topic, ...) would recur and are
+/// acknowledged.
+fn transient(e: &SendEventError) -> bool {
+    matches!(
+        e,
+        SendEventError::Dropped {
+            reason: DropReason::SpoolError | DropReason::Overflow,
+            ..
+        }
+    )
+}
+
 /// `e` and its causes, `": "` between them.
 fn describe(e: &SessionError) -> String {
     crate::bridge::chain::Chain(e).to_string()
@@ -325,7 +341,8 @@ struct Source<'a> {
     filters: Vec<String>,
     lim: MqttLimits,
     /// QoS 2 packet ids answered with PUBREC and not yet released: a PUBLISH sent again with one
-    /// of them is answered without a second event.
+    /// of them is answered without a second event. Session state: cleared when a CONNACK says
+    /// the broker has no session.
     released: HashSet<u16>,
     stop: Option<String>,
     counts: Counts,
@@ -346,6 +363,9 @@ impl Source<'_> {
             let mut subscribed = false;
             match self.session(&mut subscribed) {
                 Ok(()) => return (self.stop.clone().unwrap_or_default(), false),
+                Err(SessionError::Stopped) if self.poll_signals() => {
+                    return (self.stop.clone().unwrap_or_default(), false)
+                }
                 Err(e) => {
                     self.counts.connection_errors += 1;
                     let e = (describe(&e), e.is_permanent());
@@ -389,6 +409,9 @@ impl Source<'_> {
             self.counts.resumed += 1;
             log::debug!("mqtt: session present, not subscribing again");
         } else {
+            // The QoS 2 ids answered in a session the broker no longer has are not its ids: one
+            // reused with DUP (its first copy lost with a connection) is a new message.
+            self.released.clear();
             c.subscribe(&self.settings, &self.filters)?;
         }
         *subscribed = true;
@@ -509,7 +532,7 @@ impl Source<'_> {
         for (i, p) in batch.iter().enumerate() {
             let ok = match results[i].take() {
                 Some(Ok(())) => true,
-                Some(Err(e @ SendEventError::Dropped { .. })) => {
+                Some(Err(e @ SendEventError::Dropped { .. })) if !transient(&e) => {
                     // Counted and reported by the bridge (loss ledger); sending it again would
                     // meet the same reason.
                     log::warn!("mqtt: event dropped by the bridge: {e}");
@@ -566,7 +589,7 @@ impl Source<'_> {
             match self.sender.send(ev.clone()) {
                 Ok(()) => return Ok(Accept::Done),
                 Err(SendEventError::Closed) => return Ok(Accept::Stopped),
-                Err(e @ SendEventError::Dropped { .. }) => {
+                Err(e @ SendEventError::Dropped { .. }) if !transient(&e) => {
                     // Counted and reported by the bridge (loss ledger); sending it again would
                     // meet the same reason.
                     log::warn!("mqtt: event dropped by the bridge: {e}");
