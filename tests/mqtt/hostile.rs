@@ -4,8 +4,9 @@
 //! that the bridge did not accept. No RocketMQ is needed: async mode with a spool accepts
 //! without one, and sync mode with a dead name server never accepts.
 //!
-//! The few helpers are this file's own (`source.rs` has the same ones, private to it).
+//! The bridge process helpers are `source.rs`'s; the scripted-broker ones are this file's.
 
+use crate::source::{rss_kb, spawn_bridge, term_and_wait};
 use bytes::{Bytes, BytesMut};
 use rocketmq_bridge::mqtt::{
     decode_packet, encode_to_vec, ConnAck, MqttLimits, Packet, Properties, Publish, QoS,
@@ -14,52 +15,8 @@ use rocketmq_bridge::mqtt::{
 use rocketmq_bridge_test_support::mosquitto as mosq;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-bridge");
-
-fn spawn_bridge(config: &Path, log: &Path) -> Child {
-    let err = std::fs::File::create(log).unwrap();
-    Command::new(BIN)
-        .args(["mqtt", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap()
-}
-
-/// SIGTERM, then the exit status within `limit` (killed and panics after it).
-fn term_and_wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the bridge did not exit within {limit:?} of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// One packet from the bridge within `within` (`None`: none came, or the connection ended).
 fn read_packet(s: &mut TcpStream, buf: &mut BytesMut, within: Duration) -> Option<Packet> {
@@ -129,8 +86,8 @@ fn setup(name: &str, ns: &str, produce: &str) -> (PathBuf, TcpListener, PathBuf)
     (dir, listener, config)
 }
 
-/// Accepts the bridge's connection and answers its CONNECT; the SUBSCRIBE read, its id returned.
-fn handshake(listener: &TcpListener, buf: &mut BytesMut) -> (TcpStream, u16) {
+/// Accepts the bridge's connection (within 10 s) and reads its CONNECT (within 5 s).
+fn accept_connect(listener: &TcpListener, buf: &mut BytesMut) -> TcpStream {
     listener.set_nonblocking(true).unwrap();
     let end = Instant::now() + Duration::from_secs(10);
     let mut s = loop {
@@ -143,6 +100,12 @@ fn handshake(listener: &TcpListener, buf: &mut BytesMut) -> (TcpStream, u16) {
     s.set_nonblocking(false).unwrap();
     let first = read_packet(&mut s, buf, Duration::from_secs(5));
     assert!(matches!(first, Some(Packet::Connect(_))), "{first:?}");
+    s
+}
+
+/// Accepts the bridge's connection and answers its CONNECT; the SUBSCRIBE read, its id returned.
+fn handshake(listener: &TcpListener, buf: &mut BytesMut) -> (TcpStream, u16) {
+    let mut s = accept_connect(listener, buf);
     s.write_all(&bytes_of(&Packet::ConnAck(ConnAck {
         session_present: false,
         code: ReasonCode::SUCCESS,
@@ -332,19 +295,8 @@ fn a_flood_while_a_send_is_retried_is_left_unread_past_a_byte_budget_and_nothing
 /// Answers a CONNECT with a CONNACK saying whether a session is present; with none, also
 /// answers the SUBSCRIBE. The stream is returned ready for messages.
 fn connect_with_session(listener: &TcpListener, present: bool) -> (TcpStream, BytesMut) {
-    listener.set_nonblocking(true).unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut s = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("the bridge did not connect: {e}"),
-        }
-    };
-    s.set_nonblocking(false).unwrap();
     let mut buf = BytesMut::new();
-    let first = read_packet(&mut s, &mut buf, Duration::from_secs(5));
-    assert!(matches!(first, Some(Packet::Connect(_))), "{first:?}");
+    let mut s = accept_connect(listener, &mut buf);
     s.write_all(&bytes_of(&Packet::ConnAck(ConnAck {
         session_present: present,
         code: ReasonCode::SUCCESS,
@@ -473,19 +425,8 @@ fn sigterm_while_the_broker_keeps_the_connack_back_ends_it_at_once() {
     );
     let log = dir.join("bridge.stderr");
     let mut child = spawn_bridge(&config, &log);
-    listener.set_nonblocking(true).unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut s = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("the bridge did not connect: {e}"),
-        }
-    };
-    s.set_nonblocking(false).unwrap();
     let mut buf = BytesMut::new();
-    let first = read_packet(&mut s, &mut buf, Duration::from_secs(5));
-    assert!(matches!(first, Some(Packet::Connect(_))), "{first:?}");
+    let mut s = accept_connect(&listener, &mut buf);
     // One byte of a CONNACK, then nothing.
     s.write_all(&[0x20]).unwrap();
     std::thread::sleep(Duration::from_millis(300));

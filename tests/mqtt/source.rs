@@ -74,7 +74,8 @@ pub(crate) fn term_and_wait(child: &mut Child, limit: Duration) -> std::process:
     }
 }
 
-fn rss_kb(pid: u32) -> u64 {
+/// The resident set of process `pid` in KiB (0 when it is gone).
+pub(crate) fn rss_kb(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
