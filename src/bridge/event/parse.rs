@@ -653,6 +653,39 @@ mod tests {
         "   ",
     ];
 
+    /// 20,000 deterministic mutations of the sample lines (from xorshift state `seed`): one to
+    /// three times, delete, duplicate or replace a byte with one of `bytes`; those still UTF-8.
+    fn mutated_lines(seed: u64, bytes: &[u8]) -> Vec<String> {
+        let mut state = seed;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            let mut b = SAMPLE_LINES[next(SAMPLE_LINES.len())].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                if b.is_empty() {
+                    break;
+                }
+                let i = next(b.len());
+                match next(3) {
+                    0 => {
+                        b.remove(i);
+                    }
+                    1 => b.insert(i, b[i]),
+                    _ => b[i] = bytes[next(bytes.len())],
+                }
+            }
+            if let Ok(line) = String::from_utf8(b) {
+                out.push(line);
+            }
+        }
+        out
+    }
+
     /// The streaming parser gives exactly what parsing into a `serde_json::Value` first gave:
     /// the same events, and the same errors (kind, field, JSON error message and column), on the
     /// sample lines and on thousands of mutations of them.
@@ -668,37 +701,15 @@ mod tests {
         for line in SAMPLE_LINES {
             check(line);
         }
-        // Deterministic mutations: delete, duplicate or replace a byte with a JSON-significant one.
-        const BYTES: &[u8] = b"{}[]\":,\\ -.0129aeEnt\x01";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
-        let mut checked = 0;
-        for _ in 0..20_000 {
-            let mut b = SAMPLE_LINES[next(SAMPLE_LINES.len())].as_bytes().to_vec();
-            for _ in 0..1 + next(3) {
-                if b.is_empty() {
-                    break;
-                }
-                let i = next(b.len());
-                match next(3) {
-                    0 => {
-                        b.remove(i);
-                    }
-                    1 => b.insert(i, b[i]),
-                    _ => b[i] = BYTES[next(BYTES.len())],
-                }
-            }
-            if let Ok(line) = std::str::from_utf8(&b) {
-                check(line);
-                checked += 1;
-            }
+        let lines = mutated_lines(0x2545_f491_4f6c_dd1d, b"{}[]\":,\\ -.0129aeEnt\x01");
+        for line in &lines {
+            check(line);
         }
-        assert!(checked > 15_000, "only {checked} mutated lines were UTF-8");
+        assert!(
+            lines.len() > 15_000,
+            "only {} mutated lines were UTF-8",
+            lines.len()
+        );
     }
 
     /// The hand-written path gives the serde path's raw values for every line it takes, and it
@@ -726,32 +737,8 @@ mod tests {
         for line in &SAMPLE_LINES[..3] {
             assert!(fast_raw_line(line).is_some(), "{line:?} fell back");
         }
-        const BYTES: &[u8] = b"{}[]\":,\\ -.0129aeEnt\x01\t";
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
-        for _ in 0..20_000 {
-            let mut b = SAMPLE_LINES[next(SAMPLE_LINES.len())].as_bytes().to_vec();
-            for _ in 0..1 + next(3) {
-                if b.is_empty() {
-                    break;
-                }
-                let i = next(b.len());
-                match next(3) {
-                    0 => {
-                        b.remove(i);
-                    }
-                    1 => b.insert(i, b[i]),
-                    _ => b[i] = BYTES[next(BYTES.len())],
-                }
-            }
-            if let Ok(line) = std::str::from_utf8(&b) {
-                check(line);
-            }
+        for line in &mutated_lines(0x9e37_79b9_7f4a_7c15, b"{}[]\":,\\ -.0129aeEnt\x01\t") {
+            check(line);
         }
         assert!(taken > 2_000, "the fast path took only {taken} lines");
     }
