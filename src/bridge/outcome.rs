@@ -278,6 +278,22 @@ pub struct Unsent {
     pub reason: UnsentReason,
 }
 
+impl fmt::Display for Unsent {
+    /// `rule=R topic=T key=K client_id=C reason` (`-` for no client id), as the shutdown report
+    /// and `run`'s summary list it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rule={} topic={} key={} client_id={} {}",
+            self.rule,
+            self.topic,
+            self.key,
+            self.client_id.as_deref().unwrap_or("-"),
+            self.reason
+        )
+    }
+}
+
 /// What [`Bridge::shutdown`](super::Bridge::shutdown) achieved.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -323,15 +339,7 @@ impl fmt::Display for ShutdownReport {
             self.stats.unmatched
         )?;
         for u in &self.unsent {
-            write!(
-                f,
-                "\n  not sent: rule={} topic={} key={} client_id={} {}",
-                u.rule,
-                u.topic,
-                u.key,
-                u.client_id.as_deref().unwrap_or("-"),
-                u.reason
-            )?;
+            write!(f, "\n  not sent: {u}")?;
         }
         Ok(())
     }

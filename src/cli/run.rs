@@ -229,15 +229,7 @@ pub(super) fn write_report(f: &mut fmt::Formatter<'_>, report: &ShutdownReport) 
         )?;
     }
     for u in &report.unsent {
-        write!(
-            f,
-            "\n  not sent: rule={} topic={} key={} client_id={} {}",
-            u.rule,
-            u.topic,
-            u.key,
-            u.client_id.as_deref().unwrap_or("-"),
-            u.reason
-        )?;
+        write!(f, "\n  not sent: {u}")?;
     }
     Ok(())
 }
