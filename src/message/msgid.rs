@@ -178,6 +178,14 @@ impl UniqIdGenerator {
 
     /// The next id: 32 upper-case hex chars.
     pub fn next_id(&self) -> String {
+        let mut id = String::with_capacity(self.prefix.len() + 12);
+        self.push_next_id(&mut id);
+        id
+    }
+
+    /// Appends the next id (as [`UniqIdGenerator::next_id`] gives it) to `out`, without a string
+    /// of its own: the producer writes a batch's ids into one comma-joined string.
+    pub fn push_next_id(&self, out: &mut String) {
         let (time_part, counter) = {
             let mut st = self.state.lock();
             let mut time_part = st.time_part();
@@ -199,10 +207,9 @@ impl UniqIdGenerator {
         let mut tail = [0u8; 6];
         tail[..4].copy_from_slice(&time_part.to_be_bytes());
         tail[4..].copy_from_slice(&counter.to_be_bytes());
-        let mut id = String::with_capacity(self.prefix.len() + 2 * tail.len());
-        id.push_str(&self.prefix);
-        push_hex_upper(&mut id, &tail);
-        id
+        out.reserve(self.prefix.len() + 2 * tail.len());
+        out.push_str(&self.prefix);
+        push_hex_upper(out, &tail);
     }
 }
 

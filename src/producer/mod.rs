@@ -407,24 +407,40 @@ impl Inner {
                 );
             }
         }
-        let mut ids = Vec::with_capacity(msgs.len());
-        for m in &mut msgs {
-            let id = match m.unique_key() {
-                Some(id) => id.to_owned(),
-                None if !self.cfg.unique_ids => String::new(),
-                None => {
-                    let id = self.ids.next_id();
-                    m.properties
-                        .push_valid(crate::message::PROPERTY_UNIQ_KEY, &id);
-                    id
+        // The ids comma-joined, written in place: no string per message (the generated id is
+        // copied from here into the message's properties).
+        let mut msg_ids = String::with_capacity(if self.cfg.unique_ids {
+            msgs.len() * 33
+        } else {
+            0
+        });
+        let mut any_id = false;
+        for (i, m) in msgs.iter_mut().enumerate() {
+            if i > 0 {
+                msg_ids.push(',');
+            }
+            match m.unique_key() {
+                Some(id) => {
+                    msg_ids.push_str(id);
+                    any_id = true;
                 }
-            };
+                None if !self.cfg.unique_ids => {}
+                None => {
+                    let start = msg_ids.len();
+                    self.ids.push_next_id(&mut msg_ids);
+                    m.properties
+                        .push_valid(crate::message::PROPERTY_UNIQ_KEY, &msg_ids[start..]);
+                    any_id = true;
+                }
+            }
             // A batch carries WAIT once, in its envelope; members repeating it would only cost the
             // broker a property parse per message when it indexes them (Go's client sends none).
             if !batch && m.properties.get(crate::message::PROPERTY_WAIT).is_none() {
                 m.properties.push(crate::message::PROPERTY_WAIT, "true");
             }
-            ids.push(id);
+        }
+        if !any_id {
+            msg_ids = String::new();
         }
         let single = !batch;
         let (properties, body, flag) = if single {
@@ -469,11 +485,7 @@ impl Inner {
                 batch: !single,
                 properties,
                 body,
-                msg_ids: if ids.iter().all(String::is_empty) {
-                    String::new()
-                } else {
-                    ids.join(",")
-                },
+                msg_ids,
                 flag,
             },
             key_hash: key.map(key_hash),
