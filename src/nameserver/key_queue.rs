@@ -24,16 +24,6 @@
 
 use super::route::{MessageQueue, TopicPublishInfo};
 
-/// The finalizer of MurmurHash3 (fmix64): a bijective mix whose output bits each depend on every
-/// input bit, so neighbouring inputs give unrelated scores. Stable across runs and Rust versions.
-fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
-
 /// A queue's identity as a 64-bit value: FNV-1a of the broker name, mixed with the queue id.
 fn queue_identity(q: &MessageQueue) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -41,12 +31,12 @@ fn queue_identity(q: &MessageQueue) -> u64 {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    mix64(h ^ (q.queue_id as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    crate::util::mix64(h ^ (q.queue_id as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// The rendezvous score of queue `q` for a key hash.
 fn score(key_hash: u64, q: &MessageQueue) -> u64 {
-    mix64(key_hash ^ queue_identity(q))
+    crate::util::mix64(key_hash ^ queue_identity(q))
 }
 
 impl TopicPublishInfo {
