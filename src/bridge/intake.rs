@@ -80,7 +80,17 @@ impl EventSender {
     /// # Errors
     /// [`SendEventError`]: closed, a message dropped (too large, overflow), or in sync mode the
     /// broker's failure, an unknown outcome, or no outcome in time.
-    pub fn send(&self, ev: Event) -> Result<(), SendEventError> {
+    pub fn send(&self, mut ev: Event) -> Result<(), SendEventError> {
+        self.send_mut(&mut ev)
+    }
+
+    /// [`EventSender::send`] of an event the caller keeps, to parse the next line into (see
+    /// [`Event::read_json_line`]): no strings of the event are freed per event. The only change to
+    /// `ev` is its `ts`, set to now when it was `None` (the time in the event's messages).
+    ///
+    /// # Errors
+    /// As [`EventSender::send`].
+    pub fn send_mut(&self, ev: &mut Event) -> Result<(), SendEventError> {
         let sh = &*self.shared;
         let Prepared { ready, first_error } = match self.prepare(ev)? {
             Some(p) => p,
@@ -160,7 +170,8 @@ impl EventSender {
         then: impl FnOnce(Result<(), SendEventError>) + Send + 'static,
     ) -> Handover {
         let sh = &*self.shared;
-        let Prepared { ready, first_error } = match self.prepare(ev) {
+        let mut ev = ev;
+        let Prepared { ready, first_error } = match self.prepare(&mut ev) {
             Ok(Some(p)) => p,
             Ok(None) => return Handover::Done(Ok(())),
             Err(e) => return Handover::Done(Err(e)),
@@ -186,7 +197,7 @@ impl EventSender {
 
     /// Matches and formats `ev`: `None` when no rule matched (counted), else the messages ready
     /// to buffer and the first drop (too large) among the rules.
-    fn prepare(&self, mut ev: Event) -> Result<Option<Prepared>, SendEventError> {
+    fn prepare(&self, ev: &mut Event) -> Result<Option<Prepared>, SendEventError> {
         let sh = &*self.shared;
         if sh.closed.load(Ordering::SeqCst) {
             return Err(SendEventError::Closed);
@@ -196,7 +207,7 @@ impl EventSender {
             ev.ts = Some(now_ms());
         }
         let active = Arc::clone(&sh.active.read());
-        let mut matched = active.rules.matching(&ev).peekable();
+        let mut matched = active.rules.matching(ev).peekable();
         if matched.peek().is_none() {
             sh.unmatched.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
@@ -252,7 +263,7 @@ impl EventSender {
                 None => rule.topic.clone(),
                 Some(t) => {
                     let mut topic = String::with_capacity(rule.topic.len() + 32);
-                    t.render(&ev, &active.node, &mut topic);
+                    t.render(ev, &active.node, &mut topic);
                     if validate_resource_name(&topic, MAX_TOPIC_LEN).is_err() {
                         drop_it(&rule.topic, DropReason::BadTopic);
                         continue;
@@ -275,7 +286,7 @@ impl EventSender {
             scratch.clear();
             let tag: Option<&str> = match (&rule.tag_template, &rule.tag) {
                 (Some(t), _) => {
-                    t.render(&ev, &active.node, &mut scratch);
+                    t.render(ev, &active.node, &mut scratch);
                     if scratch.is_empty() {
                         None
                     } else if validate_tag(&scratch).is_err() {
@@ -290,7 +301,7 @@ impl EventSender {
             let body: Bytes = match rule.body {
                 BodyFormat::Payload => ev.payload.clone().unwrap_or_default(),
                 BodyFormat::Json => {
-                    let (body, info) = format_body(&ev, &active.node, rule.payload_encoding);
+                    let (body, info) = format_body(ev, &active.node, rule.payload_encoding);
                     if info.lossy_payload {
                         stats.lossy_payload.fetch_add(1, Ordering::Relaxed);
                     }
@@ -318,7 +329,7 @@ impl EventSender {
                     keys.push_str(&key);
                     keys.push(' ');
                     let start = keys.len();
-                    t.render_with(&ev, &active.node, &mut keys, push_key_safe);
+                    t.render_with(ev, &active.node, &mut keys, push_key_safe);
                     if keys.len() - start > MAX_PROPERTY_VALUE_LEN {
                         let mut end = start + MAX_PROPERTY_VALUE_LEN;
                         while !keys.is_char_boundary(end) {
@@ -332,7 +343,7 @@ impl EventSender {
             if let Some(tag) = tag {
                 props.push(PROPERTY_TAGS, tag);
             }
-            write_message_properties(&ev, &mut props);
+            write_message_properties(ev, &mut props);
             let bytes = budget_bytes(
                 body.len(),
                 props.encoded_len(),

@@ -416,6 +416,8 @@ fn pump(
     let ticker = tick(SIGNAL_POLL);
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut chunk = std::collections::VecDeque::new();
+    // One event parsed into line after line: its strings' buffers are reused.
+    let mut ev = Event::new(crate::bridge::EventKind::ClientConnected);
     loop {
         if let Some(why) = stop.get() {
             return (lines, events, bad, send_errors, why.clone());
@@ -453,14 +455,14 @@ fn pump(
                 if text.trim().is_empty() {
                     continue;
                 }
-                match Event::from_json_line(&text, no) {
+                match ev.read_json_line(&text, no) {
                     Err(e) => {
                         bad += 1;
                         report!("rocketmq-bridge: {input}: {e} (skipped)");
                     }
-                    Ok(ev) => {
+                    Ok(()) => {
                         events += 1;
-                        if let Err(e) = sender.send(ev) {
+                        if let Err(e) = sender.send_mut(&mut ev) {
                             send_errors += 1;
                             report!("rocketmq-bridge: {input}: line {no}: {e}");
                         }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_core::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 #[cfg(test)]
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 impl Event {
@@ -18,18 +19,34 @@ impl Event {
     /// # Errors
     /// An [`EventError`] naming the line and, where there is one, the field.
     pub fn from_json_line(line: &str, line_no: u64) -> Result<Event, EventError> {
-        Event::parse_line(line, line_no, true)
+        let mut ev = Event::new(EventKind::ClientConnected);
+        ev.parse_line(line, line_no, true)?;
+        Ok(ev)
+    }
+
+    /// [`Event::from_json_line`] into this event, reusing its strings' buffers: a host that
+    /// parses line after line into one `Event` allocates no client id, username or topic per
+    /// line. Every field is set from the line (a field the line lacks becomes `None`, and so does
+    /// [`Event::order_key`]). On error the event's fields are unspecified (parse into it again or
+    /// drop it).
+    ///
+    /// # Errors
+    /// As [`Event::from_json_line`].
+    pub fn read_json_line(&mut self, line: &str, line_no: u64) -> Result<(), EventError> {
+        self.parse_line(line, line_no, true)
     }
 
     /// [`Event::from_json_line`] without its hand-written path for the usual line: every line
     /// through serde_json. For the fuzz oracle `event_line`, which holds the two equal.
     #[doc(hidden)]
     pub fn from_json_line_without_fast_path(line: &str, line_no: u64) -> Result<Event, EventError> {
-        Event::parse_line(line, line_no, false)
+        let mut ev = Event::new(EventKind::ClientConnected);
+        ev.parse_line(line, line_no, false)?;
+        Ok(ev)
     }
 
     #[inline(always)]
-    fn parse_line(line: &str, line_no: u64, fast: bool) -> Result<Event, EventError> {
+    fn parse_line(&mut self, line: &str, line_no: u64, fast: bool) -> Result<(), EventError> {
         let err = |field: Option<&str>, kind: EventErrorKind| EventError {
             line: line_no,
             field: field.map(str::to_owned),
@@ -65,8 +82,12 @@ impl Event {
         let kind = match raw.take(Field::Event) {
             None | Some(Scalar::Null) => return Err(err(Some("event"), EventErrorKind::Missing)),
             Some(Scalar::Kind(kind)) => kind,
-            Some(Scalar::Str(name)) => EventKind::from_hook_name(&name)
-                .ok_or_else(|| err(Some("event"), EventErrorKind::UnknownEvent(name.clone())))?,
+            Some(Scalar::Str(name)) => EventKind::from_hook_name(&name).ok_or_else(|| {
+                err(
+                    Some("event"),
+                    EventErrorKind::UnknownEvent(name.into_owned()),
+                )
+            })?,
             Some(_) => return Err(err(Some("event"), EventErrorKind::WrongType("a string"))),
         };
         // The first field (in byte order of the names) that the event does not have; `event`
@@ -89,13 +110,19 @@ impl Event {
             return Err(err(Some(key), kind_err));
         }
 
-        let mut ev = Event::new(kind);
-        let text = |raw: &mut RawLine, f: Field| raw.string(f).map_err(|k| err(Some(f.name()), k));
-        ev.client_id = text(&mut raw, Field::ClientId)?;
-        ev.username = text(&mut raw, Field::Username)?;
-        ev.reason = text(&mut raw, Field::Reason)?;
-        ev.from = text(&mut raw, Field::From)?;
-        ev.topic = text(&mut raw, Field::Topic)?;
+        let ev = self;
+        ev.kind = kind;
+        ev.order_key = None;
+        macro_rules! text {
+            ($raw:expr, $f:expr) => {
+                $raw.string($f).map_err(|k| err(Some($f.name()), k))
+            };
+        }
+        set_text(&mut ev.client_id, text!(raw, Field::ClientId)?);
+        set_text(&mut ev.username, text!(raw, Field::Username)?);
+        set_text(&mut ev.reason, text!(raw, Field::Reason)?);
+        set_text(&mut ev.from, text!(raw, Field::From)?);
+        set_text(&mut ev.topic, text!(raw, Field::Topic)?);
         if let Some(topic) = &ev.topic {
             check_topic(kind, topic).map_err(|k| err(Some("topic"), k))?;
         }
@@ -133,11 +160,11 @@ impl Event {
                 ))
             }
         };
-        let payload = text(&mut raw, Field::Payload)?;
-        let payload_b64 = text(&mut raw, Field::PayloadBase64)?;
+        let payload = text!(raw, Field::Payload)?;
+        let payload_b64 = text!(raw, Field::PayloadBase64)?;
         ev.payload =
             payload_of(payload, payload_b64).map_err(|k| err(Some("payload_base64"), k))?;
-        Ok(ev)
+        Ok(())
     }
 
     /// The first implementation of [`Event::from_json_line`], through a `serde_json::Value` tree:
@@ -233,8 +260,21 @@ impl Event {
         };
         let text = opt_string(&obj, "payload").map_err(|k| err(Some("payload"), k))?;
         let b64 = opt_string(&obj, "payload_base64").map_err(|k| err(Some("payload_base64"), k))?;
-        ev.payload = payload_of(text, b64).map_err(|k| err(Some("payload_base64"), k))?;
+        ev.payload = payload_of(text.map(Cow::Owned), b64.map(Cow::Owned))
+            .map_err(|k| err(Some("payload_base64"), k))?;
         Ok(ev)
+    }
+}
+
+/// Sets an event's text field from a parsed value, reusing the field's buffer when it has one.
+fn set_text(slot: &mut Option<String>, v: Option<Cow<'_, str>>) {
+    match (slot.as_mut(), v) {
+        (Some(s), Some(Cow::Borrowed(v))) => {
+            s.clear();
+            s.push_str(v);
+        }
+        (_, Some(v)) => *slot = Some(v.into_owned()),
+        (_, None) => *slot = None,
     }
 }
 
@@ -248,10 +288,14 @@ fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, E
 }
 
 /// The payload from `payload` (UTF-8 text) or `payload_base64`; an error is the latter field's.
-fn payload_of(text: Option<String>, b64: Option<String>) -> Result<Option<Bytes>, EventErrorKind> {
+fn payload_of(
+    text: Option<Cow<'_, str>>,
+    b64: Option<Cow<'_, str>>,
+) -> Result<Option<Bytes>, EventErrorKind> {
     match (text, b64) {
         (Some(_), Some(_)) => Err(EventErrorKind::BothPayloads),
-        (Some(t), None) => Ok(Some(Bytes::from(t))),
+        (Some(Cow::Borrowed(t)), None) => Ok(Some(Bytes::copy_from_slice(t.as_bytes()))),
+        (Some(Cow::Owned(t)), None) => Ok(Some(Bytes::from(t))),
         (None, Some(b)) => base64::engine::general_purpose::STANDARD
             .decode(b.as_bytes())
             .map(|v| Some(Bytes::from(v)))
@@ -315,13 +359,14 @@ impl Field {
 /// A field's value as parsed, before its type is checked. Numbers keep only what the checks need
 /// (as `serde_json::Value::as_u64` sees them: a non-negative integer, or not).
 #[derive(Debug)]
-enum Scalar {
+enum Scalar<'a> {
     Null,
     Bool(bool),
     UInt(u64),
     NegInt,
     Float,
-    Str(String),
+    /// Borrowed from the line when the fast path read it, owned when serde_json did.
+    Str(Cow<'a, str>),
     /// The `event` field's value when it names a known event (no copy of the name is made).
     Kind(EventKind),
     /// An array or an object (always the wrong type here).
@@ -330,17 +375,17 @@ enum Scalar {
 
 /// The values of one line: the last value of each known field, and the names of unknown ones.
 #[derive(Default, Debug)]
-struct RawLine {
-    values: [Option<Scalar>; 11],
+struct RawLine<'a> {
+    values: [Option<Scalar<'a>>; 11],
     unknown: Vec<String>,
 }
 
-impl RawLine {
-    fn take(&mut self, f: Field) -> Option<Scalar> {
+impl<'a> RawLine<'a> {
+    fn take(&mut self, f: Field) -> Option<Scalar<'a>> {
         self.values[f as usize].take()
     }
 
-    fn string(&mut self, f: Field) -> Result<Option<String>, EventErrorKind> {
+    fn string(&mut self, f: Field) -> Result<Option<Cow<'a, str>>, EventErrorKind> {
         match self.take(f) {
             None | Some(Scalar::Null) => Ok(None),
             Some(Scalar::Str(s)) => Ok(Some(s)),
@@ -354,7 +399,7 @@ impl RawLine {
 /// and whose other values are `true`, `false` or `null`, with JSON whitespace anywhere between.
 /// Gives exactly the [`RawLine`] the serde path gives for such a line; `None` for any other line
 /// (which the serde path then parses, or refuses with its own error).
-fn fast_raw_line(line: &str) -> Option<RawLine> {
+fn fast_raw_line(line: &str) -> Option<RawLine<'_>> {
     let b = line.as_bytes();
     let ws = |mut i: usize| {
         while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
@@ -397,7 +442,7 @@ fn fast_raw_line(line: &str) -> Option<RawLine> {
                         Some(Field::Event) => EventKind::from_hook_name(text),
                         _ => None,
                     };
-                    let value = kind.map_or_else(|| Scalar::Str(text.to_owned()), Scalar::Kind);
+                    let value = kind.map_or(Scalar::Str(Cow::Borrowed(text)), Scalar::Kind);
                     (value, next)
                 }
                 b'0'..=b'9' => {
@@ -442,7 +487,7 @@ fn fast_raw_line(line: &str) -> Option<RawLine> {
 struct LineVisitor;
 
 impl<'de> Visitor<'de> for LineVisitor {
-    type Value = Option<RawLine>;
+    type Value = Option<RawLine<'static>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -526,61 +571,64 @@ impl ScalarSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for ScalarSeed {
-    type Value = Scalar;
+    type Value = Scalar<'static>;
 
-    fn deserialize<D: serde_core::Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+    fn deserialize<D: serde_core::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Scalar<'static>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ScalarSeed {
-    type Value = Scalar;
+    type Value = Scalar<'static>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar<'static>, E> {
         Ok(Scalar::Null)
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'static>, E> {
         Ok(Scalar::Bool(v))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'static>, E> {
         Ok(Scalar::UInt(v))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'static>, E> {
         Ok(u64::try_from(v).map_or(Scalar::NegInt, Scalar::UInt))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'static>, E> {
         Ok(Scalar::Float)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'static>, E> {
         if self.event {
             if let Some(kind) = EventKind::from_hook_name(v) {
                 return Ok(Scalar::Kind(kind));
             }
         }
-        Ok(Scalar::Str(v.to_owned()))
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'static>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
     }
 
     // Nested values are parsed as fully as a `serde_json::Value` would be (strings included), so
     // that a syntax error in them is reported at the same column.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'static>, A::Error> {
         while seq.next_element_seed(ScalarSeed::ANY)?.is_some() {}
         Ok(Scalar::Composite)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'static>, A::Error> {
         while map.next_key_seed(KeySeed)?.is_some() {
             map.next_value_seed(ScalarSeed::ANY)?;
         }
@@ -710,6 +758,56 @@ mod tests {
             "only {} mutated lines were UTF-8",
             lines.len()
         );
+    }
+
+    /// Parsing line after line into one reused event gives, after each good line, exactly the event
+    /// a fresh parse gives (no field of an earlier line survives), and the same errors.
+    #[test]
+    fn parsing_into_a_reused_event_matches_a_fresh_parse() {
+        let mut ev = Event::new(EventKind::ClientConnected);
+        ev.order_key = Some("left over".to_owned());
+        // Mutated lines (mostly bad), interleaved with good lines of every kind that carry a
+        // different subset of that kind's fields each.
+        let mutated = mutated_lines(0x51_7cc1_b727_220a, b"{}[]\":,\\ -.0129aeEnt");
+        let mut lines = Vec::new();
+        for (i, bad) in mutated.iter().enumerate().take(4_000) {
+            let kind = EventKind::ALL[i % EventKind::ALL.len()];
+            let mut fields = vec![format!("\"event\":\"{}\"", kind.hook_name())];
+            for (j, name) in kind.fields().iter().enumerate() {
+                if (i / EventKind::ALL.len()) >> j & 1 == 0 {
+                    continue;
+                }
+                let value = match *name {
+                    "qos" => (i % 3).to_string(),
+                    "ts" => i.to_string(),
+                    "retain" => (i % 2 == 0).to_string(),
+                    "payload_base64" => "\"aGk=\"".to_owned(),
+                    _ => format!("\"{name}-{i}\""),
+                };
+                fields.push(format!("\"{name}\":{value}"));
+            }
+            lines.push(format!("{{{}}}", fields.join(",")));
+            lines.push(bad.clone());
+        }
+        let mut good = 0;
+        for (i, line) in SAMPLE_LINES
+            .iter()
+            .copied()
+            .chain(lines.iter().map(String::as_str))
+            .enumerate()
+        {
+            let fresh = Event::from_json_line(line, 7);
+            let reused = ev.read_json_line(line, 7);
+            match fresh {
+                Ok(fresh) => {
+                    assert_eq!(reused, Ok(()), "line {i}: {line:?}");
+                    assert_eq!(ev, fresh, "line {i}: {line:?}");
+                    good += 1;
+                }
+                Err(e) => assert_eq!(reused, Err(e), "line {i}: {line:?}"),
+            }
+        }
+        assert!(good > 2_000, "only {good} good lines");
     }
 
     /// The hand-written path gives the serde path's raw values for every line it takes, and it
