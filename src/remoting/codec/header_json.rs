@@ -18,7 +18,7 @@ use crate::remoting::codes::{LanguageCode, SerializeType};
 use crate::remoting::command::{ExtFields, RemotingCommand, TAG_INVALID, TAG_NULL, TAG_VALUE};
 use crate::util::json_first_escape as first_escape;
 use crate::util::JSON_NEEDS_ESCAPE as NEEDS_ESCAPE;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 
 /// Deepest nesting the scanner skips inside unknown members (serde_json's own limit is 128).
@@ -32,34 +32,76 @@ const EXT_INITIAL_BYTES: usize = 4096;
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/// Appends `s` as a JSON string literal (quotes included), escaping as Java's fastjson does.
-pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
-    let bytes = s.as_bytes();
-    let Some(first) = first_escape(bytes) else {
-        dst.reserve(bytes.len() + 2);
-        dst.put_u8(b'"');
-        dst.extend_from_slice(bytes);
-        dst.put_u8(b'"');
-        return;
-    };
-    dst.put_u8(b'"');
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(first) {
-        if !NEEDS_ESCAPE[b as usize] {
-            continue;
-        }
-        dst.extend_from_slice(&bytes[start..i]);
+/// Extra bytes the escape of `b` adds (0 for a byte written as is): `\"`, `\\`, `\n` and the
+/// like add 1, `\u00XX` adds 5. Must agree with [`write_json_str`].
+fn escape_extra(b: u8) -> usize {
+    if !NEEDS_ESCAPE[b as usize] {
+        return 0;
+    }
+    match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+        _ => 5,
+    }
+}
+
+/// Extra bytes the escapes of `s` add, and where its first escape is.
+fn escapes(s: &[u8]) -> (usize, Option<usize>) {
+    let first = first_escape(s);
+    let mut extra = 0;
+    let mut at = first;
+    while let Some(i) = at {
+        extra += escape_extra(s[i]);
+        at = first_escape(&s[i + 1..]).map(|n| i + 1 + n);
+    }
+    (extra, first)
+}
+
+/// Length of `s` written as a JSON string literal (quotes included), and whether it needs escapes.
+fn json_str_len(s: &[u8]) -> (usize, bool) {
+    let (extra, first) = escapes(s);
+    (s.len() + 2 + extra, first.is_some())
+}
+
+/// A cursor over a slice sized exactly for what is written into it: each write is one bounds
+/// check and one copy, where `BytesMut` would check and maybe grow its capacity each time.
+struct SliceWriter<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+/// Where the next escape in the ext-field store is: the first byte needing one at or after
+/// `from` is at `next` (`usize::MAX`: none). Entries stored in order (the usual case) are then
+/// written with one scan of the store in all; an entry before `from` (a decoded header, whose
+/// index was sorted) is scanned on its own, and one past `next` starts a new scan.
+struct EscapeCursor {
+    from: usize,
+    next: usize,
+}
+
+impl SliceWriter<'_> {
+    fn put(&mut self, b: &[u8]) {
+        self.out[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.out[self.pos] = b;
+        self.pos += 1;
+    }
+
+    /// The escape of `b`, one of the bytes `first_escape` stops at.
+    fn escape(&mut self, b: u8) {
         match b {
-            b'"' => dst.extend_from_slice(b"\\\""),
-            b'\\' => dst.extend_from_slice(b"\\\\"),
-            b'\n' => dst.extend_from_slice(b"\\n"),
-            b'\r' => dst.extend_from_slice(b"\\r"),
-            b'\t' => dst.extend_from_slice(b"\\t"),
-            0x08 => dst.extend_from_slice(b"\\b"),
-            0x0c => dst.extend_from_slice(b"\\f"),
+            b'"' => self.put(b"\\\""),
+            b'\\' => self.put(b"\\\\"),
+            b'\n' => self.put(b"\\n"),
+            b'\r' => self.put(b"\\r"),
+            b'\t' => self.put(b"\\t"),
+            0x08 => self.put(b"\\b"),
+            0x0c => self.put(b"\\f"),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                dst.extend_from_slice(&[
+                self.put(&[
                     b'\\',
                     b'u',
                     b'0',
@@ -69,70 +111,256 @@ pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
                 ]);
             }
         }
-        start = i + 1;
     }
-    dst.extend_from_slice(&bytes[start..]);
-    dst.put_u8(b'"');
+
+    /// `s` with its escapes, the first of them at `first` (if any); no quotes.
+    fn escaped(&mut self, s: &[u8], mut first: Option<usize>) {
+        let mut start = 0;
+        while let Some(i) = first {
+            self.put(&s[start..i]);
+            self.escape(s[i]);
+            start = i + 1;
+            first = first_escape(&s[start..]).map(|n| start + n);
+        }
+        self.put(&s[start..]);
+    }
+
+    /// `s` as a JSON string literal; `escaped` as [`json_str_len`] found it.
+    fn json_str(&mut self, s: &[u8], escaped: bool) {
+        self.byte(b'"');
+        if escaped {
+            self.escaped(s, first_escape(s));
+        } else {
+            self.put(s);
+        }
+        self.byte(b'"');
+    }
+
+    /// `store[a..b]` (an ext key or value) with its escapes, no quotes.
+    fn ext_str(&mut self, store: &[u8], a: usize, b: usize, cur: &mut EscapeCursor) {
+        if a < cur.from {
+            let s = &store[a..b];
+            self.escaped(s, first_escape(s));
+            return;
+        }
+        if cur.next < a {
+            // Skipped past the escape found last (an index out of store order): look again from
+            // here. `from` only grows, so these scans never cover a byte twice.
+            cur.from = a;
+            cur.next = first_escape(&store[a..]).map_or(usize::MAX, |n| a + n);
+        }
+        if cur.next >= b {
+            self.put(&store[a..b]);
+            return;
+        }
+        let mut start = a;
+        while cur.next < b {
+            self.put(&store[start..cur.next]);
+            self.escape(store[cur.next]);
+            start = cur.next + 1;
+            cur.next = first_escape(&store[start..]).map_or(usize::MAX, |n| start + n);
+        }
+        cur.from = start;
+        self.put(&store[start..b]);
+    }
 }
 
-fn write_int(dst: &mut BytesMut, v: i64) {
-    let mut buf = itoa_buf();
-    dst.extend_from_slice(fmt_i64(&mut buf, v));
-}
-
-type ItoaBuf = [u8; 20];
-fn itoa_buf() -> ItoaBuf {
-    [0; 20]
-}
-/// Formats `v` in decimal into `buf` without allocating.
-pub(crate) fn fmt_i64(buf: &mut ItoaBuf, v: i64) -> &[u8] {
-    let neg = v < 0;
-    // At most 19 digits for an i64's magnitude, so the sign still fits.
-    let mut i = crate::util::write_decimal(buf, v.unsigned_abs());
-    if neg {
+/// Formats `v` in decimal at the end of `buf`, two digits per step; returns where it starts.
+fn itoa_i32(buf: &mut [u8; 11], v: i32) -> usize {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    if v < 0 {
         i -= 1;
         buf[i] = b'-';
     }
-    &buf[i..]
+    i
+}
+
+/// One integer of the header, formatted.
+struct Int {
+    buf: [u8; 11],
+    start: usize,
+}
+
+impl Int {
+    fn new(v: i32) -> Int {
+        let mut buf = [0; 11];
+        let start = itoa_i32(&mut buf, v);
+        Int { buf, start }
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// What the writer needs to know before writing: the exact header length, the integers already
+/// formatted and which strings need escapes. Planning first lets [`encode_frame`] check the limits
+/// before writing anything, reserve once and write the header into a slice of exactly its length.
+///
+/// [`encode_frame`]: super::encode_frame
+pub(crate) struct JsonPlan {
+    /// Exact header length in bytes.
+    pub(crate) len: usize,
+    code: Int,
+    flag: Int,
+    opaque: Int,
+    version: Int,
+    /// The language as a number, when it has no Java name.
+    language: Option<Int>,
+    /// The first byte of the ext-field store that needs an escape.
+    ext_first_escape: Option<usize>,
+    /// Every byte of the ext-field store belongs to an entry (not so after a decoder dropped
+    /// repeated keys): the store was scanned as a whole, else each entry is scanned on its own.
+    ext_dense: bool,
+    remark_escaped: bool,
+}
+
+const CODE_KEY: &[u8] = b"{\"code\":";
+const EXT_KEY: &[u8] = b",\"extFields\":{";
+const FLAG_KEY: &[u8] = b",\"flag\":";
+const LANGUAGE_KEY: &[u8] = b",\"language\":";
+const OPAQUE_KEY: &[u8] = b",\"opaque\":";
+const REMARK_KEY: &[u8] = b",\"remark\":";
+const TAIL_KEYS: &[u8] = b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":";
+
+/// Plans the JSON header of `cmd` (see [`JsonPlan`]).
+pub(crate) fn plan_json_header(cmd: &RemotingCommand) -> JsonPlan {
+    let code = Int::new(cmd.code);
+    let flag = Int::new(cmd.flag);
+    let opaque = Int::new(cmd.opaque);
+    let version = Int::new(cmd.version);
+    let mut len = CODE_KEY.len()
+        + code.bytes().len()
+        + FLAG_KEY.len()
+        + flag.bytes().len()
+        + LANGUAGE_KEY.len()
+        + OPAQUE_KEY.len()
+        + opaque.bytes().len()
+        + TAIL_KEYS.len()
+        + version.bytes().len()
+        + 1;
+    let language = match cmd.language.name() {
+        Some(name) => {
+            len += name.len() + 2;
+            None
+        }
+        None => {
+            let n = Int::new(cmd.language.code() as i32);
+            len += n.bytes().len();
+            Some(n)
+        }
+    };
+    let mut ext_first_escape = None;
+    let mut ext_dense = true;
+    let (store, idx) = cmd.ext_fields.raw_parts();
+    if !idx.is_empty() {
+        // The braces, and per entry four quotes, a ':' and a ',' (one too many, the closing brace
+        // counted).
+        len += EXT_KEY.len() + 6 * idx.len();
+        let used: usize = idx.iter().map(|&(ks, _, ve)| (ve - ks) as usize).sum();
+        if used == store.len() {
+            // Entries never overlap, so they cover the whole store: one scan for escapes.
+            let (extra, first) = escapes(store);
+            len += store.len() + extra;
+            ext_first_escape = first;
+        } else {
+            ext_dense = false;
+            for &(ks, ke, ve) in idx {
+                let (ks, ke, ve) = (ks as usize, ke as usize, ve as usize);
+                len += ve - ks + escapes(&store[ks..ke]).0 + escapes(&store[ke..ve]).0;
+            }
+        }
+    }
+    let mut remark_escaped = false;
+    if let Some(remark) = &cmd.remark {
+        let (rl, re) = json_str_len(remark.as_bytes());
+        len += REMARK_KEY.len() + rl;
+        remark_escaped = re;
+    }
+    JsonPlan {
+        len,
+        code,
+        flag,
+        opaque,
+        version,
+        language,
+        ext_first_escape,
+        ext_dense,
+        remark_escaped,
+    }
+}
+
+/// Writes the header `plan` was made for into `out`, which must be exactly `plan.len` bytes.
+pub(crate) fn write_json_header(cmd: &RemotingCommand, plan: &JsonPlan, out: &mut [u8]) {
+    let mut w = SliceWriter { out, pos: 0 };
+    w.put(CODE_KEY);
+    w.put(plan.code.bytes());
+    if !cmd.ext_fields.is_empty() {
+        w.put(EXT_KEY);
+        let (store, idx) = cmd.ext_fields.raw_parts();
+        let mut cur = EscapeCursor {
+            // Not dense: every entry is scanned on its own.
+            from: if plan.ext_dense { 0 } else { usize::MAX },
+            next: plan.ext_first_escape.unwrap_or(usize::MAX),
+        };
+        for (i, &(ks, ke, ve)) in idx.iter().enumerate() {
+            w.put(if i == 0 { b"\"" } else { b",\"" });
+            w.ext_str(store, ks as usize, ke as usize, &mut cur);
+            w.put(b"\":\"");
+            w.ext_str(store, ke as usize, ve as usize, &mut cur);
+            w.byte(b'"');
+        }
+        w.byte(b'}');
+    }
+    w.put(FLAG_KEY);
+    w.put(plan.flag.bytes());
+    w.put(LANGUAGE_KEY);
+    match (&plan.language, cmd.language.name()) {
+        (None, Some(name)) => {
+            w.byte(b'"');
+            w.put(name.as_bytes());
+            w.byte(b'"');
+        }
+        (Some(n), _) => w.put(n.bytes()),
+        (None, None) => {}
+    }
+    w.put(OPAQUE_KEY);
+    w.put(plan.opaque.bytes());
+    if let Some(remark) = &cmd.remark {
+        w.put(REMARK_KEY);
+        w.json_str(remark.as_bytes(), plan.remark_escaped);
+    }
+    w.put(TAIL_KEYS);
+    w.put(plan.version.bytes());
+    w.byte(b'}');
+    debug_assert_eq!(w.pos, w.out.len(), "JSON header plan and writer disagree");
 }
 
 /// Appends the JSON header of `cmd` to `dst`.
 pub fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    dst.reserve(128 + cmd.ext_fields.byte_len() + cmd.ext_fields.len() * 6);
-    dst.extend_from_slice(b"{\"code\":");
-    write_int(dst, cmd.code as i64);
-    if !cmd.ext_fields.is_empty() {
-        dst.extend_from_slice(b",\"extFields\":{");
-        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
-            if i > 0 {
-                dst.put_u8(b',');
-            }
-            write_json_str(dst, k);
-            dst.put_u8(b':');
-            write_json_str(dst, v);
-        }
-        dst.put_u8(b'}');
-    }
-    dst.extend_from_slice(b",\"flag\":");
-    write_int(dst, cmd.flag as i64);
-    dst.extend_from_slice(b",\"language\":");
-    match cmd.language.name() {
-        Some(name) => {
-            dst.put_u8(b'"');
-            dst.extend_from_slice(name.as_bytes());
-            dst.put_u8(b'"');
-        }
-        None => write_int(dst, cmd.language.code() as i64),
-    }
-    dst.extend_from_slice(b",\"opaque\":");
-    write_int(dst, cmd.opaque as i64);
-    if let Some(remark) = &cmd.remark {
-        dst.extend_from_slice(b",\"remark\":");
-        write_json_str(dst, remark);
-    }
-    dst.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
-    write_int(dst, cmd.version as i64);
-    dst.put_u8(b'}');
+    let plan = plan_json_header(cmd);
+    let start = dst.len();
+    dst.resize(start + plan.len, 0);
+    write_json_header(cmd, &plan, &mut dst[start..]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,27 +793,250 @@ impl Raw<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fast path
+
+/// Most ext fields the fast path takes; a header with more goes to the scanner (the fast path
+/// keeps its entries sorted by insertion, quadratic in their number).
+const FAST_MAX_EXT: usize = 32;
+
+/// The one-pass reader of the usual header shape: no whitespace, string literals without escapes,
+/// integers of at most 9 digits (so within i32), `extFields` an object of string values with
+/// distinct keys, other members strings or integers. Anything else gives `None` at once and the
+/// header goes to the [`Scanner`], which accepts everything this accepts and gives the same
+/// command (checked by `fast_path_agrees_with_the_scanner_on_mutated_headers` and the fuzz oracle).
+struct Fast<'a> {
+    s: &'a [u8],
+    /// `s` as text (it is valid UTF-8): string contents are sliced out of it.
+    t: &'a str,
+    p: usize,
+}
+
+/// The first eight bytes of a key, big-endian, zero-padded: comparing two of these orders keys
+/// as byte strings do whenever they differ (fast-path keys hold no zero byte: control characters
+/// end a string literal there).
+fn key_prefix(k: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = k.len().min(8);
+    b[..n].copy_from_slice(&k[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// A decoded ext entry: key prefix, key range, value range.
+#[derive(Clone, Copy, Default)]
+struct FastEntry {
+    prefix: u64,
+    key: (u32, u32),
+    value: (u32, u32),
+}
+
+impl<'a> Fast<'a> {
+    fn next(&self) -> Option<u8> {
+        self.s.get(self.p).copied()
+    }
+
+    fn byte(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then(|| self.p += 1)
+    }
+
+    /// A string literal without escapes; its content's range.
+    fn str(&mut self) -> Option<(usize, usize)> {
+        self.byte(b'"')?;
+        let start = self.p;
+        let end = start + first_escape(&self.s[start..])?;
+        (self.s[end] == b'"').then_some(())?;
+        self.p = end + 1;
+        Some((start, end))
+    }
+
+    fn text(&self, (start, end): (usize, usize)) -> Option<&'a str> {
+        self.t.get(start..end)
+    }
+
+    /// An integer of 1 to 9 digits, no leading zero, not "-0"; what follows is left to the caller
+    /// (a '.' or 'e' there is not a ',' or '}', so the header falls back).
+    fn int(&mut self) -> Option<i32> {
+        let neg = self.next() == Some(b'-');
+        if neg {
+            self.p += 1;
+        }
+        let start = self.p;
+        let mut v = 0i32;
+        while let Some(d @ b'0'..=b'9') = self.next() {
+            if self.p - start == 9 {
+                return None;
+            }
+            v = v * 10 + (d - b'0') as i32;
+            self.p += 1;
+        }
+        let n = self.p - start;
+        if n == 0 || (n > 1 && self.s[start] == b'0') || (neg && v == 0) {
+            return None;
+        }
+        Some(if neg { -v } else { v })
+    }
+
+    /// After a member: `Some(true)` at ',', `Some(false)` at the closing '}'.
+    fn more(&mut self) -> Option<bool> {
+        let c = self.next()?;
+        self.p += 1;
+        match c {
+            b',' => Some(true),
+            b'}' => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The `extFields` object, sorted by key as the scanner gives it.
+    fn ext(&mut self) -> Option<ExtFields> {
+        self.byte(b'{')?;
+        let mut ents = [FastEntry::default(); FAST_MAX_EXT];
+        let mut n = 0;
+        let mut bytes = 0;
+        if self.next() == Some(b'}') {
+            self.p += 1;
+        } else {
+            loop {
+                let key = self.str()?;
+                self.byte(b':')?;
+                let value = self.str()?;
+                if n == FAST_MAX_EXT {
+                    return None;
+                }
+                let k = &self.s[key.0..key.1];
+                let e = FastEntry {
+                    prefix: key_prefix(k),
+                    key: (key.0 as u32, key.1 as u32),
+                    value: (value.0 as u32, value.1 as u32),
+                };
+                let mut j = n;
+                while j > 0 {
+                    let o = &ents[j - 1];
+                    let ord = o
+                        .prefix
+                        .cmp(&e.prefix)
+                        .then_with(|| self.s[o.key.0 as usize..o.key.1 as usize].cmp(k));
+                    match ord {
+                        std::cmp::Ordering::Greater => j -= 1,
+                        // A repeated key: last wins, as the scanner resolves it.
+                        std::cmp::Ordering::Equal => return None,
+                        std::cmp::Ordering::Less => break,
+                    }
+                }
+                ents.copy_within(j..n, j + 1);
+                ents[j] = e;
+                n += 1;
+                bytes += key.1 - key.0 + value.1 - value.0;
+                if !self.more()? {
+                    break;
+                }
+            }
+        }
+        let mut ext = ExtFields::with_capacity(n, bytes);
+        for e in &ents[..n] {
+            let k = self.text((e.key.0 as usize, e.key.1 as usize))?;
+            let v = self.text((e.value.0 as usize, e.value.1 as usize))?;
+            ext.push(k, v);
+        }
+        Some(ext)
+    }
+
+    fn header(&mut self) -> Option<RemotingCommand> {
+        let (mut code, mut opaque, mut flag, mut version) = (None, None, 0, 0);
+        let mut language = LanguageCode::Java;
+        let mut remark = None;
+        let mut ext = None;
+        self.byte(b'{')?;
+        loop {
+            let key = self.str()?;
+            self.byte(b':')?;
+            match &self.s[key.0..key.1] {
+                b"code" => code = Some(self.int()?),
+                b"opaque" => opaque = Some(self.int()?),
+                b"flag" => flag = self.int()?,
+                b"version" => version = self.int()?,
+                b"language" => {
+                    let v = self.str()?;
+                    language = LanguageCode::from_name(self.text(v)?);
+                }
+                b"remark" => remark = Some(self.str()?),
+                b"extFields" if ext.is_none() => ext = Some(self.ext()?),
+                b"extFields" => return None,
+                _ => match self.next()? {
+                    b'"' => {
+                        self.str()?;
+                    }
+                    _ => {
+                        self.int()?;
+                    }
+                },
+            }
+            if !self.more()? {
+                break;
+            }
+        }
+        if self.p != self.s.len() {
+            return None;
+        }
+        let remark = match remark {
+            Some(r) => Some(self.text(r)?.to_owned()),
+            None => None,
+        };
+        Some(RemotingCommand {
+            code: code?,
+            language,
+            version,
+            opaque: opaque?,
+            flag,
+            remark,
+            ext_fields: ext.unwrap_or_default(),
+            body: Bytes::new(),
+            serialize_type: SerializeType::Json,
+        })
+    }
+}
+
+/// The fast path alone: the command for a header of the usual shape, `None` for anything else
+/// (which [`decode_json_header`] then gives to the scanner). For tests and the fuzz oracle.
+#[doc(hidden)]
+pub fn decode_json_header_fast(h: &[u8]) -> Option<RemotingCommand> {
+    let t = std::str::from_utf8(h).ok()?;
+    Fast { s: h, t, p: 0 }.header()
+}
+
 /// Decodes a JSON header (the bytes between the header-length word and the body).
 ///
-/// Linear in the header length: repeated keys and `null`s are resolved by one sort at the end,
-/// and at most [`MAX_EXT_FIELDS`] ext-field members are read.
+/// Linear in the header length: the usual shape is read in one pass (at most 32 ext fields, kept
+/// sorted as they come); anything else goes to the lenient scanner, where repeated keys and
+/// `null`s are resolved by one sort at the end, and at most [`MAX_EXT_FIELDS`] ext-field members
+/// are read.
 ///
 /// # Errors
 /// [`DecodeError::InvalidJson`] for malformed JSON, [`DecodeError::MissingField`] without `code` or
 /// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type,
 /// [`DecodeError::TooManyExtFields`] past [`MAX_EXT_FIELDS`].
 pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    decode_json_header_counting(h).0
+    let text = std::str::from_utf8(h).ok();
+    if let Some(t) = text {
+        if let Some(c) = (Fast { s: h, t, p: 0 }).header() {
+            return Ok(c);
+        }
+    }
+    decode_scanner(h, text).0
 }
 
-/// [`decode_json_header`], also returning the work it did: bytes scanned plus one unit per
-/// ext-field member stored and per key comparison. The fuzz oracle checks it stays within a
+/// The scanner alone (no fast path), also returning the work it did: bytes scanned plus one unit
+/// per ext-field member stored and per key comparison. The fuzz oracle checks it stays within a
 /// constant times the input length.
 #[doc(hidden)]
 pub fn decode_json_header_counting(h: &[u8]) -> (Result<RemotingCommand, DecodeError>, u64) {
+    decode_scanner(h, std::str::from_utf8(h).ok())
+}
+
+fn decode_scanner(h: &[u8], text: Option<&str>) -> (Result<RemotingCommand, DecodeError>, u64) {
     let mut sc = Scanner {
         s: h,
-        text: std::str::from_utf8(h).ok(),
+        text,
         pos: 0,
         work: h.len() as u64,
         ext_members: 0,
@@ -746,11 +1197,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fmt_i64_covers_extremes() {
-        let mut b = itoa_buf();
-        assert_eq!(fmt_i64(&mut b, i64::MIN), b"-9223372036854775808");
-        assert_eq!(fmt_i64(&mut b, 0), b"0");
-        assert_eq!(fmt_i64(&mut b, 479), b"479");
+    fn itoa_i32_agrees_with_display() {
+        let mut v: Vec<i32> = vec![i32::MIN, i32::MIN + 1, i32::MAX, 0, -1, 1, 479];
+        for p in 0..10 {
+            let t = 10i32.pow(p);
+            v.extend([t, t - 1, t + 1, -t, -t + 1, -t - 1]);
+        }
+        for n in v {
+            assert_eq!(Int::new(n).bytes(), n.to_string().as_bytes(), "{n}");
+        }
     }
 
     #[test]
@@ -773,9 +1228,234 @@ mod tests {
 
     #[test]
     fn escapes_control_characters_like_java() {
-        let mut d = BytesMut::new();
-        write_json_str(&mut d, "a\u{1}b\u{2}\"\\\n\u{1f}é");
-        assert_eq!(&d[..], "\"a\\u0001b\\u0002\\\"\\\\\\n\\u001fé\"".as_bytes());
+        let s = "a\u{1}b\u{2}\"\\\n\u{1f}é\u{8}\u{c}\r\t";
+        let (len, escaped) = json_str_len(s.as_bytes());
+        assert!(escaped);
+        let mut d = vec![0; len];
+        SliceWriter {
+            out: &mut d,
+            pos: 0,
+        }
+        .json_str(s.as_bytes(), escaped);
+        assert_eq!(
+            &d[..],
+            "\"a\\u0001b\\u0002\\\"\\\\\\n\\u001fé\\b\\f\\r\\t\"".as_bytes()
+        );
+    }
+
+    /// Headers of the usual shapes (the first five are taken by the fast path) and near misses.
+    const SAMPLE_HEADERS: &[&str] = &[
+        r#"{"code":0,"extFields":{"msgId":"7F00000100002A9F0000000000000000","queueId":"0","queueOffset":"0","MSG_REGION":"DefaultRegion","TRACE_ON":"true"},"flag":1,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":479}"#,
+        r#"{"code":0,"flag":1,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":479}"#,
+        r#"{"code":1,"extFields":{},"flag":1,"language":"RUST","opaque":-5,"remark":"topic not exist","serializeTypeCurrentRPC":"JSON","version":401}"#,
+        r#"{"code":0,"extFields":{"b":"1","a":"2","ab":"3","aaaaaaaab":"x","aaaaaaaa":"y","aaaaaaaaa":"z","":"e"},"opaque":1,"x":"y","n":12}"#,
+        r#"{"opaque":2147483,"language":"GO","code":-999999999,"remark":"","extFields":{"é":"ü","e":"€"}}"#,
+        r#"{"code":310,"extFields":{"a":"g","b":"T","c":"TBW102","d":4,"e":"0","i":"UNIQ_KEY\u0001x\u0002"},"flag":0,"language":"RUST","opaque":7,"serializeTypeCurrentRPC":"JSON","version":401}"#,
+        r#"{"code":0,"opaque":1,"extFields":{"a":"1","a":"2"}}"#,
+        r#"{"code":0,"opaque":1,"extFields":{"a":null,"b":true,"c":1.5}}"#,
+        r#"{"code":0,"opaque":1,"extFields":{"a":"1"},"extFields":null}"#,
+        r#"{"code":2147483647,"opaque":-2147483648,"flag":1234567890,"version":0}"#,
+        r#"{"code":0,"opaque":1,"remark":null,"language":12,"u":[1,{"a":2}]}"#,
+        r#" {"code":0, "opaque":1} "#,
+        r#"{"code":0,"opaque":1,"remark":"a\"b"}"#,
+        r#"{"code":-0,"opaque":01}"#,
+    ];
+
+    /// 20,000 deterministic mutations of the sample headers (from xorshift state `seed`): one to
+    /// three times, delete, duplicate or replace a byte with one of `bytes`.
+    fn mutated_headers(seed: u64, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut state = seed;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            let mut b = SAMPLE_HEADERS[next(SAMPLE_HEADERS.len())]
+                .as_bytes()
+                .to_vec();
+            for _ in 0..1 + next(3) {
+                if b.is_empty() {
+                    break;
+                }
+                let i = next(b.len());
+                match next(3) {
+                    0 => {
+                        b.remove(i);
+                    }
+                    1 => b.insert(i, b[i]),
+                    _ => b[i] = bytes[next(bytes.len())],
+                }
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    /// Whatever the fast path takes, the scanner decodes to the same command; the usual headers
+    /// are taken (a stream of them must not fall to the scanner); and `decode_json_header` gives
+    /// what the scanner gives, errors included.
+    #[test]
+    fn fast_path_agrees_with_the_scanner_on_mutated_headers() {
+        let mut taken = 0;
+        let mut check = |h: &[u8]| {
+            let scanner = decode_json_header_counting(h).0;
+            if let Some(fast) = decode_json_header_fast(h) {
+                taken += 1;
+                assert_eq!(
+                    Ok(&fast),
+                    scanner.as_ref(),
+                    "{}",
+                    String::from_utf8_lossy(h)
+                );
+            }
+            assert_eq!(
+                decode_json_header(h),
+                scanner,
+                "{}",
+                String::from_utf8_lossy(h)
+            );
+        };
+        for h in SAMPLE_HEADERS {
+            check(h.as_bytes());
+        }
+        let mutated = mutated_headers(0x2545_f491_4f6c_dd1d, b"{}[]\":,\\ -.0129aeEnt\x01\xc3");
+        for h in &mutated {
+            check(h);
+        }
+        for h in &SAMPLE_HEADERS[..5] {
+            assert!(
+                decode_json_header_fast(h.as_bytes()).is_some(),
+                "{h} fell back"
+            );
+        }
+        for h in &SAMPLE_HEADERS[5..] {
+            assert!(
+                decode_json_header_fast(h.as_bytes()).is_none(),
+                "{h} was taken"
+            );
+        }
+        assert!(taken > 1_000, "the fast path took only {taken} headers");
+    }
+
+    /// The header as the writer wrote it before it planned lengths (byte by byte into a `Vec`),
+    /// the reference for `writer_matches_the_simple_reference_on_decoded_headers`.
+    fn reference_header(c: &RemotingCommand) -> Vec<u8> {
+        fn json_str(out: &mut Vec<u8>, s: &str) {
+            out.push(b'"');
+            for &b in s.as_bytes() {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0x08 => out.extend_from_slice(b"\\b"),
+                    0x0c => out.extend_from_slice(b"\\f"),
+                    b if b < 0x20 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                    b => out.push(b),
+                }
+            }
+            out.push(b'"');
+        }
+        let mut out = format!("{{\"code\":{}", c.code).into_bytes();
+        if !c.ext_fields.is_empty() {
+            out.extend_from_slice(b",\"extFields\":{");
+            for (i, (k, v)) in c.ext_fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(&mut out, k);
+                out.push(b':');
+                json_str(&mut out, v);
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(format!(",\"flag\":{},\"language\":", c.flag).as_bytes());
+        match c.language.name() {
+            Some(n) => json_str(&mut out, n),
+            None => out.extend_from_slice(c.language.code().to_string().as_bytes()),
+        }
+        out.extend_from_slice(format!(",\"opaque\":{}", c.opaque).as_bytes());
+        if let Some(r) = &c.remark {
+            out.extend_from_slice(b",\"remark\":");
+            json_str(&mut out, r);
+        }
+        out.extend_from_slice(
+            format!(
+                ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
+                c.version
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    /// The planned writer gives the reference's bytes for every command decoded from the sample
+    /// and mutated headers (escapes anywhere, stores with dropped entries, sorted indexes), and
+    /// for the same commands with their ext fields pushed in store order.
+    #[test]
+    fn writer_matches_the_simple_reference_on_decoded_headers() {
+        let mut written = 0;
+        let mut out = BytesMut::new();
+        let mutated = mutated_headers(0x9e37_79b9_7f4a_7c15, b"{}[]\":,\\ -.0129aeEnt\x01\n");
+        for h in SAMPLE_HEADERS
+            .iter()
+            .map(|h| h.as_bytes())
+            .chain(mutated.iter().map(|h| &h[..]))
+        {
+            let Ok(mut c) = decode_json_header(h) else {
+                continue;
+            };
+            for _ in 0..2 {
+                out.clear();
+                encode_json_header(&c, &mut out);
+                assert_eq!(
+                    &out[..],
+                    &reference_header(&c)[..],
+                    "{}",
+                    String::from_utf8_lossy(h)
+                );
+                written += 1;
+                c.ext_fields = c.ext_fields.iter().rev().collect();
+            }
+        }
+        assert!(written > 5_000, "only {written} headers written");
+    }
+
+    /// The writer's output for the send request is read back by the fast path... or not: its
+    /// properties value carries `\u0001` escapes, so the scanner reads it; both give the command.
+    #[test]
+    fn written_headers_decode_to_the_command_they_came_from() {
+        let mut c = RemotingCommand::request(310);
+        c.opaque = 9;
+        for (k, v) in [("b", "x"), ("a", "1"), ("MSG", "ü€"), ("i", "K\u{1}V\u{2}")] {
+            c.ext_fields.push(k, v);
+        }
+        c.remark = Some("r\"".into());
+        let mut out = BytesMut::new();
+        encode_json_header(&c, &mut out);
+        c.ext_fields.sort_keep_last();
+        assert_eq!(decode_json_header(&out), Ok(c.clone()));
+        c.ext_fields.remove("i");
+        c.remark = Some("plain".into());
+        out.clear();
+        encode_json_header(&c, &mut out);
+        assert_eq!(decode_json_header_fast(&out), Some(c));
+        // Decoded headers whose store keeps bytes of dropped entries (repeats, nulls), and whose
+        // index is sorted out of store order, are written again as they were read.
+        for h in [
+            &br#"{"code":0,"opaque":1,"extFields":{"z":"\"","a":"x\n","a":"y","b":null,"c":"\u0001"}}"#[..],
+            br#"{"code":0,"opaque":1,"extFields":{"z":"\"","y":"\\","x":"w\t"}}"#,
+            br#"{"code":0,"opaque":1,"extFields":{"z":"1","y":2,"x":true,"x":"\r"}}"#,
+        ] {
+            let c = decode_json_header(h).unwrap();
+            out.clear();
+            encode_json_header(&c, &mut out);
+            assert_eq!(decode_json_header(&out), Ok(c), "{}", String::from_utf8_lossy(h));
+        }
     }
 
     #[test]

@@ -150,38 +150,69 @@ pub fn encode_frame(
     dst: &mut BytesMut,
     lim: &FrameLimits,
 ) -> Result<(), EncodeError> {
+    if cmd.serialize_type == SerializeType::Json {
+        return encode_json_frame(cmd, dst, lim);
+    }
     let start = dst.len();
     dst.reserve(8 + 256 + cmd.body.len());
     dst.put_u64(0); // length word and header-length word, backfilled below
-    let res = match cmd.serialize_type {
-        SerializeType::Json => {
-            header_json::encode_json_header(cmd, dst);
-            Ok(())
-        }
-        SerializeType::RocketMq => header_binary::encode_binary_header(cmd, dst),
-    };
-    if let Err(e) = res {
+    if let Err(e) = header_binary::encode_binary_header(cmd, dst) {
         dst.truncate(start);
         return Err(e);
     }
     let header_len = dst.len() - start - 8;
-    if header_len > 0x00FF_FFFF {
+    if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
         dst.truncate(start);
+        return Err(e);
+    }
+    dst.extend_from_slice(&cmd.body);
+    let prefix = frame_prefix(cmd.serialize_type, header_len, cmd.body.len());
+    dst[start..start + 8].copy_from_slice(&prefix);
+    Ok(())
+}
+
+/// The whole frame length for a header and body of these lengths, checked against the limits.
+fn check_lengths(header_len: usize, body_len: usize, lim: &FrameLimits) -> Result<(), EncodeError> {
+    if header_len > 0x00FF_FFFF {
         return Err(EncodeError::HeaderTooLarge { len: header_len });
     }
-    let frame_len = 8 + header_len + cmd.body.len();
+    let frame_len = 8 + header_len + body_len;
     if frame_len > lim.max_frame_len || frame_len - 4 > i32::MAX as usize {
-        dst.truncate(start);
         return Err(EncodeError::FrameTooLarge {
             len: frame_len,
             max: lim.max_frame_len,
         });
     }
+    Ok(())
+}
+
+/// The length word and the header-length word.
+fn frame_prefix(t: SerializeType, header_len: usize, body_len: usize) -> [u8; 8] {
+    let total = ((4 + header_len + body_len) as u32).to_be_bytes();
+    let word = (((t.code() as u32) << 24) | header_len as u32).to_be_bytes();
+    let mut p = [0; 8];
+    p[..4].copy_from_slice(&total);
+    p[4..].copy_from_slice(&word);
+    p
+}
+
+/// [`encode_frame`] for a JSON header: its exact length is known before anything is written, so
+/// the limits are checked first, `dst` grows once, and the prefix and header are written into a
+/// slice of exactly their length.
+fn encode_json_frame(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    lim: &FrameLimits,
+) -> Result<(), EncodeError> {
+    let plan = header_json::plan_json_header(cmd);
+    check_lengths(plan.len, cmd.body.len(), lim)?;
+    let start = dst.len();
+    dst.reserve(8 + plan.len + cmd.body.len());
+    dst.resize(start + 8 + plan.len, 0);
+    let out = &mut dst[start..];
+    out[..8].copy_from_slice(&frame_prefix(SerializeType::Json, plan.len, cmd.body.len()));
+    header_json::write_json_header(cmd, &plan, &mut out[8..]);
     dst.extend_from_slice(&cmd.body);
-    let total = ((frame_len - 4) as u32).to_be_bytes();
-    let word = (((cmd.serialize_type.code() as u32) << 24) | header_len as u32).to_be_bytes();
-    dst[start..start + 4].copy_from_slice(&total);
-    dst[start + 4..start + 8].copy_from_slice(&word);
     Ok(())
 }
 
