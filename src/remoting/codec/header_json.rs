@@ -16,8 +16,8 @@ use super::error::DecodeError;
 use super::MAX_EXT_FIELDS;
 use crate::remoting::codes::{LanguageCode, SerializeType};
 use crate::remoting::command::{ExtFields, RemotingCommand, TAG_INVALID, TAG_NULL, TAG_VALUE};
+use crate::util::json_escape_flags as flagged;
 use crate::util::json_first_escape as first_escape;
-use crate::util::JSON_NEEDS_ESCAPE as NEEDS_ESCAPE;
 use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 
@@ -32,207 +32,15 @@ const EXT_INITIAL_BYTES: usize = 4096;
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/// Extra bytes the escape of `b` adds (0 for a byte written as is): `\"`, `\\`, `\n` and the
-/// like add 1, `\u00XX` adds 5. Must agree with [`write_json_str`].
-fn escape_extra(b: u8) -> usize {
-    if !NEEDS_ESCAPE[b as usize] {
-        return 0;
-    }
-    match b {
-        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
-        _ => 5,
-    }
-}
+/// Bytes the writer may write past what it has written (its copies are 8 or 16 bytes wide);
+/// [`write_json_header`] keeps them in the buffer while writing and cuts them off after.
+const WRITE_SLACK: usize = 16;
 
-/// Extra bytes the escapes of `s` add, and where its first escape is.
-fn escapes(s: &[u8]) -> (usize, Option<usize>) {
-    let first = first_escape(s);
-    let mut extra = 0;
-    let mut at = first;
-    while let Some(i) = at {
-        extra += escape_extra(s[i]);
-        at = first_escape(&s[i + 1..]).map(|n| i + 1 + n);
-    }
-    (extra, first)
-}
+/// Bytes kept for escapes (each adds 1 or 5 to a string) before the buffer has to grow.
+const ESCAPE_ROOM: usize = 64;
 
-/// Length of `s` written as a JSON string literal (quotes included), and whether it needs escapes.
-fn json_str_len(s: &[u8]) -> (usize, bool) {
-    let (extra, first) = escapes(s);
-    (s.len() + 2 + extra, first.is_some())
-}
-
-/// A cursor over a slice sized exactly for what is written into it: each write is one bounds
-/// check and one copy, where `BytesMut` would check and maybe grow its capacity each time.
-struct SliceWriter<'a> {
-    out: &'a mut [u8],
-    pos: usize,
-}
-
-/// Where the next escape in the ext-field store is: the first byte needing one at or after
-/// `from` is at `next` (`usize::MAX`: none). Entries stored in order (the usual case) are then
-/// written with one scan of the store in all; an entry before `from` (a decoded header, whose
-/// index was sorted) is scanned on its own, and one past `next` starts a new scan.
-struct EscapeCursor {
-    from: usize,
-    next: usize,
-}
-
-impl SliceWriter<'_> {
-    fn put(&mut self, b: &[u8]) {
-        self.out[self.pos..self.pos + b.len()].copy_from_slice(b);
-        self.pos += b.len();
-    }
-
-    fn byte(&mut self, b: u8) {
-        self.out[self.pos] = b;
-        self.pos += 1;
-    }
-
-    /// The escape of `b`, one of the bytes `first_escape` stops at.
-    fn escape(&mut self, b: u8) {
-        match b {
-            b'"' => self.put(b"\\\""),
-            b'\\' => self.put(b"\\\\"),
-            b'\n' => self.put(b"\\n"),
-            b'\r' => self.put(b"\\r"),
-            b'\t' => self.put(b"\\t"),
-            0x08 => self.put(b"\\b"),
-            0x0c => self.put(b"\\f"),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                self.put(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
-            }
-        }
-    }
-
-    /// `s` with its escapes, the first of them at `first` (if any); no quotes.
-    fn escaped(&mut self, s: &[u8], mut first: Option<usize>) {
-        let mut start = 0;
-        while let Some(i) = first {
-            self.put(&s[start..i]);
-            self.escape(s[i]);
-            start = i + 1;
-            first = first_escape(&s[start..]).map(|n| start + n);
-        }
-        self.put(&s[start..]);
-    }
-
-    /// `s` as a JSON string literal; `escaped` as [`json_str_len`] found it.
-    fn json_str(&mut self, s: &[u8], escaped: bool) {
-        self.byte(b'"');
-        if escaped {
-            self.escaped(s, first_escape(s));
-        } else {
-            self.put(s);
-        }
-        self.byte(b'"');
-    }
-
-    /// `store[a..b]` (an ext key or value) with its escapes, no quotes.
-    fn ext_str(&mut self, store: &[u8], a: usize, b: usize, cur: &mut EscapeCursor) {
-        if a < cur.from {
-            let s = &store[a..b];
-            self.escaped(s, first_escape(s));
-            return;
-        }
-        if cur.next < a {
-            // Skipped past the escape found last (an index out of store order): look again from
-            // here. `from` only grows, so these scans never cover a byte twice.
-            cur.from = a;
-            cur.next = first_escape(&store[a..]).map_or(usize::MAX, |n| a + n);
-        }
-        if cur.next >= b {
-            self.put(&store[a..b]);
-            return;
-        }
-        let mut start = a;
-        while cur.next < b {
-            self.put(&store[start..cur.next]);
-            self.escape(store[cur.next]);
-            start = cur.next + 1;
-            cur.next = first_escape(&store[start..]).map_or(usize::MAX, |n| start + n);
-        }
-        cur.from = start;
-        self.put(&store[start..b]);
-    }
-}
-
-/// Formats `v` in decimal at the end of `buf`, two digits per step; returns where it starts.
-fn itoa_i32(buf: &mut [u8; 11], v: i32) -> usize {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    while n >= 100 {
-        let d = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-    }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    if v < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    i
-}
-
-/// One integer of the header, formatted.
-struct Int {
-    buf: [u8; 11],
-    start: usize,
-}
-
-impl Int {
-    fn new(v: i32) -> Int {
-        let mut buf = [0; 11];
-        let start = itoa_i32(&mut buf, v);
-        Int { buf, start }
-    }
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-/// What the writer needs to know before writing: the exact header length, the integers already
-/// formatted and which strings need escapes. Planning first lets [`encode_frame`] check the limits
-/// before writing anything, reserve once and write the header into a slice of exactly its length.
-///
-/// [`encode_frame`]: super::encode_frame
-pub(crate) struct JsonPlan {
-    /// Exact header length in bytes.
-    pub(crate) len: usize,
-    code: Int,
-    flag: Int,
-    opaque: Int,
-    version: Int,
-    /// The language as a number, when it has no Java name.
-    language: Option<Int>,
-    /// The first byte of the ext-field store that needs an escape.
-    ext_first_escape: Option<usize>,
-    /// Every byte of the ext-field store belongs to an entry (not so after a decoder dropped
-    /// repeated keys): the store was scanned as a whole, else each entry is scanned on its own.
-    ext_dense: bool,
-    remark_escaped: bool,
-}
+/// Longest decimal text of an i32 (or of a language code).
+const INT_MAX_LEN: usize = 11;
 
 const CODE_KEY: &[u8] = b"{\"code\":";
 const EXT_KEY: &[u8] = b",\"extFields\":{";
@@ -242,125 +50,278 @@ const OPAQUE_KEY: &[u8] = b",\"opaque\":";
 const REMARK_KEY: &[u8] = b",\"remark\":";
 const TAIL_KEYS: &[u8] = b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":";
 
-/// Plans the JSON header of `cmd` (see [`JsonPlan`]).
-pub(crate) fn plan_json_header(cmd: &RemotingCommand) -> JsonPlan {
-    let code = Int::new(cmd.code);
-    let flag = Int::new(cmd.flag);
-    let opaque = Int::new(cmd.opaque);
-    let version = Int::new(cmd.version);
-    let mut len = CODE_KEY.len()
-        + code.bytes().len()
-        + FLAG_KEY.len()
-        + flag.bytes().len()
-        + LANGUAGE_KEY.len()
-        + OPAQUE_KEY.len()
-        + opaque.bytes().len()
-        + TAIL_KEYS.len()
-        + version.bytes().len()
-        + 1;
-    let language = match cmd.language.name() {
-        Some(name) => {
-            len += name.len() + 2;
-            None
+/// One integer of the header, formatted: its decimal text at the front of a 16-byte buffer, so
+/// the writer copies it as one fixed-size block (see [`SliceWriter::put_short`]).
+struct Int {
+    buf: [u8; 16],
+    len: usize,
+}
+
+impl Int {
+    /// Two digits per step, from the right, after counting them.
+    fn new(v: i32) -> Int {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let mut n = v.unsigned_abs();
+        let mut digits = 1;
+        let mut t = n;
+        while t >= 10 {
+            t /= 10;
+            digits += 1;
         }
-        None => {
-            let n = Int::new(cmd.language.code() as i32);
-            len += n.bytes().len();
-            Some(n)
+        let mut buf = [0u8; 16];
+        let len = digits + (v < 0) as usize;
+        if v < 0 {
+            buf[0] = b'-';
         }
-    };
-    let mut ext_first_escape = None;
-    let mut ext_dense = true;
-    let (store, idx) = cmd.ext_fields.raw_parts();
-    if !idx.is_empty() {
-        // The braces, and per entry four quotes, a ':' and a ',' (one too many, the closing brace
-        // counted).
-        len += EXT_KEY.len() + 6 * idx.len();
-        let used: usize = idx.iter().map(|&(ks, _, ve)| (ve - ks) as usize).sum();
-        if used == store.len() {
-            // Entries never overlap, so they cover the whole store: one scan for escapes.
-            let (extra, first) = escapes(store);
-            len += store.len() + extra;
-            ext_first_escape = first;
+        let mut i = len;
+        while n >= 100 {
+            let d = (n % 100) as usize * 2;
+            n /= 100;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        }
+        if n >= 10 {
+            let d = n as usize * 2;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
         } else {
-            ext_dense = false;
-            for &(ks, ke, ve) in idx {
-                let (ks, ke, ve) = (ks as usize, ke as usize, ve as usize);
-                len += ve - ks + escapes(&store[ks..ke]).0 + escapes(&store[ke..ve]).0;
-            }
+            i -= 1;
+            buf[i] = b'0' + n as u8;
         }
-    }
-    let mut remark_escaped = false;
-    if let Some(remark) = &cmd.remark {
-        let (rl, re) = json_str_len(remark.as_bytes());
-        len += REMARK_KEY.len() + rl;
-        remark_escaped = re;
-    }
-    JsonPlan {
-        len,
-        code,
-        flag,
-        opaque,
-        version,
-        language,
-        ext_first_escape,
-        ext_dense,
-        remark_escaped,
+        Int { buf, len }
     }
 }
 
-/// Writes the header `plan` was made for into `out`, which must be exactly `plan.len` bytes.
-pub(crate) fn write_json_header(cmd: &RemotingCommand, plan: &JsonPlan, out: &mut [u8]) {
-    let mut w = SliceWriter { out, pos: 0 };
-    w.put(CODE_KEY);
-    w.put(plan.code.bytes());
-    if !cmd.ext_fields.is_empty() {
-        w.put(EXT_KEY);
-        let (store, idx) = cmd.ext_fields.raw_parts();
-        let mut cur = EscapeCursor {
-            // Not dense: every entry is scanned on its own.
-            from: if plan.ext_dense { 0 } else { usize::MAX },
-            next: plan.ext_first_escape.unwrap_or(usize::MAX),
+/// The header writer: writes at `pos` into `dst`, whose length always covers what is still to
+/// be written without escapes, plus [`WRITE_SLACK`], plus `room`; escapes spend `room`, and the
+/// buffer grows when it runs low. Every write is a bounds-checked slice copy, most of them of a
+/// fixed size (no call to `memcpy`); bytes past `pos` are overwritten by the writes that follow or
+/// cut off at the end.
+struct Writer<'a> {
+    dst: &'a mut BytesMut,
+    pos: usize,
+    room: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, b: &[u8]) {
+        self.dst[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.dst[self.pos] = b;
+        self.pos += 1;
+    }
+
+    fn int(&mut self, v: i32) {
+        let n = Int::new(v);
+        self.dst[self.pos..self.pos + 16].copy_from_slice(&n.buf);
+        self.pos += n.len;
+    }
+
+    /// The escape of `b`, a byte [`flagged`] marks.
+    #[inline(never)]
+    fn escape(&mut self, b: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let (seq, len): ([u8; 6], usize) = match b {
+            b'"' => (*b"\\\"    ", 2),
+            b'\\' => (*b"\\\\    ", 2),
+            b'\n' => (*b"\\n    ", 2),
+            b'\r' => (*b"\\r    ", 2),
+            b'\t' => (*b"\\t    ", 2),
+            0x08 => (*b"\\b    ", 2),
+            0x0c => (*b"\\f    ", 2),
+            _ => (
+                [
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ],
+                6,
+            ),
         };
+        if self.room < 5 {
+            let more = 256;
+            let len = self.dst.len();
+            self.dst.resize(len + more, 0);
+            self.room += more;
+        }
+        self.room -= len - 1;
+        self.dst[self.pos..self.pos + 6].copy_from_slice(&seq);
+        self.pos += len;
+    }
+
+    /// `src[a..b]` as the content of a JSON string (no quotes). A short one (the usual ext key
+    /// or value) is one word: checked, copied whole, and `pos` moved by its length.
+    #[inline(always)]
+    fn str_body(&mut self, src: &[u8], a: usize, b: usize) {
+        if b - a <= 8 {
+            if let Some(w) = word_at(src, a) {
+                if flagged(w) & LOW_BYTES[b - a] == 0 {
+                    self.dst[self.pos..self.pos + 8].copy_from_slice(&w.to_le_bytes());
+                    self.pos += b - a;
+                    return;
+                }
+            }
+        }
+        self.str_body_words(src, a, b);
+    }
+
+    /// [`Writer::str_body`] for any string: copied and checked for escapes eight bytes at a time.
+    /// Writes past the end land in the slack.
+    #[inline(never)]
+    fn str_body_words(&mut self, src: &[u8], mut a: usize, b: usize) {
+        while a < b {
+            let take = (b - a).min(8);
+            let w = word_at(src, a).unwrap_or_else(|| {
+                // `src` is shorter than a word: its bytes padded with spaces.
+                let mut w = u64::from_le_bytes(*b"        ");
+                for (j, &c) in src[a..].iter().enumerate() {
+                    w ^= ((c ^ b' ') as u64) << (8 * j);
+                }
+                w
+            });
+            self.dst[self.pos..self.pos + 8].copy_from_slice(&w.to_le_bytes());
+            let f = flagged(w) & LOW_BYTES[take];
+            if f == 0 {
+                a += take;
+                self.pos += take;
+                continue;
+            }
+            let k = (f.trailing_zeros() / 8) as usize;
+            self.pos += k;
+            self.escape(src[a + k]);
+            a += k + 1;
+        }
+    }
+}
+
+/// The eight bytes of `src` from `a` as a little-endian word; near the end, the last eight
+/// shifted down (the bytes past the end read as zero: callers mask them off). `None` when `src`
+/// is shorter than a word.
+#[inline(always)]
+fn word_at(src: &[u8], a: usize) -> Option<u64> {
+    let mut word = [0u8; 8];
+    match src.get(a..a + 8) {
+        Some(chunk) => {
+            word.copy_from_slice(chunk);
+            Some(u64::from_le_bytes(word))
+        }
+        None => {
+            let last = src.len().checked_sub(8)?;
+            word.copy_from_slice(&src[last..]);
+            Some(
+                u64::from_le_bytes(word)
+                    .checked_shr(8 * (a - last) as u32)
+                    .unwrap_or(0),
+            )
+        }
+    }
+}
+
+/// `LOW_BYTES[n]`: the low `n` bytes of a word set.
+const LOW_BYTES: [u64; 9] = {
+    let mut t = [0u64; 9];
+    let mut n = 1;
+    while n < 8 {
+        t[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
+    }
+    t[8] = u64::MAX;
+    t
+};
+
+/// At least the length of the JSON header of `cmd` when none of its strings needs an escape.
+fn header_bound(cmd: &RemotingCommand) -> usize {
+    let (_, idx) = cmd.ext_fields.raw_parts();
+    let mut len = CODE_KEY.len()
+        + FLAG_KEY.len()
+        + LANGUAGE_KEY.len()
+        + OPAQUE_KEY.len()
+        + TAIL_KEYS.len()
+        + 5 * INT_MAX_LEN
+        + cmd.language.name().map_or(0, str::len)
+        + 3;
+    if !idx.is_empty() {
+        // Per entry four quotes, a ':' and a ',' (one too many, the closing brace counted).
+        len += EXT_KEY.len() + 6 * idx.len();
+        len += idx
+            .iter()
+            .map(|&(ks, _, ve)| (ve - ks) as usize)
+            .sum::<usize>();
+    }
+    if let Some(remark) = &cmd.remark {
+        len += REMARK_KEY.len() + remark.len() + 2;
+    }
+    len
+}
+
+/// Room to reserve for the JSON header of `cmd`, for a caller that appends more after it.
+pub(crate) fn header_reserve(cmd: &RemotingCommand) -> usize {
+    header_bound(cmd) + WRITE_SLACK + ESCAPE_ROOM
+}
+
+/// Appends the JSON header of `cmd` to `dst` and returns its length.
+pub(crate) fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> usize {
+    let start = dst.len();
+    dst.resize(start + header_reserve(cmd), 0);
+    let mut w = Writer {
+        dst,
+        pos: start,
+        room: ESCAPE_ROOM,
+    };
+    w.put(CODE_KEY);
+    w.int(cmd.code);
+    let (store, idx) = cmd.ext_fields.raw_parts();
+    if !idx.is_empty() {
+        w.put(EXT_KEY);
         for (i, &(ks, ke, ve)) in idx.iter().enumerate() {
             w.put(if i == 0 { b"\"" } else { b",\"" });
-            w.ext_str(store, ks as usize, ke as usize, &mut cur);
+            w.str_body(store, ks as usize, ke as usize);
             w.put(b"\":\"");
-            w.ext_str(store, ke as usize, ve as usize, &mut cur);
+            w.str_body(store, ke as usize, ve as usize);
             w.byte(b'"');
         }
         w.byte(b'}');
     }
     w.put(FLAG_KEY);
-    w.put(plan.flag.bytes());
+    w.int(cmd.flag);
     w.put(LANGUAGE_KEY);
-    match (&plan.language, cmd.language.name()) {
-        (None, Some(name)) => {
+    match cmd.language.name() {
+        Some(name) => {
             w.byte(b'"');
             w.put(name.as_bytes());
             w.byte(b'"');
         }
-        (Some(n), _) => w.put(n.bytes()),
-        (None, None) => {}
+        None => w.int(cmd.language.code() as i32),
     }
     w.put(OPAQUE_KEY);
-    w.put(plan.opaque.bytes());
+    w.int(cmd.opaque);
     if let Some(remark) = &cmd.remark {
         w.put(REMARK_KEY);
-        w.json_str(remark.as_bytes(), plan.remark_escaped);
+        w.byte(b'"');
+        w.str_body(remark.as_bytes(), 0, remark.len());
+        w.byte(b'"');
     }
     w.put(TAIL_KEYS);
-    w.put(plan.version.bytes());
+    w.int(cmd.version);
     w.byte(b'}');
-    debug_assert_eq!(w.pos, w.out.len(), "JSON header plan and writer disagree");
+    let end = w.pos;
+    dst.truncate(end);
+    end - start
 }
 
 /// Appends the JSON header of `cmd` to `dst`.
 pub fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    let plan = plan_json_header(cmd);
-    let start = dst.len();
-    dst.resize(start + plan.len, 0);
-    write_json_header(cmd, &plan, &mut dst[start..]);
+    write_json_header(cmd, dst);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1197,14 +1158,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn itoa_i32_agrees_with_display() {
+    fn int_formatting_agrees_with_display() {
         let mut v: Vec<i32> = vec![i32::MIN, i32::MIN + 1, i32::MAX, 0, -1, 1, 479];
         for p in 0..10 {
             let t = 10i32.pow(p);
             v.extend([t, t - 1, t + 1, -t, -t + 1, -t - 1]);
         }
         for n in v {
-            assert_eq!(Int::new(n).bytes(), n.to_string().as_bytes(), "{n}");
+            let i = Int::new(n);
+            assert_eq!(&i.buf[..i.len], n.to_string().as_bytes(), "{n}");
+        }
+    }
+
+    /// Against the byte table, on words of bytes drawn from those around the boundaries (so
+    /// borrows run through every position).
+    #[test]
+    fn first_escape_agrees_with_the_byte_table_on_random_bytes() {
+        use crate::util::JSON_NEEDS_ESCAPE;
+        let set = [
+            0u8, 1, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..50_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 20) as usize;
+            let mut x = state;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.rotate_left(7) ^ 0x9e37_79b9_7f4a_7c15;
+                    // Mostly plain bytes, so the first escape lands anywhere.
+                    if x.is_multiple_of(4) {
+                        set[(x >> 8) as usize % set.len()]
+                    } else {
+                        b'a' + (x >> 16) as u8 % 26
+                    }
+                })
+                .collect();
+            let want = v.iter().position(|&c| JSON_NEEDS_ESCAPE[c as usize]);
+            assert_eq!(first_escape(&v), want, "{v:?}");
         }
     }
 
@@ -1229,18 +1222,24 @@ mod tests {
     #[test]
     fn escapes_control_characters_like_java() {
         let s = "a\u{1}b\u{2}\"\\\n\u{1f}é\u{8}\u{c}\r\t";
-        let (len, escaped) = json_str_len(s.as_bytes());
-        assert!(escaped);
-        let mut d = vec![0; len];
-        SliceWriter {
-            out: &mut d,
-            pos: 0,
+        // At every offset and length of the source, so the word copies meet every alignment and
+        // the padded tail every length.
+        for pad in 0..9 {
+            let src = format!("{}{s}{}", "p".repeat(pad), "q".repeat(pad));
+            let mut d = BytesMut::new();
+            d.resize(400, 0);
+            let mut w = Writer {
+                dst: &mut d,
+                pos: 0,
+                room: 0,
+            };
+            w.str_body(src.as_bytes(), pad, pad + s.len());
+            let end = w.pos;
+            assert_eq!(
+                &d[..end],
+                "a\\u0001b\\u0002\\\"\\\\\\n\\u001fé\\b\\f\\r\\t".as_bytes()
+            );
         }
-        .json_str(s.as_bytes(), escaped);
-        assert_eq!(
-            &d[..],
-            "\"a\\u0001b\\u0002\\\"\\\\\\n\\u001fé\\b\\f\\r\\t\"".as_bytes()
-        );
     }
 
     /// Headers of the usual shapes (the first five are taken by the fast path) and near misses.

@@ -196,22 +196,26 @@ fn frame_prefix(t: SerializeType, header_len: usize, body_len: usize) -> [u8; 8]
     p
 }
 
-/// [`encode_frame`] for a JSON header: its exact length is known before anything is written, so
-/// the limits are checked first, `dst` grows once, and the prefix and header are written into a
-/// slice of exactly their length.
+/// [`encode_frame`] for a JSON header: one reservation for prefix, header and body, the header
+/// written in place (see `header_json::write_json_header`), the limits checked on its length.
 fn encode_json_frame(
     cmd: &RemotingCommand,
     dst: &mut BytesMut,
     lim: &FrameLimits,
 ) -> Result<(), EncodeError> {
-    let plan = header_json::plan_json_header(cmd);
-    check_lengths(plan.len, cmd.body.len(), lim)?;
     let start = dst.len();
-    dst.reserve(8 + plan.len + cmd.body.len());
-    dst.resize(start + 8 + plan.len, 0);
-    let out = &mut dst[start..];
-    out[..8].copy_from_slice(&frame_prefix(SerializeType::Json, plan.len, cmd.body.len()));
-    header_json::write_json_header(cmd, &plan, &mut out[8..]);
+    dst.reserve(8 + header_json::header_reserve(cmd) + cmd.body.len());
+    dst.put_u64(0); // length word and header-length word, backfilled below
+    let header_len = header_json::write_json_header(cmd, dst);
+    if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
+        dst.truncate(start);
+        return Err(e);
+    }
+    dst[start..start + 8].copy_from_slice(&frame_prefix(
+        SerializeType::Json,
+        header_len,
+        cmd.body.len(),
+    ));
     dst.extend_from_slice(&cmd.body);
     Ok(())
 }
