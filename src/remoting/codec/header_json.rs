@@ -773,14 +773,28 @@ struct Fast<'a> {
     p: usize,
 }
 
-/// The first eight bytes of a key, big-endian, zero-padded: comparing two of these orders keys
-/// as byte strings do whenever they differ (fast-path keys hold no zero byte: control characters
-/// end a string literal there).
-fn key_prefix(k: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = k.len().min(8);
-    b[..n].copy_from_slice(&k[..n]);
-    u64::from_be_bytes(b)
+/// The first eight bytes of the key `s[a..b]`, big-endian, zero-padded: comparing two of these
+/// orders keys as byte strings do whenever they differ (fast-path keys hold no zero byte:
+/// control characters end a string literal there).
+fn key_prefix(s: &[u8], a: usize, b: usize) -> u64 {
+    let n = (b - a).min(8);
+    let w = match word_at_exact(s, a) {
+        Some(w) => w & LOW_BYTES[n],
+        // Near the end of the header.
+        None => s[a..a + n]
+            .iter()
+            .enumerate()
+            .fold(0, |w, (j, &c)| w | (c as u64) << (8 * j)),
+    };
+    w.swap_bytes()
+}
+
+/// The eight bytes of `s` from `a` as a little-endian word, if there are eight.
+#[inline(always)]
+fn word_at_exact(s: &[u8], a: usize) -> Option<u64> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(s.get(a..a + 8)?);
+    Some(u64::from_le_bytes(word))
 }
 
 /// A decoded ext entry: key prefix, key range, value range.
@@ -800,11 +814,29 @@ impl<'a> Fast<'a> {
         (self.next()? == c).then(|| self.p += 1)
     }
 
-    /// A string literal without escapes; its content's range.
+    /// A string literal without escapes; its content's range. Looks a word at a time for the
+    /// closing quote (or a byte that sends the header to the scanner).
+    #[inline(always)]
     fn str(&mut self) -> Option<(usize, usize)> {
         self.byte(b'"')?;
         let start = self.p;
-        let end = start + first_escape(&self.s[start..])?;
+        let mut end = start;
+        loop {
+            match word_at_exact(self.s, end) {
+                Some(w) => {
+                    let f = flagged(w);
+                    if f != 0 {
+                        end += (f.trailing_zeros() / 8) as usize;
+                        break;
+                    }
+                    end += 8;
+                }
+                None => {
+                    end += first_escape(&self.s[end..])?;
+                    break;
+                }
+            }
+        }
         (self.s[end] == b'"').then_some(())?;
         self.p = end + 1;
         Some((start, end))
@@ -866,7 +898,7 @@ impl<'a> Fast<'a> {
                 }
                 let k = &self.s[key.0..key.1];
                 let e = FastEntry {
-                    prefix: key_prefix(k),
+                    prefix: key_prefix(self.s, key.0, key.1),
                     key: (key.0 as u32, key.1 as u32),
                     value: (value.0 as u32, value.1 as u32),
                 };
@@ -1251,6 +1283,7 @@ mod tests {
         r#"{"opaque":2147483,"language":"GO","code":-999999999,"remark":"","extFields":{"é":"ü","e":"€"}}"#,
         r#"{"code":310,"extFields":{"a":"g","b":"T","c":"TBW102","d":4,"e":"0","i":"UNIQ_KEY\u0001x\u0002"},"flag":0,"language":"RUST","opaque":7,"serializeTypeCurrentRPC":"JSON","version":401}"#,
         r#"{"code":0,"opaque":1,"extFields":{"a":"1","a":"2"}}"#,
+        r#"{"code":0,"opaque":1,"extFields":{"a":"1","a":""}}"#,
         r#"{"code":0,"opaque":1,"extFields":{"a":null,"b":true,"c":1.5}}"#,
         r#"{"code":0,"opaque":1,"extFields":{"a":"1"},"extFields":null}"#,
         r#"{"code":2147483647,"opaque":-2147483648,"flag":1234567890,"version":0}"#,
