@@ -176,30 +176,41 @@ impl Writer<'_> {
     }
 
     /// [`Writer::str_body`] for any string: copied and checked for escapes eight bytes at a time.
-    /// Writes past the end land in the slack.
+    /// Writes past the end land in the slack. The clean words are copied with the buffer borrowed
+    /// as one slice (so its address and length stay in registers), the escapes in between.
     #[inline(never)]
     fn str_body_words(&mut self, src: &[u8], mut a: usize, b: usize) {
         while a < b {
-            let take = (b - a).min(8);
-            let w = word_at(src, a).unwrap_or_else(|| {
-                // `src` is shorter than a word: its bytes padded with spaces.
-                let mut w = u64::from_le_bytes(*b"        ");
-                for (j, &c) in src[a..].iter().enumerate() {
-                    w ^= ((c ^ b' ') as u64) << (8 * j);
+            let out = &mut self.dst[..];
+            let mut pos = self.pos;
+            let mut escape = None;
+            while a < b {
+                let take = (b - a).min(8);
+                let w = word_at(src, a).unwrap_or_else(|| {
+                    // `src` is shorter than a word: its bytes padded with spaces.
+                    let mut w = u64::from_le_bytes(*b"        ");
+                    for (j, &c) in src[a..].iter().enumerate() {
+                        w ^= ((c ^ b' ') as u64) << (8 * j);
+                    }
+                    w
+                });
+                out[pos..pos + 8].copy_from_slice(&w.to_le_bytes());
+                let f = flagged(w) & LOW_BYTES[take];
+                if f != 0 {
+                    let k = (f.trailing_zeros() / 8) as usize;
+                    pos += k;
+                    a += k;
+                    escape = Some(src[a]);
+                    break;
                 }
-                w
-            });
-            self.dst[self.pos..self.pos + 8].copy_from_slice(&w.to_le_bytes());
-            let f = flagged(w) & LOW_BYTES[take];
-            if f == 0 {
                 a += take;
-                self.pos += take;
-                continue;
+                pos += take;
             }
-            let k = (f.trailing_zeros() / 8) as usize;
-            self.pos += k;
-            self.escape(src[a + k]);
-            a += k + 1;
+            self.pos = pos;
+            if let Some(c) = escape {
+                self.escape(c);
+                a += 1;
+            }
         }
     }
 }
