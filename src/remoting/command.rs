@@ -111,6 +111,12 @@ impl ExtFields {
         })
     }
 
+    /// The store of keys and values, and the index into it: `(key start, key end, value end)`
+    /// per entry, the value starting at the key's end. For writers, which need bytes only.
+    pub(crate) fn raw_parts(&self) -> (&[u8], &[(u32, u32, u32)]) {
+        (self.buf.as_bytes(), &self.idx)
+    }
+
     /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
     pub fn to_sorted_map(&self) -> std::collections::BTreeMap<String, String> {
         self.iter()

@@ -49,7 +49,9 @@ pub(crate) fn push_decimal(s: &mut String, n: u64) {
     }
 }
 
-/// Bytes that must be escaped inside a JSON string: controls, `"` and the backslash.
+/// Bytes that must be escaped inside a JSON string: controls, `"` and the backslash (the table
+/// [`json_escape_flags`] is tested against).
+#[cfg(test)]
 pub(crate) const JSON_NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -62,29 +64,40 @@ pub(crate) const JSON_NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
-/// Index of the first byte of `b` that needs escaping in a JSON string (a control character, `"`
-/// or `\`), the only bytes that end an unescaped string literal. Looks at eight bytes at a time (a byte
-/// below 0x20, a quote or a backslash in the word), then finds the exact byte one by one.
-pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
+/// The bytes of the little-endian word `w` that need escaping in a JSON string (a control
+/// character, `"` or `\`): the high bit of each such byte is set. The three tests (below 0x20,
+/// equal to `"`, equal to `\`, after Bit Twiddling Hacks `haszero`) can flag a byte by mistake
+/// only above a byte they flag rightly (a borrow runs upward from a true match), so the lowest
+/// flagged byte is always a true one.
+#[inline(always)]
+pub(crate) fn json_escape_flags(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero when some byte of `w` is zero (exact as to "some", Bit Twiddling Hacks `haszero`).
     let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64))
+}
+
+/// Index of the first byte of `b` that needs escaping in a JSON string (a control character, `"`
+/// or `\`), the only bytes that end an unescaped string literal. Looks at eight bytes at a time
+/// ([`json_escape_flags`]); the last few bytes are read as one word padded with spaces.
+pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0 {
-            break;
+        let m = json_escape_flags(u64::from_le_bytes(word));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    b[i..]
-        .iter()
-        .position(|&c| JSON_NEEDS_ESCAPE[c as usize])
-        .map(|p| p + i)
+    let mut w = u64::from_le_bytes(*b"        ");
+    for (j, &c) in b[i..].iter().enumerate() {
+        w ^= ((c ^ b' ') as u64) << (8 * j);
+    }
+    let m = json_escape_flags(w);
+    (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
 }
 
 /// Index of the first `needle` in `b` at or after `from`, eight bytes at a time. The lowest byte

@@ -120,12 +120,15 @@ pub fn decode_frame(
         return Ok(None);
     }
     let mut frame = src.split_to(p.frame_len).freeze();
-    frame.advance(8);
-    let header = frame.split_to(p.header_len);
+    // The header is read in place (no `Bytes` of its own: one reference-count increment and
+    // decrement fewer per frame); the frame then becomes the body.
+    let header_end = 8 + p.header_len;
+    let header = &frame[8..header_end];
     let mut cmd = match p.serialize_type {
-        SerializeType::Json => header_json::decode_json_header(&header)?,
-        SerializeType::RocketMq => header_binary::decode_binary_header(&header)?,
+        SerializeType::Json => header_json::decode_json_header(header)?,
+        SerializeType::RocketMq => header_binary::decode_binary_header(header)?,
     };
+    frame.advance(header_end);
     cmd.body = frame;
     Ok(Some(cmd))
 }
@@ -150,38 +153,73 @@ pub fn encode_frame(
     dst: &mut BytesMut,
     lim: &FrameLimits,
 ) -> Result<(), EncodeError> {
+    if cmd.serialize_type == SerializeType::Json {
+        return encode_json_frame(cmd, dst, lim);
+    }
     let start = dst.len();
     dst.reserve(8 + 256 + cmd.body.len());
     dst.put_u64(0); // length word and header-length word, backfilled below
-    let res = match cmd.serialize_type {
-        SerializeType::Json => {
-            header_json::encode_json_header(cmd, dst);
-            Ok(())
-        }
-        SerializeType::RocketMq => header_binary::encode_binary_header(cmd, dst),
-    };
-    if let Err(e) = res {
+    if let Err(e) = header_binary::encode_binary_header(cmd, dst) {
         dst.truncate(start);
         return Err(e);
     }
     let header_len = dst.len() - start - 8;
-    if header_len > 0x00FF_FFFF {
+    if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
         dst.truncate(start);
+        return Err(e);
+    }
+    dst.extend_from_slice(&cmd.body);
+    let prefix = frame_prefix(cmd.serialize_type, header_len, cmd.body.len());
+    dst[start..start + 8].copy_from_slice(&prefix);
+    Ok(())
+}
+
+/// The whole frame length for a header and body of these lengths, checked against the limits.
+fn check_lengths(header_len: usize, body_len: usize, lim: &FrameLimits) -> Result<(), EncodeError> {
+    if header_len > 0x00FF_FFFF {
         return Err(EncodeError::HeaderTooLarge { len: header_len });
     }
-    let frame_len = 8 + header_len + cmd.body.len();
+    let frame_len = 8 + header_len + body_len;
     if frame_len > lim.max_frame_len || frame_len - 4 > i32::MAX as usize {
-        dst.truncate(start);
         return Err(EncodeError::FrameTooLarge {
             len: frame_len,
             max: lim.max_frame_len,
         });
     }
+    Ok(())
+}
+
+/// The length word and the header-length word.
+fn frame_prefix(t: SerializeType, header_len: usize, body_len: usize) -> [u8; 8] {
+    let total = ((4 + header_len + body_len) as u32).to_be_bytes();
+    let word = (((t.code() as u32) << 24) | header_len as u32).to_be_bytes();
+    let mut p = [0; 8];
+    p[..4].copy_from_slice(&total);
+    p[4..].copy_from_slice(&word);
+    p
+}
+
+/// [`encode_frame`] for a JSON header: one reservation for prefix, header and body, the header
+/// written in place (see `header_json::write_json_header`), the limits checked on its length.
+fn encode_json_frame(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    lim: &FrameLimits,
+) -> Result<(), EncodeError> {
+    let start = dst.len();
+    dst.reserve(8 + header_json::header_reserve(cmd) + cmd.body.len());
+    dst.put_u64(0); // length word and header-length word, backfilled below
+    let header_len = header_json::write_json_header(cmd, dst);
+    if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
+        dst.truncate(start);
+        return Err(e);
+    }
+    dst[start..start + 8].copy_from_slice(&frame_prefix(
+        SerializeType::Json,
+        header_len,
+        cmd.body.len(),
+    ));
     dst.extend_from_slice(&cmd.body);
-    let total = ((frame_len - 4) as u32).to_be_bytes();
-    let word = (((cmd.serialize_type.code() as u32) << 24) | header_len as u32).to_be_bytes();
-    dst[start..start + 4].copy_from_slice(&total);
-    dst[start + 4..start + 8].copy_from_slice(&word);
     Ok(())
 }
 

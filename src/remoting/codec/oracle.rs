@@ -10,8 +10,8 @@ use super::header_binary::{
     decode_binary_header, decode_binary_header_counting, encode_binary_header,
 };
 use super::header_json::{
-    decode_json_header, decode_json_header_counting, decode_json_header_via_value,
-    encode_json_header,
+    decode_json_header, decode_json_header_counting, decode_json_header_fast,
+    decode_json_header_via_value, encode_json_header,
 };
 use super::{decode_frame, encode_frame, DecodeError, FrameLimits};
 use bytes::BytesMut;
@@ -68,14 +68,20 @@ fn brackets(data: &[u8]) -> usize {
     data.iter().filter(|&&b| b == b'[' || b == b'{').count()
 }
 
-/// The JSON header: the scanner agrees with the `serde_json::Value` reference decoder (both Ok →
+/// The JSON header: the fast path agrees with the scanner whenever it takes a header; the scanner
+/// agrees with the `serde_json::Value` reference decoder (both Ok →
 /// equal; scanner Ok → Value Ok; Value Ok → scanner Ok unless the input has more than 100 `[`/`{`),
 /// and a decoded header round-trips through the writer.
 ///
 /// # Panics
 /// When a property is violated.
 pub fn check_json_header(data: &[u8]) {
+    let scanner = decode_json_header_counting(data).0;
+    if let Some(f) = decode_json_header_fast(data) {
+        assert_eq!(Ok(&f), scanner.as_ref(), "fast path and scanner disagree");
+    }
     let fast = decode_json_header(data);
+    assert_eq!(fast, scanner, "decode_json_header and the scanner disagree");
     let reference = decode_json_header_via_value(data);
     match (&fast, &reference) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "scanner and Value decoder disagree"),
