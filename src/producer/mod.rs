@@ -409,11 +409,7 @@ impl Inner {
         }
         // The ids comma-joined, written in place: no string per message (the generated id is
         // copied from here into the message's properties).
-        let mut msg_ids = String::with_capacity(if self.cfg.unique_ids {
-            msgs.len() * 33
-        } else {
-            0
-        });
+        let mut msg_ids = String::with_capacity(msgs.len() * 33 * usize::from(self.cfg.unique_ids));
         let mut any_id = false;
         for (i, m) in msgs.iter_mut().enumerate() {
             if i > 0 {

@@ -1,0 +1,190 @@
+//! Tests of the line parser: the streaming parser against the value-tree parser, the fast path
+//! against serde, and parsing into a reused event.
+
+use super::*;
+
+/// Lines for the parser comparison: every shape of the input format, good and bad.
+const SAMPLE_LINES: &[&str] = &[
+    r#"{"event":"client.connected","client_id":"c1","username":"u1","ts":1700000000000}"#,
+    r#"{"event":"message.publish","client_id":"c-9","username":"u","topic":"s/1/t","payload":"x=1;y=2","qos":1,"retain":false,"ts":0}"#,
+    " {\t\"event\" :\r\n\"client.connected\" , \"ts\" : 12 ,\"zz\":true}\n",
+    "{\t\"event\" :\r\n\"message.publish\",\"qos\":10,\"qos\":01}",
+    r#"{"event":"client.disconnected","client_id":"c1","username":"u1","reason":"normal"}"#,
+    r#"{"event":"session.subscribed","client_id":"c1","topic":"a/+/#","qos":2}"#,
+    r#"{"event":"session.unsubscribed","client_id":"c1","topic":"a/b","qos":0,"ts":5}"#,
+    r#"{"event":"message.publish","client_id":"c1","username":"u","topic":"t/1","qos":1,"retain":true,"payload":"h\u00e9\"llo\n"}"#,
+    r#"{"event":"message.delivered","client_id":"c2","from":"c1","topic":"t/1","qos":1,"payload_base64":"AAEC/w=="}"#,
+    r#"{"event":"message.acked","client_id":"c2","username":null,"from":"c1","topic":"t","qos":null,"retain":null,"ts":null}"#,
+    r#" { "event" : "message.publish" , "qos" : -0 , "ts" : 0 } "#,
+    r#"{"event":"message.publish","qos":1,"qos":7}"#,
+    r#"{"event":"message.publish","qos":7,"qos":1}"#,
+    r#"{"event":"client.connected","zz":1,"topic":"t","aa":[1,{"b":2}]}"#,
+    r#"{"event":"client.connected","topic":"t","from":"x"}"#,
+    r#"{"event":"message.publish","ts":18446744073709551615,"qos":2.0}"#,
+    r#"{"event":"message.publish","ts":18446744073709551616}"#,
+    r#"{"event":"message.publish","ts":1e3}"#,
+    r#"{"event":"message.publish","topic":"a/#","payload":5}"#,
+    r#"{"event":"message.publish","payload":"a","payload_base64":"YQ=="}"#,
+    r#"{"event":"message.publish","payload_base64":"YQ"}"#,
+    r#"{"event":"message.publish","retain":"yes","qos":"1"}"#,
+    r#"{"event":"session.subscribed","topic":"a\u0000b"}"#,
+    r#"{"event":"message.dropped"}"#,
+    r#"{"event":7}"#,
+    r#"{"event":null,"client_id":"c"}"#,
+    r#"{"client_id":"c1"}"#,
+    r#"["client.connected"]"#,
+    r#"[1,2"#,
+    r#""client.connected""#,
+    r#"12"#,
+    r#"true"#,
+    r#"null"#,
+    r#"{}"#,
+    r#"{"event":"client.connected"} x"#,
+    r#"{"event":"client.connected""#,
+    r#"{"event":"client.connected",}"#,
+    r#"{"event":"client.connected","client_id":"\ud800"}"#,
+    r#"{"event":"client.connected","client_id":"\ud83d\ude00"}"#,
+    r#"{"event":"client.connected","client_id":"bad \q escape"}"#,
+    "",
+    "   ",
+];
+
+/// 20,000 deterministic mutations of the sample lines (from xorshift state `seed`): one to
+/// three times, delete, duplicate or replace a byte with one of `bytes`; those still UTF-8.
+fn mutated_lines(seed: u64, bytes: &[u8]) -> Vec<String> {
+    let mut state = seed;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut out = Vec::new();
+    for _ in 0..20_000 {
+        let mut b = SAMPLE_LINES[next(SAMPLE_LINES.len())].as_bytes().to_vec();
+        for _ in 0..1 + next(3) {
+            if b.is_empty() {
+                break;
+            }
+            let i = next(b.len());
+            match next(3) {
+                0 => {
+                    b.remove(i);
+                }
+                1 => b.insert(i, b[i]),
+                _ => b[i] = bytes[next(bytes.len())],
+            }
+        }
+        if let Ok(line) = String::from_utf8(b) {
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// The streaming parser gives exactly what parsing into a `serde_json::Value` first gave:
+/// the same events, and the same errors (kind, field, JSON error message and column), on the
+/// sample lines and on thousands of mutations of them.
+#[test]
+fn streaming_parser_matches_the_value_tree_parser() {
+    let check = |line: &str| {
+        assert_eq!(
+            Event::from_json_line(line, 3),
+            Event::from_json_line_via_value(line, 3),
+            "line {line:?}"
+        );
+    };
+    for line in SAMPLE_LINES {
+        check(line);
+    }
+    let lines = mutated_lines(0x2545_f491_4f6c_dd1d, b"{}[]\":,\\ -.0129aeEnt\x01");
+    for line in &lines {
+        check(line);
+    }
+    assert!(
+        lines.len() > 15_000,
+        "only {} mutated lines were UTF-8",
+        lines.len()
+    );
+}
+
+/// Parsing line after line into one reused event gives, after each good line, exactly the event
+/// a fresh parse gives (no field of an earlier line survives), and the same errors.
+#[test]
+fn parsing_into_a_reused_event_matches_a_fresh_parse() {
+    let mut ev = Event::new(EventKind::ClientConnected);
+    ev.order_key = Some("left over".to_owned());
+    // Mutated lines (mostly bad), interleaved with good lines of every kind that carry a
+    // different subset of that kind's fields each.
+    let mutated = mutated_lines(0x51_7cc1_b727_220a, b"{}[]\":,\\ -.0129aeEnt");
+    let mut lines = Vec::new();
+    for (i, bad) in mutated.iter().enumerate().take(4_000) {
+        let kind = EventKind::ALL[i % EventKind::ALL.len()];
+        let mut fields = vec![format!("\"event\":\"{}\"", kind.hook_name())];
+        for (j, name) in kind.fields().iter().enumerate() {
+            if (i / EventKind::ALL.len()) >> j & 1 == 0 {
+                continue;
+            }
+            let value = match *name {
+                "qos" => (i % 3).to_string(),
+                "ts" => i.to_string(),
+                "retain" => (i % 2 == 0).to_string(),
+                "payload_base64" => "\"aGk=\"".to_owned(),
+                _ => format!("\"{name}-{i}\""),
+            };
+            fields.push(format!("\"{name}\":{value}"));
+        }
+        lines.push(format!("{{{}}}", fields.join(",")));
+        lines.push(bad.clone());
+    }
+    let mut good = 0;
+    for (i, line) in SAMPLE_LINES
+        .iter()
+        .copied()
+        .chain(lines.iter().map(String::as_str))
+        .enumerate()
+    {
+        let fresh = Event::from_json_line(line, 7);
+        let reused = ev.read_json_line(line, 7);
+        match fresh {
+            Ok(fresh) => {
+                assert_eq!(reused, Ok(()), "line {i}: {line:?}");
+                assert_eq!(ev, fresh, "line {i}: {line:?}");
+                good += 1;
+            }
+            Err(e) => assert_eq!(reused, Err(e), "line {i}: {line:?}"),
+        }
+    }
+    assert!(good > 2_000, "only {good} good lines");
+}
+
+/// The hand-written path gives the serde path's raw values for every line it takes, and it
+/// takes the usual lines (a stream of them must not fall back to serde_json).
+#[test]
+fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let mut taken = 0;
+    let mut check = |line: &str| {
+        if let Some(fast) = fast_raw_line(line) {
+            taken += 1;
+            let slow = serde_raw(line).unwrap_or_else(|| panic!("serde refuses {line:?}"));
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "line {line:?}");
+        }
+    };
+    for line in SAMPLE_LINES {
+        check(line);
+    }
+    for line in &SAMPLE_LINES[..3] {
+        assert!(fast_raw_line(line).is_some(), "{line:?} fell back");
+    }
+    for line in &mutated_lines(0x9e37_79b9_7f4a_7c15, b"{}[]\":,\\ -.0129aeEnt\x01\t") {
+        check(line);
+    }
+    assert!(taken > 2_000, "the fast path took only {taken} lines");
+}
