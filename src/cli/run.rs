@@ -54,6 +54,9 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 const LINE_CHUNK: usize = 128;
 /// Chunks read ahead of the bridge (at most `LINE_QUEUE * LINE_CHUNK` lines).
 const LINE_QUEUE: usize = 8;
+/// A chunk is handed over once its lines' text reaches this many bytes, even with fewer than
+/// [`LINE_CHUNK`] lines.
+const CHUNK_TEXT: usize = 64 * 1024;
 /// True while the progress line is on the terminal: a report written then first erases it (the
 /// next tick writes it again below the report).
 static PROGRESS_ON: AtomicBool = AtomicBool::new(false);
@@ -234,8 +237,17 @@ pub(super) fn write_report(f: &mut fmt::Formatter<'_>, report: &ShutdownReport) 
     Ok(())
 }
 
+/// Lines handed from the input thread to the bridge together: the text of every good line back to
+/// back in one string (one allocation per chunk instead of one per line, freed by the bridge's
+/// thread), and each line's place in it.
+struct Chunk {
+    text: String,
+    lines: Vec<Line>,
+}
+
 enum Line {
-    Text(u64, String),
+    /// A good line: its number and its bytes in the chunk's text.
+    Text(u64, std::ops::Range<usize>),
     /// A line that cannot be an event; carries the message (with the line number).
     Bad(String),
     Eof,
@@ -243,26 +255,32 @@ enum Line {
 }
 
 /// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes without ever buffering more than that, and
-/// hands them over in chunks (see [`LINE_CHUNK`]).
-fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Vec<Line>>) {
+/// hands them over in chunks (see [`LINE_CHUNK`], [`CHUNK_TEXT`]).
+fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Chunk>) {
     let mut r = BufReader::with_capacity(64 * 1024, input);
     let mut line_no = 0u64;
+    // The line being read (reused: cleared, never given away).
     let mut buf: Vec<u8> = Vec::new();
     let mut too_long = false;
-    let mut pending: Vec<Line> = Vec::with_capacity(LINE_CHUNK);
-    // Sends the chunk; false when the bridge side is gone.
-    let flush = |pending: &mut Vec<Line>| {
-        pending.is_empty()
-            || out
-                .send(std::mem::replace(pending, Vec::with_capacity(LINE_CHUNK)))
-                .is_ok()
+    let mut pending = Chunk {
+        text: String::new(),
+        lines: Vec::with_capacity(LINE_CHUNK),
+    };
+    // Sends the chunk; false when the bridge side is gone. The next chunk's text is sized like the
+    // one sent.
+    let flush = |pending: &mut Chunk| {
+        let next = Chunk {
+            text: String::with_capacity(pending.text.len().clamp(256, CHUNK_TEXT + 4096)),
+            lines: Vec::with_capacity(LINE_CHUNK),
+        };
+        pending.lines.is_empty() || out.send(std::mem::replace(pending, next)).is_ok()
     };
     loop {
         let chunk = match r.fill_buf() {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                pending.push(Line::Error(e));
+                pending.lines.push(Line::Error(e));
                 flush(&mut pending);
                 return;
             }
@@ -270,9 +288,9 @@ fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Vec<Line>>) {
         if chunk.is_empty() {
             if !buf.is_empty() || too_long {
                 line_no += 1;
-                pending.push(finish_line(line_no, &mut buf, &mut too_long));
+                finish_line(line_no, &mut buf, &mut too_long, &mut pending);
             }
-            pending.push(Line::Eof);
+            pending.lines.push(Line::Eof);
             flush(&mut pending);
             return;
         }
@@ -292,30 +310,45 @@ fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Vec<Line>>) {
         r.consume(consumed);
         if found.is_some() {
             line_no += 1;
-            pending.push(finish_line(line_no, &mut buf, &mut too_long));
+            finish_line(line_no, &mut buf, &mut too_long, &mut pending);
         }
         // Hand over a full chunk, or whatever is ready before the next read may block.
-        if (pending.len() >= LINE_CHUNK || r.buffer().is_empty()) && !flush(&mut pending) {
+        if (pending.lines.len() >= LINE_CHUNK
+            || pending.text.len() >= CHUNK_TEXT
+            || r.buffer().is_empty())
+            && !flush(&mut pending)
+        {
             return;
         }
     }
 }
 
-fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool) -> Line {
+/// Ends the line in `buf`: its text joins the chunk's, or the chunk gets the reason it is bad.
+/// `buf` is cleared for the next line.
+fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool, chunk: &mut Chunk) {
     if std::mem::take(too_long) {
         buf.clear();
-        return Line::Bad(format!(
+        chunk.lines.push(Line::Bad(format!(
             "line {line_no}: line is longer than the limit of {MAX_EVENT_LINE_LEN} bytes"
-        ));
+        )));
+        return;
     }
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-    let bytes = std::mem::take(buf);
-    match String::from_utf8(bytes) {
-        Ok(s) => Line::Text(line_no, s),
-        Err(_) => Line::Bad(format!("line {line_no}: not valid UTF-8")),
+    match std::str::from_utf8(buf) {
+        Ok(s) => {
+            let start = chunk.text.len();
+            chunk.text.push_str(s);
+            chunk
+                .lines
+                .push(Line::Text(line_no, start..chunk.text.len()));
+        }
+        Err(_) => chunk
+            .lines
+            .push(Line::Bad(format!("line {line_no}: not valid UTF-8"))),
     }
+    buf.clear();
 }
 
 /// Opens `--input`: a regular file for reading; a FIFO (named pipe) for reading and writing, so
@@ -407,7 +440,7 @@ pub fn run(config: &Path, input: Option<&Path>) -> Result<RunSummary, RunError> 
 
 fn pump(
     bridge: &Bridge,
-    rx: &Receiver<Vec<Line>>,
+    rx: &Receiver<Chunk>,
     stop: &OnceLock<String>,
     input: &str,
     lines_read: &AtomicU64,
@@ -416,6 +449,7 @@ fn pump(
     let ticker = tick(SIGNAL_POLL);
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut chunk = std::collections::VecDeque::new();
+    let mut text = String::new();
     // One event parsed into line after line: its strings' buffers are reused.
     let mut ev = Event::new(crate::bridge::EventKind::ClientConnected);
     loop {
@@ -426,7 +460,14 @@ fn pump(
             Some(l) => l,
             None => {
                 select! {
-                    recv(rx) -> c => chunk = c.unwrap_or_else(|_| vec![Line::Eof]).into(),
+                    recv(rx) -> c => {
+                        let c = c.unwrap_or_else(|_| Chunk {
+                            text: String::new(),
+                            lines: vec![Line::Eof],
+                        });
+                        text = c.text;
+                        chunk = c.lines.into();
+                    }
                     recv(ticker) -> _ => {}
                 }
                 continue;
@@ -449,13 +490,14 @@ fn pump(
                 bad += 1;
                 report!("rocketmq-bridge: {input}: {msg} (skipped)");
             }
-            Line::Text(no, text) => {
+            Line::Text(no, at) => {
                 lines += 1;
                 lines_read.store(lines, Ordering::Relaxed);
-                if text.trim().is_empty() {
+                let line = &text[at];
+                if line.trim().is_empty() {
                     continue;
                 }
-                match ev.read_json_line(&text, no) {
+                match ev.read_json_line(line, no) {
                     Err(e) => {
                         bad += 1;
                         report!("rocketmq-bridge: {input}: {e} (skipped)");
@@ -592,12 +634,14 @@ mod tests {
         let data = input.to_vec();
         let h = std::thread::spawn(move || read_lines(&data[..], tx));
         let mut out = Vec::new();
-        for l in rx.iter().flatten() {
-            match l {
-                Line::Text(n, s) => out.push(format!("{n}:{s}")),
-                Line::Bad(m) => out.push(format!("!{m}")),
-                Line::Eof => out.push("eof".into()),
-                Line::Error(e) => out.push(format!("error {e}")),
+        for c in rx.iter() {
+            for l in c.lines {
+                match l {
+                    Line::Text(n, at) => out.push(format!("{n}:{}", &c.text[at])),
+                    Line::Bad(m) => out.push(format!("!{m}")),
+                    Line::Eof => out.push("eof".into()),
+                    Line::Error(e) => out.push(format!("error {e}")),
+                }
             }
         }
         h.join().unwrap();
@@ -630,6 +674,27 @@ mod tests {
         );
         assert_eq!(lines_of(b""), vec!["eof"]);
         assert_eq!(lines_of(b"x\n"), vec!["1:x", "eof"]);
+    }
+
+    /// Lines across many chunks (by count and by text size, a bad line between) come out whole,
+    /// numbered and in order.
+    #[test]
+    fn lines_span_chunks_whole_and_in_order() {
+        let mut input = Vec::new();
+        let mut want = Vec::new();
+        for i in 1..=3_000u64 {
+            if i == 1_500 {
+                input.extend_from_slice(b"\xff\n");
+                want.push(format!("!line {i}: not valid UTF-8"));
+                continue;
+            }
+            let line = format!("{i}:{}", "y".repeat((i as usize * 37) % 200));
+            input.extend_from_slice(line.as_bytes());
+            input.extend_from_slice(if i % 2 == 0 { b"\r\n" } else { b"\n" });
+            want.push(format!("{i}:{line}"));
+        }
+        want.push("eof".into());
+        assert_eq!(lines_of(&input), want);
     }
 
     #[test]
