@@ -45,16 +45,9 @@ pub const BRIDGE_THREAD_NICE: i32 = 10;
 /// Fixed per-event overhead counted against the queue's byte budget.
 const EVENT_OVERHEAD: usize = 160;
 /// How long events gather in the inbox while the forwarder is busy, before it takes them all and hands
-/// them to the bridge: 50 ms. Longer means larger batches for RocketMQ and later events; it does not delay
-/// mosquitto (an event arriving while the forwarder is idle is handed over at once).
-///
-/// Each hand-over costs about the same number of thread wake-ups whatever its size (the bridge's
-/// dispatcher, producer worker and connection reader each wake a few times per request, and each burst
-/// makes at least one request per topic), and on 2 cores shared with mosquitto and the broker a wake-up
-/// costs several microseconds. Issue 22, 5,000 publishes/s (10,000 events/s), QoS 0, per event in the
-/// bridge's threads: 10 ms gave 0.15 voluntary context switches, 0.31 system calls and 0.035 requests;
-/// 25 ms 0.095, 0.18 and 0.023; 50 ms 0.063, 0.13 and 0.016.
-pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(50);
+/// them to the bridge. Longer means larger batches for RocketMQ and later events; it does not delay
+/// mosquitto.
+pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(10);
 /// Capacity, in events, the emptied buffer keeps when it is swapped back into the inbox (a backlog's
 /// larger buffer is shrunk to this).
 const SPARE_MAX_EVENTS: usize = 4096;
