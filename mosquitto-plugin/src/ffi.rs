@@ -219,11 +219,22 @@ impl Api {
             ClientStrs {
                 id: opt_str((self.client_id)(client)),
                 username: opt_str((self.client_username)(client)),
-                sub_count: self
-                    .client_sub_count
-                    .and_then(|f| u32::try_from(f(client)).ok()),
+                sub_count: self.sub_count(client),
             }
         }
+    }
+
+    /// `mosquitto_client_sub_count`, when the broker exports it.
+    ///
+    /// # Safety
+    /// `client` is NULL or the live context mosquitto passed to the current callback.
+    unsafe fn sub_count(&self, client: *const Mosquitto) -> Option<u32> {
+        if client.is_null() {
+            return None;
+        }
+        self.client_sub_count
+            // SAFETY: per the function contract.
+            .and_then(|f| u32::try_from(unsafe { f(client) }).ok())
     }
 
     fn client_info(&self, client: *const Mosquitto) -> ClientInfo {
@@ -280,6 +291,15 @@ struct ClientStrs<'a> {
 }
 
 impl ClientStrs<'_> {
+    /// No strings, only the subscription count (for checks whose strings the tracker does not use).
+    fn counts_only(sub_count: Option<u32>) -> ClientStrs<'static> {
+        ClientStrs {
+            id: None,
+            username: None,
+            sub_count,
+        }
+    }
+
     fn view(&self) -> ClientView<'_> {
         ClientView {
             id: self.id.as_deref(),
@@ -466,16 +486,28 @@ unsafe extern "C" fn cb_acl_check(_ev: c_int, data: *mut c_void, userdata: *mut 
             }
             (Decider::Elsewhere, None) => (MOSQ_ERR_PLUGIN_DEFER, Outcome::Unknown),
         };
-        // SAFETY: as above, topic and payload are valid for the callback's duration.
-        let topic = unsafe { opt_str(ev.topic) }.unwrap_or_default();
-        // SAFETY: `ev.client` is the live context of this callback; the strings are used only in it.
-        let client = unsafe { h.api.client_strs(ev.client) };
+        let access = Access::from_raw(ev.access);
+        // A write check (one per publish) never becomes an event: its strings are not read.
+        let (topic, client) = if Tracker::uses_check_strings(access) {
+            // SAFETY: as above, the topic is valid for the callback's duration; `ev.client` is the live
+            // context of this callback, and the strings are used only in it.
+            unsafe {
+                (
+                    opt_str(ev.topic).unwrap_or_default(),
+                    h.api.client_strs(ev.client),
+                )
+            }
+        } else {
+            // SAFETY: as above.
+            let sub_count = unsafe { h.api.sub_count(ev.client) };
+            (Cow::Borrowed(""), ClientStrs::counts_only(sub_count))
+        };
         // SAFETY: as above.
         let payload = unsafe { bytes(ev.payload, ev.payloadlen) };
         let check = AclCheck {
             client: ev.client as usize,
             info: client.view(),
-            access: Access::from_raw(ev.access),
+            access,
             topic: &topic,
             payload,
             payload_addr: ev.payload as usize,

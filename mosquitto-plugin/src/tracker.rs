@@ -645,6 +645,13 @@ impl Tracker {
         Self::static_login_answer(self.logins)
     }
 
+    /// Whether [`Tracker::on_acl_check`] reads the id, username and topic of a check of `access`: not
+    /// for a write check (the publish is reported by `MESSAGE`; only the client and its subscription count
+    /// matter), so the FFI layer need not read them from mosquitto.
+    pub fn uses_check_strings(access: Access) -> bool {
+        !matches!(access, Access::Write)
+    }
+
     /// `MOSQ_EVT_ACL_CHECK`, with mosquitto's decision.
     pub fn on_acl_check(&mut self, check: &AclCheck<'_>, outcome: Outcome, now: u64) {
         self.settle();

@@ -655,3 +655,29 @@ fn client_addresses_spread_over_the_low_hash_bits() {
         .collect();
     assert!(low.len() > 2000, "{} distinct of 4096", low.len());
 }
+
+#[test]
+fn a_write_check_needs_no_strings_and_still_settles_what_is_pending() {
+    assert!(!Tracker::uses_check_strings(Access::Write));
+    for a in [Access::Read, Access::Subscribe, Access::Unsubscribe] {
+        assert!(Tracker::uses_check_strings(a));
+    }
+    let mut t = Tracker::new(Decider::OpenBroker, ALL);
+    t.on_basic_auth(1, info("pub", None), 1);
+    // The FFI layer passes a write check without id, username or topic.
+    let w = AclCheck {
+        client: 1,
+        info: ClientView::default(),
+        access: Access::Write,
+        topic: "",
+        payload: b"x",
+        payload_addr: 0,
+        qos: 0,
+        retain: false,
+    };
+    t.on_acl_check(&w, Outcome::Allowed, 2);
+    let evs = t.drain();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].kind, EventKind::ClientConnected);
+    assert_eq!(evs[0].client_id.as_deref(), Some("pub"));
+}
