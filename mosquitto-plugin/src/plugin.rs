@@ -121,25 +121,24 @@ impl Plugin {
         &self.opts
     }
 
-    fn dispatch(&self, events: Vec<Event>) {
-        for ev in events {
-            if let Some(t) = &self.trace {
-                t.offer(&ev);
-            }
-            if let Some(f) = &self.forwarder {
-                f.offer(ev);
-            }
+    fn dispatch(&self, ev: Event) {
+        if let Some(t) = &self.trace {
+            t.offer(&ev);
+        }
+        if let Some(f) = &self.forwarder {
+            f.offer(ev);
         }
     }
 
     /// Runs `f` on the tracker unless it is busy (a re-entrant call from inside mosquitto), then hands over
-    /// what settled.
+    /// what settled. The hand-over runs under the tracker's lock (it never calls into mosquitto), so that
+    /// the tracker's event buffer keeps its allocation: no allocation per callback for it.
     fn with_tracker<R>(&self, f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
         let mut t = self.tracker.try_lock()?;
         let r = f(&mut t);
-        let evs = t.drain();
-        drop(t);
-        self.dispatch(evs);
+        for ev in t.drain_in_place() {
+            self.dispatch(ev);
+        }
         Some(r)
     }
 
@@ -176,16 +175,21 @@ impl Plugin {
     /// `TICK`. Also logs the counters every [`STATS_INTERVAL`].
     pub fn tick(&self) {
         let now = now_ms();
+        // The counters are copied only when a line is due (a tick comes with every main-loop iteration).
+        let due = {
+            let mut last = self.last_stats.lock();
+            let due = now.saturating_sub(*last) >= STATS_INTERVAL.as_millis() as u64;
+            if due {
+                *last = now;
+            }
+            due
+        };
         let counters = self.with_tracker(|t| {
             t.on_tick();
-            t.counters()
+            due.then(|| t.counters())
         });
-        let mut last = self.last_stats.lock();
-        if now.saturating_sub(*last) >= STATS_INTERVAL.as_millis() as u64 {
-            *last = now;
-            if let Some(c) = counters {
-                log::info!("{}", self.stats_line(&c));
-            }
+        if let Some(Some(c)) = counters {
+            log::info!("{}", self.stats_line(&c));
         }
     }
 

@@ -53,6 +53,7 @@
 //! spread that invariant over files.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
 
@@ -108,6 +109,30 @@ pub struct ClientInfo {
     pub sub_count: Option<u32>,
 }
 
+impl ClientInfo {
+    /// The same facts, borrowed (for [`AclCheck`] and [`Message`] in tests and callers holding owned values).
+    pub fn view(&self) -> ClientView<'_> {
+        ClientView {
+            id: self.id.as_deref(),
+            username: self.username.as_deref(),
+            sub_count: self.sub_count,
+        }
+    }
+}
+
+/// The client facts an `ACL_CHECK` or `MESSAGE` callback needs, borrowed from mosquitto's context for the
+/// callback's duration: only the events built from them copy them (a read check that ends in no event, and
+/// every write check, allocates nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientView<'a> {
+    /// `mosquitto_client_id`; NULL after a refused login.
+    pub id: Option<&'a str>,
+    /// `mosquitto_client_username`.
+    pub username: Option<&'a str>,
+    /// `mosquitto_client_sub_count` (see [`ClientInfo::sub_count`]).
+    pub sub_count: Option<u32>,
+}
+
 /// The `access` of an `ACL_CHECK` (`MOSQ_ACL_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -136,17 +161,17 @@ impl Access {
     }
 }
 
-/// One `ACL_CHECK` callback, copied out of C memory except the payload, which is borrowed.
+/// One `ACL_CHECK` callback, borrowed from C memory for the callback's duration.
 #[derive(Debug, Clone)]
 pub struct AclCheck<'a> {
     /// The client the check is about (the receiver, for reads).
     pub client: ClientRef,
     /// Its id and username.
-    pub info: ClientInfo,
+    pub info: ClientView<'a>,
     /// The kind of access.
     pub access: Access,
     /// Topic or topic filter.
-    pub topic: String,
+    pub topic: &'a str,
     /// Message payload (empty for subscribe checks).
     pub payload: &'a [u8],
     /// Address of the payload buffer, used to correlate a read with the publish that caused it.
@@ -163,9 +188,9 @@ pub struct Message<'a> {
     /// The publishing client.
     pub client: ClientRef,
     /// Its id and username.
-    pub info: ClientInfo,
+    pub info: ClientView<'a>,
     /// Topic.
-    pub topic: String,
+    pub topic: &'a str,
     /// Payload.
     pub payload: &'a [u8],
     /// Address of the payload buffer (the stored message's, also seen by the read checks that follow).
@@ -453,13 +478,42 @@ impl Subscriptions {
     }
 }
 
+/// Hashes [`ClientRef`] keys (addresses of mosquitto's client contexts, chosen by its allocator, not by
+/// clients) with one multiplication instead of SipHash: the map is looked up in every callback, and
+/// SipHash's resistance to chosen keys buys nothing for keys nobody outside can choose.
+#[derive(Debug, Default, Clone, Copy)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for `usize` keys; correct for anything else.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Aligned addresses end in zero bits, and so does their product: fold the high bits down, as
+        // the table picks buckets by the low bits.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
 /// The state machine. See the module docs.
 #[derive(Debug)]
 pub struct Tracker {
     logins: Decider,
     interest: Interest,
     tail_ready: bool,
-    clients: HashMap<ClientRef, Online>,
+    clients: HashMap<ClientRef, Online, BuildHasherDefault<AddrHasher>>,
     /// Filters subscribed per client id, as seen by the plugin (kept across disconnects of persistent
     /// sessions, cleared by a clean session, bounded by the `TRACKED_*` caps).
     subscriptions: Subscriptions,
@@ -478,7 +532,7 @@ impl Tracker {
             logins,
             interest,
             tail_ready: false,
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             subscriptions: Subscriptions::default(),
             pending_login: None,
             pending_message: None,
@@ -557,6 +611,11 @@ impl Tracker {
         std::mem::take(&mut self.out)
     }
 
+    /// Takes the events settled so far, oldest first, keeping the buffer's allocation for the next ones.
+    pub fn drain_in_place(&mut self) -> std::vec::Drain<'_, Event> {
+        self.out.drain(..)
+    }
+
     /// The answer to an ACL check when mosquitto's decision cannot be learned, from the options alone.
     pub fn static_acl_answer(acl: Decider) -> Answer {
         match acl {
@@ -586,6 +645,13 @@ impl Tracker {
         Self::static_login_answer(self.logins)
     }
 
+    /// Whether [`Tracker::on_acl_check`] reads the id, username and topic of a check of `access`: not
+    /// for a write check (the publish is reported by `MESSAGE`; only the client and its subscription count
+    /// matter), so the FFI layer need not read them from mosquitto.
+    pub fn uses_check_strings(access: Access) -> bool {
+        !matches!(access, Access::Write)
+    }
+
     /// `MOSQ_EVT_ACL_CHECK`, with mosquitto's decision.
     pub fn on_acl_check(&mut self, check: &AclCheck<'_>, outcome: Outcome, now: u64) {
         self.settle();
@@ -594,17 +660,17 @@ impl Tracker {
             Access::Subscribe => {
                 self.op = Op::Subscribing(check.client);
                 if outcome == Outcome::Allowed {
-                    if let Some(id) = &check.info.id {
+                    if let Some(id) = check.info.id {
                         let online = self.clients.contains_key(&check.client);
                         self.subscriptions
-                            .add(id, &check.topic, online, &mut self.counters);
+                            .add(id, check.topic, online, &mut self.counters);
                     }
                 }
                 self.interest[EventKind::SessionSubscribed.index()].then(|| {
                     let mut e = Event::new(EventKind::SessionSubscribed).with_ts(now);
-                    e.client_id = check.info.id.clone();
-                    e.username = check.info.username.clone();
-                    e.topic = Some(check.topic.clone());
+                    e.client_id = check.info.id.map(str::to_owned);
+                    e.username = check.info.username.map(str::to_owned);
+                    e.topic = Some(check.topic.to_owned());
                     e.qos = Some(check.qos);
                     e
                 })
@@ -617,9 +683,9 @@ impl Tracker {
                 }
                 (known && self.interest[EventKind::SessionUnsubscribed.index()]).then(|| {
                     let mut e = Event::new(EventKind::SessionUnsubscribed).with_ts(now);
-                    e.client_id = check.info.id.clone();
-                    e.username = check.info.username.clone();
-                    e.topic = Some(check.topic.clone());
+                    e.client_id = check.info.id.map(str::to_owned);
+                    e.username = check.info.username.map(str::to_owned);
+                    e.topic = Some(check.topic.to_owned());
                     // 2.0.11 always passes qos 0 for unsubscribe checks: not a real value, left null.
                     e
                 })
@@ -643,10 +709,10 @@ impl Tracker {
     }
 
     fn forget_subscription(&mut self, check: &AclCheck<'_>) -> bool {
-        let Some(id) = &check.info.id else {
+        let Some(id) = check.info.id else {
             return false;
         };
-        let removed = self.subscriptions.remove(id, &check.topic);
+        let removed = self.subscriptions.remove(id, check.topic);
         // mosquitto checks an unsubscribe before removing: a count of 0 means it holds no such
         // (non-shared) subscription, whatever the plugin remembered.
         let held = check.info.sub_count != Some(0) || check.topic.starts_with(SHARED_PREFIX);
@@ -673,9 +739,9 @@ impl Tracker {
             return None;
         }
         let mut e = Event::new(EventKind::MessageDelivered).with_ts(now);
-        e.client_id = check.info.id.clone();
-        e.username = check.info.username.clone();
-        e.topic = Some(check.topic.clone());
+        e.client_id = check.info.id.map(str::to_owned);
+        e.username = check.info.username.map(str::to_owned);
+        e.topic = Some(check.topic.to_owned());
         e.qos = Some(check.qos);
         e.retain = Some(check.retain);
         match &self.op {
@@ -709,9 +775,9 @@ impl Tracker {
         };
         let event = want_publish.then(|| {
             let mut e = Event::new(EventKind::MessagePublish).with_ts(now);
-            e.client_id = msg.info.id.clone();
-            e.username = msg.info.username.clone();
-            e.topic = Some(msg.topic.clone());
+            e.client_id = msg.info.id.map(str::to_owned);
+            e.username = msg.info.username.map(str::to_owned);
+            e.topic = Some(msg.topic.to_owned());
             e.payload = Some(payload.clone());
             e.qos = Some(msg.qos);
             e.retain = Some(msg.retain);
@@ -719,8 +785,8 @@ impl Tracker {
         });
         self.pending_message = Some(PendingMessage {
             event,
-            from: msg.info.id.clone(),
-            topic: msg.topic.clone(),
+            from: msg.info.id.map(str::to_owned),
+            topic: msg.topic.to_owned(),
             payload_addr: msg.payload_addr,
             payload,
             verified: self.tail_ready,

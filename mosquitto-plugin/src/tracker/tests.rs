@@ -13,20 +13,28 @@ fn info(id: &str, user: Option<&str>) -> ClientInfo {
     }
 }
 
+fn view<'a>(id: &'a str, user: Option<&'a str>) -> ClientView<'a> {
+    ClientView {
+        id: Some(id),
+        username: user,
+        sub_count: None,
+    }
+}
+
 fn check<'a>(
     client: ClientRef,
-    id: &str,
+    id: &'a str,
     access: Access,
-    topic: &str,
+    topic: &'a str,
     payload: &'a [u8],
     qos: u8,
     retain: bool,
 ) -> AclCheck<'a> {
     AclCheck {
         client,
-        info: info(id, None),
+        info: view(id, None),
         access,
-        topic: topic.into(),
+        topic,
         payload,
         payload_addr: payload.as_ptr() as usize,
         qos,
@@ -191,8 +199,8 @@ fn publish_needs_the_tail_and_delivery_gets_from() {
     t.on_acl_check(&w, Outcome::Allowed, 3);
     let m = Message {
         client: 1,
-        info: info("pub", Some("alice")),
-        topic: "a/b".into(),
+        info: view("pub", Some("alice")),
+        topic: "a/b",
         payload: &payload,
         payload_addr: payload.as_ptr() as usize,
         qos: 1,
@@ -220,8 +228,8 @@ fn message_refused_by_a_later_plugin_is_not_published() {
     t.on_basic_auth(1, info("pub", None), 1);
     let m = Message {
         client: 1,
-        info: info("pub", None),
-        topic: "a".into(),
+        info: view("pub", None),
+        topic: "a",
         payload: b"",
         payload_addr: 0,
         qos: 0,
@@ -277,8 +285,8 @@ fn unknown_outcomes_and_unplaced_tail_emit_nothing() {
     t.on_acl_check(&s, Outcome::Unknown, 2);
     let m = Message {
         client: 1,
-        info: info("c", None),
-        topic: "a".into(),
+        info: view("c", None),
+        topic: "a",
         payload: b"x",
         payload_addr: 1,
         qos: 0,
@@ -315,12 +323,25 @@ fn persistent(id: &str, sub_count: u32) -> ClientInfo {
     }
 }
 
-fn acl(client: ClientRef, info: ClientInfo, access: Access, topic: &str) -> AclCheck<'static> {
+fn persistent_view(id: &str, sub_count: u32) -> ClientView<'_> {
+    ClientView {
+        id: Some(id),
+        username: None,
+        sub_count: Some(sub_count),
+    }
+}
+
+fn acl<'a>(
+    client: ClientRef,
+    info: ClientView<'a>,
+    access: Access,
+    topic: &'a str,
+) -> AclCheck<'a> {
     AclCheck {
         client,
         info,
         access,
-        topic: topic.into(),
+        topic,
         payload: b"",
         payload_addr: 0,
         qos: 1,
@@ -372,7 +393,7 @@ fn connect_subscribe_disconnect(t: &mut Tracker, client: ClientRef, id: &str, fi
     t.on_basic_auth(client, persistent(id, 0), 1);
     t.on_tick();
     for (n, f) in filters.iter().enumerate() {
-        let c = acl(client, persistent(id, n as u32), Access::Subscribe, f);
+        let c = acl(client, persistent_view(id, n as u32), Access::Subscribe, f);
         t.on_acl_check(&c, Outcome::Allowed, 2);
         // the plugin hands the settled events over after every callback
         t.drain();
@@ -431,7 +452,7 @@ fn issue_18_reconnect_to_a_discarded_session_reports_no_unsubscribe() {
     t.on_basic_auth(2, persistent("p", 0), 10);
     t.on_tick();
     t.on_acl_check(
-        &acl(2, persistent("p", 0), Access::Unsubscribe, "a"),
+        &acl(2, persistent_view("p", 0), Access::Unsubscribe, "a"),
         Outcome::Allowed,
         11,
     );
@@ -446,18 +467,18 @@ fn issue_18_reconnect_to_a_discarded_session_reports_no_unsubscribe() {
     t.on_basic_auth(4, persistent("q", 0), 20);
     t.on_tick();
     t.on_acl_check(
-        &acl(4, persistent("q", 0), Access::Subscribe, "new"),
+        &acl(4, persistent_view("q", 0), Access::Subscribe, "new"),
         Outcome::Allowed,
         21,
     );
     t.on_acl_check(
-        &acl(4, persistent("q", 1), Access::Unsubscribe, "b"),
+        &acl(4, persistent_view("q", 1), Access::Unsubscribe, "b"),
         Outcome::Allowed,
         22,
     );
     assert_eq!(unsubscribed(&mut t), 0, "false session.unsubscribed");
     t.on_acl_check(
-        &acl(4, persistent("q", 1), Access::Unsubscribe, "new"),
+        &acl(4, persistent_view("q", 1), Access::Unsubscribe, "new"),
         Outcome::Allowed,
         23,
     );
@@ -474,7 +495,7 @@ fn restored_sessions_keep_their_filters_also_through_a_takeover() {
     t.on_basic_auth(2, persistent("p", 0), 10);
     t.on_tick();
     t.on_acl_check(
-        &acl(2, persistent("p", 2), Access::Unsubscribe, "a"),
+        &acl(2, persistent_view("p", 2), Access::Unsubscribe, "a"),
         Outcome::Allowed,
         11,
     );
@@ -485,7 +506,7 @@ fn restored_sessions_keep_their_filters_also_through_a_takeover() {
     t.on_disconnect(2, persistent("p", 0), 12);
     t.on_tick();
     t.on_acl_check(
-        &acl(3, persistent("p", 1), Access::Unsubscribe, "b"),
+        &acl(3, persistent_view("p", 1), Access::Unsubscribe, "b"),
         Outcome::Allowed,
         13,
     );
@@ -504,7 +525,12 @@ fn a_zero_count_keeps_shared_filters_and_clean_start_ends_the_session() {
     t.on_basic_auth(2, persistent("p", 0), 10);
     t.on_tick();
     t.on_acl_check(
-        &acl(2, persistent("p", 0), Access::Unsubscribe, "$share/g/a"),
+        &acl(
+            2,
+            persistent_view("p", 0),
+            Access::Unsubscribe,
+            "$share/g/a",
+        ),
         Outcome::Allowed,
         11,
     );
@@ -519,7 +545,7 @@ fn a_zero_count_keeps_shared_filters_and_clean_start_ends_the_session() {
     let c = t.counters();
     assert_eq!((c.tracked_sessions, c.tracker_sessions_gone), (0, 1));
     t.on_acl_check(
-        &acl(4, clean, Access::Unsubscribe, "x"),
+        &acl(4, clean.view(), Access::Unsubscribe, "x"),
         Outcome::Allowed,
         21,
     );
@@ -544,7 +570,7 @@ fn offline_sessions_over_their_cap_are_evicted_oldest_first() {
         t.on_basic_auth(n + 10, persistent(id, 0), 9);
         t.on_tick();
         t.on_acl_check(
-            &acl(n + 10, persistent(id, 1), Access::Unsubscribe, "f"),
+            &acl(n + 10, persistent_view(id, 1), Access::Unsubscribe, "f"),
             Outcome::Allowed,
             9,
         );
@@ -563,7 +589,7 @@ fn online_clients_are_never_evicted_and_per_client_filters_are_capped() {
         t.on_acl_check(
             &acl(
                 1,
-                persistent("many", 1),
+                persistent_view("many", 1),
                 Access::Subscribe,
                 &format!("f/{f}"),
             ),
@@ -580,7 +606,7 @@ fn online_clients_are_never_evicted_and_per_client_filters_are_capped() {
         let id = format!("on{c}");
         t.on_basic_auth(100 + c, persistent(&id, 0), 3);
         t.on_acl_check(
-            &acl(100 + c, persistent(&id, 0), Access::Subscribe, &big),
+            &acl(100 + c, persistent_view(&id, 0), Access::Subscribe, &big),
             Outcome::Allowed,
             3,
         );
@@ -614,4 +640,44 @@ fn an_unrelated_login_does_not_stop_the_check_at_disconnect() {
     let c = t.counters();
     assert_eq!((c.tracker_sessions_gone, c.tracked_sessions), (1, 0));
     held(&t);
+}
+
+#[test]
+fn client_addresses_spread_over_the_low_hash_bits() {
+    // Contexts are allocator addresses: aligned, so their low bits are all zero. The table picks
+    // buckets by the low bits of the hash, which must still differ from one context to the next.
+    let low: HashSet<u64> = (0..4096usize)
+        .map(|i| {
+            let mut h = AddrHasher::default();
+            h.write_usize(0x5555_0000_0000 + i * 1024);
+            h.finish() & 0xfff
+        })
+        .collect();
+    assert!(low.len() > 2000, "{} distinct of 4096", low.len());
+}
+
+#[test]
+fn a_write_check_needs_no_strings_and_still_settles_what_is_pending() {
+    assert!(!Tracker::uses_check_strings(Access::Write));
+    for a in [Access::Read, Access::Subscribe, Access::Unsubscribe] {
+        assert!(Tracker::uses_check_strings(a));
+    }
+    let mut t = Tracker::new(Decider::OpenBroker, ALL);
+    t.on_basic_auth(1, info("pub", None), 1);
+    // The FFI layer passes a write check without id, username or topic.
+    let w = AclCheck {
+        client: 1,
+        info: ClientView::default(),
+        access: Access::Write,
+        topic: "",
+        payload: b"x",
+        payload_addr: 0,
+        qos: 0,
+        retain: false,
+    };
+    t.on_acl_check(&w, Outcome::Allowed, 2);
+    let evs = t.drain();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].kind, EventKind::ClientConnected);
+    assert_eq!(evs[0].client_id.as_deref(), Some("pub"));
 }
