@@ -7,6 +7,7 @@ use super::codes::REQUEST_CODE_NOT_SUPPORTED;
 use super::command::{RemotingCommand, FLAG_ONEWAY};
 use super::error::Error;
 use super::pending::PendingTable;
+use super::write_two::{write_all_two, VECTORED_BODY};
 use crate::util::worker::Worker;
 use bytes::BytesMut;
 use parking_lot::Mutex;
@@ -193,8 +194,20 @@ impl Shared {
     fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), Error> {
         let mut w = self.writer.lock();
         w.buf.clear();
-        codec::encode_frame(cmd, &mut w.buf, &self.limits).map_err(Error::Encode)?;
-        if let Err(e) = self.put(&mut w) {
+        // A large body (a batch) is written from its own buffer behind the header, not copied.
+        #[cfg(feature = "tls")]
+        let vectored = cmd.body.len() >= VECTORED_BODY && self.tls.is_none();
+        #[cfg(not(feature = "tls"))]
+        let vectored = cmd.body.len() >= VECTORED_BODY;
+        let written = if vectored {
+            codec::encode_frame_head(cmd, &mut w.buf, &self.limits).map_err(Error::Encode)?;
+            let Writer { stream, buf, .. } = &mut *w;
+            write_all_two(stream, buf, &cmd.body)
+        } else {
+            codec::encode_frame(cmd, &mut w.buf, &self.limits).map_err(Error::Encode)?;
+            self.put(&mut w)
+        };
+        if let Err(e) = written {
             drop(w);
             self.kill();
             // The reader may have seen the peer refuse the session (a fatal alert) first: that

@@ -24,6 +24,7 @@ pub mod pending;
 pub mod tls;
 #[cfg(feature = "tls")]
 mod tls_key;
+mod write_two;
 
 pub use acl::{AclCredentials, SharedAcl};
 pub use codec::{decode_frame, encode_frame, DecodeError, EncodeError, FrameLimits, MAX_FRAME_LEN};

@@ -7,7 +7,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use rocketmq_bridge::remoting::codec::header_json::{
     decode_json_header, decode_json_header_via_value,
 };
-use rocketmq_bridge::remoting::codec::{decode_frame, encode_frame, DecodeError, FrameLimits};
+use rocketmq_bridge::remoting::codec::{
+    decode_frame, encode_frame, encode_frame_head, DecodeError, EncodeError, FrameLimits,
+};
 use rocketmq_bridge::remoting::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
 
 /// Parses a readable byte spec: hex pairs, `"ascii"` literals, whitespace and `//` comments.
@@ -419,6 +421,32 @@ fn golden_commands_encode_to_their_bytes() {
             &buf[3..],
             g.bytes
         );
+        n += 1;
+    }
+    assert_eq!(n, 9);
+}
+
+/// The head alone (what a connection writes before a large body from the body's own buffer)
+/// followed by the body is the golden frame, byte for byte; and with a body too large for the
+/// limit the head is refused as the whole frame is, leaving the buffer as it was.
+#[test]
+fn golden_heads_and_their_bodies_are_the_golden_frames() {
+    let mut n = 0;
+    for g in goldens() {
+        let Some(c) = &g.encoded_from else { continue };
+        let mut buf = BytesMut::new();
+        buf.put_slice(b"pre");
+        encode_frame_head(c, &mut buf, &lim()).unwrap();
+        buf.extend_from_slice(&c.body);
+        assert_eq!(&buf[3..], &g.bytes[..], "{}", g.name);
+        let mut big = c.clone();
+        big.body = Bytes::from(vec![b'x'; lim().max_frame_len]);
+        let mut buf = BytesMut::from(&b"pre"[..]);
+        assert!(matches!(
+            encode_frame_head(&big, &mut buf, &lim()),
+            Err(EncodeError::FrameTooLarge { .. })
+        ));
+        assert_eq!(&buf[..], b"pre", "{}", g.name);
         n += 1;
     }
     assert_eq!(n, 9);

@@ -153,11 +153,37 @@ pub fn encode_frame(
     dst: &mut BytesMut,
     lim: &FrameLimits,
 ) -> Result<(), EncodeError> {
+    encode_head(cmd, dst, lim, cmd.body.len())?;
+    dst.extend_from_slice(&cmd.body);
+    Ok(())
+}
+
+/// [`encode_frame`] without the body's bytes: the length words and the header, with the frame's
+/// length counting `cmd.body`, which the caller writes right after (a connection writes a large
+/// body from its own buffer with one vectored write instead of copying it behind the header).
+///
+/// # Errors
+/// As [`encode_frame`]; `dst` is left as it was on error.
+pub fn encode_frame_head(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    lim: &FrameLimits,
+) -> Result<(), EncodeError> {
+    encode_head(cmd, dst, lim, 0)
+}
+
+/// The frame without its body's bytes, with room reserved for `extra` more bytes after it.
+fn encode_head(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    lim: &FrameLimits,
+    extra: usize,
+) -> Result<(), EncodeError> {
     if cmd.serialize_type == SerializeType::Json {
-        return encode_json_frame(cmd, dst, lim);
+        return encode_json_head(cmd, dst, lim, extra);
     }
     let start = dst.len();
-    dst.reserve(8 + 256 + cmd.body.len());
+    dst.reserve(8 + 256 + extra);
     dst.put_u64(0); // length word and header-length word, backfilled below
     if let Err(e) = header_binary::encode_binary_header(cmd, dst) {
         dst.truncate(start);
@@ -168,7 +194,6 @@ pub fn encode_frame(
         dst.truncate(start);
         return Err(e);
     }
-    dst.extend_from_slice(&cmd.body);
     let prefix = frame_prefix(cmd.serialize_type, header_len, cmd.body.len());
     dst[start..start + 8].copy_from_slice(&prefix);
     Ok(())
@@ -201,13 +226,14 @@ fn frame_prefix(t: SerializeType, header_len: usize, body_len: usize) -> [u8; 8]
 
 /// [`encode_frame`] for a JSON header: one reservation for prefix, header and body, the header
 /// written in place (see `header_json::write_json_header`), the limits checked on its length.
-fn encode_json_frame(
+fn encode_json_head(
     cmd: &RemotingCommand,
     dst: &mut BytesMut,
     lim: &FrameLimits,
+    extra: usize,
 ) -> Result<(), EncodeError> {
     let start = dst.len();
-    dst.reserve(8 + header_json::header_reserve(cmd) + cmd.body.len());
+    dst.reserve(8 + header_json::header_reserve(cmd) + extra);
     dst.put_u64(0); // length word and header-length word, backfilled below
     let header_len = header_json::write_json_header(cmd, dst);
     if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
@@ -219,7 +245,6 @@ fn encode_json_frame(
         header_len,
         cmd.body.len(),
     ));
-    dst.extend_from_slice(&cmd.body);
     Ok(())
 }
 
