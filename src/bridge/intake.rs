@@ -42,6 +42,40 @@ pub(crate) type DirectProducer = Arc<RwLock<Option<Producer>>>;
 /// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
 const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 
+/// Slots of a host thread's cache of recent client ids ([`shared_client_id`]).
+const ID_CACHE_SLOTS: usize = 256;
+/// Longer client ids are not cached: the cache holds at most `ID_CACHE_SLOTS` × this many bytes.
+const ID_CACHE_MAX_LEN: usize = 64;
+
+thread_local! {
+    /// Recent client ids of this host thread, each in the slot its hash picks.
+    static ID_CACHE: std::cell::RefCell<Vec<Option<Arc<str>>>> =
+        std::cell::RefCell::new(vec![None; ID_CACHE_SLOTS]);
+}
+
+/// The client id as a shared string: a client seen recently on this thread gets the same `Arc`
+/// (a count increment) instead of a new allocation, which the producer's thread would free after
+/// the send (a free across threads, one of the costliest steps per event in issue #22's profile).
+/// A miss stores the new id in its slot; ids longer than [`ID_CACHE_MAX_LEN`] are not kept.
+fn shared_client_id(id: &str) -> Arc<str> {
+    if id.len() > ID_CACHE_MAX_LEN {
+        return Arc::from(id);
+    }
+    let slot = crate::producer::key_hash(id.as_bytes()) as usize % ID_CACHE_SLOTS;
+    ID_CACHE.with(|cache| {
+        // Only this function borrows it, and nothing here calls back.
+        let mut cache = cache.borrow_mut();
+        match &cache[slot] {
+            Some(a) if &**a == id => Arc::clone(a),
+            _ => {
+                let a: Arc<str> = Arc::from(id);
+                cache[slot] = Some(Arc::clone(&a));
+                a
+            }
+        }
+    })
+}
+
 /// The hosts' handle: cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct EventSender {
@@ -232,7 +266,7 @@ impl EventSender {
             .client_id
             .as_deref()
             .or(ev.order_key.as_deref())
-            .map(Arc::from);
+            .map(shared_client_id);
 
         let mut first_error: Option<SendEventError> = None;
         // Room for one message, the usual case (a push would reserve four).
