@@ -253,3 +253,27 @@ fn reused_event_keeps_nothing_across_errors_payload_kinds_and_owned_values() {
     }
     assert_eq!(steps, 4 * 9 * 4 * 3);
 }
+
+/// A reused event does not keep a huge buffer from one hostile line for every later line: after
+/// a line with 1 MiB values, the next lines' short values sit in buffers of about their own size
+/// (before, the five text fields could each hold twice the largest value ever seen, up to
+/// 5 x 2 x `MAX_EVENT_LINE_LEN` for the life of the pump).
+#[test]
+fn reused_event_does_not_hold_a_huge_line_s_buffers() {
+    let big = "x".repeat(1 << 20);
+    let huge = format!(
+        r#"{{"event":"message.delivered","client_id":"{big}","username":"{big}","from":"{big}","topic":"{big}"}}"#
+    );
+    let small =
+        r#"{"event":"message.delivered","client_id":"c","username":"u","from":"f","topic":"t"}"#;
+    let mut ev = Event::new(EventKind::ClientConnected);
+    ev.read_json_line(small, 1).unwrap();
+    ev.read_json_line(&huge, 2).unwrap();
+    assert_eq!(ev.client_id.as_deref(), Some(big.as_str()));
+    ev.read_json_line(small, 3).unwrap();
+    assert_eq!(ev, Event::from_json_line(small, 3).unwrap());
+    for s in [&ev.client_id, &ev.username, &ev.from, &ev.topic] {
+        let cap = s.as_ref().unwrap().capacity();
+        assert!(cap <= 4096, "a 1-byte value kept {cap} bytes");
+    }
+}
