@@ -2,7 +2,8 @@
 //! event or gives an error naming the line; never a panic; the hand-written path for the usual
 //! line gives exactly what the serde_json path gives. A parsed event holds only what the
 //! input format allows, and writing it back as a JSON line (payload as base64) parses to the
-//! same event.
+//! same event. Parsed into a reused event (`Event::read_json_line`) that held every field, a line
+//! gives the same event or error as a fresh parse.
 
 use super::alloc::with_caps;
 use rocketmq_bridge::bridge::format::write_json_string;
@@ -30,6 +31,25 @@ pub(crate) fn check_event_line(data: &[u8]) {
         Event::from_json_line_without_fast_path(line, LINE_NO),
         "the fast path differs on {line:?}"
     );
+    // Parsed into an event that already holds every field (as the pump's reused event does),
+    // the line gives the same event or the same error: nothing of the earlier one survives.
+    let mut reused = Event::message_publish(
+        "stale-client",
+        "stale/topic",
+        bytes::Bytes::from_static(b"stale"),
+        2,
+    )
+    .with_ts(1);
+    reused.username = Some("stale-user".to_owned());
+    reused.from = Some("stale-from".to_owned());
+    reused.reason = Some("stale-reason".to_owned());
+    reused.retain = Some(true);
+    reused.order_key = Some("stale-key".to_owned());
+    match (&got, reused.read_json_line(line, LINE_NO)) {
+        (Ok(fresh), Ok(())) => assert_eq!(&reused, fresh, "reused event differs on {line:?}"),
+        (Err(fresh), Err(e)) => assert_eq!(fresh, &e, "reused event's error differs on {line:?}"),
+        (fresh, r) => panic!("fresh {fresh:?} but reused {r:?} on {line:?}"),
+    }
     let ev = match got {
         Ok(ev) => ev,
         Err(e) => {

@@ -126,10 +126,17 @@ struct Group {
     /// When the group's oldest message joined it.
     since: Instant,
     /// How many messages its last request carried: the first message of the next batch reserves
-    /// room for as many (a batch grown from empty reallocated its vectors about six times). Room
-    /// is only taken while the group holds messages, so idle groups keep none.
+    /// room for as many, up to [`GROUP_RESERVE_MAX`] (a batch grown from empty reallocated its
+    /// vectors about six times). Room is only taken while the group holds messages, so idle groups
+    /// keep none.
     last_len: usize,
 }
+
+/// Most message slots a group reserves when its first message joins (its last batch's length,
+/// capped): 32 slots are about 8 KiB (a `Message` and its `Meta` take 256 bytes). Without the cap
+/// a group that once sent a full batch (up to 1024) held 256 KiB for a single message, room the
+/// buffer's byte budget does not count, in every such group at once after a burst.
+const GROUP_RESERVE_MAX: usize = 32;
 
 pub(crate) struct Dispatcher {
     shared: Arc<Settle>,
@@ -567,8 +574,9 @@ fn join(
         g.key = out.meta.client_id.clone();
         g.since = now;
         order.push(gk);
-        g.msgs.reserve(g.last_len);
-        g.metas.reserve(g.last_len);
+        let room = g.last_len.min(GROUP_RESERVE_MAX);
+        g.msgs.reserve(room);
+        g.metas.reserve(room);
     }
     g.bytes += rec;
     g.msgs.push(out.msg);

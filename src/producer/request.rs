@@ -296,4 +296,63 @@ mod tests {
             "topic[T] not exist, apply first please!"
         ));
     }
+
+    /// Issue #22 review: the comma-joined `msg_ids` written in place equal the ids as the
+    /// message-by-message code gave them (each message's UNIQ_KEY, empty without one, joined with
+    /// ','; empty when no message has one), for batches and single messages, with client ids on
+    /// and off and UNIQ_KEYs set by the caller on some messages.
+    #[test]
+    fn msg_ids_join_each_message_s_unique_key() {
+        use crate::message::{Message, PROPERTY_UNIQ_KEY};
+        use crate::producer::{Producer, ProducerConfig};
+        use std::time::Duration;
+        for unique in [true, false] {
+            let cfg = ProducerConfig::new(&["127.0.0.1:1"], "g")
+                .heartbeat_interval(Duration::ZERO)
+                .unique_ids(unique);
+            let producer = Producer::start(cfg).unwrap();
+            for n in 1..6usize {
+                for preset in 0..1u32 << n {
+                    let msgs: Vec<Message> = (0..n)
+                        .map(|i| {
+                            let m = Message::new("T", Bytes::from_static(b"b"));
+                            if preset >> i & 1 == 1 {
+                                m.with_property(PROPERTY_UNIQ_KEY, format!("user-{i}"))
+                            } else {
+                                m
+                            }
+                        })
+                        .collect();
+                    let batch = n > 1;
+                    let job = match producer.inner.job(msgs, batch, None, None) {
+                        Ok(j) => j,
+                        Err(e) => panic!("{e}"),
+                    };
+                    let p = &job.prepared;
+                    let ids: Vec<&str> = p
+                        .messages
+                        .iter()
+                        .map(|m| m.unique_key().unwrap_or(""))
+                        .collect();
+                    let want = if ids.iter().all(|s| s.is_empty()) {
+                        String::new()
+                    } else {
+                        ids.join(",")
+                    };
+                    assert_eq!(p.msg_ids, want, "unique {unique} n {n} preset {preset:b}");
+                    for (i, id) in ids.iter().enumerate() {
+                        if preset >> i & 1 == 1 {
+                            assert_eq!(*id, format!("user-{i}"));
+                        } else if unique {
+                            assert_eq!(id.len(), 32, "{id}");
+                            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+                        } else {
+                            assert_eq!(*id, "");
+                        }
+                    }
+                }
+            }
+            producer.close(Duration::from_millis(100));
+        }
+    }
 }

@@ -149,7 +149,14 @@ mod decimal_tests {
         let mut values: Vec<u64> = (0..2_000).collect();
         let mut p = 1u64;
         for _ in 0..20 {
-            values.extend([p - 1, p, p + 1, p * 9, p.wrapping_mul(7) / 3]);
+            // Wrapping: 9 x 10^19 is past u64::MAX (the 20th power of ten saturates).
+            values.extend([
+                p - 1,
+                p,
+                p.wrapping_add(1),
+                p.wrapping_mul(9),
+                p.wrapping_mul(7) / 3,
+            ]);
             p = p.saturating_mul(10);
         }
         values.extend([u64::MAX, u64::MAX - 1, 1_700_000_000_123]);

@@ -15,3 +15,4 @@ mod golden;
 mod hostile_headers;
 mod inflate;
 mod message;
+mod r22_attack;

@@ -260,3 +260,61 @@ fn groups_of_a_topic_without_a_route_stay_bounded() {
     );
     producer.close(Duration::from_millis(100));
 }
+
+/// Issue #22 review: a group's vectors reserve its last batch's length when its first message
+/// joins. Groups that once sent a full batch (1024 messages) and now hold one message each must
+/// not hold room for a full batch each: at most [`GROUP_RESERVE_MAX`] slots (or twice what they
+/// hold), where they held 1024.
+#[test]
+fn groups_holding_one_message_do_not_keep_room_for_a_full_batch() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 64 << 20);
+    let pcfg = ProducerConfig::new(&["127.0.0.1:1"], "g").heartbeat_interval(Duration::ZERO);
+    let producer = Producer::start(pcfg).unwrap();
+    let batch = crate::bridge::config::MAX_BATCH_SIZE;
+    let mut d = Dispatcher::new(Arc::clone(&sh), producer.clone(), batch);
+    let sender = EventSender::new(Arc::clone(&sh));
+    let groups = 4;
+    // Into the groups without `collect`'s flush of partial groups (the linger is zero here).
+    let add_all = |d: &mut Dispatcher| {
+        while let Ok(out) = sh.rx.try_recv() {
+            d.add(out);
+        }
+    };
+    let send = |client: usize| {
+        let ev =
+            Event::message_publish(format!("client-{client}"), "z", Bytes::from_static(b"1"), 0)
+                .with_ts(1);
+        sender.send(ev).unwrap();
+    };
+    // Each client's group fills to a whole batch and is sent (and fails: no name server).
+    for c in 0..groups {
+        for i in 0..batch {
+            send(c);
+            if i % 256 == 255 {
+                add_all(&mut d);
+            }
+        }
+        add_all(&mut d);
+    }
+    // Then one message each.
+    for c in 0..groups {
+        send(c);
+    }
+    add_all(&mut d);
+    let held: usize = d.groups.values().map(|g| g.msgs.len()).sum();
+    let room: usize = d.groups.values().map(|g| g.msgs.capacity()).sum();
+    eprintln!(
+        "{held} messages held in room for {room} ({} bytes a slot)",
+        std::mem::size_of::<Message>() + std::mem::size_of::<crate::bridge::buffer::Meta>()
+    );
+    assert_eq!(held, groups);
+    for g in d.groups.values() {
+        let (len, cap) = (g.msgs.len(), g.msgs.capacity().max(g.metas.capacity()));
+        assert!(
+            cap <= GROUP_RESERVE_MAX.max(2 * len),
+            "a group of {len} holds room for {cap} ({room} for {held} in all)"
+        );
+    }
+    d.flush_all();
+    producer.close(Duration::from_millis(100));
+}

@@ -266,10 +266,16 @@ impl Event {
     }
 }
 
-/// Sets an event's text field from a parsed value, reusing the field's buffer when it has one.
+/// Largest buffer of an event's text field that [`set_text`] reuses: enough for any usual client
+/// id, username or topic. A larger one (left by a line with a huge value) is replaced, so a
+/// reused event holds no more than the last line's values, as a fresh event per line did.
+const REUSE_MAX_CAPACITY: usize = 1024;
+
+/// Sets an event's text field from a parsed value, reusing the field's buffer when it has one
+/// of at most [`REUSE_MAX_CAPACITY`] bytes.
 fn set_text(slot: &mut Option<String>, v: Option<Cow<'_, str>>) {
     match (slot.as_mut(), v) {
-        (Some(s), Some(Cow::Borrowed(v))) => {
+        (Some(s), Some(Cow::Borrowed(v))) if s.capacity() <= REUSE_MAX_CAPACITY => {
             s.clear();
             s.push_str(v);
         }

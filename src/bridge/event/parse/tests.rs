@@ -188,3 +188,92 @@ fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
     }
     assert!(taken > 2_000, "the fast path took only {taken} lines");
 }
+
+/// Hand-picked sequences for the reused event (issue #22 review): each field set by one line
+/// (borrowed from the fast path, or owned through serde for an escaped value), then a line that
+/// fails after some fields were already overwritten (a bad topic, qos, ts, payload pair or
+/// base64), then a good line without those fields. After every line the reused event equals a
+/// fresh parse; after an error, the next good line leaves nothing of the failed one or of the
+/// last good one, also when the host changed `ts` and `order_key` in between (as `send_mut`
+/// sets `ts`).
+#[test]
+fn reused_event_keeps_nothing_across_errors_payload_kinds_and_owned_values() {
+    let full = [
+        r#"{"event":"message.publish","client_id":"c1","username":"u1","topic":"t/1","payload":"p1","qos":2,"retain":true,"ts":11}"#,
+        r#"{"event":"message.delivered","client_id":"c\u0032","username":"\"u2\"","from":"f\n","topic":"t/\u00e9","payload_base64":"AAEC","qos":1,"ts":22}"#,
+        r#"{"event":"client.disconnected","client_id":"longer client id than before","username":"u","reason":"r"}"#,
+        r#"{"event":"message.acked","client_id":"c4","from":"f4","topic":"t/4","payload":"h\u00e9llo","qos":0,"retain":false}"#,
+    ];
+    let failing = [
+        // Fields before the failing one are overwritten before it fails.
+        r#"{"event":"message.publish","client_id":"BAD1","username":"BAD1","topic":"a/#","payload":"BAD"}"#,
+        r#"{"event":"message.publish","client_id":"BAD2","topic":"t","qos":3}"#,
+        r#"{"event":"message.publish","client_id":"BAD3","topic":"t","qos":1,"retain":true,"ts":-1}"#,
+        r#"{"event":"message.publish","client_id":"BAD4","topic":"t","qos":1,"ts":5,"payload":"x","payload_base64":"eA=="}"#,
+        r#"{"event":"message.publish","client_id":"BAD5","topic":"t","qos":1,"ts":5,"payload_base64":"!!"}"#,
+        r#"{"event":"message.publish","client_id":"BAD6","topic":"t","qos":1,"ts":5,"payload":"x"} trailing"#,
+        r#"{"event":"client.connected","client_id":"BAD7","topic":"t"}"#,
+        r#"{"event":"message.publish","client_id":"BAD8","topic":"t","qos":1,"ts":5,"payload":7}"#,
+        r#"{"event":"session.subscribed","client_id":"BAD9","topic":"a\u0000b"}"#,
+    ];
+    let sparse = [
+        r#"{"event":"client.connected"}"#,
+        r#"{"event":"message.publish","topic":"x"}"#,
+        r#"{"event":"session.unsubscribed","client_id":"s","topic":"a/+"}"#,
+        r#"{"event":"message.publish","payload":""}"#,
+    ];
+    let mut ev = Event::new(EventKind::ClientConnected);
+    let mut steps = 0;
+    for a in full {
+        for bad in failing {
+            for b in sparse {
+                for line in [a, bad, b] {
+                    let fresh = Event::from_json_line(line, 1);
+                    let reused = ev.read_json_line(line, 1);
+                    match fresh {
+                        Ok(fresh) => {
+                            assert_ne!(line, bad, "a failing line parsed");
+                            assert_eq!(reused, Ok(()), "{a} | {bad} | {line}");
+                            assert_eq!(ev, fresh, "{a} | {bad} | {line}");
+                            // What a host may change between lines.
+                            ev.ts.get_or_insert(99);
+                            ev.order_key = Some("stale".to_owned());
+                        }
+                        Err(e) => {
+                            assert!(line == bad, "a good line failed: {line}: {e}");
+                            assert_eq!(reused, Err(e), "{line}");
+                        }
+                    }
+                    steps += 1;
+                }
+                let c = ev.client_id.as_deref().unwrap_or("");
+                assert!(!c.starts_with("BAD"), "{a} | {bad} | {b}: {ev:?}");
+            }
+        }
+    }
+    assert_eq!(steps, 4 * 9 * 4 * 3);
+}
+
+/// A reused event does not keep a huge buffer from one hostile line for every later line: after
+/// a line with 1 MiB values, the next lines' short values sit in buffers of about their own size
+/// (before, the five text fields could each hold twice the largest value ever seen, up to
+/// 5 x 2 x `MAX_EVENT_LINE_LEN` for the life of the pump).
+#[test]
+fn reused_event_does_not_hold_a_huge_line_s_buffers() {
+    let big = "x".repeat(1 << 20);
+    let huge = format!(
+        r#"{{"event":"message.delivered","client_id":"{big}","username":"{big}","from":"{big}","topic":"{big}"}}"#
+    );
+    let small =
+        r#"{"event":"message.delivered","client_id":"c","username":"u","from":"f","topic":"t"}"#;
+    let mut ev = Event::new(EventKind::ClientConnected);
+    ev.read_json_line(small, 1).unwrap();
+    ev.read_json_line(&huge, 2).unwrap();
+    assert_eq!(ev.client_id.as_deref(), Some(big.as_str()));
+    ev.read_json_line(small, 3).unwrap();
+    assert_eq!(ev, Event::from_json_line(small, 3).unwrap());
+    for s in [&ev.client_id, &ev.username, &ev.from, &ev.topic] {
+        let cap = s.as_ref().unwrap().capacity();
+        assert!(cap <= 4096, "a 1-byte value kept {cap} bytes");
+    }
+}
