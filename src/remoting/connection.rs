@@ -169,6 +169,24 @@ impl Shared {
         drop(waiters);
     }
 
+    /// The error for a request not sent because the connection is dead: the peer's TLS refusal
+    /// when the reader saw one (a TLS 1.3 server refuses a client certificate after the client's
+    /// handshake ended, so the reader may see the alert before the first request), else closed.
+    fn unsent_error(&self) -> Error {
+        #[cfg(feature = "tls")]
+        if let Some(source) = self.tls_error.lock().clone() {
+            return Error::Tls {
+                addr: self.addr.clone(),
+                source,
+                request_sent: false,
+            };
+        }
+        Error::ConnectionClosed {
+            addr: self.addr.clone(),
+            request_sent: false,
+        }
+    }
+
     /// The error for a waiter whose request was sent when the connection died.
     fn closed_error(&self) -> Error {
         #[cfg(feature = "tls")]
@@ -488,10 +506,7 @@ impl Connection {
         let slot = Arc::new(Slot::default());
         let tx = Waiter(Arc::clone(&slot));
         if !self.is_alive() {
-            return Err(Error::ConnectionClosed {
-                addr: self.shared.addr.clone(),
-                request_sent: false,
-            });
+            return Err(self.shared.unsent_error());
         }
         if !self
             .shared
@@ -546,10 +561,7 @@ impl Connection {
     /// As the write part of [`Connection::start_invoke`].
     pub fn invoke_oneway(&self, cmd: &RemotingCommand) -> Result<(), Error> {
         if !self.is_alive() {
-            return Err(Error::ConnectionClosed {
-                addr: self.shared.addr.clone(),
-                request_sent: false,
-            });
+            return Err(self.shared.unsent_error());
         }
         if cmd.is_oneway() {
             self.shared.write_frame(cmd)
