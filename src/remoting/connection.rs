@@ -700,7 +700,16 @@ pub(crate) fn tls_handshake(
 #[cfg(feature = "tls")]
 fn absorb_tls(shared: &Shared, cipher: &[u8], buf: &mut BytesMut) -> Option<String> {
     let tls = shared.tls.as_ref()?;
-    let res = tls.lock().decrypt(cipher, buf);
+    let res = {
+        let mut session = tls.lock();
+        let res = session.decrypt(cipher, buf);
+        // Recorded before the session is released: a writer whose write fails on the broken
+        // session (it takes the same lock) then finds the reason, not a bare I/O error.
+        if let Err(e) = &res {
+            *shared.tls_error.lock() = Some(e.clone());
+        }
+        res
+    };
     match res {
         Ok(d) => {
             if d.wants_write {
@@ -713,7 +722,6 @@ fn absorb_tls(shared: &Shared, cipher: &[u8], buf: &mut BytesMut) -> Option<Stri
         Err(e) => {
             let reason = format!("tls error: {e}");
             let _ = shared.flush_tls();
-            *shared.tls_error.lock() = Some(e);
             Some(reason)
         }
     }
