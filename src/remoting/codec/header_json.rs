@@ -64,40 +64,15 @@ struct Int {
 }
 
 impl Int {
-    /// Two digits per step, from the right, after counting them.
+    /// The sign, then the digits from [`crate::util::write_decimal`] (two per step).
     fn new(v: i32) -> Int {
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        let mut n = v.unsigned_abs();
-        let mut digits = 1;
-        let mut t = n;
-        while t >= 10 {
-            t /= 10;
-            digits += 1;
-        }
+        let mut digits = [0u8; 20];
+        let start = crate::util::write_decimal(&mut digits, u64::from(v.unsigned_abs()));
         let mut buf = [0u8; 16];
-        let len = digits + (v < 0) as usize;
-        if v < 0 {
-            buf[0] = b'-';
-        }
-        let mut i = len;
-        while n >= 100 {
-            let d = (n % 100) as usize * 2;
-            n /= 100;
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-        }
-        if n >= 10 {
-            let d = n as usize * 2;
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-        } else {
-            i -= 1;
-            buf[i] = b'0' + n as u8;
-        }
+        let sign = usize::from(v < 0);
+        buf[0] = b'-';
+        let len = sign + digits.len() - start;
+        buf[sign..len].copy_from_slice(&digits[start..]);
         Int { buf, len }
     }
 }
