@@ -173,13 +173,8 @@ impl Shared {
     /// when the reader saw one (a TLS 1.3 server refuses a client certificate after the client's
     /// handshake ended, so the reader may see the alert before the first request), else closed.
     fn unsent_error(&self) -> Error {
-        #[cfg(feature = "tls")]
-        if let Some(source) = self.tls_error.lock().clone() {
-            return Error::Tls {
-                addr: self.addr.clone(),
-                source,
-                request_sent: false,
-            };
+        if let Some(e) = self.tls_refusal(false) {
+            return e;
         }
         Error::ConnectionClosed {
             addr: self.addr.clone(),
@@ -187,15 +182,25 @@ impl Shared {
         }
     }
 
-    /// The error for a waiter whose request was sent when the connection died.
-    fn closed_error(&self) -> Error {
+    /// The TLS failure the reader recorded, as the error of a request (sent or not); `None`
+    /// without one (and always without TLS).
+    fn tls_refusal(&self, request_sent: bool) -> Option<Error> {
         #[cfg(feature = "tls")]
         if let Some(source) = self.tls_error.lock().clone() {
-            return Error::Tls {
+            return Some(Error::Tls {
                 addr: self.addr.clone(),
                 source,
-                request_sent: true,
-            };
+                request_sent,
+            });
+        }
+        let _ = request_sent;
+        None
+    }
+
+    /// The error for a waiter whose request was sent when the connection died.
+    fn closed_error(&self) -> Error {
+        if let Some(e) = self.tls_refusal(true) {
+            return e;
         }
         match self.decode_error.lock().clone() {
             Some(source) => Error::Decode {
@@ -230,13 +235,8 @@ impl Shared {
             self.kill();
             // The reader may have seen the peer refuse the session (a fatal alert) first: that
             // is the reason, not the refused write.
-            #[cfg(feature = "tls")]
-            if let Some(source) = self.tls_error.lock().clone() {
-                return Err(Error::Tls {
-                    addr: self.addr.clone(),
-                    source,
-                    request_sent: false,
-                });
+            if let Some(refusal) = self.tls_refusal(false) {
+                return Err(refusal);
             }
             return Err(Error::Io {
                 addr: self.addr.clone(),
