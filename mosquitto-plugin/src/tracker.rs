@@ -48,7 +48,7 @@
 //! * a clean session / clean start (`mosquitto_client_clean_session`) ends the remembered filters at login
 //!   and at disconnect, as before.
 //!
-//! One file of a little over 800 lines (its tests are in `tracker/tests.rs`): the pending candidates, the
+//! One file of about 940 lines, its module doc included (its tests are in `tracker/tests.rs`): the pending candidates, the
 //! remembered sessions and their caps are one state machine settled by each callback, and splitting it would
 //! spread that invariant over files.
 
