@@ -24,13 +24,110 @@ pub(crate) const TAG_INVALID: u8 = 2;
 
 /// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
 ///
-/// All keys and values live in one string buffer with an index beside it, so a decoded header with
-/// many fields costs two allocations, not two per field.
+/// All keys and values live in one string buffer with an index beside it. The index of up to
+/// [`INLINE_ENTRIES`] entries (a response's usual header) lives inside the value, so decoding such
+/// a header costs one allocation; a longer one costs two, not two per field.
 #[derive(Clone, Default)]
 pub struct ExtFields {
     buf: String,
-    // (key start, key end, value end); the value starts at key end.
-    idx: Vec<(u32, u32, u32)>,
+    idx: Index,
+}
+
+/// One index entry: (key start, key end, value end); the value starts at key end.
+type Entry = (u32, u32, u32);
+
+/// Entries an [`ExtFields`] index holds without an allocation of its own: 8, enough for the send
+/// response's header (msgId, queueId, queueOffset, transactionId, MSG_REGION, TRACE_ON, and a
+/// spare or two) at 96 bytes inside the value.
+const INLINE_ENTRIES: usize = 8;
+
+/// The index of an [`ExtFields`]: inline up to [`INLINE_ENTRIES`] entries, then on the heap.
+#[derive(Clone)]
+enum Index {
+    Inline {
+        len: u8,
+        items: [Entry; INLINE_ENTRIES],
+    },
+    Heap(Vec<Entry>),
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index::Inline {
+            len: 0,
+            items: [(0, 0, 0); INLINE_ENTRIES],
+        }
+    }
+}
+
+impl Index {
+    fn with_capacity(n: usize) -> Index {
+        if n <= INLINE_ENTRIES {
+            Index::default()
+        } else {
+            Index::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    fn push(&mut self, e: Entry) {
+        match self {
+            Index::Inline { len, items } if (*len as usize) < INLINE_ENTRIES => {
+                items[*len as usize] = e;
+                *len += 1;
+            }
+            Index::Inline { items, .. } => {
+                let mut v = Vec::with_capacity(2 * INLINE_ENTRIES);
+                v.extend_from_slice(items);
+                v.push(e);
+                *self = Index::Heap(v);
+            }
+            Index::Heap(v) => v.push(e),
+        }
+    }
+
+    /// Keeps the first `n` entries.
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Index::Inline { len, .. } => {
+                if n < *len as usize {
+                    *len = n as u8;
+                }
+            }
+            Index::Heap(v) => v.truncate(n),
+        }
+    }
+
+    /// Replaces the entries with `v`'s.
+    fn set(&mut self, v: Vec<Entry>) {
+        *self = if v.len() <= INLINE_ENTRIES {
+            let mut i = Index::default();
+            for e in v {
+                i.push(e);
+            }
+            i
+        } else {
+            Index::Heap(v)
+        };
+    }
+}
+
+impl std::ops::Deref for Index {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        match self {
+            Index::Inline { len, items } => &items[..*len as usize],
+            Index::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Index {
+    fn deref_mut(&mut self) -> &mut [Entry] {
+        match self {
+            Index::Inline { len, items } => &mut items[..*len as usize],
+            Index::Heap(v) => v,
+        }
+    }
 }
 
 impl ExtFields {
@@ -43,7 +140,7 @@ impl ExtFields {
     pub fn with_capacity(fields: usize, bytes: usize) -> ExtFields {
         ExtFields {
             buf: String::with_capacity(bytes),
-            idx: Vec::with_capacity(fields),
+            idx: Index::with_capacity(fields),
         }
     }
 
@@ -69,6 +166,25 @@ impl ExtFields {
         let ke = self.buf.len() as u32;
         self.buf.push_str(value);
         self.idx.push((ks, ke, self.buf.len() as u32));
+    }
+
+    /// Appends an entry and keeps the entries ordered by key (byte order), for a decoder whose
+    /// keys must be distinct: `Err`, and nothing appended, when `key` is already there. Expects
+    /// the entries so far in that order (each added this way).
+    pub(crate) fn push_sorted(&mut self, key: &str, value: &str) -> Result<(), ()> {
+        let store = self.buf.as_bytes();
+        let mut at = self.idx.len();
+        while at > 0 {
+            let (ks, ke, _) = self.idx[at - 1];
+            match store[ks as usize..ke as usize].cmp(key.as_bytes()) {
+                std::cmp::Ordering::Greater => at -= 1,
+                std::cmp::Ordering::Equal => return Err(()),
+                std::cmp::Ordering::Less => break,
+            }
+        }
+        self.push(key, value);
+        self.idx[at..].rotate_right(1);
+        Ok(())
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place (keeping its position).
@@ -161,9 +277,15 @@ impl ExtFields {
                 key(a).cmp(key(b))
             }); // stable: repeated keys keep their order
             *work += comparisons;
-            idx.reverse();
-            idx.dedup_by(|later, earlier| key(later) == key(earlier)); // keeps the last written
-            idx.reverse();
+            // Keep the last written of each run of one key.
+            let mut kept = 0;
+            for r in 0..idx.len() {
+                if r + 1 == idx.len() || key(&idx[r]) != key(&idx[r + 1]) {
+                    idx[kept] = idx[r];
+                    kept += 1;
+                }
+            }
+            idx.truncate(kept);
             return Ok(());
         }
         let mut all: Vec<((u32, u32, u32), u8)> = idx
@@ -183,8 +305,12 @@ impl ExtFields {
         if all.iter().any(|e| e.1 == TAG_INVALID) {
             return Err(());
         }
-        idx.clear();
-        idx.extend(all.into_iter().filter(|e| e.1 == TAG_VALUE).map(|e| e.0));
+        idx.set(
+            all.into_iter()
+                .filter(|e| e.1 == TAG_VALUE)
+                .map(|e| e.0)
+                .collect(),
+        );
         Ok(())
     }
 
@@ -374,5 +500,62 @@ mod tests {
             e.iter().collect::<Vec<_>>(),
             vec![("B", "4"), ("a", "5"), ("b", "3"), ("n", "-12")]
         );
+    }
+
+    /// The index moves from inline to the heap past INLINE_ENTRIES entries and back when a sort
+    /// leaves fewer; order, values and repeats behave the same on either side of the line.
+    #[test]
+    fn index_spills_past_the_inline_entries_and_sorts_the_same_on_both_sides() {
+        for n in [
+            0,
+            1,
+            INLINE_ENTRIES - 1,
+            INLINE_ENTRIES,
+            INLINE_ENTRIES + 1,
+            40,
+        ] {
+            let mut e = ExtFields::with_capacity(n.min(INLINE_ENTRIES), 0);
+            // Keys repeat every 5 entries, written in descending order.
+            let want: Vec<(String, String)> = (0..n)
+                .map(|i| (format!("k{}", 4 - i % 5), i.to_string()))
+                .collect();
+            for (k, v) in &want {
+                e.push(k, v);
+            }
+            assert_eq!(e.len(), n);
+            let got: Vec<(String, String)> = e
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(got, want, "{n} entries in insertion order");
+            assert_eq!(
+                e.get("k0"),
+                want.iter()
+                    .rev()
+                    .find(|w| w.0 == "k0")
+                    .map(|w| w.1.as_str())
+            );
+            let mut sorted = e.clone();
+            sorted.sort_keep_last();
+            let mut expect: std::collections::BTreeMap<String, String> = Default::default();
+            for (k, v) in &want {
+                expect.insert(k.clone(), v.clone());
+            }
+            let got: Vec<(String, String)> = sorted
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(
+                got,
+                expect.into_iter().collect::<Vec<_>>(),
+                "{n} entries sorted"
+            );
+            let mut tagged = e.clone();
+            let tags: Vec<u8> = (0..n)
+                .map(|i| if i % 7 == 3 { TAG_NULL } else { TAG_VALUE })
+                .collect();
+            assert!(tagged.sort_keep_last_tagged(&tags, &mut 0).is_ok());
+            assert!(tagged.len() <= sorted.len());
+        }
     }
 }

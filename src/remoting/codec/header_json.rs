@@ -765,36 +765,12 @@ struct Fast<'a> {
     p: usize,
 }
 
-/// The first eight bytes of the key `s[a..b]`, big-endian, zero-padded: comparing two of these
-/// orders keys as byte strings do whenever they differ (fast-path keys hold no zero byte:
-/// control characters end a string literal there).
-fn key_prefix(s: &[u8], a: usize, b: usize) -> u64 {
-    let n = (b - a).min(8);
-    let w = match word_at_exact(s, a) {
-        Some(w) => w & LOW_BYTES[n],
-        // Near the end of the header.
-        None => s[a..a + n]
-            .iter()
-            .enumerate()
-            .fold(0, |w, (j, &c)| w | (c as u64) << (8 * j)),
-    };
-    w.swap_bytes()
-}
-
 /// The eight bytes of `s` from `a` as a little-endian word, if there are eight.
 #[inline(always)]
 fn word_at_exact(s: &[u8], a: usize) -> Option<u64> {
     let mut word = [0u8; 8];
     word.copy_from_slice(s.get(a..a + 8)?);
     Some(u64::from_le_bytes(word))
-}
-
-/// A decoded ext entry: key prefix, key range, value range.
-#[derive(Clone, Copy, Default)]
-struct FastEntry {
-    prefix: u64,
-    key: (u32, u32),
-    value: (u32, u32),
 }
 
 impl<'a> Fast<'a> {
@@ -875,9 +851,9 @@ impl<'a> Fast<'a> {
     /// The `extFields` object, sorted by key as the scanner gives it.
     fn ext(&mut self) -> Option<ExtFields> {
         self.byte(b'{')?;
-        let mut ents = [FastEntry::default(); FAST_MAX_EXT];
-        let mut n = 0;
-        let mut bytes = 0;
+        // The rest of the header bounds the keys' and values' bytes: one allocation, no count
+        // pass. The entries are kept sorted as they come (distinct keys, or the scanner).
+        let mut ext = ExtFields::with_capacity(0, self.s.len() - self.p);
         if self.next() == Some(b'}') {
             self.p += 1;
         } else {
@@ -885,43 +861,15 @@ impl<'a> Fast<'a> {
                 let key = self.str()?;
                 self.byte(b':')?;
                 let value = self.str()?;
-                if n == FAST_MAX_EXT {
+                if ext.len() == FAST_MAX_EXT {
                     return None;
                 }
-                let k = &self.s[key.0..key.1];
-                let e = FastEntry {
-                    prefix: key_prefix(self.s, key.0, key.1),
-                    key: (key.0 as u32, key.1 as u32),
-                    value: (value.0 as u32, value.1 as u32),
-                };
-                let mut j = n;
-                while j > 0 {
-                    let o = &ents[j - 1];
-                    let ord = o
-                        .prefix
-                        .cmp(&e.prefix)
-                        .then_with(|| self.s[o.key.0 as usize..o.key.1 as usize].cmp(k));
-                    match ord {
-                        std::cmp::Ordering::Greater => j -= 1,
-                        // A repeated key: last wins, as the scanner resolves it.
-                        std::cmp::Ordering::Equal => return None,
-                        std::cmp::Ordering::Less => break,
-                    }
-                }
-                ents.copy_within(j..n, j + 1);
-                ents[j] = e;
-                n += 1;
-                bytes += key.1 - key.0 + value.1 - value.0;
+                // A repeated key: last wins, as the scanner resolves it.
+                ext.push_sorted(self.text(key)?, self.text(value)?).ok()?;
                 if !self.more()? {
                     break;
                 }
             }
-        }
-        let mut ext = ExtFields::with_capacity(n, bytes);
-        for e in &ents[..n] {
-            let k = self.text((e.key.0 as usize, e.key.1 as usize))?;
-            let v = self.text((e.value.0 as usize, e.value.1 as usize))?;
-            ext.push(k, v);
         }
         Some(ext)
     }
