@@ -397,7 +397,7 @@ fn needs_escape(b: &[u8]) -> bool {
     if let Some(last) = b.last_chunk::<8>() {
         let mut words = b.chunks_exact(8);
         let body = words.any(|w| flags(u64::from_le_bytes(w.try_into().unwrap())) != 0);
-        body || (n % 8 != 0 && flags(u64::from_le_bytes(*last)) != 0)
+        body || (!n.is_multiple_of(8) && flags(u64::from_le_bytes(*last)) != 0)
     } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
         // Four to seven bytes: the first four and the last four.
         flags(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32) != 0

@@ -117,7 +117,7 @@ pub fn has_separator(s: &str) -> bool {
     if let Some(last) = b.last_chunk::<8>() {
         let mut words = b.chunks_exact(8);
         words.any(|w| seps(u64::from_le_bytes(w.try_into().unwrap())))
-            || (b.len() % 8 != 0 && seps(u64::from_le_bytes(*last)))
+            || (!b.len().is_multiple_of(8) && seps(u64::from_le_bytes(*last)))
     } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
         // Four to seven bytes: the first four and the last four.
         seps(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32)
@@ -213,16 +213,16 @@ impl Properties {
     }
 
     /// Appends `name 0x01 value 0x02`. Always inlined: a constant name (the bridge's own
-    /// properties) is then copied without a call and the `UNIQ_KEY` test folds away; the
-    /// separators go in as one-byte strings (`String::push` of a char encodes it first).
+    /// properties) is then copied without a call, and the `UNIQ_KEY` test and the separators'
+    /// UTF-8 encoding fold away.
     #[inline(always)]
     fn append(&mut self, name: &str, value: &str) {
         self.maybe_uniq_key |= name == PROPERTY_UNIQ_KEY;
         self.buf.reserve(name.len() + value.len() + 2);
         self.buf.push_str(name);
-        self.buf.push_str("\u{1}");
+        self.buf.push(NAME_VALUE_SEPARATOR);
         self.buf.push_str(value);
-        self.buf.push_str("\u{2}");
+        self.buf.push(PROPERTY_SEPARATOR);
     }
 
     /// `set` for a valid name and a value without 0x02 (a value with 0x01 marks the properties
