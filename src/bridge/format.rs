@@ -89,8 +89,8 @@ pub struct Formatted {
     pub lossy_payload: bool,
 }
 
-/// Appends the JSON body for `ev` to `out` (see the [module docs](self) for the layout), growing
-/// `out` at most once.
+/// Appends the JSON body for `ev` to `out` (see the [module docs](self) for the layout), reserving
+/// the body's length first (exact unless a string needs escapes).
 pub fn format_event(
     ev: &Event,
     node: &str,
