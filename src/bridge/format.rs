@@ -46,7 +46,6 @@
 
 use super::event::{Event, EventKind};
 use crate::message::Properties;
-use base64::Engine as _;
 use bytes::Bytes;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -90,81 +89,181 @@ pub struct Formatted {
     pub lossy_payload: bool,
 }
 
-/// Appends the JSON body for `ev` to `out` (see the [module docs](self) for the layout).
+/// Appends the JSON body for `ev` to `out` (see the [module docs](self) for the layout), reserving
+/// the body's length first (exact unless a string needs escapes).
 pub fn format_event(
     ev: &Event,
     node: &str,
     encoding: PayloadEncoding,
     out: &mut Vec<u8>,
 ) -> Formatted {
-    let mut info = Formatted::default();
-    out.push(b'{');
-    field_str(out, "client_id", ev.client_id.as_deref(), true);
-    match ev.kind {
-        EventKind::ClientConnected => {
-            field_str(out, "username", ev.username.as_deref(), false);
-        }
-        EventKind::ClientDisconnected => {
-            field_str(out, "username", ev.username.as_deref(), false);
-            field_str(out, "reason", ev.reason.as_deref(), false);
-        }
-        EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
-            field_str(out, "topic", ev.topic.as_deref(), false);
-            field_u64(out, "qos", ev.qos.map(u64::from));
-        }
-        EventKind::MessagePublish | EventKind::MessageDelivered | EventKind::MessageAcked => {
-            field_str(out, "username", ev.username.as_deref(), false);
-            if ev.kind != EventKind::MessagePublish {
-                field_str(out, "from", ev.from.as_deref(), false);
-            }
-            field_str(out, "topic", ev.topic.as_deref(), false);
-            out.extend_from_slice(b",\"payload\":");
-            match &ev.payload {
-                None => out.extend_from_slice(b"null"),
-                Some(p) => match encoding {
-                    PayloadEncoding::Base64 => write_base64(out, p),
-                    PayloadEncoding::Plain => match std::str::from_utf8(p) {
-                        Ok(s) => write_json_string(out, s),
-                        Err(_) => {
-                            info.lossy_payload = true;
-                            write_json_string(out, &String::from_utf8_lossy(p));
-                        }
-                    },
-                },
-            }
-            field_u64(out, "qos", ev.qos.map(u64::from));
+    let ts = ev.ts.unwrap_or_else(now_ms);
+    out.reserve(body_len_hint(ev, node, encoding, ts));
+    layout(ev, node, encoding, ts, out)
+}
+
+/// Formats the seed's JSON body of `ev` straight into the buffer that becomes the `Bytes`: its
+/// capacity is the body's length whenever no string needs an escape (the usual case), so the
+/// `Bytes` takes the vector as it is, without a copy and without a shared header of its own
+/// (`Bytes` from a vector with spare capacity allocates one).
+pub(crate) fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
+    let ts = ev.ts.unwrap_or_else(now_ms);
+    let mut out = Vec::with_capacity(body_len_hint(ev, node, encoding, ts));
+    let info = layout(ev, node, encoding, ts, &mut out);
+    // An escape made the body longer than the hint and the vector grew: give back the slack (a
+    // no-op when the hint was exact), so a buffered body holds no more memory than it counts.
+    (Bytes::from(out.into_boxed_slice()), info)
+}
+
+/// The body's length in bytes when none of its strings needs an escape (a lower bound otherwise).
+fn body_len_hint(ev: &Event, node: &str, encoding: PayloadEncoding, ts: u64) -> usize {
+    let mut len = Len(0);
+    layout(ev, node, encoding, ts, &mut len);
+    len.0
+}
+
+/// Where [`layout`] puts the body: a byte vector, or [`Len`], which only adds up the lengths. One
+/// layout serves both, so the length hint cannot drift from the bytes.
+trait Sink {
+    /// Bytes as they are (field names with their quotes, commas and colon).
+    fn raw(&mut self, s: &'static [u8]);
+    /// A JSON string.
+    fn string(&mut self, s: &str);
+    /// Standard padded base64, as a JSON string.
+    fn base64(&mut self, data: &[u8]);
+    /// A payload as a JSON string; true when it was not UTF-8 (see [`Formatted::lossy_payload`]).
+    fn plain(&mut self, data: &[u8]) -> bool;
+    /// Decimal digits.
+    fn decimal(&mut self, n: u64);
+
+    /// A JSON string, or `null`.
+    fn opt_string(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.string(s),
+            None => self.raw(b"null"),
         }
     }
-    field_str(out, "node", Some(node), false);
-    field_u64(out, "ts", Some(ev.ts.unwrap_or_else(now_ms)));
-    out.push(b'}');
-    info
 }
 
-/// Largest JSON scratch buffer a host thread keeps between events (a larger one, for a large
-/// payload, is given back after use).
-const BODY_SCRATCH_KEEP: usize = 64 * 1024;
-
-thread_local! {
-    /// The host thread's buffer the JSON body is formatted into before it is copied out.
-    static BODY_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Formats the seed's JSON body of `ev` into this thread's scratch buffer, then copies it into a
-/// buffer of exactly its length: no growth while formatting, and a body whose `Bytes` needs no
-/// shared header of its own (`Bytes` from a vector with spare capacity allocates one).
-pub(crate) fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
-    BODY_SCRATCH.with(|scratch| {
-        // Only this function borrows it, and format_event does not call back here.
-        let mut buf = scratch.borrow_mut();
-        buf.clear();
-        let info = format_event(ev, node, encoding, &mut buf);
-        let body = Bytes::copy_from_slice(&buf);
-        if buf.capacity() > BODY_SCRATCH_KEEP {
-            *buf = Vec::new();
+impl Sink for Vec<u8> {
+    fn raw(&mut self, s: &'static [u8]) {
+        self.extend_from_slice(s);
+    }
+    fn string(&mut self, s: &str) {
+        write_json_string(self, s);
+    }
+    fn base64(&mut self, data: &[u8]) {
+        write_base64(self, data);
+    }
+    fn plain(&mut self, data: &[u8]) -> bool {
+        match std::str::from_utf8(data) {
+            Ok(s) => {
+                write_json_string(self, s);
+                false
+            }
+            Err(_) => {
+                // Writing the valid runs of `utf8_chunks` one by one was slower than this on
+                // binary payloads (a run every few bytes).
+                write_json_string(self, &String::from_utf8_lossy(data));
+                true
+            }
         }
-        (body, info)
-    })
+    }
+    fn decimal(&mut self, n: u64) {
+        if n < 10 {
+            self.push(b'0' + n as u8);
+        } else {
+            // Digits into a stack buffer: no allocation per event.
+            let mut buf = [0u8; 20];
+            let i = crate::util::write_decimal(&mut buf, n);
+            self.extend_from_slice(&buf[i..]);
+        }
+    }
+}
+
+/// The length [`layout`] would write, assuming no string needs an escape.
+struct Len(usize);
+
+impl Sink for Len {
+    fn raw(&mut self, s: &'static [u8]) {
+        self.0 += s.len();
+    }
+    fn string(&mut self, s: &str) {
+        self.0 += s.len() + 2;
+    }
+    fn base64(&mut self, data: &[u8]) {
+        self.0 += base64_len(data.len()) + 2;
+    }
+    fn plain(&mut self, data: &[u8]) -> bool {
+        self.0 += data.len() + 2;
+        false
+    }
+    fn decimal(&mut self, n: u64) {
+        self.0 += n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    }
+}
+
+/// The body of `ev` (see the [module docs](self)), field names pre-rendered with their commas.
+#[inline(always)]
+fn layout<S: Sink>(
+    ev: &Event,
+    node: &str,
+    encoding: PayloadEncoding,
+    ts: u64,
+    out: &mut S,
+) -> Formatted {
+    let mut info = Formatted::default();
+    let qos = |out: &mut S| {
+        out.raw(b",\"qos\":");
+        match ev.qos {
+            Some(q) => out.decimal(u64::from(q)),
+            None => out.raw(b"null"),
+        }
+    };
+    out.raw(b"{\"client_id\":");
+    out.opt_string(ev.client_id.as_deref());
+    match ev.kind {
+        EventKind::ClientConnected => {
+            out.raw(b",\"username\":");
+            out.opt_string(ev.username.as_deref());
+        }
+        EventKind::ClientDisconnected => {
+            out.raw(b",\"username\":");
+            out.opt_string(ev.username.as_deref());
+            out.raw(b",\"reason\":");
+            out.opt_string(ev.reason.as_deref());
+        }
+        EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
+            out.raw(b",\"topic\":");
+            out.opt_string(ev.topic.as_deref());
+            qos(out);
+        }
+        EventKind::MessagePublish | EventKind::MessageDelivered | EventKind::MessageAcked => {
+            out.raw(b",\"username\":");
+            out.opt_string(ev.username.as_deref());
+            if ev.kind != EventKind::MessagePublish {
+                out.raw(b",\"from\":");
+                out.opt_string(ev.from.as_deref());
+            }
+            out.raw(b",\"topic\":");
+            out.opt_string(ev.topic.as_deref());
+            out.raw(b",\"payload\":");
+            match &ev.payload {
+                None => out.raw(b"null"),
+                Some(p) => match encoding {
+                    PayloadEncoding::Base64 => out.base64(p),
+                    PayloadEncoding::Plain => info.lossy_payload = out.plain(p),
+                },
+            }
+            qos(out);
+        }
+    }
+    out.raw(b",\"node\":");
+    out.string(node);
+    out.raw(b",\"ts\":");
+    out.decimal(ts);
+    out.raw(b"}");
+    info
 }
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
@@ -211,96 +310,180 @@ pub fn write_message_properties(ev: &Event, props: &mut Properties) {
     }
 }
 
-fn field_name(out: &mut Vec<u8>, name: &str, first: bool) {
-    if !first {
-        out.push(b',');
+/// The standard base64 alphabet (RFC 4648 §4).
+const BASE64_DIGITS: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Two base64 digits per 12 bits: entry `i` holds the digits of `i >> 6` and `i & 63` as the
+/// bytes of a little-endian `u16` (8 KiB, built at compile time).
+static BASE64_PAIRS: [u16; 4096] = {
+    let mut t = [0u16; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = BASE64_DIGITS[i >> 6] as u16 | (BASE64_DIGITS[i & 63] as u16) << 8;
+        i += 1;
     }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
+    t
+};
+
+/// Length of the padded base64 of `n` bytes.
+fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
 }
 
-fn field_str(out: &mut Vec<u8>, name: &str, v: Option<&str>, first: bool) {
-    field_name(out, name, first);
-    match v {
-        Some(s) => write_json_string(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-fn field_u64(out: &mut Vec<u8>, name: &str, v: Option<u64>) {
-    field_name(out, name, false);
-    match v {
-        Some(n) => {
-            // Digits into a stack buffer: no allocation per event.
-            let mut buf = [0u8; 20];
-            let i = crate::util::write_decimal(&mut buf, n);
-            out.extend_from_slice(&buf[i..]);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
+/// Writes `data` as a JSON string of standard padded base64, straight into `out`.
 fn write_base64(out: &mut Vec<u8>, data: &[u8]) {
     out.push(b'"');
     let start = out.len();
-    let n = base64::encoded_len(data.len(), true).expect("payload length fits usize when encoded");
-    out.resize(start + n, 0);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(data, &mut out[start..])
-        .expect("buffer sized by encoded_len");
-    debug_assert_eq!(written, n);
+    out.resize(start + base64_len(data.len()), 0);
+    encode_base64(data, &mut out[start..]);
     out.push(b'"');
+}
+
+/// Standard padded base64 (RFC 4648 §4) of `src` into `dst`, which is `base64_len(src.len())`
+/// bytes long. Two digits per table look-up: six bytes give eight digits (read as eight bytes
+/// while eight remain, four such steps per round while 26 remain), then three give four, then the
+/// last one or two bytes with padding.
+fn encode_base64(mut src: &[u8], mut dst: &mut [u8]) {
+    let pair = |n: u64| u64::from(BASE64_PAIRS[(n & 0xfff) as usize]);
+    let eight = |s: &[u8; 8]| {
+        let n = u64::from_be_bytes(*s);
+        (pair(n >> 52) | pair(n >> 40) << 16 | pair(n >> 28) << 32 | pair(n >> 16) << 48)
+            .to_le_bytes()
+    };
+    // 24 bytes (four times six, the last read as eight) per round while 26 remain: fixed
+    // offsets into fixed-size arrays, so no bounds checks inside.
+    while let (Some(s), Some(d)) = (src.first_chunk::<26>(), dst.first_chunk_mut::<32>()) {
+        for k in 0..4 {
+            let word: &[u8; 8] = s[6 * k..6 * k + 8].try_into().unwrap();
+            d[8 * k..8 * k + 8].copy_from_slice(&eight(word));
+        }
+        src = &src[24..];
+        dst = &mut dst[32..];
+    }
+    while let (Some(s), Some(d)) = (src.first_chunk::<8>(), dst.first_chunk_mut::<8>()) {
+        *d = eight(s);
+        src = &src[6..];
+        dst = &mut dst[8..];
+    }
+    while let (Some(s), Some(d)) = (src.first_chunk::<3>(), dst.first_chunk_mut::<4>()) {
+        let n = u64::from(s[0]) << 16 | u64::from(s[1]) << 8 | u64::from(s[2]);
+        *d = ((pair(n >> 12) | pair(n) << 16) as u32).to_le_bytes();
+        src = &src[3..];
+        dst = &mut dst[4..];
+    }
+    if let (Some(&a), Some(d)) = (src.first(), dst.first_chunk_mut::<4>()) {
+        let b = src.get(1).copied();
+        let n = usize::from(a) << 16 | usize::from(b.unwrap_or(0)) << 8;
+        let third = if b.is_some() {
+            BASE64_DIGITS[n >> 6 & 63]
+        } else {
+            b'='
+        };
+        *d = [
+            BASE64_DIGITS[n >> 18],
+            BASE64_DIGITS[n >> 12 & 63],
+            third,
+            b'=',
+        ];
+    }
+}
+
+/// Whether any byte of `b` needs an escape in a JSON string: eight bytes at a time, the last
+/// (or only) bytes read again as one overlapping word, so no byte loop.
+fn needs_escape(b: &[u8]) -> bool {
+    use crate::util::json_escape_flags as flags;
+    let n = b.len();
+    if let Some(last) = b.last_chunk::<8>() {
+        let mut words = b.chunks_exact(8);
+        let body = words.any(|w| flags(u64::from_le_bytes(w.try_into().unwrap())) != 0);
+        body || (!n.is_multiple_of(8) && flags(u64::from_le_bytes(*last)) != 0)
+    } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        // Four to seven bytes: the first four and the last four.
+        flags(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32) != 0
+    } else if let Some(&first) = b.first() {
+        // One to three bytes: the first, the middle and the last; spaces (no escape) above.
+        let w = u64::from_le_bytes([first, b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' ']);
+        flags(w) != 0
+    } else {
+        false
+    }
 }
 
 /// Writes `s` as a JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t`,
 /// `\b`, `\f` or `\u00XX`; everything else (non-ASCII included) as is — the same output as
 /// serde_json.
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = s.as_bytes();
-    // Most strings need no escape: found eight bytes at a time, then copied whole.
-    let Some(first) = crate::util::json_first_escape(bytes) else {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    };
+    out.push(b'"');
+    // Most strings need no escape: checked eight bytes at a time, then copied whole.
+    if needs_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        extend_short(out, bytes);
+    }
+    out.push(b'"');
+}
+
+/// `out.extend_from_slice(b)`, with a string of 4 to 16 bytes (client ids, user names, topics)
+/// copied as two overlapping fixed-size pieces instead of by a call to `memcpy`.
+#[inline(always)]
+fn extend_short(out: &mut Vec<u8>, b: &[u8]) {
+    let end = out.len() + b.len();
+    if b.len() <= 16 {
+        if let (Some(head), Some(tail)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+            out.extend_from_slice(head);
+            out.truncate(end - 8);
+            out.extend_from_slice(tail);
+            return;
+        }
+        if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+            out.extend_from_slice(head);
+            out.truncate(end - 4);
+            out.extend_from_slice(tail);
+            return;
+        }
+    }
+    out.extend_from_slice(b);
+}
+
+/// The inside of a JSON string for `bytes`, which need at least one escape: the runs between
+/// escapes found eight bytes at a time and copied whole.
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(first) {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => &[],
-            _ => continue,
-        };
+    while let Some(run) = crate::util::json_first_escape(&bytes[start..]) {
+        let i = start + run;
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(&[
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 15) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(esc);
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
         }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use rocketmq_bridge_test_support::XorShift;
 
     #[test]
     fn json_string_escaping_matches_serde_json() {
@@ -311,6 +494,11 @@ mod tests {
             "ctl \u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f}",
             "ünïcödé ✓ 𝄞",
             "</script>",
+            "\"",
+            "ab\"",
+            "abcdefg\n",
+            "abcdefgh\\",
+            "abcdefghi\u{1}",
         ];
         for s in samples {
             let mut out = Vec::new();
@@ -320,15 +508,80 @@ mod tests {
     }
 
     #[test]
-    fn u64_fields_print_like_display() {
-        for v in [0u64, 1, 9, 10, 99, 100, 1_700_000_000_123, u64::MAX] {
-            let mut out = Vec::new();
-            field_u64(&mut out, "ts", Some(v));
-            assert_eq!(out, format!(",\"ts\":{v}").into_bytes());
+    fn needs_escape_finds_what_a_byte_scan_finds() {
+        // Every length to 40 and every placement of one or two bytes that need an escape, among
+        // bytes just above and below them (the word tests' borrows), non-ASCII included.
+        let needles = [0u8, 0x1f, b'"', b'\\', b'\n'];
+        let fill = [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff, 0x21, b'a'];
+        for len in 0..40usize {
+            for a in 0..=len {
+                for b in a..=len {
+                    for (k, &needle) in needles.iter().enumerate() {
+                        let mut v: Vec<u8> = (0..len).map(|i| fill[(i + k) % fill.len()]).collect();
+                        if a < len {
+                            v[a] = needle;
+                        }
+                        if b < len {
+                            v[b] = needles[(k + 1) % needles.len()];
+                        }
+                        let want = v.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                        assert_eq!(needs_escape(&v), want, "{v:?}");
+                    }
+                }
+            }
         }
-        let mut out = Vec::new();
-        field_u64(&mut out, "qos", None);
-        assert_eq!(out, b",\"qos\":null");
+    }
+
+    #[test]
+    fn strings_match_serde_json_over_random_text() {
+        let seed = 0x5eed_0022;
+        let mut rng = XorShift::new(seed);
+        let alphabet = [
+            'a', 'Z', '0', ' ', '"', '\\', '\n', '\t', '\u{1}', '\u{7f}', 'é', '中', '𝄞',
+        ];
+        for _ in 0..20_000 {
+            let len = rng.below(40) as usize;
+            let dense = rng.below(4) == 0;
+            let s: String = (0..len)
+                .map(|_| {
+                    let n = if dense { alphabet.len() } else { 4 };
+                    let c = alphabet[rng.below(n as u64) as usize];
+                    if !dense && rng.below(16) == 0 {
+                        alphabet[rng.below(alphabet.len() as u64) as usize]
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let mut out = b"prefix".to_vec();
+            write_json_string(&mut out, &s);
+            let mut want = b"prefix".to_vec();
+            want.extend(serde_json::to_vec(&s).unwrap());
+            assert_eq!(out, want, "seed {seed:#x}, {s:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_print_like_display() {
+        for v in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            1_700_000_000_123,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            out.decimal(v);
+            assert_eq!(out, v.to_string().into_bytes());
+            let mut len = Len(0);
+            len.decimal(v);
+            assert_eq!(len.0, out.len(), "{v}");
+        }
     }
 
     #[test]
@@ -347,6 +600,115 @@ mod tests {
             let mut out = Vec::new();
             write_base64(&mut out, input.as_bytes());
             assert_eq!(out, format!("\"{want}\"").into_bytes());
+        }
+    }
+
+    #[test]
+    fn base64_matches_the_base64_crate_at_every_length() {
+        let seed = 0xba5e_0064;
+        let mut rng = XorShift::new(seed);
+        for len in 0..300 {
+            for _ in 0..8 {
+                let data = rng.bytes(len);
+                let mut out = Vec::new();
+                write_base64(&mut out, &data);
+                let want = base64::engine::general_purpose::STANDARD.encode(&data);
+                assert_eq!(
+                    out,
+                    format!("\"{want}\"").into_bytes(),
+                    "seed {seed:#x} len {len}"
+                );
+            }
+        }
+        // Every byte value in every position of a 6-byte group.
+        for pos in 0..6 {
+            for b in 0..=255u8 {
+                let mut data = [0x5au8; 9];
+                data[pos] = b;
+                let mut out = Vec::new();
+                write_base64(&mut out, &data);
+                let want = base64::engine::general_purpose::STANDARD.encode(data);
+                assert_eq!(out, format!("\"{want}\"").into_bytes(), "{data:?}");
+            }
+        }
+    }
+
+    /// Events of every kind with every field known or not, from `rng`.
+    fn random_event(rng: &mut XorShift, clean: bool) -> Event {
+        const KINDS: [EventKind; 7] = [
+            EventKind::ClientConnected,
+            EventKind::ClientDisconnected,
+            EventKind::SessionSubscribed,
+            EventKind::SessionUnsubscribed,
+            EventKind::MessagePublish,
+            EventKind::MessageDelivered,
+            EventKind::MessageAcked,
+        ];
+        let words = [
+            "c1",
+            "",
+            "sensor-17",
+            "Zoë",
+            "用户 ✓",
+            "a/b/#",
+            "x\"y",
+            "tab\there",
+            "\\",
+        ];
+        let text = |rng: &mut XorShift| {
+            if rng.below(5) == 0 {
+                return None;
+            }
+            let n = if clean { 5 } else { words.len() };
+            let mut s = String::new();
+            for _ in 0..rng.below(4) {
+                s.push_str(words[rng.below(n as u64) as usize]);
+            }
+            Some(s)
+        };
+        let mut ev = Event::new(KINDS[rng.below(7) as usize]);
+        ev.client_id = text(rng);
+        ev.username = text(rng);
+        ev.topic = text(rng);
+        ev.from = text(rng);
+        ev.reason = text(rng);
+        ev.qos = (rng.below(4) != 0).then(|| [0u8, 1, 2, 200][rng.below(4) as usize]);
+        ev.retain = (rng.below(3) != 0).then(|| rng.below(2) == 0);
+        ev.payload = (rng.below(6) != 0).then(|| {
+            let len = rng.below(80) as usize;
+            if rng.below(2) == 0 {
+                Bytes::from(rng.bytes(len))
+            } else {
+                Bytes::from(text(rng).unwrap_or_default())
+            }
+        });
+        ev.ts = Some([0, 9, 10, 1_700_000_000_123, u64::MAX][rng.below(5) as usize]);
+        ev
+    }
+
+    #[test]
+    fn the_length_hint_is_exact_without_escapes_and_the_body_is_the_formatted_event() {
+        let seed = 0xb0d1_0022;
+        let mut rng = XorShift::new(seed);
+        for i in 0..20_000 {
+            let ev = random_event(&mut rng, i % 2 == 0);
+            for enc in [PayloadEncoding::Base64, PayloadEncoding::Plain] {
+                let mut want = Vec::new();
+                let info = format_event(&ev, "emqx@127.0.0.1", enc, &mut want);
+                let (body, body_info) = format_body(&ev, "emqx@127.0.0.1", enc);
+                assert_eq!(body, want, "seed {seed:#x} event {i}");
+                assert_eq!(info, body_info);
+                let hint = body_len_hint(&ev, "emqx@127.0.0.1", enc, ev.ts.unwrap());
+                if i % 2 == 0
+                    && !info.lossy_payload
+                    && (enc == PayloadEncoding::Base64
+                        || !needs_escape(ev.payload.as_deref().unwrap_or_default()))
+                {
+                    assert_eq!(hint, want.len(), "seed {seed:#x} event {i}: {ev:?}");
+                } else {
+                    assert!(hint <= want.len(), "seed {seed:#x} event {i}: {ev:?}");
+                }
+            }
         }
     }
 }

@@ -199,6 +199,107 @@ fn format_appends_to_the_buffer() {
     );
 }
 
+/// The module docs' table written the slow, obvious way (serde_json strings, the `base64` crate,
+/// `to_string` numbers): the oracle for the formatter over generated events.
+fn oracle(ev: &Event, node: &str, enc: PayloadEncoding) -> Vec<u8> {
+    use base64::Engine as _;
+    let s = |v: &Option<String>| {
+        v.as_ref()
+            .map_or("null".to_string(), |v| serde_json::to_string(v).unwrap())
+    };
+    let qos = ev.qos.map_or("null".to_string(), |q| q.to_string());
+    let payload = match (&ev.payload, enc) {
+        (None, _) => "null".to_string(),
+        (Some(p), PayloadEncoding::Base64) => {
+            format!(
+                "\"{}\"",
+                base64::engine::general_purpose::STANDARD.encode(p)
+            )
+        }
+        (Some(p), _) => serde_json::to_string(&String::from_utf8_lossy(p)).unwrap(),
+    };
+    let mut fields = vec![("client_id", s(&ev.client_id))];
+    match ev.kind {
+        EventKind::ClientConnected => fields.push(("username", s(&ev.username))),
+        EventKind::ClientDisconnected => {
+            fields.push(("username", s(&ev.username)));
+            fields.push(("reason", s(&ev.reason)));
+        }
+        EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
+            fields.push(("topic", s(&ev.topic)));
+            fields.push(("qos", qos));
+        }
+        _ => {
+            fields.push(("username", s(&ev.username)));
+            if ev.kind != EventKind::MessagePublish {
+                fields.push(("from", s(&ev.from)));
+            }
+            fields.push(("topic", s(&ev.topic)));
+            fields.push(("payload", payload));
+            fields.push(("qos", qos));
+        }
+    }
+    fields.push(("node", serde_json::to_string(node).unwrap()));
+    fields.push(("ts", ev.ts.unwrap().to_string()));
+    let inner: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!("{{{}}}", inner.join(",")).into_bytes()
+}
+
+#[test]
+fn formatting_matches_an_obvious_oracle_over_generated_events() {
+    use rocketmq_bridge_test_support::XorShift;
+    let seed = 0xf0_2022;
+    let mut rng = XorShift::new(seed);
+    let pieces = [
+        "c1",
+        "",
+        "sensor-17",
+        "Zoë",
+        "用户 ✓ 𝄞",
+        "a/b/#",
+        "x\"y",
+        "tab\there",
+        "\\",
+        "\u{1}\u{1f}",
+        "a-longer-piece-of-text-0123456789",
+    ];
+    let text = |rng: &mut XorShift| -> Option<String> {
+        (rng.below(6) != 0).then(|| {
+            (0..rng.below(5))
+                .map(|_| pieces[rng.below(pieces.len() as u64) as usize])
+                .collect()
+        })
+    };
+    for i in 0..20_000 {
+        let mut ev = Event::new(EventKind::ALL[rng.below(7) as usize]);
+        ev.client_id = text(&mut rng);
+        ev.username = text(&mut rng);
+        ev.topic = text(&mut rng);
+        ev.from = text(&mut rng);
+        ev.reason = text(&mut rng);
+        ev.qos = (rng.below(4) != 0).then(|| [0u8, 1, 2, 9, 10, 255][rng.below(6) as usize]);
+        let len = rng.below(1000) as usize;
+        ev.payload = (rng.below(6) != 0).then(|| match rng.below(3) {
+            0 => Bytes::from(rng.bytes(len % 200)),
+            1 => Bytes::from(text(&mut rng).unwrap_or_default()),
+            _ => Bytes::from(vec![b'p'; len]),
+        });
+        ev.ts = Some([0, 7, 10, 99, TS + i, u64::MAX][rng.below(6) as usize]);
+        let node = ["emqx@127.0.0.1", "", "nœud \"1\""][rng.below(3) as usize];
+        for enc in [PayloadEncoding::Base64, PayloadEncoding::Plain] {
+            let mut got = b"prefix".to_vec();
+            format_event(&ev, node, enc, &mut got);
+            let want = oracle(&ev, node, enc);
+            assert!(
+                got[6..] == want[..],
+                "seed {seed:#x} event {i} {enc:?}\n got: {}\nwant: {}",
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+    }
+}
+
 #[test]
 fn message_properties_carry_known_mqtt_metadata() {
     fn pairs(p: &Properties) -> Vec<(&str, &str)> {
