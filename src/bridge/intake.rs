@@ -354,6 +354,7 @@ impl EventSender {
                 props_room + tag.map_or(0, str::len) + rule.key.as_ref().map_or(0, |_| 64),
             );
             match &rule.key {
+                None if sh.key_prefix_valid => props.push_valid(PROPERTY_KEYS, &key),
                 None => props.push(PROPERTY_KEYS, &key),
                 Some(t) => {
                     // The bridge's key first, then the rendered one (no space, no control

@@ -53,6 +53,9 @@ pub(crate) struct Settle {
     pub(crate) sync_timeout: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) key_prefix: String,
+    /// The prefix holds neither property separator (a checked `bridge_id` never does), so a key
+    /// of it, `-` and digits goes into the KEYS property without a check per message.
+    pub(crate) key_prefix_valid: bool,
     pub(crate) seq: AtomicU64,
     pub(crate) active: RwLock<Arc<Active>>,
     /// Every rule's counters by (rule, topic): a reload that points a rule at another topic starts a
@@ -107,6 +110,7 @@ impl Settle {
             strategy: cfg.queue_strategy,
             sync_timeout: cfg.sync_timeout,
             max_message_size: cfg.max_message_size,
+            key_prefix_valid: !key_prefix.contains(['\u{1}', '\u{2}']),
             key_prefix,
             seq: AtomicU64::new(0),
             active: RwLock::new(Arc::new(active)),
