@@ -143,22 +143,37 @@ impl TopicFilter {
         {
             return false;
         }
-        let mut parts = topic.split('/');
+        // Walks the topic's bytes level by level (a `split('/')` iterator cost about 300
+        // instructions per event in issue #22's profile). `pos` is where the next level starts;
+        // `ended` is set once the last level was taken.
+        let t = topic.as_bytes();
+        let (mut pos, mut ended) = (0, false);
         for level in &self.levels {
-            match level {
+            if ended {
+                // No level left for this one ('#' also matches the parent level).
+                return matches!(level, Level::Hash);
+            }
+            let rest = &t[pos..];
+            let len = match level {
                 Level::Hash => return true,
-                Level::Plus => {
-                    if parts.next().is_none() {
+                Level::Plus => match rest.iter().position(|&b| b == b'/') {
+                    Some(n) => n,
+                    None => rest.len(),
+                },
+                Level::Literal(lit) => {
+                    if !rest.starts_with(lit.as_bytes()) {
                         return false;
                     }
+                    lit.len()
                 }
-                Level::Literal(lit) => match parts.next() {
-                    Some(p) if p == lit => {}
-                    _ => return false,
-                },
+            };
+            match rest.get(len) {
+                None => ended = true,
+                Some(b'/') => pos += len + 1,
+                Some(_) => return false,
             }
         }
-        parts.next().is_none()
+        ended
     }
 }
 
@@ -188,5 +203,64 @@ mod tests {
         assert_eq!(f.to_string(), "a/+/c");
         assert!(f.has_wildcards());
         assert!(!TopicFilter::parse("a/b").unwrap().has_wildcards());
+    }
+
+    /// The level-by-level split the byte walk replaced: the oracle.
+    fn matches_by_split(f: &TopicFilter, topic: &str) -> bool {
+        if topic.is_empty() {
+            return false;
+        }
+        if topic.starts_with('$') && matches!(f.levels.first(), Some(Level::Plus | Level::Hash)) {
+            return false;
+        }
+        let mut parts = topic.split('/');
+        for level in &f.levels {
+            match level {
+                Level::Hash => return true,
+                Level::Plus => {
+                    if parts.next().is_none() {
+                        return false;
+                    }
+                }
+                Level::Literal(lit) => match parts.next() {
+                    Some(p) if p == lit => {}
+                    _ => return false,
+                },
+            }
+        }
+        parts.next().is_none()
+    }
+
+    /// Every filter and topic of up to four levels over a small alphabet (empty levels, prefixes
+    /// of one another, '$', wildcards as plain text in topics) agrees with the split oracle.
+    #[test]
+    fn byte_walk_matches_the_split_oracle() {
+        let parts = ["", "a", "ab", "b", "$s", "+", "#"];
+        // Every sequence of 1 to 4 parts, joined with '/'.
+        let mut texts: Vec<String> = Vec::new();
+        for levels in 1..=4u32 {
+            for mut n in 0..parts.len().pow(levels) {
+                let mut t = Vec::new();
+                for _ in 0..levels {
+                    t.push(parts[n % parts.len()]);
+                    n /= parts.len();
+                }
+                texts.push(t.join("/"));
+            }
+        }
+        let filters: Vec<TopicFilter> = texts
+            .iter()
+            .filter_map(|t| TopicFilter::parse(t).ok())
+            .collect();
+        assert!(filters.len() > 500, "{} filters", filters.len());
+        let mut matched = 0;
+        for f in &filters {
+            for t in &texts {
+                let want = matches_by_split(f, t);
+                assert_eq!(f.matches(t), want, "filter {f} topic {t:?}");
+                matched += usize::from(want);
+            }
+        }
+        assert!(matched > 1000, "{matched} matches");
     }
 }
