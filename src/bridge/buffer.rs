@@ -163,11 +163,92 @@ impl Waiter {
     }
 }
 
+/// Bytes of a message key kept inside [`MsgKey`] itself: 46, room for `<bridge_id>-<run>-<seq>`
+/// with a bridge id of up to 12 bytes and every sequence number (20 digits).
+const KEY_INLINE: usize = 46;
+
+/// A message's bridge key. The usual key is short and lives inline, so a message's key costs no
+/// allocation (and no free on another thread: issue #22's profile); a longer one is a `String`.
+#[derive(Clone)]
+pub(crate) enum MsgKey {
+    Inline { len: u8, bytes: [u8; KEY_INLINE] },
+    Heap(String),
+}
+
+impl MsgKey {
+    /// The key as text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Built from a `&str` and ASCII digits: always UTF-8 (checked, never empty on error
+            // in practice).
+            MsgKey::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
+            MsgKey::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for MsgKey {
+    fn from(s: &str) -> MsgKey {
+        if s.len() <= KEY_INLINE {
+            let mut bytes = [0u8; KEY_INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            MsgKey::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            MsgKey::Heap(s.to_owned())
+        }
+    }
+}
+
+impl From<String> for MsgKey {
+    fn from(s: String) -> MsgKey {
+        if s.len() <= KEY_INLINE {
+            let mut bytes = [0u8; KEY_INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            MsgKey::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            MsgKey::Heap(s)
+        }
+    }
+}
+
+impl std::ops::Deref for MsgKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for MsgKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for MsgKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for MsgKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// What travels with a message, for counting and reporting its outcome.
 pub(crate) struct Meta {
     pub(crate) rule: RuleId,
     pub(crate) stats: Arc<RuleStats>,
-    pub(crate) key: String,
+    pub(crate) key: MsgKey,
     /// Shared by the event's messages and the dispatcher's group (a count, not a copy, each).
     pub(crate) client_id: Option<Arc<str>>,
     pub(crate) bytes: usize,
@@ -236,5 +317,39 @@ mod tests {
                 after: Duration::from_secs(1)
             })
         );
+    }
+
+    /// Keys at, just under and just over the inline room, and the widest sequence numbers, read
+    /// back as they were made, from a `&str` or a `String`.
+    #[test]
+    fn msg_key_keeps_its_text_inline_or_not() {
+        for prefix_len in [
+            0,
+            1,
+            12,
+            24,
+            KEY_INLINE - 21,
+            KEY_INLINE - 2,
+            KEY_INLINE,
+            80,
+        ] {
+            let prefix: String = "b1-x".chars().cycle().take(prefix_len).collect();
+            for seq in [0, 9, 10, 12_345, u64::MAX / 7, u64::MAX] {
+                let want = format!("{prefix}-{seq}");
+                let k = MsgKey::from(want.as_str());
+                assert_eq!(k.as_str(), want);
+                assert_eq!(&*k, want.as_str());
+                assert_eq!(k.to_string(), want);
+                assert_eq!(format!("{k:?}"), format!("{want:?}"));
+                assert_eq!(
+                    matches!(k, MsgKey::Inline { .. }),
+                    want.len() <= KEY_INLINE,
+                    "{want}"
+                );
+                let from = MsgKey::from(want.clone());
+                assert!(from == want.as_str());
+                assert_eq!(from.clone().as_str(), want);
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{budget_bytes, Meta, Notify, Outgoing, Waiter};
+use super::buffer::{budget_bytes, Meta, MsgKey, Notify, Outgoing, Waiter};
 use super::config::ProduceMode;
 use super::config::QueueStrategy;
 use super::event::Event;
@@ -48,6 +48,8 @@ const ID_CACHE_SLOTS: usize = 256;
 const ID_CACHE_MAX_LEN: usize = 64;
 
 thread_local! {
+    /// The key text of this host thread's current event, kept for the next one.
+    static KEY_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
     /// Recent client ids of this host thread, each in the slot its hash picks.
     static ID_CACHE: std::cell::RefCell<Vec<Option<Arc<str>>>> =
         std::cell::RefCell::new(vec![None; ID_CACHE_SLOTS]);
@@ -247,8 +249,10 @@ impl EventSender {
             return Ok(None);
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
-        // `<prefix>-<seq>`, built at its length (format! would grow it twice).
-        let mut key = String::with_capacity(sh.key_prefix.len() + 21);
+        // `<prefix>-<seq>`, in this thread's reused string (each message's `MsgKey` copies it,
+        // inline for the usual prefix: no allocation per event).
+        let mut key = KEY_TEXT.take();
+        key.clear();
         key.push_str(&sh.key_prefix);
         key.push('-');
         push_decimal(&mut key, seq);
@@ -393,13 +397,7 @@ impl EventSender {
                 meta: Meta {
                     rule: rule.id(),
                     stats,
-                    // The last rule's message takes the key itself (one copy fewer for the
-                    // usual event that matches one rule).
-                    key: if matched.peek().is_none() {
-                        std::mem::take(&mut key)
-                    } else {
-                        key.clone()
-                    },
+                    key: MsgKey::from(key.as_str()),
                     client_id: client_id.clone(),
                     bytes,
                     waiter: None,
@@ -411,6 +409,7 @@ impl EventSender {
         }
         drop(matched);
         drop(active);
+        KEY_TEXT.set(key);
         Ok(Some(Prepared { ready, first_error }))
     }
 

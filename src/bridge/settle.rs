@@ -278,7 +278,7 @@ impl Settle {
                 Err(reason) => log.push(Unsent {
                     rule,
                     topic: topic.to_owned(),
-                    key: meta.key.clone(),
+                    key: meta.key.to_string(),
                     client_id: meta.client_id.as_deref().map(str::to_owned),
                     reason,
                 }),

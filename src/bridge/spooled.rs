@@ -31,7 +31,7 @@
 //! buffer: a buffered message carries its ticket), and here the reader thread that turns records
 //! into buffered messages.
 
-use super::buffer::{budget_bytes, Meta, Outgoing};
+use super::buffer::{budget_bytes, Meta, MsgKey, Outgoing};
 use super::outcome::DropReason;
 use super::settle::{Room, Settle};
 use super::spool_ack::{SpoolAcks, SpoolTicket};
@@ -121,7 +121,7 @@ impl ReaderCtx {
             let meta = Meta {
                 rule: m.rule,
                 stats,
-                key: key.clone(),
+                key: MsgKey::from(key.clone()),
                 client_id: m.client_id.map(Arc::from),
                 bytes,
                 waiter: None,

@@ -25,7 +25,7 @@ fn each_matching_rule_gets_a_message_with_the_event_key() {
     let got: Vec<Outgoing> = sh.rx.try_iter().collect();
     let summary: Vec<(String, String, RuleId)> = got
         .iter()
-        .map(|o| (o.msg.topic.clone(), o.meta.key.clone(), o.meta.rule))
+        .map(|o| (o.msg.topic.clone(), o.meta.key.to_string(), o.meta.rule))
         .collect();
     assert_eq!(
         summary,
@@ -77,7 +77,7 @@ fn drop_oldest_makes_room_by_dropping_the_oldest_buffered_message() {
     for p in [b"1", b"2", b"3", b"4"] {
         tx.send(publish("z", p)).unwrap();
     }
-    let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.clone()).collect();
+    let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.to_string()).collect();
     assert_eq!(keys, vec!["b1-run-2", "b1-run-3"]);
     let s = sh.stats();
     assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 2);
