@@ -277,7 +277,7 @@ impl EventSender {
         let mut ready: Vec<Outgoing> = Vec::with_capacity(1);
         // Scratch strings for the rendered tag and keys, reused by every rule of this event.
         let (mut scratch, mut keys) = (String::new(), String::new());
-        while let Some(rule) = matched.next() {
+        for rule in matched.by_ref() {
             let stats = Arc::clone(&active.stats[&rule.id()]);
             stats.matched.fetch_add(1, Ordering::Relaxed);
             let mut drop_it = |topic: &str, reason: DropReason| {
