@@ -113,7 +113,7 @@ pub const GROUP_SWEEP_AT: usize = 4_096;
 
 struct Group {
     /// The group's topic (the dispatcher's key holds only its number).
-    topic: String,
+    topic: crate::message::Topic,
     msgs: Vec<Message>,
     metas: Vec<Meta>,
     bytes: usize,

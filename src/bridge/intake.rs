@@ -23,6 +23,7 @@ use super::outcome::{DropReason, SendEventError};
 use super::rule::{validate_resource_name, validate_tag, BodyFormat, MAX_TOPIC_LEN};
 use super::settle::{Room, Settle};
 use super::template::push_key_safe;
+use crate::message::Topic;
 use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::Producer;
 use crate::util::push_decimal;
@@ -311,14 +312,14 @@ impl EventSender {
                         // template's text, so the loss ledger keeps one entry per rule and not
                         // one per distinct topic. A missing topic holds a place in the gate (so
                         // at most the cap of them) and keeps its name.
-                        let at = match reason {
+                        let at: &str = match reason {
                             DropReason::TopicCap { .. } => &rule.topic,
                             _ => &topic,
                         };
                         drop_it(at, reason);
                         continue;
                     }
-                    topic
+                    Topic::from(topic)
                 }
             };
             scratch.clear();

@@ -69,8 +69,9 @@ pub struct HookRule {
     pub index: u32,
     /// The MQTT topic filter (`None` for client events).
     pub filter: Option<TopicFilter>,
-    /// The RocketMQ topic the event goes to.
-    pub topic: String,
+    /// The RocketMQ topic the event goes to (shared: each message of the rule holds a count, not a
+    /// copy).
+    pub topic: crate::message::Topic,
     /// The RocketMQ message tag, if any.
     pub tag: Option<String>,
     /// How the payload is written for this rule.
@@ -205,7 +206,7 @@ impl HookRule {
             event,
             index,
             filter,
-            topic: topic.to_owned(),
+            topic: topic.into(),
             tag,
             payload_encoding,
             body,

@@ -628,7 +628,7 @@ pub(crate) fn build_active(
     let mut stats = BTreeMap::new();
     for r in cfg.rules.iter() {
         let s = all
-            .entry((r.id(), r.topic.clone()))
+            .entry((r.id(), r.topic.to_string()))
             .or_insert_with(|| Arc::new(RuleStats::new(&r.topic)));
         stats.insert(r.id(), Arc::clone(s));
     }

@@ -187,7 +187,7 @@ pub(crate) fn spooled_message(out: &Outgoing) -> SpooledMessage {
         .map(str::to_owned);
     SpooledMessage {
         rule: out.meta.rule,
-        topic: out.msg.topic.clone(),
+        topic: out.msg.topic.to_string(),
         tag: out.msg.tags().map(str::to_owned),
         client_id: out.meta.client_id.as_deref().map(str::to_owned),
         keys,

@@ -31,12 +31,118 @@ pub use stored::*;
 
 use bytes::Bytes;
 use properties::split_keys;
+use std::sync::Arc;
+
+/// A message's topic: shared text, so the messages of one topic share one allocation (the bridge
+/// sends every message of a rule with a count increment instead of a copy of the name, and the
+/// producer's thread, which drops sent messages, frees nothing for it). Reads as a `&str`
+/// through `Deref`; made from a `&str`, a `String` or an `Arc<str>`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Topic(Arc<str>);
+
+impl Topic {
+    /// The topic's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Topic {
+    fn default() -> Topic {
+        Topic(Arc::from(""))
+    }
+}
+
+impl std::ops::Deref for Topic {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Topic {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Topic {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Topic {
+    fn from(s: &str) -> Topic {
+        Topic(Arc::from(s))
+    }
+}
+
+impl From<String> for Topic {
+    fn from(s: String) -> Topic {
+        Topic(Arc::from(s))
+    }
+}
+
+impl From<&String> for Topic {
+    fn from(s: &String) -> Topic {
+        Topic(Arc::from(s.as_str()))
+    }
+}
+
+impl From<Arc<str>> for Topic {
+    fn from(s: Arc<str>) -> Topic {
+        Topic(s)
+    }
+}
+
+impl From<&Topic> for Topic {
+    fn from(t: &Topic) -> Topic {
+        t.clone()
+    }
+}
+
+impl From<Topic> for String {
+    fn from(t: Topic) -> String {
+        t.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for Topic {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Topic {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Topic {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
 
 /// A message to send.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Destination topic.
-    pub topic: String,
+    pub topic: Topic,
     /// Payload.
     pub body: Bytes,
     /// User flag, stored as is.
@@ -47,7 +153,7 @@ pub struct Message {
 
 impl Message {
     /// A message with flag 0 and no properties.
-    pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Message {
+    pub fn new(topic: impl Into<Topic>, body: impl Into<Bytes>) -> Message {
         Message {
             topic: topic.into(),
             body: body.into(),

@@ -385,7 +385,7 @@ impl Inner {
         let topic = first.topic.clone();
         if topic.is_empty() || topic.len() > 127 {
             return fail(
-                SendErrorKind::InvalidMessage(InvalidMessage::Topic(topic)),
+                SendErrorKind::InvalidMessage(InvalidMessage::Topic(topic.to_string())),
                 msgs,
             );
         }

@@ -25,7 +25,7 @@ fn each_matching_rule_gets_a_message_with_the_event_key() {
     let got: Vec<Outgoing> = sh.rx.try_iter().collect();
     let summary: Vec<(String, String, RuleId)> = got
         .iter()
-        .map(|o| (o.msg.topic.clone(), o.meta.key.to_string(), o.meta.rule))
+        .map(|o| (o.msg.topic.to_string(), o.meta.key.to_string(), o.meta.rule))
         .collect();
     assert_eq!(
         summary,
