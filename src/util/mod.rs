@@ -13,17 +13,19 @@ pub mod worker;
 
 pub use crc32::{crc32, crc32_masked};
 
+/// The two-digit decimal text of 0 to 99, `PAIRS[2 * n..2 * n + 2]`.
+pub(crate) const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// Writes the decimal digits of `n` at the end of `buf`, without allocating; returns the index
 /// where they start (u64::MAX has 20 digits).
 pub(crate) fn write_decimal(buf: &mut [u8; 20], n: u64) -> usize {
     // Two digits per division (a millisecond timestamp has 13): the pair from a 200-byte table.
     // Above eight digits, the low eight are split off first and written in 32-bit arithmetic,
     // which is cheaper than dividing the whole u64 by 100 four times.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
     let mut i = buf.len();
     let mut put_pair = |buf: &mut [u8; 20], pair: usize| {
         i -= 2;

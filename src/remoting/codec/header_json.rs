@@ -64,15 +64,28 @@ struct Int {
 }
 
 impl Int {
-    /// The sign, then the digits from [`crate::util::write_decimal`] (two per step).
+    /// The sign, then the digits written in place from the last, two per step from
+    /// [`crate::util::PAIRS`] (no copy of a variable length, which costs a `memcpy` call).
     fn new(v: i32) -> Int {
-        let mut digits = [0u8; 20];
-        let start = crate::util::write_decimal(&mut digits, u64::from(v.unsigned_abs()));
+        use crate::util::PAIRS;
         let mut buf = [0u8; 16];
         let sign = usize::from(v < 0);
         buf[0] = b'-';
-        let len = sign + digits.len() - start;
-        buf[sign..len].copy_from_slice(&digits[start..]);
+        let mut n = v.unsigned_abs();
+        let len = sign + n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut i = len;
+        while n >= 100 {
+            let p = (n % 100) as usize * 2;
+            n /= 100;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+        }
+        if n >= 10 {
+            let p = n as usize * 2;
+            buf[i - 2..i].copy_from_slice(&PAIRS[p..p + 2]);
+        } else {
+            buf[i - 1] = b'0' + n as u8;
+        }
         Int { buf, len }
     }
 }
