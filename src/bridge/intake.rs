@@ -14,7 +14,7 @@
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{budget_bytes, Meta, MsgKey, Notify, Outgoing, Waiter};
+use super::buffer::{budget_bytes, Meta, MsgKey, Notify, Outgoing, Waiter, CHANNEL_CAPACITY};
 use super::config::ProduceMode;
 use super::config::QueueStrategy;
 use super::event::Event;
@@ -458,6 +458,10 @@ impl EventSender {
         if let Err(crossbeam_channel::SendError(out)) = sh.tx.send(out) {
             sh.drop_out(out, DropReason::Shutdown);
             return Err(SendEventError::Closed);
+        }
+        // A dispatcher sleeping out a linger is woken before the channel can fill.
+        if sh.tx.len() >= CHANNEL_CAPACITY / 2 {
+            let _ = sh.kick.0.try_send(());
         }
         Ok(())
     }

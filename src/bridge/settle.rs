@@ -71,6 +71,9 @@ pub(crate) struct Settle {
     pub(crate) lookups_closed: AtomicBool,
     pub(crate) tx: Sender<Outgoing>,
     pub(crate) rx: Receiver<Outgoing>,
+    /// Wakes the dispatcher before its timer: a completed request, or a channel half full while
+    /// it sleeps out a linger (so a burst cannot fill the channel behind a sleeping dispatcher).
+    pub(crate) kick: (Sender<()>, Receiver<()>),
     /// While shutting down: messages that ended unconfirmed, and the count confirmed.
     pub(crate) shutdown_log: Mutex<Option<Vec<Unsent>>>,
     pub(crate) sent_during_shutdown: AtomicU64,
@@ -99,6 +102,7 @@ impl Settle {
         spool: Option<Arc<SpoolAcks>>,
     ) -> Settle {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let kick = bounded(1);
         let mut all_stats = BTreeMap::new();
         let active = build_active(cfg, &mut all_stats);
         let hold =
@@ -122,6 +126,7 @@ impl Settle {
             lookups_closed: AtomicBool::new(false),
             tx,
             rx,
+            kick,
             shutdown_log: Mutex::new(None),
             sent_during_shutdown: AtomicU64::new(0),
             health: HealthTracker::new(cfg.health_window),
