@@ -89,7 +89,18 @@ impl EventKind {
 
     /// The kind named by a hook name (`"message.publish"`), or `None`.
     pub fn from_hook_name(name: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.hook_name() == name)
+        // The seven names' lengths differ: one length test picks the one name to compare.
+        let kind = match name.len() {
+            16 => EventKind::ClientConnected,
+            19 => EventKind::ClientDisconnected,
+            18 => EventKind::SessionSubscribed,
+            20 => EventKind::SessionUnsubscribed,
+            15 => EventKind::MessagePublish,
+            17 => EventKind::MessageDelivered,
+            13 => EventKind::MessageAcked,
+            _ => return None,
+        };
+        (kind.hook_name() == name).then_some(kind)
     }
 
     /// Position in [`EventKind::ALL`] (0..7), handy for per-kind tables.
@@ -428,6 +439,16 @@ mod tests {
             assert_eq!(EventKind::ALL[k.index()], k);
         }
         assert_eq!(EventKind::from_hook_name("message.dropped"), None);
+        // Names of a known name's length, and known names cut or extended by one byte.
+        for name in [
+            "message.publisH",
+            "client.connecteD",
+            "message.ackee",
+            "",
+            "message.publish ",
+        ] {
+            assert_eq!(EventKind::from_hook_name(name), None, "{name:?}");
+        }
     }
 
     #[test]

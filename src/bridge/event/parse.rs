@@ -59,26 +59,25 @@ impl Event {
         // syntax error anywhere wins over any field error, as when the whole line is parsed first.
         // The usual line takes the hand-written path; anything it does not take (escapes, floats,
         // nesting, any syntax error) goes through serde_json, which also words the errors.
-        let raw = match fast.then(|| fast_raw_line(line)).flatten() {
-            Some(raw) => Some(raw),
-            None => {
-                let mut de = serde_json::Deserializer::from_str(line);
-                serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-                    .and_then(|raw| de.end().map(|()| raw))
-                    .map_err(|e| {
-                        err(
-                            None,
-                            EventErrorKind::InvalidJson {
-                                column: e.column(),
-                                message: e.to_string(),
-                            },
-                        )
-                    })?
-            }
-        };
-        let Some(mut raw) = raw else {
-            return Err(err(None, EventErrorKind::NotAnObject));
-        };
+        let mut raw = RawLine::default();
+        if !(fast && fast_raw_line(line, &mut raw).is_some()) {
+            let mut de = serde_json::Deserializer::from_str(line);
+            let parsed = serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+                .and_then(|raw| de.end().map(|()| raw))
+                .map_err(|e| {
+                    err(
+                        None,
+                        EventErrorKind::InvalidJson {
+                            column: e.column(),
+                            message: e.to_string(),
+                        },
+                    )
+                })?;
+            let Some(parsed) = parsed else {
+                return Err(err(None, EventErrorKind::NotAnObject));
+            };
+            raw = parsed;
+        }
         let kind = match raw.take(Field::Event) {
             None | Some(Scalar::Null) => return Err(err(Some("event"), EventErrorKind::Missing)),
             Some(Scalar::Kind(kind)) => kind,
@@ -91,23 +90,26 @@ impl Event {
             Some(_) => return Err(err(Some("event"), EventErrorKind::WrongType("a string"))),
         };
         // The first field (in byte order of the names) that the event does not have; `event`
-        // itself was taken out of `raw` above.
-        let allowed = kind.fields();
-        let offending = Field::ALL
-            .iter()
-            .filter(|f| raw.values[**f as usize].is_some())
-            .map(|f| f.name())
-            .filter(|name| !allowed.contains(name))
-            .chain(raw.unknown.iter().map(String::as_str))
-            .min();
-        if let Some(key) = offending {
-            let known = EventKind::ALL.iter().any(|k| k.fields().contains(&key));
-            let kind_err = if known {
-                EventErrorKind::NotApplicable(kind)
-            } else {
-                EventErrorKind::UnknownField
-            };
-            return Err(err(Some(key), kind_err));
+        // itself was taken out of `raw` above. The usual line has none, which one mask test
+        // shows; only a line that has one pays for finding which.
+        if raw.present & !field_mask(kind) != 0 || !raw.unknown.is_empty() {
+            let allowed = kind.fields();
+            let offending = Field::ALL
+                .iter()
+                .filter(|f| raw.values[**f as usize].is_some())
+                .map(|f| f.name())
+                .filter(|name| !allowed.contains(name))
+                .chain(raw.unknown.iter().map(String::as_str))
+                .min();
+            if let Some(key) = offending {
+                let known = EventKind::ALL.iter().any(|k| k.fields().contains(&key));
+                let kind_err = if known {
+                    EventErrorKind::NotApplicable(kind)
+                } else {
+                    EventErrorKind::UnknownField
+                };
+                return Err(err(Some(key), kind_err));
+            }
         }
 
         let ev = self;
@@ -310,6 +312,41 @@ fn payload_of(
     }
 }
 
+/// The fields that apply to `kind` (its [`EventKind::fields`] and `event`), one bit per
+/// [`Field`] ([`Field::bit`]).
+fn field_mask(kind: EventKind) -> u16 {
+    use Field::*;
+    let fields: &[Field] = match kind {
+        EventKind::ClientConnected => &[ClientId, Username, Ts],
+        EventKind::ClientDisconnected => &[ClientId, Username, Reason, Ts],
+        EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
+            &[ClientId, Topic, Qos, Ts]
+        }
+        EventKind::MessagePublish => &[
+            ClientId,
+            Username,
+            Topic,
+            Payload,
+            PayloadBase64,
+            Qos,
+            Retain,
+            Ts,
+        ],
+        EventKind::MessageDelivered | EventKind::MessageAcked => &[
+            ClientId,
+            Username,
+            From,
+            Topic,
+            Payload,
+            PayloadBase64,
+            Qos,
+            Retain,
+            Ts,
+        ],
+    };
+    fields.iter().fold(Event.bit(), |m, f| m | f.bit())
+}
+
 /// The fields of the input format; the discriminant indexes [`RawLine::values`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
@@ -357,8 +394,35 @@ impl Field {
         }
     }
 
+    /// The field named `name`: a length test, then a comparison with the one or two names of
+    /// that length.
+    #[inline]
     fn of(name: &str) -> Option<Field> {
-        Field::ALL.iter().copied().find(|f| f.name() == name)
+        /// `b == want`, compared as one array of a known length (no call to `memcmp`).
+        fn is<const N: usize>(b: &[u8], want: &[u8; N]) -> bool {
+            <&[u8; N]>::try_from(b).is_ok_and(|a| a == want)
+        }
+        let b = name.as_bytes();
+        let f = match b.len() {
+            2 if is(b, b"ts") => Field::Ts,
+            3 if is(b, b"qos") => Field::Qos,
+            4 if is(b, b"from") => Field::From,
+            5 if is(b, b"event") => Field::Event,
+            5 if is(b, b"topic") => Field::Topic,
+            6 if is(b, b"reason") => Field::Reason,
+            6 if is(b, b"retain") => Field::Retain,
+            7 if is(b, b"payload") => Field::Payload,
+            8 if is(b, b"username") => Field::Username,
+            9 if is(b, b"client_id") => Field::ClientId,
+            14 if is(b, b"payload_base64") => Field::PayloadBase64,
+            _ => return None,
+        };
+        Some(f)
+    }
+
+    /// This field's bit in [`RawLine::present`] and [`field_mask`].
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
@@ -383,10 +447,17 @@ enum Scalar<'a> {
 #[derive(Default, Debug)]
 struct RawLine<'a> {
     values: [Option<Scalar<'a>>; 11],
+    /// One bit per field of `values` that was set ([`Field::bit`]).
+    present: u16,
     unknown: Vec<String>,
 }
 
 impl<'a> RawLine<'a> {
+    fn set(&mut self, f: Field, value: Scalar<'a>) {
+        self.values[f as usize] = Some(value);
+        self.present |= f.bit();
+    }
+
     fn take(&mut self, f: Field) -> Option<Scalar<'a>> {
         self.values[f as usize].take()
     }
@@ -403,30 +474,16 @@ impl<'a> RawLine<'a> {
 /// The usual line without serde_json: one flat object whose keys and string values have no
 /// escape, whose numbers are non-negative integers of at most 19 digits without a leading zero,
 /// and whose other values are `true`, `false` or `null`, with JSON whitespace anywhere between.
-/// Gives exactly the [`RawLine`] the serde path gives for such a line; `None` for any other line
-/// (which the serde path then parses, or refuses with its own error).
-fn fast_raw_line(line: &str) -> Option<RawLine<'_>> {
+/// Fills `raw` (a default one) with exactly the [`RawLine`] the serde path gives for such a line;
+/// `None` for any other line (which the serde path then parses, or refuses with its own error),
+/// `raw` then holding part of it.
+fn fast_raw_line<'a>(line: &'a str, raw: &mut RawLine<'a>) -> Option<()> {
     let b = line.as_bytes();
-    let ws = |mut i: usize| {
-        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            i += 1;
-        }
-        i
-    };
-    // A string literal without escapes starting at the quote at `i`: its text and the index
-    // after its closing quote.
-    let string = |i: usize| -> Option<(&str, usize)> {
-        let start = i + 1;
-        let len = crate::util::json_first_escape(b.get(start..)?)?;
-        // Both ends are next to an ASCII quote, so they are char boundaries.
-        (b[start + len] == b'"').then(|| (&line[start..start + len], start + len + 1))
-    };
-    let mut i = ws(0);
+    let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
-    let mut raw = RawLine::default();
-    i = ws(i + 1);
+    i = skip_ws(b, i + 1);
     if b.get(i) == Some(&b'}') {
         i += 1;
     } else {
@@ -434,49 +491,65 @@ fn fast_raw_line(line: &str) -> Option<RawLine<'_>> {
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key, next) = string(i)?;
-            i = ws(next);
+            let end = string_end(b, i + 1)?;
+            // Both ends are next to an ASCII quote, so they are char boundaries.
+            let key = &line[i + 1..end];
+            i = skip_ws(b, end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
             }
-            i = ws(i + 1);
+            i = skip_ws(b, i + 1);
             let field = Field::of(key);
-            let (value, next) = match *b.get(i)? {
+            let value = match *b.get(i)? {
                 b'"' => {
-                    let (text, next) = string(i)?;
+                    let end = string_end(b, i + 1)?;
+                    let text = &line[i + 1..end];
+                    i = end + 1;
                     let kind = match field {
                         Some(Field::Event) => EventKind::from_hook_name(text),
                         _ => None,
                     };
-                    let value = kind.map_or(Scalar::Str(Cow::Borrowed(text)), Scalar::Kind);
-                    (value, next)
+                    kind.map_or(Scalar::Str(Cow::Borrowed(text)), Scalar::Kind)
                 }
                 b'0'..=b'9' => {
-                    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    let end = i + digits;
-                    if digits > 19
-                        || (digits > 1 && b[i] == b'0')
-                        || matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+                    let start = i;
+                    let mut n = 0u64;
+                    while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                        // 19 digits always fit a u64; serde words longer ones.
+                        if i - start == 19 {
+                            return None;
+                        }
+                        n = n * 10 + u64::from(d - b'0');
+                        i += 1;
+                    }
+                    if (i - start > 1 && b[start] == b'0')
+                        || matches!(b.get(i), Some(b'.' | b'e' | b'E'))
                     {
                         return None;
                     }
-                    let n = b[i..end]
-                        .iter()
-                        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-                    (Scalar::UInt(n), end)
+                    Scalar::UInt(n)
                 }
-                b't' if b[i..].starts_with(b"true") => (Scalar::Bool(true), i + 4),
-                b'f' if b[i..].starts_with(b"false") => (Scalar::Bool(false), i + 5),
-                b'n' if b[i..].starts_with(b"null") => (Scalar::Null, i + 4),
+                b't' if b[i..].starts_with(b"true") => {
+                    i += 4;
+                    Scalar::Bool(true)
+                }
+                b'f' if b[i..].starts_with(b"false") => {
+                    i += 5;
+                    Scalar::Bool(false)
+                }
+                b'n' if b[i..].starts_with(b"null") => {
+                    i += 4;
+                    Scalar::Null
+                }
                 _ => return None,
             };
             match field {
-                Some(f) => raw.values[f as usize] = Some(value),
+                Some(f) => raw.set(f, value),
                 None => raw.unknown.push(key.to_owned()),
             }
-            i = ws(next);
+            i = skip_ws(b, i);
             match b.get(i)? {
-                b',' => i = ws(i + 1),
+                b',' => i = skip_ws(b, i + 1),
                 b'}' => {
                     i += 1;
                     break;
@@ -485,7 +558,42 @@ fn fast_raw_line(line: &str) -> Option<RawLine<'_>> {
             }
         }
     }
-    (ws(i) == b.len()).then_some(raw)
+    (skip_ws(b, i) == b.len()).then_some(())
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+#[inline(always)]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the closing quote of a string literal without escapes whose text starts at
+/// `start`; `None` when a backslash or a control character comes first, or the line ends. Eight
+/// bytes at a time ([`crate::util::json_escape_flags`]: the lowest flagged byte is a true one),
+/// the last few one by one.
+#[inline(always)]
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = crate::util::json_escape_flags(u64::from_le_bytes(word));
+        if m != 0 {
+            let at = i + (m.trailing_zeros() / 8) as usize;
+            return (b[at] == b'"').then_some(at);
+        }
+        i += 8;
+    }
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some(i),
+            b'\\' | 0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
 }
 
 /// The whole line: `Some` fields for an object, `None` for any other JSON value (consumed, so
@@ -506,7 +614,7 @@ impl<'de> Visitor<'de> for LineVisitor {
                 event: key == Ok(Field::Event),
             })?;
             match key {
-                Ok(f) => raw.values[f as usize] = Some(value),
+                Ok(f) => raw.set(f, value),
                 Err(name) => raw.unknown.push(name),
             }
         }
@@ -642,14 +750,36 @@ impl<'de> Visitor<'de> for ScalarSeed {
     }
 }
 
+/// Refuses an empty topic, a NUL in it (the first error when there are both), and for a message
+/// event the wildcards `+` and `#`. One pass over the topic, eight bytes at a time.
 fn check_topic(kind: EventKind, topic: &str) -> Result<(), EventErrorKind> {
     if topic.is_empty() {
         return Err(EventErrorKind::InvalidTopic("is empty"));
     }
-    if topic.contains('\0') {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bit Twiddling Hacks `haszero`: any flag means some byte is zero (a false flag only ever sits
+    // above a true one).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let (mut nul, mut wild) = (0u64, 0u64);
+    let mut words = topic.as_bytes().chunks_exact(8);
+    let mut scan = |w: u64| {
+        nul |= zero(w);
+        wild |= zero(w ^ (ONES * u64::from(b'+'))) | zero(w ^ (ONES * u64::from(b'#')));
+    };
+    for chunk in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        scan(u64::from_le_bytes(word));
+    }
+    // The last few bytes padded with a byte none of the tests flags.
+    let mut word = [b'a'; 8];
+    word[..words.remainder().len()].copy_from_slice(words.remainder());
+    scan(u64::from_le_bytes(word));
+    if nul != 0 {
         return Err(EventErrorKind::InvalidTopic("contains NUL"));
     }
-    if kind.is_message_event() && topic.bytes().any(|b| b == b'+' || b == b'#') {
+    if kind.is_message_event() && wild != 0 {
         return Err(EventErrorKind::InvalidTopic(
             "a message's topic name cannot contain the wildcards '+' or '#'",
         ));
