@@ -26,7 +26,8 @@ impl Event {
 
     /// [`Event::from_json_line`] into this event, reusing its strings' buffers: a host that
     /// parses line after line into one `Event` allocates no client id, username or topic per
-    /// line. Every field is set from the line (a field the line lacks becomes `None`, and so does
+    /// line, and no text payload of the last one's length when nothing else holds the last one
+    /// any more (a payload the host or the bridge still holds is left as it is). Every field is set from the line (a field the line lacks becomes `None`, and so does
     /// [`Event::order_key`]). On error the event's fields are unspecified (parse into it again or
     /// drop it).
     ///
@@ -164,8 +165,9 @@ impl Event {
         };
         let payload = text!(raw, Field::Payload)?;
         let payload_b64 = text!(raw, Field::PayloadBase64)?;
+        let old = ev.payload.take();
         ev.payload =
-            payload_of(payload, payload_b64).map_err(|k| err(Some("payload_base64"), k))?;
+            payload_of(payload, payload_b64, old).map_err(|k| err(Some("payload_base64"), k))?;
         Ok(())
     }
 
@@ -262,7 +264,7 @@ impl Event {
         };
         let text = opt_string(&obj, "payload").map_err(|k| err(Some("payload"), k))?;
         let b64 = opt_string(&obj, "payload_base64").map_err(|k| err(Some("payload_base64"), k))?;
-        ev.payload = payload_of(text.map(Cow::Owned), b64.map(Cow::Owned))
+        ev.payload = payload_of(text.map(Cow::Owned), b64.map(Cow::Owned), None)
             .map_err(|k| err(Some("payload_base64"), k))?;
         Ok(ev)
     }
@@ -296,19 +298,37 @@ fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, E
 }
 
 /// The payload from `payload` (UTF-8 text) or `payload_base64`; an error is the latter field's.
+/// `old` is the payload the event held before this line: a text payload of its length is copied
+/// into its buffer when nothing else holds that any more (see [`reuse_or_copy`]).
 fn payload_of(
     text: Option<Cow<'_, str>>,
     b64: Option<Cow<'_, str>>,
+    old: Option<Bytes>,
 ) -> Result<Option<Bytes>, EventErrorKind> {
     match (text, b64) {
         (Some(_), Some(_)) => Err(EventErrorKind::BothPayloads),
-        (Some(Cow::Borrowed(t)), None) => Ok(Some(Bytes::copy_from_slice(t.as_bytes()))),
+        (Some(Cow::Borrowed(t)), None) => Ok(Some(reuse_or_copy(old, t.as_bytes()))),
         (Some(Cow::Owned(t)), None) => Ok(Some(Bytes::from(t))),
         (None, Some(b)) => base64::engine::general_purpose::STANDARD
             .decode(b.as_bytes())
             .map(|v| Some(Bytes::from(v)))
             .map_err(|e| EventErrorKind::InvalidBase64(e.to_string())),
         (None, None) => Ok(None),
+    }
+}
+
+/// `data` as `Bytes`: in `old`'s buffer when `old` has `data`'s length and is its buffer's only
+/// handle (the bridge dropped the message it was formatted into, or never kept it), else in a
+/// new buffer. A host that parses line after line into one event (`run`) then allocates no payload
+/// per line while the payloads keep one length, and the buffer never outgrows the payload it holds
+/// (a buffer the bridge still holds is never written to: `try_into_mut` refuses it).
+fn reuse_or_copy(old: Option<Bytes>, data: &[u8]) -> Bytes {
+    match old.map(Bytes::try_into_mut) {
+        Some(Ok(mut buf)) if buf.len() == data.len() && !data.is_empty() => {
+            buf.copy_from_slice(data);
+            buf.freeze()
+        }
+        _ => Bytes::copy_from_slice(data),
     }
 }
 

@@ -412,3 +412,36 @@ fn check_topic_finds_nul_and_wildcards_at_every_offset() {
         Err(EventErrorKind::InvalidTopic("is empty"))
     );
 }
+
+/// A reused event copies a text payload of the last one's length into the last one's buffer
+/// only when nothing else holds that buffer: a payload the host (or the bridge) kept is never
+/// written to. Other lengths, empty payloads and base64 payloads get buffers of their own.
+#[test]
+fn reused_event_reuses_the_payload_buffer_only_when_no_one_holds_it() {
+    let line = |p: &str| format!(r#"{{"event":"message.publish","topic":"t","payload":"{p}"}}"#);
+    let mut ev = Event::new(EventKind::ClientConnected);
+    ev.read_json_line(&line("aaaa"), 1).unwrap();
+    let first = ev.payload.as_ref().unwrap().as_ptr();
+    ev.read_json_line(&line("bbbb"), 2).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"bbbb"[..]));
+    assert_eq!(ev.payload.as_ref().unwrap().as_ptr(), first, "not reused");
+    // Held elsewhere: the held payload keeps its bytes.
+    let held = ev.payload.clone().unwrap();
+    ev.read_json_line(&line("cccc"), 3).unwrap();
+    assert_eq!(&held[..], b"bbbb");
+    assert_eq!(ev.payload.as_deref(), Some(&b"cccc"[..]));
+    drop(held);
+    for (i, p) in ["", "", "dd", "eeeeee", "ffffff", "h\\u00e9ll", "h\\u00e9ll"]
+        .iter()
+        .enumerate()
+    {
+        let l = line(p);
+        ev.read_json_line(&l, 4 + i as u64).unwrap();
+        assert_eq!(ev, Event::from_json_line(&l, 4 + i as u64).unwrap(), "{l}");
+    }
+    let b64 = r#"{"event":"message.publish","topic":"t","payload_base64":"aGk="}"#;
+    ev.read_json_line(b64, 20).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"hi"[..]));
+    ev.read_json_line(&line("xy"), 21).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"xy"[..]));
+}
