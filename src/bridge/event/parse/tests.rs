@@ -189,6 +189,11 @@ fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
     for line in &SAMPLE_LINES[..3] {
         assert!(fast_raw(line).is_some(), "{line:?} fell back");
     }
+    // Valid escapes, a surrogate pair included, stay on the fast path.
+    for line in [SAMPLE_LINES[7], SAMPLE_LINES[38]] {
+        assert!(line.contains('\\'), "{line:?}");
+        assert!(fast_raw(line).is_some(), "{line:?} fell back");
+    }
     for line in &mutated_lines(0x9e37_79b9_7f4a_7c15, b"{}[]\":,\\ -.0129aeEnt\x01\t") {
         check(line);
     }
@@ -310,7 +315,8 @@ fn field_masks_and_names_agree_with_the_kinds() {
     assert_eq!(Field::of(""), None);
 }
 
-/// An escape, a quote, a control character or a non-ASCII character at every offset of a key
+/// An escape (valid or not, surrogates included), a quote, a control character or a non-ASCII
+/// character at every offset of a key
 /// and of a value (so on both sides of every 8-byte step of the scanner and in its byte-by-byte
 /// tail), and strings that end exactly at a step: the fast path gives serde's raw values or
 /// leaves the line to serde, and the event is the value-tree parser's.
@@ -328,6 +334,19 @@ fn strings_with_escapes_at_every_offset_match_serde() {
         "\\\\",
         "\\n",
         "\\u00e9",
+        "\\u00E9",
+        "\\/",
+        "\\b\\f\\r\\t",
+        "\\ud83d\\ude00",
+        "\\ud83d\\u0041",
+        "\\ud83dx",
+        "\\ud83d",
+        "\\udc00",
+        "\\u0000",
+        "\\u12",
+        "\\u12g4",
+        "\\x",
+        "\\",
         "\"",
         "\u{1}",
         "é",
