@@ -90,17 +90,18 @@ impl EventKind {
     /// The kind named by a hook name (`"message.publish"`), or `None`.
     pub fn from_hook_name(name: &str) -> Option<EventKind> {
         // The seven names' lengths differ: one length test picks the one name to compare.
-        let kind = match name.len() {
-            16 => EventKind::ClientConnected,
-            19 => EventKind::ClientDisconnected,
-            18 => EventKind::SessionSubscribed,
-            20 => EventKind::SessionUnsubscribed,
-            15 => EventKind::MessagePublish,
-            17 => EventKind::MessageDelivered,
-            13 => EventKind::MessageAcked,
+        let b = name.as_bytes();
+        let kind = match b.len() {
+            16 if is(b, b"client.connected") => EventKind::ClientConnected,
+            19 if is(b, b"client.disconnected") => EventKind::ClientDisconnected,
+            18 if is(b, b"session.subscribed") => EventKind::SessionSubscribed,
+            20 if is(b, b"session.unsubscribed") => EventKind::SessionUnsubscribed,
+            15 if is(b, b"message.publish") => EventKind::MessagePublish,
+            17 if is(b, b"message.delivered") => EventKind::MessageDelivered,
+            13 if is(b, b"message.acked") => EventKind::MessageAcked,
             _ => return None,
         };
-        (kind.hook_name() == name).then_some(kind)
+        Some(kind)
     }
 
     /// Position in [`EventKind::ALL`] (0..7), handy for per-kind tables.
@@ -155,6 +156,12 @@ impl EventKind {
             ],
         }
     }
+}
+
+/// `b == want`, compared as one array of a known length (no call to `memcmp`).
+#[inline(always)]
+fn is<const N: usize>(b: &[u8], want: &[u8; N]) -> bool {
+    <&[u8; N]>::try_from(b).is_ok_and(|a| a == want)
 }
 
 impl fmt::Display for EventKind {

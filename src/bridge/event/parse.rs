@@ -121,11 +121,15 @@ impl Event {
                 $raw.string($f).map_err(|k| err(Some($f.name()), k))
             };
         }
-        set_text(&mut ev.client_id, text!(raw, Field::ClientId)?);
-        set_text(&mut ev.username, text!(raw, Field::Username)?);
-        set_text(&mut ev.reason, text!(raw, Field::Reason)?);
-        set_text(&mut ev.from, text!(raw, Field::From)?);
-        set_text(&mut ev.topic, text!(raw, Field::Topic)?);
+        for (slot, f) in [
+            (&mut ev.client_id, Field::ClientId),
+            (&mut ev.username, Field::Username),
+            (&mut ev.reason, Field::Reason),
+            (&mut ev.from, Field::From),
+            (&mut ev.topic, Field::Topic),
+        ] {
+            set_text(slot, raw.take(f)).map_err(|k| err(Some(f.name()), k))?;
+        }
         if let Some(topic) = &ev.topic {
             check_topic(kind, topic).map_err(|k| err(Some("topic"), k))?;
         }
@@ -275,17 +279,23 @@ impl Event {
 /// reused event holds no more than the last line's values, as a fresh event per line did.
 const REUSE_MAX_CAPACITY: usize = 1024;
 
-/// Sets an event's text field from a parsed value, reusing the field's buffer when it has one
-/// of at most [`REUSE_MAX_CAPACITY`] bytes.
-fn set_text(slot: &mut Option<String>, v: Option<Cow<'_, str>>) {
-    match (slot.as_mut(), v) {
-        (Some(s), Some(Cow::Borrowed(v))) if s.capacity() <= REUSE_MAX_CAPACITY => {
-            s.clear();
-            s.push_str(v);
-        }
-        (_, Some(v)) => *slot = Some(v.into_owned()),
-        (_, None) => *slot = None,
+/// Sets an event's text field from a field's parsed value (`None` or `null`: unknown), reusing
+/// the field's buffer when it has one of at most [`REUSE_MAX_CAPACITY`] bytes.
+#[inline]
+fn set_text(slot: &mut Option<String>, v: Option<Scalar<'_>>) -> Result<(), EventErrorKind> {
+    match v {
+        None | Some(Scalar::Null) => *slot = None,
+        Some(Scalar::Str(Cow::Borrowed(v))) => match slot {
+            Some(s) if s.capacity() <= REUSE_MAX_CAPACITY => {
+                s.clear();
+                s.push_str(v);
+            }
+            _ => *slot = Some(v.to_owned()),
+        },
+        Some(Scalar::Str(Cow::Owned(v))) => *slot = Some(v),
+        Some(_) => return Err(EventErrorKind::WrongType("a string")),
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -418,10 +428,7 @@ impl Field {
     /// that length.
     #[inline]
     fn of(name: &str) -> Option<Field> {
-        /// `b == want`, compared as one array of a known length (no call to `memcmp`).
-        fn is<const N: usize>(b: &[u8], want: &[u8; N]) -> bool {
-            <&[u8; N]>::try_from(b).is_ok_and(|a| a == want)
-        }
+        use super::is;
         let b = name.as_bytes();
         let f = match b.len() {
             2 if is(b, b"ts") => Field::Ts,
