@@ -39,7 +39,7 @@ use crate::bridge::{Bridge, BridgeConfig, BridgeError, ConfigError, Event, Shutd
 use crate::sys::{self, Signal};
 use crossbeam_channel::{bounded, select, tick, Receiver};
 use std::fmt;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 
 /// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
-/// Bytes asked for per `read(2)` of the input. Each read's complete lines are handed from the
-/// input thread to the bridge's as one chunk (one channel operation, and at most one wake-up, per
+/// Bytes asked for per `read(2)` of the input (the input buffer's size). Each read's complete
+/// lines are handed from the input thread to the bridge's as one chunk (one channel operation, and at most one wake-up, per
 /// read instead of per line), as soon as they are read: a slow producer of lines sees no added
 /// delay.
 const READ_SIZE: usize = 64 * 1024;
@@ -334,21 +334,24 @@ fn push_newlines(b: &[u8], ends: &mut Vec<usize>) {
 
 /// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes, never buffering more than that and one read
 /// of a line, and hands them over in chunks (see [`Chunk`], [`READ_SIZE`]).
-fn read_lines<R: Read>(mut input: R, out: crossbeam_channel::Sender<Chunk>) {
+fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Chunk>) {
+    // Reads land in the `BufReader`'s buffer, which is reused as it is (a `Vec`'s spare room
+    // would have to be zeroed before each read, 64 KiB even when a FIFO's writer gave one line),
+    // and are copied once, whole, into the chunk.
+    let mut input = io::BufReader::with_capacity(READ_SIZE, input);
     // The start of a line (no `\n` in it) and what the next read adds: each read's whole lines
     // leave at once, as one chunk.
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
+    let mut buf: Vec<u8> = Vec::new();
     // The rest of a line that was too long is being skipped (up to its `\n`).
     let mut skipping = false;
     loop {
         let old = buf.len();
-        buf.resize(old + READ_SIZE, 0);
-        let n = match input.read(&mut buf[old..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                buf.truncate(old);
-                continue;
+        let n = match input.fill_buf() {
+            Ok(data) => {
+                buf.extend_from_slice(data);
+                data.len()
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 // The start of an unfinished line is not a line.
                 buf.clear();
@@ -356,7 +359,7 @@ fn read_lines<R: Read>(mut input: R, out: crossbeam_channel::Sender<Chunk>) {
                 return;
             }
         };
-        buf.truncate(old + n);
+        input.consume(n);
         if n == 0 {
             if skipping {
                 if !send_lines(&out, buf, Some(Then::Bad(BadLine::TooLong))) {
@@ -382,7 +385,6 @@ fn read_lines<R: Read>(mut input: R, out: crossbeam_channel::Sender<Chunk>) {
                 return;
             }
             buf = rest;
-            buf.reserve(READ_SIZE);
             from = 0;
         }
         // The line that was started before this read may have grown too long.
@@ -404,7 +406,6 @@ fn read_lines<R: Read>(mut input: R, out: crossbeam_channel::Sender<Chunk>) {
                                 return;
                             }
                             buf = rest;
-                            buf.reserve(READ_SIZE);
                             from = 0;
                         }
                     }
@@ -418,7 +419,8 @@ fn read_lines<R: Read>(mut input: R, out: crossbeam_channel::Sender<Chunk>) {
             continue;
         };
         let tail_at = from + last + 1;
-        let mut next = Vec::with_capacity(READ_SIZE + (buf.len() - tail_at));
+        // Sized for a read like this one and the unfinished line.
+        let mut next = Vec::with_capacity(n + (buf.len() - tail_at));
         next.extend_from_slice(&buf[tail_at..]);
         buf.truncate(tail_at);
         if !send_lines(&out, buf, None) {
