@@ -27,16 +27,22 @@ pub(super) fn fast_raw_line<'a>(line: &'a str, raw: &mut RawLine<'a>) -> Option<
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            // A key with an escape (no field name has one) is left to serde_json.
-            let end = string_end(b, i + 1)?;
-            // Both ends are next to an ASCII quote, so they are char boundaries.
-            let key = &line[i + 1..end];
+            // A field's name is compared where it stands; any other key is scanned. A key with
+            // an escape (no field name has one) is left to serde_json.
+            let (field, end) = match known_key(&b[i + 1..]) {
+                Some((f, len)) => (Some(f), i + 1 + len),
+                None => {
+                    let end = string_end(b, i + 1)?;
+                    // Both ends are next to an ASCII quote, so they are char boundaries.
+                    (Field::of(&line[i + 1..end]), end)
+                }
+            };
+            let key = i + 1..end;
             i = skip_ws(b, end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
             }
             i = skip_ws(b, i + 1);
-            let field = Field::of(key);
             let value = match *b.get(i)? {
                 b'"' => {
                     let (text, next) = string_at(line, i)?;
@@ -81,7 +87,7 @@ pub(super) fn fast_raw_line<'a>(line: &'a str, raw: &mut RawLine<'a>) -> Option<
             };
             match field {
                 Some(f) => raw.set(f, value),
-                None => raw.unknown.push(key.to_owned()),
+                None => raw.unknown.push(line[key].to_owned()),
             }
             i = skip_ws(b, i);
             match b.get(i)? {
@@ -95,6 +101,33 @@ pub(super) fn fast_raw_line<'a>(line: &'a str, raw: &mut RawLine<'a>) -> Option<
         }
     }
     (skip_ws(b, i) == b.len()).then_some(())
+}
+
+/// The field whose name, then the closing quote, starts `b` (what follows a key's opening quote),
+/// and the name's length: the first byte picks the one or two candidates, compared as
+/// fixed-length arrays. `None` leaves the key to the general path.
+#[inline(always)]
+fn known_key(b: &[u8]) -> Option<(Field, usize)> {
+    /// `b` starts with `want`.
+    #[inline(always)]
+    fn starts<const N: usize>(b: &[u8], want: &[u8; N]) -> bool {
+        b.get(..N).is_some_and(|head| super::super::is(head, want))
+    }
+    let (f, len) = match *b.first()? {
+        b'e' if starts(b, b"event\"") => (Field::Event, 5),
+        b'c' if starts(b, b"client_id\"") => (Field::ClientId, 9),
+        b'u' if starts(b, b"username\"") => (Field::Username, 8),
+        b't' if starts(b, b"topic\"") => (Field::Topic, 5),
+        b't' if starts(b, b"ts\"") => (Field::Ts, 2),
+        b'p' if starts(b, b"payload\"") => (Field::Payload, 7),
+        b'p' if starts(b, b"payload_base64\"") => (Field::PayloadBase64, 14),
+        b'q' if starts(b, b"qos\"") => (Field::Qos, 3),
+        b'r' if starts(b, b"retain\"") => (Field::Retain, 6),
+        b'r' if starts(b, b"reason\"") => (Field::Reason, 6),
+        b'f' if starts(b, b"from\"") => (Field::From, 4),
+        _ => return None,
+    };
+    Some((f, len))
 }
 
 /// The index of the first byte at or after `i` that is not JSON whitespace.

@@ -464,3 +464,48 @@ fn reused_event_reuses_the_payload_buffer_only_when_no_one_holds_it() {
     ev.read_json_line(&line("xy"), 21).unwrap();
     assert_eq!(ev.payload.as_deref(), Some(&b"xy"[..]));
 }
+
+/// Keys that are a field's name, a prefix or an extension of one, or one byte off, as the first
+/// and as a later key: the fast path's by-name comparison gives serde's raw values and the
+/// value-tree parser's event or error.
+#[test]
+fn keys_near_the_field_names_match_serde() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let mut keys = Vec::new();
+    for f in Field::ALL {
+        let name = f.name();
+        keys.push(name.to_owned());
+        keys.push(format!("{name}x"));
+        keys.push(format!("{name}_base64"));
+        keys.push(name[..name.len() - 1].to_owned());
+        keys.push(format!("{name}\\u0041"));
+        keys.push(format!("{name} "));
+        let mut upper = name.to_owned();
+        upper.replace_range(..1, &name[..1].to_uppercase());
+        keys.push(upper);
+    }
+    keys.extend(["", "p", "t", "r", "payload_base", "tso"].map(str::to_owned));
+    for key in &keys {
+        for line in [
+            format!(r#"{{"{key}":"message.publish","event":"message.publish"}}"#),
+            format!(r#"{{"event":"message.publish","{key}":1}}"#),
+            format!(r#"{{"event":"message.publish", "{key}" : "v" }}"#),
+        ] {
+            if let Some(fast) = fast_raw(&line) {
+                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+            }
+            assert_eq!(
+                Event::from_json_line(&line, 4),
+                Event::from_json_line_via_value(&line, 4),
+                "{line:?}"
+            );
+        }
+    }
+}
