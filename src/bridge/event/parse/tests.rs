@@ -509,3 +509,51 @@ fn keys_near_the_field_names_match_serde() {
         }
     }
 }
+
+/// `event` values that are a hook name, a prefix or an extension of one, one byte off or
+/// escaped: the fast path's by-name comparison gives serde's raw values and the value-tree
+/// parser's event or error.
+#[test]
+fn event_values_near_the_hook_names_match_serde() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let mut values = vec![String::new(), "m".to_owned(), "message.".to_owned()];
+    for kind in EventKind::ALL {
+        let name = kind.hook_name();
+        values.push(name.to_owned());
+        values.push(format!("{name}x"));
+        values.push(name[..name.len() - 1].to_owned());
+        values.push(format!(
+            "{}\\u{:04x}",
+            &name[..name.len() - 1],
+            name.as_bytes()[name.len() - 1]
+        ));
+        for at in [0, 7, 8, name.len() - 1] {
+            let mut b = name.as_bytes().to_vec();
+            b[at] ^= 0x20;
+            values.push(String::from_utf8(b).unwrap());
+        }
+    }
+    for v in &values {
+        for line in [
+            format!(r#"{{"event":"{v}","client_id":"c"}}"#),
+            format!(r#"{{"client_id":"c", "event" : "{v}" }}"#),
+            format!(r#"{{"topic":"{v}","event":"client.connected"}}"#),
+        ] {
+            if let Some(fast) = fast_raw(&line) {
+                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+            }
+            assert_eq!(
+                Event::from_json_line(&line, 5),
+                Event::from_json_line_via_value(&line, 5),
+                "{line:?}"
+            );
+        }
+    }
+}
