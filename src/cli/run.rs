@@ -39,7 +39,7 @@ use crate::bridge::{Bridge, BridgeConfig, BridgeError, ConfigError, Event, Shutd
 use crate::sys::{self, Signal};
 use crossbeam_channel::{bounded, select, tick, Receiver};
 use std::fmt;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,15 +48,13 @@ use std::time::{Duration, Instant};
 
 /// How often the signal thread looks at the signal flags (and the main loop at its stop reason).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
-/// Lines handed from the input thread to the bridge at a time: one channel operation (and at most
-/// one wake-up) per chunk instead of per line. A chunk also leaves as soon as the input has nothing
-/// more buffered, so a slow producer of lines sees no added delay.
-const LINE_CHUNK: usize = 128;
-/// Chunks read ahead of the bridge (at most `LINE_QUEUE * LINE_CHUNK` lines).
+/// Bytes asked for per `read(2)` of the input (the input buffer's size). Each read's complete
+/// lines are handed from the input thread to the bridge's as one chunk (one channel operation, and at most one wake-up, per
+/// read instead of per line), as soon as they are read: a slow producer of lines sees no added
+/// delay.
+const READ_SIZE: usize = 64 * 1024;
+/// Chunks read ahead of the bridge (at most about `LINE_QUEUE * READ_SIZE` bytes of text).
 const LINE_QUEUE: usize = 8;
-/// A chunk is handed over once its lines' text reaches this many bytes, even with fewer than
-/// [`LINE_CHUNK`] lines.
-const CHUNK_TEXT: usize = 64 * 1024;
 /// True while the progress line is on the terminal: a report written then first erases it (the
 /// next tick writes it again below the report).
 static PROGRESS_ON: AtomicBool = AtomicBool::new(false);
@@ -237,118 +235,231 @@ pub(super) fn write_report(f: &mut fmt::Formatter<'_>, report: &ShutdownReport) 
     Ok(())
 }
 
-/// Lines handed from the input thread to the bridge together: the text of every good line back to
-/// back in one string (one allocation per chunk instead of one per line, freed by the bridge's
-/// thread), and each line's place in it.
+/// Lines handed from the input thread to the bridge together: the text of one read's complete
+/// lines as read (each ended by `\n`, the last one of the input perhaps not; checked to be UTF-8
+/// once for all of them, not copied per line), where each line ends, then what comes after them.
+/// The bridge's thread numbers the lines.
 struct Chunk {
     text: String,
-    lines: Vec<Line>,
+    /// The index in `text` of each line's `\n` (`text.len()` for a last line without one).
+    ends: Vec<usize>,
+    then: Option<Then>,
 }
 
-enum Line {
-    /// A good line: its number and its bytes in the chunk's text.
-    Text(u64, std::ops::Range<usize>),
-    /// A line that cannot be an event; carries the message (with the line number).
-    Bad(String),
+impl Chunk {
+    fn new(text: String, then: Option<Then>) -> Chunk {
+        let mut ends = Vec::new();
+        push_newlines(text.as_bytes(), &mut ends);
+        if ends.last().map_or(0, |&nl| nl + 1) < text.len() {
+            ends.push(text.len());
+        }
+        Chunk { text, ends, then }
+    }
+
+    /// Line `k` of the chunk (`start`: where it begins, the end of line `k - 1` plus one),
+    /// without its `\n` and a `\r` before that.
+    fn line(&self, k: usize, start: usize) -> &str {
+        let line = &self.text[start..self.ends[k]];
+        // `\r` is ASCII: cutting before it keeps a char boundary.
+        line.strip_suffix('\r').unwrap_or(line)
+    }
+}
+
+/// What follows a chunk's lines.
+enum Then {
+    /// A line that cannot be an event (it is counted as the next line).
+    Bad(BadLine),
     Eof,
     Error(io::Error),
 }
 
-/// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes without ever buffering more than that, and
-/// hands them over in chunks (see [`LINE_CHUNK`], [`CHUNK_TEXT`]).
-fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Chunk>) {
-    let mut r = BufReader::with_capacity(64 * 1024, input);
-    let mut line_no = 0u64;
-    // The line being read (reused: cleared, never given away).
-    let mut buf: Vec<u8> = Vec::new();
-    let mut too_long = false;
-    let mut pending = Chunk {
-        text: String::new(),
-        lines: Vec::with_capacity(LINE_CHUNK),
-    };
-    // Sends the chunk; false when the bridge side is gone. The next chunk's text is sized like the
-    // one sent.
-    let flush = |pending: &mut Chunk| {
-        let next = Chunk {
-            text: String::with_capacity(pending.text.len().clamp(256, CHUNK_TEXT + 4096)),
-            lines: Vec::with_capacity(LINE_CHUNK),
-        };
-        pending.lines.is_empty() || out.send(std::mem::replace(pending, next)).is_ok()
-    };
-    loop {
-        let chunk = match r.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                pending.lines.push(Line::Error(e));
-                flush(&mut pending);
-                return;
-            }
-        };
-        if chunk.is_empty() {
-            if !buf.is_empty() || too_long {
-                line_no += 1;
-                finish_line(line_no, &mut buf, &mut too_long, &mut pending);
-            }
-            pending.lines.push(Line::Eof);
-            flush(&mut pending);
-            return;
-        }
-        let (part, found) = match crate::util::find_byte(chunk, 0, b'\n') {
-            Some(i) => (&chunk[..i], Some(i + 1)),
-            None => (chunk, None),
-        };
-        if !too_long {
-            if buf.len() + part.len() > MAX_EVENT_LINE_LEN {
-                too_long = true;
-                buf = Vec::new();
-            } else {
-                buf.extend_from_slice(part);
-            }
-        }
-        let consumed = found.unwrap_or(chunk.len());
-        r.consume(consumed);
-        if found.is_some() {
-            line_no += 1;
-            finish_line(line_no, &mut buf, &mut too_long, &mut pending);
-        }
-        // Hand over a full chunk, or whatever is ready before the next read may block.
-        if (pending.lines.len() >= LINE_CHUNK
-            || pending.text.len() >= CHUNK_TEXT
-            || r.buffer().is_empty())
-            && !flush(&mut pending)
-        {
-            return;
+/// Why a line cannot be an event, found on the input thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadLine {
+    /// Longer than [`MAX_EVENT_LINE_LEN`] before its `\n` (a `\r` before the `\n` counts).
+    TooLong,
+    NotUtf8,
+}
+
+impl BadLine {
+    /// The report of line `line_no`.
+    fn message(self, line_no: u64) -> String {
+        match self {
+            BadLine::TooLong => format!(
+                "line {line_no}: line is longer than the limit of {MAX_EVENT_LINE_LEN} bytes"
+            ),
+            BadLine::NotUtf8 => format!("line {line_no}: not valid UTF-8"),
         }
     }
 }
 
-/// Ends the line in `buf`: its text joins the chunk's, or the chunk gets the reason it is bad.
-/// `buf` is cleared for the next line.
-fn finish_line(line_no: u64, buf: &mut Vec<u8>, too_long: &mut bool, chunk: &mut Chunk) {
-    if std::mem::take(too_long) {
-        buf.clear();
-        chunk.lines.push(Line::Bad(format!(
-            "line {line_no}: line is longer than the limit of {MAX_EVENT_LINE_LEN} bytes"
-        )));
-        return;
-    }
-    if buf.last() == Some(&b'\r') {
-        buf.pop();
-    }
-    match std::str::from_utf8(buf) {
-        Ok(s) => {
-            let start = chunk.text.len();
-            chunk.text.push_str(s);
-            chunk
-                .lines
-                .push(Line::Text(line_no, start..chunk.text.len()));
+/// Pushes the index of every `\n` in `b` to `ends`, in order: 32 bytes (four words) per step,
+/// and only a step with a `\n` looks at its words one by one.
+fn push_newlines(b: &[u8], ends: &mut Vec<usize>) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const NL: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    // 0x80 in each byte of `w` that is `\n`, and nothing in any other byte: a byte's low seven
+    // bits plus 0x7f carry into its top bit unless they are all zero, and never into the next
+    // byte (Hacker's Delight 6-1, exact, unlike the shorter test that may flag a byte above a
+    // match).
+    let flags = |w: u64| {
+        let x = w ^ NL;
+        !((x & LOW7).wrapping_add(LOW7) | x | LOW7)
+    };
+    let mut blocks = b.chunks_exact(32);
+    let mut base = 0;
+    for block in &mut blocks {
+        let word = |k: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&block[8 * k..8 * k + 8]);
+            flags(u64::from_le_bytes(w))
+        };
+        let m = [word(0), word(1), word(2), word(3)];
+        if m[0] | m[1] | m[2] | m[3] != 0 {
+            for (k, mut m) in m.into_iter().enumerate() {
+                while m != 0 {
+                    ends.push(base + 8 * k + (m.trailing_zeros() / 8) as usize);
+                    m &= m - 1;
+                }
+            }
         }
-        Err(_) => chunk
-            .lines
-            .push(Line::Bad(format!("line {line_no}: not valid UTF-8"))),
+        base += 32;
     }
-    buf.clear();
+    for (i, &c) in blocks.remainder().iter().enumerate() {
+        if c == b'\n' {
+            ends.push(base + i);
+        }
+    }
+}
+
+/// Reads lines of at most `MAX_EVENT_LINE_LEN` bytes, never buffering more than that and one read
+/// of a line, and hands them over in chunks (see [`Chunk`], [`READ_SIZE`]).
+fn read_lines<R: Read>(input: R, out: crossbeam_channel::Sender<Chunk>) {
+    // Reads land in the `BufReader`'s buffer, which is reused as it is (a `Vec`'s spare room
+    // would have to be zeroed before each read, 64 KiB even when a FIFO's writer gave one line),
+    // and are copied once, whole, into the chunk.
+    let mut input = io::BufReader::with_capacity(READ_SIZE, input);
+    // The start of a line (no `\n` in it) and what the next read adds: each read's whole lines
+    // leave at once, as one chunk.
+    let mut buf: Vec<u8> = Vec::new();
+    // The rest of a line that was too long is being skipped (up to its `\n`).
+    let mut skipping = false;
+    loop {
+        let old = buf.len();
+        let n = match input.fill_buf() {
+            Ok(data) => {
+                buf.extend_from_slice(data);
+                data.len()
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // The start of an unfinished line is not a line.
+                buf.clear();
+                send_lines(&out, buf, Some(Then::Error(e)));
+                return;
+            }
+        };
+        input.consume(n);
+        if n == 0 {
+            if skipping {
+                if !send_lines(&out, buf, Some(Then::Bad(BadLine::TooLong))) {
+                    return;
+                }
+                buf = Vec::new();
+            }
+            // The last line may lack its `\n`.
+            send_lines(&out, buf, Some(Then::Eof));
+            return;
+        }
+        let mut from = old;
+        if skipping {
+            let Some(nl) = crate::util::find_byte(&buf, old, b'\n') else {
+                buf.truncate(old);
+                continue;
+            };
+            // The long line ends here: report it after the lines before it, go on after it.
+            skipping = false;
+            let rest = buf[nl + 1..].to_vec();
+            buf.truncate(old);
+            if !send_lines(&out, buf, Some(Then::Bad(BadLine::TooLong))) {
+                return;
+            }
+            buf = rest;
+            from = 0;
+        }
+        // The line that was started before this read may have grown too long.
+        if buf.len() > MAX_EVENT_LINE_LEN {
+            match crate::util::find_byte(&buf, from, b'\n') {
+                Some(nl) if nl <= MAX_EVENT_LINE_LEN => {}
+                found => {
+                    let rest = found.map(|nl| buf[nl + 1..].to_vec());
+                    buf.clear();
+                    match rest {
+                        None => {
+                            // Do not keep the long line's capacity while skipping the rest.
+                            buf.shrink_to(READ_SIZE);
+                            skipping = true;
+                            continue;
+                        }
+                        Some(rest) => {
+                            if !send_lines(&out, buf, Some(Then::Bad(BadLine::TooLong))) {
+                                return;
+                            }
+                            buf = rest;
+                            from = 0;
+                        }
+                    }
+                }
+            }
+        }
+        // Hand over the complete lines; the start of the next one begins the next chunk.
+        // Only the bytes read since the last look can hold a `\n` (`from`: the partial line before
+        // them has none).
+        let Some(last) = buf[from..].iter().rposition(|&c| c == b'\n') else {
+            continue;
+        };
+        let tail_at = from + last + 1;
+        // Sized for a read like this one and the unfinished line.
+        let mut next = Vec::with_capacity(n + (buf.len() - tail_at));
+        next.extend_from_slice(&buf[tail_at..]);
+        buf.truncate(tail_at);
+        if !send_lines(&out, buf, None) {
+            return;
+        }
+        buf = next;
+    }
+}
+
+/// Sends `text` (whole lines) and `then` as chunks: one when the text is UTF-8, else the lines
+/// before each line that is not, that line as [`BadLine::NotUtf8`], and so on. False when the
+/// bridge side is gone.
+fn send_lines(out: &crossbeam_channel::Sender<Chunk>, text: Vec<u8>, then: Option<Then>) -> bool {
+    let mut text = text;
+    loop {
+        match String::from_utf8(text) {
+            Ok(text) => {
+                return (text.is_empty() && then.is_none())
+                    || out.send(Chunk::new(text, then)).is_ok();
+            }
+            Err(e) => {
+                let bad = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                let start = bytes[..bad]
+                    .iter()
+                    .rposition(|&c| c == b'\n')
+                    .map_or(0, |i| i + 1);
+                let rest = crate::util::find_byte(&bytes, bad, b'\n')
+                    .map_or_else(Vec::new, |nl| bytes[nl + 1..].to_vec());
+                let good =
+                    String::from_utf8(bytes[..start].to_vec()).expect("valid up to the bad line");
+                let chunk = Chunk::new(good, Some(Then::Bad(BadLine::NotUtf8)));
+                if out.send(chunk).is_err() {
+                    return false;
+                }
+                text = rest;
+            }
+        }
+    }
 }
 
 /// Opens `--input`: a regular file for reading; a FIFO (named pipe) for reading and writing, so
@@ -448,34 +559,51 @@ fn pump(
     let sender = bridge.sender();
     let ticker = tick(SIGNAL_POLL);
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
-    let mut chunk = std::collections::VecDeque::new();
-    let mut text = String::new();
+    // The chunk being worked through, its next line and where that begins.
+    let mut chunk = Chunk::new(String::new(), None);
+    let (mut next, mut start) = (0, 0);
     // One event parsed into line after line: its strings' buffers are reused.
     let mut ev = Event::new(crate::bridge::EventKind::ClientConnected);
     loop {
         if let Some(why) = stop.get() {
             return (lines, events, bad, send_errors, why.clone());
         }
-        let line = match chunk.pop_front() {
-            Some(l) => l,
+        if next < chunk.ends.len() {
+            let line = chunk.line(next, start);
+            start = chunk.ends[next] + 1;
+            next += 1;
+            lines += 1;
+            lines_read.store(lines, Ordering::Relaxed);
+            if line.trim().is_empty() {
+                continue;
+            }
+            match ev.read_json_line(line, lines) {
+                Err(e) => {
+                    bad += 1;
+                    report!("rocketmq-bridge: {input}: {e} (skipped)");
+                }
+                Ok(()) => {
+                    events += 1;
+                    if let Err(e) = sender.send_mut(&mut ev) {
+                        send_errors += 1;
+                        report!("rocketmq-bridge: {input}: line {lines}: {e}");
+                    }
+                }
+            }
+            continue;
+        }
+        match chunk.then.take() {
             None => {
                 select! {
                     recv(rx) -> c => {
-                        let c = c.unwrap_or_else(|_| Chunk {
-                            text: String::new(),
-                            lines: vec![Line::Eof],
-                        });
-                        text = c.text;
-                        chunk = c.lines.into();
+                        chunk = c.unwrap_or_else(|_| Chunk::new(String::new(), Some(Then::Eof)));
+                        (next, start) = (0, 0);
                     }
                     recv(ticker) -> _ => {}
                 }
-                continue;
             }
-        };
-        match line {
-            Line::Eof => return (lines, events, bad, send_errors, "end of input".to_owned()),
-            Line::Error(e) => {
+            Some(Then::Eof) => return (lines, events, bad, send_errors, "end of input".to_owned()),
+            Some(Then::Error(e)) => {
                 return (
                     lines,
                     events,
@@ -484,32 +612,11 @@ fn pump(
                     format!("input error on {input}: {e}"),
                 );
             }
-            Line::Bad(msg) => {
+            Some(Then::Bad(why)) => {
                 lines += 1;
                 lines_read.store(lines, Ordering::Relaxed);
                 bad += 1;
-                report!("rocketmq-bridge: {input}: {msg} (skipped)");
-            }
-            Line::Text(no, at) => {
-                lines += 1;
-                lines_read.store(lines, Ordering::Relaxed);
-                let line = &text[at];
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match ev.read_json_line(line, no) {
-                    Err(e) => {
-                        bad += 1;
-                        report!("rocketmq-bridge: {input}: {e} (skipped)");
-                    }
-                    Ok(()) => {
-                        events += 1;
-                        if let Err(e) = sender.send_mut(&mut ev) {
-                            send_errors += 1;
-                            report!("rocketmq-bridge: {input}: line {no}: {e}");
-                        }
-                    }
-                }
+                report!("rocketmq-bridge: {input}: {} (skipped)", why.message(lines));
             }
         }
     }
@@ -626,88 +733,4 @@ pub fn exit_code(summary: &RunSummary) -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines_of(input: &[u8]) -> Vec<String> {
-        let (tx, rx) = bounded(16);
-        let data = input.to_vec();
-        let h = std::thread::spawn(move || read_lines(&data[..], tx));
-        let mut out = Vec::new();
-        for c in rx.iter() {
-            for l in c.lines {
-                match l {
-                    Line::Text(n, at) => out.push(format!("{n}:{}", &c.text[at])),
-                    Line::Bad(m) => out.push(format!("!{m}")),
-                    Line::Eof => out.push("eof".into()),
-                    Line::Error(e) => out.push(format!("error {e}")),
-                }
-            }
-        }
-        h.join().unwrap();
-        out
-    }
-
-    #[test]
-    fn progress_line_shows_counts_and_the_recent_rate() {
-        assert_eq!(
-            progress_line(
-                1200,
-                900,
-                450,
-                Duration::from_millis(1500),
-                Duration::from_secs(7)
-            ),
-            "rocketmq-bridge: 1200 lines read, 900 messages sent, 300 msg/s, 7s"
-        );
-        assert_eq!(
-            progress_line(0, 0, 0, Duration::ZERO, Duration::ZERO),
-            "rocketmq-bridge: 0 lines read, 0 messages sent, 0 msg/s, 0s"
-        );
-    }
-
-    #[test]
-    fn lines_are_numbered_and_crlf_trimmed() {
-        assert_eq!(
-            lines_of(b"a\nb\r\n\nc"),
-            vec!["1:a", "2:b", "3:", "4:c", "eof"]
-        );
-        assert_eq!(lines_of(b""), vec!["eof"]);
-        assert_eq!(lines_of(b"x\n"), vec!["1:x", "eof"]);
-    }
-
-    /// Lines across many chunks (by count and by text size, a bad line between) come out whole,
-    /// numbered and in order.
-    #[test]
-    fn lines_span_chunks_whole_and_in_order() {
-        let mut input = Vec::new();
-        let mut want = Vec::new();
-        for i in 1..=3_000u64 {
-            if i == 1_500 {
-                input.extend_from_slice(b"\xff\n");
-                want.push(format!("!line {i}: not valid UTF-8"));
-                continue;
-            }
-            let line = format!("{i}:{}", "y".repeat((i as usize * 37) % 200));
-            input.extend_from_slice(line.as_bytes());
-            input.extend_from_slice(if i % 2 == 0 { b"\r\n" } else { b"\n" });
-            want.push(format!("{i}:{line}"));
-        }
-        want.push("eof".into());
-        assert_eq!(lines_of(&input), want);
-    }
-
-    #[test]
-    fn bad_utf8_and_overlong_lines_are_reported_not_buffered() {
-        let mut input = b"ok\n\xff\xfe\n".to_vec();
-        input.extend(std::iter::repeat_n(b'x', MAX_EVENT_LINE_LEN + 10));
-        input.extend_from_slice(b"\nlast\n");
-        let got = lines_of(&input);
-        assert_eq!(got.len(), 5, "{:?}", &got);
-        assert_eq!(got[0], "1:ok");
-        assert!(got[1].starts_with("!line 2: not valid UTF-8"), "{}", got[1]);
-        assert!(got[2].starts_with("!line 3: line is longer"), "{}", got[2]);
-        assert_eq!(got[3], "4:last");
-        assert_eq!(got[4], "eof");
-    }
-}
+mod tests;

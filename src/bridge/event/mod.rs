@@ -89,7 +89,19 @@ impl EventKind {
 
     /// The kind named by a hook name (`"message.publish"`), or `None`.
     pub fn from_hook_name(name: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.hook_name() == name)
+        // The seven names' lengths differ: one length test picks the one name to compare.
+        let b = name.as_bytes();
+        let kind = match b.len() {
+            16 if is(b, b"client.connected") => EventKind::ClientConnected,
+            19 if is(b, b"client.disconnected") => EventKind::ClientDisconnected,
+            18 if is(b, b"session.subscribed") => EventKind::SessionSubscribed,
+            20 if is(b, b"session.unsubscribed") => EventKind::SessionUnsubscribed,
+            15 if is(b, b"message.publish") => EventKind::MessagePublish,
+            17 if is(b, b"message.delivered") => EventKind::MessageDelivered,
+            13 if is(b, b"message.acked") => EventKind::MessageAcked,
+            _ => return None,
+        };
+        Some(kind)
     }
 
     /// Position in [`EventKind::ALL`] (0..7), handy for per-kind tables.
@@ -144,6 +156,12 @@ impl EventKind {
             ],
         }
     }
+}
+
+/// `b == want`, compared as one array of a known length (no call to `memcmp`).
+#[inline(always)]
+fn is<const N: usize>(b: &[u8], want: &[u8; N]) -> bool {
+    <&[u8; N]>::try_from(b).is_ok_and(|a| a == want)
 }
 
 impl fmt::Display for EventKind {
@@ -428,6 +446,16 @@ mod tests {
             assert_eq!(EventKind::ALL[k.index()], k);
         }
         assert_eq!(EventKind::from_hook_name("message.dropped"), None);
+        // Names of a known name's length, and known names cut or extended by one byte.
+        for name in [
+            "message.publisH",
+            "client.connecteD",
+            "message.ackee",
+            "",
+            "message.publish ",
+        ] {
+            assert_eq!(EventKind::from_hook_name(name), None, "{name:?}");
+        }
     }
 
     #[test]

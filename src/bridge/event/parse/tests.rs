@@ -158,6 +158,12 @@ fn parsing_into_a_reused_event_matches_a_fresh_parse() {
     assert!(good > 2_000, "only {good} good lines");
 }
 
+/// The fast path's raw values of `line`, or `None` when it leaves the line to serde_json.
+fn fast_raw(line: &str) -> Option<RawLine<'_>> {
+    let mut raw = RawLine::default();
+    fast_raw_line(line, &mut raw).map(|()| raw)
+}
+
 /// The hand-written path gives the serde path's raw values for every line it takes, and it
 /// takes the usual lines (a stream of them must not fall back to serde_json).
 #[test]
@@ -171,7 +177,7 @@ fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
     };
     let mut taken = 0;
     let mut check = |line: &str| {
-        if let Some(fast) = fast_raw_line(line) {
+        if let Some(fast) = fast_raw(line) {
             taken += 1;
             let slow = serde_raw(line).unwrap_or_else(|| panic!("serde refuses {line:?}"));
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "line {line:?}");
@@ -181,7 +187,12 @@ fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
         check(line);
     }
     for line in &SAMPLE_LINES[..3] {
-        assert!(fast_raw_line(line).is_some(), "{line:?} fell back");
+        assert!(fast_raw(line).is_some(), "{line:?} fell back");
+    }
+    // Valid escapes, a surrogate pair included, stay on the fast path.
+    for line in [SAMPLE_LINES[7], SAMPLE_LINES[38]] {
+        assert!(line.contains('\\'), "{line:?}");
+        assert!(fast_raw(line).is_some(), "{line:?} fell back");
     }
     for line in &mutated_lines(0x9e37_79b9_7f4a_7c15, b"{}[]\":,\\ -.0129aeEnt\x01\t") {
         check(line);
@@ -275,5 +286,274 @@ fn reused_event_does_not_hold_a_huge_line_s_buffers() {
     for s in [&ev.client_id, &ev.username, &ev.from, &ev.topic] {
         let cap = s.as_ref().unwrap().capacity();
         assert!(cap <= 4096, "a 1-byte value kept {cap} bytes");
+    }
+}
+
+/// The mask of fields that apply to each kind is its `fields()` plus `event`, and `Field::of`
+/// knows every name and nothing else of the same lengths.
+#[test]
+fn field_masks_and_names_agree_with_the_kinds() {
+    for kind in EventKind::ALL {
+        let want = kind
+            .fields()
+            .iter()
+            .map(|name| Field::of(name).unwrap().bit())
+            .fold(Field::Event.bit(), |m, b| m | b);
+        assert_eq!(field_mask(kind), want, "{kind}");
+    }
+    for f in Field::ALL {
+        assert_eq!(Field::of(f.name()), Some(f));
+        let mut near = f.name().as_bytes().to_vec();
+        for i in 0..near.len() {
+            near[i] ^= 0x20;
+            assert_eq!(Field::of(std::str::from_utf8(&near).unwrap()), None);
+            near[i] ^= 0x20;
+        }
+        assert_eq!(Field::of(&f.name()[1..]), None);
+        assert_eq!(Field::of(&format!("{}x", f.name())), None);
+    }
+    assert_eq!(Field::of(""), None);
+}
+
+/// An escape (valid or not, surrogates included), a quote, a control character or a non-ASCII
+/// character at every offset of a key
+/// and of a value (so on both sides of every 8-byte step of the scanner and in its byte-by-byte
+/// tail), and strings that end exactly at a step: the fast path gives serde's raw values or
+/// leaves the line to serde, and the event is the value-tree parser's.
+#[test]
+fn strings_with_escapes_at_every_offset_match_serde() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let inserts = [
+        "\\\"",
+        "\\\\",
+        "\\n",
+        "\\u00e9",
+        "\\u00E9",
+        "\\/",
+        "\\b\\f\\r\\t",
+        "\\ud83d\\ude00",
+        "\\ud83d\\u0041",
+        "\\ud83dx",
+        "\\ud83d",
+        "\\udc00",
+        "\\u0000",
+        "\\u12",
+        "\\u12g4",
+        "\\x",
+        "\\",
+        "\"",
+        "\u{1}",
+        "é",
+        "\u{1F600}",
+        "\t",
+    ];
+    let mut taken = 0;
+    for len in 0..26 {
+        for at in 0..=len {
+            for ins in inserts {
+                let mut text: String = "abcdefghijklmnopqrstuvwxyz"[..len].to_owned();
+                text.insert_str(at, ins);
+                for line in [
+                    format!(r#"{{"event":"message.publish","payload":"{text}","qos":1}}"#),
+                    format!(r#"{{"event":"message.publish","topic":"{text}"}}"#),
+                    format!(r#"{{"event":"client.connected","{text}":1}}"#),
+                    format!(r#"{{"event":"message.publish","payload":"{text}"}}"#),
+                ] {
+                    if let Some(fast) = fast_raw(&line) {
+                        taken += 1;
+                        let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
+                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+                    }
+                    assert_eq!(
+                        Event::from_json_line(&line, 2),
+                        Event::from_json_line_via_value(&line, 2),
+                        "{line:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(taken > 1_000, "the fast path took only {taken} lines");
+}
+
+/// The topic check finds a NUL and the wildcards at every offset (both sides of each 8-byte step
+/// and in the tail), NUL first when there are both, and the wildcards only in message events.
+#[test]
+fn check_topic_finds_nul_and_wildcards_at_every_offset() {
+    for len in 1..30 {
+        for at in 0..len {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            for (c, why) in [
+                (0u8, Some("contains NUL")),
+                (b'+', None),
+                (b'#', None),
+                (b'/', Some("")),
+            ] {
+                let mut t = base.clone();
+                t[at] = c;
+                let topic = std::str::from_utf8(&t).unwrap();
+                for kind in EventKind::ALL {
+                    let got = check_topic(kind, topic);
+                    let want = match why {
+                        Some("") => Ok(()),
+                        Some(w) => Err(EventErrorKind::InvalidTopic(w)),
+                        None if kind.is_message_event() => Err(EventErrorKind::InvalidTopic(
+                            "a message's topic name cannot contain the wildcards '+' or '#'",
+                        )),
+                        None => Ok(()),
+                    };
+                    assert_eq!(got, want, "{kind} {topic:?}");
+                }
+                // A NUL anywhere wins over a wildcard anywhere.
+                if c != 0 {
+                    let mut both = t.clone();
+                    both[(at + len / 2) % len] = 0;
+                    if both[at] == c || c == b'/' {
+                        let topic = std::str::from_utf8(&both).unwrap();
+                        assert_eq!(
+                            check_topic(EventKind::MessagePublish, topic),
+                            Err(EventErrorKind::InvalidTopic("contains NUL")),
+                            "{topic:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        check_topic(EventKind::SessionSubscribed, ""),
+        Err(EventErrorKind::InvalidTopic("is empty"))
+    );
+}
+
+/// A reused event copies a text payload of the last one's length into the last one's buffer
+/// only when nothing else holds that buffer: a payload the host (or the bridge) kept is never
+/// written to. Other lengths, empty payloads and base64 payloads get buffers of their own.
+#[test]
+fn reused_event_reuses_the_payload_buffer_only_when_no_one_holds_it() {
+    let line = |p: &str| format!(r#"{{"event":"message.publish","topic":"t","payload":"{p}"}}"#);
+    let mut ev = Event::new(EventKind::ClientConnected);
+    ev.read_json_line(&line("aaaa"), 1).unwrap();
+    let first = ev.payload.as_ref().unwrap().as_ptr();
+    ev.read_json_line(&line("bbbb"), 2).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"bbbb"[..]));
+    assert_eq!(ev.payload.as_ref().unwrap().as_ptr(), first, "not reused");
+    // Held elsewhere: the held payload keeps its bytes.
+    let held = ev.payload.clone().unwrap();
+    ev.read_json_line(&line("cccc"), 3).unwrap();
+    assert_eq!(&held[..], b"bbbb");
+    assert_eq!(ev.payload.as_deref(), Some(&b"cccc"[..]));
+    drop(held);
+    for (i, p) in ["", "", "dd", "eeeeee", "ffffff", "h\\u00e9ll", "h\\u00e9ll"]
+        .iter()
+        .enumerate()
+    {
+        let l = line(p);
+        ev.read_json_line(&l, 4 + i as u64).unwrap();
+        assert_eq!(ev, Event::from_json_line(&l, 4 + i as u64).unwrap(), "{l}");
+    }
+    let b64 = r#"{"event":"message.publish","topic":"t","payload_base64":"aGk="}"#;
+    ev.read_json_line(b64, 20).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"hi"[..]));
+    ev.read_json_line(&line("xy"), 21).unwrap();
+    assert_eq!(ev.payload.as_deref(), Some(&b"xy"[..]));
+}
+
+/// Keys that are a field's name, a prefix or an extension of one, or one byte off, as the first
+/// and as a later key: the fast path's by-name comparison gives serde's raw values and the
+/// value-tree parser's event or error.
+#[test]
+fn keys_near_the_field_names_match_serde() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let mut keys = Vec::new();
+    for f in Field::ALL {
+        let name = f.name();
+        keys.push(name.to_owned());
+        keys.push(format!("{name}x"));
+        keys.push(format!("{name}_base64"));
+        keys.push(name[..name.len() - 1].to_owned());
+        keys.push(format!("{name}\\u0041"));
+        keys.push(format!("{name} "));
+        let mut upper = name.to_owned();
+        upper.replace_range(..1, &name[..1].to_uppercase());
+        keys.push(upper);
+    }
+    keys.extend(["", "p", "t", "r", "payload_base", "tso"].map(str::to_owned));
+    for key in &keys {
+        for line in [
+            format!(r#"{{"{key}":"message.publish","event":"message.publish"}}"#),
+            format!(r#"{{"event":"message.publish","{key}":1}}"#),
+            format!(r#"{{"event":"message.publish", "{key}" : "v" }}"#),
+        ] {
+            if let Some(fast) = fast_raw(&line) {
+                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+            }
+            assert_eq!(
+                Event::from_json_line(&line, 4),
+                Event::from_json_line_via_value(&line, 4),
+                "{line:?}"
+            );
+        }
+    }
+}
+
+/// `event` values that are a hook name, a prefix or an extension of one, one byte off or
+/// escaped: the fast path's by-name comparison gives serde's raw values and the value-tree
+/// parser's event or error.
+#[test]
+fn event_values_near_the_hook_names_match_serde() {
+    let serde_raw = |line: &str| {
+        let mut de = serde_json::Deserializer::from_str(line);
+        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+            .and_then(|raw| de.end().map(|()| raw))
+            .ok()
+            .flatten()
+    };
+    let mut values = vec![String::new(), "m".to_owned(), "message.".to_owned()];
+    for kind in EventKind::ALL {
+        let name = kind.hook_name();
+        values.push(name.to_owned());
+        values.push(format!("{name}x"));
+        values.push(name[..name.len() - 1].to_owned());
+        values.push(format!(
+            "{}\\u{:04x}",
+            &name[..name.len() - 1],
+            name.as_bytes()[name.len() - 1]
+        ));
+        for at in [0, 7, 8, name.len() - 1] {
+            let mut b = name.as_bytes().to_vec();
+            b[at] ^= 0x20;
+            values.push(String::from_utf8(b).unwrap());
+        }
+    }
+    for v in &values {
+        for line in [
+            format!(r#"{{"event":"{v}","client_id":"c"}}"#),
+            format!(r#"{{"client_id":"c", "event" : "{v}" }}"#),
+            format!(r#"{{"topic":"{v}","event":"client.connected"}}"#),
+        ] {
+            if let Some(fast) = fast_raw(&line) {
+                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+            }
+            assert_eq!(
+                Event::from_json_line(&line, 5),
+                Event::from_json_line_via_value(&line, 5),
+                "{line:?}"
+            );
+        }
     }
 }
