@@ -53,7 +53,9 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// read instead of per line), as soon as they are read: a slow producer of lines sees no added
 /// delay.
 const READ_SIZE: usize = 64 * 1024;
-/// Chunks read ahead of the bridge (at most about `LINE_QUEUE * READ_SIZE` bytes of text).
+/// Chunks read ahead of the bridge: at most about `LINE_QUEUE * READ_SIZE` bytes of text, and
+/// beside it each chunk's line ends (8 bytes a line: at worst, a read of blank lines, 8 bytes a
+/// byte), so the queue holds at most about 9 × 8 × 64 KiB = 4.5 MiB.
 const LINE_QUEUE: usize = 8;
 /// True while the progress line is on the terminal: a report written then first erases it (the
 /// next tick writes it again below the report).
