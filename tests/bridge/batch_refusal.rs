@@ -95,9 +95,14 @@ fn every_event_is_stored_once_singly_and_the_refusal_is_in_metrics() {
     let refused = *batches.lock().unwrap() as f64;
     assert!(refused >= 1.0);
     assert_eq!(value(&m, "rocketmq_bridge_batch_refused_total"), refused);
-    assert_eq!(
-        value(&m, "rocketmq_bridge_batch_fallback_messages_total"),
-        n as f64
+    // The messages of every batch the broker refused, and of every later batch (the broker is
+    // then known to refuse them), went one by one. A message the dispatcher sent alone (a group
+    // of one, when the timing leaves it alone) was never a batch and is not counted: so at least
+    // two per refused batch, at most every event (199 of 200 was seen on a loaded machine).
+    let fallback = value(&m, "rocketmq_bridge_batch_fallback_messages_total");
+    assert!(
+        fallback >= 2.0 * refused && fallback <= n as f64,
+        "{fallback} messages sent one by one for {refused} refused batches of {n} events"
     );
     let report = bridge.shutdown(Duration::from_secs(2));
     assert!(report.unsent.is_empty(), "{report:?}");
