@@ -71,7 +71,10 @@ fn run(overflow: &str, close_first: bool) {
                     slowest: Duration::ZERO,
                 };
                 let mut i = 0u64;
-                while !stop.load(Ordering::SeqCst) {
+                // Until the test stops it, and then on until a send was refused: a send that began
+                // before the shutdown may return only after the stop (it is bounded), and each
+                // host must still see that sends after the shutdown are refused.
+                while !stop.load(Ordering::SeqCst) || h.closed == 0 {
                     i += 1;
                     let ev = Event::message_publish(
                         format!("c{t}"),
