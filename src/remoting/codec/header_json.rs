@@ -865,8 +865,10 @@ impl<'a> Fast<'a> {
     fn ext(&mut self) -> Option<ExtFields> {
         self.byte(b'{')?;
         // The rest of the header bounds the keys' and values' bytes: one allocation, no count
-        // pass. The entries are kept sorted as they come (distinct keys, or the scanner).
-        let mut ext = ExtFields::with_capacity(0, self.s.len() - self.p);
+        // pass, up to 4 KiB (as the scanner's first store; a header with a huge remark after its
+        // ext fields must not reserve that much again). The entries are kept sorted as they
+        // come (distinct keys, or the scanner).
+        let mut ext = ExtFields::with_capacity(0, (self.s.len() - self.p).min(4096));
         if self.next() == Some(b'}') {
             self.p += 1;
         } else {
