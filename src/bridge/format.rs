@@ -711,4 +711,113 @@ mod tests {
             }
         }
     }
+
+    /// Hostile strings in every text field and the plain payload: every ASCII and Latin-1
+    /// character alone and inside runs that cross the 8-byte steps, U+2028/U+2029, DEL, U+FFFD,
+    /// the highest scalar, empty values, long strings with an escape at each position; invalid
+    /// UTF-8 plain payloads (lone continuation bytes, truncated and overlong sequences, encoded
+    /// surrogates); and payloads of a few MiB. The body (exact-length path) and `format_event`
+    /// are serde_json's strings and the base64 crate's text in the documented layout.
+    #[test]
+    fn hostile_strings_and_payloads_format_like_serde_json() {
+        fn oracle(ev: &Event, node: &str, enc: PayloadEncoding) -> Vec<u8> {
+            let s = |v: &Option<String>| {
+                v.as_ref()
+                    .map_or("null".to_string(), |v| serde_json::to_string(v).unwrap())
+            };
+            let payload = match (&ev.payload, enc) {
+                (None, _) => "null".to_string(),
+                (Some(p), PayloadEncoding::Base64) => format!(
+                    "\"{}\"",
+                    base64::engine::general_purpose::STANDARD.encode(p)
+                ),
+                (Some(p), _) => serde_json::to_string(&String::from_utf8_lossy(p)).unwrap(),
+            };
+            format!(
+                "{{\"client_id\":{},\"username\":{},\"from\":{},\"topic\":{},\"payload\":{},\"qos\":{},\"node\":{},\"ts\":{}}}",
+                s(&ev.client_id),
+                s(&ev.username),
+                s(&ev.from),
+                s(&ev.topic),
+                payload,
+                ev.qos.map_or("null".to_string(), |q| q.to_string()),
+                serde_json::to_string(node).unwrap(),
+                ev.ts.unwrap()
+            )
+            .into_bytes()
+        }
+        let mut texts: Vec<String> = Vec::new();
+        for c in (0u32..0x100).chain([0x2028, 0x2029, 0x7f, 0xfffd, 0x10ffff]) {
+            let c = char::from_u32(c).unwrap();
+            texts.push(c.to_string());
+            for len in [3usize, 7, 8, 9, 15, 16, 17, 31, 33] {
+                texts.push(std::iter::repeat_n(c, len).collect());
+                texts.push(format!("{}{c}", "a".repeat(len)));
+                texts.push(format!("{c}{}", "é".repeat(len)));
+            }
+        }
+        for len in 0..40 {
+            for at in 0..=len {
+                for esc in ["\"", "\\", "\n", "\u{1f}", "\u{0}"] {
+                    let mut t = "ab€cd".repeat(len).chars().take(len).collect::<String>();
+                    let at = t.char_indices().nth(at).map_or(t.len(), |(i, _)| i);
+                    t.insert_str(at, esc);
+                    texts.push(t);
+                }
+            }
+        }
+        let mut payloads: Vec<Vec<u8>> = vec![
+            vec![],
+            b"\x80".to_vec(),
+            b"\xbf\xbf".to_vec(),
+            b"a\xc3".to_vec(),
+            b"\xe2\x82".to_vec(),
+            b"\xf0\x9f\x98".to_vec(),
+            b"\xc0\xaf".to_vec(),
+            b"\xe0\x80\xaf".to_vec(),
+            b"\xed\xa0\x80\xed\xb0\x80".to_vec(),
+            b"\xf4\x90\x80\x80".to_vec(),
+            b"\xff\xfe\x00\"\\".to_vec(),
+            (0..=255u8).collect(),
+            (0..=255u8).rev().cycle().take(4099).collect(),
+        ];
+        payloads.extend(texts.iter().take(400).map(|t| t.as_bytes().to_vec()));
+        let big = (1 << 20) + 5;
+        payloads.push(vec![b'q'; big]);
+        payloads.push((0..big).map(|i| (i * 7 % 256) as u8).collect());
+        payloads.push("\"é\u{2028}".repeat(big / 6).into_bytes());
+        let mut checked = 0;
+        let mut check = |ev: &Event, i: usize| {
+            for enc in [PayloadEncoding::Base64, PayloadEncoding::Plain] {
+                {
+                    let node = ["n1", "", "nœud\u{1}\""][i % 3];
+                    let want = oracle(ev, node, enc);
+                    let (body, _) = format_body(ev, node, enc);
+                    assert!(body[..] == want[..], "{ev:?} {enc:?} {node:?}");
+                    let mut out = b"x".to_vec();
+                    format_event(ev, node, enc, &mut out);
+                    assert!(out[1..] == want[..], "{ev:?} {enc:?} {node:?}");
+                    checked += 1;
+                }
+            }
+        };
+        for (i, t) in texts.iter().enumerate() {
+            let mut ev = Event::new(EventKind::MessageDelivered);
+            ev.client_id = Some(t.clone());
+            ev.username = Some(texts[(i * 7) % texts.len()].clone());
+            ev.from = (i % 3 != 0).then(String::new);
+            ev.topic = Some(texts[(i * 13 + 5) % texts.len()].clone());
+            ev.qos = [None, Some(0), Some(255)][i % 3];
+            ev.ts = Some([0, 9, 10, 99_999_999, 100_000_000, u64::MAX][i % 6]);
+            ev.payload = Some(Bytes::from(t.clone().into_bytes()));
+            check(&ev, i);
+        }
+        for (i, p) in payloads.into_iter().enumerate() {
+            let mut ev = Event::new(EventKind::MessageDelivered);
+            ev.ts = Some(1_700_000_000_000 + i as u64);
+            ev.payload = Some(Bytes::from(p));
+            check(&ev, i);
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
 }

@@ -263,4 +263,36 @@ mod tests {
         }
         assert!(matched > 1000, "{matched} matches");
     }
+
+    /// Multi-byte levels that share leading bytes ("é" and "ê" are C3 A9 and C3 AA), a level that
+    /// is another's prefix, '$' before non-ASCII, trailing and doubled '/': the split oracle's
+    /// answers for every filter and topic of up to three levels.
+    #[test]
+    fn byte_walk_matches_the_split_oracle_on_multi_byte_levels() {
+        let parts = ["", "é", "ê", "éa", "a", "$é", "+", "#"];
+        let mut texts: Vec<String> = Vec::new();
+        for levels in 1..=3u32 {
+            for mut n in 0..parts.len().pow(levels) {
+                let mut t = Vec::new();
+                for _ in 0..levels {
+                    t.push(parts[n % parts.len()]);
+                    n /= parts.len();
+                }
+                texts.push(t.join("/"));
+            }
+        }
+        let filters: Vec<TopicFilter> = texts
+            .iter()
+            .filter_map(|t| TopicFilter::parse(t).ok())
+            .collect();
+        for f in &filters {
+            for t in &texts {
+                assert_eq!(
+                    f.matches(t),
+                    matches_by_split(f, t),
+                    "filter {f} topic {t:?}"
+                );
+            }
+        }
+    }
 }

@@ -392,6 +392,38 @@ mod position_tests {
         ));
     }
 
+    /// Two placements of any byte 0 to 3 among fills whose bytes sit next to the separators
+    /// (NUL, 0x03, and the continuation bytes 0x81 and 0x82 of U+0081 and U+0102), lengths 0 to 40.
+    #[test]
+    fn has_separator_agrees_with_a_byte_scan_among_neighbouring_bytes() {
+        let fills = ["a", "\u{0}", "\u{3}", "\u{81}", "\u{102}", "\u{7f}"];
+        for fill in fills {
+            for len in 0..40usize {
+                let base: Vec<u8> = fill.as_bytes().iter().copied().cycle().take(len).collect();
+                // Only ASCII placed over a boundary of the fill keeps it UTF-8.
+                let slots: Vec<usize> = (0..len)
+                    .filter(|&i| i % fill.len() == 0 && (i + fill.len() <= len || fill.len() == 1))
+                    .collect();
+                for &a in &slots {
+                    for &b in &slots {
+                        for (x, y) in [(0u8, 3u8), (1, 3), (3, 2), (1, 2), (2, 0)] {
+                            let mut v = base.clone();
+                            for (at, c) in [(a, x), (b, y)] {
+                                v[at..at + fill.len()].fill(b' ');
+                                v[at] = c;
+                            }
+                            let Ok(s) = std::str::from_utf8(&v) else {
+                                continue;
+                            };
+                            let want = v.iter().any(|&c| c == 1 || c == 2);
+                            assert_eq!(super::has_separator(s), want, "{v:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_word_scan_finds_what_a_byte_scan_finds() {
         // Every start and every placement of one or two needles in buffers of 0 to 40 bytes,

@@ -183,4 +183,31 @@ mod decimal_tests {
             assert_eq!(s, format!("x{v}"));
         }
     }
+
+    /// Around every multiple of 10^8 and 10^16 the eight-digit split meets (zeros inside the low
+    /// groups), and a spread of values of every magnitude.
+    #[test]
+    fn decimals_at_the_eight_digit_splits_print_like_display() {
+        let mut values = Vec::new();
+        for k in 1..200u64 {
+            for base in [100_000_000u64, 10_000_000_000_000_000] {
+                let Some(m) = base.checked_mul(k) else {
+                    continue;
+                };
+                values.extend([m - 1, m, m + 1, m + 99, m + 10_000_001]);
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            let mut buf = [0u8; 20];
+            let i = write_decimal(&mut buf, v);
+            assert_eq!(&buf[i..], v.to_string().as_bytes(), "{v}");
+        }
+    }
 }

@@ -376,3 +376,65 @@ fn client_ids_are_shared_when_repeated_and_always_right() {
     assert!(!Arc::ptr_eq(&l1, &l2), "an id over the cap is not kept");
     assert_eq!(Arc::strong_count(&l1), 1);
 }
+
+/// Key prefixes set in code (not parsed, so unchecked): with a separator, a space, non-ASCII at
+/// the inline boundary, and long ones. Each message's key is `<prefix>-<seq>` (inline or not), and
+/// KEYS is what `Properties::push` of that key gives (refused, marking the properties
+/// unencodable, when the prefix holds a separator), with and without a key template.
+#[test]
+fn odd_key_prefixes_give_the_keys_and_keys_property_of_a_checked_push() {
+    let rules = r##"bridge.rocket.hook.message.publish.1 = {"filter": "#", "topic": "T1"}
+bridge.rocket.hook.message.publish.2 = {"filter": "a/#", "topic": "T2", "key": "${client_id}"}
+bridge.rocket.node = n1
+bridge.rocket.bridge_id = b1
+"##;
+    let mut cfg = crate::bridge::BridgeConfig::parse(rules, "unit.conf").unwrap();
+    cfg.produce = ProduceMode::Async;
+    let prefixes = [
+        "b1-run".to_owned(),
+        "b\u{1}1-run".to_owned(),
+        "b1-run\u{2}".to_owned(),
+        "\u{1}".to_owned(),
+        "with space-run".to_owned(),
+        "x".repeat(44),
+        "x".repeat(45),
+        format!("{}é", "x".repeat(42)),
+        format!("{}é", "x".repeat(43)),
+        "€".repeat(100),
+        "p".repeat(300),
+        String::new(),
+    ];
+    for prefix in prefixes {
+        let sh = Arc::new(crate::bridge::settle::Settle::new(
+            &cfg,
+            prefix.clone(),
+            None,
+        ));
+        let tx = EventSender::new(Arc::clone(&sh));
+        for _ in 0..3 {
+            tx.send(publish("a/b", b"x")).unwrap();
+        }
+        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        assert_eq!(got.len(), 6, "{prefix:?}");
+        for (i, o) in got.iter().enumerate() {
+            let key = format!("{prefix}-{}", i / 2);
+            assert_eq!(o.meta.key.as_str(), key, "{prefix:?}");
+            let mut want = Properties::new();
+            if o.meta.rule == rule(1) {
+                want.push(PROPERTY_KEYS, &key);
+            } else {
+                want.push(PROPERTY_KEYS, &format!("{key} c1"));
+            }
+            assert_eq!(
+                o.msg.properties.get(PROPERTY_KEYS),
+                want.get(PROPERTY_KEYS),
+                "{prefix:?}"
+            );
+            assert_eq!(
+                o.msg.properties.to_encoded().is_ok(),
+                want.to_encoded().is_ok(),
+                "{prefix:?}"
+            );
+        }
+    }
+}
