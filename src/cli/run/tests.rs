@@ -233,3 +233,107 @@ fn push_newlines_finds_exactly_the_newlines() {
         }
     }
 }
+
+/// Random inputs (short lines of text, CR, CRLF, lone CR, blank lines, invalid and cut UTF-8,
+/// multi-byte characters, a last line with or without its newline) read in random pieces, also
+/// pieces that end between a CR and its LF or inside a character: the lines are what the
+/// reader before issue #22 gave (split at `\n`, one `\r` trimmed, a line that is not UTF-8
+/// reported by its number), and a read error keeps the complete lines before it.
+#[test]
+fn random_inputs_read_in_random_pieces_give_the_old_readers_lines() {
+    struct Pieces {
+        data: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        step: usize,
+        fail: bool,
+    }
+    impl Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                return if std::mem::take(&mut self.fail) {
+                    Err(io::Error::other("boom"))
+                } else {
+                    Ok(0)
+                };
+            }
+            let n = self.sizes[self.step % self.sizes.len()]
+                .min(out.len())
+                .min(self.data.len() - self.at);
+            self.step += 1;
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    /// The old reader's lines, written from its rules.
+    fn oracle(input: &[u8], fail: bool) -> Vec<String> {
+        let mut parts: Vec<&[u8]> = input.split(|&c| c == b'\n').collect();
+        let unfinished = parts.pop().filter(|p| !p.is_empty());
+        let mut out = Vec::new();
+        let mut no = 0;
+        let mut line = |p: &[u8], out: &mut Vec<String>| {
+            no += 1;
+            let p = p.strip_suffix(b"\r").unwrap_or(p);
+            match std::str::from_utf8(p) {
+                Ok(s) => out.push(format!("{no}:{s}")),
+                Err(_) => out.push(format!("!line {no}: not valid UTF-8")),
+            }
+        };
+        for p in parts {
+            line(p, &mut out);
+        }
+        if fail {
+            out.push("error boom".into());
+            return out;
+        }
+        if let Some(p) = unfinished {
+            line(p, &mut out);
+        }
+        out.push("eof".into());
+        out
+    }
+    let pieces: [&[u8]; 14] = [
+        b"{\"a\":1}",
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b"x",
+        b" ",
+        b"\xc3\xa9",
+        b"\xc3",
+        b"\xa9",
+        b"\xff",
+        b"\xf0\x9f\x98\x80",
+        b"\xe2\x82",
+        b"\xed\xa0\x80",
+        b"abcdefghijklmnopqrstuvwxyz0123456789",
+    ];
+    let mut rng = rocketmq_bridge_test_support::XorShift::new(0x2e4d_1175);
+    for round in 0..3_000 {
+        let mut data = Vec::new();
+        for _ in 0..rng.below(40) {
+            data.extend_from_slice(pieces[rng.below(pieces.len() as u64) as usize]);
+        }
+        let sizes: Vec<usize> = (0..1 + rng.below(4))
+            .map(|_| {
+                let most = if rng.below(2) == 0 { 4 } else { 300 };
+                1 + rng.below(most) as usize
+            })
+            .collect();
+        let fail = rng.below(5) == 0;
+        let got = lines_read_by(Pieces {
+            data: data.clone(),
+            at: 0,
+            sizes: sizes.clone(),
+            step: 0,
+            fail,
+        });
+        assert_eq!(
+            got,
+            oracle(&data, fail),
+            "round {round}: {:?} in pieces of {sizes:?}",
+            String::from_utf8_lossy(&data)
+        );
+    }
+}

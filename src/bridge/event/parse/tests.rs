@@ -557,3 +557,148 @@ fn event_values_near_the_hook_names_match_serde() {
         }
     }
 }
+
+/// Generated lines of hostile values (every escape, surrogate pairs in either case and broken
+/// ones, an escaped hook name, numbers in odd forms, nulls, duplicate keys, JSON whitespace
+/// including CR, a trailing CR and LF) parsed line after line into one reused event while a
+/// "bridge" sometimes keeps the last payload: each result is the serde path's and the value
+/// tree's, errors included, and a payload kept earlier never changes afterwards.
+#[test]
+fn reused_event_over_hostile_generated_lines_matches_the_serde_path() {
+    let strings = [
+        r#""""#,
+        r#""abcd""#,
+        r#""dcba""#,
+        r#""\u0000""#,
+        r#""\ud83d\ude00""#,
+        r#""\uD83D\uDE00""#,
+        r#""\ud83d""#,
+        r#""\udc00x""#,
+        r#""\ud83d\ud83d\ude00""#,
+        r#""\ud83dabcdef""#,
+        r#""\u00e9\u00E9""#,
+        r#""\/\b\f\n\r\t\"\\""#,
+        r#""\a""#,
+        r#""\u12""#,
+        "\"é€𝄞\"",
+        "\"\u{2028}\u{7f}\"",
+        r#""a+b""#,
+        r##""#""##,
+        r#""x\u002fy""#,
+        r#""12345678\"""#,
+        r#""1234567\\""#,
+        "\"tab\there\"",
+        r#""message\u002epublish""#,
+        r#""message.publish""#,
+        r#""client.connected""#,
+        r#""aGk=""#,
+        r#""aGk""#,
+    ];
+    let others = [
+        "0",
+        "00",
+        "1",
+        "-1",
+        "-0",
+        "1.0",
+        "1e2",
+        "2E0",
+        "9999999999999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+        "true",
+        "false",
+        "null",
+        "[]",
+        "{}",
+        "nul",
+        "tru",
+    ];
+    let names = [
+        "event",
+        "client_id",
+        "username",
+        "topic",
+        "payload",
+        "payload_base64",
+        "qos",
+        "retain",
+        "ts",
+        "from",
+        "reason",
+        "x",
+        "ev\\u0065nt",
+    ];
+    let ws = ["", " ", "\t", "\r", "\r\n "];
+    let mut rng = rocketmq_bridge_test_support::XorShift::new(0xa77a_c22e);
+    let mut ev = Event::new(EventKind::ClientConnected);
+    let mut kept: Vec<(Bytes, Vec<u8>)> = Vec::new();
+    let (mut good, mut fast_taken) = (0, 0);
+    for no in 1..=30_000u64 {
+        let mut members = Vec::new();
+        let kinds = [
+            r#""message.publish""#,
+            r#""message.delivered""#,
+            r#""client.connected""#,
+        ];
+        if rng.below(8) != 0 {
+            members.push(format!(r#""event":{}"#, kinds[rng.below(3) as usize]));
+        }
+        for _ in 0..rng.below(6) {
+            let name = names[rng.below(names.len() as u64) as usize];
+            let value = if rng.below(3) == 0 {
+                others[rng.below(others.len() as u64) as usize].to_string()
+            } else {
+                strings[rng.below(strings.len() as u64) as usize].to_string()
+            };
+            let w = ws[rng.below(ws.len() as u64) as usize];
+            members.insert(
+                rng.below(members.len() as u64 + 1) as usize,
+                format!("{w}\"{name}\"{w}:{w}{value}{w}"),
+            );
+        }
+        let mut line = format!("{{{}}}", members.join(","));
+        match rng.below(6) {
+            0 => line.push('\r'),
+            1 => line.push('\n'),
+            2 => line.insert(0, ' '),
+            _ => {}
+        }
+        let fresh = Event::from_json_line(&line, no);
+        let slow = Event::from_json_line_without_fast_path(&line, no);
+        assert_eq!(fresh, slow, "{line:?}");
+        assert_eq!(
+            fresh,
+            Event::from_json_line_via_value(&line, no),
+            "{line:?}"
+        );
+        let mut raw = RawLine::default();
+        if fast_raw_line(&line, &mut raw).is_some() {
+            fast_taken += 1;
+        }
+        let reused = ev.read_json_line(&line, no);
+        match fresh {
+            Ok(want) => {
+                good += 1;
+                assert_eq!(reused, Ok(()), "{line:?}");
+                assert_eq!(ev, want, "{line:?}");
+                if rng.below(3) == 0 {
+                    if let Some(p) = &ev.payload {
+                        kept.push((p.clone(), p.to_vec()));
+                    }
+                }
+            }
+            Err(e) => assert_eq!(reused, Err(e), "{line:?}"),
+        }
+        if rng.below(50) == 0 {
+            kept.clear();
+        }
+        for (held, bytes) in &kept {
+            assert_eq!(&held[..], &bytes[..], "a kept payload changed at {line:?}");
+        }
+    }
+    assert!(
+        good > 1_000 && fast_taken > 1_000,
+        "{good} good, {fast_taken} fast"
+    );
+}
