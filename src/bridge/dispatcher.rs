@@ -261,6 +261,11 @@ impl Dispatcher {
             never()
         };
         loop {
+            // A completion between this store and the wait below that skips its kick is seen
+            // within GATHER_POLL: gathering groups are waited for with that timeout.
+            self.shared
+                .gathering
+                .store(!self.order.is_empty(), Ordering::SeqCst);
             if !self.order.is_empty() || self.last_collected >= BUSY_COLLECT {
                 // Groups are gathering behind requests in flight (new events only join them), or
                 // the channel is busy: no need to wake for each event. Wake for a completion, or
@@ -481,12 +486,15 @@ impl Dispatcher {
         in_flight.fetch_add(1, Ordering::SeqCst);
         topic_in_flight.fetch_add(1, Ordering::SeqCst);
         let kick = self.kick.0.clone();
+        let kick_shared = Arc::clone(&self.shared);
         // Runs once the request completed (or was refused): frees the group's lane and wakes
         // the dispatcher for what the group gathered meanwhile.
         let done = move || {
             in_flight.fetch_sub(1, Ordering::SeqCst);
             topic_in_flight.fetch_sub(1, Ordering::SeqCst);
-            let _ = kick.try_send(());
+            if kick_shared.gathering.load(Ordering::SeqCst) {
+                let _ = kick.try_send(());
+            }
         };
         self.order.retain(|k| k != gk);
         let topic = g.topic.clone();

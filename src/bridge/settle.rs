@@ -74,6 +74,10 @@ pub(crate) struct Settle {
     /// Wakes the dispatcher before its timer: a completed request, or a channel half full while
     /// it sleeps out a linger (so a burst cannot fill the channel behind a sleeping dispatcher).
     pub(crate) kick: (Sender<()>, Receiver<()>),
+    /// True while the dispatcher has groups gathering (set by it before each wait): a completed
+    /// request kicks it only then. Idle, it waits for the next message, and a kick would only
+    /// wake it for nothing (one wake-up per request at low rates).
+    pub(crate) gathering: std::sync::atomic::AtomicBool,
     /// While shutting down: messages that ended unconfirmed, and the count confirmed.
     pub(crate) shutdown_log: Mutex<Option<Vec<Unsent>>>,
     pub(crate) sent_during_shutdown: AtomicU64,
@@ -127,6 +131,7 @@ impl Settle {
             tx,
             rx,
             kick,
+            gathering: std::sync::atomic::AtomicBool::new(false),
             shutdown_log: Mutex::new(None),
             sent_during_shutdown: AtomicU64::new(0),
             health: HealthTracker::new(cfg.health_window),
