@@ -164,17 +164,36 @@ fn fast_raw(line: &str) -> Option<RawLine<'_>> {
     fast_raw_line(line, &mut raw).map(|()| raw)
 }
 
+/// serde_json's raw values of `line` (what the fast path must give), or `None` when it refuses
+/// the line.
+fn serde_raw(line: &str) -> Option<RawLine<'_>> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
+        .and_then(|raw| de.end().map(|()| raw))
+        .ok()
+        .flatten()
+}
+
+/// Every path agrees on `line`: when the fast path takes it, its raw values are serde's, and the
+/// event (or error) is the value-tree parser's. True when the fast path took it.
+fn assert_paths_agree(line: &str, line_no: u64) -> bool {
+    let fast = fast_raw(line);
+    if let Some(fast) = &fast {
+        let slow = serde_raw(line).unwrap_or_else(|| panic!("serde refuses {line:?}"));
+        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
+    }
+    assert_eq!(
+        Event::from_json_line(line, line_no),
+        Event::from_json_line_via_value(line, line_no),
+        "{line:?}"
+    );
+    fast.is_some()
+}
+
 /// The hand-written path gives the serde path's raw values for every line it takes, and it
 /// takes the usual lines (a stream of them must not fall back to serde_json).
 #[test]
 fn the_fast_path_matches_the_serde_path_and_takes_the_usual_lines() {
-    let serde_raw = |line: &str| {
-        let mut de = serde_json::Deserializer::from_str(line);
-        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-            .and_then(|raw| de.end().map(|()| raw))
-            .ok()
-            .flatten()
-    };
     let mut taken = 0;
     let mut check = |line: &str| {
         if let Some(fast) = fast_raw(line) {
@@ -322,13 +341,6 @@ fn field_masks_and_names_agree_with_the_kinds() {
 /// leaves the line to serde, and the event is the value-tree parser's.
 #[test]
 fn strings_with_escapes_at_every_offset_match_serde() {
-    let serde_raw = |line: &str| {
-        let mut de = serde_json::Deserializer::from_str(line);
-        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-            .and_then(|raw| de.end().map(|()| raw))
-            .ok()
-            .flatten()
-    };
     let inserts = [
         "\\\"",
         "\\\\",
@@ -365,16 +377,7 @@ fn strings_with_escapes_at_every_offset_match_serde() {
                     format!(r#"{{"event":"client.connected","{text}":1}}"#),
                     format!(r#"{{"event":"message.publish","payload":"{text}"}}"#),
                 ] {
-                    if let Some(fast) = fast_raw(&line) {
-                        taken += 1;
-                        let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
-                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
-                    }
-                    assert_eq!(
-                        Event::from_json_line(&line, 2),
-                        Event::from_json_line_via_value(&line, 2),
-                        "{line:?}"
-                    );
+                    taken += usize::from(assert_paths_agree(&line, 2));
                 }
             }
         }
@@ -470,13 +473,6 @@ fn reused_event_reuses_the_payload_buffer_only_when_no_one_holds_it() {
 /// value-tree parser's event or error.
 #[test]
 fn keys_near_the_field_names_match_serde() {
-    let serde_raw = |line: &str| {
-        let mut de = serde_json::Deserializer::from_str(line);
-        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-            .and_then(|raw| de.end().map(|()| raw))
-            .ok()
-            .flatten()
-    };
     let mut keys = Vec::new();
     for f in Field::ALL {
         let name = f.name();
@@ -497,15 +493,7 @@ fn keys_near_the_field_names_match_serde() {
             format!(r#"{{"event":"message.publish","{key}":1}}"#),
             format!(r#"{{"event":"message.publish", "{key}" : "v" }}"#),
         ] {
-            if let Some(fast) = fast_raw(&line) {
-                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
-                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
-            }
-            assert_eq!(
-                Event::from_json_line(&line, 4),
-                Event::from_json_line_via_value(&line, 4),
-                "{line:?}"
-            );
+            assert_paths_agree(&line, 4);
         }
     }
 }
@@ -515,13 +503,6 @@ fn keys_near_the_field_names_match_serde() {
 /// parser's event or error.
 #[test]
 fn event_values_near_the_hook_names_match_serde() {
-    let serde_raw = |line: &str| {
-        let mut de = serde_json::Deserializer::from_str(line);
-        serde_core::Deserializer::deserialize_any(&mut de, LineVisitor)
-            .and_then(|raw| de.end().map(|()| raw))
-            .ok()
-            .flatten()
-    };
     let mut values = vec![String::new(), "m".to_owned(), "message.".to_owned()];
     for kind in EventKind::ALL {
         let name = kind.hook_name();
@@ -545,15 +526,7 @@ fn event_values_near_the_hook_names_match_serde() {
             format!(r#"{{"client_id":"c", "event" : "{v}" }}"#),
             format!(r#"{{"topic":"{v}","event":"client.connected"}}"#),
         ] {
-            if let Some(fast) = fast_raw(&line) {
-                let slow = serde_raw(&line).unwrap_or_else(|| panic!("{line:?}"));
-                assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line:?}");
-            }
-            assert_eq!(
-                Event::from_json_line(&line, 5),
-                Event::from_json_line_via_value(&line, 5),
-                "{line:?}"
-            );
+            assert_paths_agree(&line, 5);
         }
     }
 }
