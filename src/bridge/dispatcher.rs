@@ -11,7 +11,7 @@ use crate::message::{batch_record_len, Message};
 use crate::nameserver::TopicPublishInfo;
 use crate::producer::{key_hash, order_lane, Producer, SendError, SendResult, ORDER_LANES};
 use crate::util::worker::Stop;
-use crossbeam_channel::{never, select, tick, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{never, select, tick, Receiver, TryRecvError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -156,8 +156,6 @@ pub(crate) struct Dispatcher {
     last_topic: Option<u32>,
     /// Group keys in first-use order, so flushes keep the arrival order across groups.
     order: Vec<GroupKey>,
-    /// Completions wake the dispatcher through this, to send what a busy group gathered meanwhile.
-    kick: (Sender<()>, Receiver<()>),
     /// A group that is not full is sent only while fewer of its requests than this are in flight
     /// (and fewer than [`PARTIAL_IN_FLIGHT`] of its topic's); otherwise it keeps gathering (see
     /// [`Dispatcher::collect`]).
@@ -183,7 +181,6 @@ impl Dispatcher {
             QueueStrategy::RoundRobin => PARTIAL_IN_FLIGHT,
         };
         Dispatcher {
-            kick: shared.kick.clone(),
             shared,
             max_batch_bytes: producer.config().max_batch_bytes,
             producer,
@@ -262,7 +259,8 @@ impl Dispatcher {
         };
         loop {
             // A completion between this store and the wait below that skips its kick is seen
-            // within GATHER_POLL: gathering groups are waited for with that timeout.
+            // when that wait times out (GATHER_POLL, or up to a longer linger): gathering groups
+            // are always waited for with a timeout.
             self.shared
                 .gathering
                 .store(!self.order.is_empty(), Ordering::SeqCst);
@@ -272,7 +270,7 @@ impl Dispatcher {
                 // every GATHER_POLL to take what came and send groups that filled up meanwhile.
                 select! {
                     recv(stop.receiver()) -> _ => break,
-                    recv(self.kick.1) -> _ => {}
+                    recv(self.shared.kick.1) -> _ => {}
                     recv(hold_tick) -> _ => {
                         self.add_due_held();
                     }
@@ -291,7 +289,7 @@ impl Dispatcher {
                     Err(_) => break,
                 },
                 recv(stop.receiver()) -> _ => break,
-                recv(self.kick.1) -> _ => {}
+                recv(self.shared.kick.1) -> _ => {}
                 recv(hold_tick) -> _ => {
                     if !self.add_due_held() {
                         continue;
@@ -485,7 +483,6 @@ impl Dispatcher {
         let topic_in_flight = Arc::clone(&g.topic_in_flight);
         in_flight.fetch_add(1, Ordering::SeqCst);
         topic_in_flight.fetch_add(1, Ordering::SeqCst);
-        let kick = self.kick.0.clone();
         let kick_shared = Arc::clone(&self.shared);
         // Runs once the request completed (or was refused): frees the group's lane and wakes
         // the dispatcher for what the group gathered meanwhile.
@@ -493,7 +490,7 @@ impl Dispatcher {
             in_flight.fetch_sub(1, Ordering::SeqCst);
             topic_in_flight.fetch_sub(1, Ordering::SeqCst);
             if kick_shared.gathering.load(Ordering::SeqCst) {
-                let _ = kick.try_send(());
+                let _ = kick_shared.kick.0.try_send(());
             }
         };
         self.order.retain(|k| k != gk);
