@@ -205,14 +205,10 @@ impl From<&str> for MsgKey {
 }
 
 impl From<String> for MsgKey {
+    /// As from a `&str`, keeping the `String` itself when the key is too long to be inline.
     fn from(s: String) -> MsgKey {
         if s.len() <= KEY_INLINE {
-            let mut bytes = [0u8; KEY_INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            MsgKey::Inline {
-                len: s.len() as u8,
-                bytes,
-            }
+            MsgKey::from(s.as_str())
         } else {
             MsgKey::Heap(s)
         }
