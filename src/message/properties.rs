@@ -105,14 +105,9 @@ fn valid_part(s: &str) -> bool {
 /// about 66 instructions for a client id and a topic, `str::contains` with a `[char; 2]` pattern,
 /// which decodes every character, several times that).
 pub fn has_separator(s: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The zero-byte test (Bit Twiddling Hacks `haszero`) on the word xor each separator: a byte
-    // is flagged wrongly only above a truly flagged one, so any flag means a separator.
-    let seps = |w: u64| {
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        zero(w ^ ONES) | zero(w ^ (ONES * 2)) != 0
-    };
+    use crate::util::{zero_bytes, ONES};
+    // The zero-byte test on the word xor each separator: any flag means a separator.
+    let seps = |w: u64| zero_bytes(w ^ ONES) | zero_bytes(w ^ (ONES * 2)) != 0;
     let b = s.as_bytes();
     if let Some(last) = b.last_chunk::<8>() {
         let mut words = b.chunks_exact(8);

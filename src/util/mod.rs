@@ -78,6 +78,19 @@ pub(crate) const JSON_NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// `0x01` in every byte of a word: `ONES * b` is byte `b` eight times.
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The zero bytes of the word `w` (Bit Twiddling Hacks `haszero`): the high bit of each is set. A
+/// byte may be flagged by mistake only above a truly zero one (a borrow runs upward), so the
+/// lowest flag is always true and any flag means some byte is zero. `zero_bytes(w ^ ONES * b)`
+/// finds the bytes equal to `b`.
+#[inline(always)]
+pub(crate) fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGH
+}
+
 /// The bytes of the little-endian word `w` that need escaping in a JSON string (a control
 /// character, `"` or `\`): the high bit of each such byte is set. The three tests (below 0x20,
 /// equal to `"`, equal to `\`, after Bit Twiddling Hacks `haszero`) can flag a byte by mistake
@@ -85,11 +98,8 @@ pub(crate) const JSON_NEEDS_ESCAPE: [bool; 256] = {
 /// flagged byte is always a true one.
 #[inline(always)]
 pub(crate) fn json_escape_flags(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64))
+    below_space | zero_bytes(w ^ (ONES * b'"' as u64)) | zero_bytes(w ^ (ONES * b'\\' as u64))
 }
 
 /// Index of the first byte of `b` that needs escaping in a JSON string (a control character, `"`
@@ -118,15 +128,12 @@ pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
 /// flagged by the zero-byte test (Bit Twiddling Hacks `haszero`) is always a true match, so the
 /// first flagged one is the answer.
 pub(crate) fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let pattern = ONES * needle as u64;
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word) ^ pattern;
-        let zero = w.wrapping_sub(ONES) & !w & HIGH;
+        let zero = zero_bytes(u64::from_le_bytes(word) ^ pattern);
         if zero != 0 {
             return Some(i + (zero.trailing_zeros() / 8) as usize);
         }

@@ -661,11 +661,7 @@ fn check_topic(kind: EventKind, topic: &str) -> Result<(), EventErrorKind> {
     if topic.is_empty() {
         return Err(EventErrorKind::InvalidTopic("is empty"));
     }
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Bit Twiddling Hacks `haszero`: any flag means some byte is zero (a false flag only ever sits
-    // above a true one).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    use crate::util::{zero_bytes as zero, ONES};
     let (mut nul, mut wild) = (0u64, 0u64);
     let mut words = topic.as_bytes().chunks_exact(8);
     let mut scan = |w: u64| {
