@@ -389,25 +389,10 @@ fn encode_base64(mut src: &[u8], mut dst: &mut [u8]) {
     }
 }
 
-/// Whether any byte of `b` needs an escape in a JSON string: eight bytes at a time, the last
-/// (or only) bytes read again as one overlapping word, so no byte loop.
+/// Whether any byte of `b` needs an escape in a JSON string: eight bytes at a time
+/// ([`crate::util::any_word`]), no byte loop.
 fn needs_escape(b: &[u8]) -> bool {
-    use crate::util::json_escape_flags as flags;
-    let n = b.len();
-    if let Some(last) = b.last_chunk::<8>() {
-        let mut words = b.chunks_exact(8);
-        let body = words.any(|w| flags(u64::from_le_bytes(w.try_into().unwrap())) != 0);
-        body || (!n.is_multiple_of(8) && flags(u64::from_le_bytes(*last)) != 0)
-    } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-        // Four to seven bytes: the first four and the last four.
-        flags(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32) != 0
-    } else if let Some(&first) = b.first() {
-        // One to three bytes: the first, the middle and the last; spaces (no escape) above.
-        let w = u64::from_le_bytes([first, b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' ']);
-        flags(w) != 0
-    } else {
-        false
-    }
+    crate::util::any_word(b, b' ', |w| crate::util::json_escape_flags(w) != 0)
 }
 
 /// Writes `s` as a JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t`,

@@ -101,24 +101,15 @@ fn valid_part(s: &str) -> bool {
 
 /// True when `s` contains 0x01 or 0x02 (either separator). Both are ASCII, so no byte of a
 /// multi-byte character can match. Eight bytes at a time, the last (or only) bytes read again as
-/// one overlapping word: no byte loop above three bytes (issue #22's profile: a byte loop cost
-/// about 66 instructions for a client id and a topic, `str::contains` with a `[char; 2]` pattern,
-/// which decodes every character, several times that).
+/// one overlapping word ([`crate::util::any_word`]), no byte loop (issue #22's profile: a byte
+/// loop cost about 66 instructions for a client id and a topic, `str::contains` with a
+/// `[char; 2]` pattern, which decodes every character, several times that).
 pub fn has_separator(s: &str) -> bool {
     use crate::util::{zero_bytes, ONES};
     // The zero-byte test on the word xor each separator: any flag means a separator.
-    let seps = |w: u64| zero_bytes(w ^ ONES) | zero_bytes(w ^ (ONES * 2)) != 0;
-    let b = s.as_bytes();
-    if let Some(last) = b.last_chunk::<8>() {
-        let mut words = b.chunks_exact(8);
-        words.any(|w| seps(u64::from_le_bytes(w.try_into().unwrap())))
-            || (!b.len().is_multiple_of(8) && seps(u64::from_le_bytes(*last)))
-    } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-        // Four to seven bytes: the first four and the last four.
-        seps(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32)
-    } else {
-        b.iter().any(|&c| c == 1 || c == 2)
-    }
+    crate::util::any_word(s.as_bytes(), b' ', |w| {
+        zero_bytes(w ^ ONES) | zero_bytes(w ^ (ONES * 2)) != 0
+    })
 }
 
 impl Properties {

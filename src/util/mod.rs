@@ -91,6 +91,35 @@ pub(crate) fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(ONES) & !w & HIGH
 }
 
+/// Whether `test` flags some little-endian word read from `b`, for a "contains a byte of this set"
+/// test (reading a byte twice does not matter), without a byte loop: the whole words, then the
+/// last eight bytes again, overlapping; four to seven bytes as the first four and the last four;
+/// one to three as the first, middle and last byte padded with `pad`, which `test` must not flag.
+#[inline(always)]
+pub(crate) fn any_word(b: &[u8], pad: u8, test: impl Fn(u64) -> bool) -> bool {
+    let n = b.len();
+    if let Some(last) = b.last_chunk::<8>() {
+        let mut words = b.chunks_exact(8);
+        words.any(|w| test(u64::from_le_bytes(w.try_into().unwrap())))
+            || (!n.is_multiple_of(8) && test(u64::from_le_bytes(*last)))
+    } else if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        test(u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << 32)
+    } else if let Some(&first) = b.first() {
+        test(u64::from_le_bytes([
+            first,
+            b[n / 2],
+            b[n - 1],
+            pad,
+            pad,
+            pad,
+            pad,
+            pad,
+        ]))
+    } else {
+        false
+    }
+}
+
 /// The bytes of the little-endian word `w` that need escaping in a JSON string (a control
 /// character, `"` or `\`): the high bit of each such byte is set. The three tests (below 0x20,
 /// equal to `"`, equal to `\`, after Bit Twiddling Hacks `haszero`) can flag a byte by mistake
