@@ -101,7 +101,7 @@ fn valid_part(s: &str) -> bool {
 
 /// True when `s` contains 0x01 or 0x02 (either separator). Both are ASCII, so no byte of a
 /// multi-byte character can match. Eight bytes at a time, the last (or only) bytes read again as
-/// one overlapping word ([`crate::util::any_word`]), no byte loop (issue #22's profile: a byte
+/// one overlapping word (`util::any_word`), no byte loop (issue #22's profile: a byte
 /// loop cost about 66 instructions for a client id and a topic, `str::contains` with a
 /// `[char; 2]` pattern, which decodes every character, several times that).
 pub fn has_separator(s: &str) -> bool {
