@@ -167,6 +167,7 @@ impl HealthTracker {
 /// | `rocketmq_bridge_batch_refused_brokers` | counter: brokers that refused batch sends and get single sends for the rest of the run | |
 /// | `rocketmq_bridge_batch_refused_total` | counter: batches a broker refused (re-sent one by one) | |
 /// | `rocketmq_bridge_batch_fallback_messages_total` | counter: messages of batches sent one by one | |
+/// | `rocketmq_bridge_failed_attempts_total` | counter: send attempts that failed at a broker and made the producer avoid it for a while | |
 pub fn metrics_of(
     stats: &super::outcome::BridgeStats,
     health: &BridgeHealth,
@@ -227,6 +228,11 @@ pub fn metrics_of(
             "rocketmq_bridge_batch_fallback_messages_total",
             "Messages of batches sent one by one",
             stats.producer.batch_fallback_messages as f64,
+        ),
+        Metric::counter(
+            "rocketmq_bridge_failed_attempts_total",
+            "Send attempts that failed at a broker, which was then avoided for a while",
+            stats.producer.failed_attempts as f64,
         ),
     ];
     if let Some(s) = &stats.spool {

@@ -642,6 +642,7 @@ impl Inner {
             );
         }
         broker.mark_failed(self.cfg.broker_avoid);
+        self.stats.attempt_failed();
         if maybe_stored {
             job.maybe_stored = Some((broker.addr.clone(), detail.clone()));
         }

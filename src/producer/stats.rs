@@ -17,6 +17,10 @@ pub struct ProducerStats {
     /// Messages of batches sent one by one (a refused batch, or a batch for a broker already
     /// switched to single sends).
     pub batch_fallback_messages: u64,
+    /// Send attempts that failed at a broker (no answer in time, a lost connection, a retryable
+    /// refusal) and made the producer avoid that broker for `broker_avoid`; with `key_dispatch`
+    /// each can move a client to its next-best queue.
+    pub failed_attempts: u64,
 }
 
 /// The live counters behind [`ProducerStats`].
@@ -25,6 +29,7 @@ pub(crate) struct Counters {
     batch_refused_brokers: AtomicU64,
     batch_refused_batches: AtomicU64,
     batch_fallback_messages: AtomicU64,
+    failed_attempts: AtomicU64,
 }
 
 impl Counters {
@@ -49,11 +54,17 @@ impl Counters {
             .fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// A send attempt failed at a broker, which is avoided now.
+    pub(crate) fn attempt_failed(&self) {
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> ProducerStats {
         ProducerStats {
             batch_refused_brokers: self.batch_refused_brokers.load(Ordering::Relaxed),
             batch_refused_batches: self.batch_refused_batches.load(Ordering::Relaxed),
             batch_fallback_messages: self.batch_fallback_messages.load(Ordering::Relaxed),
+            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
         }
     }
 }

@@ -69,10 +69,11 @@ fn spool_off_run(
         outages.push(t.elapsed());
     }
     let refused = host.join().unwrap();
-    // Held messages get their re-send before the shutdown (which would fail them): wait, bounded,
-    // until nothing is held.
+    // Held messages get their re-send, and outcome-unknown sends their broker lookup (and a
+    // re-send when proven not stored), before the shutdown, which would fail both: wait, bounded,
+    // until every message has its outcome (`in_flight` counts the held and the resolving).
     let settle = Instant::now();
-    while bridge.stats().held > 0 && settle.elapsed() < Duration::from_secs(30) {
+    while bridge.stats().in_flight > 0 && settle.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let report = bridge.shutdown(Duration::from_secs(20));
