@@ -9,7 +9,9 @@ use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
 use crate::nameserver::TopicPublishInfo;
-use crate::producer::{key_hash, order_lane, Producer, SendError, SendResult, ORDER_LANES};
+use crate::producer::{
+    key_hash, order_lane_of, order_lanes, Producer, SendError, SendResult, ORDER_LANES,
+};
 use crate::util::worker::Stop;
 use crossbeam_channel::{never, select, tick, Receiver, TryRecvError};
 use parking_lot::Mutex;
@@ -85,6 +87,9 @@ struct TopicSlot {
     /// it was read: the key's queue is chosen in it as the producer does
     /// ([`crate::nameserver::TopicPublishInfo::key_queue`]).
     route: Option<Arc<TopicPublishInfo>>,
+    /// The ordering lanes of each queue of `route`, as the producer counts them
+    /// ([`crate::producer::order_lanes`]).
+    lanes: Vec<u32>,
     read_at: Instant,
     /// Requests of this topic with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
@@ -392,6 +397,7 @@ impl Dispatcher {
                     self.slots.push(TopicSlot {
                         name: topic.to_owned(),
                         route: None,
+                        lanes: Vec::new(),
                         read_at: now - QUEUE_COUNT_TTL * 2,
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     });
@@ -408,15 +414,25 @@ impl Dispatcher {
                 .routes()
                 .cached(&wire)
                 .filter(|info| !info.queues.is_empty());
+            let window = self.producer.config().async_window;
+            slot.lanes = slot.route.as_ref().map_or_else(Vec::new, |info| {
+                info.queues
+                    .iter()
+                    .map(|q| order_lanes(window, info.broker_queue_count(&q.broker_name)))
+                    .collect()
+            });
             slot.read_at = now;
         }
         let bucket = match (key_dispatch, &out.meta.client_id, &slot.route) {
             // The client's queue and its ordering lane in that queue: a group holds only clients
             // the producer serializes together, so groups of one queue can be in flight at once.
+            // There are only as many lanes as the window needs, so that many clients make no more
+            // groups (each a smaller batch) than few clients.
             (true, Some(cid), Some(info)) => {
                 let h = key_hash(cid.as_bytes());
-                let q = info.key_queue(h).unwrap_or(0) as u64;
-                q * u64::from(ORDER_LANES) + u64::from(order_lane(h))
+                let q = info.key_queue(h).unwrap_or(0);
+                let lanes = slot.lanes.get(q).copied().unwrap_or(ORDER_LANES);
+                q as u64 * u64::from(ORDER_LANES) + u64::from(order_lane_of(h, lanes))
             }
             // Route not known yet: group only this client's messages.
             (true, Some(cid), None) => key_hash(cid.as_bytes()) | (1 << 63),

@@ -53,6 +53,15 @@ impl TopicPublishInfo {
         best.map(|(_, i)| i)
     }
 
+    /// How many of the writable queues are on `broker` (the queues of one broker are contiguous,
+    /// sorted by broker name).
+    pub fn broker_queue_count(&self, broker: &str) -> usize {
+        let start = self
+            .queues
+            .partition_point(|q| q.broker_name.as_str() < broker);
+        self.queues[start..].partition_point(|q| q.broker_name == broker)
+    }
+
     /// The indexes of the queues for a key, best first, at most one per broker: the key's queue
     /// ([`TopicPublishInfo::key_queue`]), then the best queue of the next broker, and so on. The
     /// producer walks it when a broker is avoided or was the previous attempt's.
@@ -118,6 +127,16 @@ mod tests {
                 h
             })
             .collect()
+    }
+
+    #[test]
+    fn broker_queue_count_counts_each_brokers_queues() {
+        let i = info(&[("b", 8), ("a", 4), ("c", 1)]);
+        assert_eq!(
+            ["a", "b", "c", "d", ""].map(|b| i.broker_queue_count(b)),
+            [4, 8, 1, 0, 0]
+        );
+        assert_eq!(TopicPublishInfo::default().broker_queue_count("a"), 0);
     }
 
     fn choice(info: &TopicPublishInfo, k: u64) -> MessageQueue {

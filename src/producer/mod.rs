@@ -14,16 +14,19 @@
 //! sends one after another are stored in that order. Async sends of one key keep their order,
 //! except when an attempt fails and is retried elsewhere: brokers may store the pipelined requests
 //! of one connection out of order, so a key's requests go one at a time in its ordering lane
-//! ([`ORDER_LANES`] per queue, [`order_lane`]); the other lanes keep pipelining. RoundRobin: none.
+//! ([`order_lanes`] per queue, at most [`ORDER_LANES`]; [`order_lane_of`]); the other lanes keep
+//! pipelining. RoundRobin: none.
 //!
 //! Here: the public [`Producer`] and the send path (job planning, queue selection, retries).
 //! Next to it: `broker` (per-broker connections and worker slot), `lifecycle` (the threads:
 //! housekeeping start, heartbeat, pruning loop, ordered shutdown), `worker` (the per-broker async
-//! worker), `request` (request building, outcome classification), `stats` (counters, batch refusal).
+//! worker), `request` (request building, outcome classification), `stats` (counters, batch refusal),
+//! `lanes` (ordering keys and their lanes).
 
 mod broker;
 mod config;
 mod error;
+mod lanes;
 mod lifecycle;
 mod request;
 mod stats;
@@ -33,6 +36,7 @@ pub use config::{with_namespace, ProducerConfig, QueueStrategy, WindowFullPolicy
 pub use error::{
     AttemptError, InvalidMessage, ProducerError, SendError, SendErrorKind, SendResult, SendStatus,
 };
+pub use lanes::{key_hash, order_lane, order_lane_of, order_lanes, ORDER_LANES};
 pub use request::RETRYABLE_CODES;
 pub use stats::ProducerStats;
 
@@ -115,6 +119,8 @@ pub(crate) struct Job {
     maybe_stored: Option<(String, AttemptError)>,
     last_failure: Option<(Option<i32>, String, AttemptError)>,
     queue: Option<(MessageQueue, bool)>,
+    /// The ordering lanes of `queue` ([`order_lanes`] for its broker's queues of the topic).
+    lanes: u32,
     done: Option<SendCallback>,
 }
 
@@ -161,35 +167,12 @@ impl Job {
     }
 }
 
-/// Ordering lanes per queue. Async sends with a key are serialized per (queue, lane): one request
-/// of a lane is in flight at a time, while the other lanes of the same queue keep pipelining. A key
-/// always maps to one lane, so its messages keep their order; keys of different lanes share the
-/// queue but not the order. Eight lanes let a queue that carries several busy keys have up to
-/// eight requests in flight instead of one.
-pub const ORDER_LANES: u32 = 8;
-
 /// The most broker worker threads one producer keeps alive (256): one per broker address that
 /// async and batch sends go to. Brokers that left every route are pruned
 /// ([`BROKER_PRUNE_GRACE_REFRESHES`]); a name server naming more brokers than this (no real
 /// cluster has that many masters) makes sends to the extra ones fail as not sent instead of
 /// starting threads without bound.
 pub const MAX_BROKER_WORKERS: usize = 256;
-
-/// The ordering lane of a key hash (see [`ORDER_LANES`]): the top bits of a Fibonacci multiply,
-/// so that it does not depend on the bits that pick the queue.
-pub fn order_lane(key_hash: u64) -> u32 {
-    (key_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) as u32 % ORDER_LANES
-}
-
-/// FNV-1a: a stable hash for ordering keys (the same across runs and Rust versions).
-pub fn key_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
 
 impl Producer {
     /// Starts a producer: the route cache with its refresh thread and the heartbeat thread.
@@ -491,6 +474,7 @@ impl Inner {
             maybe_stored: None,
             last_failure: None,
             queue: None,
+            lanes: ORDER_LANES,
             done,
         })
     }
@@ -612,6 +596,10 @@ impl Inner {
             .get(&job.prepared.topic)
             .map_err(SendErrorKind::Route)?;
         let (mq, addr) = self.select(&info, job);
+        job.lanes = order_lanes(
+            self.cfg.async_window,
+            info.broker_queue_count(&mq.broker_name),
+        );
         Ok((mq, addr, info.from_default_topic))
     }
 
@@ -798,3 +786,6 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -475,7 +475,7 @@ type OrderLane = (String, i32, u32);
 
 /// The ordering lane of a job sent with an ordering key (`None` for unordered jobs).
 fn ordered_queue(job: &Job) -> Option<OrderLane> {
-    let lane = super::order_lane(job.key_hash?);
+    let lane = super::order_lane_of(job.key_hash?, job.lanes);
     job.queue
         .as_ref()
         .map(|(mq, _)| (mq.topic.clone(), mq.queue_id, lane))
