@@ -64,31 +64,73 @@ struct Int {
 }
 
 impl Int {
-    /// The sign, then the digits written in place from the last, two per step from
-    /// [`crate::util::PAIRS`] (no copy of a variable length, which costs a `memcpy` call).
+    /// The digits are gathered in a register from the last, two per step from
+    /// [`crate::util::PAIRS`], each pair shifted in below the ones before it (the first digit
+    /// ends in the lowest byte, as a little-endian store wants it), then the sign: no byte is
+    /// stored and read back as a word, which stalls the load.
+    #[inline(always)]
     fn new(v: i32) -> Int {
         use crate::util::PAIRS;
-        let mut buf = [0u8; 16];
-        let sign = usize::from(v < 0);
-        buf[0] = b'-';
         let mut n = v.unsigned_abs();
-        let len = sign + n.checked_ilog10().unwrap_or(0) as usize + 1;
-        let mut i = len;
+        let mut text: u128 = 0;
+        let mut len = 0;
         while n >= 100 {
             let p = (n % 100) as usize * 2;
             n /= 100;
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+            let pair = u16::from_le_bytes([PAIRS[p], PAIRS[p + 1]]);
+            text = (text << 16) | u128::from(pair);
+            len += 2;
         }
         if n >= 10 {
             let p = n as usize * 2;
-            buf[i - 2..i].copy_from_slice(&PAIRS[p..p + 2]);
+            let pair = u16::from_le_bytes([PAIRS[p], PAIRS[p + 1]]);
+            text = (text << 16) | u128::from(pair);
+            len += 2;
         } else {
-            buf[i - 1] = b'0' + n as u8;
+            text = (text << 8) | u128::from(b'0' + n as u8);
+            len += 1;
         }
-        Int { buf, len }
+        if v < 0 {
+            text = (text << 8) | u128::from(b'-');
+            len += 1;
+        }
+        Int {
+            buf: text.to_le_bytes(),
+            len,
+        }
     }
 }
+
+/// The JSON escape of each byte [`flagged`] marks (a control character, `"` or `\\`; `\\` is the
+/// highest, 0x5c), as the sequence's bytes in a little-endian word and its length; other entries
+/// are unused.
+const ESCAPES: [(u64, usize); 0x5d] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    const fn word(b: &[u8]) -> u64 {
+        let mut w = 0u64;
+        let mut i = 0;
+        while i < b.len() {
+            w |= (b[i] as u64) << (8 * i);
+            i += 1;
+        }
+        w
+    }
+    let mut t = [(0u64, 1usize); 0x5d];
+    let mut b = 0;
+    while b < 0x20 {
+        let seq = [b'\\', b'u', b'0', b'0', HEX[b >> 4], HEX[b & 15]];
+        t[b] = (word(&seq), 6);
+        b += 1;
+    }
+    t[0x08] = (word(b"\\b"), 2);
+    t[0x09] = (word(b"\\t"), 2);
+    t[0x0a] = (word(b"\\n"), 2);
+    t[0x0c] = (word(b"\\f"), 2);
+    t[0x0d] = (word(b"\\r"), 2);
+    t[b'"' as usize] = (word(b"\\\""), 2);
+    t[b'\\' as usize] = (word(b"\\\\"), 2);
+    t
+};
 
 /// The header writer: writes at `pos` into `dst`, whose length always covers what is still to
 /// be written without escapes, plus [`WRITE_SLACK`], plus `room`; escapes spend `room`, and the
@@ -118,39 +160,27 @@ impl Writer<'_> {
         self.pos += n.len;
     }
 
-    /// The escape of `b`, a byte [`flagged`] marks.
-    #[inline(never)]
+    /// The escape of `b`, a byte [`flagged`] marks: its sequence from [`ESCAPES`], written as one
+    /// word (what follows overwrites the bytes past it).
+    #[inline(always)]
     fn escape(&mut self, b: u8) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let (seq, len): ([u8; 6], usize) = match b {
-            b'"' => (*b"\\\"    ", 2),
-            b'\\' => (*b"\\\\    ", 2),
-            b'\n' => (*b"\\n    ", 2),
-            b'\r' => (*b"\\r    ", 2),
-            b'\t' => (*b"\\t    ", 2),
-            0x08 => (*b"\\b    ", 2),
-            0x0c => (*b"\\f    ", 2),
-            _ => (
-                [
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ],
-                6,
-            ),
-        };
+        let (seq, len) = ESCAPES[usize::from(b)];
         if self.room < 5 {
-            let more = 256;
-            let len = self.dst.len();
-            self.dst.resize(len + more, 0);
-            self.room += more;
+            self.grow();
         }
         self.room -= len - 1;
-        self.dst[self.pos..self.pos + 6].copy_from_slice(&seq);
+        self.dst[self.pos..self.pos + 8].copy_from_slice(&seq.to_le_bytes());
         self.pos += len;
+    }
+
+    /// More room for escapes.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let more = 256;
+        let len = self.dst.len();
+        self.dst.resize(len + more, 0);
+        self.room += more;
     }
 
     /// `src[a..b]` as the content of a JSON string (no quotes). A short one (the usual ext key
@@ -246,7 +276,7 @@ const LOW_BYTES: [u64; 9] = {
 
 /// At least the length of the JSON header of `cmd` when none of its strings needs an escape.
 fn header_bound(cmd: &RemotingCommand) -> usize {
-    let (_, idx) = cmd.ext_fields.raw_parts();
+    let (store, idx) = cmd.ext_fields.raw_parts();
     let mut len = CODE_KEY.len()
         + FLAG_KEY.len()
         + LANGUAGE_KEY.len()
@@ -256,12 +286,10 @@ fn header_bound(cmd: &RemotingCommand) -> usize {
         + cmd.language.name().map_or(0, str::len)
         + 3;
     if !idx.is_empty() {
-        // Per entry four quotes, a ':' and a ',' (one too many, the closing brace counted).
-        len += EXT_KEY.len() + 6 * idx.len();
-        len += idx
-            .iter()
-            .map(|&(ks, _, ve)| (ve - ks) as usize)
-            .sum::<usize>();
+        // Per entry four quotes, a ':' and a ',' (one too many, the closing brace counted), and
+        // its key and value, which the store holds (with the entries replaced or removed, if
+        // any: then this is more than enough).
+        len += EXT_KEY.len() + 6 * idx.len() + store.len();
     }
     if let Some(remark) = &cmd.remark {
         len += REMARK_KEY.len() + remark.len() + 2;
