@@ -20,8 +20,8 @@
 //! - **Order**: with `producer.queue_strategy = key_dispatch` (default) all messages of one MQTT
 //!   client id go to the same queue of a topic while the topic's route is unchanged, and they are
 //!   handed to the producer in the order the host sent the events; the producer keeps one request
-//!   of the client's ordering lane in flight at a time ([`producer::order_lanes`] per queue: as
-//!   many as the broker's queues of the topic need to fill `producer.max_in_flight`, at most
+//!   of the client's ordering lane in flight at a time ([`producer::order_lanes`] per queue: twice
+//!   as many as the broker's queues of the topic need to fill `producer.max_in_flight`, at most
 //!   [`producer::ORDER_LANES`]), so one host thread's events for one client are stored in order,
 //!   unless a send attempt fails and is retried on another broker, or a change of the broker's
 //!   queue count changes the lanes while requests are in flight. Batches of other lanes of the

@@ -4,8 +4,8 @@
 /// The most ordering lanes per queue. Async sends with a key are serialized per (queue, lane): one
 /// request of a lane is in flight at a time, while the other lanes of the same queue keep
 /// pipelining. A key always maps to one lane, so its messages keep their order; keys of different
-/// lanes share the queue but not the order. A queue has [`order_lanes`] lanes: as many as it takes
-/// for the broker's queues of the topic to fill the async window, up to eight.
+/// lanes share the queue but not the order. A queue has [`order_lanes`] lanes: twice as many as it
+/// takes for the broker's queues of the topic to fill the async window, up to eight.
 pub const ORDER_LANES: u32 = 8;
 
 /// The ordering lane of a key hash among [`ORDER_LANES`] (see [`order_lane_of`]).
@@ -23,12 +23,13 @@ pub fn order_lane_of(key_hash: u64, lanes: u32) -> u32 {
 }
 
 /// The ordering lanes of each queue of a topic on a broker that has `broker_queues` writable
-/// queues of it, with `window` requests in flight per broker connection: enough lanes for those
-/// queues to fill the window (`window / broker_queues`, rounded up to a power of two), between 1
-/// and [`ORDER_LANES`]. More lanes than that add nothing but smaller batches where the sender
-/// groups messages per lane (the bridge's dispatcher does).
+/// queues of it, with `window` requests in flight per broker connection: twice as many lanes as
+/// those queues need to fill the window (`2 * window / broker_queues`, rounded up to a power of
+/// two), between 1 and [`ORDER_LANES`], so that while a lane waits for its answer another lane's
+/// request is ready for the free place in the window. More lanes add nothing but smaller batches
+/// where the sender groups messages per lane (the bridge's dispatcher does).
 pub fn order_lanes(window: usize, broker_queues: usize) -> u32 {
-    let need = window.div_ceil(broker_queues.max(1)).max(1);
+    let need = (2 * window).div_ceil(broker_queues.max(1)).max(1);
     need.next_power_of_two().min(ORDER_LANES as usize) as u32
 }
 

@@ -3,17 +3,19 @@
 use super::*;
 
 #[test]
-fn lanes_fill_the_window_with_the_brokers_queues_up_to_eight() {
+fn lanes_fill_twice_the_window_with_the_brokers_queues_up_to_eight() {
     // (window, queues of the topic on the broker) -> lanes per queue
     let cases = [
-        ((8, 4), 2),
-        ((8, 8), 1),
+        ((8, 4), 4),
+        ((8, 8), 2),
         ((8, 16), 1),
-        ((8, 3), 4),
+        ((8, 32), 1),
+        ((8, 3), 8),
         ((8, 1), 8),
         ((8, 0), 8),
         ((64, 4), 8),
-        ((64, 16), 4),
+        ((64, 16), 8),
+        ((64, 64), 2),
         ((1, 4), 1),
         ((0, 4), 1),
     ];
