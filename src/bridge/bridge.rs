@@ -29,7 +29,7 @@
 //!   Events from different host threads for the same client are ordered as they entered the
 //!   channel. `roundrobin` gives no order.
 //! - **Dedup key**: every event gets the key `<bridge_id>-<run>-<seq>` (RocketMQ `KEYS`), where `run`
-//!   is [`run_id`] in hex (the start time in ms, the process id and a count of the bridges this
+//!   is `run_id` in hex (the start time in ms, the process id and a count of the bridges this
 //!   process started, so no two bridges on one host share it, whatever their `bridge_id`) and
 //!   `seq` counts events from 0. With a spool it is
 //!   `<bridge_id>-<spool id>-<seq>`: the spool's random identity ([`Spool::id`](crate::spool::Spool::id),

@@ -25,7 +25,7 @@ pub(crate) const TAG_INVALID: u8 = 2;
 /// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
 ///
 /// All keys and values live in one string buffer with an index beside it. The index of up to
-/// [`INLINE_ENTRIES`] entries (a response's usual header) lives inside the value, so decoding such
+/// eight entries (a response's usual header) lives inside the value, so decoding such
 /// a header costs one allocation; a longer one costs two, not two per field.
 #[derive(Clone, Default)]
 pub struct ExtFields {
