@@ -426,7 +426,7 @@ impl Dispatcher {
         let bucket = match (key_dispatch, &out.meta.client_id, &slot.route) {
             // The client's queue and its ordering lane in that queue: a group holds only clients
             // the producer serializes together, so groups of one queue can be in flight at once.
-            // There are only as many lanes as the window needs, so that many clients make no more
+            // A queue has only twice the lanes the window needs, so that many clients make no more
             // groups (each a smaller batch) than few clients.
             (true, Some(cid), Some(info)) => {
                 let h = key_hash(cid.as_bytes());
