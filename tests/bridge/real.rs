@@ -300,6 +300,82 @@ fn async_batches_arrive_complete_and_in_order_per_client() {
     }
 }
 
+/// Many clients in few ordering lanes: with `key_dispatch` a queue has only the lanes its broker's
+/// window needs (`producer::order_lanes`), so each of the dispatcher's groups, and each batch,
+/// holds many clients. Every event is read back once, each client's events on one queue and in
+/// the order sent.
+#[test]
+fn async_batches_of_many_clients_keep_each_clients_queue_and_order() {
+    let events = scale(10_000, 200_000);
+    let clients = 1_000;
+    let c = Cluster::start(1, 1);
+    let topic = format!("BridgeMany_{}", suffix());
+    let rules = format!(
+        "bridge.rocket.hook.message.publish.1 = {{\"filter\": \"#\", \"topic\": \"{topic}\"}}\n"
+    );
+    let cfg = config(
+        &c,
+        "async",
+        &format!("bridge.rocket.encode_payload_type = plain\nbridge.rocket.producer.batch_size = 100\n{rules}"),
+    );
+    let bridge = Bridge::start(cfg).unwrap();
+    warm_up(&bridge, &topic);
+    let before = bridge.stats().producer.failed_attempts;
+    let tx = bridge.sender();
+    for i in 0..events {
+        let ev = Event::message_publish(
+            format!("c{}", i % clients),
+            "t/1",
+            Bytes::from(i.to_string()),
+            0,
+        );
+        tx.send(ev).unwrap();
+    }
+    let report = bridge.shutdown(Duration::from_secs(30));
+    assert!(report.drained, "{report}");
+    assert_eq!(report.stats.total().sent, events as u64, "{report}");
+    let failed = report.stats.producer.failed_attempts - before;
+    let got = without_warmup(read_back(&c.namesrv, &topic, events + 1, &READ_BACK));
+    let mut seen = std::collections::HashSet::new();
+    let mut last: HashMap<String, (i32, i64)> = HashMap::new();
+    let mut queues = std::collections::BTreeSet::new();
+    for m in &got {
+        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        let client = v["client_id"].as_str().unwrap().to_owned();
+        let n: i64 = v["payload"].as_str().unwrap().parse().unwrap();
+        if !seen.insert(n) {
+            // A retried attempt may store a copy (at least once), only after a failed attempt.
+            assert!(
+                failed > 0,
+                "event {n} stored twice without a failed attempt"
+            );
+            continue;
+        }
+        queues.insert(m.queue_id);
+        let prev = last.insert(client.clone(), (m.queue_id, n));
+        if failed == 0 {
+            if let Some((q, p)) = prev {
+                assert_eq!(
+                    q, m.queue_id,
+                    "{client}: event {n} on another queue than {p}"
+                );
+                assert!(n > p, "{client}: {n} stored after {p} (queue {q})");
+            }
+        }
+    }
+    assert_eq!(seen.len(), events, "every event read back");
+    assert_eq!(last.len(), clients);
+    assert!(
+        queues.len() > 1,
+        "the clients spread over the queues: {queues:?}"
+    );
+    eprintln!(
+        "many clients: {events} events of {clients} clients over queues {queues:?}, {} copies, \
+         {failed} failed attempts",
+        got.len()
+    );
+}
+
 #[test]
 fn missing_topic_is_reported_and_nothing_starts() {
     let c = Cluster::start(1, 1);
