@@ -17,7 +17,6 @@ use rocketmq_bridge::bridge::{
     format_event, producer_config, Bridge, BridgeConfig, BridgeError, DropReason, Event, EventKind,
     OverflowPolicy, PayloadEncoding, ProduceMode, SendEventError, UnsentReason,
 };
-use rocketmq_bridge::consumer::PullConsumer;
 use rocketmq_bridge::message::MessageExt;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -647,9 +646,9 @@ fn async_without_spool_holds_unstored_messages_then_drops_them_as_failed_past_th
     });
     let report = bridge.shutdown(Duration::from_secs(5));
     assert!(report.unsent.is_empty(), "{report}");
-    let consumer = PullConsumer::new(&c.namesrv, "hold_readback", None);
     let mut failed_seqs = HashSet::new();
-    for m in consumer.read_all(&loss_topic).unwrap() {
+    let reports = read_back(&c.namesrv, &loss_topic, 1, &READ_BACK.strict());
+    for m in reports {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
         assert_eq!(v["key_prefix"], prefix.as_str());
         for e in v["entries"].as_array().unwrap() {
