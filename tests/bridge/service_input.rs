@@ -148,8 +148,9 @@ fn run_on_fifo(c: &Cluster, topic: &str, tty: bool) -> (String, Vec<String>) {
             .success());
     };
     kill("HUP");
-    // One more progress interval, so the terminal shows the final counts.
-    std::thread::sleep(Duration::from_millis(1300));
+    // More than two progress intervals (one is 1 s), so the terminal shows the final counts even
+    // when a loaded machine delays a tick.
+    std::thread::sleep(Duration::from_millis(2500));
     kill("TERM");
     let out = wait_bounded(child, Duration::from_secs(60));
     assert_eq!(

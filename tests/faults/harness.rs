@@ -121,9 +121,24 @@ pub(crate) struct Reported {
     truncated: bool,
 }
 
-pub(crate) fn read_reports(ns: &str, topic: &str) -> Reported {
+/// The loss reports of `topic`, read until they list at least `expect` distinct events (the
+/// bridge's counters say how many; a read right after a broker restart may fail or miss the
+/// latest report) or 60 s passed.
+pub(crate) fn read_reports(ns: &str, topic: &str, expect: u64) -> Reported {
+    let start = Instant::now();
+    loop {
+        let r = parse_reports(read_back(ns, topic, 0, &READ_BACK));
+        let listed: u64 = r.seqs.values().map(|s| s.len() as u64).sum();
+        if listed >= expect || start.elapsed() > Duration::from_secs(60) {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn parse_reports(messages: Vec<MessageExt>) -> Reported {
     let mut r = Reported::default();
-    for m in read_back(ns, topic, 0, &READ_BACK) {
+    for m in messages {
         let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
         assert_eq!(v["type"], "loss_report");
         r.reports += 1;
@@ -189,7 +204,7 @@ pub(crate) fn check_accounting(
         );
     }
     let missing: Vec<u64> = (0..n).filter(|i| !stored.contains(i)).collect();
-    let reported = read_reports(&c.namesrv, loss_topic);
+    let reported = read_reports(&c.namesrv, loss_topic, dropped + t.outcome_unknown);
     let empty = BTreeSet::new();
     let unknown_seqs = reported.seqs.get("outcome_unknown").unwrap_or(&empty);
     let dropped_seqs: BTreeSet<u64> = reported

@@ -63,19 +63,29 @@ fn spool_cap_drops_during_an_outage_are_counted_and_reported_in_band() {
     );
     let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
     let missing: Vec<u64> = (0..n).filter(|s| !stored.contains(s)).collect();
-    let mut ranges = Vec::new();
-    let mut reported_records = 0u64;
-    for m in read_back(&c.namesrv, &loss_topic, 1, &READ_BACK) {
-        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
-        for s in v["spool"].as_array().unwrap() {
-            assert_eq!(s["reason"], "cap_reached");
-            reported_records += s["records"].as_u64().unwrap();
-            ranges.push((
-                s["first_seq"].as_u64().unwrap(),
-                s["last_seq"].as_u64().unwrap(),
-            ));
+    // The reports are read until they cover what the counters dropped (or 60 s passed).
+    let read_start = std::time::Instant::now();
+    let (ranges, reported_records) = loop {
+        let mut ranges = Vec::new();
+        let mut reported_records = 0u64;
+        for m in read_back(&c.namesrv, &loss_topic, 1, &READ_BACK) {
+            let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+            for s in v["spool"].as_array().unwrap() {
+                assert_eq!(s["reason"], "cap_reached");
+                reported_records += s["records"].as_u64().unwrap();
+                ranges.push((
+                    s["first_seq"].as_u64().unwrap(),
+                    s["last_seq"].as_u64().unwrap(),
+                ));
+            }
         }
-    }
+        if reported_records >= sp.dropped_cap_reached
+            || read_start.elapsed() > Duration::from_secs(60)
+        {
+            break (ranges, reported_records);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     println!(
         "spool cap: {n} events while the broker was down, spool at {} bytes / {} pending then; \
          dropped (cap) {}, reported {reported_records} in ranges {ranges:?}; read back {} ({} unique), missing {}",

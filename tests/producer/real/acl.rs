@@ -204,6 +204,12 @@ fn acl2_accepts_our_signature_and_a_wrong_secret_fails_at_once() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
+    // `consume` looks the topic's route up once; the send created the topic, and its broker
+    // registers it with the name server only soon after: wait until it can be read.
+    assert_eq!(
+        read_signed(&c.namesrv, &cli_topic, 2, AclCredentials::new(USER, SECRET)).len(),
+        2
+    );
     let (ok, out, err) = bin(&[
         "consume",
         "--config",
