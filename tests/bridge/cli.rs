@@ -302,15 +302,12 @@ fn sighup_reloads_rules_and_keeps_running() {
     ));
     std::fs::write(&conf, text).unwrap();
     signal(&child, "HUP");
-    let start = Instant::now();
-    while !stderr_text
-        .lock()
-        .unwrap()
-        .contains("SIGHUP: rules reloaded")
-        && start.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::eventually(Duration::from_secs(30), || {
+        stderr_text
+            .lock()
+            .unwrap()
+            .contains("SIGHUP: rules reloaded")
+    });
     writeln!(
         stdin,
         "{{\"event\":\"client.connected\",\"client_id\":\"after\"}}"

@@ -64,7 +64,7 @@ fn spool_cap_drops_during_an_outage_are_counted_and_reported_in_band() {
     let stored: BTreeSet<u64> = got.iter().map(|m| seq_of(m, &prefix)).collect();
     let missing: Vec<u64> = (0..n).filter(|s| !stored.contains(s)).collect();
     // The reports are read until they cover what the counters dropped (or 60 s passed).
-    let read_start = std::time::Instant::now();
+    let read_start = Instant::now();
     let (ranges, reported_records) = loop {
         let mut ranges = Vec::new();
         let mut reported_records = 0u64;

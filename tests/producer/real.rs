@@ -334,19 +334,15 @@ fn topic_created_after_start_is_used_within_one_refresh() {
     // time taken is printed (the registration plus at most one refresh on a quiet machine); the
     // 30 s bound only keeps a loaded machine, where the registration can lag, from failing.
     let t = std::time::Instant::now();
-    let info = loop {
-        match p.routes().cached(&topic) {
-            Some(info) if !info.from_default_topic => break info,
-            _ => {
-                assert!(
-                    t.elapsed() < Duration::from_secs(30),
-                    "real route replaced the TBW102 one after a refresh"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+    assert!(
+        support::eventually(Duration::from_secs(30), || p
+            .routes()
+            .cached(&topic)
+            .is_some_and(|info| !info.from_default_topic)),
+        "real route replaced the TBW102 one after a refresh"
+    );
     println!("the topic's own route was used after {:?}", t.elapsed());
+    let info = p.routes().cached(&topic).expect("route cached");
     assert!(!info.queues.is_empty());
     p.send(Message::new(topic.as_str(), "second")).unwrap();
     let got = read_back(&c.namesrv, &topic, 2, &READ_BACK);
