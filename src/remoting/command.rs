@@ -26,15 +26,27 @@ pub(crate) const TAG_INVALID: u8 = 2;
 ///
 /// All keys and values live in one string buffer with an index beside it. The index of up to
 /// eight entries (a response's usual header) lives inside the value, so decoding such
-/// a header costs one allocation; a longer one costs two, not two per field.
+/// a header costs one allocation; a longer one costs two, not two per field. A header of the
+/// usual shape is decoded with one copy: its `extFields` text becomes the buffer as it is.
 #[derive(Clone, Default)]
 pub struct ExtFields {
     buf: String,
     idx: Index,
+    /// Bytes in `buf` between each key and its value: 0, or [`JSON_GAP`] when `buf` is the text
+    /// of a JSON `extFields` object (`":"` between a key and its value).
+    gap: u8,
 }
 
-/// One index entry: (key start, key end, value end); the value starts at key end.
+/// One index entry: (key start, key end, value end); the value starts `gap` bytes after the key's
+/// end.
 type Entry = (u32, u32, u32);
+
+/// What [`ExtFields::raw_parts`] gives: the store, the index into it and the gap.
+pub(crate) type RawParts<'a> = (&'a [u8], &'a [Entry], usize);
+
+/// The gap of a store that is a JSON object's text: the three bytes `":"` between each key and
+/// its value.
+const JSON_GAP: u8 = 3;
 
 /// Entries an [`ExtFields`] index holds without an allocation of its own: 8, enough for the send
 /// response's header (msgId, queueId, queueOffset, transactionId, MSG_REGION, TRACE_ON, and a
@@ -151,6 +163,7 @@ impl ExtFields {
         ExtFields {
             buf: String::with_capacity(bytes),
             idx: Index::with_capacity(fields),
+            gap: 0,
         }
     }
 
@@ -174,27 +187,46 @@ impl ExtFields {
         let ks = self.buf.len() as u32;
         self.buf.push_str(key);
         let ke = self.buf.len() as u32;
+        self.push_gap();
         self.buf.push_str(value);
         self.idx.push((ks, ke, self.buf.len() as u32));
     }
 
-    /// Appends an entry and keeps the entries ordered by key (byte order), for a decoder whose
-    /// keys must be distinct: `Err`, and nothing appended, when `key` is already there. Expects
-    /// the entries so far in that order (each added this way).
-    pub(crate) fn push_sorted(&mut self, key: &str, value: &str) -> Result<(), ()> {
-        let store = self.buf.as_bytes();
+    /// The gap's bytes after a key (nothing in a store that is not a JSON object's text).
+    #[inline(always)]
+    fn push_gap(&mut self) {
+        if self.gap != 0 {
+            self.buf.push_str(&"\":\""[..self.gap as usize]);
+        }
+    }
+
+    /// For a JSON decoder that copies an `extFields` object's text whole: the entry whose key is
+    /// `text[ks..ke]` and whose value runs from `ke + 3` (after `":"`) to `ve`, where `text` is
+    /// what [`ExtFields::set_json_text`] makes the store at the end. The entries are kept
+    /// ordered by key (byte order), for a decoder whose keys must be distinct: `Err`, and nothing
+    /// added, when the key is already there. Expects an empty store and the entries so far added
+    /// this way, with the same `text`.
+    pub(crate) fn push_sorted_json(&mut self, text: &[u8], (ks, ke, ve): Entry) -> Result<(), ()> {
+        let key = &text[ks as usize..ke as usize];
         let idx: &[Entry] = &self.idx;
         let mut at = idx.len();
         for &(ks, ke, _) in idx.iter().rev() {
-            match cmp_key(&store[ks as usize..ke as usize], key.as_bytes()) {
+            match cmp_key(&text[ks as usize..ke as usize], key) {
                 std::cmp::Ordering::Greater => at -= 1,
                 std::cmp::Ordering::Equal => return Err(()),
                 std::cmp::Ordering::Less => break,
             }
         }
-        self.push(key, value);
+        self.idx.push((ks, ke, ve));
         self.idx[at..].rotate_right(1);
         Ok(())
+    }
+
+    /// Makes `text` the store of the entries added with [`ExtFields::push_sorted_json`] (the
+    /// text they were read from): one copy for the whole object.
+    pub(crate) fn set_json_text(&mut self, text: &str) {
+        self.buf = text.to_owned();
+        self.gap = JSON_GAP;
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place (keeping its position).
@@ -229,18 +261,20 @@ impl ExtFields {
 
     /// The entries in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator + '_ {
+        let gap = self.gap as usize;
         self.idx.iter().map(move |&(ks, ke, ve)| {
             (
                 &self.buf[ks as usize..ke as usize],
-                &self.buf[ke as usize..ve as usize],
+                &self.buf[ke as usize + gap..ve as usize],
             )
         })
     }
 
-    /// The store of keys and values, and the index into it: `(key start, key end, value end)`
-    /// per entry, the value starting at the key's end. For writers, which need bytes only.
-    pub(crate) fn raw_parts(&self) -> (&[u8], &[(u32, u32, u32)]) {
-        (self.buf.as_bytes(), &self.idx)
+    /// The store of keys and values, the index into it, `(key start, key end, value end)` per
+    /// entry, and the gap: each value starts that many bytes after its key's end. For writers,
+    /// which need bytes only.
+    pub(crate) fn raw_parts(&self) -> RawParts<'_> {
+        (self.buf.as_bytes(), &self.idx, self.gap as usize)
     }
 
     /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
@@ -256,6 +290,7 @@ impl ExtFields {
         let ks = self.buf.len() as u32;
         self.buf.push_str(key);
         let ke = self.buf.len() as u32;
+        self.push_gap();
         let _ = write!(self.buf, "{value}");
         self.idx.push((ks, ke, self.buf.len() as u32));
     }
@@ -273,7 +308,7 @@ impl ExtFields {
     /// [`TAG_INVALID`] makes the result `Err`. Adds the key comparisons made to `work`. O(n log n)
     /// whatever the repeats, where removing each null at once would be O(n) per null.
     pub(crate) fn sort_keep_last_tagged(&mut self, tags: &[u8], work: &mut u64) -> Result<(), ()> {
-        let ExtFields { buf, idx } = self;
+        let ExtFields { buf, idx, .. } = self;
         let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
         *work += idx.len() as u64;
         if tags.is_empty() {
@@ -324,7 +359,8 @@ impl ExtFields {
         Ok(())
     }
 
-    /// Total bytes of keys and values.
+    /// Bytes of the store: the keys and values (and, for a decoded JSON header of the usual shape,
+    /// the punctuation between them: the store is its `extFields` text).
     pub fn byte_len(&self) -> usize {
         self.buf.len()
     }

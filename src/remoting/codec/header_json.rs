@@ -133,14 +133,17 @@ const ESCAPES: [(u64, usize); 0x5d] = {
 };
 
 /// The header writer: writes at `pos` into `dst`, whose length always covers what is still to
-/// be written without escapes, plus [`WRITE_SLACK`], plus `room`; escapes spend `room`, and the
-/// buffer grows when it runs low. Every write is a bounds-checked slice copy, most of them of a
-/// fixed size (no call to `memcpy`); bytes past `pos` are overwritten by the writes that follow or
-/// cut off at the end.
+/// be written without escapes, plus [`WRITE_SLACK`], plus `room`; escapes spend `room`. An escape
+/// that finds too little room is not written and sets `short` instead (the bound above still
+/// holds, so every later write stays in `dst`), and [`write_json_header`] writes the header again
+/// with room for the worst case. Every write is a bounds-checked slice copy into one plain slice,
+/// most of them of a fixed size (no call to `memcpy`); bytes past `pos` are overwritten by the
+/// writes that follow or cut off at the end.
 struct Writer<'a> {
-    dst: &'a mut BytesMut,
+    dst: &'a mut [u8],
     pos: usize,
     room: usize,
+    short: bool,
 }
 
 impl Writer<'_> {
@@ -166,21 +169,12 @@ impl Writer<'_> {
     fn escape(&mut self, b: u8) {
         let (seq, len) = ESCAPES[usize::from(b)];
         if self.room < 5 {
-            self.grow();
+            self.short = true;
+            return;
         }
         self.room -= len - 1;
         self.dst[self.pos..self.pos + 8].copy_from_slice(&seq.to_le_bytes());
         self.pos += len;
-    }
-
-    /// More room for escapes.
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let more = 256;
-        let len = self.dst.len();
-        self.dst.resize(len + more, 0);
-        self.room += more;
     }
 
     /// `src[a..b]` as the content of a JSON string (no quotes). A short one (the usual ext key
@@ -205,7 +199,7 @@ impl Writer<'_> {
     #[inline(never)]
     fn str_body_words(&mut self, src: &[u8], mut a: usize, b: usize) {
         while a < b {
-            let out = &mut self.dst[..];
+            let out = &mut *self.dst;
             let mut pos = self.pos;
             let mut escape = None;
             while a < b {
@@ -276,7 +270,7 @@ const LOW_BYTES: [u64; 9] = {
 
 /// At least the length of the JSON header of `cmd` when none of its strings needs an escape.
 fn header_bound(cmd: &RemotingCommand) -> usize {
-    let (store, idx) = cmd.ext_fields.raw_parts();
+    let (store, idx, _) = cmd.ext_fields.raw_parts();
     let mut len = CODE_KEY.len()
         + FLAG_KEY.len()
         + LANGUAGE_KEY.len()
@@ -288,7 +282,7 @@ fn header_bound(cmd: &RemotingCommand) -> usize {
     if !idx.is_empty() {
         // Per entry four quotes, a ':' and a ',' (one too many, the closing brace counted), and
         // its key and value, which the store holds (with the entries replaced or removed, if
-        // any: then this is more than enough).
+        // any, or the gaps between keys and values: then this is more than enough).
         len += EXT_KEY.len() + 6 * idx.len() + store.len();
     }
     if let Some(remark) = &cmd.remark {
@@ -305,22 +299,40 @@ pub(crate) fn header_reserve(cmd: &RemotingCommand) -> usize {
 /// Appends the JSON header of `cmd` to `dst` and returns its length.
 pub(crate) fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> usize {
     let start = dst.len();
-    dst.resize(start + header_reserve(cmd), 0);
+    let bound = header_bound(cmd);
+    let mut room = ESCAPE_ROOM;
+    loop {
+        dst.resize(start + bound + WRITE_SLACK + room, 0);
+        if let Some(len) = write_header_into(cmd, &mut dst[start..], room) {
+            dst.truncate(start + len);
+            return len;
+        }
+        // More escapes than `room`: again with room for the worst case, every byte of every
+        // string escaped as `\u00XX` (5 bytes more each; the strings are within `bound`).
+        room = 5 * bound;
+    }
+}
+
+/// Writes the JSON header of `cmd` at the front of `dst` (long enough for it without escapes,
+/// plus [`WRITE_SLACK`], plus `room`): its length, or `None` when its escapes need more than
+/// `room` bytes.
+fn write_header_into(cmd: &RemotingCommand, dst: &mut [u8], room: usize) -> Option<usize> {
     let mut w = Writer {
         dst,
-        pos: start,
-        room: ESCAPE_ROOM,
+        pos: 0,
+        room,
+        short: false,
     };
     w.put(CODE_KEY);
     w.int(cmd.code);
-    let (store, idx) = cmd.ext_fields.raw_parts();
+    let (store, idx, gap) = cmd.ext_fields.raw_parts();
     if !idx.is_empty() {
         w.put(EXT_KEY);
         for (i, &(ks, ke, ve)) in idx.iter().enumerate() {
             w.put(if i == 0 { b"\"" } else { b",\"" });
             w.str_body(store, ks as usize, ke as usize);
             w.put(b"\":\"");
-            w.str_body(store, ke as usize, ve as usize);
+            w.str_body(store, ke as usize + gap, ve as usize);
             w.byte(b'"');
         }
         w.byte(b'}');
@@ -347,9 +359,7 @@ pub(crate) fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> us
     w.put(TAIL_KEYS);
     w.int(cmd.version);
     w.byte(b'}');
-    let end = w.pos;
-    dst.truncate(end);
-    end - start
+    (!w.short).then_some(w.pos)
 }
 
 /// Appends the JSON header of `cmd` to `dst`.
@@ -889,39 +899,46 @@ impl<'a> Fast<'a> {
         }
     }
 
-    /// The `extFields` object, sorted by key as the scanner gives it.
-    fn ext(&mut self) -> Option<ExtFields> {
+    /// The `extFields` object, sorted by key as the scanner gives it. Its text from the first
+    /// key to the last value becomes the store as it is, with one copy: each value starts three
+    /// bytes (`":"`) after its key's end, as the store's gap says.
+    fn ext(&mut self, ext: &mut ExtFields) -> Option<()> {
         self.byte(b'{')?;
-        // The rest of the header bounds the keys' and values' bytes: one allocation, no count
-        // pass, up to 4 KiB (as the scanner's first store; a header with a huge remark after its
-        // ext fields must not reserve that much again). The entries are kept sorted as they
-        // come (distinct keys, or the scanner).
-        let mut ext = ExtFields::with_capacity(0, (self.s.len() - self.p).min(4096));
         if self.next() == Some(b'}') {
             self.p += 1;
-        } else {
-            loop {
-                let key = self.str()?;
-                self.byte(b':')?;
-                let value = self.str()?;
-                if ext.len() == FAST_MAX_EXT {
-                    return None;
-                }
-                // A repeated key: last wins, as the scanner resolves it.
-                ext.push_sorted(self.text(key)?, self.text(value)?).ok()?;
-                if !self.more()? {
-                    break;
-                }
+            return Some(());
+        }
+        let start = self.p + 1; // the first key's first byte, after its quote
+        let text = self.s.get(start..)?;
+        let mut end;
+        loop {
+            let key = self.str()?;
+            self.byte(b':')?;
+            let value = self.str()?;
+            end = value.1;
+            if ext.len() == FAST_MAX_EXT {
+                return None;
+            }
+            // A repeated key: last wins, as the scanner resolves it.
+            let at = |i: usize| (i - start) as u32;
+            ext.push_sorted_json(text, (at(key.0), at(key.1), at(value.1)))
+                .ok()?;
+            if !self.more()? {
+                break;
             }
         }
-        Some(ext)
+        ext.set_json_text(self.text((start, end))?);
+        Some(())
     }
 
-    fn header(&mut self) -> Option<RemotingCommand> {
+    /// The header into `cmd`, a [`blank_command`] (its ext fields filled in place: the command
+    /// is not moved between the functions of a decode). `None` leaves `cmd` in any state.
+    #[inline(always)]
+    fn header(&mut self, cmd: &mut RemotingCommand) -> Option<()> {
         let (mut code, mut opaque, mut flag, mut version) = (None, None, 0, 0);
         let mut language = LanguageCode::Java;
         let mut remark = None;
-        let mut ext = None;
+        let mut ext = false;
         self.byte(b'{')?;
         loop {
             let key = self.str()?;
@@ -936,7 +953,10 @@ impl<'a> Fast<'a> {
                     language = LanguageCode::from_name(self.text(v)?);
                 }
                 b"remark" => remark = Some(self.str()?),
-                b"extFields" if ext.is_none() => ext = Some(self.ext()?),
+                b"extFields" if !ext => {
+                    self.ext(&mut cmd.ext_fields)?;
+                    ext = true;
+                }
                 b"extFields" => return None,
                 _ => match self.next()? {
                     b'"' => {
@@ -954,21 +974,31 @@ impl<'a> Fast<'a> {
         if self.p != self.s.len() {
             return None;
         }
-        let remark = match remark {
-            Some(r) => Some(self.text(r)?.to_owned()),
-            None => None,
-        };
-        Some(RemotingCommand {
-            code: code?,
-            language,
-            version,
-            opaque: opaque?,
-            flag,
-            remark,
-            ext_fields: ext.unwrap_or_default(),
-            body: Bytes::new(),
-            serialize_type: SerializeType::Json,
-        })
+        cmd.code = code?;
+        cmd.opaque = opaque?;
+        if let Some(r) = remark {
+            cmd.remark = Some(self.text(r)?.to_owned());
+        }
+        cmd.language = language;
+        cmd.version = version;
+        cmd.flag = flag;
+        Some(())
+    }
+}
+
+/// The command a JSON header is decoded into: code, opaque, flag and version 0, language JAVA
+/// (a header without one), no remark, no ext fields, no body.
+pub(crate) fn blank_command() -> RemotingCommand {
+    RemotingCommand {
+        code: 0,
+        language: LanguageCode::Java,
+        version: 0,
+        opaque: 0,
+        flag: 0,
+        remark: None,
+        ext_fields: ExtFields::new(),
+        body: Bytes::new(),
+        serialize_type: SerializeType::Json,
     }
 }
 
@@ -977,7 +1007,9 @@ impl<'a> Fast<'a> {
 #[doc(hidden)]
 pub fn decode_json_header_fast(h: &[u8]) -> Option<RemotingCommand> {
     let t = std::str::from_utf8(h).ok()?;
-    Fast { s: h, t, p: 0 }.header()
+    let mut cmd = blank_command();
+    Fast { s: h, t, p: 0 }.header(&mut cmd)?;
+    Some(cmd)
 }
 
 /// Decodes a JSON header (the bytes between the header-length word and the body).
@@ -992,13 +1024,26 @@ pub fn decode_json_header_fast(h: &[u8]) -> Option<RemotingCommand> {
 /// `opaque`, [`DecodeError::InvalidField`] for a member of the wrong type,
 /// [`DecodeError::TooManyExtFields`] past [`MAX_EXT_FIELDS`].
 pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    let mut cmd = blank_command();
+    decode_json_header_into(h, &mut cmd)?;
+    Ok(cmd)
+}
+
+/// [`decode_json_header`] into `cmd`, a [`blank_command`] (the frame decoder's, so the command
+/// is built where it is returned from). On error `cmd` is left in any state.
+#[inline(always)]
+pub(crate) fn decode_json_header_into(
+    h: &[u8],
+    cmd: &mut RemotingCommand,
+) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(h).ok();
     if let Some(t) = text {
-        if let Some(c) = (Fast { s: h, t, p: 0 }).header() {
-            return Ok(c);
+        if (Fast { s: h, t, p: 0 }).header(cmd).is_some() {
+            return Ok(());
         }
     }
-    decode_scanner(h, text).0
+    *cmd = decode_scanner(h, text).0?;
+    Ok(())
 }
 
 /// The scanner alone (no fast path), also returning the work it did: bytes scanned plus one unit
@@ -1246,9 +1291,11 @@ mod tests {
             let mut w = Writer {
                 dst: &mut d,
                 pos: 0,
-                room: 0,
+                room: 64,
+                short: false,
             };
             w.str_body(src.as_bytes(), pad, pad + s.len());
+            assert!(!w.short);
             let end = w.pos;
             assert_eq!(
                 &d[..end],
@@ -1438,6 +1485,62 @@ mod tests {
             }
         }
         assert!(written > 5_000, "only {written} headers written");
+    }
+
+    /// A header of the usual shape keeps its `extFields` text as the store (keys and values with
+    /// `":"` and `","` between them): reading, changing and writing such a command gives what a
+    /// command built entry by entry gives.
+    #[test]
+    fn ext_fields_kept_as_their_json_text_behave_like_pushed_ones() {
+        let h = SAMPLE_HEADERS[0].as_bytes();
+        let mut c = decode_json_header_fast(h).expect("the fast path takes the send response");
+        let mut built = RemotingCommand {
+            ext_fields: c.ext_fields.iter().collect(),
+            ..c.clone()
+        };
+        assert_eq!(c, built);
+        assert_eq!(c.ext_fields.get("queueOffset"), Some("0"));
+        assert_eq!(c.ext_fields.get("MSG_REGION"), Some("DefaultRegion"));
+        assert_eq!(c.ext_fields.get("msgId:"), None);
+        let keys: Vec<&str> = c.ext_fields.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["MSG_REGION", "TRACE_ON", "msgId", "queueId", "queueOffset"]
+        );
+        for e in [&mut c.ext_fields, &mut built.ext_fields] {
+            e.push("added", "a\"b");
+            e.push_int("n", -12);
+            e.insert("queueId", "7");
+            assert_eq!(e.remove("TRACE_ON").as_deref(), Some("true"));
+        }
+        assert_eq!(c, built);
+        assert_eq!(c.ext_fields.get("queueId"), Some("7"));
+        assert_eq!(c.ext_fields.get("n"), Some("-12"));
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        encode_json_header(&c, &mut a);
+        encode_json_header(&built, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(&a[..], &reference_header(&c)[..]);
+        c.ext_fields.sort_keep_last(); // a decoded header's fields come out sorted
+        assert_eq!(decode_json_header(&a), Ok(c));
+    }
+
+    /// Escapes past the first room (64 bytes) make the writer write the header again with room
+    /// for the worst case: any number of them, in the ext fields and the remark, after any prefix
+    /// already in the buffer, gives the reference's bytes.
+    #[test]
+    fn headers_with_more_escapes_than_the_first_room_are_written_whole() {
+        for n in [0, 1, 12, 13, 63, 64, 65, 200, 2_000] {
+            let mut c = RemotingCommand::request(310);
+            c.ext_fields.push("k\u{1}", &"\u{1}\"".repeat(n));
+            c.ext_fields.push("plain", "v");
+            c.remark = Some("\n".repeat(n));
+            let mut out = BytesMut::from(&b"prefix"[..]);
+            let len = write_json_header(&c, &mut out);
+            assert_eq!(len, out.len() - 6, "{n}");
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(&out[6..], &reference_header(&c)[..], "{n}");
+        }
     }
 
     /// The writer's output for the send request is read back by the fast path... or not: its
