@@ -25,7 +25,7 @@ pub use error::MessageError;
 /// This layer's error under the module-scoped name the other layers use (`remoting::Error`,
 /// `nameserver::Error`, `consumer::Error`); the same type as [`MessageError`].
 pub use error::MessageError as Error;
-pub use msgid::{create_offset_msg_id, decode_offset_msg_id, UniqIdGenerator};
+pub use msgid::{create_offset_msg_id, decode_offset_msg_id, UniqIdGenerator, UniqIds};
 pub use properties::*;
 pub use stored::*;
 

@@ -394,6 +394,12 @@ impl Inner {
         // copied from here into the message's properties).
         let mut msg_ids = String::with_capacity(msgs.len() * 33 * usize::from(self.cfg.unique_ids));
         let mut any_id = false;
+        // The batch's new ids under one lock and one clock read, not one of each per message.
+        let mut ids = self.ids.ids(if self.cfg.unique_ids {
+            msgs.iter().filter(|m| m.unique_key().is_none()).count()
+        } else {
+            0
+        });
         for (i, m) in msgs.iter_mut().enumerate() {
             if i > 0 {
                 msg_ids.push(',');
@@ -406,7 +412,7 @@ impl Inner {
                 None if !self.cfg.unique_ids => {}
                 None => {
                     let start = msg_ids.len();
-                    self.ids.push_next_id(&mut msg_ids);
+                    ids.push_next_id(&mut msg_ids);
                     m.properties
                         .push_valid(crate::message::PROPERTY_UNIQ_KEY, &msg_ids[start..]);
                     any_id = true;
