@@ -467,9 +467,9 @@ impl Dispatcher {
         {
             self.flush(&gk);
             let g = self.groups.get_mut(&gk).expect("a sent group stays");
-            join(g, &mut self.order, gk, out, rec, now)
+            join(g, &mut self.order, gk, out, rec, now, batch_size)
         } else {
-            join(g, &mut self.order, gk, out, rec, now)
+            join(g, &mut self.order, gk, out, rec, now, batch_size)
         };
         if len >= batch_size {
             self.flush(&gk);
@@ -607,9 +607,15 @@ impl Dispatcher {
     }
 }
 
-/// Undoes a group's in-flight counts for a request the producer refused (its callback never runs).
 /// Adds `out` to group `g` (keyed `gk`; a group that was empty enters `order` and takes the
 /// message's ordering key); returns the group's message count.
+///
+/// A group that outgrows its first room grows towards its last batch's length rather than by
+/// doubling alone: at least twice its room, up to its last length but at most four times its room,
+/// and never past `batch_size` (it is sent at that length). A group of full batches of 100 then
+/// grows once (32 to 100) instead of twice (32, 64, 128); each growth moved every message gathered
+/// so far (issue #22's profile: 7% of the dispatcher's thread in `realloc`). A growth leaves at most
+/// four times the slots the group's messages fill, and never more than one batch's.
 fn join(
     g: &mut Group,
     order: &mut Vec<GroupKey>,
@@ -617,6 +623,7 @@ fn join(
     out: Outgoing,
     rec: usize,
     now: Instant,
+    batch_size: usize,
 ) -> usize {
     if g.msgs.is_empty() {
         g.key = out.meta.client_id.clone();
@@ -625,6 +632,9 @@ fn join(
         let room = g.last_len.min(GROUP_RESERVE_MAX);
         g.msgs.reserve(room);
         g.metas.reserve(room);
+    } else {
+        grow_room(&mut g.msgs, g.last_len, batch_size);
+        grow_room(&mut g.metas, g.last_len, batch_size);
     }
     g.bytes += rec;
     g.msgs.push(out.msg);
@@ -632,6 +642,16 @@ fn join(
     g.msgs.len()
 }
 
+/// Makes room for one more in a full, non-empty group vector as [`join`] describes.
+fn grow_room<T>(v: &mut Vec<T>, last_len: usize, batch_size: usize) {
+    let len = v.len();
+    if len == v.capacity() && len < batch_size {
+        let target = (2 * len).max(last_len.min(4 * len)).min(batch_size);
+        v.reserve_exact(target - len);
+    }
+}
+
+/// Undoes a group's in-flight counts for a request the producer refused (its callback never runs).
 fn release(groups: &HashMap<GroupKey, Group, GroupHasher>, gk: &GroupKey) {
     if let Some(g) = groups.get(gk) {
         g.in_flight.fetch_sub(1, Ordering::SeqCst);

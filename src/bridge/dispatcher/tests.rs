@@ -318,3 +318,34 @@ fn groups_holding_one_message_do_not_keep_room_for_a_full_batch() {
     d.flush_all();
     producer.close(Duration::from_millis(100));
 }
+
+/// A full group vector grows towards its last batch's length (at least doubling, at most four
+/// times its length, never past the batch size), and is left alone while it has room.
+#[test]
+fn group_room_grows_towards_the_last_batch_within_bounds() {
+    let grown = |len: usize, last_len: usize, batch_size: usize| {
+        let mut v: Vec<u8> = vec![0; len];
+        v.shrink_to_fit();
+        let cap = v.capacity();
+        grow_room(&mut v, last_len, batch_size);
+        (cap, v.capacity())
+    };
+    // Full batches of 100: 32 straight to 100.
+    let (cap, after) = grown(32, 100, 100);
+    assert_eq!((cap, after), (32, 100));
+    // A long last batch: four times the length at most.
+    assert_eq!(grown(32, 1024, 1024).1, 128);
+    // A short or unknown last batch: doubling.
+    assert_eq!(grown(32, 0, 1024).1, 64);
+    // Never past the batch size.
+    assert_eq!(grown(32, 40, 40).1, 40);
+    // A vector with room, or one already a batch long, is left alone.
+    let mut v: Vec<u8> = Vec::with_capacity(64);
+    v.extend_from_slice(&[0; 10]);
+    grow_room(&mut v, 100, 100);
+    assert_eq!(v.capacity(), 64);
+    let mut v = vec![0u8; 100];
+    v.shrink_to_fit();
+    grow_room(&mut v, 100, 100);
+    assert_eq!(v.capacity(), 100);
+}
