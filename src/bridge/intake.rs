@@ -450,11 +450,14 @@ impl EventSender {
     fn enqueue(&self, out: Outgoing) -> Result<(), SendEventError> {
         let sh = &*self.shared;
         let rule = out.meta.rule;
-        let out = match sh.admit(out, Room::Policy(sh.overflow)) {
-            Ok(out) => out,
-            Err(DropReason::Shutdown) => return Err(SendEventError::Closed),
-            Err(reason) => return Err(SendEventError::Dropped { rule, reason }),
-        };
+        // As `admit`, without moving the message in and out of it.
+        if let Some(reason) = sh.take_room(out.meta.bytes, Room::Policy(sh.overflow)) {
+            sh.reject(out, reason.clone());
+            return Err(match reason {
+                DropReason::Shutdown => SendEventError::Closed,
+                reason => SendEventError::Dropped { rule, reason },
+            });
+        }
         if let Err(crossbeam_channel::SendError(out)) = sh.tx.send(out) {
             sh.drop_out(out, DropReason::Shutdown);
             return Err(SendEventError::Closed);
