@@ -51,6 +51,9 @@ const ID_CACHE_MAX_LEN: usize = 64;
 thread_local! {
     /// The key text of this host thread's current event, kept for the next one.
     static KEY_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+    /// The vector of this host thread's current event's messages, kept (empty) for the next one:
+    /// a vector per event was an allocation and a free per event (issue #22's profile).
+    static READY: std::cell::Cell<Vec<Outgoing>> = const { std::cell::Cell::new(Vec::new()) };
     /// Recent client ids of this host thread, each in the slot its hash picks.
     static ID_CACHE: std::cell::RefCell<Vec<Option<Arc<str>>>> =
         std::cell::RefCell::new(vec![None; ID_CACHE_SLOTS]);
@@ -153,7 +156,8 @@ impl EventSender {
         } else {
             None
         };
-        for mut out in ready {
+        let mut ready = ready;
+        for mut out in ready.drain(..) {
             out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
             let r = match &direct {
                 Some(p) if Instant::now() < send_until => self.send_direct(out, p, send_until),
@@ -163,6 +167,7 @@ impl EventSender {
                 first_error.get_or_insert(e);
             }
         }
+        READY.set(ready);
         match waiter {
             None => first_error.map_or(Ok(()), Err),
             Some((_, rx)) => {
@@ -225,10 +230,12 @@ impl EventSender {
             Notify::Call(Box::new(then)),
             first_error,
         ));
-        for mut out in ready {
+        let mut ready = ready;
+        for mut out in ready.drain(..) {
             out.meta.waiter = Some(Arc::clone(&w));
             let _ = self.enqueue(out);
         }
+        READY.set(ready);
         Handover::Pending
     }
 
@@ -274,8 +281,11 @@ impl EventSender {
             .map(shared_client_id);
 
         let mut first_error: Option<SendEventError> = None;
-        // Room for one message, the usual case (a push would reserve four).
-        let mut ready: Vec<Outgoing> = Vec::with_capacity(1);
+        // This thread's vector of the last event (empty, with its room), or room for one
+        // message, the usual case (a push would reserve four).
+        let mut ready: Vec<Outgoing> = READY.take();
+        ready.clear();
+        ready.reserve_exact(1);
         // Scratch strings for the rendered tag and keys, reused by every rule of this event.
         let (mut scratch, mut keys) = (String::new(), String::new());
         for rule in matched.by_ref() {
