@@ -8,7 +8,7 @@ use super::buffer::{Meta, Outgoing};
 use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
-use crate::nameserver::TopicPublishInfo;
+use crate::nameserver::{key_queue_among, TopicPublishInfo};
 use crate::producer::{
     key_hash, order_lane_of, order_lanes, Producer, SendError, SendResult, ORDER_LANES,
 };
@@ -90,6 +90,10 @@ struct TopicSlot {
     /// The ordering lanes of each queue of `route`, as the producer counts them
     /// ([`crate::producer::order_lanes`]).
     lanes: Vec<u32>,
+    /// The identities of the queues of `route` ([`TopicPublishInfo::queue_identities`]): a
+    /// message's queue is chosen among them without hashing each broker name again (issue #22's
+    /// profile: most of the dispatcher's cost of a message's group).
+    identities: Vec<u64>,
     read_at: Instant,
     /// Requests of this topic with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
@@ -398,6 +402,7 @@ impl Dispatcher {
                         name: topic.to_owned(),
                         route: None,
                         lanes: Vec::new(),
+                        identities: Vec::new(),
                         read_at: now - QUEUE_COUNT_TTL * 2,
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     });
@@ -421,6 +426,10 @@ impl Dispatcher {
                     .map(|q| order_lanes(window, info.broker_queue_count(&q.broker_name)))
                     .collect()
             });
+            slot.identities = slot
+                .route
+                .as_ref()
+                .map_or_else(Vec::new, |info| info.queue_identities());
             slot.read_at = now;
         }
         let bucket = match (key_dispatch, &out.meta.client_id, &slot.route) {
@@ -428,9 +437,9 @@ impl Dispatcher {
             // the producer serializes together, so groups of one queue can be in flight at once.
             // A queue has only twice the lanes the window needs, so that many clients make no more
             // groups (each a smaller batch) than few clients.
-            (true, Some(cid), Some(info)) => {
+            (true, Some(cid), Some(_)) => {
                 let h = key_hash(cid.as_bytes());
-                let q = info.key_queue(h).unwrap_or(0);
+                let q = key_queue_among(&slot.identities, h).unwrap_or(0);
                 let lanes = slot.lanes.get(q).copied().unwrap_or(ORDER_LANES);
                 q as u64 * u64::from(ORDER_LANES) + u64::from(order_lane_of(h, lanes))
             }

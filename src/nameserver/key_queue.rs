@@ -39,18 +39,37 @@ fn score(key_hash: u64, q: &MessageQueue) -> u64 {
     crate::util::mix64(key_hash ^ queue_identity(q))
 }
 
+/// [`TopicPublishInfo::key_queue`] over the identities [`TopicPublishInfo::queue_identities`]
+/// gave for that route: the same index for every key.
+pub fn key_queue_among(identities: &[u64], key_hash: u64) -> Option<usize> {
+    best_queue(identities.iter().copied(), key_hash)
+}
+
+/// The index of the highest score among queue identities (ties to the earlier), `None` without
+/// queues: the one choice [`TopicPublishInfo::key_queue`] and [`key_queue_among`] share.
+fn best_queue(identities: impl Iterator<Item = u64>, key_hash: u64) -> Option<usize> {
+    let mut best: Option<(u64, usize)> = None;
+    for (i, id) in identities.enumerate() {
+        let s = crate::util::mix64(key_hash ^ id);
+        if best.is_none_or(|(b, _)| s > b) {
+            best = Some((s, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
 impl TopicPublishInfo {
     /// The index in [`TopicPublishInfo::queues`] of the key's queue (highest rendezvous score;
     /// ties, which need a 64-bit collision, go to the earlier queue), or `None` without queues.
     pub fn key_queue(&self, key_hash: u64) -> Option<usize> {
-        let mut best: Option<(u64, usize)> = None;
-        for (i, q) in self.queues.iter().enumerate() {
-            let s = score(key_hash, q);
-            if best.is_none_or(|(b, _)| s > b) {
-                best = Some((s, i));
-            }
-        }
-        best.map(|(_, i)| i)
+        best_queue(self.queues.iter().map(queue_identity), key_hash)
+    }
+
+    /// Each writable queue's identity, in the order of [`TopicPublishInfo::queues`], for
+    /// [`key_queue_among`]: a sender that chooses queues for many keys in one route (the bridge's
+    /// dispatcher, per message) computes them once instead of hashing each broker name per key.
+    pub fn queue_identities(&self) -> Vec<u64> {
+        self.queues.iter().map(queue_identity).collect()
     }
 
     /// How many of the writable queues are on `broker` (the queues of one broker are contiguous,
@@ -127,6 +146,23 @@ mod tests {
                 h
             })
             .collect()
+    }
+
+    #[test]
+    fn key_queue_among_the_identities_is_key_queue() {
+        for brokers in [
+            &[][..],
+            &[("a", 1)][..],
+            &[("a", 8)][..],
+            &[("a", 4), ("b", 8), ("c", 2)][..],
+        ] {
+            let i = info(brokers);
+            let ids = i.queue_identities();
+            assert_eq!(ids.len(), i.queues.len());
+            for k in keys(2000) {
+                assert_eq!(key_queue_among(&ids, k), i.key_queue(k), "{brokers:?}");
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod route;
 
 pub use cache::{RouteCache, RouteCacheConfig};
 pub use client::NameServerClient;
+pub use key_queue::key_queue_among;
 pub use route::{BrokerData, MessageQueue, QueueData, TopicPublishInfo, TopicRouteData};
 
 use std::fmt;
