@@ -192,7 +192,7 @@ impl Message {
 
     /// The `UNIQ_KEY` property.
     pub fn unique_key(&self) -> Option<&str> {
-        self.properties.get(PROPERTY_UNIQ_KEY)
+        self.properties.unique_key()
     }
 }
 

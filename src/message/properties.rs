@@ -178,6 +178,17 @@ impl Properties {
         self.find(name).map(|(_, sep, end)| &self.buf[sep + 1..end])
     }
 
+    /// The `UNIQ_KEY` property: `get(PROPERTY_UNIQ_KEY)`, answered without a call (nor a name
+    /// comparison) for properties that never held the name, as most messages' do (the producer
+    /// asks for every message it sends; issue #22's profile).
+    #[inline]
+    pub(crate) fn unique_key(&self) -> Option<&str> {
+        if !self.maybe_uniq_key {
+            return None;
+        }
+        self.get(PROPERTY_UNIQ_KEY)
+    }
+
     /// Sets `name` to `value`, replacing an existing value in place (keeping its position).
     /// An invalid name or value (empty, or containing 0x01/0x02) is refused by
     /// [`Properties::encode`].
