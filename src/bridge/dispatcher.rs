@@ -94,7 +94,9 @@ struct TopicSlot {
     /// message's queue is chosen among them without hashing each broker name again (issue #22's
     /// profile: most of the dispatcher's cost of a message's group).
     identities: Vec<u64>,
-    read_at: Instant,
+    /// When the route cache is read again ([`QUEUE_COUNT_TTL`] after the last read): one
+    /// comparison per message instead of a duration since the last read.
+    reread_at: Instant,
     /// Requests of this topic with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
 }
@@ -403,7 +405,7 @@ impl Dispatcher {
                         route: None,
                         lanes: Vec::new(),
                         identities: Vec::new(),
-                        read_at: now - QUEUE_COUNT_TTL * 2,
+                        reread_at: now,
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     });
                     id
@@ -412,7 +414,7 @@ impl Dispatcher {
         };
         self.last_topic = Some(id);
         let slot = &mut self.slots[id as usize];
-        if key_dispatch && now.saturating_duration_since(slot.read_at) >= QUEUE_COUNT_TTL {
+        if key_dispatch && now >= slot.reread_at {
             let wire = self.producer.config().wire_topic(&out.msg.topic);
             slot.route = self
                 .producer
@@ -430,7 +432,7 @@ impl Dispatcher {
                 .route
                 .as_ref()
                 .map_or_else(Vec::new, |info| info.queue_identities());
-            slot.read_at = now;
+            slot.reread_at = now + QUEUE_COUNT_TTL;
         }
         let bucket = match (key_dispatch, &out.meta.client_id, &slot.route) {
             // The client's queue and its ordering lane in that queue: a group holds only clients
