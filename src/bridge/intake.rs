@@ -132,7 +132,10 @@ impl EventSender {
     /// As [`EventSender::send`].
     pub fn send_mut(&self, ev: &mut Event) -> Result<(), SendEventError> {
         let sh = &*self.shared;
-        let Prepared { ready, first_error } = match self.prepare(ev)? {
+        let Prepared {
+            mut ready,
+            first_error,
+        } = match self.prepare(ev)? {
             Some(p) => p,
             None => return Ok(()),
         };
@@ -156,7 +159,6 @@ impl EventSender {
         } else {
             None
         };
-        let mut ready = ready;
         for mut out in ready.drain(..) {
             out.meta.waiter = waiter.as_ref().map(|(w, _)| Arc::clone(w));
             let r = match &direct {
@@ -213,7 +215,10 @@ impl EventSender {
     ) -> Handover {
         let sh = &*self.shared;
         let mut ev = ev;
-        let Prepared { ready, first_error } = match self.prepare(&mut ev) {
+        let Prepared {
+            mut ready,
+            first_error,
+        } = match self.prepare(&mut ev) {
             Ok(Some(p)) => p,
             Ok(None) => return Handover::Done(Ok(())),
             Err(e) => return Handover::Done(Err(e)),
@@ -230,7 +235,6 @@ impl EventSender {
             Notify::Call(Box::new(then)),
             first_error,
         ));
-        let mut ready = ready;
         for mut out in ready.drain(..) {
             out.meta.waiter = Some(Arc::clone(&w));
             let _ = self.enqueue(out);

@@ -34,9 +34,10 @@ fn queue_identity(q: &MessageQueue) -> u64 {
     crate::util::mix64(h ^ (q.queue_id as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// The rendezvous score of queue `q` for a key hash.
-fn score(key_hash: u64, q: &MessageQueue) -> u64 {
-    crate::util::mix64(key_hash ^ queue_identity(q))
+/// The rendezvous score of a queue of identity `id` ([`queue_identity`]) for a key hash: the one
+/// formula every choice of a key's queue uses.
+fn score(key_hash: u64, id: u64) -> u64 {
+    crate::util::mix64(key_hash ^ id)
 }
 
 /// [`TopicPublishInfo::key_queue`] over the identities [`TopicPublishInfo::queue_identities`]
@@ -50,7 +51,7 @@ pub fn key_queue_among(identities: &[u64], key_hash: u64) -> Option<usize> {
 fn best_queue(identities: impl Iterator<Item = u64>, key_hash: u64) -> Option<usize> {
     let mut best: Option<(u64, usize)> = None;
     for (i, id) in identities.enumerate() {
-        let s = crate::util::mix64(key_hash ^ id);
+        let s = score(key_hash, id);
         if best.is_none_or(|(b, _)| s > b) {
             best = Some((s, i));
         }
@@ -89,7 +90,7 @@ impl TopicPublishInfo {
         let mut per_broker: Vec<(u64, usize)> = Vec::with_capacity(self.masters.len());
         let mut cur: Option<(&str, u64, usize)> = None;
         for (i, q) in self.queues.iter().enumerate() {
-            let s = score(key_hash, q);
+            let s = score(key_hash, queue_identity(q));
             match cur {
                 Some((b, bs, _)) if b == q.broker_name => {
                     if s > bs {

@@ -269,7 +269,7 @@ const LOW_BYTES: [u64; 9] = {
 };
 
 /// At least the length of the JSON header of `cmd` when none of its strings needs an escape.
-fn header_bound(cmd: &RemotingCommand) -> usize {
+pub(crate) fn header_bound(cmd: &RemotingCommand) -> usize {
     let (store, idx, _) = cmd.ext_fields.raw_parts();
     let mut len = CODE_KEY.len()
         + FLAG_KEY.len()
@@ -291,15 +291,25 @@ fn header_bound(cmd: &RemotingCommand) -> usize {
     len
 }
 
-/// Room to reserve for the JSON header of `cmd`, for a caller that appends more after it.
-pub(crate) fn header_reserve(cmd: &RemotingCommand) -> usize {
-    header_bound(cmd) + WRITE_SLACK + ESCAPE_ROOM
+/// Room to reserve for a JSON header of [`header_bound`] `bound`, for a caller that appends more
+/// after it.
+pub(crate) fn header_reserve(bound: usize) -> usize {
+    bound + WRITE_SLACK + ESCAPE_ROOM
 }
 
 /// Appends the JSON header of `cmd` to `dst` and returns its length.
 pub(crate) fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> usize {
+    write_json_header_bounded(cmd, dst, header_bound(cmd))
+}
+
+/// [`write_json_header`] with `bound`, the [`header_bound`] of `cmd`, already computed (the frame
+/// encoder needs it first for its reservation).
+pub(crate) fn write_json_header_bounded(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    bound: usize,
+) -> usize {
     let start = dst.len();
-    let bound = header_bound(cmd);
     let mut room = ESCAPE_ROOM;
     loop {
         dst.resize(start + bound + WRITE_SLACK + room, 0);

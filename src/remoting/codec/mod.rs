@@ -124,11 +124,14 @@ pub fn decode_frame(
     // decrement fewer per frame); the frame then becomes the body.
     let header_end = 8 + p.header_len;
     let header = &frame[8..header_end];
-    // The command is built here and filled in place (a JSON header's usual shape), not moved
+    // A JSON header's command (the usual shape) is built here and filled in place, not moved
     // out of the header decoder: it is about 200 bytes.
-    let mut cmd = header_json::blank_command();
+    let mut cmd;
     match p.serialize_type {
-        SerializeType::Json => header_json::decode_json_header_into(header, &mut cmd)?,
+        SerializeType::Json => {
+            cmd = header_json::blank_command();
+            header_json::decode_json_header_into(header, &mut cmd)?;
+        }
         SerializeType::RocketMq => cmd = header_binary::decode_binary_header(header)?,
     }
     frame.advance(header_end);
@@ -236,9 +239,10 @@ fn encode_json_head(
     extra: usize,
 ) -> Result<(), EncodeError> {
     let start = dst.len();
-    dst.reserve(8 + header_json::header_reserve(cmd) + extra);
+    let bound = header_json::header_bound(cmd);
+    dst.reserve(8 + header_json::header_reserve(bound) + extra);
     dst.put_u64(0); // length word and header-length word, backfilled below
-    let header_len = header_json::write_json_header(cmd, dst);
+    let header_len = header_json::write_json_header_bounded(cmd, dst, bound);
     if let Err(e) = check_lengths(header_len, cmd.body.len(), lim) {
         dst.truncate(start);
         return Err(e);
