@@ -163,78 +163,76 @@ impl Waiter {
     }
 }
 
-/// Bytes of a message key kept inside [`MsgKey`] itself: 46, room for `<bridge_id>-<run>-<seq>`
-/// with a bridge id of up to 12 bytes and every sequence number (20 digits).
-const KEY_INLINE: usize = 46;
+/// Bytes of a text kept inside [`ShortText`] itself: 46, room for a bridge key
+/// `<bridge_id>-<run>-<seq>` with a bridge id of up to 12 bytes and every sequence number (20
+/// digits), and for the usual MQTT client id (at most 23 bytes in MQTT 3.1, a UUID's 36).
+const TEXT_INLINE: usize = 46;
 
-/// A message's bridge key. The usual key is short and lives inline, so a message's key costs no
-/// allocation (and no free on another thread: issue #22's profile); a longer one is a `String`.
+/// A message's bridge key or its client id. The usual one is short and lives inline, so it costs
+/// no allocation on the host's thread and no free on the producer's (a free across threads is one
+/// of the costliest steps per event in issue #22's profile; a shared `Arc` per client id was one
+/// too, for every client a small cache did not hold); a longer one is shared.
 #[derive(Clone)]
-pub(crate) enum MsgKey {
-    Inline { len: u8, bytes: [u8; KEY_INLINE] },
-    Heap(String),
+pub(crate) enum ShortText {
+    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
+    Heap(Arc<str>),
 }
 
-impl MsgKey {
-    /// The key as text.
+impl ShortText {
+    /// The text.
     pub(crate) fn as_str(&self) -> &str {
         match self {
-            // Built from a `&str` and ASCII digits: always UTF-8 (checked, never empty on error
-            // in practice).
-            MsgKey::Inline { len, bytes } => {
+            // Copied from a `&str` whole: always UTF-8 (checked, never empty on error in
+            // practice).
+            ShortText::Inline { len, bytes } => {
                 std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
             }
-            MsgKey::Heap(s) => s,
+            ShortText::Heap(s) => s,
         }
     }
 }
 
-impl From<&str> for MsgKey {
-    fn from(s: &str) -> MsgKey {
-        if s.len() <= KEY_INLINE {
-            let mut bytes = [0u8; KEY_INLINE];
+impl From<&str> for ShortText {
+    fn from(s: &str) -> ShortText {
+        if s.len() <= TEXT_INLINE {
+            let mut bytes = [0u8; TEXT_INLINE];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
-            MsgKey::Inline {
+            ShortText::Inline {
                 len: s.len() as u8,
                 bytes,
             }
         } else {
-            MsgKey::Heap(s.to_owned())
+            ShortText::Heap(Arc::from(s))
         }
     }
 }
 
-impl From<String> for MsgKey {
-    /// As from a `&str`, keeping the `String` itself when the key is too long to be inline.
-    fn from(s: String) -> MsgKey {
-        if s.len() <= KEY_INLINE {
-            MsgKey::from(s.as_str())
-        } else {
-            MsgKey::Heap(s)
-        }
+impl From<String> for ShortText {
+    fn from(s: String) -> ShortText {
+        ShortText::from(s.as_str())
     }
 }
 
-impl std::ops::Deref for MsgKey {
+impl std::ops::Deref for ShortText {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl std::fmt::Display for MsgKey {
+impl std::fmt::Display for ShortText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl std::fmt::Debug for MsgKey {
+impl std::fmt::Debug for ShortText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
-impl PartialEq<&str> for MsgKey {
+impl PartialEq<&str> for ShortText {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
@@ -244,9 +242,10 @@ impl PartialEq<&str> for MsgKey {
 pub(crate) struct Meta {
     pub(crate) rule: RuleId,
     pub(crate) stats: Arc<RuleStats>,
-    pub(crate) key: MsgKey,
-    /// Shared by the event's messages and the dispatcher's group (a count, not a copy, each).
-    pub(crate) client_id: Option<Arc<str>>,
+    pub(crate) key: ShortText,
+    /// The event's client id (or its own ordering key), copied into each of its messages and
+    /// the dispatcher's group.
+    pub(crate) client_id: Option<ShortText>,
     pub(crate) bytes: usize,
     pub(crate) waiter: Option<Arc<Waiter>>,
     /// The event's sequence number (the key's last part), for the loss report.
@@ -318,33 +317,52 @@ mod tests {
     /// Keys at, just under and just over the inline room, and the widest sequence numbers, read
     /// back as they were made, from a `&str` or a `String`.
     #[test]
-    fn msg_key_keeps_its_text_inline_or_not() {
+    fn short_text_keeps_keys_inline_or_not() {
         for prefix_len in [
             0,
             1,
             12,
             24,
-            KEY_INLINE - 21,
-            KEY_INLINE - 2,
-            KEY_INLINE,
+            TEXT_INLINE - 21,
+            TEXT_INLINE - 2,
+            TEXT_INLINE,
             80,
         ] {
             let prefix: String = "b1-x".chars().cycle().take(prefix_len).collect();
             for seq in [0, 9, 10, 12_345, u64::MAX / 7, u64::MAX] {
                 let want = format!("{prefix}-{seq}");
-                let k = MsgKey::from(want.as_str());
+                let k = ShortText::from(want.as_str());
                 assert_eq!(k.as_str(), want);
                 assert_eq!(&*k, want.as_str());
                 assert_eq!(k.to_string(), want);
                 assert_eq!(format!("{k:?}"), format!("{want:?}"));
                 assert_eq!(
-                    matches!(k, MsgKey::Inline { .. }),
-                    want.len() <= KEY_INLINE,
+                    matches!(k, ShortText::Inline { .. }),
+                    want.len() <= TEXT_INLINE,
                     "{want}"
                 );
-                let from = MsgKey::from(want.clone());
+                let from = ShortText::from(want.clone());
                 assert!(from == want.as_str());
                 assert_eq!(from.clone().as_str(), want);
+            }
+        }
+    }
+
+    /// Client ids of every length around the inline room, with characters of 1 to 4 bytes placed
+    /// across its end: each reads back whole, inline exactly when it fits.
+    #[test]
+    fn short_text_keeps_client_ids_of_any_utf8_whole() {
+        for c in ['a', 'é', '€', '😀'] {
+            for len in 0..TEXT_INLINE + 8 {
+                let id = format!("{}{c}", "x".repeat(len));
+                let t = ShortText::from(id.as_str());
+                assert_eq!(t.as_str(), id);
+                assert_eq!(
+                    matches!(t, ShortText::Inline { .. }),
+                    id.len() <= TEXT_INLINE,
+                    "{id}"
+                );
+                assert_eq!(ShortText::from(id.clone()).as_str(), id);
             }
         }
     }

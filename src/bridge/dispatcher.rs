@@ -132,7 +132,7 @@ struct Group {
     metas: Vec<Meta>,
     bytes: usize,
     /// The ordering key handed to the producer (the first message's client id).
-    key: Option<Arc<str>>,
+    key: Option<super::buffer::ShortText>,
     /// Requests of this group with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
     /// Its topic's requests in flight ([`TopicSlot::in_flight`]).

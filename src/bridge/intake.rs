@@ -14,7 +14,7 @@
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{budget_bytes, Meta, MsgKey, Notify, Outgoing, Waiter, CHANNEL_CAPACITY};
+use super::buffer::{budget_bytes, Meta, Notify, Outgoing, ShortText, Waiter, CHANNEL_CAPACITY};
 use super::config::ProduceMode;
 use super::config::QueueStrategy;
 use super::event::Event;
@@ -43,43 +43,12 @@ pub(crate) type DirectProducer = Arc<RwLock<Option<Producer>>>;
 /// Extra time a sync host waits beyond `produce.sync_timeout` (queueing and batching).
 const SYNC_WAIT_MARGIN: Duration = Duration::from_secs(2);
 
-/// Slots of a host thread's cache of recent client ids ([`shared_client_id`]).
-const ID_CACHE_SLOTS: usize = 256;
-/// Longer client ids are not cached: the cache holds at most `ID_CACHE_SLOTS` × this many bytes.
-const ID_CACHE_MAX_LEN: usize = 64;
-
 thread_local! {
     /// The key text of this host thread's current event, kept for the next one.
     static KEY_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
     /// The vector of this host thread's current event's messages, kept (empty) for the next one:
     /// a vector per event was an allocation and a free per event (issue #22's profile).
     static READY: std::cell::Cell<Vec<Outgoing>> = const { std::cell::Cell::new(Vec::new()) };
-    /// Recent client ids of this host thread, each in the slot its hash picks.
-    static ID_CACHE: std::cell::RefCell<Vec<Option<Arc<str>>>> =
-        std::cell::RefCell::new(vec![None; ID_CACHE_SLOTS]);
-}
-
-/// The client id as a shared string: a client seen recently on this thread gets the same `Arc`
-/// (a count increment) instead of a new allocation, which the producer's thread would free after
-/// the send (a free across threads, one of the costliest steps per event in issue #22's profile).
-/// A miss stores the new id in its slot; ids longer than [`ID_CACHE_MAX_LEN`] are not kept.
-fn shared_client_id(id: &str) -> Arc<str> {
-    if id.len() > ID_CACHE_MAX_LEN {
-        return Arc::from(id);
-    }
-    let slot = crate::producer::key_hash(id.as_bytes()) as usize % ID_CACHE_SLOTS;
-    ID_CACHE.with(|cache| {
-        // Only this function borrows it, and nothing here calls back.
-        let mut cache = cache.borrow_mut();
-        match &cache[slot] {
-            Some(a) if &**a == id => Arc::clone(a),
-            _ => {
-                let a: Arc<str> = Arc::from(id);
-                cache[slot] = Some(Arc::clone(&a));
-                a
-            }
-        }
-    })
 }
 
 /// The hosts' handle: cheap to clone, usable from any thread.
@@ -261,7 +230,7 @@ impl EventSender {
             return Ok(None);
         }
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed);
-        // `<prefix>-<seq>`, in this thread's reused string (each message's `MsgKey` copies it,
+        // `<prefix>-<seq>`, in this thread's reused string (each message's `ShortText` copies it,
         // inline for the usual prefix: no allocation per event).
         let mut key = KEY_TEXT.take();
         key.clear();
@@ -278,11 +247,11 @@ impl EventSender {
                 .as_ref()
                 .map_or(0, |t| t.len().min(MAX_PROPERTY_VALUE_LEN));
         // The ordering key: the client id, or the event's own key when the client is unknown.
-        let client_id: Option<Arc<str>> = ev
+        let client_id: Option<ShortText> = ev
             .client_id
             .as_deref()
             .or(ev.order_key.as_deref())
-            .map(shared_client_id);
+            .map(ShortText::from);
 
         let mut first_error: Option<SendEventError> = None;
         // This thread's vector of the last event (empty, with its room), or room for one
@@ -412,7 +381,7 @@ impl EventSender {
                 meta: Meta {
                     rule: rule.id(),
                     stats,
-                    key: MsgKey::from(key.as_str()),
+                    key: ShortText::from(key.as_str()),
                     client_id: client_id.clone(),
                     bytes,
                     waiter: None,

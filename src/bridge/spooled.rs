@@ -31,7 +31,7 @@
 //! buffer: a buffered message carries its ticket), and here the reader thread that turns records
 //! into buffered messages.
 
-use super::buffer::{budget_bytes, Meta, MsgKey, Outgoing};
+use super::buffer::{budget_bytes, Meta, Outgoing, ShortText};
 use super::outcome::DropReason;
 use super::settle::{Room, Settle};
 use super::spool_ack::{SpoolAcks, SpoolTicket};
@@ -121,8 +121,8 @@ impl ReaderCtx {
             let meta = Meta {
                 rule: m.rule,
                 stats,
-                key: MsgKey::from(key.clone()),
-                client_id: m.client_id.map(Arc::from),
+                key: ShortText::from(key.as_str()),
+                client_id: m.client_id.map(ShortText::from),
                 bytes,
                 waiter: None,
                 seq: Some(rec.seq),

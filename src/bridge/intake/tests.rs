@@ -351,32 +351,6 @@ fn not_sent(msgs: Vec<Message>) -> SendError {
     )
 }
 
-/// The client-id cache gives the same `Arc` for a repeated id, the right text for every id
-/// (whatever shares its slot), and never keeps an id over the length cap.
-#[test]
-fn client_ids_are_shared_when_repeated_and_always_right() {
-    let a = shared_client_id("client-7");
-    let b = shared_client_id("client-7");
-    assert!(Arc::ptr_eq(&a, &b));
-    // More ids than slots: each comes back as itself, and the latest of each slot is shared.
-    for round in 0..2 {
-        for i in 0..3 * ID_CACHE_SLOTS {
-            let id = format!("c{i}");
-            assert_eq!(&*shared_client_id(&id), id.as_str(), "round {round}");
-        }
-    }
-    let last = format!("c{}", 3 * ID_CACHE_SLOTS - 1);
-    assert!(Arc::ptr_eq(
-        &shared_client_id(&last),
-        &shared_client_id(&last)
-    ));
-    let long = "x".repeat(ID_CACHE_MAX_LEN + 1);
-    let (l1, l2) = (shared_client_id(&long), shared_client_id(&long));
-    assert_eq!(&*l1, long.as_str());
-    assert!(!Arc::ptr_eq(&l1, &l2), "an id over the cap is not kept");
-    assert_eq!(Arc::strong_count(&l1), 1);
-}
-
 /// Key prefixes set in code (not parsed, so unchecked): with a separator, a space, non-ASCII at
 /// the inline boundary, and long ones. Each message's key is `<prefix>-<seq>` (inline or not), and
 /// KEYS is what `Properties::push` of that key gives (refused, marking the properties
