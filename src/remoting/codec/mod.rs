@@ -231,7 +231,8 @@ fn frame_prefix(t: SerializeType, header_len: usize, body_len: usize) -> [u8; 8]
 }
 
 /// [`encode_frame`] for a JSON header: one reservation for prefix, header and body, the header
-/// written in place (see `header_json::write_json_header`), the limits checked on its length.
+/// written in place (see `header_json::writer::write_json_header`), the limits checked on its
+/// length.
 fn encode_json_head(
     cmd: &RemotingCommand,
     dst: &mut BytesMut,
