@@ -179,6 +179,15 @@ pub(crate) enum ShortText {
 }
 
 impl ShortText {
+    /// The text's bytes, without the UTF-8 check of [`ShortText::as_str`]: for hashing and for
+    /// the producer's ordering key, once per message.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            ShortText::Inline { len, bytes } => &bytes[..*len as usize],
+            ShortText::Heap(s) => s.as_bytes(),
+        }
+    }
+
     /// The text.
     pub(crate) fn as_str(&self) -> &str {
         match self {
@@ -357,6 +366,7 @@ mod tests {
                 let id = format!("{}{c}", "x".repeat(len));
                 let t = ShortText::from(id.as_str());
                 assert_eq!(t.as_str(), id);
+                assert_eq!(t.as_bytes(), id.as_bytes());
                 assert_eq!(
                     matches!(t, ShortText::Inline { .. }),
                     id.len() <= TEXT_INLINE,

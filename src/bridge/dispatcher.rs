@@ -4,7 +4,7 @@
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{Meta, Outgoing};
+use super::buffer::{Meta, Outgoing, ShortText};
 use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
@@ -132,7 +132,7 @@ struct Group {
     metas: Vec<Meta>,
     bytes: usize,
     /// The ordering key handed to the producer (the first message's client id).
-    key: Option<super::buffer::ShortText>,
+    key: Option<ShortText>,
     /// Requests of this group with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
     /// Its topic's requests in flight ([`TopicSlot::in_flight`]).
@@ -524,7 +524,7 @@ impl Dispatcher {
         let topic = g.topic.clone();
         let shared = Arc::clone(&self.shared);
         let key_bytes = match self.shared.strategy {
-            QueueStrategy::KeyDispatch => key.as_deref().map(str::as_bytes),
+            QueueStrategy::KeyDispatch => key.as_ref().map(ShortText::as_bytes),
             QueueStrategy::RoundRobin => None,
         };
         // When the send began: an acknowledged send is a probe for the outcome-unknown lookups.

@@ -372,7 +372,7 @@ impl EventSender {
                 props.encoded_len(),
                 topic.len(),
                 key.len(),
-                client_id.as_deref().map_or(0, str::len),
+                client_id.as_ref().map_or(0, |c| c.as_bytes().len()),
             );
             let mut msg = Message::new(topic, body);
             msg.properties = props;
@@ -415,7 +415,7 @@ impl EventSender {
         let topic = msg.topic.clone();
         // The dispatcher's ordering key: the client id under key_dispatch.
         let key = match sh.strategy {
-            QueueStrategy::KeyDispatch => meta.client_id.as_deref().map(str::as_bytes),
+            QueueStrategy::KeyDispatch => meta.client_id.as_ref().map(ShortText::as_bytes),
             QueueStrategy::RoundRobin => None,
         };
         let sent_at = Instant::now();
