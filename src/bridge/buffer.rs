@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Messages the channel holds at most. crossbeam preallocates a bounded channel's slots, so this is
-/// kept small: the byte budget is the real bound on buffered events.
+/// Hand-overs the dispatcher's channel holds at most: a message each, or a [`super::ChunkSender`]'s
+/// batch of at most [`super::CHUNK_MAX`] messages. crossbeam preallocates a bounded channel's
+/// slots, so this is kept small: the byte budget is the real bound on buffered events.
 pub const CHANNEL_CAPACITY: usize = 1_024;
 /// Bytes counted per message for what is not its text: the `Message`, `Meta` and `Outgoing` structs,
 /// the producer's job and send id, and the allocator's per-allocation overhead.
@@ -264,6 +265,61 @@ pub(crate) struct Meta {
     /// Set once the message was held for a re-send ([`super::hold`]): its first failure and the
     /// re-sends so far.
     pub(crate) held: Option<(Instant, u32)>,
+}
+
+/// What the channel to the dispatcher carries: one message, or the messages a [`super::ChunkSender`]
+/// gathered, in order, handed over with one channel operation instead of one per message.
+// The one message is the usual hand-over; boxing it would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Handed {
+    One(Outgoing),
+    Many(Vec<Outgoing>),
+}
+
+impl Handed {
+    /// The first message (tests take single messages out of the channel).
+    #[cfg(test)]
+    pub(crate) fn one(self) -> Outgoing {
+        self.into_iter()
+            .next()
+            .expect("a hand-over holds a message")
+    }
+
+    /// Its messages.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Handed::One(_) => 1,
+            Handed::Many(v) => v.len(),
+        }
+    }
+}
+
+impl IntoIterator for Handed {
+    type Item = Outgoing;
+    type IntoIter = HandedIter;
+    fn into_iter(self) -> HandedIter {
+        match self {
+            Handed::One(out) => HandedIter::One(Some(out)),
+            Handed::Many(v) => HandedIter::Many(v.into_iter()),
+        }
+    }
+}
+
+/// The messages of a [`Handed`], in order.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum HandedIter {
+    One(Option<Outgoing>),
+    Many(std::vec::IntoIter<Outgoing>),
+}
+
+impl Iterator for HandedIter {
+    type Item = Outgoing;
+    fn next(&mut self) -> Option<Outgoing> {
+        match self {
+            HandedIter::One(o) => o.take(),
+            HandedIter::Many(it) => it.next(),
+        }
+    }
 }
 
 /// One message waiting in the channel.

@@ -4,7 +4,7 @@
 //!
 //! Layering (see [`super`]): above [`super::settle`]; nothing but the bridge imports it.
 
-use super::buffer::{Meta, Outgoing, ShortText};
+use super::buffer::{Handed, Meta, Outgoing, ShortText};
 use super::config::QueueStrategy;
 use super::settle::Settle;
 use crate::message::{batch_record_len, Message};
@@ -292,10 +292,10 @@ impl Dispatcher {
                 continue;
             }
             select! {
-                recv(rx) -> out => match out {
-                    Ok(out) => {
+                recv(rx) -> h => match h {
+                    Ok(h) => {
                         self.now = Instant::now();
-                        self.add(out)
+                        self.add_handed(h);
                     }
                     Err(_) => break,
                 },
@@ -344,14 +344,14 @@ impl Dispatcher {
     /// would let through for an ordering lane; otherwise the group keeps gathering, and a
     /// completion wakes the dispatcher. So batches grow with the load instead of leaving as many
     /// small requests; a partial group waits at most [`MAX_PARTIAL_WAIT`] for its topic.
-    fn collect(&mut self, rx: &Receiver<Outgoing>) {
+    fn collect(&mut self, rx: &Receiver<Handed>) {
         self.now = Instant::now();
         let mut n = 0;
         while n < MAX_COLLECT {
             match rx.try_recv() {
-                Ok(out) => {
-                    self.add(out);
-                    n += 1;
+                Ok(h) => {
+                    n += h.len();
+                    self.add_handed(h);
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -450,6 +450,19 @@ impl Dispatcher {
             _ => u64::MAX,
         };
         (id, bucket)
+    }
+
+    /// Adds the messages of a hand-over taken out of the channel, in order.
+    fn add_handed(&mut self, h: Handed) {
+        match h {
+            Handed::One(out) => self.add(out),
+            Handed::Many(outs) => {
+                self.shared.taken(outs.len());
+                for out in outs {
+                    self.add(out);
+                }
+            }
+        }
     }
 
     fn add(&mut self, out: Outgoing) {

@@ -71,7 +71,7 @@ pub use format::{
     format_event, message_properties, write_message_properties, Formatted, PayloadEncoding,
 };
 pub use health::{BridgeHealth, TopicHealth};
-pub use intake::{EventSender, Handover};
+pub use intake::{ChunkSender, EventSender, Handover, CHUNK_MAX};
 pub use outcome::{
     BridgeStats, DropReason, RuleCounters, SendEventError, ShutdownReport, Unsent, UnsentReason,
 };

@@ -6,7 +6,7 @@
 //! Layering (see [`super`]): above the buffer, the hold, the loss ledger, health and the spool's
 //! halves; below the intake ([`super::intake`]), the dispatcher and the spool reader.
 
-use super::buffer::{Budget, Meta, Outgoing, CHANNEL_CAPACITY};
+use super::buffer::{Budget, Handed, Meta, Outgoing, CHANNEL_CAPACITY};
 use super::config::{BridgeConfig, OverflowPolicy, ProduceMode, QueueStrategy};
 use super::health::{BridgeHealth, HealthTracker};
 use super::hold::HoldQueue;
@@ -69,8 +69,12 @@ pub(crate) struct Settle {
     /// lookups go on during the drain (a send found stored ends as sent, one proven not stored
     /// ends as `failed`, certain, since nothing is sent again once the intake closed).
     pub(crate) lookups_closed: AtomicBool,
-    pub(crate) tx: Sender<Outgoing>,
-    pub(crate) rx: Receiver<Outgoing>,
+    pub(crate) tx: Sender<Handed>,
+    pub(crate) rx: Receiver<Handed>,
+    /// Messages in the channel beyond one per hand-over: a batch of `n` adds `n - 1` before it is
+    /// sent and the dispatcher takes them off when it receives it, so the queue depth counts
+    /// messages without an atomic operation per message.
+    pub(crate) batched: AtomicUsize,
     /// Wakes the dispatcher before its timer: a completed request, or a channel half full while
     /// it sleeps out a linger (so a burst cannot fill the channel behind a sleeping dispatcher).
     pub(crate) kick: (Sender<()>, Receiver<()>),
@@ -130,6 +134,7 @@ impl Settle {
             lookups_closed: AtomicBool::new(false),
             tx,
             rx,
+            batched: AtomicUsize::new(0),
             kick,
             gathering: std::sync::atomic::AtomicBool::new(false),
             shutdown_log: Mutex::new(None),
@@ -157,7 +162,7 @@ impl Settle {
             unmatched: self.unmatched.load(Ordering::Relaxed),
             buffered_bytes: self.budget.used(),
             in_flight: self.in_flight.load(Ordering::SeqCst),
-            queue_depth: self.rx.len(),
+            queue_depth: self.rx.len() + self.batched.load(Ordering::Relaxed),
             spool: self.spool.as_ref().map(|s| s.counters()),
             loss_reports_sent: self.losses.reports_sent(),
             loss_report_failures: self.losses.report_failures(),
@@ -445,8 +450,13 @@ impl Settle {
             self.finish(p.meta, &p.topic, Err(UnsentReason::Failed(reason)));
             return;
         }
-        if let Err(e) = self.tx.try_send(Outgoing { msg, meta: p.meta }) {
-            let mut out = e.into_inner();
+        if let Err(e) = self
+            .tx
+            .try_send(Handed::One(Outgoing { msg, meta: p.meta }))
+        {
+            let Handed::One(mut out) = e.into_inner() else {
+                unreachable!("one message was sent")
+            };
             // The channel is full (a backlog after an outage): the hold sends it again shortly,
             // when there is one; only without it does it end as failed.
             if let (Some(h), None) = (&self.hold, &out.meta.spool) {
@@ -507,11 +517,49 @@ impl Settle {
             return true;
         }
         match self.rx.try_recv() {
-            Ok(old) => {
+            Ok(Handed::One(old)) => {
                 self.drop_out(old, DropReason::Overflow);
                 true
             }
+            // Not sent under `drop_oldest` (a `ChunkSender` hands over one message at a time then);
+            // were one there, its messages would all end as dropped, each counted.
+            Ok(Handed::Many(olds)) => {
+                self.taken(olds.len());
+                for old in olds {
+                    self.drop_out(old, DropReason::Overflow);
+                }
+                true
+            }
             Err(_) => false,
+        }
+    }
+
+    /// Sends a batch of messages to the dispatcher (see [`Settle::batched`]); on a closed channel
+    /// they come back.
+    pub(crate) fn hand_over_many(&self, outs: Vec<Outgoing>) -> Result<(), Vec<Outgoing>> {
+        let extra = outs.len().saturating_sub(1);
+        self.batched.fetch_add(extra, Ordering::Relaxed);
+        match self.tx.send(Handed::Many(outs)) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::SendError(h)) => {
+                self.batched.fetch_sub(extra, Ordering::Relaxed);
+                Err(h.into_iter().collect())
+            }
+        }
+    }
+
+    /// Called for every hand-over taken out of the channel, with its length.
+    pub(crate) fn taken(&self, len: usize) {
+        if len > 1 {
+            self.batched.fetch_sub(len - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops every message of a hand-over taken out of the channel at shutdown.
+    fn drop_handed(&self, h: Handed) {
+        self.taken(h.len());
+        for out in h {
+            self.drop_out(out, DropReason::Shutdown);
         }
     }
 
@@ -567,6 +615,16 @@ impl Settle {
         }
     }
 
+    /// [`Settle::take_room`] without waiting and without a drop: true when the message got its
+    /// room (and is counted in flight), false when the budget is full (nothing counted).
+    pub(crate) fn try_take_room(&self, bytes: usize) -> bool {
+        if !self.budget.try_acquire(bytes) {
+            return false;
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
     /// Whether the intake is closed (shutdown began).
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
@@ -587,15 +645,15 @@ impl Settle {
     /// nothing is in flight.
     pub(crate) fn settle_remaining(&self, end: Instant) -> bool {
         // Whatever is still in the channel will not be sent.
-        while let Ok(out) = self.rx.try_recv() {
-            self.drop_out(out, DropReason::Shutdown);
+        while let Ok(h) = self.rx.try_recv() {
+            self.drop_handed(h);
         }
         while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(5));
             self.fail_held();
             // A host that passed the closed check just before it was set may still have enqueued.
-            while let Ok(out) = self.rx.try_recv() {
-                self.drop_out(out, DropReason::Shutdown);
+            while let Ok(h) = self.rx.try_recv() {
+                self.drop_handed(h);
             }
         }
         self.in_flight.load(Ordering::SeqCst) == 0

@@ -31,7 +31,7 @@
 //! buffer: a buffered message carries its ticket), and here the reader thread that turns records
 //! into buffered messages.
 
-use super::buffer::{budget_bytes, Meta, Outgoing, ShortText};
+use super::buffer::{budget_bytes, Handed, Meta, Outgoing, ShortText};
 use super::outcome::DropReason;
 use super::settle::{Room, Settle};
 use super::spool_ack::{SpoolAcks, SpoolTicket};
@@ -142,8 +142,10 @@ impl ReaderCtx {
                     return false;
                 }
             };
-            if let Err(crossbeam_channel::SendError(out)) = sh.tx.send(out) {
-                sh.drop_out(out, DropReason::Shutdown);
+            if let Err(crossbeam_channel::SendError(h)) = sh.tx.send(Handed::One(out)) {
+                for out in h {
+                    sh.drop_out(out, DropReason::Shutdown);
+                }
                 self.acks.abandon(rec.seq, todo.len() - n - 1);
                 return false;
             }

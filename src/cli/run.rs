@@ -559,6 +559,10 @@ fn pump(
     lines_read: &AtomicU64,
 ) -> (u64, u64, u64, u64, String) {
     let sender = bridge.sender();
+    // The events of a chunk go to the dispatcher together: one channel operation per
+    // `CHUNK_MAX` messages, and whatever is kept is handed over before waiting for more input
+    // (and when this returns: dropping it hands over the rest).
+    let mut chunk_sender = sender.chunk_sender();
     let ticker = tick(SIGNAL_POLL);
     let (mut lines, mut events, mut bad, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     // The chunk being worked through, its next line and where that begins.
@@ -586,13 +590,17 @@ fn pump(
                 }
                 Ok(()) => {
                     events += 1;
-                    if let Err(e) = sender.send_mut(&mut ev) {
+                    if let Err(e) = chunk_sender.send_mut(&mut ev) {
                         send_errors += 1;
                         report!("rocketmq-bridge: {input}: line {lines}: {e}");
                     }
                 }
             }
             continue;
+        }
+        if let Err(e) = chunk_sender.flush() {
+            send_errors += 1;
+            report!("rocketmq-bridge: {input}: after line {lines}: {e}");
         }
         match chunk.then.take() {
             None => {

@@ -25,7 +25,7 @@ fn partial_batch_failure_settles_each_message() {
     for p in [b"1", b"2", b"3"] {
         tx.send(publish("z", p)).unwrap();
     }
-    let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let outs: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     let (msgs, metas): (Vec<Message>, Vec<Meta>) =
         outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
     // The producer hands back the messages that were not stored: the 2nd one.
@@ -55,7 +55,7 @@ fn a_message_not_stored_is_held_with_its_bytes_and_key_then_fails_past_the_limit
         tx.send(publish("z", p)).unwrap();
     }
     let one = sh.budget.used() / 3;
-    let outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let outs: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     let (msgs, metas): (Vec<Message>, Vec<Meta>) =
         outs.into_iter().map(|o| (o.msg, o.meta)).unzip();
     finish_batch(&sh, "T1", metas, Err(not_sent(vec![msgs[1].clone()])));
@@ -96,7 +96,7 @@ fn unknown_outcomes_wait_for_the_lookup_not_the_hold_and_shutdown_fails_held_mes
     let tx = EventSender::new(Arc::clone(&sh));
     tx.send(publish("z", b"1")).unwrap();
     tx.send(publish("z", b"2")).unwrap();
-    let mut outs: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let mut outs: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     let b = outs.pop().unwrap();
     let a = outs.pop().unwrap();
     let unknown = SendError::new(
@@ -150,7 +150,7 @@ fn unknown_outcomes_wait_for_the_lookup_not_the_hold_and_shutdown_fails_held_mes
     sh.closed.store(false, Ordering::SeqCst);
     tx.send(publish("z", b"3")).unwrap();
     sh.closed.store(true, Ordering::SeqCst);
-    let c = sh.rx.try_recv().unwrap();
+    let c = sh.rx.try_recv().unwrap().one();
     sh.fail_or_hold(
         Some(c.msg.clone()),
         c.meta,
@@ -276,8 +276,8 @@ fn groups_holding_one_message_do_not_keep_room_for_a_full_batch() {
     let groups = 4;
     // Into the groups without `collect`'s flush of partial groups (the linger is zero here).
     let add_all = |d: &mut Dispatcher| {
-        while let Ok(out) = sh.rx.try_recv() {
-            d.add(out);
+        while let Ok(h) = sh.rx.try_recv() {
+            d.add_handed(h);
         }
     };
     let send = |client: usize| {

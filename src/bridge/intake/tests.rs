@@ -22,7 +22,7 @@ fn each_matching_rule_gets_a_message_with_the_event_key() {
     tx.send(publish("a/b", b"x")).unwrap();
     tx.send(publish("z", b"y")).unwrap();
     tx.send(Event::client_connected("c1", None)).unwrap();
-    let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let got: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     let summary: Vec<(String, String, RuleId)> = got
         .iter()
         .map(|o| (o.msg.topic.to_string(), o.meta.key.to_string(), o.meta.rule))
@@ -77,7 +77,12 @@ fn drop_oldest_makes_room_by_dropping_the_oldest_buffered_message() {
     for p in [b"1", b"2", b"3", b"4"] {
         tx.send(publish("z", p)).unwrap();
     }
-    let keys: Vec<String> = sh.rx.try_iter().map(|o| o.meta.key.to_string()).collect();
+    let keys: Vec<String> = sh
+        .rx
+        .try_iter()
+        .flatten()
+        .map(|o| o.meta.key.to_string())
+        .collect();
     assert_eq!(keys, vec!["b1-run-2", "b1-run-3"]);
     let s = sh.stats();
     assert_eq!(s.rule(rule(1)).unwrap().dropped_overflow, 2);
@@ -117,7 +122,7 @@ fn drop_oldest_drops_a_held_message_first() {
     let tx = EventSender::new(Arc::clone(&sh));
     tx.send(publish("z", b"1")).unwrap();
     tx.send(publish("z", b"2")).unwrap();
-    let a = sh.rx.try_recv().unwrap();
+    let a = sh.rx.try_recv().unwrap().one();
     sh.fail_or_hold(
         Some(a.msg.clone()),
         a.meta,
@@ -145,7 +150,7 @@ fn send_then_reports_once_when_the_last_message_ended() {
     // "a/b" matches rules 1 and 2: one outcome for both messages.
     let h = tx.send_then(publish("a/b", b"x"), move |r| otx.send(r).unwrap());
     assert_eq!(h, Handover::Pending);
-    let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let got: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     assert_eq!(got.len(), 2);
     let mut got = got.into_iter();
     let first = got.next().unwrap();
@@ -183,7 +188,7 @@ bridge.rocket.hook.client.connected.1 = {"topic": "Conn", "tag": "${username}", 
     ev.qos = Some(2);
     tx.send(ev).unwrap();
     tx.send(Event::client_connected("c1", None)).unwrap();
-    let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+    let got: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
     assert_eq!(got.len(), 2);
     let m = &got[0].msg;
     assert_eq!(m.topic, "site_2");
@@ -218,10 +223,10 @@ fn a_rendered_key_is_cut_at_1024_bytes_on_a_character_boundary() {
     // "/" and 1022 bytes of "a" make 1023; the 2-byte "é" would end at 1025.
     let long = format!("{}é", "a".repeat(1022));
     tx.send(publish(&long, b"p")).unwrap();
-    let m = sh.rx.try_recv().unwrap().msg;
+    let m = sh.rx.try_recv().unwrap().one().msg;
     assert_eq!(m.keys()[1], format!("/{}", "a".repeat(1022)));
     tx.send(publish("short", b"p")).unwrap();
-    let m = sh.rx.try_recv().unwrap().msg;
+    let m = sh.rx.try_recv().unwrap().one().msg;
     assert_eq!(m.keys(), vec!["b1-run-1", "/short"]);
 }
 
@@ -388,7 +393,7 @@ bridge.rocket.bridge_id = b1
         for _ in 0..3 {
             tx.send(publish("a/b", b"x")).unwrap();
         }
-        let got: Vec<Outgoing> = sh.rx.try_iter().collect();
+        let got: Vec<Outgoing> = sh.rx.try_iter().flatten().collect();
         assert_eq!(got.len(), 6, "{prefix:?}");
         for (i, o) in got.iter().enumerate() {
             let key = format!("{prefix}-{}", i / 2);
