@@ -417,3 +417,104 @@ bridge.rocket.bridge_id = b1
         }
     }
 }
+
+/// The messages of every hand-over now in the channel, each hand-over's keys in order.
+fn handed_keys(sh: &Settle) -> Vec<Vec<String>> {
+    sh.rx
+        .try_iter()
+        .map(|h| {
+            sh.taken(h.len());
+            h.into_iter().map(|o| o.meta.key.to_string()).collect()
+        })
+        .collect()
+}
+
+/// A chunk sender keeps messages (counted in flight and in the budget) until it holds
+/// `CHUNK_MAX`, is flushed or is dropped, and hands them over in order, once each; the queue depth
+/// counts a batch's messages, not its one channel slot.
+#[test]
+fn chunk_sender_hands_messages_over_when_full_flushed_or_dropped_in_order() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+    let tx = EventSender::new(Arc::clone(&sh));
+    let mut cs = tx.chunk_sender();
+    for p in [b"1", b"2", b"3"] {
+        cs.send_mut(&mut publish("z", p)).unwrap();
+    }
+    assert_eq!(sh.rx.len(), 0, "kept, not handed over");
+    assert_eq!(sh.stats().in_flight, 3);
+    assert!(sh.budget.used() > 0);
+    cs.flush().unwrap();
+    cs.flush().unwrap();
+    assert_eq!(
+        sh.rx.len(),
+        1,
+        "one hand-over for three messages, none for an empty flush"
+    );
+    assert_eq!(sh.stats().queue_depth, 3);
+    assert_eq!(
+        handed_keys(&sh),
+        vec![vec!["b1-run-0", "b1-run-1", "b1-run-2"]]
+    );
+    assert_eq!(sh.stats().queue_depth, 0);
+    // Full: handed over without a flush, at exactly CHUNK_MAX.
+    for _ in 0..CHUNK_MAX + 1 {
+        cs.send_mut(&mut publish("z", b"x")).unwrap();
+    }
+    let full = handed_keys(&sh);
+    assert_eq!(full.len(), 1);
+    assert_eq!(full[0].len(), CHUNK_MAX);
+    assert_eq!(full[0][0], "b1-run-3");
+    // The one left is handed over when the sender is dropped.
+    drop(cs);
+    let last = format!("b1-run-{}", 3 + CHUNK_MAX);
+    assert_eq!(handed_keys(&sh), vec![vec![last]]);
+    assert_eq!(sh.stats().in_flight, 4 + CHUNK_MAX);
+}
+
+/// A message that finds the budget full first hands over what the sender keeps, so the wait for
+/// room can end (here a stand-in dispatcher settles what it receives); without that the sender
+/// would wait on its own kept messages forever.
+#[test]
+fn chunk_sender_hands_over_what_it_keeps_before_it_waits_for_room() {
+    let one = one_message_bytes();
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, one * 5 / 2);
+    let drained = std::thread::spawn({
+        let sh = Arc::clone(&sh);
+        move || {
+            let h = sh
+                .rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the kept messages are handed over");
+            sh.taken(h.len());
+            let metas: Vec<Meta> = h.into_iter().map(|o| o.meta).collect();
+            let n = metas.len();
+            sh.finish_sent(metas, "T1");
+            n
+        }
+    });
+    let tx = EventSender::new(Arc::clone(&sh));
+    let mut cs = tx.chunk_sender();
+    for p in [b"1", b"2", b"3"] {
+        cs.send_mut(&mut publish("z", p)).unwrap();
+    }
+    assert_eq!(drained.join().unwrap(), 2, "the two kept before the wait");
+    assert_eq!(sh.stats().in_flight, 1, "the third is kept");
+    cs.flush().unwrap();
+    assert_eq!(handed_keys(&sh), vec![vec!["b1-run-2"]]);
+}
+
+/// Under `drop_oldest` (which drops single messages from the channel), with a spool or in sync
+/// mode, a chunk sender hands each event over at once, as `send_mut` does.
+#[test]
+fn chunk_sender_under_drop_oldest_hands_each_event_over_at_once() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::DropOldest, 1 << 20);
+    let tx = EventSender::new(Arc::clone(&sh));
+    let mut cs = tx.chunk_sender();
+    cs.send_mut(&mut publish("z", b"1")).unwrap();
+    cs.send_mut(&mut publish("z", b"2")).unwrap();
+    assert_eq!(sh.rx.len(), 2);
+    assert!(sh
+        .rx
+        .try_iter()
+        .all(|h| matches!(h, crate::bridge::buffer::Handed::One(_))));
+}
