@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::Mutex;
 use rocketmq_bridge::bridge::{
-    Bridge, BridgeConfig, BridgeStats, Event, EventKind, EventSender, ProduceMode,
+    Bridge, BridgeConfig, BridgeStats, ChunkSender, Event, EventKind, EventSender, ProduceMode,
 };
 use rocketmq_bridge::util::worker::Worker;
 
@@ -331,8 +331,14 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
                 } else {
                     let taken = Instant::now();
                     let sender = b.sender();
+                    // The batch's messages reach the dispatcher together (one channel operation
+                    // per 64 messages, one wake-up of the dispatcher per batch).
+                    let mut chunk = sender.chunk_sender();
                     for ev in batch.drain(..) {
-                        forward(Some(&sender), ev, &sh);
+                        forward(Some(&mut chunk), ev, &sh);
+                    }
+                    if let Err(e) = chunk.flush() {
+                        log::debug!("bridge refused a hand-over: {e}");
                     }
                     // After a backlog, do not keep its buffer: it goes back into the inbox.
                     batch.shrink_to(SPARE_MAX_EVENTS);
@@ -376,7 +382,7 @@ fn run(mut cfg: BridgeConfig, wake: Receiver<()>, ctl: Receiver<Ctl>, sh: Arc<Sh
     }
 }
 
-fn forward(sender: Option<&EventSender>, ev: Event, sh: &Shared) {
+fn forward(sender: Option<&mut ChunkSender<'_>>, ev: Event, sh: &Shared) {
     {
         // Uncontended except at a stop that timed out.
         let abandoned = sh.abandoned.lock();
@@ -396,7 +402,8 @@ fn forward(sender: Option<&EventSender>, ev: Event, sh: &Shared) {
     let Some(s) = sender else {
         return;
     };
-    if let Err(e) = s.send(ev) {
+    let mut ev = ev;
+    if let Err(e) = s.send_mut(&mut ev) {
         sh.refused_by_bridge.fetch_add(1, Ordering::Relaxed);
         log::debug!("bridge refused an event: {e}");
     }
@@ -405,14 +412,17 @@ fn forward(sender: Option<&EventSender>, ev: Event, sh: &Shared) {
 fn finish(bridge: Option<Bridge>, sh: &Shared, deadline: Duration) {
     let end = Instant::now() + deadline;
     let sender = bridge.as_ref().map(Bridge::sender);
+    let mut chunk = sender.as_ref().map(EventSender::chunk_sender);
     let rest = std::mem::take(&mut *sh.inbox.lock());
     for ev in rest {
         if Instant::now() > end {
             forward(None, ev, sh);
         } else {
-            forward(sender.as_ref(), ev, sh);
+            forward(chunk.as_mut(), ev, sh);
         }
     }
+    // Hands over what it keeps, before the shutdown below.
+    drop(chunk);
     drop(sender);
     if let Some(b) = bridge {
         let left = end.saturating_duration_since(Instant::now());
