@@ -518,3 +518,51 @@ fn chunk_sender_under_drop_oldest_hands_each_event_over_at_once() {
         .try_iter()
         .all(|h| matches!(h, crate::bridge::buffer::Handed::One(_))));
 }
+
+/// A chunk sender that still keeps messages when the shutdown's last settle ended (a host thread
+/// that drops it late: `Bridge::shutdown` does not borrow it) hands them into a channel no one
+/// reads any more: they must still end, counted as dropped (`shutdown`), not stay "in flight"
+/// forever and vanish with the channel.
+#[test]
+fn chunk_sender_flushed_after_the_shutdown_settled_counts_its_messages_as_dropped() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+    let tx = EventSender::new(Arc::clone(&sh));
+    let mut cs = tx.chunk_sender();
+    cs.send_mut(&mut publish("z", b"1")).unwrap();
+    sh.close_intake();
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(30);
+    assert!(!sh.settle_remaining(end), "the kept message is in flight");
+    drop(cs);
+    let s = sh.stats();
+    assert_eq!(
+        s.rule(rule(1)).unwrap().dropped_shutdown,
+        1,
+        "the late hand-over ends as dropped"
+    );
+    assert_eq!(s.in_flight, 0);
+    assert_eq!(s.queue_depth, 0);
+}
+
+/// A hand-over of a few messages (a flush at the end of a short input chunk, a small inbox
+/// batch) must not hold a `CHUNK_MAX`-slot vector in the channel: the byte budget counts
+/// `MESSAGE_OVERHEAD` per message for its structs, and up to `CHANNEL_CAPACITY` such hand-overs
+/// can wait in the channel.
+#[test]
+fn a_small_hand_over_holds_no_more_memory_than_its_messages_are_budgeted() {
+    let sh = shared(ProduceMode::Async, OverflowPolicy::Block, 1 << 20);
+    let tx = EventSender::new(Arc::clone(&sh));
+    let mut cs = tx.chunk_sender();
+    cs.send_mut(&mut publish("z", b"1")).unwrap();
+    cs.flush().unwrap();
+    let budgeted = sh.budget.used();
+    let h = sh.rx.try_recv().unwrap();
+    let held = match &h {
+        crate::bridge::buffer::Handed::One(_) => std::mem::size_of::<Outgoing>(),
+        crate::bridge::buffer::Handed::Many(v) => v.capacity() * std::mem::size_of::<Outgoing>(),
+    };
+    sh.taken(h.len());
+    assert!(
+        held <= budgeted,
+        "one message budgeted {budgeted} bytes holds {held} bytes of hand-over slots"
+    );
+}
