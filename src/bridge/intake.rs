@@ -484,6 +484,10 @@ pub const CHUNK_MAX: usize = 64;
 /// messages from the channel), each event is handed over at once, exactly as by
 /// [`EventSender::send_mut`]. A message that must wait for room first hands over what is kept, so
 /// it never waits on messages that cannot leave.
+///
+/// Flush or drop it before [`super::Bridge::shutdown`]: kept messages count as in flight, so the
+/// shutdown waits for them until its deadline, and a hand-over after the shutdown ended drops them
+/// (counted as `shutdown`).
 pub struct ChunkSender<'a> {
     sender: &'a EventSender,
     kept: Vec<Outgoing>,
@@ -568,8 +572,26 @@ impl ChunkSender<'_> {
             return Ok(());
         }
         let sh = &*self.sender.shared;
-        match sh.hand_over_many(std::mem::take(&mut self.kept)) {
+        // A hand-over holds no more slots than it has messages (up to `CHANNEL_CAPACITY` of them
+        // can wait in the channel, and the budget counts `MESSAGE_OVERHEAD` per message): one
+        // message goes alone, a partial batch in a vector of its length (the kept vector, with
+        // its `CHUNK_MAX` slots, stays for the next ones); only a full batch takes it along.
+        let handed = match self.kept.len() {
+            1 => {
+                let out = self.kept.pop().expect("one message kept");
+                sh.tx
+                    .send(Handed::One(out))
+                    .map_err(|crossbeam_channel::SendError(h)| h.into_iter().collect())
+            }
+            n if n < CHUNK_MAX => sh.hand_over_many(self.kept.drain(..).collect()),
+            _ => sh.hand_over_many(std::mem::take(&mut self.kept)),
+        };
+        match handed {
             Ok(()) => {
+                // The shutdown already settled: no one reads the channel any more.
+                if sh.settled.load(Ordering::SeqCst) {
+                    sh.drop_late_hand_overs();
+                }
                 kick_if_filling(sh);
                 Ok(())
             }

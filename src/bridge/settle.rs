@@ -75,6 +75,10 @@ pub(crate) struct Settle {
     /// sent and the dispatcher takes them off when it receives it, so the queue depth counts
     /// messages without an atomic operation per message.
     pub(crate) batched: AtomicUsize,
+    /// Set when the shutdown's last settle ended ([`Settle::settle_remaining`]): no one reads the
+    /// channel any more, so a hand-over after it (a [`super::ChunkSender`] dropped late) must end
+    /// its messages itself ([`Settle::drop_late_hand_overs`]).
+    pub(crate) settled: AtomicBool,
     /// Wakes the dispatcher before its timer: a completed request, or a channel half full while
     /// it sleeps out a linger (so a burst cannot fill the channel behind a sleeping dispatcher).
     pub(crate) kick: (Sender<()>, Receiver<()>),
@@ -135,6 +139,7 @@ impl Settle {
             tx,
             rx,
             batched: AtomicUsize::new(0),
+            settled: AtomicBool::new(false),
             kick,
             gathering: std::sync::atomic::AtomicBool::new(false),
             shutdown_log: Mutex::new(None),
@@ -555,6 +560,13 @@ impl Settle {
         }
     }
 
+    /// After the shutdown settled: drops whatever is in the channel (`shutdown`, counted).
+    pub(crate) fn drop_late_hand_overs(&self) {
+        while let Ok(h) = self.rx.try_recv() {
+            self.drop_handed(h);
+        }
+    }
+
     /// Drops every message of a hand-over taken out of the channel at shutdown.
     fn drop_handed(&self, h: Handed) {
         self.taken(h.len());
@@ -656,6 +668,10 @@ impl Settle {
                 self.drop_handed(h);
             }
         }
+        // A hand-over from now on is ended by its sender (it sees `settled`), one before this
+        // by the drain below.
+        self.settled.store(true, Ordering::SeqCst);
+        self.drop_late_hand_overs();
         self.in_flight.load(Ordering::SeqCst) == 0
     }
 
