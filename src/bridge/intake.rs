@@ -1,7 +1,9 @@
 //! The hosts' side: [`EventSender::send`] matches an event against the rules and formats its
 //! messages on the host's thread, then appends them to the spool (with one) or admits them into the
 //! buffer for the dispatcher, and in sync mode waits for their outcomes; [`EventSender::send_then`]
-//! reports an event's outcome to a callback instead of waiting.
+//! reports an event's outcome to a callback instead of waiting. A [`ChunkSender`] (one host
+//! thread's, from [`EventSender::chunk_sender`]) buffers as `send` does but hands the messages of
+//! many events to the dispatcher at once, one channel operation per [`CHUNK_MAX`] messages.
 //!
 //! Sync mode without a spool sends on the host's own thread ([`EventSender::send`] calls the
 //! producer's sync send, which writes the request and reads its answer on the calling thread): no
@@ -462,9 +464,11 @@ impl EventSender {
     }
 }
 
-/// A dispatcher sleeping out a linger is woken before the channel can fill.
+/// A dispatcher sleeping out a linger is woken before the channel can fill: when half its slots or
+/// half as many messages as it has slots wait (batches count by their messages, so a burst of them
+/// wakes it as soon as single messages would).
 fn kick_if_filling(sh: &Settle) {
-    if sh.tx.len() >= CHANNEL_CAPACITY / 2 {
+    if sh.tx.len() + sh.batched.load(Ordering::Relaxed) >= CHANNEL_CAPACITY / 2 {
         let _ = sh.kick.0.try_send(());
     }
 }
