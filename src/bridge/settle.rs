@@ -3,6 +3,10 @@
 //! dispatcher, the shutdown log, health, the loss ledger, the spool's acknowledgements and the
 //! in-memory hold), and it ends every message exactly once ([`Settle::finish`]).
 //!
+//! This file is long (about 810 lines with its test helpers) because every way a message is admitted
+//! and ended (admit, reject, finish, hold, resolve, the shutdown's drains, late hand-overs) lives
+//! next to the state they all change, so that "ended exactly once" can be checked in one place.
+//!
 //! Layering (see [`super`]): above the buffer, the hold, the loss ledger, health and the spool's
 //! halves; below the intake ([`super::intake`]), the dispatcher and the spool reader.
 

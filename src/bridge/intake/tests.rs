@@ -478,9 +478,10 @@ fn chunk_sender_hands_messages_over_when_full_flushed_or_dropped_in_order() {
 fn chunk_sender_hands_over_what_it_keeps_before_it_waits_for_room() {
     let one = one_message_bytes();
     let sh = shared(ProduceMode::Async, OverflowPolicy::Block, one * 5 / 2);
-    let drained = std::thread::spawn({
+    let (n_tx, n_rx) = bounded(1);
+    let drainer = crate::util::worker::Worker::spawn("t-drain", {
         let sh = Arc::clone(&sh);
-        move || {
+        move |_stop| {
             let h = sh
                 .rx
                 .recv_timeout(std::time::Duration::from_secs(10))
@@ -489,15 +490,18 @@ fn chunk_sender_hands_over_what_it_keeps_before_it_waits_for_room() {
             let metas: Vec<Meta> = h.into_iter().map(|o| o.meta).collect();
             let n = metas.len();
             sh.finish_sent(metas, "T1");
-            n
+            let _ = n_tx.send(n);
         }
-    });
+    })
+    .unwrap();
     let tx = EventSender::new(Arc::clone(&sh));
     let mut cs = tx.chunk_sender();
     for p in [b"1", b"2", b"3"] {
         cs.send_mut(&mut publish("z", p)).unwrap();
     }
-    assert_eq!(drained.join().unwrap(), 2, "the two kept before the wait");
+    let drained = n_rx.recv_timeout(std::time::Duration::from_secs(10));
+    assert!(drainer.join());
+    assert_eq!(drained, Ok(2), "the two kept before the wait");
     assert_eq!(sh.stats().in_flight, 1, "the third is kept");
     cs.flush().unwrap();
     assert_eq!(handed_keys(&sh), vec![vec!["b1-run-2"]]);
