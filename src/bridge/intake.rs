@@ -480,7 +480,7 @@ pub const CHUNK_MAX: usize = 64;
 /// [`ChunkSender::send_mut`] prepares an event's messages and takes their room in the buffer as
 /// [`EventSender::send_mut`] does, but keeps them until it holds [`CHUNK_MAX`], until
 /// [`ChunkSender::flush`], or until it is dropped, and then hands them all to the dispatcher with one
-/// channel operation instead of one per message (issue #22: the channel was about a tenth of the
+/// channel operation instead of one per message (issue #22: the channel was about 6% of the
 /// `run` command's instructions per event). A host that reads events in chunks calls `flush`
 /// before it waits for the next chunk: kept messages are not sent.
 ///
