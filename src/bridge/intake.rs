@@ -489,6 +489,10 @@ pub const CHUNK_MAX: usize = 64;
 /// [`EventSender::send_mut`]. A message that must wait for room first hands over what is kept, so
 /// it never waits on messages that cannot leave.
 ///
+/// Its kept messages are not ordered against what the same thread sends through the
+/// [`EventSender`] itself meanwhile: flush first where that order matters (under `key_dispatch`,
+/// one client's events).
+///
 /// Flush or drop it before [`super::Bridge::shutdown`]: kept messages count as in flight, so the
 /// shutdown waits for them until its deadline, and a hand-over after the shutdown ended drops them
 /// (counted as `shutdown`).
