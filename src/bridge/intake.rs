@@ -598,7 +598,7 @@ impl ChunkSender<'_> {
             Ok(()) => {
                 // The shutdown already settled: no one reads the channel any more.
                 if sh.settled.load(Ordering::SeqCst) {
-                    sh.drop_late_hand_overs();
+                    sh.drop_queued();
                 }
                 kick_if_filling(sh);
                 Ok(())

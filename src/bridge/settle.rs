@@ -81,7 +81,7 @@ pub(crate) struct Settle {
     pub(crate) batched: AtomicUsize,
     /// Set when the shutdown's last settle ended ([`Settle::settle_remaining`]): no one reads the
     /// channel any more, so a hand-over after it (a [`super::ChunkSender`] dropped late) must end
-    /// its messages itself ([`Settle::drop_late_hand_overs`]).
+    /// its messages itself ([`Settle::drop_queued`]).
     pub(crate) settled: AtomicBool,
     /// Wakes the dispatcher before its timer: a completed request, or a channel half full while
     /// it sleeps out a linger (so a burst cannot fill the channel behind a sleeping dispatcher).
@@ -564,8 +564,9 @@ impl Settle {
         }
     }
 
-    /// After the shutdown settled: drops whatever is in the channel (`shutdown`, counted).
-    pub(crate) fn drop_late_hand_overs(&self) {
+    /// Drops whatever is in the channel (`shutdown`, counted): the shutdown's drains, and a
+    /// hand-over made after the shutdown settled.
+    pub(crate) fn drop_queued(&self) {
         while let Ok(h) = self.rx.try_recv() {
             self.drop_handed(h);
         }
@@ -661,21 +662,17 @@ impl Settle {
     /// nothing is in flight.
     pub(crate) fn settle_remaining(&self, end: Instant) -> bool {
         // Whatever is still in the channel will not be sent.
-        while let Ok(h) = self.rx.try_recv() {
-            self.drop_handed(h);
-        }
+        self.drop_queued();
         while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(5));
             self.fail_held();
             // A host that passed the closed check just before it was set may still have enqueued.
-            while let Ok(h) = self.rx.try_recv() {
-                self.drop_handed(h);
-            }
+            self.drop_queued();
         }
         // A hand-over from now on is ended by its sender (it sees `settled`), one before this
         // by the drain below.
         self.settled.store(true, Ordering::SeqCst);
-        self.drop_late_hand_overs();
+        self.drop_queued();
         self.in_flight.load(Ordering::SeqCst) == 0
     }
 
