@@ -4,7 +4,9 @@
 //! route refresh. Broker workers themselves start on first use ([`worker::ensure`]) and a pruned
 //! broker's worker is joined by [`Inner::prune_brokers`].
 
-use super::{worker, BrokerState, Inner, SendErrorKind};
+use super::{
+    worker, AttemptError, BrokerState, Inner, SendErrorKind, BROKER_PRUNE_GRACE_REFRESHES,
+};
 use crate::remoting::codes::{HEART_BEAT, UNREGISTER_CLIENT};
 use crate::remoting::RemotingCommand;
 use crate::util::worker::{Stop, Worker};
@@ -111,6 +113,68 @@ fn heartbeat_loop(inner: Weak<Inner>, heartbeat: Duration, prune: Duration, stop
                 None => break,
             },
             recv(stop.receiver()) -> _ => break,
+        }
+    }
+}
+
+/// How long [`Inner::prune_brokers`] waits for the worker of a pruned broker (idle by then: it had
+/// no job when it was picked) to exit.
+const PRUNE_JOIN_DEADLINE: Duration = Duration::from_secs(5);
+
+impl Inner {
+    /// Forgets brokers absent from every cached route for [`BROKER_PRUNE_GRACE_REFRESHES`] refresh
+    /// intervals with no async job: taken out of the map under its lock, then (without any lock
+    /// held) retired, their worker joined and their connections closed. Called by the
+    /// housekeeping thread every refresh interval.
+    pub(super) fn prune_brokers(&self) {
+        let live = self.routes.master_addrs();
+        let grace = self
+            .cfg
+            .route
+            .refresh_interval
+            .saturating_mul(BROKER_PRUNE_GRACE_REFRESHES);
+        let now = Instant::now();
+        let pruned: Vec<Arc<BrokerState>> = {
+            let mut map = self.brokers.lock();
+            let mut out = Vec::new();
+            map.retain(|addr, b| {
+                let mut left = b.left_routes_at.lock();
+                if live.contains(addr) {
+                    *left = None;
+                    return true;
+                }
+                let since = *left.get_or_insert(now);
+                let busy = b.worker.lock().as_ref().is_some_and(|w| w.load() > 0);
+                if now.duration_since(since) < grace || busy {
+                    return true;
+                }
+                out.push(Arc::clone(b));
+                false
+            });
+            out
+        };
+        for b in pruned {
+            log::info!(
+                "broker left every route, closing its worker and connections addr={}",
+                b.addr
+            );
+            let handle = {
+                let mut w = b.worker.lock();
+                b.retired.store(true, Ordering::SeqCst);
+                w.take()
+            };
+            if let Some(h) = handle {
+                for job in h.finish(Instant::now() + PRUNE_JOIN_DEADLINE, &b) {
+                    // A retry queued for a broker no route names any more: settled, never dropped.
+                    let kind = job.unknown_or(SendErrorKind::NotSent {
+                        last: AttemptError::BrokerLeftRoutes {
+                            broker: b.addr.clone(),
+                        },
+                    });
+                    job.complete(Err(kind));
+                }
+            }
+            b.close_connections();
         }
     }
 }

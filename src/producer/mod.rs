@@ -57,6 +57,11 @@ use std::time::{Duration, Instant};
 /// Called once with the outcome of an async send.
 pub type SendCallback = Box<dyn FnOnce(Result<SendResult, SendError>) + Send + 'static>;
 
+/// Given the messages of every stored send, on the thread that ended it, after its callback
+/// ([`Producer::recycle_with`]): a host can take their buffers back instead of having them freed
+/// on the producer's thread.
+pub type Recycle = Arc<dyn Fn(Vec<Message>) + Send + Sync + 'static>;
+
 /// A RocketMQ producer. Cheap to clone (an `Arc` inside); background threads stop when
 /// [`Producer::close`] is called or the last clone is dropped.
 #[derive(Clone)]
@@ -95,6 +100,8 @@ pub(crate) struct Inner {
     live_workers: Arc<AtomicUsize>,
     housekeeping: Mutex<Option<Worker>>,
     stats: Arc<stats::Counters>,
+    /// [`Producer::recycle_with`]'s function, set at most once.
+    recycle: std::sync::OnceLock<Recycle>,
 }
 
 /// A broker address that has left every cached route is forgotten (its worker thread stopped and
@@ -103,10 +110,6 @@ pub(crate) struct Inner {
 /// broker address ever routed to kept two threads and its connections until the producer closed.
 /// Three intervals ride out a name server that briefly answers a partial route.
 pub const BROKER_PRUNE_GRACE_REFRESHES: u32 = 3;
-
-/// How long [`Inner::prune_brokers`] waits for the worker of a pruned broker (idle by then: it had
-/// no job when it was picked) to exit.
-const PRUNE_JOIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A send in progress: the prepared request and where it stands.
 pub(crate) struct Job {
@@ -122,14 +125,20 @@ pub(crate) struct Job {
     /// The ordering lanes of `queue` ([`order_lanes`] for its broker's queues of the topic).
     lanes: u32,
     done: Option<SendCallback>,
+    /// Given the messages once stored ([`Producer::recycle_with`]).
+    recycle: Option<Recycle>,
 }
 
 impl Job {
     fn complete(mut self, r: Result<SendResult, SendErrorKind>) {
+        let stored = r.is_ok();
         let result =
             r.map_err(|kind| SendError::new(kind, std::mem::take(&mut self.prepared.messages)));
         if let Some(cb) = self.done.take() {
             cb(result);
+        }
+        if let (true, Some(recycle)) = (stored, self.recycle.take()) {
+            recycle(std::mem::take(&mut self.prepared.messages));
         }
     }
 
@@ -209,6 +218,7 @@ impl Producer {
             live_workers: Arc::new(AtomicUsize::new(0)),
             housekeeping: Mutex::new(None),
             stats: Arc::default(),
+            recycle: std::sync::OnceLock::new(),
             cfg,
         });
         lifecycle::start_housekeeping(&inner);
@@ -216,6 +226,13 @@ impl Producer {
             _owner: Arc::new(Owner(Arc::clone(&inner))),
             inner,
         })
+    }
+
+    /// Hands the messages of every send stored from now on to `f` (on the thread that ended the
+    /// send, after its callback) instead of dropping them there. Set once: false, and `f` unused,
+    /// when it was set before.
+    pub fn recycle_with(&self, f: Recycle) -> bool {
+        self.inner.recycle.set(f).is_ok()
     }
 
     /// The settings the producer started with. `connection.tls` (the `tls` feature) is a clone of
@@ -482,63 +499,8 @@ impl Inner {
             queue: None,
             lanes: ORDER_LANES,
             done,
+            recycle: self.recycle.get().cloned(),
         })
-    }
-
-    /// Forgets brokers absent from every cached route for [`BROKER_PRUNE_GRACE_REFRESHES`] refresh
-    /// intervals with no async job: taken out of the map under its lock, then (without any lock
-    /// held) retired, their worker joined and their connections closed. Called by the
-    /// housekeeping thread every refresh interval.
-    fn prune_brokers(&self) {
-        let live = self.routes.master_addrs();
-        let grace = self
-            .cfg
-            .route
-            .refresh_interval
-            .saturating_mul(BROKER_PRUNE_GRACE_REFRESHES);
-        let now = Instant::now();
-        let pruned: Vec<Arc<BrokerState>> = {
-            let mut map = self.brokers.lock();
-            let mut out = Vec::new();
-            map.retain(|addr, b| {
-                let mut left = b.left_routes_at.lock();
-                if live.contains(addr) {
-                    *left = None;
-                    return true;
-                }
-                let since = *left.get_or_insert(now);
-                let busy = b.worker.lock().as_ref().is_some_and(|w| w.load() > 0);
-                if now.duration_since(since) < grace || busy {
-                    return true;
-                }
-                out.push(Arc::clone(b));
-                false
-            });
-            out
-        };
-        for b in pruned {
-            log::info!(
-                "broker left every route, closing its worker and connections addr={}",
-                b.addr
-            );
-            let handle = {
-                let mut w = b.worker.lock();
-                b.retired.store(true, Ordering::SeqCst);
-                w.take()
-            };
-            if let Some(h) = handle {
-                for job in h.finish(Instant::now() + PRUNE_JOIN_DEADLINE, &b) {
-                    // A retry queued for a broker no route names any more: settled, never dropped.
-                    let kind = job.unknown_or(SendErrorKind::NotSent {
-                        last: AttemptError::BrokerLeftRoutes {
-                            broker: b.addr.clone(),
-                        },
-                    });
-                    job.complete(Err(kind));
-                }
-            }
-            b.close_connections();
-        }
     }
 
     /// Chooses a queue: by key (rendezvous hashing, [`TopicPublishInfo::key_queue`]) or
