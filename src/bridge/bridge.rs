@@ -316,6 +316,8 @@ impl Bridge {
             None => None,
         };
         let producer = Producer::start(pcfg).map_err(BridgeError::Producer)?;
+        // Stored messages' buffers go back to the threads that build messages (`recycle`).
+        producer.recycle_with(Arc::new(super::recycle::give_back));
         let mut topics: Vec<String> = cfg.rules.topics().into_iter().map(str::to_owned).collect();
         if let Some(t) = &cfg.loss_report_topic {
             if !topics.contains(t) {

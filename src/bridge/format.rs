@@ -108,11 +108,16 @@ pub fn format_event(
 /// (`Bytes` from a vector with spare capacity allocates one).
 pub(crate) fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
     let ts = ev.ts.unwrap_or_else(now_ms);
-    let mut out = Vec::with_capacity(body_len_hint(ev, node, encoding, ts));
+    let hint = body_len_hint(ev, node, encoding, ts);
+    // A stored message's buffer when this thread has one that fits (`recycle`), else a new one.
+    let mut out = super::recycle::body(hint);
     let info = layout(ev, node, encoding, ts, &mut out);
-    // An escape made the body longer than the hint and the vector grew: give back the slack (a
-    // no-op when the hint was exact), so a buffered body holds no more memory than it counts.
-    (Bytes::from(out.into_boxed_slice()), info)
+    if !super::recycle::fits(out.capacity(), out.len()) {
+        // An escape made the body longer than the hint and the vector grew: give back the slack,
+        // so a buffered body holds little more memory than it counts.
+        out.shrink_to_fit();
+    }
+    (Bytes::from(out), info)
 }
 
 /// The body's length in bytes when none of its strings needs an escape (a lower bound otherwise).

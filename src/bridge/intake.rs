@@ -28,7 +28,7 @@ use super::rule::{validate_resource_name, validate_tag, BodyFormat, MAX_TOPIC_LE
 use super::settle::{Room, Settle};
 use super::template::push_key_safe;
 use crate::message::Topic;
-use crate::message::{Message, Properties, PROPERTY_KEYS, PROPERTY_TAGS};
+use crate::message::{Message, PROPERTY_KEYS, PROPERTY_TAGS};
 use crate::producer::Producer;
 use crate::util::push_decimal;
 use bytes::Bytes;
@@ -342,7 +342,7 @@ impl EventSender {
                 drop_it(&topic, reason);
                 continue;
             }
-            let mut props = Properties::with_capacity(
+            let mut props = super::recycle::properties(
                 props_room + tag.map_or(0, str::len) + rule.key.as_ref().map_or(0, |_| 64),
             );
             match &rule.key {

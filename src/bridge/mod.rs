@@ -51,6 +51,7 @@ pub mod hold;
 mod intake;
 pub mod loss_report;
 mod outcome;
+mod recycle;
 pub mod resolve;
 pub mod rule;
 mod settle;

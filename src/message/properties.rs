@@ -127,6 +127,22 @@ impl Properties {
         }
     }
 
+    /// No properties, in `buf`'s room (what it held is cleared): for a host that reuses the buffers
+    /// of sent messages ([`Properties::into_buffer`]).
+    pub fn with_buffer(mut buf: String) -> Properties {
+        buf.clear();
+        Properties {
+            buf,
+            invalid: None,
+            maybe_uniq_key: false,
+        }
+    }
+
+    /// The buffer of the encoded entries, for [`Properties::with_buffer`].
+    pub fn into_buffer(self) -> String {
+        self.buf
+    }
+
     /// Byte ranges of each entry: (start of name, end of name, end of value); the value starts
     /// after the 0x01 at the end of the name, the entry ends after the 0x02 at the end of the value.
     fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {

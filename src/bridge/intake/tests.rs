@@ -3,6 +3,7 @@ use super::*;
 use crate::bridge::config::{OverflowPolicy, ProduceMode};
 use crate::bridge::rule::RuleId;
 use crate::bridge::settle::testing::{publish, rule, shared, shared_with_hold, shared_with_rules};
+use crate::message::Properties;
 use crate::producer::{SendError, SendErrorKind};
 use bytes::Bytes;
 
