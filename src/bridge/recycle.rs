@@ -67,8 +67,13 @@ fn refill(shared: &Mutex<Stacks>, local: &mut Stacks) {
     local.props.extend(from.drain(from.len() - n..));
 }
 
-/// Takes the top buffer of `local`'s stack `pick` (refilled from `shared` when empty) if it
-/// [`fits`] `len`; one that does not is freed here, on the builder's thread.
+/// How many of the top buffers [`take`] looks through for one of exactly the length asked for.
+const EXACT_LOOK: usize = 16;
+
+/// Takes a buffer from `local`'s stack `pick` (refilled from `shared` when empty): one of exactly
+/// `len` bytes among the top [`EXACT_LOOK`] (a body in one becomes a `Bytes` without the separate
+/// header `bytes` allocates for a vector with spare room), else the top one if it [`fits`] `len`;
+/// one that does not is freed here, on the builder's thread.
 fn take<T>(
     shared: &Mutex<Stacks>,
     local: &mut Stacks,
@@ -79,7 +84,12 @@ fn take<T>(
     if pick(local).is_empty() {
         refill(shared, local);
     }
-    let b = pick(local).pop()?;
+    let stack = pick(local);
+    let from = stack.len().saturating_sub(EXACT_LOOK);
+    if let Some(i) = stack[from..].iter().rposition(|b| cap(b) == len) {
+        return Some(stack.remove(from + i));
+    }
+    let b = stack.pop()?;
     fits(cap(&b), len).then_some(b)
 }
 
@@ -193,6 +203,29 @@ mod tests {
         assert!(p.capacity() >= 200, "{}", p.capacity());
         // Nothing left: the caller allocates.
         assert!(take(&shared, &mut local, bodies, Vec::capacity, 10).is_none());
+    }
+
+    #[test]
+    fn a_buffer_of_exactly_the_length_is_taken_first() {
+        let shared = Mutex::new(Stacks::new());
+        let mut local = Stacks::new();
+        // Pushed in this order: 200 bytes at the bottom, 230 on top (both fit 200).
+        let msgs = [200, 210, 230]
+            .map(|n| message(Bytes::from(vec![0u8; n]), 16))
+            .to_vec();
+        give_back_to(&shared, msgs);
+        let b = take(&shared, &mut local, bodies, Vec::capacity, 200).unwrap();
+        assert_eq!(b.capacity(), 200);
+        // No exact one left for 205: the top one, which fits.
+        let b = take(&shared, &mut local, bodies, Vec::capacity, 205).unwrap();
+        assert_eq!(b.capacity(), 230);
+        // A body built in an exact buffer needs no separate header: it comes back whole.
+        let mut v = take(&shared, &mut local, bodies, Vec::capacity, 210).unwrap();
+        let at = v.as_ptr();
+        v.extend_from_slice(&[7u8; 210]);
+        give_back_to(&shared, vec![message(Bytes::from(v), 16)]);
+        let b = take(&shared, &mut local, bodies, Vec::capacity, 210).unwrap();
+        assert_eq!((b.as_ptr(), b.capacity()), (at, 210));
     }
 
     #[test]
