@@ -11,7 +11,7 @@
 //! 300 QoS 1 publishes by default, 20,000 with `TEST_SCALE=full`.
 
 use crate::brokers::{Kind, TestBroker};
-use crate::source::{publisher, spawn_bridge, term_and_wait};
+use crate::source::{number_before, publisher, spawn_bridge, term_and_wait};
 use rocketmq_bridge_test_support as support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,12 +21,7 @@ use support::{eventually, read_back, scale, suffix, Cluster, ReadBack};
 
 /// `N PUBLISH received` of a bridge's summary line.
 fn received(summary: &str) -> u64 {
-    summary
-        .split(" PUBLISH received")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no summary: {summary}"))
+    number_before(summary, " PUBLISH received").unwrap_or_else(|| panic!("no summary: {summary}"))
 }
 
 /// Distinct publishes (payload indexes) in `got`, and the number of extra copies.

@@ -325,7 +325,8 @@ fn kill_and_restart_with(
     // (aedes-persistence matches by id alone), its re-send of the queue fails with "no such
     // packet", and it closes the client. The bridge's reconnection must resume the session too;
     // the broker's log is printed so the cause stays visible.
-    let (conns, resumed) = connections_in(&summary);
+    let conns = number_before(&summary, " connections (").unwrap_or(0);
+    let resumed = number_before(&summary, " resumed a session").unwrap_or(0);
     if conns > 1 {
         println!(
             "{b} ended a connection of the last run; its log:\n{}",
@@ -375,35 +376,22 @@ fn aedes_to_rocketmq_in_sync_mode_survives_a_bridge_sigkill() {
     kill_and_restart_loses_nothing(Kind::Aedes, "sync", "3.1.1", 1, 1);
 }
 
-/// The last "N connections (M resumed a session)" of an `mqtt` run's summary: (N, M), (0, 0)
-/// when there is none.
-fn connections_in(summary: &str) -> (usize, usize) {
-    let Some(at) = summary.rfind(" connections (") else {
-        return (0, 0);
-    };
-    let n = summary[..at]
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0);
-    let rest = &summary[at + " connections (".len()..];
-    let m = rest
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0);
-    (n, m)
+/// The number just before the first `label` in `text` (a bridge's summary line), if any.
+pub(crate) fn number_before(text: &str, label: &str) -> Option<u64> {
+    let head = &text[..text.find(label)?];
+    let start = head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    head[start..].parse().ok()
 }
 
 #[test]
-fn connections_in_reads_the_summary() {
-    let s = "0 send retries, 2 connections (2 resumed a session), 1 connection errors";
-    assert_eq!(connections_in(s), (2, 2));
-    assert_eq!(
-        connections_in("x, 1 connections (0 resumed a session), y"),
-        (1, 0)
-    );
-    assert_eq!(connections_in("no summary"), (0, 0));
+fn number_before_reads_the_summary() {
+    let s = "459 PUBLISH received, 2 connections (2 resumed a session), 1 connection errors";
+    assert_eq!(number_before(s, " PUBLISH received"), Some(459));
+    assert_eq!(number_before(s, " connections ("), Some(2));
+    assert_eq!(number_before(s, " resumed a session"), Some(2));
+    assert_eq!(number_before(s, " connection errors"), Some(1));
+    assert_eq!(number_before("no summary", " connections ("), None);
+    assert_eq!(number_before("x connections (", " connections ("), None);
 }
 
 fn signal(pid: u32, sig: &str) {
