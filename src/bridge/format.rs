@@ -102,9 +102,10 @@ pub fn format_event(
     layout(ev, node, encoding, ts, out)
 }
 
-/// Formats the seed's JSON body of `ev` straight into the buffer that becomes the `Bytes`: its
-/// capacity is the body's length whenever no string needs an escape (the usual case), so the
-/// `Bytes` takes the vector as it is, without a copy and without a shared header of its own
+/// Formats the seed's JSON body of `ev` straight into the buffer that becomes the `Bytes`, without
+/// a copy: a stored message's buffer of exactly the body's length when this thread has one, else
+/// one that [`super::recycle::fits`] it, else a new one of the body's length when no string needs
+/// an escape (the usual case). A buffer of exactly the length needs no shared header of its own
 /// (`Bytes` from a vector with spare capacity allocates one).
 pub(crate) fn format_body(ev: &Event, node: &str, encoding: PayloadEncoding) -> (Bytes, Formatted) {
     let ts = ev.ts.unwrap_or_else(now_ms);

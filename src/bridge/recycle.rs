@@ -21,11 +21,11 @@ use parking_lot::Mutex;
 use std::cell::RefCell;
 
 /// Largest buffer kept (bytes of capacity).
-pub(crate) const BUF_MAX: usize = 1024;
+const BUF_MAX: usize = 1024;
 /// Buffers of each kind the shared stacks keep at most.
-pub(crate) const POOL_MAX: usize = 256;
+const POOL_MAX: usize = 256;
 /// Buffers of each kind a host thread takes at once and keeps at most.
-pub(crate) const LOCAL_MAX: usize = 64;
+const LOCAL_MAX: usize = 64;
 
 /// Bodies and property buffers, empty, with their room.
 struct Stacks {
@@ -58,13 +58,14 @@ pub(crate) fn fits(cap: usize, len: usize) -> bool {
 
 /// Moves up to [`LOCAL_MAX`] buffers of each kind from `shared` to `local`, under one lock.
 fn refill(shared: &Mutex<Stacks>, local: &mut Stacks) {
+    /// The top buffers of `from` onto `to`, until `to` holds [`LOCAL_MAX`].
+    fn top_up<T>(from: &mut Vec<T>, to: &mut Vec<T>) {
+        let n = from.len().min(LOCAL_MAX.saturating_sub(to.len()));
+        to.extend(from.drain(from.len() - n..));
+    }
     let mut shared = shared.lock();
-    let from = &mut shared.bodies;
-    let n = from.len().min(LOCAL_MAX.saturating_sub(local.bodies.len()));
-    local.bodies.extend(from.drain(from.len() - n..));
-    let from = &mut shared.props;
-    let n = from.len().min(LOCAL_MAX.saturating_sub(local.props.len()));
-    local.props.extend(from.drain(from.len() - n..));
+    top_up(&mut shared.bodies, &mut local.bodies);
+    top_up(&mut shared.props, &mut local.props);
 }
 
 /// How many of the top buffers [`take`] looks through for one of exactly the length asked for.
