@@ -118,9 +118,14 @@ impl LanguageCode {
 
     /// From a Java enum name; an unknown name gives `Unknown(255)`.
     pub fn from_name(name: &str) -> LanguageCode {
+        LanguageCode::from_name_bytes(name.as_bytes())
+    }
+
+    /// [`LanguageCode::from_name`] of a name's bytes (a decoder's, before any UTF-8 check).
+    pub(crate) fn from_name_bytes(name: &[u8]) -> LanguageCode {
         LANGS
             .iter()
-            .find(|(_, n)| *n == name)
+            .find(|(_, n)| n.as_bytes() == name)
             .map(|(l, _)| *l)
             .unwrap_or(LanguageCode::Unknown(255))
     }

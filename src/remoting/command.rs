@@ -27,19 +27,71 @@ pub(crate) const TAG_INVALID: u8 = 2;
 /// All keys and values live in one string buffer with an index beside it. The index of up to
 /// eight entries (a response's usual header) lives inside the value, so decoding such
 /// a header costs one allocation; a longer one costs two, not two per field. A header of the
-/// usual shape is decoded with one copy: its `extFields` text becomes the buffer as it is.
+/// usual shape is decoded without a copy: its `extFields` text, still in the frame's bytes,
+/// becomes the buffer as it is ([`Store::Shared`]).
 #[derive(Clone, Default)]
 pub struct ExtFields {
-    buf: String,
+    buf: Store,
     idx: Index,
     /// Bytes in `buf` between each key and its value: 0, or [`JSON_GAP`] when `buf` is the text
     /// of a JSON `extFields` object (`":"` between a key and its value).
     gap: u8,
 }
 
+/// Where an [`ExtFields`]' keys and values live.
+#[derive(Clone)]
+enum Store {
+    /// Written by [`ExtFields::push`] and its kin, or copied from a header's text.
+    Owned(String),
+    /// A decoded JSON header's `extFields` text, a slice of the frame it came in (which it keeps
+    /// alive, as a body does). ASCII only: the frame decoder's fast path takes nothing else. It
+    /// becomes [`Store::Owned`] on the first change.
+    Shared(Bytes),
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::Owned(String::new())
+    }
+}
+
+impl Store {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Store::Owned(s) => s.as_bytes(),
+            Store::Shared(b) => b,
+        }
+    }
+
+    /// The text of `a..b`: a key or a value, whose ends the index keeps at character boundaries
+    /// (and a shared store is ASCII), so the empty text for a range that is not one is never seen.
+    #[inline(always)]
+    fn text(&self, a: usize, b: usize) -> &str {
+        match self {
+            Store::Owned(s) => s.get(a..b).unwrap_or_default(),
+            Store::Shared(t) => t
+                .get(a..b)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The store as a string to append to (a shared one copied first).
+    fn owned(&mut self) -> &mut String {
+        match self {
+            Store::Owned(s) => s,
+            Store::Shared(b) => {
+                // ASCII: copied as it is.
+                *self = Store::Owned(String::from_utf8_lossy(b).into_owned());
+                self.owned()
+            }
+        }
+    }
+}
+
 /// One index entry: (key start, key end, value end); the value starts `gap` bytes after the key's
 /// end.
-type Entry = (u32, u32, u32);
+pub(crate) type Entry = (u32, u32, u32);
 
 /// What [`ExtFields::raw_parts`] gives: the store, the index into it and the gap.
 pub(crate) type RawParts<'a> = (&'a [u8], &'a [Entry], usize);
@@ -109,6 +161,21 @@ impl Index {
         }
     }
 
+    /// An index of `v`'s entries.
+    fn from_slice(v: &[Entry]) -> Index {
+        match v.len() {
+            n if n <= INLINE_ENTRIES => {
+                let mut items = [(0, 0, 0); INLINE_ENTRIES];
+                items[..n].copy_from_slice(v);
+                Index::Inline {
+                    len: n as u8,
+                    items,
+                }
+            }
+            _ => Index::Heap(v.to_vec()),
+        }
+    }
+
     /// Replaces the entries with `v`'s.
     fn set(&mut self, v: Vec<Entry>) {
         *self = if v.len() <= INLINE_ENTRIES {
@@ -145,10 +212,18 @@ impl std::ops::DerefMut for Index {
 /// Byte order of two keys; most keys differ in their first byte, decided here without a call to
 /// `memcmp`.
 #[inline(always)]
-fn cmp_key(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(crate) fn cmp_key(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match (a.first(), b.first()) {
         (Some(x), Some(y)) if x != y => x.cmp(y),
         _ => a.cmp(b),
+    }
+}
+
+/// Appends the gap's bytes after a key (nothing in a store that is not a JSON object's text).
+#[inline(always)]
+fn push_gap(buf: &mut String, gap: u8) {
+    if gap != 0 {
+        buf.push_str(&"\":\""[..gap as usize]);
     }
 }
 
@@ -161,7 +236,7 @@ impl ExtFields {
     /// An empty set with room for `fields` entries totalling `bytes` bytes.
     pub fn with_capacity(fields: usize, bytes: usize) -> ExtFields {
         ExtFields {
-            buf: String::with_capacity(bytes),
+            buf: Store::Owned(String::with_capacity(bytes)),
             idx: Index::with_capacity(fields),
             gap: 0,
         }
@@ -179,54 +254,49 @@ impl ExtFields {
 
     /// The value of `key` (the last one if a binary header repeated it).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let store = self.buf.bytes();
+        let at = |a: u32, b: u32| store.get(a as usize..b as usize);
+        let &(_, ke, ve) = self
+            .idx
+            .iter()
+            .rev()
+            .find(|&&(ks, ke, _)| at(ks, ke) == Some(key.as_bytes()))?;
+        Some(self.buf.text(ke as usize + self.gap as usize, ve as usize))
     }
 
     /// Appends an entry without looking for an existing one with the same key.
     pub fn push(&mut self, key: &str, value: &str) {
-        let ks = self.buf.len() as u32;
-        self.buf.push_str(key);
-        let ke = self.buf.len() as u32;
-        self.push_gap();
-        self.buf.push_str(value);
-        self.idx.push((ks, ke, self.buf.len() as u32));
+        let gap = self.gap;
+        let buf = self.buf.owned();
+        let ks = buf.len() as u32;
+        buf.push_str(key);
+        let ke = buf.len() as u32;
+        push_gap(buf, gap);
+        buf.push_str(value);
+        self.idx.push((ks, ke, buf.len() as u32));
     }
 
-    /// The gap's bytes after a key (nothing in a store that is not a JSON object's text).
-    #[inline(always)]
-    fn push_gap(&mut self) {
-        if self.gap != 0 {
-            self.buf.push_str(&"\":\""[..self.gap as usize]);
-        }
-    }
-
-    /// For a JSON decoder that copies an `extFields` object's text whole: the entry whose key is
-    /// `text[ks..ke]` and whose value runs from `ke + 3` (after `":"`) to `ve`, where `text` is
-    /// what [`ExtFields::set_json_text`] makes the store at the end. The entries are kept
-    /// ordered by key (byte order), for a decoder whose keys must be distinct: `Err`, and nothing
-    /// added, when the key is already there. Expects an empty store and the entries so far added
-    /// this way, with the same `text`.
-    pub(crate) fn push_sorted_json(&mut self, text: &[u8], (ks, ke, ve): Entry) -> Result<(), ()> {
-        let key = &text[ks as usize..ke as usize];
-        let idx: &[Entry] = &self.idx;
-        let mut at = idx.len();
-        for &(ks, ke, _) in idx.iter().rev() {
-            match cmp_key(&text[ks as usize..ke as usize], key) {
-                std::cmp::Ordering::Greater => at -= 1,
-                std::cmp::Ordering::Equal => return Err(()),
-                std::cmp::Ordering::Less => break,
-            }
-        }
-        self.idx.push((ks, ke, ve));
-        self.idx[at..].rotate_right(1);
-        Ok(())
-    }
-
-    /// Makes `text` the store of the entries added with [`ExtFields::push_sorted_json`] (the
-    /// text they were read from): one copy for the whole object.
-    pub(crate) fn set_json_text(&mut self, text: &str) {
-        self.buf = text.to_owned();
+    /// For a JSON decoder that copies an `extFields` object's text whole: makes `text` the store
+    /// (one copy for the whole object) and `entries` the index, each `(key start, key end, value
+    /// end)` in `text`, its value starting 3 bytes (`":"`) after its key's end. The decoder gives
+    /// the entries ordered by key (byte order, see [`cmp_key`]) with distinct keys, as the
+    /// scanner's sort leaves them.
+    ///
+    /// The store is set apart, by [`ExtFields::set_json_text`] or [`ExtFields::set_json_shared`].
+    pub(crate) fn set_json_index(&mut self, entries: &[Entry]) {
         self.gap = JSON_GAP;
+        self.idx = Index::from_slice(entries);
+    }
+
+    /// Makes a copy of `text` the store of the entries set by [`ExtFields::set_json_index`].
+    pub(crate) fn set_json_text(&mut self, text: &str) {
+        self.buf = Store::Owned(text.to_owned());
+    }
+
+    /// Makes `text` (ASCII, a slice of the frame the entries set by
+    /// [`ExtFields::set_json_index`] were read from) the store, without a copy.
+    pub(crate) fn set_json_shared(&mut self, text: Bytes) {
+        self.buf = Store::Shared(text);
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place (keeping its position).
@@ -264,8 +334,8 @@ impl ExtFields {
         let gap = self.gap as usize;
         self.idx.iter().map(move |&(ks, ke, ve)| {
             (
-                &self.buf[ks as usize..ke as usize],
-                &self.buf[ke as usize + gap..ve as usize],
+                self.buf.text(ks as usize, ke as usize),
+                self.buf.text(ke as usize + gap, ve as usize),
             )
         })
     }
@@ -274,7 +344,7 @@ impl ExtFields {
     /// entry, and the gap: each value starts that many bytes after its key's end. For writers,
     /// which need bytes only.
     pub(crate) fn raw_parts(&self) -> RawParts<'_> {
-        (self.buf.as_bytes(), &self.idx, self.gap as usize)
+        (self.buf.bytes(), &self.idx, self.gap as usize)
     }
 
     /// The entries sorted by key, with only the last of repeated keys kept: the map a Java peer sees.
@@ -287,12 +357,14 @@ impl ExtFields {
     /// Appends an entry whose value is the decimal text of `value`.
     pub(crate) fn push_int(&mut self, key: &str, value: i128) {
         use std::fmt::Write;
-        let ks = self.buf.len() as u32;
-        self.buf.push_str(key);
-        let ke = self.buf.len() as u32;
-        self.push_gap();
-        let _ = write!(self.buf, "{value}");
-        self.idx.push((ks, ke, self.buf.len() as u32));
+        let gap = self.gap;
+        let buf = self.buf.owned();
+        let ks = buf.len() as u32;
+        buf.push_str(key);
+        let ke = buf.len() as u32;
+        push_gap(buf, gap);
+        let _ = write!(buf, "{value}");
+        self.idx.push((ks, ke, buf.len() as u32));
     }
 
     /// Orders the entries by key (byte order, as a `BTreeMap<String, _>`), keeping only the last
@@ -309,7 +381,8 @@ impl ExtFields {
     /// whatever the repeats, where removing each null at once would be O(n) per null.
     pub(crate) fn sort_keep_last_tagged(&mut self, tags: &[u8], work: &mut u64) -> Result<(), ()> {
         let ExtFields { buf, idx, .. } = self;
-        let key = |e: &(u32, u32, u32)| &buf.as_bytes()[e.0 as usize..e.1 as usize];
+        let buf = buf.bytes();
+        let key = |e: &(u32, u32, u32)| &buf[e.0 as usize..e.1 as usize];
         *work += idx.len() as u64;
         if tags.is_empty() {
             // Every entry holds a value (the usual case): sort the index in place, no allocation.
@@ -362,7 +435,7 @@ impl ExtFields {
     /// Bytes of the store: the keys and values (and, for a decoded JSON header of the usual shape,
     /// the punctuation between them: the store is its `extFields` text).
     pub fn byte_len(&self) -> usize {
-        self.buf.len()
+        self.buf.bytes().len()
     }
 }
 

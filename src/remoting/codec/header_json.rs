@@ -492,9 +492,11 @@ pub(crate) fn blank_command() -> RemotingCommand {
 /// (which [`decode_json_header`] then gives to the scanner). For tests and the fuzz oracle.
 #[doc(hidden)]
 pub fn decode_json_header_fast(h: &[u8]) -> Option<RemotingCommand> {
-    let t = std::str::from_utf8(h).ok()?;
     let mut cmd = blank_command();
-    Fast { s: h, t, p: 0 }.header(&mut cmd)?;
+    let mut fast = Fast { s: h, p: 0 };
+    if let Some(r) = fast.header(&mut cmd)? {
+        cmd.ext_fields.set_json_text(fast.text(r)?);
+    }
     Some(cmd)
 }
 
@@ -511,25 +513,28 @@ pub fn decode_json_header_fast(h: &[u8]) -> Option<RemotingCommand> {
 /// [`DecodeError::TooManyExtFields`] past [`MAX_EXT_FIELDS`].
 pub fn decode_json_header(h: &[u8]) -> Result<RemotingCommand, DecodeError> {
     let mut cmd = blank_command();
-    decode_json_header_into(h, &mut cmd)?;
+    if let Some(r) = decode_json_header_in_frame(h, &mut cmd)? {
+        cmd.ext_fields
+            .set_json_text(std::str::from_utf8(&h[r.0..r.1]).unwrap_or_default());
+    }
     Ok(cmd)
 }
 
 /// [`decode_json_header`] into `cmd`, a [`blank_command`] (the frame decoder's, so the command
-/// is built where it is returned from). On error `cmd` is left in any state.
+/// is built where it is returned from), but for the ext fields' store when the fast path took the
+/// header: then the range of `h` (ASCII) to make the store, which the frame decoder shares with
+/// the frame ([`ExtFields::set_json_shared`]) instead of copying it. On error `cmd` is left in
+/// any state.
 #[inline(always)]
-pub(crate) fn decode_json_header_into(
+pub(crate) fn decode_json_header_in_frame(
     h: &[u8],
     cmd: &mut RemotingCommand,
-) -> Result<(), DecodeError> {
-    let text = std::str::from_utf8(h).ok();
-    if let Some(t) = text {
-        if (Fast { s: h, t, p: 0 }).header(cmd).is_some() {
-            return Ok(());
-        }
+) -> Result<Option<(usize, usize)>, DecodeError> {
+    if let Some(r) = (Fast { s: h, p: 0 }).header(cmd) {
+        return Ok(r);
     }
-    *cmd = decode_scanner(h, text).0?;
-    Ok(())
+    *cmd = decode_scanner(h, std::str::from_utf8(h).ok()).0?;
+    Ok(None)
 }
 
 /// The scanner alone (no fast path), also returning the work it did: bytes scanned plus one unit

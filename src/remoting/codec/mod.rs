@@ -119,23 +119,34 @@ pub fn decode_frame(
     if src.len() < p.frame_len {
         return Ok(None);
     }
-    let mut frame = src.split_to(p.frame_len).freeze();
-    // The header is read in place (no `Bytes` of its own: one reference-count increment and
-    // decrement fewer per frame); the frame then becomes the body.
     let header_end = 8 + p.header_len;
-    let header = &frame[8..header_end];
-    // A JSON header's command (the usual shape) is built here and filled in place, not moved
-    // out of the header decoder: it is about 200 bytes.
+    // The header is read where it lies in `src`. A JSON header of the usual shape leaves its
+    // `extFields` text there too, and the command's store becomes a slice of it (no copy); the
+    // body is the slice after the header. `src` is taken up to the store's end, then skips to
+    // the body, so a frame without either makes no `Bytes` at all (no reference count raised
+    // and lowered).
     let mut cmd;
+    let mut ext_text = None;
     match p.serialize_type {
         SerializeType::Json => {
             cmd = header_json::blank_command();
-            header_json::decode_json_header_into(header, &mut cmd)?;
+            ext_text = header_json::decode_json_header_in_frame(&src[8..header_end], &mut cmd)?;
         }
-        SerializeType::RocketMq => cmd = header_binary::decode_binary_header(header)?,
+        SerializeType::RocketMq => {
+            cmd = header_binary::decode_binary_header(&src[8..header_end])?;
+        }
     }
-    frame.advance(header_end);
-    cmd.body = frame;
+    let mut at = 0;
+    if let Some((a, b)) = ext_text {
+        let mut text = src.split_to(8 + b);
+        text.advance(8 + a);
+        cmd.ext_fields.set_json_shared(text.freeze());
+        at = 8 + b;
+    }
+    src.advance(header_end - at);
+    if p.frame_len > header_end {
+        cmd.body = src.split_to(p.frame_len - header_end).freeze();
+    }
     Ok(Some(cmd))
 }
 
