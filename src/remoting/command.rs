@@ -25,10 +25,11 @@ pub(crate) const TAG_INVALID: u8 = 2;
 /// The ext fields ("custom header") of a command: string keys to string values, in insertion order.
 ///
 /// All keys and values live in one string buffer with an index beside it. The index of up to
-/// eight entries (a response's usual header) lives inside the value, so decoding such
-/// a header costs one allocation; a longer one costs two, not two per field. A header of the
-/// usual shape is decoded without a copy: its `extFields` text, still in the frame's bytes,
-/// becomes the buffer as it is ([`Store::Shared`]).
+/// eight entries (a response's usual header) lives inside the value. A frame's JSON header of
+/// the usual shape is decoded without a copy: its `extFields` text, still in the frame's bytes,
+/// becomes the buffer as it is ([`Store::Shared`]), so a send response's ext fields cost no
+/// allocation; other headers cost one for the buffer (two past eight entries), not two per
+/// field.
 #[derive(Clone, Default)]
 pub struct ExtFields {
     buf: Store,
@@ -276,13 +277,13 @@ impl ExtFields {
         self.idx.push((ks, ke, buf.len() as u32));
     }
 
-    /// For a JSON decoder that copies an `extFields` object's text whole: makes `text` the store
-    /// (one copy for the whole object) and `entries` the index, each `(key start, key end, value
-    /// end)` in `text`, its value starting 3 bytes (`":"`) after its key's end. The decoder gives
-    /// the entries ordered by key (byte order, see [`cmp_key`]) with distinct keys, as the
-    /// scanner's sort leaves them.
+    /// For a JSON decoder that keeps an `extFields` object's text whole as the store: makes
+    /// `entries` the index, each `(key start, key end, value end)` in that text, its value
+    /// starting 3 bytes (`":"`) after its key's end. The decoder gives the entries ordered by key
+    /// (byte order, see [`cmp_key`]) with distinct keys, as the scanner's sort leaves them.
     ///
-    /// The store is set apart, by [`ExtFields::set_json_text`] or [`ExtFields::set_json_shared`].
+    /// The text is made the store apart, by [`ExtFields::set_json_text`] (a copy) or
+    /// [`ExtFields::set_json_shared`] (the frame's bytes).
     pub(crate) fn set_json_index(&mut self, entries: &[Entry]) {
         self.gap = JSON_GAP;
         self.idx = Index::from_slice(entries);
