@@ -27,7 +27,7 @@ pub(crate) const TAG_INVALID: u8 = 2;
 /// All keys and values live in one string buffer with an index beside it. The index of up to
 /// eight entries (a response's usual header) lives inside the value. A frame's JSON header of
 /// the usual shape is decoded without a copy: its `extFields` text, still in the frame's bytes,
-/// becomes the buffer as it is ([`Store::Shared`]), so a send response's ext fields cost no
+/// becomes the buffer as it is (shared, not copied), so a send response's ext fields cost no
 /// allocation; other headers cost one for the buffer (two past eight entries), not two per
 /// field.
 #[derive(Clone, Default)]

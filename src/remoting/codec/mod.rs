@@ -103,7 +103,8 @@ pub fn peek_prefix(src: &[u8], lim: &FrameLimits) -> Result<Option<FramePrefix>,
 /// Decodes one frame from the front of `src`.
 ///
 /// `Ok(None)` means more bytes are needed; nothing is consumed then. On success exactly one frame
-/// is consumed and its body is a zero-copy slice of it. The announced length is checked against
+/// is consumed and its body is a zero-copy slice of it, as are the ext fields of a JSON header of
+/// the usual shape (see [`header_json`]). The announced length is checked against
 /// the limit before anything is reserved; callers that read from a socket should reserve only
 /// bounded chunks (see [`read_hint`]).
 ///
