@@ -433,6 +433,12 @@ impl ExtFields {
         Ok(())
     }
 
+    /// Whether the store is a slice of a frame (for tests of the frame decoder).
+    #[cfg(test)]
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.buf, Store::Shared(_))
+    }
+
     /// Bytes of the store: the keys and values (and, for a decoded JSON header of the usual shape,
     /// the punctuation between them: the store is its `extFields` text).
     pub fn byte_len(&self) -> usize {

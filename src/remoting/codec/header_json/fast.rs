@@ -146,8 +146,8 @@ impl<'a> Fast<'a> {
     }
 
     /// An ext field's key (its content's range) and the colon after it. The keys of a send
-    /// response (msgId, queueId, queueOffset, MSG_REGION, TRACE_ON) are compared whole, with their
-    /// quotes and the colon; any other key is read as a string.
+    /// response (msgId, queueId, queueOffset, MSG_REGION, TRACE_ON, transactionId) are compared
+    /// whole, with their quotes and the colon; any other key is read as a string.
     #[inline(always)]
     fn ext_key(&mut self) -> Option<(usize, usize)> {
         let rest = self.s.get(self.p..)?;
@@ -157,6 +157,7 @@ impl<'a> Fast<'a> {
             b'q' if is(rest, b"\"queueOffset\":") => 11,
             b'M' if is(rest, b"\"MSG_REGION\":") => 10,
             b'T' if is(rest, b"\"TRACE_ON\":") => 8,
+            b't' if is(rest, b"\"transactionId\":") => 13,
             _ => 0,
         };
         let start = self.p + 1;
@@ -250,7 +251,15 @@ impl<'a> Fast<'a> {
                     let v = self.str()?;
                     language = LanguageCode::from_name_bytes(&self.s[v.0..v.1]);
                 }
-                Member::Remark => remark = Some(self.str()?),
+                Member::Remark => {
+                    // rocketmq-rust writes `"remark":null` (absent, as the scanner reads it).
+                    remark = if is(self.s.get(self.p..)?, b"null") {
+                        self.p += 4;
+                        None
+                    } else {
+                        Some(self.str()?)
+                    };
+                }
                 Member::ExtFields if !ext => {
                     ext_text = self.ext(&mut cmd.ext_fields)?;
                     ext = true;
