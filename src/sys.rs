@@ -157,11 +157,23 @@ pub fn take_signals() -> Vec<Signal> {
     v
 }
 
-/// Lowers the scheduling priority of the calling thread to `nice` (Linux: per thread, inherited by
-/// threads it creates afterwards). The mosquitto plugin's forwarder calls it before starting the
-/// bridge, so the bridge's threads yield the CPU to mosquitto's thread under load. Best effort: a
-/// failure is logged (at `debug!`), never returned.
+/// Lowers the scheduling priority of the calling thread to `nice` and makes its policy
+/// `SCHED_BATCH` (Linux: per thread, both inherited by threads it creates afterwards). The
+/// mosquitto plugin's forwarder calls it before starting the bridge, so the bridge's threads yield
+/// the CPU to mosquitto's thread under load, and a bridge thread that wakes up never preempts it
+/// (a batch thread waits for the next tick or a free core). Best effort: a failure is logged (at
+/// `debug!`), never returned.
 pub fn lower_current_thread_priority(nice: i32) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; the param is a valid sched_param on our stack, read
+    // only during the call (SCHED_BATCH takes priority 0, and an unprivileged thread may choose it).
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc != 0 {
+        log::debug!(
+            "sched_setscheduler(SCHED_BATCH) failed: {}",
+            io::Error::last_os_error()
+        );
+    }
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::gettid() };
     // SAFETY: setpriority with PRIO_PROCESS and a thread id of this process only changes that

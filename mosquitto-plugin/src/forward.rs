@@ -38,9 +38,11 @@ pub const QUEUE_MAX_EVENTS: usize = 65_536;
 pub const START_RETRY_MIN: Duration = Duration::from_secs(1);
 /// Longest retry delay when the bridge cannot start.
 pub const START_RETRY_MAX: Duration = Duration::from_secs(30);
-/// Nice value of the forwarder thread and of every bridge thread it starts (they inherit it): under CPU
-/// pressure mosquitto's own thread goes first, and the bridge works with what is left (falling behind
-/// shows up as counted queue drops, never as broker latency).
+/// Nice value of the forwarder thread and of every bridge thread it starts (they inherit it, and the
+/// `SCHED_BATCH` policy set with it, see `rocketmq_bridge::sys::lower_current_thread_priority`): under
+/// CPU pressure mosquitto's own thread goes first, a bridge thread waking up does not preempt it, and
+/// the bridge works with what is left (falling behind shows up as counted queue drops, never as broker
+/// latency).
 pub const BRIDGE_THREAD_NICE: i32 = 10;
 /// Fixed per-event overhead counted against the queue's byte budget.
 const EVENT_OVERHEAD: usize = 160;

@@ -174,6 +174,34 @@ fn key(v: &Value) -> String {
     )
 }
 
+/// The threads of mosquitto process `pid`: the forwarder and every bridge thread (named
+/// `mosq-forward`, `bridge-*`, `rmq-*`) run at nice 10 with policy `SCHED_BATCH` (3), so they
+/// never preempt mosquitto's own thread on waking; mosquitto's thread stays at nice 0,
+/// `SCHED_OTHER` (0). From `/proc/PID/task/TID/stat` (nice is field 19, policy field 41).
+fn bridge_threads_yield_to_mosquitto(pid: u32) {
+    let mut seen = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let t = t.unwrap().path();
+        let Ok(stat) = std::fs::read_to_string(t.join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        let name = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        let name = name.trim().to_owned();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let (nice, policy) = (fields[19 - 3], fields[41 - 3]);
+        let tid: u32 = t.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        if tid == pid {
+            assert_eq!((nice, policy), ("0", "0"), "mosquitto's own thread");
+        } else if name == "mosq-forward" || name.starts_with("bridge-") || name.starts_with("rmq-")
+        {
+            assert_eq!((nice, policy), ("10", "3"), "bridge thread {name}");
+            seen.push(name);
+        }
+    }
+    assert!(seen.iter().any(|n| n == "mosq-forward"), "{seen:?}");
+    assert!(seen.iter().any(|n| n.starts_with("rmq-send")), "{seen:?}");
+}
+
 #[test]
 fn every_event_type_lands_in_rocketmq_field_by_field() {
     let dir = temp_dir("rmq-events");
@@ -219,6 +247,7 @@ fn every_event_type_lands_in_rocketmq_field_by_field() {
         "1",
     ]);
     run(c, ms(5000));
+    bridge_threads_yield_to_mosquitto(b.pid());
     let log = b.stop();
     assert!(log.contains("produce = sync is run as async"), "{log}");
     assert!(
