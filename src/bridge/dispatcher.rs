@@ -97,6 +97,11 @@ struct TopicSlot {
     /// When the route cache is read again ([`QUEUE_COUNT_TTL`] after the last read): one
     /// comparison per message instead of a duration since the last read.
     reread_at: Instant,
+    /// The route cache's [`RouteCache::changes`](crate::nameserver::RouteCache::changes) when
+    /// `route` was read: a route that changed is read again at the next message, not up to
+    /// [`QUEUE_COUNT_TTL`] later (a client grouped by a stale route is sent with others to
+    /// their queue, then to its own: a second order break).
+    route_changes: u64,
     /// Requests of this topic with the producer and not yet completed.
     in_flight: Arc<AtomicUsize>,
 }
@@ -406,6 +411,7 @@ impl Dispatcher {
                         lanes: Vec::new(),
                         identities: Vec::new(),
                         reread_at: now,
+                        route_changes: 0,
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     });
                     id
@@ -414,7 +420,13 @@ impl Dispatcher {
         };
         self.last_topic = Some(id);
         let slot = &mut self.slots[id as usize];
-        if key_dispatch && now >= slot.reread_at {
+        let changes = if key_dispatch {
+            self.producer.routes().changes()
+        } else {
+            slot.route_changes
+        };
+        if key_dispatch && (now >= slot.reread_at || changes != slot.route_changes) {
+            slot.route_changes = changes;
             let wire = self.producer.config().wire_topic(&out.msg.topic);
             slot.route = self
                 .producer

@@ -9,6 +9,7 @@ use super::{Error, DEFAULT_TOPIC};
 use crate::util::worker::{Tick, Worker};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub struct RouteCache {
     client: NameServerClient,
     cfg: RouteCacheConfig,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
+    /// Times a cached route was added, changed or removed ([`RouteCache::changes`]).
+    changes: AtomicU64,
     refresher: Mutex<Option<Worker>>,
 }
 
@@ -59,6 +62,7 @@ impl RouteCache {
             client,
             cfg,
             routes: RwLock::new(HashMap::new()),
+            changes: AtomicU64::new(0),
             refresher: Mutex::new(None),
         });
         let weak: Weak<RouteCache> = Arc::downgrade(&cache);
@@ -98,6 +102,13 @@ impl RouteCache {
         self.routes.read().get(topic).cloned()
     }
 
+    /// How many times a cached route was added, changed or removed: one atomic load, so a
+    /// reader that keeps a copy of a route (the bridge's dispatcher) can check it per message
+    /// and read the route again as soon as it moved. Raised after the cache holds the new route.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
     /// Queries the name servers for `topic` now and updates the cache. A missing topic falls back
     /// to TBW102 when allowed; when every name server is down, or the answer is an error, malformed
     /// or over the route caps, the last good route is returned.
@@ -133,6 +144,7 @@ impl RouteCache {
                     .write()
                     .insert(topic.to_owned(), Arc::clone(&info));
                 if old.as_deref() != Some(&*info) {
+                    self.changes.fetch_add(1, Ordering::Release);
                     log::debug!(
                         "route changed topic={topic} queues={} brokers={:?}",
                         info.queues.len(),
@@ -161,7 +173,9 @@ impl RouteCache {
             },
             Err(e) => {
                 // The topic is gone or unwritable now: forget the old route so sends fail clearly.
-                self.routes.write().remove(topic);
+                if self.routes.write().remove(topic).is_some() {
+                    self.changes.fetch_add(1, Ordering::Release);
+                }
                 Err(e)
             }
         }

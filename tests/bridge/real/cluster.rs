@@ -70,10 +70,33 @@ fn async_key_dispatch_spreads_over_three_masters_and_a_drain_moves_only_its_clie
     let per_phase = scale(3_000, 50_000);
     let tx = bridge.sender();
     let mut n = 0;
+    // The producer's cached route of the topic: its writable queues.
+    let route = || -> Vec<(String, i32)> {
+        let mut q: Vec<(String, i32)> = (bridge.producer().unwrap().routes().cached(&topic))
+            .map(|i| {
+                i.queues
+                    .iter()
+                    .map(|q| (q.broker_name.clone(), q.queue_id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        q.sort();
+        q
+    };
     // Sends `count` events, paced (50 every 10 ms, 5,000/s) so that no broker of a loaded CI host
-    // answers SYSTEM_BUSY, then waits (bounded) until the bridge sent everything so far.
+    // answers SYSTEM_BUSY, then waits (bounded) until the bridge sent everything so far. Also
+    // says whether the producer's route changed meanwhile (looked at every 10 ms; a refresh's
+    // route stays for a second), which moves clients as documented.
     let mut phase = |count: usize| {
         let from = n;
+        let start = route();
+        let mut changed = None;
+        let mut look = || {
+            let now = route();
+            if changed.is_none() && now != start {
+                changed = Some(now);
+            }
+        };
         for _ in 0..count {
             let ev = Event::message_publish(
                 format!("c{}", n % CLIENTS),
@@ -84,6 +107,7 @@ fn async_key_dispatch_spreads_over_three_masters_and_a_drain_moves_only_its_clie
             tx.send(ev).unwrap();
             n += 1;
             if n % 50 == 0 {
+                look();
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -93,28 +117,37 @@ fn async_key_dispatch_spreads_over_three_masters_and_a_drain_moves_only_its_clie
                 settle.elapsed() < Duration::from_secs(30),
                 "phase not sent in 30 s"
             );
+            look();
             std::thread::sleep(Duration::from_millis(10));
         }
-        from..n
+        if let Some(now) = &changed {
+            eprintln!("phase {from}..{n}: route changed from {start:?} to {now:?}");
+        }
+        (from..n, changed.is_some())
     };
     // Warm-up (not checked): the brokers' first requests, then past the avoid period.
-    let warm = phase(scale(1_000, 1_000));
+    let (warm, _) = phase(scale(1_000, 1_000));
     std::thread::sleep(AVOID + Duration::from_millis(200));
-    // A checked phase is one in which no send attempt failed: a failed attempt (a request that
-    // timed out on a loaded host) makes the producer avoid that broker for a while, and its
-    // clients move to their next-best queue meanwhile, as documented. Such a phase is counted,
-    // left unchecked and run again once the avoid period is over, at most three times.
+    // A checked phase is one in which no send attempt failed and the route stayed as it was: a
+    // failed attempt (a request that timed out on a loaded host) makes the producer avoid that
+    // broker for a while, and a route refresh that lists other queues (a loaded name server's
+    // answer) changes the candidates; either moves clients to their next-best queue meanwhile, as
+    // documented. Such a phase is counted, left unchecked and run again once the avoid period is
+    // over, at most three times.
     let mut unclean = Vec::new();
     let mut checked_phase = |count: usize| {
         for _ in 0..3 {
             let before = bridge.stats().producer.failed_attempts;
-            let r = phase(count);
+            let (r, route_changed) = phase(count);
             let failed = bridge.stats().producer.failed_attempts - before;
-            if failed == 0 {
+            if failed == 0 && !route_changed {
                 return r;
             }
-            eprintln!("phase {r:?}: {failed} failed send attempt(s), not checked, run again");
-            unclean.push((r, failed));
+            eprintln!(
+                "phase {r:?}: {failed} failed send attempt(s), route changed: {route_changed}; \
+                 not checked, run again"
+            );
+            unclean.push((r, failed, route_changed));
             std::thread::sleep(AVOID + Duration::from_millis(200));
         }
         panic!("three phases in a row saw failed send attempts: {unclean:?}");
