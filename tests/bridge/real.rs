@@ -502,6 +502,21 @@ fn reload_swaps_rules_without_losing_buffered_events() {
     );
 }
 
+/// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/TID/stat`).
+fn all_threads_stopped(pid: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).map_or(true, |stat| {
+            // The state follows the command name's closing parenthesis.
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
+    })
+}
+
 #[test]
 fn shutdown_reports_every_message_that_could_not_be_sent() {
     let c = Cluster::start(1, 1);
@@ -533,6 +548,16 @@ fn shutdown_reports_every_message_that_could_not_be_sent() {
         assert!(st.success(), "kill {sig} {pid}");
     };
     signal("-STOP");
+    // kill(2) returns before the stop takes effect: wait (bounded) until every thread of the
+    // broker is stopped, or a request sent at once may still be answered.
+    let stopped_by = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(&pid) {
+        assert!(
+            Instant::now() < stopped_by,
+            "broker {pid} not stopped in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let n = 20;
     for i in 0..n {
         tx.send(Event::client_connected(format!("c{i}"), None))
