@@ -146,36 +146,27 @@ pub(crate) fn json_ascii_end_flags(w: u64) -> u64 {
 }
 
 /// Index of the first byte of `b` that ends a run of plain ASCII in a JSON string (a control
-/// character, `"`, `\` or a byte from 0x80), by [`json_ascii_end_flags`]; the last few bytes
-/// are read as one word padded with spaces.
+/// character, `"`, `\` or a byte from 0x80), by [`json_ascii_end_flags`].
 pub(crate) fn json_first_ascii_end(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let m = json_ascii_end_flags(u64::from_le_bytes(word));
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    let mut w = u64::from_le_bytes(*b"        ");
-    for (j, &c) in b[i..].iter().enumerate() {
-        w ^= ((c ^ b' ') as u64) << (8 * j);
-    }
-    let m = json_ascii_end_flags(w);
-    (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
+    first_flagged(b, json_ascii_end_flags)
 }
 
 /// Index of the first byte of `b` that needs escaping in a JSON string (a control character, `"`
-/// or `\`), the only bytes that end an unescaped string literal. Looks at eight bytes at a time
-/// ([`json_escape_flags`]); the last few bytes are read as one word padded with spaces.
+/// or `\`), the only bytes that end an unescaped string literal, by [`json_escape_flags`].
 pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
+    first_flagged(b, json_escape_flags)
+}
+
+/// Index of the first byte of `b` that `flags` marks, for a test whose lowest flag is always a
+/// true one and which never flags a space: eight bytes at a time, the last few read as one word
+/// padded with spaces.
+#[inline(always)]
+fn first_flagged(b: &[u8], flags: impl Fn(u64) -> u64) -> Option<usize> {
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let m = json_escape_flags(u64::from_le_bytes(word));
+        let m = flags(u64::from_le_bytes(word));
         if m != 0 {
             return Some(i + (m.trailing_zeros() / 8) as usize);
         }
@@ -185,7 +176,7 @@ pub(crate) fn json_first_escape(b: &[u8]) -> Option<usize> {
     for (j, &c) in b[i..].iter().enumerate() {
         w ^= ((c ^ b' ') as u64) << (8 * j);
     }
-    let m = json_escape_flags(w);
+    let m = flags(w);
     (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
 }
 
