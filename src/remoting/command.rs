@@ -267,13 +267,19 @@ impl ExtFields {
 
     /// Appends an entry without looking for an existing one with the same key.
     pub fn push(&mut self, key: &str, value: &str) {
+        self.push_with(key, |buf| buf.push_str(value));
+    }
+
+    /// Appends an entry whose value `write` appends to the store (a shared store copied first).
+    #[inline(always)]
+    fn push_with(&mut self, key: &str, write: impl FnOnce(&mut String)) {
         let gap = self.gap;
         let buf = self.buf.owned();
         let ks = buf.len() as u32;
         buf.push_str(key);
         let ke = buf.len() as u32;
         push_gap(buf, gap);
-        buf.push_str(value);
+        write(buf);
         self.idx.push((ks, ke, buf.len() as u32));
     }
 
@@ -358,14 +364,9 @@ impl ExtFields {
     /// Appends an entry whose value is the decimal text of `value`.
     pub(crate) fn push_int(&mut self, key: &str, value: i128) {
         use std::fmt::Write;
-        let gap = self.gap;
-        let buf = self.buf.owned();
-        let ks = buf.len() as u32;
-        buf.push_str(key);
-        let ke = buf.len() as u32;
-        push_gap(buf, gap);
-        let _ = write!(buf, "{value}");
-        self.idx.push((ks, ke, buf.len() as u32));
+        self.push_with(key, |buf| {
+            let _ = write!(buf, "{value}");
+        });
     }
 
     /// Orders the entries by key (byte order, as a `BTreeMap<String, _>`), keeping only the last
