@@ -420,13 +420,13 @@ impl Dispatcher {
         };
         self.last_topic = Some(id);
         let slot = &mut self.slots[id as usize];
-        let changes = if key_dispatch {
-            self.producer.routes().changes()
-        } else {
-            slot.route_changes
-        };
-        if key_dispatch && (now >= slot.reread_at || changes != slot.route_changes) {
+        let reread = key_dispatch && {
+            let changes = self.producer.routes().changes();
+            let moved = changes != slot.route_changes;
             slot.route_changes = changes;
+            moved || now >= slot.reread_at
+        };
+        if reread {
             let wire = self.producer.config().wire_topic(&out.msg.topic);
             slot.route = self
                 .producer
