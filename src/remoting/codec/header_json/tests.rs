@@ -4,39 +4,45 @@
 
 use super::*;
 
-/// Against the byte table, on words of bytes drawn from those around the boundaries (so
-/// borrows run through every position).
-#[test]
-fn first_escape_agrees_with_the_byte_table_on_random_bytes() {
-    use crate::util::JSON_NEEDS_ESCAPE;
-    let set = [
-        0u8, 1, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7f, 0x80, 0xc3, 0xff,
-    ];
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..50_000 {
+/// 50,000 words of 0 to 19 bytes from xorshift `seed` (each byte mixed with `mix`): mostly
+/// letters, so a flagged byte lands anywhere, and one byte in four from `set`, bytes around the
+/// boundaries, so borrows run through every position.
+fn random_words(seed: u64, mix: u64, set: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut state = seed;
+    (0..50_000).map(move |_| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         let len = (state % 20) as usize;
         let mut x = state;
-        let v: Vec<u8> = (0..len)
+        (0..len)
             .map(|_| {
-                x = x.rotate_left(7) ^ 0x9e37_79b9_7f4a_7c15;
-                // Mostly plain bytes, so the first escape lands anywhere.
+                x = x.rotate_left(7) ^ mix;
                 if x.is_multiple_of(4) {
                     set[(x >> 8) as usize % set.len()]
                 } else {
                     b'a' + (x >> 16) as u8 % 26
                 }
             })
-            .collect();
+            .collect()
+    })
+}
+
+/// Against the byte table, on random words.
+#[test]
+fn first_escape_agrees_with_the_byte_table_on_random_bytes() {
+    use crate::util::JSON_NEEDS_ESCAPE;
+    let set = [
+        0u8, 1, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7f, 0x80, 0xc3, 0xff,
+    ];
+    for v in random_words(0x2545_f491_4f6c_dd1d, 0x9e37_79b9_7f4a_7c15, &set) {
         let want = v.iter().position(|&c| JSON_NEEDS_ESCAPE[c as usize]);
         assert_eq!(first_escape(&v), want, "{v:?}");
     }
 }
 
 /// The fast path's end of a plain ASCII run (an escape or a byte from 0x80) against the byte
-/// table, on the same random words, and at every position.
+/// table, on random words, and at every position.
 #[test]
 fn first_ascii_end_agrees_with_the_byte_table() {
     use crate::util::{json_first_ascii_end, JSON_NEEDS_ESCAPE};
@@ -44,23 +50,7 @@ fn first_ascii_end_agrees_with_the_byte_table() {
     let set = [
         0u8, 1, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7f, 0x80, 0x81, 0xa0, 0xc3, 0xff,
     ];
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..50_000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let len = (state % 20) as usize;
-        let mut x = state;
-        let v: Vec<u8> = (0..len)
-            .map(|_| {
-                x = x.rotate_left(7) ^ 0x2545_f491_4f6c_dd1d;
-                if x.is_multiple_of(4) {
-                    set[(x >> 8) as usize % set.len()]
-                } else {
-                    b'a' + (x >> 16) as u8 % 26
-                }
-            })
-            .collect();
+    for v in random_words(0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d, &set) {
         assert_eq!(
             json_first_ascii_end(&v),
             v.iter().position(|&c| ends(c)),
