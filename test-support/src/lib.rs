@@ -1019,6 +1019,46 @@ impl Drop for Exclusive {
 // ---------------------------------------------------------------------------------------------
 // Temp dirs and read-back
 
+/// One thread of a process, read from `/proc/PID/task/TID/stat` and `comm`.
+#[derive(Debug)]
+pub struct ThreadStat {
+    /// The thread id.
+    pub tid: u32,
+    /// Its name (`comm`, at most 15 bytes).
+    pub name: String,
+    /// The `stat` fields after the command name: `fields[0]` is field 3 (the state), `fields[n]`
+    /// field `n + 3` (nice is `fields[16]`, the scheduling policy `fields[38]`).
+    pub fields: Vec<String>,
+}
+
+/// The threads of process `pid` (none when it is gone; a thread that ends while they are read is
+/// left out).
+pub fn thread_stats(pid: u32) -> Vec<ThreadStat> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let path = t.path();
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            // The name in parentheses may hold spaces: the fields follow its last ')'.
+            let fields = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            Some(ThreadStat {
+                tid: t.file_name().to_str()?.parse().ok()?,
+                name: std::fs::read_to_string(path.join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                fields,
+            })
+        })
+        .collect()
+}
+
 /// A fresh, empty directory `<target>/<area>/<name>-<pid>-<n>` (`n` counts up in the process).
 pub fn temp_dir(area: &str, name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -502,19 +502,13 @@ fn reload_swaps_rules_without_losing_buffered_events() {
     );
 }
 
-/// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/TID/stat`).
-fn all_threads_stopped(pid: &str) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.flatten().all(|t| {
-        std::fs::read_to_string(t.path().join("stat")).map_or(true, |stat| {
-            // The state follows the command name's closing parenthesis.
-            stat.rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state == "T" || state == "t")
-        })
-    })
+/// Whether every thread of process `pid` is stopped (state `T`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let threads = support::thread_stats(pid);
+    !threads.is_empty()
+        && threads
+            .iter()
+            .all(|t| matches!(t.fields[0].as_str(), "T" | "t"))
 }
 
 #[test]
@@ -551,7 +545,7 @@ fn shutdown_reports_every_message_that_could_not_be_sent() {
     // kill(2) returns before the stop takes effect: wait (bounded) until every thread of the
     // broker is stopped, or a request sent at once may still be answered.
     let stopped_by = Instant::now() + Duration::from_secs(10);
-    while !all_threads_stopped(&pid) {
+    while !all_threads_stopped(c.broker_pid(0)) {
         assert!(
             Instant::now() < stopped_by,
             "broker {pid} not stopped in 10 s"

@@ -180,17 +180,10 @@ fn key(v: &Value) -> String {
 /// `SCHED_OTHER` (0). From `/proc/PID/task/TID/stat` (nice is field 19, policy field 41).
 fn bridge_threads_yield_to_mosquitto(pid: u32) {
     let mut seen = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let t = t.unwrap().path();
-        let Ok(stat) = std::fs::read_to_string(t.join("stat")) else {
-            continue; // the thread ended meanwhile
-        };
-        let name = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
-        let name = name.trim().to_owned();
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let (nice, policy) = (fields[19 - 3], fields[41 - 3]);
-        let tid: u32 = t.file_name().unwrap().to_str().unwrap().parse().unwrap();
-        if tid == pid {
+    for t in rocketmq_bridge_test_support::thread_stats(pid) {
+        let (nice, policy) = (t.fields[19 - 3].as_str(), t.fields[41 - 3].as_str());
+        let name = t.name;
+        if t.tid == pid {
             assert_eq!((nice, policy), ("0", "0"), "mosquitto's own thread");
         } else if name == "mosq-forward" || name.starts_with("bridge-") || name.starts_with("rmq-")
         {
